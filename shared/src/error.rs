@@ -1,0 +1,95 @@
+//! The one error type of the services; the HTTP layer turns it into problem+json.
+
+use crate::store::StoreError;
+use crate::validation::FieldError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HelpdeskError {
+    /// The request is well-formed but its values break the rules (422).
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The request body cannot be read as the resource it claims to be (400).
+    #[error("malformed request: {detail}")]
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("authentication required")]
+    Unauthorized,
+    #[error("forbidden: {detail}")]
+    Forbidden {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The write would break a uniqueness rule (409).
+    #[error("conflict: {detail}")]
+    Conflict {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
+    /// `If-Match` names a version that is no longer current (412).
+    #[error("the resource changed since it was read")]
+    PreconditionFailed,
+    /// An update came without `If-Match` (428).
+    #[error("If-Match is required")]
+    PreconditionRequired,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The store failed; nothing the client sent caused it (503).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl HelpdeskError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+    pub fn bad_request(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let error = FieldError::new(field, message);
+        Self::BadRequest {
+            detail: format!("{}: {}", error.field, error.message),
+            errors: vec![error],
+        }
+    }
+    pub fn forbidden(field: Option<&str>, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        Self::Forbidden {
+            errors: field
+                .map(|f| vec![FieldError::new(f, detail.clone())])
+                .unwrap_or_default(),
+            detail,
+        }
+    }
+    pub fn conflict(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let error = FieldError::new(field, message);
+        Self::Conflict {
+            detail: error.message.clone(),
+            errors: vec![error],
+        }
+    }
+}
+
+impl From<StoreError> for HelpdeskError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::EmailTaken(email) => HelpdeskError::conflict(
+                "email",
+                format!("{email} already belongs to a customer (as primary or alternate email)"),
+            ),
+            StoreError::CompanyNameTaken(name) => {
+                HelpdeskError::conflict("name", format!("a company named '{name}' already exists"))
+            }
+            StoreError::DomainTaken(domain) => HelpdeskError::conflict(
+                "domains",
+                format!("{domain} already belongs to another company"),
+            ),
+            StoreError::FieldKeyTaken(key) => {
+                HelpdeskError::conflict("key", format!("a custom field '{key}' already exists"))
+            }
+            StoreError::VersionMismatch => HelpdeskError::PreconditionFailed,
+            StoreError::Unavailable(message) => HelpdeskError::Unavailable(message),
+        }
+    }
+}

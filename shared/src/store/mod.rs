@@ -1,0 +1,156 @@
+//! The storage port: what the services need from a store, and nothing about how it is kept.
+//!
+//! Two adapters implement it with the same semantics, checked by one conformance suite:
+//! [`dynamodb::DynamoStore`] in the cloud and [`sqlite::SqliteStore`] locally.
+
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::companies::Company;
+use crate::customers::{Customer, Note};
+use crate::fields::FieldDefinition;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The email is already some customer's primary or alternate email.
+    #[error("email {0} is taken")]
+    EmailTaken(String),
+    #[error("company name {0} is taken")]
+    CompanyNameTaken(String),
+    #[error("domain {0} is taken")]
+    DomainTaken(String),
+    #[error("field key {0} is taken")]
+    FieldKeyTaken(String),
+    /// The record is not at the version the write expected (changed or deleted meanwhile).
+    #[error("version mismatch")]
+    VersionMismatch,
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// One page of a listing; `next` is the store's position after the last item, if more may follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// How to list customers. Results are ordered by [`list_key`], positions are exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerQuery {
+    pub company_id: Option<String>,
+    /// Lower-cased prefix of the email, first name or last name.
+    pub prefix: Option<String>,
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// Separates a name from the email in list keys; sorts before every printable character.
+pub const KEY_SEPARATOR: char = '\u{1}';
+/// Sorts after every character, so `prefix..prefix+PREFIX_END` covers all strings starting with prefix.
+pub const PREFIX_END: char = '\u{10FFFF}';
+
+/// The position of a customer in a listing, or `None` when the query does not match it.
+///
+/// Without a prefix, customers sort by email. With one, a customer appears once, under the first
+/// of email, first name, last name that starts with the prefix; name keys carry the email so that
+/// they are unique. Both adapters and the DynamoDB indexes use exactly these keys.
+pub fn list_key(customer: &Customer, query: &CustomerQuery) -> Option<String> {
+    if let Some(company) = &query.company_id
+        && customer.company_id.as_ref() != Some(company)
+    {
+        return None;
+    }
+    let Some(prefix) = query.prefix.as_deref() else {
+        return Some(customer.email.clone());
+    };
+    if query.company_id.is_some() {
+        // Within one company the listing stays in email order and the prefix filters.
+        return matches_prefix(customer, prefix).then(|| customer.email.clone());
+    }
+    if customer.email.starts_with(prefix) {
+        return Some(customer.email.clone());
+    }
+    [customer.first_name_key(), customer.last_name_key()]
+        .into_iter()
+        .flatten()
+        .find(|name| name.starts_with(prefix))
+        .map(|name| name_key(&name, &customer.email))
+}
+
+pub fn matches_prefix(customer: &Customer, prefix: &str) -> bool {
+    customer.email.starts_with(prefix)
+        || customer.first_name_key().is_some_and(|n| n.starts_with(prefix))
+        || customer.last_name_key().is_some_and(|n| n.starts_with(prefix))
+}
+
+pub fn name_key(lowercase_name: &str, email: &str) -> String {
+    format!("{lowercase_name}{KEY_SEPARATOR}{email}")
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Customers -------------------------------------------------------------------------------
+
+    /// Stores a new customer; fails with `EmailTaken` if its email or any alternate email is
+    /// already anyone's primary or alternate email.
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+    /// Finds a customer by primary or alternate email (normalised).
+    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError>;
+    /// Replaces `previous` by `next` if the stored customer is still at `previous.version`;
+    /// `next.version` must be `previous.version + 1`. Handles a change of primary email and of
+    /// alternate emails atomically; notes stay attached (they hang off the immutable id).
+    async fn replace_customer(&self, previous: &Customer, next: &Customer) -> Result<(), StoreError>;
+    /// Deletes the customer (if still at `customer.version`), its email claims and its notes.
+    async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+    async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError>;
+    /// Customers with no company whose primary email is at `domain`, in email order.
+    async fn list_unassigned_by_domain(
+        &self,
+        domain: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError>;
+
+    // Internal notes ---------------------------------------------------------------------------
+
+    async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_notes(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Note>, StoreError>;
+
+    // Companies --------------------------------------------------------------------------------
+
+    /// Stores a new company; fails on a taken name (case-insensitive) or domain.
+    async fn insert_company(&self, company: &Company) -> Result<(), StoreError>;
+    async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError>;
+    /// Replaces `previous` by `next` at `previous.version`, moving name and domain claims.
+    async fn replace_company(&self, previous: &Company, next: &Company) -> Result<(), StoreError>;
+    async fn delete_company(&self, company: &Company) -> Result<(), StoreError>;
+    /// Ordered by lower-cased name.
+    async fn list_companies(&self, after: Option<&str>, limit: usize) -> Result<Page<Company>, StoreError>;
+    /// The company that owns `domain`, if any.
+    async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError>;
+
+    // Custom field definitions -------------------------------------------------------------------
+
+    async fn insert_field(&self, field: &FieldDefinition) -> Result<(), StoreError>;
+    async fn replace_field(&self, previous: &FieldDefinition, next: &FieldDefinition) -> Result<(), StoreError>;
+    /// All definitions, ordered by key (an admin-sized list: dozens, not millions).
+    async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError>;
+}
+
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
+}

@@ -1,0 +1,540 @@
+//! The local store: one SQLite file (WAL, synchronous=FULL), durable across restarts and crashes.
+//!
+//! Every write runs in an immediate transaction on one connection, so writers are serialised and
+//! a uniqueness or version check and its write can never interleave with another writer.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{CustomerQuery, KEY_SEPARATOR, PREFIX_END, Page, Store, StoreError};
+use crate::companies::Company;
+use crate::customers::{Customer, Note};
+use crate::fields::FieldDefinition;
+use crate::validation::email_domain;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS customers (
+    id           TEXT PRIMARY KEY,
+    email        TEXT NOT NULL UNIQUE,
+    first_lc     TEXT,
+    last_lc      TEXT,
+    company_id   TEXT,
+    email_domain TEXT NOT NULL,
+    version      INTEGER NOT NULL,
+    doc          TEXT NOT NULL
+);
+-- Every email a customer owns, primary and alternate: one row each, unique across customers.
+CREATE TABLE IF NOT EXISTS customer_emails (
+    email       TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS customers_first ON customers(first_lc, email);
+CREATE INDEX IF NOT EXISTS customers_last ON customers(last_lc, email);
+CREATE INDEX IF NOT EXISTS customers_company ON customers(company_id, email);
+CREATE INDEX IF NOT EXISTS customers_unassigned ON customers(email_domain, email) WHERE company_id IS NULL;
+CREATE INDEX IF NOT EXISTS customer_emails_owner ON customer_emails(customer_id);
+CREATE TABLE IF NOT EXISTS notes (
+    customer_id TEXT NOT NULL,
+    sort_key    TEXT NOT NULL,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (customer_id, sort_key)
+);
+CREATE TABLE IF NOT EXISTS companies (
+    id       TEXT PRIMARY KEY,
+    name_key TEXT NOT NULL UNIQUE,
+    version  INTEGER NOT NULL,
+    doc      TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS company_domains (
+    domain     TEXT PRIMARY KEY,
+    company_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fields (
+    key     TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
+);
+"#;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {error}"))
+}
+
+fn to_doc<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(unavailable)
+}
+
+fn from_doc<T: DeserializeOwned>(doc: &str) -> Result<T, StoreError> {
+    serde_json::from_str(doc).map_err(|e| unavailable(format!("corrupt record: {e}")))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let connection = Connection::open(path).map_err(unavailable)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA busy_timeout = 5000;
+                 PRAGMA foreign_keys = ON;",
+            )
+            .map_err(unavailable)?;
+        connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self {
+            connection: Arc::new(Mutex::new(connection)),
+        })
+    }
+
+    /// Runs `work` on the connection off the async threads.
+    async fn with<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            // A panic elsewhere must not lock the store for good: the data is transactional.
+            let mut guard = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut guard)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+
+    /// Runs `work` in an immediate (write-locking) transaction, committed only if it succeeds.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.with(move |connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let value = work(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(value)
+        })
+        .await
+    }
+}
+
+fn email_owner(tx: &Connection, email: &str) -> Result<Option<String>, StoreError> {
+    tx.query_row("SELECT customer_id FROM customer_emails WHERE email = ?1", [email], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)
+}
+
+fn customer_version(tx: &Connection, id: &str) -> Result<Option<u64>, StoreError> {
+    tx.query_row("SELECT version FROM customers WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)
+}
+
+fn write_customer_row(tx: &Connection, customer: &Customer) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO customers (id, email, first_lc, last_lc, company_id, email_domain, version, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET email = excluded.email, first_lc = excluded.first_lc,
+            last_lc = excluded.last_lc, company_id = excluded.company_id,
+            email_domain = excluded.email_domain, version = excluded.version, doc = excluded.doc",
+        params![
+            customer.id,
+            customer.email(),
+            customer.first_name_key(),
+            customer.last_name_key(),
+            customer.profile.company_id,
+            email_domain(customer.email()),
+            customer.version,
+            to_doc(customer)?
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn read_docs<T: DeserializeOwned>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<(String, T)>, StoreError> {
+    let mut statement = connection.prepare_cached(sql).map_err(unavailable)?;
+    let rows = statement
+        .query_map(params, |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .map_err(unavailable)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (key, doc) = row.map_err(unavailable)?;
+        out.push((key, from_doc(&doc)?));
+    }
+    Ok(out)
+}
+
+/// Turns `limit + 1` rows into a page whose `next` is the key of its last item.
+fn page_of<T>(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more { rows.last().map(|(k, _)| k.clone()) } else { None };
+    Page {
+        items: rows.into_iter().map(|(_, v)| v).collect(),
+        next,
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        let customer = customer.clone();
+        self.write(move |tx| {
+            for email in customer.all_emails() {
+                if email_owner(tx, email)?.is_some() {
+                    return Err(StoreError::EmailTaken(email.to_string()));
+                }
+            }
+            for email in customer.all_emails() {
+                tx.execute("INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)", params![email, customer.id])
+                    .map_err(unavailable)?;
+            }
+            write_customer_row(tx, &customer)
+        })
+        .await
+    }
+
+    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
+        let email = email.to_string();
+        self.with(move |connection| {
+            let doc: Option<String> = connection
+                .query_row(
+                    "SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1",
+                    [&email],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.map(|d| from_doc(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn replace_customer(&self, previous: &Customer, next: &Customer) -> Result<(), StoreError> {
+        let (previous, next) = (previous.clone(), next.clone());
+        self.write(move |tx| {
+            if customer_version(tx, &previous.id)? != Some(previous.version) {
+                return Err(StoreError::VersionMismatch);
+            }
+            let old: Vec<&str> = previous.all_emails().collect();
+            let new: Vec<&str> = next.all_emails().collect();
+            for email in new.iter().filter(|e| !old.contains(e)) {
+                match email_owner(tx, email)? {
+                    Some(owner) if owner != next.id => return Err(StoreError::EmailTaken(email.to_string())),
+                    Some(_) => {}
+                    None => {
+                        tx.execute(
+                            "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
+                            params![email, next.id],
+                        )
+                        .map_err(unavailable)?;
+                    }
+                }
+            }
+            for email in old.iter().filter(|e| !new.contains(e)) {
+                tx.execute("DELETE FROM customer_emails WHERE email = ?1 AND customer_id = ?2", params![email, next.id])
+                    .map_err(unavailable)?;
+            }
+            write_customer_row(tx, &next)
+        })
+        .await
+    }
+
+    async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        let customer = customer.clone();
+        self.write(move |tx| {
+            if customer_version(tx, &customer.id)? != Some(customer.version) {
+                return Err(StoreError::VersionMismatch);
+            }
+            for sql in [
+                "DELETE FROM customer_emails WHERE customer_id = ?1",
+                "DELETE FROM notes WHERE customer_id = ?1",
+                "DELETE FROM customers WHERE id = ?1",
+            ] {
+                tx.execute(sql, [&customer.id]).map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+        let query = query.clone();
+        self.with(move |connection| {
+            let after = query.after.clone().unwrap_or_default();
+            let fetch = (query.limit + 1) as i64;
+            let (prefix, prefix_end) = match &query.prefix {
+                Some(p) => (p.clone(), format!("{p}{PREFIX_END}")),
+                None => (String::new(), PREFIX_END.to_string()),
+            };
+            let rows = match (&query.company_id, &query.prefix) {
+                (Some(company), _) => read_docs(
+                    connection,
+                    "SELECT email, doc FROM customers
+                     WHERE company_id = ?1 AND email > ?2
+                       AND ((email >= ?3 AND email < ?4) OR (first_lc >= ?3 AND first_lc < ?4)
+                            OR (last_lc >= ?3 AND last_lc < ?4))
+                     ORDER BY email LIMIT ?5",
+                    params![company, after, prefix, prefix_end, fetch],
+                )?,
+                (None, None) => read_docs(
+                    connection,
+                    "SELECT email, doc FROM customers WHERE email > ?1 ORDER BY email LIMIT ?2",
+                    params![after, fetch],
+                )?,
+                // A customer is listed once, under the first of email, first name, last name
+                // that matches; see `store::list_key`.
+                (None, Some(_)) => read_docs(
+                    connection,
+                    "SELECT k, doc FROM (
+                        SELECT email AS k, doc FROM customers WHERE email >= ?1 AND email < ?2
+                        UNION ALL
+                        SELECT first_lc || ?3 || email, doc FROM customers
+                         WHERE first_lc >= ?1 AND first_lc < ?2 AND NOT (email >= ?1 AND email < ?2)
+                        UNION ALL
+                        SELECT last_lc || ?3 || email, doc FROM customers
+                         WHERE last_lc >= ?1 AND last_lc < ?2 AND NOT (email >= ?1 AND email < ?2)
+                           AND NOT (coalesce(first_lc >= ?1 AND first_lc < ?2, 0))
+                     ) WHERE k > ?4 ORDER BY k LIMIT ?5",
+                    params![prefix, prefix_end, KEY_SEPARATOR.to_string(), after, fetch],
+                )?,
+            };
+            Ok(page_of(rows, query.limit))
+        })
+        .await
+    }
+
+    async fn list_unassigned_by_domain(
+        &self,
+        domain: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError> {
+        let (domain, after) = (domain.to_string(), after.unwrap_or_default().to_string());
+        self.with(move |connection| {
+            let rows = read_docs(
+                connection,
+                "SELECT email, doc FROM customers
+                 WHERE company_id IS NULL AND email_domain = ?1 AND email > ?2 ORDER BY email LIMIT ?3",
+                params![domain, after, (limit + 1) as i64],
+            )?;
+            Ok(page_of(rows, limit))
+        })
+        .await
+    }
+
+    async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
+        let (customer_id, note) = (customer_id.to_string(), note.clone());
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO notes (customer_id, sort_key, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![customer_id, note_key(&note), to_doc(&note)?],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_notes(&self, customer_id: &str, after: Option<&str>, limit: usize) -> Result<Page<Note>, StoreError> {
+        let customer_id = customer_id.to_string();
+        let before = after.map(str::to_string).unwrap_or_else(|| PREFIX_END.to_string());
+        self.with(move |connection| {
+            let rows = read_docs(
+                connection,
+                "SELECT sort_key, doc FROM notes WHERE customer_id = ?1 AND sort_key < ?2
+                 ORDER BY sort_key DESC LIMIT ?3",
+                params![customer_id, before, (limit + 1) as i64],
+            )?;
+            Ok(page_of(rows, limit))
+        })
+        .await
+    }
+
+    async fn insert_company(&self, company: &Company) -> Result<(), StoreError> {
+        let company = company.clone();
+        self.write(move |tx| {
+            check_company_claims(tx, &company)?;
+            tx.execute(
+                "INSERT INTO companies (id, name_key, version, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![company.id, company.name_key(), company.version, to_doc(&company)?],
+            )
+            .map_err(unavailable)?;
+            for domain in &company.domains {
+                tx.execute("INSERT INTO company_domains (domain, company_id) VALUES (?1, ?2)", params![domain, company.id])
+                    .map_err(unavailable)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError> {
+        let id = id.to_string();
+        self.with(move |connection| {
+            let doc: Option<String> = connection
+                .query_row("SELECT doc FROM companies WHERE id = ?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            doc.map(|d| from_doc(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn replace_company(&self, previous: &Company, next: &Company) -> Result<(), StoreError> {
+        let (previous, next) = (previous.clone(), next.clone());
+        self.write(move |tx| {
+            let version: Option<u64> = tx
+                .query_row("SELECT version FROM companies WHERE id = ?1", [&previous.id], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            if version != Some(previous.version) {
+                return Err(StoreError::VersionMismatch);
+            }
+            check_company_claims(tx, &next)?;
+            tx.execute("DELETE FROM company_domains WHERE company_id = ?1", [&next.id]).map_err(unavailable)?;
+            for domain in &next.domains {
+                tx.execute("INSERT INTO company_domains (domain, company_id) VALUES (?1, ?2)", params![domain, next.id])
+                    .map_err(unavailable)?;
+            }
+            tx.execute(
+                "UPDATE companies SET name_key = ?2, version = ?3, doc = ?4 WHERE id = ?1",
+                params![next.id, next.name_key(), next.version, to_doc(&next)?],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_company(&self, company: &Company) -> Result<(), StoreError> {
+        let company = company.clone();
+        self.write(move |tx| {
+            let deleted = tx
+                .execute("DELETE FROM companies WHERE id = ?1 AND version = ?2", params![company.id, company.version])
+                .map_err(unavailable)?;
+            if deleted == 0 {
+                return Err(StoreError::VersionMismatch);
+            }
+            tx.execute("DELETE FROM company_domains WHERE company_id = ?1", [&company.id]).map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_companies(&self, after: Option<&str>, limit: usize) -> Result<Page<Company>, StoreError> {
+        let after = after.unwrap_or_default().to_string();
+        self.with(move |connection| {
+            let rows = read_docs(
+                connection,
+                "SELECT name_key, doc FROM companies WHERE name_key > ?1 ORDER BY name_key LIMIT ?2",
+                params![after, (limit + 1) as i64],
+            )?;
+            Ok(page_of(rows, limit))
+        })
+        .await
+    }
+
+    async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError> {
+        let domain = domain.to_string();
+        self.with(move |connection| {
+            connection
+                .query_row("SELECT company_id FROM company_domains WHERE domain = ?1", [&domain], |r| r.get(0))
+                .optional()
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn insert_field(&self, field: &FieldDefinition) -> Result<(), StoreError> {
+        let field = field.clone();
+        self.write(move |tx| {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO fields (key, version, doc) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![field.key, field.version, to_doc(&field)?],
+                )
+                .map_err(unavailable)?;
+            if inserted == 0 {
+                return Err(StoreError::FieldKeyTaken(field.key.clone()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn replace_field(&self, previous: &FieldDefinition, next: &FieldDefinition) -> Result<(), StoreError> {
+        let (previous, next) = (previous.clone(), next.clone());
+        self.write(move |tx| {
+            let updated = tx
+                .execute(
+                    "UPDATE fields SET version = ?3, doc = ?4 WHERE key = ?1 AND version = ?2",
+                    params![previous.key, previous.version, next.version, to_doc(&next)?],
+                )
+                .map_err(unavailable)?;
+            if updated == 0 {
+                return Err(StoreError::VersionMismatch);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError> {
+        self.with(|connection| {
+            let rows = read_docs(connection, "SELECT key, doc FROM fields ORDER BY key", [])?;
+            Ok(rows.into_iter().map(|(_, f)| f).collect())
+        })
+        .await
+    }
+}
+
+/// Refuses a company whose name or domains another company holds.
+fn check_company_claims(tx: &Connection, company: &Company) -> Result<(), StoreError> {
+    let name_owner: Option<String> = tx
+        .query_row("SELECT id FROM companies WHERE name_key = ?1", [company.name_key()], |r| r.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    if name_owner.is_some_and(|owner| owner != company.id) {
+        return Err(StoreError::CompanyNameTaken(company.name.clone()));
+    }
+    for domain in &company.domains {
+        let owner: Option<String> = tx
+            .query_row("SELECT company_id FROM company_domains WHERE domain = ?1", [domain], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        if owner.is_some_and(|owner| owner != company.id) {
+            return Err(StoreError::DomainTaken(domain.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// Notes sort by creation time; the id breaks ties and makes the key unique.
+pub fn note_key(note: &Note) -> String {
+    format!("{}#{}", note.created_at, note.id)
+}
