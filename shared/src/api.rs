@@ -171,11 +171,12 @@ impl axum::extract::FromRequest<AppState> for JsonBody {
             .unwrap_or("application/json")
             .to_ascii_lowercase();
         let essence = content_type.split(';').next().unwrap_or_default().trim().to_string();
-        if essence != "application/json" && essence != "application/merge-patch+json" {
-            return Err(HelpdeskError::bad_request(
-                "Content-Type",
-                "must be application/json (or application/merge-patch+json)",
-            ));
+        // curl's `-d` labels JSON as form data; what matters is that the body parses as JSON.
+        let acceptable = essence == "application/json"
+            || essence.ends_with("+json")
+            || essence == "application/x-www-form-urlencoded";
+        if !acceptable {
+            return Err(HelpdeskError::bad_request("Content-Type", "must be application/json"));
         }
         let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await

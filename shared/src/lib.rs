@@ -7,6 +7,7 @@ pub mod companies;
 pub mod customers;
 pub mod error;
 pub mod fields;
+pub mod local;
 pub mod patch;
 pub mod store;
 pub mod telemetry;

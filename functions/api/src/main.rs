@@ -1,1 +1,15 @@
-fn main(){}
+//! The HTTP API Lambda: API Gateway HTTP API (payload v2) events through the shared router.
+
+use std::sync::Arc;
+
+use helpdesk_shared::auth::JwtClaimsAuthenticator;
+use helpdesk_shared::store::dynamodb::DynamoStore;
+use helpdesk_shared::{Helpdesk, api, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init(true);
+    let store = DynamoStore::from_env().await?;
+    let router = api::router(Helpdesk::new(Arc::new(store)), Arc::new(JwtClaimsAuthenticator));
+    lambda_http::run(router).await
+}

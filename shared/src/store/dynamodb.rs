@@ -1,0 +1,768 @@
+//! The production store: one DynamoDB table.
+//!
+//! Layout (string keys `pk`, `sk`):
+//! - `EMAIL#<email>` / `#`: for a primary email the customer item itself (`kind = customer`);
+//!   for an alternate email an alias item (`kind = alias`, `owner` = primary email). Because both
+//!   live under one key, a single `attribute_not_exists(pk)` keeps every email unique.
+//! - `NOTES#<customer id>` / `<created_at>#<note id>`: internal notes, attached to the immutable
+//!   customer id so a change of primary email keeps them.
+//! - `COMPANY#<id>` / `#`, with claim items `COMPANYNAME#<lower name>` and `DOMAIN#<domain>`.
+//! - `FIELD` / `<key>`: custom field definitions.
+//!
+//! Indexes: `listing` (`list_pk`, `list_sk`) lists customers by email over [`LIST_SHARDS`]
+//! partitions (so bulk writes are not throttled on one hot key) and companies by name;
+//! `by_first` / `by_last` (`list_pk`, `first_sk` / `last_sk`) serve name-prefix search;
+//! `by_group` (`group_pk`, `list_sk`) lists a company's members, or the customers of one email
+//! domain that have no company (for domain back-fill).
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{CustomerQuery, PREFIX_END, Page, Store, StoreError, name_key};
+use crate::companies::Company;
+use crate::customers::{Customer, Note};
+use crate::fields::FieldDefinition;
+use crate::validation::email_domain;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Partitions of the customer listing indexes. Listing reads all of them in parallel and merges.
+pub const LIST_SHARDS: u32 = 16;
+/// DynamoDB's limit on the items of one transaction.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+/// Index pages one listing call reads at most before answering a short page with a cursor.
+const MAX_LIST_ROUNDS: usize = 8;
+
+pub const INDEX_LISTING: &str = "listing";
+pub const INDEX_FIRST: &str = "by_first";
+pub const INDEX_LAST: &str = "by_last";
+pub const INDEX_GROUP: &str = "by_group";
+
+const SINGLE: &str = "#";
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(format!("dynamodb: {}", DisplayErrorContext(error)))
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn to_doc<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
+    serde_json::to_string(value)
+        .map(AttributeValue::S)
+        .map_err(|e| StoreError::Unavailable(format!("encode: {e}")))
+}
+
+fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let doc = get_s(item, "doc").ok_or_else(|| StoreError::Unavailable("item without doc".into()))?;
+    serde_json::from_str(doc).map_err(|e| StoreError::Unavailable(format!("corrupt item: {e}")))
+}
+
+fn email_pk(email: &str) -> String {
+    format!("EMAIL#{email}")
+}
+
+/// FNV-1a: a hash that stays the same across processes and Rust versions.
+fn shard_of(email: &str) -> u32 {
+    let hash = email
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    (hash % u64::from(LIST_SHARDS)) as u32
+}
+
+fn customer_item(customer: &Customer) -> Result<Item, StoreError> {
+    let email = customer.email();
+    let mut item = Item::from([
+        ("pk".into(), s(email_pk(email))),
+        ("sk".into(), s(SINGLE)),
+        ("kind".into(), s("customer")),
+        ("customer_id".into(), s(&customer.id)),
+        ("version".into(), n(customer.version)),
+        ("doc".into(), to_doc(customer)?),
+        ("list_pk".into(), s(format!("CUSTOMERS#{}", shard_of(email)))),
+        ("list_sk".into(), s(email)),
+    ]);
+    if let Some(first) = customer.first_name_key() {
+        item.insert("first_sk".into(), s(name_key(&first, email)));
+    }
+    if let Some(last) = customer.last_name_key() {
+        item.insert("last_sk".into(), s(name_key(&last, email)));
+    }
+    let group = match &customer.profile.company_id {
+        Some(company) => format!("MEMBERS#{company}"),
+        None => format!("UNASSIGNED#{}", email_domain(email)),
+    };
+    item.insert("group_pk".into(), s(group));
+    Ok(item)
+}
+
+fn alias_item(alias: &str, customer: &Customer) -> Item {
+    Item::from([
+        ("pk".into(), s(email_pk(alias))),
+        ("sk".into(), s(SINGLE)),
+        ("kind".into(), s("alias")),
+        ("owner".into(), s(customer.email())),
+        ("customer_id".into(), s(&customer.id)),
+    ])
+}
+
+/// One write of a transaction, with what its failure means.
+struct Op {
+    write: TransactWriteItem,
+    on_fail: StoreError,
+}
+
+/// A conditional put: `condition` uses the placeholders in `values`.
+fn put(table: &str, item: Item, condition: &str, values: &[(&str, AttributeValue)], on_fail: StoreError) -> Result<Op, StoreError> {
+    let mut builder = Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition);
+    for (name, value) in values {
+        builder = builder.expression_attribute_values(*name, value.clone());
+    }
+    let put = builder.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(Op {
+        write: TransactWriteItem::builder().put(put).build(),
+        on_fail,
+    })
+}
+
+fn delete(table: &str, pk: String, sk: &str, condition: &str, values: &[(&str, AttributeValue)], on_fail: StoreError) -> Result<Op, StoreError> {
+    let mut builder = Delete::builder()
+        .table_name(table)
+        .key("pk", s(pk))
+        .key("sk", s(sk))
+        .condition_expression(condition);
+    for (name, value) in values {
+        builder = builder.expression_attribute_values(*name, value.clone());
+    }
+    let delete = builder.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(Op {
+        write: TransactWriteItem::builder().delete(delete).build(),
+        on_fail,
+    })
+}
+
+const NOT_EXISTS: &str = "attribute_not_exists(pk)";
+const AT_VERSION: &str = "version = :version";
+const OWNED_BY: &str = "customer_id = :id";
+const OF_COMPANY: &str = "company_id = :id";
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs `ops` as one transaction; a failed condition is reported as that op's error.
+    async fn transact(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        if ops.len() > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::Unavailable(format!("transaction of {} items exceeds DynamoDB's limit", ops.len())));
+        }
+        let (writes, failures): (Vec<_>, Vec<_>) = ops.into_iter().map(|op| (op.write, op.on_fail)).unzip();
+        let result = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let reasons = error
+                    .as_service_error()
+                    .and_then(|e| match e {
+                        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                            Some(cancelled.cancellation_reasons().to_vec())
+                        }
+                        _ => None,
+                    });
+                match reasons {
+                    Some(reasons) => {
+                        let failed = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
+                        match failed.and_then(|i| failures.get(i)) {
+                            Some(meaning) => Err(meaning.clone()),
+                            // Cancelled by a concurrent transaction on the same items: the caller
+                            // re-reads and decides again, as after a version conflict.
+                            None if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) => {
+                                Err(StoreError::VersionMismatch)
+                            }
+                            None => Err(unavailable(error)),
+                        }
+                    }
+                    None => Err(unavailable(error)),
+                }
+            }
+        }
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.item)
+    }
+
+    /// One page of an index (or the table when `index` is None): items with `sort` key above
+    /// `after` (and, with `prefix`, starting with it). Returns the items and, when DynamoDB
+    /// stopped early, the sort key it stopped at.
+    #[allow(clippy::too_many_arguments)]
+    async fn query_page(
+        &self,
+        index: Option<&str>,
+        partition: (&str, String),
+        sort: &str,
+        after: Option<&str>,
+        prefix: Option<&str>,
+        limit: usize,
+        forward: bool,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let mut condition = format!("{} = :p", partition.0);
+        let mut values = HashMap::from([(":p".to_string(), s(partition.1))]);
+        match (after, prefix, forward) {
+            (None, None, _) => {}
+            (None, Some(p), _) => {
+                condition.push_str(&format!(" AND begins_with({sort}, :prefix)"));
+                values.insert(":prefix".into(), s(p));
+            }
+            (Some(a), None, true) => {
+                condition.push_str(&format!(" AND {sort} > :after"));
+                values.insert(":after".into(), s(a));
+            }
+            (Some(a), None, false) => {
+                condition.push_str(&format!(" AND {sort} < :after"));
+                values.insert(":after".into(), s(a));
+            }
+            (Some(a), Some(p), _) => {
+                // One sort-key condition only: take the range from `after` (inclusive, dropped
+                // below) to the end of the prefix.
+                condition.push_str(&format!(" AND {sort} BETWEEN :after AND :end"));
+                values.insert(":after".into(), s(a.max(p)));
+                values.insert(":end".into(), s(format!("{p}{PREFIX_END}")));
+            }
+        }
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_string))
+            .key_condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(forward)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let stopped_at = output.last_evaluated_key().and_then(|k| get_s(k, sort)).map(str::to_string);
+        let items = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|item| after.is_none_or(|a| get_s(item, sort).is_some_and(|k| k != a)))
+            .collect();
+        Ok((items, stopped_at))
+    }
+
+    /// Creates the table with its indexes (tests and local development; SAM creates it in the
+    /// cloud) and waits until it is active.
+    pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+        let attr = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let key = |name: &str, kind: KeyType| {
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let index = |name: &str, pk: &str, sk: &str| -> Result<GlobalSecondaryIndex, StoreError> {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(pk, KeyType::Hash)?)
+                .key_schema(key(sk, KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        let mut request = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash)?)
+            .key_schema(key("sk", KeyType::Range)?)
+            .global_secondary_indexes(index(INDEX_LISTING, "list_pk", "list_sk")?)
+            .global_secondary_indexes(index(INDEX_FIRST, "list_pk", "first_sk")?)
+            .global_secondary_indexes(index(INDEX_LAST, "list_pk", "last_sk")?)
+            .global_secondary_indexes(index(INDEX_GROUP, "group_pk", "list_sk")?);
+        for name in ["pk", "sk", "list_pk", "list_sk", "first_sk", "last_sk", "group_pk"] {
+            request = request.attribute_definitions(attr(name)?);
+        }
+        request.send().await.map_err(unavailable)?;
+        for _ in 0..600 {
+            let status = client
+                .describe_table()
+                .table_name(table)
+                .send()
+                .await
+                .map_err(unavailable)?
+                .table
+                .and_then(|t| t.table_status);
+            if status == Some(aws_sdk_dynamodb::types::TableStatus::Active) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Err(StoreError::Unavailable(format!("table {table} did not become active")))
+    }
+
+    /// The writes that turn `previous` (None: nothing) into `next` (None: deleted), one per email.
+    fn customer_ops(&self, previous: Option<&Customer>, next: Option<&Customer>) -> Result<Vec<Op>, StoreError> {
+        let table = self.table.as_str();
+        let version = previous.map(|p| (":version", n(p.version)));
+        let id = previous.or(next).map(|c| (":id", s(&c.id)));
+        let old_primary = previous.map(Customer::email);
+        let old_aliases: Vec<&str> = previous.map(|p| p.profile.alternate_emails.iter().map(String::as_str).collect()).unwrap_or_default();
+        let primary_moved = previous.map(Customer::email) != next.map(Customer::email);
+
+        // What the current item under an email must be for the write to go ahead.
+        let guard = |email: &str| -> (&'static str, Vec<(&'static str, AttributeValue)>, StoreError) {
+            if Some(email) == old_primary {
+                (AT_VERSION, version.clone().into_iter().collect(), StoreError::VersionMismatch)
+            } else if old_aliases.contains(&email) {
+                (OWNED_BY, id.clone().into_iter().collect(), StoreError::VersionMismatch)
+            } else {
+                (NOT_EXISTS, vec![], StoreError::EmailTaken(email.to_string()))
+            }
+        };
+
+        let mut ops = Vec::new();
+        if let Some(next) = next {
+            let (condition, values, on_fail) = guard(next.email());
+            ops.push(put(table, customer_item(next)?, condition, &values, on_fail)?);
+            for alias in &next.profile.alternate_emails {
+                let unchanged = old_aliases.contains(&alias.as_str()) && !primary_moved;
+                if !unchanged {
+                    let (condition, values, on_fail) = guard(alias);
+                    ops.push(put(table, alias_item(alias, next), condition, &values, on_fail)?);
+                }
+            }
+        }
+        let kept: Vec<&str> = next.map(|c| c.all_emails().collect()).unwrap_or_default();
+        for gone in old_primary.into_iter().chain(old_aliases.iter().copied()).filter(|e| !kept.contains(e)) {
+            let (condition, values, on_fail) = guard(gone);
+            ops.push(delete(table, email_pk(gone), SINGLE, condition, &values, on_fail)?);
+        }
+        // The version guard must be part of every change, also when the primary item is untouched.
+        Ok(ops)
+    }
+
+    async fn customer_by_item(&self, item: Item) -> Result<Option<Customer>, StoreError> {
+        match get_s(&item, "kind") {
+            Some("customer") => from_item(&item).map(Some),
+            Some("alias") => {
+                let Some(owner) = get_s(&item, "owner") else {
+                    return Ok(None);
+                };
+                match self.get(email_pk(owner), SINGLE).await? {
+                    Some(owner_item) if get_s(&owner_item, "kind") == Some("customer") => from_item(&owner_item).map(Some),
+                    _ => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Customers of one company (or all companies-less customers of a domain) in email order,
+    /// optionally filtered by prefix.
+    async fn list_group(&self, group: String, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+        let mut after = query.after.clone();
+        let mut found: Vec<(String, Customer)> = Vec::new();
+        for _ in 0..MAX_LIST_ROUNDS {
+            let (items, stopped_at) = self
+                .query_page(Some(INDEX_GROUP), ("group_pk", group.clone()), "list_sk", after.as_deref(), None, query.limit + 1, true)
+                .await?;
+            for item in &items {
+                let customer: Customer = from_item(item)?;
+                if let Some(key) = super::list_key(&customer, query) {
+                    found.push((key, customer));
+                }
+            }
+            if found.len() > query.limit {
+                return Ok(page_of(found, query.limit));
+            }
+            match stopped_at {
+                Some(position) => after = Some(position),
+                None => return Ok(page_of(found, query.limit)),
+            }
+        }
+        // Many non-matching members: answer what was found, and where to go on from.
+        Ok(Page {
+            items: found.into_iter().map(|(_, c)| c).collect(),
+            next: after,
+        })
+    }
+
+    /// All customers, merged from the shards of one (no prefix) or three (prefix) indexes.
+    async fn list_merged(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+        let streams: &[(Option<&str>, &str)] = if query.prefix.is_some() {
+            &[(Some(INDEX_LISTING), "list_sk"), (Some(INDEX_FIRST), "first_sk"), (Some(INDEX_LAST), "last_sk")]
+        } else {
+            &[(Some(INDEX_LISTING), "list_sk")]
+        };
+        let mut after = query.after.clone();
+        let mut found: Vec<(String, Customer)> = Vec::new();
+        for _ in 0..MAX_LIST_ROUNDS {
+            let want = query.limit + 1 - found.len();
+            let reads = streams.iter().flat_map(|(index, sort)| {
+                (0..LIST_SHARDS).map(move |shard| (*index, *sort, shard))
+            });
+            let pages = futures::future::try_join_all(reads.map(|(index, sort, shard)| {
+                let after = after.clone();
+                async move {
+                    let partition = ("list_pk", format!("CUSTOMERS#{shard}"));
+                    self.query_page(index, partition, sort, after.as_deref(), query.prefix.as_deref(), want, true).await
+                }
+            }))
+            .await?;
+            // Items are only safe to emit up to the smallest position where a shard stopped early.
+            let boundary = pages.iter().filter_map(|(_, stopped)| stopped.clone()).min();
+            let mut round: Vec<(String, Customer)> = Vec::new();
+            for (items, _) in &pages {
+                for item in items {
+                    let customer: Customer = from_item(item)?;
+                    // list_key decides under which stream a customer is listed (once).
+                    let Some(key) = super::list_key(&customer, query) else { continue };
+                    let in_range = after.as_ref().is_none_or(|a| &key > a) && boundary.as_ref().is_none_or(|b| &key <= b);
+                    if in_range && !round.iter().any(|(k, _)| k == &key) {
+                        round.push((key, customer));
+                    }
+                }
+            }
+            round.sort_by(|a, b| a.0.cmp(&b.0));
+            round.truncate(want);
+            found.extend(round);
+            if found.len() > query.limit {
+                return Ok(page_of(found, query.limit));
+            }
+            match boundary {
+                Some(position) => after = Some(position),
+                None => return Ok(page_of(found, query.limit)),
+            }
+        }
+        Ok(Page {
+            next: found.last().map(|(k, _)| k.clone()).or(after),
+            items: found.into_iter().map(|(_, c)| c).collect(),
+        })
+    }
+
+    async fn put_conditional(&self, item: Item, condition: &str, values: &[(&str, AttributeValue)], on_fail: StoreError) -> Result<(), StoreError> {
+        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, value.clone());
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Err(on_fail),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
+    /// Deletes every note of a deleted customer, 25 at a time (BatchWriteItem's limit).
+    async fn delete_notes(&self, customer_id: &str) -> Result<(), StoreError> {
+        loop {
+            let (items, _) = self.query_page(None, ("pk", format!("NOTES#{customer_id}")), "sk", None, None, 25, true).await?;
+            if items.is_empty() {
+                return Ok(());
+            }
+            let requests = items
+                .iter()
+                .filter_map(|item| {
+                    let key = Item::from([("pk".into(), item.get("pk")?.clone()), ("sk".into(), item.get("sk")?.clone())]);
+                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder().set_key(Some(key)).build().ok()?;
+                    Some(aws_sdk_dynamodb::types::WriteRequest::builder().delete_request(delete).build())
+                })
+                .collect();
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            for attempt in 0..10u32 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                pending = output.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, v| !v.is_empty());
+                if pending.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable("notes could not be deleted; retry the delete".into()));
+            }
+        }
+    }
+}
+
+fn page_of<T>(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
+    let more = rows.len() > limit;
+    rows.truncate(limit);
+    let next = if more { rows.last().map(|(k, _)| k.clone()) } else { None };
+    Page {
+        items: rows.into_iter().map(|(_, v)| v).collect(),
+        next,
+    }
+}
+
+fn company_item(company: &Company) -> Result<Item, StoreError> {
+    Ok(Item::from([
+        ("pk".into(), s(format!("COMPANY#{}", company.id))),
+        ("sk".into(), s(SINGLE)),
+        ("version".into(), n(company.version)),
+        ("doc".into(), to_doc(company)?),
+        ("list_pk".into(), s("COMPANIES")),
+        ("list_sk".into(), s(company.name_key())),
+    ]))
+}
+
+fn claim_item(pk: String, company_id: &str) -> Item {
+    Item::from([
+        ("pk".into(), s(pk)),
+        ("sk".into(), s(SINGLE)),
+        ("company_id".into(), s(company_id)),
+    ])
+}
+
+fn field_item(field: &FieldDefinition) -> Result<Item, StoreError> {
+    Ok(Item::from([
+        ("pk".into(), s("FIELD")),
+        ("sk".into(), s(&field.key)),
+        ("version".into(), n(field.version)),
+        ("doc".into(), to_doc(field)?),
+    ]))
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        if customer.profile.alternate_emails.is_empty() {
+            // The common case (API creates, imports) is one conditional put, not a transaction.
+            let on_fail = StoreError::EmailTaken(customer.email().to_string());
+            return self.put_conditional(customer_item(customer)?, NOT_EXISTS, &[], on_fail).await;
+        }
+        self.transact(self.customer_ops(None, Some(customer))?).await
+    }
+
+    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
+        match self.get(email_pk(email), SINGLE).await? {
+            Some(item) => self.customer_by_item(item).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn replace_customer(&self, previous: &Customer, next: &Customer) -> Result<(), StoreError> {
+        let ops = self.customer_ops(Some(previous), Some(next))?;
+        if ops.len() == 1 && previous.email() == next.email() {
+            let values = [(":version", n(previous.version))];
+            return self.put_conditional(customer_item(next)?, AT_VERSION, &values, StoreError::VersionMismatch).await;
+        }
+        self.transact(ops).await
+    }
+
+    async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.transact(self.customer_ops(Some(customer), None)?).await?;
+        self.delete_notes(&customer.id).await
+    }
+
+    async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+        match &query.company_id {
+            Some(company) => self.list_group(format!("MEMBERS#{company}"), query).await,
+            None => self.list_merged(query).await,
+        }
+    }
+
+    async fn list_unassigned_by_domain(&self, domain: &str, after: Option<&str>, limit: usize) -> Result<Page<Customer>, StoreError> {
+        let query = CustomerQuery {
+            after: after.map(str::to_string),
+            limit,
+            ..Default::default()
+        };
+        let page = self.list_group(format!("UNASSIGNED#{domain}"), &query).await?;
+        Ok(page)
+    }
+
+    async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
+        let item = Item::from([
+            ("pk".into(), s(format!("NOTES#{customer_id}"))),
+            ("sk".into(), s(super::sqlite::note_key(note))),
+            ("doc".into(), to_doc(note)?),
+        ]);
+        // A retried request writes the same note again: keep the first.
+        match self.put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch).await {
+            Err(StoreError::VersionMismatch) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn list_notes(&self, customer_id: &str, after: Option<&str>, limit: usize) -> Result<Page<Note>, StoreError> {
+        let (items, _) = self
+            .query_page(None, ("pk", format!("NOTES#{customer_id}")), "sk", after, None, limit + 1, false)
+            .await?;
+        let rows = items
+            .iter()
+            .map(|item| Ok((get_s(item, "sk").unwrap_or_default().to_string(), from_item(item)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(page_of(rows, limit))
+    }
+
+    async fn insert_company(&self, company: &Company) -> Result<(), StoreError> {
+        let table = self.table.as_str();
+        let mut ops = vec![
+            put(table, company_item(company)?, NOT_EXISTS, &[], StoreError::VersionMismatch)?,
+            put(
+                table,
+                claim_item(format!("COMPANYNAME#{}", company.name_key()), &company.id),
+                NOT_EXISTS,
+                &[],
+                StoreError::CompanyNameTaken(company.name.clone()),
+            )?,
+        ];
+        for domain in &company.domains {
+            ops.push(put(table, claim_item(format!("DOMAIN#{domain}"), &company.id), NOT_EXISTS, &[], StoreError::DomainTaken(domain.clone()))?);
+        }
+        self.transact(ops).await
+    }
+
+    async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError> {
+        self.get(format!("COMPANY#{id}"), SINGLE).await?.map(|item| from_item(&item)).transpose()
+    }
+
+    async fn replace_company(&self, previous: &Company, next: &Company) -> Result<(), StoreError> {
+        let table = self.table.as_str();
+        let id = [(":id", s(&next.id))];
+        let mut ops = vec![put(table, company_item(next)?, AT_VERSION, &[(":version", n(previous.version))], StoreError::VersionMismatch)?];
+        if previous.name_key() != next.name_key() {
+            ops.push(put(
+                table,
+                claim_item(format!("COMPANYNAME#{}", next.name_key()), &next.id),
+                NOT_EXISTS,
+                &[],
+                StoreError::CompanyNameTaken(next.name.clone()),
+            )?);
+            ops.push(delete(table, format!("COMPANYNAME#{}", previous.name_key()), SINGLE, OF_COMPANY, &id, StoreError::VersionMismatch)?);
+        }
+        for domain in next.domains.iter().filter(|d| !previous.domains.contains(d)) {
+            ops.push(put(table, claim_item(format!("DOMAIN#{domain}"), &next.id), NOT_EXISTS, &[], StoreError::DomainTaken(domain.clone()))?);
+        }
+        for domain in previous.domains.iter().filter(|d| !next.domains.contains(d)) {
+            ops.push(delete(table, format!("DOMAIN#{domain}"), SINGLE, OF_COMPANY, &id, StoreError::VersionMismatch)?);
+        }
+        self.transact(ops).await
+    }
+
+    async fn delete_company(&self, company: &Company) -> Result<(), StoreError> {
+        let table = self.table.as_str();
+        let id = [(":id", s(&company.id))];
+        let mut ops = vec![
+            delete(table, format!("COMPANY#{}", company.id), SINGLE, AT_VERSION, &[(":version", n(company.version))], StoreError::VersionMismatch)?,
+            delete(table, format!("COMPANYNAME#{}", company.name_key()), SINGLE, OF_COMPANY, &id, StoreError::VersionMismatch)?,
+        ];
+        for domain in &company.domains {
+            ops.push(delete(table, format!("DOMAIN#{domain}"), SINGLE, OF_COMPANY, &id, StoreError::VersionMismatch)?);
+        }
+        self.transact(ops).await
+    }
+
+    async fn list_companies(&self, after: Option<&str>, limit: usize) -> Result<Page<Company>, StoreError> {
+        let (items, _) = self
+            .query_page(Some(INDEX_LISTING), ("list_pk", "COMPANIES".into()), "list_sk", after, None, limit + 1, true)
+            .await?;
+        let rows = items
+            .iter()
+            .map(|item| Ok((get_s(item, "list_sk").unwrap_or_default().to_string(), from_item(item)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(page_of(rows, limit))
+    }
+
+    async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(format!("DOMAIN#{domain}"), SINGLE)
+            .await?
+            .and_then(|item| get_s(&item, "company_id").map(str::to_string)))
+    }
+
+    async fn insert_field(&self, field: &FieldDefinition) -> Result<(), StoreError> {
+        self.put_conditional(field_item(field)?, NOT_EXISTS, &[], StoreError::FieldKeyTaken(field.key.clone())).await
+    }
+
+    async fn replace_field(&self, previous: &FieldDefinition, next: &FieldDefinition) -> Result<(), StoreError> {
+        let values = [(":version", n(previous.version))];
+        self.put_conditional(field_item(next)?, AT_VERSION, &values, StoreError::VersionMismatch).await
+    }
+
+    async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError> {
+        let mut fields = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let (items, stopped_at) = self.query_page(None, ("pk", "FIELD".into()), "sk", after.as_deref(), None, 500, true).await?;
+            for item in &items {
+                fields.push(from_item(item)?);
+            }
+            match stopped_at {
+                Some(position) => after = Some(position),
+                None => return Ok(fields),
+            }
+        }
+    }
+}
+
+impl DynamoStore {
+    /// The store a Lambda function uses: AWS configuration from the environment (region,
+    /// credentials, `AWS_ENDPOINT_URL`), table from `TABLE_NAME`.
+    pub async fn from_env() -> Result<Self, String> {
+        let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self::new(Client::new(&config), table))
+    }
+}
