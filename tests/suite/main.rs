@@ -1,0 +1,9 @@
+//! The one integration test binary (one link of the AWS SDK instead of one per file).
+//!
+//! DynamoDB tests talk to `moto_server`, which `bash tests/run` installs and starts; its address
+//! comes in `MOTO_ENDPOINT`. Without it those tests fail with a message saying so.
+
+mod api;
+mod conformance;
+mod local;
+mod support;

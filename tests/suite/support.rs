@@ -1,0 +1,188 @@
+//! Fixtures: stores on both backends, callers, and the API driven the way Lambda drives it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use helpdesk_shared::Helpdesk;
+use helpdesk_shared::auth::JwtClaimsAuthenticator;
+use helpdesk_shared::customers::{Customer, Profile};
+use helpdesk_shared::store::Store;
+use helpdesk_shared::store::dynamodb::DynamoStore;
+use helpdesk_shared::store::sqlite::SqliteStore;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Context, LambdaEvent, Service};
+use serde_json::{Value, json};
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run the tests with `bash tests/run`, which installs and starts moto_server",
+    )
+}
+
+pub fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// A fresh table per test, so tests run in parallel without seeing each other.
+pub async fn dynamo_store() -> Arc<dyn Store> {
+    let client = dynamo_client();
+    let table = format!("helpdesk-{}", uuid::Uuid::new_v4());
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("moto_server must accept CreateTable");
+    Arc::new(DynamoStore::new(client, table))
+}
+
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("helpdesk-test-{label}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub fn sqlite_store() -> Arc<dyn Store> {
+    let dir = temp_dir("sqlite");
+    Arc::new(SqliteStore::open(&dir.join("helpdesk.db")).expect("open sqlite"))
+}
+
+/// A customer record as the services would build it.
+pub fn customer(email: &str) -> Customer {
+    Customer {
+        id: helpdesk_shared::new_id(),
+        profile: Profile {
+            email: email.to_string(),
+            ..Profile::default()
+        },
+        welcome: None,
+        created_at: helpdesk_shared::now(),
+        updated_at: helpdesk_shared::now(),
+        version: 1,
+    }
+}
+
+/// The API as API Gateway and Lambda run it: events in, API Gateway v2 responses out.
+#[derive(Clone)]
+pub struct LambdaApi {
+    router: axum::Router,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+    /// Asserts an RFC 9457 problem with `status` that names `field` among its errors.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, field: &str) {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "body: {}", self.body);
+        assert_eq!(self.body["status"], json!(status));
+        assert!(self.body["title"].is_string() && self.body["detail"].is_string());
+        let named = self.body["errors"]
+            .as_array()
+            .is_some_and(|errors| errors.iter().any(|e| e["field"] == json!(field)));
+        assert!(named, "expected an error naming {field}: {}", self.body);
+    }
+}
+
+/// Who sends a request: the claims a Cognito JWT authorizer would forward.
+#[derive(Clone, Debug)]
+pub enum As {
+    Admin,
+    Agent,
+    /// An agent holding the manage_companies permission.
+    CompanyManager,
+    Anonymous,
+}
+
+impl LambdaApi {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        let router = helpdesk_shared::api::router(Helpdesk::new(store), Arc::new(JwtClaimsAuthenticator));
+        Self { router }
+    }
+
+    pub async fn on_sqlite() -> Self {
+        Self::new(sqlite_store())
+    }
+
+    pub async fn on_dynamodb() -> Self {
+        Self::new(dynamo_store().await)
+    }
+
+    pub async fn call(&self, who: As, method: &str, path_and_query: &str, headers: &[(&str, &str)], body: Option<String>) -> Reply {
+        let fixture: Value =
+            serde_json::from_str(include_str!("../fixtures/apigw-v2-jwt.json")).expect("fixture is JSON");
+        let mut event = fixture;
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        event["rawPath"] = json!(path);
+        event["rawQueryString"] = json!(query);
+        event["requestContext"]["http"]["method"] = json!(method);
+        event["requestContext"]["http"]["path"] = json!(path);
+        for (name, value) in headers {
+            event["headers"][name.to_ascii_lowercase()] = json!(value);
+        }
+        event["body"] = json!(body.unwrap_or_default());
+        let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
+        match who {
+            As::Admin => claims["cognito:groups"] = json!("[admin]"),
+            As::Agent => claims["cognito:groups"] = json!("[agent]"),
+            As::CompanyManager => claims["cognito:groups"] = json!("[agent manage_companies]"),
+            As::Anonymous => event["requestContext"]["authorizer"] = Value::Null,
+        }
+        let request: LambdaRequest = serde_json::from_value(event).expect("a valid API Gateway v2 event");
+        let mut adapter = lambda_http::Adapter::from(self.router.clone());
+        let response = adapter
+            .call(LambdaEvent::new(request, Context::default()))
+            .await
+            .expect("the router never fails");
+        let response = serde_json::to_value(&response).expect("response serialises");
+        let headers = response["headers"]
+            .as_object()
+            .map(|h| {
+                h.iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let text = response["body"].as_str().unwrap_or_default();
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(text).unwrap_or(json!(text)) };
+        Reply {
+            status: response["statusCode"].as_u64().expect("statusCode") as u16,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, who: As, path: &str) -> Reply {
+        self.call(who, "GET", path, &[], None).await
+    }
+    pub async fn post(&self, who: As, path: &str, body: Value) -> Reply {
+        self.call(who, "POST", path, &[], Some(body.to_string())).await
+    }
+    pub async fn patch(&self, who: As, path: &str, if_match: Option<&str>, body: Value) -> Reply {
+        let headers: Vec<(&str, &str)> = if_match.map(|v| vec![("if-match", v)]).unwrap_or_default();
+        self.call(who, "PATCH", path, &headers, Some(body.to_string())).await
+    }
+    pub async fn delete(&self, who: As, path: &str) -> Reply {
+        self.call(who, "DELETE", path, &[], None).await
+    }
+
+    /// Creates a customer as an admin and returns it.
+    pub async fn create(&self, body: Value) -> Value {
+        let reply = self.post(As::Admin, "/customers", body).await;
+        assert_eq!(reply.status, 201, "create failed: {}", reply.body);
+        reply.body
+    }
+}
