@@ -11,7 +11,11 @@ use helpdesk_shared::local::DataDir;
 use helpdesk_shared::{api, telemetry};
 
 #[derive(Parser)]
-#[command(name = "helpdesk", version, about = "Customer management for support teams, running locally")]
+#[command(
+    name = "helpdesk",
+    version,
+    about = "Customer management for support teams, running locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,7 +36,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("helpdesk: cannot start the async runtime: {error}");
@@ -67,15 +74,22 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     match (created_key, keys.is_some()) {
         (Some(key), _) => println!(
             "Created an admin API key (kept in {}):\n\n    {key}\n\nSend it as: Authorization: Bearer {key}",
-            data.path().join(helpdesk_shared::local::ADMIN_KEY_FILE).display()
+            data.path()
+                .join(helpdesk_shared::local::ADMIN_KEY_FILE)
+                .display()
         ),
         (None, false) => println!(
             "Admin API key: see {}",
-            data.path().join(helpdesk_shared::local::ADMIN_KEY_FILE).display()
+            data.path()
+                .join(helpdesk_shared::local::ADMIN_KEY_FILE)
+                .display()
         ),
         (None, true) => println!("Using the API keys from HELPDESK_API_KEYS"),
     }
-    println!("helpdesk listening on http://{address} (data in {})", data.path().display());
+    println!(
+        "helpdesk listening on http://{address} (data in {})",
+        data.path().display()
+    );
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await

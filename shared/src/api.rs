@@ -37,13 +37,17 @@ pub fn router(helpdesk: Helpdesk, auth: Arc<dyn Authenticator>) -> Router {
         .route("/customers/batch", post(batch_customers))
         .route(
             "/customers/{email}",
-            get(get_customer).patch(update_customer).delete(delete_customer),
+            get(get_customer)
+                .patch(update_customer)
+                .delete(delete_customer),
         )
         .route("/customers/{email}/notes", post(add_note).get(list_notes))
         .route("/companies", post(create_company).get(list_companies))
         .route(
             "/companies/{id}",
-            get(get_company).patch(update_company).delete(delete_company),
+            get(get_company)
+                .patch(update_company)
+                .delete(delete_company),
         )
         .route("/companies/{id}/domains", post(add_company_domain))
         .route("/fields", get(list_fields).post(create_field))
@@ -90,10 +94,16 @@ impl IntoResponse for HelpdeskError {
             HelpdeskError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
             HelpdeskError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
             HelpdeskError::Conflict { .. } => (StatusCode::CONFLICT, "Conflict"),
-            HelpdeskError::PreconditionFailed => (StatusCode::PRECONDITION_FAILED, "Precondition failed"),
-            HelpdeskError::PreconditionRequired => (StatusCode::PRECONDITION_REQUIRED, "Precondition required"),
+            HelpdeskError::PreconditionFailed => {
+                (StatusCode::PRECONDITION_FAILED, "Precondition failed")
+            }
+            HelpdeskError::PreconditionRequired => {
+                (StatusCode::PRECONDITION_REQUIRED, "Precondition required")
+            }
             HelpdeskError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large"),
-            HelpdeskError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
+            HelpdeskError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
+            }
         };
         let detail = match &self {
             HelpdeskError::Validation(errors) => errors
@@ -116,7 +126,12 @@ impl IntoResponse for HelpdeskError {
 }
 
 /// An `application/problem+json` response.
-fn problem(status: StatusCode, title: &'static str, detail: String, errors: Vec<FieldError>) -> Response {
+fn problem(
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+) -> Response {
     let body = Problem {
         kind: "about:blank",
         title,
@@ -126,7 +141,10 @@ fn problem(status: StatusCode, title: &'static str, detail: String, errors: Vec<
     };
     let mut response = (status, axum::Json(body)).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     if status == StatusCode::UNAUTHORIZED {
         headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
@@ -152,7 +170,10 @@ async fn method_not_allowed() -> Response {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = HelpdeskError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         state.auth.authenticate(parts)
     }
 }
@@ -163,20 +184,31 @@ struct JsonBody(Value);
 impl axum::extract::FromRequest<AppState> for JsonBody {
     type Rejection = HelpdeskError;
 
-    async fn from_request(request: axum::extract::Request, _: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(
+        request: axum::extract::Request,
+        _: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let content_type = request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("application/json")
             .to_ascii_lowercase();
-        let essence = content_type.split(';').next().unwrap_or_default().trim().to_string();
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         // curl's `-d` labels JSON as form data; what matters is that the body parses as JSON.
         let acceptable = essence == "application/json"
             || essence.ends_with("+json")
             || essence == "application/x-www-form-urlencoded";
         if !acceptable {
-            return Err(HelpdeskError::bad_request("Content-Type", "must be application/json"));
+            return Err(HelpdeskError::bad_request(
+                "Content-Type",
+                "must be application/json",
+            ));
         }
         let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
@@ -187,11 +219,13 @@ impl axum::extract::FromRequest<AppState> for JsonBody {
 
 fn parse_json(body: &Bytes) -> Result<Value, HelpdeskError> {
     if body.is_empty() {
-        return Err(HelpdeskError::bad_request("body", "a JSON body is required"));
+        return Err(HelpdeskError::bad_request(
+            "body",
+            "a JSON body is required",
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        HelpdeskError::bad_request("body", format!("is not valid JSON: {e}"))
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| HelpdeskError::bad_request("body", format!("is not valid JSON: {e}")))
 }
 
 fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, HelpdeskError> {
@@ -213,10 +247,16 @@ fn query_params(raw: Option<String>, allowed: &[&str]) -> Result<Params, Helpdes
     let mut params = Params::new();
     for (key, value) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
         if !allowed.contains(&key.as_ref()) {
-            return Err(HelpdeskError::bad_request(key.to_string(), "unknown query parameter"));
+            return Err(HelpdeskError::bad_request(
+                key.to_string(),
+                "unknown query parameter",
+            ));
         }
         if params.insert(key.to_string(), value.to_string()).is_some() {
-            return Err(HelpdeskError::bad_request(key.to_string(), "given more than once"));
+            return Err(HelpdeskError::bad_request(
+                key.to_string(),
+                "given more than once",
+            ));
         }
     }
     Ok(params)
@@ -228,7 +268,10 @@ struct Param(String);
 impl FromRequestParts<AppState> for Param {
     type Rejection = HelpdeskError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         Path::<String>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| Param(value))
@@ -241,7 +284,10 @@ fn page_limit(params: &Params) -> Result<usize, HelpdeskError> {
         None => Ok(DEFAULT_PAGE),
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-            _ => Err(HelpdeskError::bad_request("limit", format!("must be a whole number from 1 to {MAX_PAGE}"))),
+            _ => Err(HelpdeskError::bad_request(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_PAGE}"),
+            )),
         },
     }
 }
@@ -258,7 +304,11 @@ struct Cursor {
 fn encode_cursor(after: Option<String>, scope: &str) -> Option<String> {
     use base64::Engine;
     let after = after?;
-    let json = serde_json::to_vec(&Cursor { after, scope: scope.to_string() }).ok()?;
+    let json = serde_json::to_vec(&Cursor {
+        after,
+        scope: scope.to_string(),
+    })
+    .ok()?;
     Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
 }
 
@@ -267,7 +317,8 @@ fn decode_cursor(params: &Params, scope: &str) -> Result<Option<String>, Helpdes
     let Some(raw) = params.get("cursor") else {
         return Ok(None);
     };
-    let invalid = || HelpdeskError::bad_request("cursor", "is not a cursor returned by this listing");
+    let invalid =
+        || HelpdeskError::bad_request("cursor", "is not a cursor returned by this listing");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(raw.trim())
         .map_err(|_| invalid())?;
@@ -279,7 +330,8 @@ fn decode_cursor(params: &Params, scope: &str) -> Result<Option<String>, Helpdes
 }
 
 fn list_response<T: Serialize>(page: Page<T>, scope: &str) -> Response {
-    axum::Json(json!({ "items": page.items, "next_cursor": encode_cursor(page.next, scope) })).into_response()
+    axum::Json(json!({ "items": page.items, "next_cursor": encode_cursor(page.next, scope) }))
+        .into_response()
 }
 
 fn with_etag(status: StatusCode, version: u64, body: Value) -> Response {
@@ -299,10 +351,18 @@ async fn health() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
-async fn create_customer(State(s): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> ApiResult {
+async fn create_customer(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
     let customer = s.helpdesk.create_customer(&caller, body).await?;
     let fields = s.helpdesk.field_set().await?;
-    let mut response = with_etag(StatusCode::CREATED, customer.version, fields.present(&caller, &customer));
+    let mut response = with_etag(
+        StatusCode::CREATED,
+        customer.version,
+        fields.present(&caller, &customer),
+    );
     if let Ok(location) = HeaderValue::from_str(&format!("/customers/{}", customer.email())) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -312,7 +372,11 @@ async fn create_customer(State(s): State<AppState>, caller: Caller, JsonBody(bod
 async fn get_customer(State(s): State<AppState>, caller: Caller, Param(email): Param) -> ApiResult {
     let customer = s.helpdesk.get_customer(&caller, &email).await?;
     let fields = s.helpdesk.field_set().await?;
-    Ok(with_etag(StatusCode::OK, customer.version, fields.present(&caller, &customer)))
+    Ok(with_etag(
+        StatusCode::OK,
+        customer.version,
+        fields.present(&caller, &customer),
+    ))
 }
 
 async fn update_customer(
@@ -322,9 +386,16 @@ async fn update_customer(
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
-    let customer = s.helpdesk.update_customer(&caller, &email, precondition(&headers)?, patch).await?;
+    let customer = s
+        .helpdesk
+        .update_customer(&caller, &email, precondition(&headers)?, patch)
+        .await?;
     let fields = s.helpdesk.field_set().await?;
-    Ok(with_etag(StatusCode::OK, customer.version, fields.present(&caller, &customer)))
+    Ok(with_etag(
+        StatusCode::OK,
+        customer.version,
+        fields.present(&caller, &customer),
+    ))
 }
 
 async fn delete_customer(
@@ -333,27 +404,58 @@ async fn delete_customer(
     Param(email): Param,
     headers: HeaderMap,
 ) -> ApiResult {
-    s.helpdesk.delete_customer(&caller, &email, precondition(&headers)?).await?;
+    s.helpdesk
+        .delete_customer(&caller, &email, precondition(&headers)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn list_customers(State(s): State<AppState>, caller: Caller, RawQuery(query): RawQuery) -> ApiResult {
+async fn list_customers(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
     let params = query_params(query, &["limit", "cursor", "company_id", "q"])?;
     let limit = page_limit(&params)?;
-    let company_id = params.get("company_id").map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
-    let prefix = params.get("q").map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+    let company_id = params
+        .get("company_id")
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    let prefix = params
+        .get("q")
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty());
     if prefix.as_ref().is_some_and(|q| q.chars().count() > 254) {
-        return Err(HelpdeskError::bad_request("q", "must be at most 254 characters"));
+        return Err(HelpdeskError::bad_request(
+            "q",
+            "must be at most 254 characters",
+        ));
     }
-    let scope = format!("c={}&q={}", company_id.as_deref().unwrap_or(""), prefix.as_deref().unwrap_or(""));
+    let scope = format!(
+        "c={}&q={}",
+        company_id.as_deref().unwrap_or(""),
+        prefix.as_deref().unwrap_or("")
+    );
     let after = decode_cursor(&params, &scope)?;
-    let query = CustomerQuery { company_id, prefix, after, limit };
+    let query = CustomerQuery {
+        company_id,
+        prefix,
+        after,
+        limit,
+    };
     let page = s.helpdesk.list_customers(&caller, &query).await?;
     let fields = s.helpdesk.field_set().await?;
-    Ok(list_response(page.map(|c| fields.present(&caller, &c)), &scope))
+    Ok(list_response(
+        page.map(|c| fields.present(&caller, &c)),
+        &scope,
+    ))
 }
 
-async fn batch_customers(State(s): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> ApiResult {
+async fn batch_customers(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
     let results = s.helpdesk.batch_upsert(&caller, body).await?;
     Ok(axum::Json(json!({ "results": results })).into_response())
 }
@@ -378,21 +480,39 @@ async fn list_notes(
     let limit = page_limit(&params)?;
     let scope = "notes";
     let after = decode_cursor(&params, scope)?;
-    let page = s.helpdesk.list_notes(&caller, &email, after.as_deref(), limit).await?;
+    let page = s
+        .helpdesk
+        .list_notes(&caller, &email, after.as_deref(), limit)
+        .await?;
     Ok(list_response(page, scope))
 }
 
-async fn create_company(State(s): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> ApiResult {
+async fn create_company(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
     let company = s.helpdesk.create_company(&caller, body).await?;
-    Ok(with_etag(StatusCode::CREATED, company.version, json!(company)))
+    Ok(with_etag(
+        StatusCode::CREATED,
+        company.version,
+        json!(company),
+    ))
 }
 
-async fn list_companies(State(s): State<AppState>, caller: Caller, RawQuery(query): RawQuery) -> ApiResult {
+async fn list_companies(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
     let params = query_params(query, &["limit", "cursor"])?;
     let limit = page_limit(&params)?;
     let scope = "companies";
     let after = decode_cursor(&params, scope)?;
-    let page = s.helpdesk.list_companies(&caller, after.as_deref(), limit).await?;
+    let page = s
+        .helpdesk
+        .list_companies(&caller, after.as_deref(), limit)
+        .await?;
     Ok(list_response(page, scope))
 }
 
@@ -408,12 +528,22 @@ async fn update_company(
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
-    let company = s.helpdesk.update_company(&caller, &id, precondition(&headers)?, patch).await?;
+    let company = s
+        .helpdesk
+        .update_company(&caller, &id, precondition(&headers)?, patch)
+        .await?;
     Ok(with_etag(StatusCode::OK, company.version, json!(company)))
 }
 
-async fn delete_company(State(s): State<AppState>, caller: Caller, Param(id): Param, headers: HeaderMap) -> ApiResult {
-    s.helpdesk.delete_company(&caller, &id, precondition(&headers)?).await?;
+async fn delete_company(
+    State(s): State<AppState>,
+    caller: Caller,
+    Param(id): Param,
+    headers: HeaderMap,
+) -> ApiResult {
+    s.helpdesk
+        .delete_company(&caller, &id, precondition(&headers)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -424,7 +554,11 @@ async fn add_company_domain(
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let added = s.helpdesk.add_company_domain(&caller, &id, body).await?;
-    Ok(with_etag(StatusCode::OK, added.company.version, json!(added)))
+    Ok(with_etag(
+        StatusCode::OK,
+        added.company.version,
+        json!(added),
+    ))
 }
 
 async fn list_fields(State(s): State<AppState>, caller: Caller) -> ApiResult {
@@ -432,7 +566,11 @@ async fn list_fields(State(s): State<AppState>, caller: Caller) -> ApiResult {
     Ok(axum::Json(json!({ "items": fields, "next_cursor": null })).into_response())
 }
 
-async fn create_field(State(s): State<AppState>, caller: Caller, JsonBody(body): JsonBody) -> ApiResult {
+async fn create_field(
+    State(s): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
     let field = s.helpdesk.create_field(&caller, body).await?;
     Ok(with_etag(StatusCode::CREATED, field.version, json!(field)))
 }
@@ -449,6 +587,9 @@ async fn update_field(
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
-    let field = s.helpdesk.update_field(&caller, &key, precondition(&headers)?, patch).await?;
+    let field = s
+        .helpdesk
+        .update_field(&caller, &key, precondition(&headers)?, patch)
+        .await?;
     Ok(with_etag(StatusCode::OK, field.version, json!(field)))
 }

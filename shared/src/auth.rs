@@ -37,7 +37,11 @@ pub struct Caller {
 }
 
 impl Caller {
-    pub fn new(subject: impl Into<String>, roles: impl IntoIterator<Item = Role>, manage_companies: bool) -> Self {
+    pub fn new(
+        subject: impl Into<String>,
+        roles: impl IntoIterator<Item = Role>,
+        manage_companies: bool,
+    ) -> Self {
         Self {
             subject: subject.into(),
             roles: roles.into_iter().collect(),
@@ -62,7 +66,10 @@ impl Caller {
         if self.is_staff() {
             Ok(())
         } else {
-            Err(HelpdeskError::forbidden(None, "an admin or agent role is required"))
+            Err(HelpdeskError::forbidden(
+                None,
+                "an admin or agent role is required",
+            ))
         }
     }
     pub fn require_admin(&self) -> Result<(), HelpdeskError> {
@@ -100,7 +107,9 @@ const MANAGE_COMPANIES: &str = "manage_companies";
 
 impl Authenticator for JwtClaimsAuthenticator {
     fn authenticate(&self, request: &http::request::Parts) -> Result<Caller, HelpdeskError> {
-        let Some(RequestContext::ApiGatewayV2(context)) = request.extensions.get::<RequestContext>() else {
+        let Some(RequestContext::ApiGatewayV2(context)) =
+            request.extensions.get::<RequestContext>()
+        else {
             return Err(HelpdeskError::Unauthorized);
         };
         let Some(jwt) = context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()) else {
@@ -148,7 +157,9 @@ pub struct ApiKeyAuthenticator {
 impl std::fmt::Debug for ApiKeyAuthenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the keys themselves.
-        f.debug_struct("ApiKeyAuthenticator").field("keys", &self.keys.len()).finish()
+        f.debug_struct("ApiKeyAuthenticator")
+            .field("keys", &self.keys.len())
+            .finish()
     }
 }
 
@@ -157,12 +168,20 @@ impl ApiKeyAuthenticator {
     /// by `+manage_companies`.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut keys = HashMap::new();
-        for (index, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        for (index, entry) in spec
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
             let (key, grant) = entry
                 .rsplit_once(':')
                 .ok_or_else(|| format!("entry {} has no ':ROLE' part", index + 1))?;
             if key.len() < 16 {
-                return Err(format!("entry {}: keys must be at least 16 characters", index + 1));
+                return Err(format!(
+                    "entry {}: keys must be at least 16 characters",
+                    index + 1
+                ));
             }
             let mut parts = grant.split('+');
             let role = parts
@@ -199,7 +218,10 @@ impl Authenticator for ApiKeyAuthenticator {
             .headers
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .ok_or(HelpdeskError::Unauthorized)?;
         // Compare against every key in constant time so response timing does not leak prefixes.
@@ -226,14 +248,20 @@ mod tests {
 
     #[test]
     fn claim_lists_in_every_shape() {
-        assert_eq!(claim_list("[admin manage_companies]"), vec!["admin", "manage_companies"]);
+        assert_eq!(
+            claim_list("[admin manage_companies]"),
+            vec!["admin", "manage_companies"]
+        );
         assert_eq!(claim_list("[\"agent\",\"x\"]"), vec!["agent", "x"]);
         assert_eq!(claim_list("agent"), vec!["agent"]);
     }
 
     #[test]
     fn api_key_specs() {
-        let auth = ApiKeyAuthenticator::parse("k1k1k1k1k1k1k1k1:admin, k2k2k2k2k2k2k2k2:agent+manage_companies").unwrap();
+        let auth = ApiKeyAuthenticator::parse(
+            "k1k1k1k1k1k1k1k1:admin, k2k2k2k2k2k2k2k2:agent+manage_companies",
+        )
+        .unwrap();
         assert_eq!(auth.keys.len(), 2);
         assert!(ApiKeyAuthenticator::parse("short:admin").is_err());
         assert!(ApiKeyAuthenticator::parse("k1k1k1k1k1k1k1k1:boss").is_err());

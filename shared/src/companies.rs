@@ -48,7 +48,9 @@ const READ_ONLY: [&str; 4] = ["id", "created_at", "updated_at", "version"];
 pub fn company_domain(raw: &str) -> Result<String, String> {
     let domain = normalize_domain(raw)?;
     if is_webmail_domain(&domain) {
-        return Err(format!("{domain} is a public webmail domain and cannot belong to a company"));
+        return Err(format!(
+            "{domain} is a public webmail domain and cannot belong to a company"
+        ));
     }
     Ok(domain)
 }
@@ -76,7 +78,9 @@ impl CompanyInput {
                 domains.push(d);
             }
         }
-        let notes = errors.check("notes", optional_text(self.notes, 20_000)).flatten();
+        let notes = errors
+            .check("notes", optional_text(self.notes, 20_000))
+            .flatten();
         if !errors.is_empty() {
             return Err(HelpdeskError::Validation(errors.into_vec()));
         }
@@ -95,7 +99,11 @@ pub struct DomainAdded {
 const PAGE: usize = 100;
 
 impl Helpdesk {
-    pub async fn create_company(&self, caller: &Caller, body: Value) -> Result<Company, HelpdeskError> {
+    pub async fn create_company(
+        &self,
+        caller: &Caller,
+        body: Value,
+    ) -> Result<Company, HelpdeskError> {
         caller.require_manage_companies(None)?;
         if let Some(object) = body.as_object() {
             reject_read_only(object, &READ_ONLY)?;
@@ -131,7 +139,10 @@ impl Helpdesk {
     pub(crate) async fn require_company(&self, id: &str, field: &str) -> Result<(), HelpdeskError> {
         match self.store.get_company(id).await? {
             Some(_) => Ok(()),
-            None => Err(HelpdeskError::Validation(vec![FieldError::new(field, format!("no company has id {id}"))])),
+            None => Err(HelpdeskError::Validation(vec![FieldError::new(
+                field,
+                format!("no company has id {id}"),
+            )])),
         }
     }
 
@@ -154,14 +165,17 @@ impl Helpdesk {
         patch: Value,
     ) -> Result<Company, HelpdeskError> {
         caller.require_manage_companies(None)?;
-        let object = patch.as_object().ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
+        let object = patch
+            .as_object()
+            .ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
         reject_read_only(object, &READ_ONLY)?;
         let current = self.find_company(id).await?;
         if precondition.is_some_and(|p| !p.matches(current.version)) {
             return Err(HelpdeskError::PreconditionFailed);
         }
         let base = serde_json::json!({ "name": current.name, "domains": current.domains, "notes": current.notes });
-        let (name, domains, notes) = parse_input::<CompanyInput>(merge_patch(base, patch))?.validate()?;
+        let (name, domains, notes) =
+            parse_input::<CompanyInput>(merge_patch(base, patch))?.validate()?;
         let next = Company {
             name,
             domains,
@@ -199,7 +213,8 @@ impl Helpdesk {
                 break;
             }
             for member in page.items {
-                self.set_company_if(&member, Some(&company.id), None).await?;
+                self.set_company_if(&member, Some(&company.id), None)
+                    .await?;
             }
         }
         match self.store.delete_company(&company).await {
@@ -209,7 +224,12 @@ impl Helpdesk {
     }
 
     /// `POST /companies/{id}/domains` with `{"domain": "...", "apply_to_existing": bool}`.
-    pub async fn add_company_domain(&self, caller: &Caller, id: &str, body: Value) -> Result<DomainAdded, HelpdeskError> {
+    pub async fn add_company_domain(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: Value,
+    ) -> Result<DomainAdded, HelpdeskError> {
         caller.require_manage_companies(None)?;
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -219,11 +239,15 @@ impl Helpdesk {
             apply_to_existing: bool,
         }
         let input: AddDomain = parse_input(body)?;
-        let domain = company_domain(&input.domain).map_err(|m| HelpdeskError::invalid("domain", m))?;
+        let domain =
+            company_domain(&input.domain).map_err(|m| HelpdeskError::invalid("domain", m))?;
         let mut company = self.find_company(id).await?;
         if !company.domains.contains(&domain) {
             if company.domains.len() >= MAX_DOMAINS {
-                return Err(HelpdeskError::invalid("domain", format!("a company has at most {MAX_DOMAINS} domains")));
+                return Err(HelpdeskError::invalid(
+                    "domain",
+                    format!("a company has at most {MAX_DOMAINS} domains"),
+                ));
             }
             let mut next = company.clone();
             next.domains.push(domain.clone());
@@ -236,9 +260,15 @@ impl Helpdesk {
         if input.apply_to_existing {
             let mut after: Option<String> = None;
             loop {
-                let page = self.store.list_unassigned_by_domain(&domain, after.as_deref(), PAGE).await?;
+                let page = self
+                    .store
+                    .list_unassigned_by_domain(&domain, after.as_deref(), PAGE)
+                    .await?;
                 for customer in &page.items {
-                    if self.set_company_if(customer, None, Some(&company.id)).await? {
+                    if self
+                        .set_company_if(customer, None, Some(&company.id))
+                        .await?
+                    {
                         assigned += 1;
                     }
                 }
@@ -272,13 +302,17 @@ impl Helpdesk {
             let next = current.next_version(profile, &crate::now());
             match self.store.replace_customer(&current, &next).await {
                 Ok(()) => return Ok(true),
-                Err(StoreError::VersionMismatch) => match self.store.find_customer(current.email()).await? {
-                    Some(fresh) => current = fresh,
-                    None => return Ok(false),
-                },
+                Err(StoreError::VersionMismatch) => {
+                    match self.store.find_customer(current.email()).await? {
+                        Some(fresh) => current = fresh,
+                        None => return Ok(false),
+                    }
+                }
                 Err(other) => return Err(other.into()),
             }
         }
-        Err(HelpdeskError::Unavailable("a customer kept changing during the company update".into()))
+        Err(HelpdeskError::Unavailable(
+            "a customer kept changing during the company update".into(),
+        ))
     }
 }

@@ -12,7 +12,8 @@ use crate::fields::{FieldDefinition, FieldSet};
 use crate::patch::{Precondition, merge_patch, parse_input, reject_read_only};
 use crate::store::{CustomerQuery, Page, StoreError};
 use crate::validation::{
-    Errors, FieldError, check_url, dedup_in_order, normalize_email, normalize_phone, optional_text, parse_date,
+    Errors, FieldError, check_url, dedup_in_order, normalize_email, normalize_phone, optional_text,
+    parse_date,
 };
 
 pub const MAX_ALTERNATE_EMAILS: usize = 20;
@@ -108,7 +109,8 @@ impl Customer {
     }
     /// Every email this customer owns: primary first.
     pub fn all_emails(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.profile.email.as_str()).chain(self.profile.alternate_emails.iter().map(String::as_str))
+        std::iter::once(self.profile.email.as_str())
+            .chain(self.profile.alternate_emails.iter().map(String::as_str))
     }
     pub fn first_name_key(&self) -> Option<String> {
         self.profile.first_name.as_deref().map(str::to_lowercase)
@@ -180,17 +182,35 @@ impl CustomerInput {
                 None
             }
         };
-        let first_name = errors.check("first_name", optional_text(self.first_name, MAX_NAME_CHARS)).flatten();
-        let last_name = errors.check("last_name", optional_text(self.last_name, MAX_NAME_CHARS)).flatten();
+        let first_name = errors
+            .check("first_name", optional_text(self.first_name, MAX_NAME_CHARS))
+            .flatten();
+        let last_name = errors
+            .check("last_name", optional_text(self.last_name, MAX_NAME_CHARS))
+            .flatten();
 
-        let phones = list_of(&mut errors, "phones", self.phones.unwrap_or_default(), MAX_PHONES, normalize_phone);
-        let mut alternate_emails =
-            list_of(&mut errors, "alternate_emails", self.alternate_emails.unwrap_or_default(), MAX_ALTERNATE_EMAILS, normalize_email);
+        let phones = list_of(
+            &mut errors,
+            "phones",
+            self.phones.unwrap_or_default(),
+            MAX_PHONES,
+            normalize_phone,
+        );
+        let mut alternate_emails = list_of(
+            &mut errors,
+            "alternate_emails",
+            self.alternate_emails.unwrap_or_default(),
+            MAX_ALTERNATE_EMAILS,
+            normalize_email,
+        );
         if let Some(primary) = &email {
             alternate_emails.retain(|alt| alt != primary);
         }
 
-        let company_id = self.company_id.map(|c| c.trim().to_string()).filter(|c| !c.is_empty());
+        let company_id = self
+            .company_id
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
         let address = self.address.and_then(|a| validate_address(&mut errors, a));
 
         let mut social = BTreeMap::new();
@@ -202,20 +222,33 @@ impl CustomerInput {
             let key = network.trim().to_ascii_lowercase();
             let key_ok = !key.is_empty()
                 && key.len() <= 32
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !key_ok {
-                errors.add(format!("social.{network}"), "network names are 1-32 letters, digits, _ or -");
+                errors.add(
+                    format!("social.{network}"),
+                    "network names are 1-32 letters, digits, _ or -",
+                );
             } else if let Some(url) = errors.check(format!("social.{network}"), check_url(&link)) {
                 social.insert(key, url);
             }
         }
 
-        let avatar = self.avatar.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
+        let avatar = self
+            .avatar
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
         if let Some(key) = &avatar {
-            let ok = key.len() <= 1024 && !key.starts_with('/') && !key.split('/').any(|p| p == "..")
+            let ok = key.len() <= 1024
+                && !key.starts_with('/')
+                && !key.split('/').any(|p| p == "..")
                 && !key.chars().any(char::is_control);
             if !ok {
-                errors.add("avatar", "must be an object key: at most 1024 characters, relative, without '..'");
+                errors.add(
+                    "avatar",
+                    "must be an object key: at most 1024 characters, relative, without '..'",
+                );
             }
         }
 
@@ -240,12 +273,23 @@ impl CustomerInput {
             }
         }
 
-        let tags = list_of(&mut errors, "tags", self.tags.unwrap_or_default(), MAX_TAGS, normalize_tag);
-        let notes = errors.check("notes", optional_text(self.notes, MAX_NOTES_CHARS)).flatten();
+        let tags = list_of(
+            &mut errors,
+            "tags",
+            self.tags.unwrap_or_default(),
+            MAX_TAGS,
+            normalize_tag,
+        );
+        let notes = errors
+            .check("notes", optional_text(self.notes, MAX_NOTES_CHARS))
+            .flatten();
 
         let entitlements = self.entitlements.unwrap_or_default();
         if entitlements.len() > MAX_ENTITLEMENTS {
-            errors.add("entitlements", format!("at most {MAX_ENTITLEMENTS} entitlements"));
+            errors.add(
+                "entitlements",
+                format!("at most {MAX_ENTITLEMENTS} entitlements"),
+            );
         }
         let entitlements = entitlements
             .into_iter()
@@ -300,7 +344,10 @@ fn normalize_tag(raw: &str) -> Result<String, String> {
     if tag.is_empty() || tag.chars().count() > 64 {
         return Err("tags are 1-64 characters".into());
     }
-    if tag.chars().any(|c| c.is_whitespace() || c == ',' || c.is_control()) {
+    if tag
+        .chars()
+        .any(|c| c.is_whitespace() || c == ',' || c.is_control())
+    {
         return Err("tags may not contain spaces or commas".into());
     }
     Ok(tag)
@@ -308,7 +355,9 @@ fn normalize_tag(raw: &str) -> Result<String, String> {
 
 fn validate_address(errors: &mut Errors, address: Address) -> Option<Address> {
     let mut part = |name: &str, value: Option<String>| {
-        errors.check(format!("address.{name}"), optional_text(value, 200)).flatten()
+        errors
+            .check(format!("address.{name}"), optional_text(value, 200))
+            .flatten()
     };
     let address = Address {
         line1: part("line1", address.line1),
@@ -321,9 +370,16 @@ fn validate_address(errors: &mut Errors, address: Address) -> Option<Address> {
     (address != Address::default()).then_some(address)
 }
 
-fn validate_entitlement(errors: &mut Errors, index: usize, entitlement: Entitlement) -> Option<Entitlement> {
+fn validate_entitlement(
+    errors: &mut Errors,
+    index: usize,
+    entitlement: Entitlement,
+) -> Option<Entitlement> {
     let field = format!("entitlements[{index}]");
-    let name = errors.check(format!("{field}.name"), optional_text(Some(entitlement.name), MAX_NAME_CHARS));
+    let name = errors.check(
+        format!("{field}.name"),
+        optional_text(Some(entitlement.name), MAX_NAME_CHARS),
+    );
     let name = match name {
         Some(Some(name)) => Some(name),
         Some(None) => {
@@ -332,9 +388,14 @@ fn validate_entitlement(errors: &mut Errors, index: usize, entitlement: Entitlem
         }
         None => None,
     };
-    let mut date = |which: &str, raw: Option<String>| match raw.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()) {
+    let mut date = |which: &str, raw: Option<String>| match raw
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+    {
         None => Some(None),
-        Some(d) => errors.check(format!("{field}.{which}"), parse_date(&d)).map(|parsed| Some((d, parsed))),
+        Some(d) => errors
+            .check(format!("{field}.{which}"), parse_date(&d))
+            .map(|parsed| Some((d, parsed))),
     };
     let start = date("start", entitlement.start);
     let end = date("end", entitlement.end);
@@ -378,16 +439,26 @@ const WRITE_ATTEMPTS: usize = 5;
 
 impl Helpdesk {
     /// `POST /customers`.
-    pub async fn create_customer(&self, caller: &Caller, body: Value) -> Result<Customer, HelpdeskError> {
+    pub async fn create_customer(
+        &self,
+        caller: &Caller,
+        body: Value,
+    ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
         let fields = self.field_set().await?;
         let input: CustomerInput = parse_input(body)?;
         let send_welcome = input.send_welcome.unwrap_or(false);
-        check_custom_field_edits(caller, &fields, input.custom_fields.iter().flat_map(|m| m.keys()))?;
+        check_custom_field_edits(
+            caller,
+            &fields,
+            input.custom_fields.iter().flat_map(|m| m.keys()),
+        )?;
         if input.company_id.is_some() {
             caller.require_manage_companies(Some("company_id"))?;
         }
-        let profile = input.into_profile(&fields).map_err(HelpdeskError::Validation)?;
+        let profile = input
+            .into_profile(&fields)
+            .map_err(HelpdeskError::Validation)?;
         let customer = self.new_customer(profile, send_welcome).await?;
         self.store.insert_customer(&customer).await?;
         tracing::info!(customer = %customer.email(), "customer created");
@@ -395,10 +466,19 @@ impl Helpdesk {
     }
 
     /// Builds a new record: checks the company and applies domain matching when none is given.
-    async fn new_customer(&self, mut profile: Profile, send_welcome: bool) -> Result<Customer, HelpdeskError> {
+    async fn new_customer(
+        &self,
+        mut profile: Profile,
+        send_welcome: bool,
+    ) -> Result<Customer, HelpdeskError> {
         match &profile.company_id {
             Some(id) => self.require_company(id, "company_id").await?,
-            None => profile.company_id = self.store.company_for_domain(crate::validation::email_domain(&profile.email)).await?,
+            None => {
+                profile.company_id = self
+                    .store
+                    .company_for_domain(crate::validation::email_domain(&profile.email))
+                    .await?
+            }
         }
         let now = crate::now();
         Ok(Customer {
@@ -415,7 +495,11 @@ impl Helpdesk {
     }
 
     /// `GET /customers/{email}`: by primary or alternate email, case-insensitively.
-    pub async fn get_customer(&self, caller: &Caller, email: &str) -> Result<Customer, HelpdeskError> {
+    pub async fn get_customer(
+        &self,
+        caller: &Caller,
+        email: &str,
+    ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
         self.find_customer(email).await
     }
@@ -423,7 +507,10 @@ impl Helpdesk {
     pub(crate) async fn find_customer(&self, email: &str) -> Result<Customer, HelpdeskError> {
         let not_found = || HelpdeskError::NotFound(format!("customer {}", email.trim()));
         let email = normalize_email(email).map_err(|_| not_found())?;
-        self.store.find_customer(&email).await?.ok_or_else(not_found)
+        self.store
+            .find_customer(&email)
+            .await?
+            .ok_or_else(not_found)
     }
 
     /// `PATCH /customers/{email}`: JSON Merge Patch (RFC 7396) at the version named by If-Match.
@@ -451,11 +538,19 @@ impl Helpdesk {
     }
 
     /// Applies a merge patch to `current` and validates the result as a whole.
-    async fn patched(&self, current: &Customer, fields: &FieldSet, patch: Value) -> Result<Customer, HelpdeskError> {
-        let base = serde_json::to_value(&current.profile).map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+    async fn patched(
+        &self,
+        current: &Customer,
+        fields: &FieldSet,
+        patch: Value,
+    ) -> Result<Customer, HelpdeskError> {
+        let base = serde_json::to_value(&current.profile)
+            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
         let merged = merge_patch(base, patch);
         let input: CustomerInput = parse_input(merged)?;
-        let profile = input.into_profile(fields).map_err(HelpdeskError::Validation)?;
+        let profile = input
+            .into_profile(fields)
+            .map_err(HelpdeskError::Validation)?;
         if profile.company_id != current.profile.company_id
             && let Some(id) = &profile.company_id
         {
@@ -484,17 +579,27 @@ impl Helpdesk {
                 other => return Ok(other?),
             }
         }
-        Err(HelpdeskError::Unavailable("the customer kept changing; try again".into()))
+        Err(HelpdeskError::Unavailable(
+            "the customer kept changing; try again".into(),
+        ))
     }
 
     /// `GET /customers`: ordered by email, or by the matching key when searching.
-    pub async fn list_customers(&self, caller: &Caller, query: &CustomerQuery) -> Result<Page<Customer>, HelpdeskError> {
+    pub async fn list_customers(
+        &self,
+        caller: &Caller,
+        query: &CustomerQuery,
+    ) -> Result<Page<Customer>, HelpdeskError> {
         caller.require_staff()?;
         Ok(self.store.list_customers(query).await?)
     }
 
     /// `POST /customers/batch`: create-or-update up to 100 customers, one result per item.
-    pub async fn batch_upsert(&self, caller: &Caller, body: Value) -> Result<Vec<BatchItemResult>, HelpdeskError> {
+    pub async fn batch_upsert(
+        &self,
+        caller: &Caller,
+        body: Value,
+    ) -> Result<Vec<BatchItemResult>, HelpdeskError> {
         caller.require_staff()?;
         let items = batch_items(body)?;
         let fields = self.field_set().await?;
@@ -502,7 +607,10 @@ impl Helpdesk {
         // Items run one after another: a batch may name one email twice, and the second must
         // see the first. Each item is its own atomic write; a bad item never stops the others.
         for (index, item) in items.into_iter().enumerate() {
-            let email = item.get("email").and_then(Value::as_str).map(|e| e.trim().to_ascii_lowercase());
+            let email = item
+                .get("email")
+                .and_then(Value::as_str)
+                .map(|e| e.trim().to_ascii_lowercase());
             let result = match self.upsert_one(caller, &fields, item).await {
                 Ok((status, customer)) => BatchItemResult {
                     index,
@@ -539,17 +647,26 @@ impl Helpdesk {
         }
         let input: CustomerInput = parse_input(item)?;
         let send_welcome = input.send_welcome.unwrap_or(false);
-        let raw_email = input.email.clone().ok_or_else(|| HelpdeskError::invalid("email", "is required"))?;
+        let raw_email = input
+            .email
+            .clone()
+            .ok_or_else(|| HelpdeskError::invalid("email", "is required"))?;
         let email = normalize_email(&raw_email).map_err(|m| HelpdeskError::invalid("email", m))?;
         for _ in 0..WRITE_ATTEMPTS {
             match self.store.find_customer(&email).await? {
                 None => {
-                    let profile = input_clone(&patch)?.into_profile(fields).map_err(HelpdeskError::Validation)?;
+                    let profile = input_clone(&patch)?
+                        .into_profile(fields)
+                        .map_err(HelpdeskError::Validation)?;
                     let customer = self.new_customer(profile, send_welcome).await?;
                     match self.store.insert_customer(&customer).await {
                         // Someone created it meanwhile: go round again and update it instead.
                         Err(StoreError::EmailTaken(taken)) if taken == email => continue,
-                        other => return other.map(|()| (BatchStatus::Created, customer)).map_err(Into::into),
+                        other => {
+                            return other
+                                .map(|()| (BatchStatus::Created, customer))
+                                .map_err(Into::into);
+                        }
                     }
                 }
                 Some(current) => {
@@ -564,16 +681,27 @@ impl Helpdesk {
                     }
                     match self.store.replace_customer(&current, &next).await {
                         Err(StoreError::VersionMismatch) => continue,
-                        other => return other.map(|()| (BatchStatus::Updated, next)).map_err(Into::into),
+                        other => {
+                            return other
+                                .map(|()| (BatchStatus::Updated, next))
+                                .map_err(Into::into);
+                        }
                     }
                 }
             }
         }
-        Err(HelpdeskError::Unavailable("the customer kept changing; try again".into()))
+        Err(HelpdeskError::Unavailable(
+            "the customer kept changing; try again".into(),
+        ))
     }
 
     /// `POST /customers/{email}/notes`.
-    pub async fn add_note(&self, caller: &Caller, email: &str, body: Value) -> Result<Note, HelpdeskError> {
+    pub async fn add_note(
+        &self,
+        caller: &Caller,
+        email: &str,
+        body: Value,
+    ) -> Result<Note, HelpdeskError> {
         caller.require_staff()?;
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -638,14 +766,23 @@ fn check_custom_field_edits<'a>(
 ) -> Result<(), HelpdeskError> {
     let denied: BTreeSet<&String> = keys
         .into_iter()
-        .filter(|key| fields.get(key).is_some_and(|d: &FieldDefinition| !d.can_edit(caller)))
+        .filter(|key| {
+            fields
+                .get(key)
+                .is_some_and(|d: &FieldDefinition| !d.can_edit(caller))
+        })
         .collect();
     if denied.is_empty() {
         return Ok(());
     }
     let errors: Vec<FieldError> = denied
         .iter()
-        .map(|k| FieldError::new(format!("custom_fields.{k}"), "your role may not edit this field"))
+        .map(|k| {
+            FieldError::new(
+                format!("custom_fields.{k}"),
+                "your role may not edit this field",
+            )
+        })
         .collect();
     Err(HelpdeskError::Forbidden {
         detail: "your role may not edit some custom fields".into(),
@@ -659,7 +796,10 @@ fn batch_items(body: Value) -> Result<Vec<Value>, HelpdeskError> {
         return Err(HelpdeskError::bad_request("body", "must be a JSON object"));
     };
     if let Some(unknown) = object.keys().find(|k| *k != "customers" && *k != "emails") {
-        return Err(HelpdeskError::bad_request(unknown.clone(), "unknown field; expected customers or emails"));
+        return Err(HelpdeskError::bad_request(
+            unknown.clone(),
+            "unknown field; expected customers or emails",
+        ));
     }
     let items: Vec<Value> = match (object.remove("customers"), object.remove("emails")) {
         (Some(Value::Array(items)), None) => items,
@@ -669,16 +809,42 @@ fn batch_items(body: Value) -> Result<Vec<Value>, HelpdeskError> {
             .filter(|e| !e.is_empty())
             .map(|e| serde_json::json!({ "email": e }))
             .collect(),
-        (Some(_), None) => return Err(HelpdeskError::bad_request("customers", "must be an array of customers")),
-        (None, Some(_)) => return Err(HelpdeskError::bad_request("emails", "must be a comma-separated string")),
-        (Some(_), Some(_)) => return Err(HelpdeskError::bad_request("body", "send either customers or emails, not both")),
-        (None, None) => return Err(HelpdeskError::invalid("customers", "is required (or emails)")),
+        (Some(_), None) => {
+            return Err(HelpdeskError::bad_request(
+                "customers",
+                "must be an array of customers",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(HelpdeskError::bad_request(
+                "emails",
+                "must be a comma-separated string",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(HelpdeskError::bad_request(
+                "body",
+                "send either customers or emails, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(HelpdeskError::invalid(
+                "customers",
+                "is required (or emails)",
+            ));
+        }
     };
     if items.is_empty() {
-        return Err(HelpdeskError::invalid("customers", "must hold at least one customer"));
+        return Err(HelpdeskError::invalid(
+            "customers",
+            "must hold at least one customer",
+        ));
     }
     if items.len() > MAX_BATCH {
-        return Err(HelpdeskError::invalid("customers", format!("at most {MAX_BATCH} customers per batch")));
+        return Err(HelpdeskError::invalid(
+            "customers",
+            format!("at most {MAX_BATCH} customers per batch"),
+        ));
     }
     Ok(items)
 }

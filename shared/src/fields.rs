@@ -11,7 +11,9 @@ use crate::customers::Customer;
 use crate::error::HelpdeskError;
 use crate::patch::{Precondition, merge_patch, parse_input, reject_read_only};
 use crate::store::StoreError;
-use crate::validation::{Errors, check_url, normalize_email, normalize_phone, optional_text, parse_date};
+use crate::validation::{
+    Errors, check_url, normalize_email, normalize_phone, optional_text, parse_date,
+};
 
 pub const MAX_OPTIONS: usize = 200;
 pub const MAX_TEXT_VALUE: usize = 10_000;
@@ -63,7 +65,11 @@ impl FieldDefinition {
 
     /// Checks (and normalises) one value against this definition.
     pub fn check_value(&self, value: Value) -> Result<Value, String> {
-        let text = |v: &Value| v.as_str().map(str::to_string).ok_or_else(|| "must be a string".to_string());
+        let text = |v: &Value| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| "must be a string".to_string())
+        };
         match self.field_type {
             FieldType::Text => {
                 let s = text(&value)?;
@@ -76,7 +82,10 @@ impl FieldDefinition {
                 Some(n) if n.is_finite() => Ok(value),
                 _ => Err("must be a number".into()),
             },
-            FieldType::Boolean => value.as_bool().map(Value::Bool).ok_or_else(|| "must be true or false".into()),
+            FieldType::Boolean => value
+                .as_bool()
+                .map(Value::Bool)
+                .ok_or_else(|| "must be true or false".into()),
             FieldType::Date => {
                 let s = text(&value)?;
                 parse_date(s.trim())?;
@@ -119,7 +128,12 @@ pub struct FieldSet(BTreeMap<String, FieldDefinition>);
 
 impl FieldSet {
     pub fn new(definitions: Vec<FieldDefinition>) -> Self {
-        Self(definitions.into_iter().map(|d| (d.key.clone(), d)).collect())
+        Self(
+            definitions
+                .into_iter()
+                .map(|d| (d.key.clone(), d))
+                .collect(),
+        )
     }
     pub fn get(&self, key: &str) -> Option<&FieldDefinition> {
         self.0.get(key)
@@ -130,7 +144,10 @@ impl FieldSet {
     /// A customer as `caller` may see it: custom fields they may not view are left out.
     pub fn present(&self, caller: &Caller, customer: &Customer) -> Value {
         let mut value = serde_json::to_value(customer).unwrap_or(Value::Null);
-        if let Some(custom) = value.get_mut("custom_fields").and_then(Value::as_object_mut) {
+        if let Some(custom) = value
+            .get_mut("custom_fields")
+            .and_then(Value::as_object_mut)
+        {
             custom.retain(|key, _| self.get(key).is_some_and(|d| d.can_view(caller)));
         }
         value
@@ -156,16 +173,24 @@ fn validate_key(raw: &str) -> Result<String, String> {
     let key = raw.trim();
     let ok = (1..=64).contains(&key.len())
         && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(key.to_string())
     } else {
-        Err("must be 1-64 characters: lower-case letters, digits and _, starting with a letter".into())
+        Err(
+            "must be 1-64 characters: lower-case letters, digits and _, starting with a letter"
+                .into(),
+        )
     }
 }
 
 impl FieldInput {
-    fn into_definition(self, existing: Option<&FieldDefinition>) -> Result<FieldDefinition, HelpdeskError> {
+    fn into_definition(
+        self,
+        existing: Option<&FieldDefinition>,
+    ) -> Result<FieldDefinition, HelpdeskError> {
         let mut errors = Errors::default();
         let key = match (&self.key, existing) {
             (Some(k), None) => errors.check("key", validate_key(k)),
@@ -198,10 +223,18 @@ impl FieldInput {
                 None
             }
         };
-        let options: Vec<String> = self.options.unwrap_or_default().into_iter().map(|o| o.trim().to_string()).collect();
+        let options: Vec<String> = self
+            .options
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| o.trim().to_string())
+            .collect();
         if let Some(t) = field_type {
             if t.has_options() && options.is_empty() {
-                errors.add("options", "select and multiselect fields need at least one option");
+                errors.add(
+                    "options",
+                    "select and multiselect fields need at least one option",
+                );
             }
             if !t.has_options() && !options.is_empty() {
                 errors.add("options", "only select and multiselect fields have options");
@@ -222,7 +255,10 @@ impl FieldInput {
             return Err(HelpdeskError::Validation(errors.into_vec()));
         }
         let roles = |r: Option<Vec<Role>>| {
-            let set: BTreeSet<Role> = r.unwrap_or_else(|| Role::ALL.to_vec()).into_iter().collect();
+            let set: BTreeSet<Role> = r
+                .unwrap_or_else(|| Role::ALL.to_vec())
+                .into_iter()
+                .collect();
             set.into_iter().collect::<Vec<_>>()
         };
         let now = crate::now();
@@ -234,7 +270,9 @@ impl FieldInput {
             required: self.required.unwrap_or(false),
             view_roles: roles(self.view_roles),
             edit_roles: roles(self.edit_roles),
-            created_at: existing.map(|e| e.created_at.clone()).unwrap_or_else(|| now.clone()),
+            created_at: existing
+                .map(|e| e.created_at.clone())
+                .unwrap_or_else(|| now.clone()),
             updated_at: now,
             version: existing.map(|e| e.version + 1).unwrap_or(1),
         })
@@ -247,12 +285,19 @@ impl Helpdesk {
         Ok(FieldSet::new(self.store.list_fields().await?))
     }
 
-    pub async fn list_fields(&self, caller: &Caller) -> Result<Vec<FieldDefinition>, HelpdeskError> {
+    pub async fn list_fields(
+        &self,
+        caller: &Caller,
+    ) -> Result<Vec<FieldDefinition>, HelpdeskError> {
         caller.require_admin()?;
         Ok(self.store.list_fields().await?)
     }
 
-    pub async fn get_field(&self, caller: &Caller, key: &str) -> Result<FieldDefinition, HelpdeskError> {
+    pub async fn get_field(
+        &self,
+        caller: &Caller,
+        key: &str,
+    ) -> Result<FieldDefinition, HelpdeskError> {
         caller.require_admin()?;
         self.find_field(key).await
     }
@@ -265,7 +310,11 @@ impl Helpdesk {
             .ok_or_else(|| HelpdeskError::NotFound(format!("custom field {key}")))
     }
 
-    pub async fn create_field(&self, caller: &Caller, body: Value) -> Result<FieldDefinition, HelpdeskError> {
+    pub async fn create_field(
+        &self,
+        caller: &Caller,
+        body: Value,
+    ) -> Result<FieldDefinition, HelpdeskError> {
         caller.require_admin()?;
         if let Some(object) = body.as_object() {
             reject_read_only(object, &READ_ONLY)?;
@@ -285,13 +334,16 @@ impl Helpdesk {
         patch: Value,
     ) -> Result<FieldDefinition, HelpdeskError> {
         caller.require_admin()?;
-        let object = patch.as_object().ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
+        let object = patch
+            .as_object()
+            .ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
         reject_read_only(object, &READ_ONLY)?;
         let current = self.find_field(key).await?;
         if precondition.is_some_and(|p| !p.matches(current.version)) {
             return Err(HelpdeskError::PreconditionFailed);
         }
-        let mut base = serde_json::to_value(&current).map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+        let mut base = serde_json::to_value(&current)
+            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
         if let Some(b) = base.as_object_mut() {
             for field in READ_ONLY {
                 b.remove(field);

@@ -18,8 +18,11 @@ pub struct DataDir {
 
 impl DataDir {
     pub fn open(root: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(root).map_err(|e| format!("cannot create data dir {}: {e}", root.display()))?;
-        Ok(Self { root: root.to_path_buf() })
+        std::fs::create_dir_all(root)
+            .map_err(|e| format!("cannot create data dir {}: {e}", root.display()))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -33,7 +36,10 @@ impl DataDir {
 
     /// Keys from `HELPDESK_API_KEYS` when given; otherwise the admin key kept in the data dir,
     /// created on first start. Returns the authenticator and, when a key was just created, it.
-    pub fn authenticator(&self, configured: Option<&str>) -> Result<(ApiKeyAuthenticator, Option<String>), String> {
+    pub fn authenticator(
+        &self,
+        configured: Option<&str>,
+    ) -> Result<(ApiKeyAuthenticator, Option<String>), String> {
         if let Some(spec) = configured.filter(|s| !s.trim().is_empty()) {
             return ApiKeyAuthenticator::parse(spec)
                 .map(|a| (a, None))
@@ -44,12 +50,16 @@ impl DataDir {
             Ok(existing) if existing.trim().len() >= 16 => (existing.trim().to_string(), false),
             _ => {
                 let key = new_api_key();
-                write_private(&path, &key).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                write_private(&path, &key)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 (key, true)
             }
         };
         let caller = Caller::new("local-admin", [Role::Admin], true);
-        Ok((ApiKeyAuthenticator::with_key(&key, caller), created.then_some(key)))
+        Ok((
+            ApiKeyAuthenticator::with_key(&key, caller),
+            created.then_some(key),
+        ))
     }
 }
 

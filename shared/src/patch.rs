@@ -9,17 +9,24 @@ use crate::error::HelpdeskError;
 /// Deserializes a client document; an unknown field or a wrong type becomes a 400 naming the
 /// field's path (e.g. `phones[2]`).
 pub fn parse_input<T: DeserializeOwned>(body: Value) -> Result<T, HelpdeskError> {
+    // serde would also read a struct from an array, field by field: never what a client meant.
+    if !body.is_object() {
+        return Err(HelpdeskError::bad_request("body", "must be a JSON object"));
+    }
     serde_path_to_error::deserialize(body).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner().to_string();
-        // serde reports unknown fields at the parent's path; name the field itself.
-        let field = match inner.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            Some(unknown) if path == "." => unknown.to_string(),
-            Some(unknown) => format!("{path}.{unknown}"),
-            None if path == "." => "body".to_string(),
-            None => path,
+        // The path already ends in the offending key, also for unknown fields.
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
         };
-        let message = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+        let message = inner
+            .split(" at line ")
+            .next()
+            .unwrap_or(&inner)
+            .to_string();
         HelpdeskError::bad_request(field, message)
     })
 }
@@ -45,8 +52,14 @@ pub fn merge_patch(target: Value, patch: Value) -> Value {
 }
 
 /// Server-owned fields in a client document are refused by name rather than silently ignored.
-pub fn reject_read_only(object: &Map<String, Value>, read_only: &[&str]) -> Result<(), HelpdeskError> {
-    let sent: Vec<_> = read_only.iter().filter(|f| object.contains_key(**f)).collect();
+pub fn reject_read_only(
+    object: &Map<String, Value>,
+    read_only: &[&str],
+) -> Result<(), HelpdeskError> {
+    let sent: Vec<_> = read_only
+        .iter()
+        .filter(|f| object.contains_key(**f))
+        .collect();
     if sent.is_empty() {
         return Ok(());
     }
@@ -74,9 +87,9 @@ impl Precondition {
             return Ok(Precondition::Any);
         }
         let tag = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
-        tag.parse::<u64>()
-            .map(Precondition::Version)
-            .map_err(|_| HelpdeskError::bad_request("If-Match", "must be the ETag of the resource, e.g. \"3\""))
+        tag.parse::<u64>().map(Precondition::Version).map_err(|_| {
+            HelpdeskError::bad_request("If-Match", "must be the ETag of the resource, e.g. \"3\"")
+        })
     }
     pub fn matches(&self, version: u64) -> bool {
         match self {
@@ -100,15 +113,27 @@ mod tests {
     fn merge_patch_follows_rfc7396_examples() {
         let target = json!({"a": "b", "c": {"d": "e", "f": "g"}});
         let patch = json!({"a": "z", "c": {"f": null}});
-        assert_eq!(merge_patch(target, patch), json!({"a": "z", "c": {"d": "e"}}));
-        assert_eq!(merge_patch(json!({"a": [1]}), json!({"a": [2, 3]})), json!({"a": [2, 3]}));
+        assert_eq!(
+            merge_patch(target, patch),
+            json!({"a": "z", "c": {"d": "e"}})
+        );
+        assert_eq!(
+            merge_patch(json!({"a": [1]}), json!({"a": [2, 3]})),
+            json!({"a": [2, 3]})
+        );
         assert_eq!(merge_patch(json!({"a": "b"}), json!(["c"])), json!(["c"]));
     }
 
     #[test]
     fn preconditions() {
-        assert_eq!(Precondition::parse("\"3\"").unwrap(), Precondition::Version(3));
-        assert_eq!(Precondition::parse("W/\"4\"").unwrap(), Precondition::Version(4));
+        assert_eq!(
+            Precondition::parse("\"3\"").unwrap(),
+            Precondition::Version(3)
+        );
+        assert_eq!(
+            Precondition::parse("W/\"4\"").unwrap(),
+            Precondition::Version(4)
+        );
         assert_eq!(Precondition::parse("*").unwrap(), Precondition::Any);
         assert!(Precondition::parse("abc").is_err());
     }

@@ -71,9 +71,10 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
     if local.is_empty() || local.len() > 64 {
         return Err("has an empty or over-long part before the @".into());
     }
-    let local_ok = local.chars().all(|c| {
-        c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c)
-    }) && !local.starts_with('.')
+    let local_ok = local
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c))
+        && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
     if !local_ok {
@@ -85,7 +86,11 @@ pub fn normalize_email(raw: &str) -> Result<String, String> {
 
 /// Lower-cases a domain name (a leading `@` is tolerated) and checks it is a plausible hostname.
 pub fn normalize_domain(raw: &str) -> Result<String, String> {
-    let domain = raw.trim().trim_start_matches('@').trim_end_matches('.').to_ascii_lowercase();
+    let domain = raw
+        .trim()
+        .trim_start_matches('@')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     if domain.is_empty() {
         return Err("must not be empty".into());
     }
@@ -146,7 +151,9 @@ const WEBMAIL_DOMAINS: &[&str] = &[
 ];
 
 /// Families that exist under many country suffixes (gmx.de, gmx.net, yahoo.co.uk, hotmail.fr …).
-const WEBMAIL_FAMILIES: &[&str] = &["gmx", "yahoo", "hotmail", "outlook", "live", "yandex", "aol"];
+const WEBMAIL_FAMILIES: &[&str] = &[
+    "gmx", "yahoo", "hotmail", "outlook", "live", "yandex", "aol",
+];
 
 /// True for consumer webmail domains, which may never be attached to a company.
 pub fn is_webmail_domain(domain: &str) -> bool {
@@ -177,7 +184,10 @@ pub fn parse_date(raw: &str) -> Result<time::Date, String> {
 pub fn normalize_phone(raw: &str) -> Result<String, String> {
     let phone = raw.trim();
     let (number, extension) = match phone.to_ascii_lowercase().split_once("ext") {
-        Some((n, e)) => (n.trim().to_string(), Some(e.trim_start_matches('.').trim().to_string())),
+        Some((n, e)) => (
+            n.trim().to_string(),
+            Some(e.trim_start_matches('.').trim().to_string()),
+        ),
         None => (phone.to_string(), None),
     };
     let digits = number.chars().filter(|c| c.is_ascii_digit()).count();
@@ -214,7 +224,10 @@ pub fn optional_text(raw: Option<String>, max: usize) -> Result<Option<String>, 
         None => Ok(None),
         Some(s) if s.is_empty() => Ok(None),
         Some(s) if s.chars().count() > max => Err(format!("must be at most {max} characters")),
-        Some(s) if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') => {
+        Some(s)
+            if s.chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') =>
+        {
             Err("must not contain control characters".into())
         }
         Some(s) => Ok(Some(s)),
@@ -224,7 +237,10 @@ pub fn optional_text(raw: Option<String>, max: usize) -> Result<Option<String>, 
 /// Keeps the first occurrence of each value, in order.
 pub fn dedup_in_order(values: Vec<String>) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    values.into_iter().filter(|v| seen.insert(v.clone())).collect()
+    values
+        .into_iter()
+        .filter(|v| seen.insert(v.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -233,15 +249,36 @@ mod tests {
 
     #[test]
     fn emails_normalize_and_reject() {
-        assert_eq!(normalize_email("  Ann.Lee@Example.COM ").unwrap(), "ann.lee@example.com");
-        for bad in ["", "ann", "ann@", "@x.com", "a..b@x.com", "a@x", "a b@x.com", "ä@x.com", "a@-x.com", "a@1.2.3.4"] {
+        assert_eq!(
+            normalize_email("  Ann.Lee@Example.COM ").unwrap(),
+            "ann.lee@example.com"
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.com",
+            "a..b@x.com",
+            "a@x",
+            "a b@x.com",
+            "ä@x.com",
+            "a@-x.com",
+            "a@1.2.3.4",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn webmail_families() {
-        for d in ["gmail.com", "gmx.de", "gmx.net", "yahoo.co.uk", "hotmail.fr", "proton.me"] {
+        for d in [
+            "gmail.com",
+            "gmx.de",
+            "gmx.net",
+            "yahoo.co.uk",
+            "hotmail.fr",
+            "proton.me",
+        ] {
             assert!(is_webmail_domain(d), "{d}");
         }
         for d in ["acme.com", "live.acme.com", "gmxacme.de", "outlook.acme.io"] {

@@ -1,0 +1,650 @@
+//! The HTTP API function, fed API Gateway v2 events (with JWT-authorizer claims) as Lambda
+//! would. Flows that depend on the store run on both stores; the rest on SQLite.
+
+use serde_json::{Value, json};
+
+use crate::support::{As, LambdaApi};
+
+async fn customer_lifecycle(api: LambdaApi) {
+    let created = api
+        .create(json!({"email": "  Ann.Lee@Example.COM ", "first_name": "Ann", "last_name": "Lee",
+                       "alternate_emails": ["ann@home.org"], "phones": ["+1 555 0100"], "tags": ["VIP"]}))
+        .await;
+    assert_eq!(created["email"], "ann.lee@example.com");
+    assert_eq!(created["tags"], json!(["vip"]));
+    assert_eq!(created["version"], 1);
+
+    // Case-insensitive, and by alternate email; ETag carries the version.
+    let fetched = api.get(As::Agent, "/customers/ANN.LEE@example.com").await;
+    assert_eq!(fetched.status, 200);
+    assert_eq!(fetched.header("etag"), Some("\"1\""));
+    assert_eq!(fetched.body["id"], created["id"]);
+    let by_alternate = api.get(As::Agent, "/customers/Ann@Home.org").await;
+    assert_eq!(by_alternate.body["id"], created["id"]);
+
+    // Duplicate primary or alternate email: 409.
+    api.post(As::Agent, "/customers", json!({"email": "ann@home.org"}))
+        .await
+        .assert_problem(409, "email");
+    api.post(
+        As::Agent,
+        "/customers",
+        json!({"email": "x@y.com", "alternate_emails": ["ANN.LEE@example.com"]}),
+    )
+    .await
+    .assert_problem(409, "email");
+
+    // Updates need If-Match: 428 without, 412 when stale.
+    let path = "/customers/ann.lee@example.com";
+    api.patch(As::Agent, path, None, json!({"first_name": "Anne"}))
+        .await
+        .assert_problem(428, "If-Match");
+    api.patch(
+        As::Agent,
+        path,
+        Some("\"7\""),
+        json!({"first_name": "Anne"}),
+    )
+    .await
+    .assert_problem(412, "If-Match");
+    let updated = api
+        .patch(
+            As::Agent,
+            path,
+            Some("\"1\""),
+            json!({"first_name": "Anne", "phones": null, "email": "anne@example.com"}),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(updated.header("etag"), Some("\"2\""));
+    assert_eq!(updated.body["first_name"], "Anne");
+    assert_eq!(
+        updated.body["last_name"], "Lee",
+        "merge patch keeps what it does not name"
+    );
+    assert_eq!(updated.body["phones"], json!([]), "null removes");
+    assert_eq!(
+        api.get(As::Agent, path).await.status,
+        404,
+        "the old primary email is released"
+    );
+    assert_eq!(
+        api.get(As::Agent, "/customers/anne@example.com").await.body["id"],
+        created["id"]
+    );
+
+    // Notes follow the customer through the email change.
+    let note = api
+        .post(
+            As::Agent,
+            "/customers/anne@example.com/notes",
+            json!({"text": "Prefers email"}),
+        )
+        .await;
+    assert_eq!(note.status, 201);
+    assert_eq!(note.body["author"], "7d1e2f3a-0b4c-4d5e-8f6a-7b8c9d0e1f2a");
+    let notes = api.get(As::Agent, "/customers/ann@home.org/notes").await;
+    assert_eq!(notes.body["items"][0]["text"], "Prefers email");
+
+    let deleted = api.delete(As::Agent, "/customers/anne@example.com").await;
+    assert_eq!(deleted.status, 204);
+    assert_eq!(
+        api.get(As::Agent, "/customers/anne@example.com")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.get(As::Agent, "/customers/ann@home.org").await.status,
+        404
+    );
+}
+
+async fn listing_with_cursors_and_search(api: LambdaApi) {
+    for (email, first, last) in [
+        ("carol@a.com", "Carol", "King"),
+        ("dave@b.com", "Dave", "Carter"),
+        ("erin@c.com", "Erin", "Moss"),
+        ("cara@d.com", "Cara", "Diaz"),
+        ("frank@e.com", "Frank", "Stone"),
+    ] {
+        api.create(json!({"email": email, "first_name": first, "last_name": last}))
+            .await;
+    }
+    let mut emails = Vec::new();
+    let mut path = "/customers?limit=2".to_string();
+    for _ in 0..10 {
+        let page = api.get(As::Agent, &path).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let items = page.body["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        emails.extend(
+            items
+                .iter()
+                .map(|c| c["email"].as_str().unwrap().to_string()),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/customers?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        emails,
+        vec![
+            "cara@d.com",
+            "carol@a.com",
+            "dave@b.com",
+            "erin@c.com",
+            "frank@e.com"
+        ]
+    );
+
+    // q: case-insensitive prefix of email, first or last name.
+    let found = api.get(As::Agent, "/customers?q=CAR").await;
+    let mut matched: Vec<&str> = found.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    matched.sort();
+    assert_eq!(matched, vec!["cara@d.com", "carol@a.com", "dave@b.com"]);
+
+    // A cursor from one query is refused for another.
+    let first = api.get(As::Agent, "/customers?limit=1").await;
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    api.get(
+        As::Agent,
+        &format!("/customers?limit=1&q=x&cursor={cursor}"),
+    )
+    .await
+    .assert_problem(400, "cursor");
+    api.get(As::Agent, "/customers?cursor=not-a-cursor")
+        .await
+        .assert_problem(400, "cursor");
+    api.get(As::Agent, "/customers?limit=1000")
+        .await
+        .assert_problem(400, "limit");
+    api.get(As::Agent, "/customers?sort=name")
+        .await
+        .assert_problem(400, "sort");
+}
+
+async fn companies_domains_and_backfill(api: LambdaApi) {
+    // Customers who exist before their company does.
+    api.create(json!({"email": "early@acme.com"})).await;
+    api.create(json!({"email": "other@elsewhere.com"})).await;
+
+    let acme = api
+        .post(
+            As::CompanyManager,
+            "/companies",
+            json!({"name": "Acme", "domains": ["Acme.com"]}),
+        )
+        .await;
+    assert_eq!(acme.status, 201, "{}", acme.body);
+    let acme_id = acme.body["id"].as_str().unwrap().to_string();
+    api.post(As::CompanyManager, "/companies", json!({"name": "ACME"}))
+        .await
+        .assert_problem(409, "name");
+    api.post(
+        As::CompanyManager,
+        "/companies",
+        json!({"name": "Webmail Inc", "domains": ["gmail.com"]}),
+    )
+    .await
+    .assert_problem(422, "domains[0]");
+    api.post(
+        As::CompanyManager,
+        "/companies",
+        json!({"name": "Dup", "domains": ["acme.com"]}),
+    )
+    .await
+    .assert_problem(409, "domains");
+
+    // Domain matching on create; an explicit company wins.
+    let matched = api.create(json!({"email": "new@acme.com"})).await;
+    assert_eq!(matched["company_id"], json!(acme_id));
+    let beta = api
+        .post(As::Admin, "/companies", json!({"name": "Beta"}))
+        .await
+        .body;
+    let explicit = api
+        .create(json!({"email": "contractor@acme.com", "company_id": beta["id"]}))
+        .await;
+    assert_eq!(explicit["company_id"], beta["id"]);
+    // The customer created before the company is untouched until a back-fill.
+    assert_eq!(
+        api.get(As::Agent, "/customers/early@acme.com").await.body["company_id"],
+        Value::Null
+    );
+
+    // Adding a domain with apply_to_existing assigns company-less customers of that domain.
+    let beta_id = beta["id"].as_str().unwrap();
+    api.create(json!({"email": "x@beta.io"})).await;
+    let added = api
+        .post(
+            As::CompanyManager,
+            &format!("/companies/{beta_id}/domains"),
+            json!({"domain": "beta.io", "apply_to_existing": true}),
+        )
+        .await;
+    assert_eq!(added.status, 200, "{}", added.body);
+    assert_eq!(added.body["assigned_customers"], 1);
+    assert_eq!(
+        api.get(As::Agent, "/customers/x@beta.io").await.body["company_id"],
+        beta["id"]
+    );
+    api.post(
+        As::CompanyManager,
+        &format!("/companies/{beta_id}/domains"),
+        json!({"domain": "hotmail.co.uk"}),
+    )
+    .await
+    .assert_problem(422, "domain");
+
+    // Back-fill for the domain acme already had: re-adding it with apply_to_existing picks up `early`.
+    let refill = api
+        .post(
+            As::CompanyManager,
+            &format!("/companies/{acme_id}/domains"),
+            json!({"domain": "acme.com", "apply_to_existing": true}),
+        )
+        .await;
+    assert_eq!(refill.body["assigned_customers"], 1);
+    assert_eq!(
+        api.get(As::Agent, "/customers/early@acme.com").await.body["company_id"],
+        json!(acme_id)
+    );
+
+    let members = api
+        .get(As::Agent, &format!("/customers?company_id={acme_id}"))
+        .await;
+    let emails: Vec<&str> = members.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec!["early@acme.com", "new@acme.com"]);
+
+    // Deleting a company keeps its customers, without a company.
+    assert_eq!(
+        api.delete(As::CompanyManager, &format!("/companies/{acme_id}"))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        api.get(As::Agent, "/customers/new@acme.com").await.body["company_id"],
+        Value::Null
+    );
+    assert_eq!(
+        api.get(As::Agent, &format!("/companies/{acme_id}"))
+            .await
+            .status,
+        404
+    );
+}
+
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_sqlite().await).await; } )*
+        }
+        mod dynamodb {
+            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_dynamodb().await).await; } )*
+        }
+    };
+}
+
+on_both_stores!(
+    customer_lifecycle,
+    listing_with_cursors_and_search,
+    companies_domains_and_backfill
+);
+
+#[tokio::test]
+async fn roles_and_permissions() {
+    let api = LambdaApi::on_sqlite().await;
+    api.get(As::Anonymous, "/customers")
+        .await
+        .assert_problem_status(401);
+    // Agents without manage_companies may not touch companies or set a customer's company.
+    api.post(As::Agent, "/companies", json!({"name": "Nope"}))
+        .await
+        .assert_problem_status(403);
+    let company = api
+        .post(As::Admin, "/companies", json!({"name": "Acme"}))
+        .await
+        .body;
+    api.post(
+        As::Agent,
+        "/customers",
+        json!({"email": "a@b.com", "company_id": company["id"]}),
+    )
+    .await
+    .assert_problem(403, "company_id");
+    api.create(json!({"email": "a@b.com"})).await;
+    api.patch(
+        As::Agent,
+        "/customers/a@b.com",
+        Some("\"1\""),
+        json!({"company_id": company["id"]}),
+    )
+    .await
+    .assert_problem(403, "company_id");
+    let id = company["id"].as_str().unwrap();
+    api.patch(
+        As::Agent,
+        &format!("/companies/{id}"),
+        None,
+        json!({"name": "X"}),
+    )
+    .await
+    .assert_problem_status(403);
+    assert_eq!(
+        api.get(As::Agent, &format!("/companies/{id}")).await.status,
+        200,
+        "agents may read companies"
+    );
+    let managed = api
+        .patch(
+            As::CompanyManager,
+            "/customers/a@b.com",
+            Some("\"1\""),
+            json!({"company_id": company["id"]}),
+        )
+        .await;
+    assert_eq!(managed.status, 200, "{}", managed.body);
+    // Field definitions are for admins only.
+    api.get(As::Agent, "/fields")
+        .await
+        .assert_problem_status(403);
+    api.post(
+        As::CompanyManager,
+        "/fields",
+        json!({"key": "k", "label": "K", "type": "text"}),
+    )
+    .await
+    .assert_problem_status(403);
+}
+
+#[tokio::test]
+async fn custom_fields_are_typed_and_permissioned() {
+    let api = LambdaApi::on_sqlite().await;
+    let plan = api
+        .post(
+            As::Admin,
+            "/fields",
+            json!({"key": "plan", "label": "Plan", "type": "select", "options": ["Free", "Pro"]}),
+        )
+        .await;
+    assert_eq!(plan.status, 201, "{}", plan.body);
+    api.post(As::Admin, "/fields", json!({"key": "secret_score", "label": "Score", "type": "number", "view_roles": ["admin"], "edit_roles": ["admin"]}))
+        .await;
+    api.post(
+        As::Admin,
+        "/fields",
+        json!({"key": "renewal", "label": "Renewal", "type": "date"}),
+    )
+    .await;
+    api.post(
+        As::Admin,
+        "/fields",
+        json!({"key": "Bad Key", "label": "x", "type": "text"}),
+    )
+    .await
+    .assert_problem(422, "key");
+    api.post(
+        As::Admin,
+        "/fields",
+        json!({"key": "pick", "label": "x", "type": "select"}),
+    )
+    .await
+    .assert_problem(422, "options");
+    api.post(
+        As::Admin,
+        "/fields",
+        json!({"key": "plan", "label": "again", "type": "text"}),
+    )
+    .await
+    .assert_problem(409, "key");
+
+    // Values are checked against their definitions.
+    let bad = api
+        .post(As::Agent, "/customers", json!({"email": "c@d.com", "custom_fields": {"plan": "Gold", "renewal": "2026-02-30", "nope": 1}}))
+        .await;
+    bad.assert_problem(422, "custom_fields.plan");
+    bad.assert_problem(422, "custom_fields.renewal");
+    bad.assert_problem(422, "custom_fields.nope");
+    assert_eq!(
+        api.get(As::Agent, "/customers/c@d.com").await.status,
+        404,
+        "no partial write"
+    );
+
+    // An agent may not write an admin-only field, and never sees it.
+    api.post(
+        As::Agent,
+        "/customers",
+        json!({"email": "c@d.com", "custom_fields": {"secret_score": 3}}),
+    )
+    .await
+    .assert_problem(403, "custom_fields.secret_score");
+    let created = api.create(json!({"email": "c@d.com", "custom_fields": {"plan": "pro", "secret_score": 3, "renewal": "2027-01-31"}})).await;
+    assert_eq!(
+        created["custom_fields"]["plan"], "Pro",
+        "options are stored as defined"
+    );
+    let seen_by_agent = api.get(As::Agent, "/customers/c@d.com").await.body;
+    assert_eq!(
+        seen_by_agent["custom_fields"],
+        json!({"plan": "Pro", "renewal": "2027-01-31"})
+    );
+    let listed = api.get(As::Agent, "/customers").await.body;
+    assert!(
+        listed["items"][0]["custom_fields"]
+            .get("secret_score")
+            .is_none()
+    );
+    assert_eq!(
+        api.get(As::Admin, "/customers/c@d.com").await.body["custom_fields"]["secret_score"],
+        3
+    );
+
+    // Merge patch on custom_fields: key by key, null removes.
+    let patched = api
+        .patch(
+            As::Agent,
+            "/customers/c@d.com",
+            Some("\"1\""),
+            json!({"custom_fields": {"renewal": null}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    assert_eq!(patched.body["custom_fields"], json!({"plan": "Pro"}));
+    assert_eq!(
+        api.get(As::Admin, "/customers/c@d.com").await.body["custom_fields"]["secret_score"],
+        3,
+        "hidden field kept"
+    );
+
+    // A field made required must be present on new customers.
+    let field = api.get(As::Admin, "/fields/renewal").await;
+    let etag = field.header("etag").unwrap().to_string();
+    let required = api
+        .patch(
+            As::Admin,
+            "/fields/renewal",
+            Some(&etag),
+            json!({"required": true, "label": "Renewal date"}),
+        )
+        .await;
+    assert_eq!(required.status, 200, "{}", required.body);
+    api.patch(As::Admin, "/fields/renewal", None, json!({"type": "text"}))
+        .await
+        .assert_problem(422, "type");
+    api.post(As::Agent, "/customers", json!({"email": "e@f.com"}))
+        .await
+        .assert_problem(422, "custom_fields.renewal");
+}
+
+#[tokio::test]
+async fn batch_creates_updates_and_reports_per_item() {
+    let api = LambdaApi::on_sqlite().await;
+    api.create(
+        json!({"email": "known@x.com", "first_name": "Known", "alternate_emails": ["alias@x.com"]}),
+    )
+    .await;
+    let reply = api
+        .post(
+            As::Agent,
+            "/customers/batch",
+            json!({"customers": [
+                {"email": "new@x.com", "first_name": "New"},
+                {"email": "ALIAS@x.com", "last_name": "Person"},
+                {"email": "not-an-email"},
+                {"email": "known@x.com", "first_name": "Known"},
+                {"email": "new@x.com", "tags": ["later"]}
+            ]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let statuses: Vec<&str> = reply.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec!["created", "updated", "error", "unchanged", "updated"]
+    );
+    assert_eq!(reply.body["results"][2]["errors"][0]["field"], "email");
+    let known = api.get(As::Agent, "/customers/known@x.com").await.body;
+    assert_eq!(
+        known["last_name"], "Person",
+        "an alternate email updates its customer"
+    );
+    assert_eq!(known["first_name"], "Known");
+    assert_eq!(
+        api.get(As::Agent, "/customers/new@x.com").await.body["tags"],
+        json!(["later"])
+    );
+
+    let pasted = api
+        .post(
+            As::Agent,
+            "/customers/batch",
+            json!({"emails": "a@p.com, b@p.com,,bad"}),
+        )
+        .await;
+    let statuses: Vec<&str> = pasted.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["created", "created", "error"]);
+
+    let too_many: Vec<Value> = (0..101)
+        .map(|i| json!({"email": format!("u{i}@x.com")}))
+        .collect();
+    api.post(
+        As::Agent,
+        "/customers/batch",
+        json!({"customers": too_many}),
+    )
+    .await
+    .assert_problem(422, "customers");
+    assert_eq!(
+        api.get(As::Agent, "/customers/u0@x.com").await.status,
+        404,
+        "an oversized batch writes nothing"
+    );
+    api.post(As::Agent, "/customers/batch", json!({"people": []}))
+        .await
+        .assert_problem(400, "people");
+}
+
+#[tokio::test]
+async fn bad_input_is_a_problem_never_a_500() {
+    let api = LambdaApi::on_sqlite().await;
+    let raw = |body: &str| api.call(As::Agent, "POST", "/customers", &[], Some(body.to_string()));
+    raw("{\"email\": ").await.assert_problem(400, "body");
+    raw("").await.assert_problem(400, "body");
+    raw("[1,2]").await.assert_problem(400, "body");
+    raw("{\"email\": \"a@b.com\", \"favourite_color\": \"red\"}")
+        .await
+        .assert_problem(400, "favourite_color");
+    raw("{\"email\": 42}").await.assert_problem(400, "email");
+    raw("{\"email\": \"a@b.com\", \"address\": {\"planet\": \"Mars\"}}")
+        .await
+        .assert_problem(400, "address.planet");
+    raw("{\"email\": \"a@b.com\", \"portal_access\": \"everyone\"}")
+        .await
+        .assert_problem(400, "portal_access");
+    raw("{\"email\": \"a@b.com\", \"id\": \"mine\"}")
+        .await
+        .assert_problem(400, "id");
+    raw("{\"first_name\": \"No email\"}")
+        .await
+        .assert_problem(422, "email");
+    raw("{\"email\": \"not an email\"}")
+        .await
+        .assert_problem(422, "email");
+    raw("{\"email\": \"a@b.com\", \"alternate_emails\": [\"ok@b.com\", \"bad@\"]}")
+        .await
+        .assert_problem(422, "alternate_emails[1]");
+    raw("{\"email\": \"a@b.com\", \"entitlements\": [{\"name\": \"SLA\", \"start\": \"2026-05-01\", \"end\": \"2026-04-01\"}]}")
+        .await
+        .assert_problem(422, "entitlements[0].end");
+    raw("{\"email\": \"a@b.com\", \"social\": {\"twitter\": \"javascript:alert(1)\"}}")
+        .await
+        .assert_problem(422, "social.twitter");
+    let big = format!(
+        "{{\"email\": \"a@b.com\", \"notes\": \"{}\"}}",
+        "x".repeat(1024 * 1024)
+    );
+    raw(&big).await.assert_problem(413, "body");
+    api.call(
+        As::Agent,
+        "POST",
+        "/customers",
+        &[("content-type", "text/csv")],
+        Some("email\na@b.com".into()),
+    )
+    .await
+    .assert_problem(400, "Content-Type");
+    // None of the refused requests wrote anything.
+    assert_eq!(
+        api.get(As::Agent, "/customers").await.body["items"],
+        json!([])
+    );
+
+    api.get(As::Agent, "/nowhere")
+        .await
+        .assert_problem_status(404);
+    api.call(As::Agent, "PUT", "/customers", &[], Some("{}".into()))
+        .await
+        .assert_problem(405, "method");
+    api.patch(As::Agent, "/customers/a@b.com", Some("abc"), json!({}))
+        .await
+        .assert_problem(400, "If-Match");
+    api.get(As::Agent, "/customers/not-an-email")
+        .await
+        .assert_problem_status(404);
+}
+
+#[tokio::test]
+async fn admin_company_id_is_checked() {
+    let api = LambdaApi::on_sqlite().await;
+    api.post(
+        As::Admin,
+        "/customers",
+        json!({"email": "a@b.com", "company_id": "no-such-company"}),
+    )
+    .await
+    .assert_problem(422, "company_id");
+}

@@ -67,20 +67,40 @@ async fn all_emails(store: &dyn Store, mut query: CustomerQuery) -> Vec<String> 
 async fn finds_by_primary_and_alternate(store: Arc<dyn Store>) {
     let ann = with_alternates("ann@acme.com", &["ann@home.org"]);
     store.insert_customer(&ann).await.unwrap();
-    assert_eq!(store.find_customer("ann@acme.com").await.unwrap(), Some(ann.clone()));
-    assert_eq!(store.find_customer("ann@home.org").await.unwrap(), Some(ann));
+    assert_eq!(
+        store.find_customer("ann@acme.com").await.unwrap(),
+        Some(ann.clone())
+    );
+    assert_eq!(
+        store.find_customer("ann@home.org").await.unwrap(),
+        Some(ann)
+    );
     assert_eq!(store.find_customer("nobody@acme.com").await.unwrap(), None);
 }
 
 async fn emails_are_unique_across_primary_and_alternate(store: Arc<dyn Store>) {
-    store.insert_customer(&with_alternates("ann@acme.com", &["ann@home.org"])).await.unwrap();
+    store
+        .insert_customer(&with_alternates("ann@acme.com", &["ann@home.org"]))
+        .await
+        .unwrap();
     let clash_primary = store.insert_customer(&customer("ann@home.org")).await;
-    assert_eq!(clash_primary, Err(StoreError::EmailTaken("ann@home.org".into())));
-    let clash_alternate = store.insert_customer(&with_alternates("bob@acme.com", &["ann@acme.com"])).await;
-    assert_eq!(clash_alternate, Err(StoreError::EmailTaken("ann@acme.com".into())));
+    assert_eq!(
+        clash_primary,
+        Err(StoreError::EmailTaken("ann@home.org".into()))
+    );
+    let clash_alternate = store
+        .insert_customer(&with_alternates("bob@acme.com", &["ann@acme.com"]))
+        .await;
+    assert_eq!(
+        clash_alternate,
+        Err(StoreError::EmailTaken("ann@acme.com".into()))
+    );
     // The refused customer left nothing behind: its own primary email is still free.
     assert_eq!(store.find_customer("bob@acme.com").await.unwrap(), None);
-    store.insert_customer(&customer("bob@acme.com")).await.unwrap();
+    store
+        .insert_customer(&customer("bob@acme.com"))
+        .await
+        .unwrap();
 }
 
 async fn replace_needs_the_current_version(store: Arc<dyn Store>) {
@@ -89,23 +109,41 @@ async fn replace_needs_the_current_version(store: Arc<dyn Store>) {
     let v2 = next(&ann, |c| c.profile.first_name = Some("Ann".into()));
     store.replace_customer(&ann, &v2).await.unwrap();
     let stale = next(&ann, |c| c.profile.first_name = Some("Stale".into()));
-    assert_eq!(store.replace_customer(&ann, &stale).await, Err(StoreError::VersionMismatch));
+    assert_eq!(
+        store.replace_customer(&ann, &stale).await,
+        Err(StoreError::VersionMismatch)
+    );
     assert_eq!(store.find_customer("ann@acme.com").await.unwrap(), Some(v2));
 }
 
 async fn primary_email_change_keeps_notes_and_frees_the_old_email(store: Arc<dyn Store>) {
     let ann = with_alternates("ann@acme.com", &["ann@home.org"]);
     store.insert_customer(&ann).await.unwrap();
-    store.add_note(&ann.id, &note("called about invoice", "2026-01-01T10:00:00.000Z")).await.unwrap();
+    store
+        .add_note(
+            &ann.id,
+            &note("called about invoice", "2026-01-01T10:00:00.000Z"),
+        )
+        .await
+        .unwrap();
     let moved = next(&ann, |c| c.profile.email = "ann.lee@acme.com".into());
     store.replace_customer(&ann, &moved).await.unwrap();
     assert_eq!(store.find_customer("ann@acme.com").await.unwrap(), None);
-    assert_eq!(store.find_customer("ann.lee@acme.com").await.unwrap(), Some(moved.clone()));
-    assert_eq!(store.find_customer("ann@home.org").await.unwrap(), Some(moved.clone()));
+    assert_eq!(
+        store.find_customer("ann.lee@acme.com").await.unwrap(),
+        Some(moved.clone())
+    );
+    assert_eq!(
+        store.find_customer("ann@home.org").await.unwrap(),
+        Some(moved.clone())
+    );
     let notes = store.list_notes(&moved.id, None, 10).await.unwrap();
     assert_eq!(notes.items.len(), 1);
     assert_eq!(notes.items[0].text, "called about invoice");
-    store.insert_customer(&customer("ann@acme.com")).await.unwrap();
+    store
+        .insert_customer(&customer("ann@acme.com"))
+        .await
+        .unwrap();
 }
 
 async fn alternate_can_be_promoted_to_primary(store: Arc<dyn Store>) {
@@ -116,111 +154,232 @@ async fn alternate_can_be_promoted_to_primary(store: Arc<dyn Store>) {
         c.profile.alternate_emails = vec!["ann@acme.com".into()];
     });
     store.replace_customer(&ann, &swapped).await.unwrap();
-    assert_eq!(store.find_customer("ann@home.org").await.unwrap(), Some(swapped.clone()));
-    assert_eq!(store.find_customer("ann@acme.com").await.unwrap(), Some(swapped));
-    assert!(store.insert_customer(&customer("ann@acme.com")).await.is_err());
+    assert_eq!(
+        store.find_customer("ann@home.org").await.unwrap(),
+        Some(swapped.clone())
+    );
+    assert_eq!(
+        store.find_customer("ann@acme.com").await.unwrap(),
+        Some(swapped)
+    );
+    assert!(
+        store
+            .insert_customer(&customer("ann@acme.com"))
+            .await
+            .is_err()
+    );
 }
 
 async fn alternate_changes_claim_and_release(store: Arc<dyn Store>) {
     let ann = with_alternates("ann@acme.com", &["a1@x.org"]);
     store.insert_customer(&ann).await.unwrap();
-    store.insert_customer(&customer("bob@acme.com")).await.unwrap();
-    let taken = next(&ann, |c| c.profile.alternate_emails = vec!["bob@acme.com".into()]);
-    assert_eq!(store.replace_customer(&ann, &taken).await, Err(StoreError::EmailTaken("bob@acme.com".into())));
+    store
+        .insert_customer(&customer("bob@acme.com"))
+        .await
+        .unwrap();
+    let taken = next(&ann, |c| {
+        c.profile.alternate_emails = vec!["bob@acme.com".into()]
+    });
+    assert_eq!(
+        store.replace_customer(&ann, &taken).await,
+        Err(StoreError::EmailTaken("bob@acme.com".into()))
+    );
     // Nothing of the refused change stuck.
-    assert_eq!(store.find_customer("a1@x.org").await.unwrap(), Some(ann.clone()));
-    let changed = next(&ann, |c| c.profile.alternate_emails = vec!["a2@x.org".into()]);
+    assert_eq!(
+        store.find_customer("a1@x.org").await.unwrap(),
+        Some(ann.clone())
+    );
+    let changed = next(&ann, |c| {
+        c.profile.alternate_emails = vec!["a2@x.org".into()]
+    });
     store.replace_customer(&ann, &changed).await.unwrap();
     assert_eq!(store.find_customer("a1@x.org").await.unwrap(), None);
-    assert_eq!(store.find_customer("a2@x.org").await.unwrap(), Some(changed));
+    assert_eq!(
+        store.find_customer("a2@x.org").await.unwrap(),
+        Some(changed)
+    );
     store.insert_customer(&customer("a1@x.org")).await.unwrap();
 }
 
 async fn delete_releases_emails_and_notes(store: Arc<dyn Store>) {
     let ann = with_alternates("ann@acme.com", &["ann@home.org"]);
     store.insert_customer(&ann).await.unwrap();
-    store.add_note(&ann.id, &note("n", "2026-01-01T10:00:00.000Z")).await.unwrap();
+    store
+        .add_note(&ann.id, &note("n", "2026-01-01T10:00:00.000Z"))
+        .await
+        .unwrap();
     let stale = next(&ann, |_| {});
-    assert_eq!(store.delete_customer(&stale).await, Err(StoreError::VersionMismatch));
+    assert_eq!(
+        store.delete_customer(&stale).await,
+        Err(StoreError::VersionMismatch)
+    );
     store.delete_customer(&ann).await.unwrap();
     assert_eq!(store.find_customer("ann@acme.com").await.unwrap(), None);
     assert_eq!(store.find_customer("ann@home.org").await.unwrap(), None);
-    assert!(store.list_notes(&ann.id, None, 10).await.unwrap().items.is_empty());
-    store.insert_customer(&customer("ann@home.org")).await.unwrap();
+    assert!(
+        store
+            .list_notes(&ann.id, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    store
+        .insert_customer(&customer("ann@home.org"))
+        .await
+        .unwrap();
 }
 
 async fn lists_every_customer_once_in_email_order(store: Arc<dyn Store>) {
-    let mut emails: Vec<String> = (0..23).map(|i| format!("user{i:02}@d{}.com", i % 5)).collect();
+    let mut emails: Vec<String> = (0..23)
+        .map(|i| format!("user{i:02}@d{}.com", i % 5))
+        .collect();
     for email in &emails {
         store.insert_customer(&customer(email)).await.unwrap();
     }
     emails.sort();
-    let listed = all_emails(store.as_ref(), CustomerQuery { limit: 7, ..Default::default() }).await;
+    let listed = all_emails(
+        store.as_ref(),
+        CustomerQuery {
+            limit: 7,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(listed, emails);
 }
 
 async fn prefix_search_covers_email_and_names_once(store: Arc<dyn Store>) {
     for c in [
-        named("annie@x.com", "Zed", "Young"),     // email matches
-        named("zz@x.com", "Anna", "Smith"),       // first name matches
-        named("yy@x.com", "Bob", "Andrews"),      // last name matches
-        named("ann@y.com", "Ann", "Anderson"),    // all three match: listed once
-        named("bob@x.com", "Bob", "Brown"),       // no match
+        named("annie@x.com", "Zed", "Young"),  // email matches
+        named("zz@x.com", "Anna", "Smith"),    // first name matches
+        named("yy@x.com", "Bob", "Andrews"),   // last name matches
+        named("ann@y.com", "Ann", "Anderson"), // all three match: listed once
+        named("bob@x.com", "Bob", "Brown"),    // no match
     ] {
         store.insert_customer(&c).await.unwrap();
     }
-    let query = CustomerQuery { prefix: Some("an".into()), limit: 2, ..Default::default() };
+    let query = CustomerQuery {
+        prefix: Some("an".into()),
+        limit: 2,
+        ..Default::default()
+    };
     let mut found = all_emails(store.as_ref(), query).await;
     assert_eq!(found.len(), 4, "{found:?}");
     found.sort();
-    assert_eq!(found, vec!["ann@y.com", "annie@x.com", "yy@x.com", "zz@x.com"]);
+    assert_eq!(
+        found,
+        vec!["ann@y.com", "annie@x.com", "yy@x.com", "zz@x.com"]
+    );
 }
 
 async fn company_members_and_unassigned_by_domain(store: Arc<dyn Store>) {
     let acme = company("Acme", &["acme.com"]);
     store.insert_company(&acme).await.unwrap();
-    for (email, member) in [("a@acme.com", true), ("b@acme.com", false), ("c@other.com", true), ("d@acme.com", false)] {
+    for (email, member) in [
+        ("a@acme.com", true),
+        ("b@acme.com", false),
+        ("c@other.com", true),
+        ("d@acme.com", false),
+    ] {
         let mut c = named(email, "Pat", "Doe");
         if member {
             c.profile.company_id = Some(acme.id.clone());
         }
         store.insert_customer(&c).await.unwrap();
     }
-    let members = CustomerQuery { company_id: Some(acme.id.clone()), limit: 1, ..Default::default() };
-    assert_eq!(all_emails(store.as_ref(), members).await, vec!["a@acme.com", "c@other.com"]);
-    let searched = CustomerQuery { company_id: Some(acme.id.clone()), prefix: Some("c".into()), limit: 10, ..Default::default() };
-    assert_eq!(all_emails(store.as_ref(), searched).await, vec!["c@other.com"]);
-    let first = store.list_unassigned_by_domain("acme.com", None, 1).await.unwrap();
-    assert_eq!(first.items.iter().map(|c| c.email()).collect::<Vec<_>>(), vec!["b@acme.com"]);
-    let rest = store.list_unassigned_by_domain("acme.com", first.next.as_deref(), 10).await.unwrap();
-    assert_eq!(rest.items.iter().map(|c| c.email()).collect::<Vec<_>>(), vec!["d@acme.com"]);
+    let members = CustomerQuery {
+        company_id: Some(acme.id.clone()),
+        limit: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        all_emails(store.as_ref(), members).await,
+        vec!["a@acme.com", "c@other.com"]
+    );
+    let searched = CustomerQuery {
+        company_id: Some(acme.id.clone()),
+        prefix: Some("c".into()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(
+        all_emails(store.as_ref(), searched).await,
+        vec!["c@other.com"]
+    );
+    let first = store
+        .list_unassigned_by_domain("acme.com", None, 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        first.items.iter().map(|c| c.email()).collect::<Vec<_>>(),
+        vec!["b@acme.com"]
+    );
+    let rest = store
+        .list_unassigned_by_domain("acme.com", first.next.as_deref(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|c| c.email()).collect::<Vec<_>>(),
+        vec!["d@acme.com"]
+    );
     assert_eq!(rest.next, None);
 }
 
 async fn company_names_and_domains_are_unique(store: Arc<dyn Store>) {
     let acme = company("Acme", &["acme.com", "acme.io"]);
     store.insert_company(&acme).await.unwrap();
-    assert_eq!(store.insert_company(&company("ACME", &[])).await, Err(StoreError::CompanyNameTaken("ACME".into())));
-    assert_eq!(store.insert_company(&company("Other", &["acme.io"])).await, Err(StoreError::DomainTaken("acme.io".into())));
-    assert_eq!(store.company_for_domain("acme.io").await.unwrap(), Some(acme.id.clone()));
+    assert_eq!(
+        store.insert_company(&company("ACME", &[])).await,
+        Err(StoreError::CompanyNameTaken("ACME".into()))
+    );
+    assert_eq!(
+        store.insert_company(&company("Other", &["acme.io"])).await,
+        Err(StoreError::DomainTaken("acme.io".into()))
+    );
+    assert_eq!(
+        store.company_for_domain("acme.io").await.unwrap(),
+        Some(acme.id.clone())
+    );
     // Renaming and moving domains releases the old claims in the same write.
     let mut renamed = acme.clone();
     renamed.name = "Acme Corp".into();
     renamed.domains = vec!["acme.com".into(), "acme.dev".into()];
     renamed.version = 2;
     store.replace_company(&acme, &renamed).await.unwrap();
-    assert_eq!(store.replace_company(&acme, &renamed).await, Err(StoreError::VersionMismatch));
+    assert_eq!(
+        store.replace_company(&acme, &renamed).await,
+        Err(StoreError::VersionMismatch)
+    );
     assert_eq!(store.company_for_domain("acme.io").await.unwrap(), None);
-    assert_eq!(store.company_for_domain("acme.dev").await.unwrap(), Some(acme.id.clone()));
-    store.insert_company(&company("Acme", &["acme.io"])).await.unwrap();
+    assert_eq!(
+        store.company_for_domain("acme.dev").await.unwrap(),
+        Some(acme.id.clone())
+    );
+    store
+        .insert_company(&company("Acme", &["acme.io"]))
+        .await
+        .unwrap();
     let page = store.list_companies(None, 1).await.unwrap();
     assert_eq!(page.items[0].name, "Acme");
-    let rest = store.list_companies(page.next.as_deref(), 10).await.unwrap();
-    assert_eq!(rest.items.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), vec!["Acme Corp"]);
+    let rest = store
+        .list_companies(page.next.as_deref(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["Acme Corp"]
+    );
     store.delete_company(&renamed).await.unwrap();
     assert_eq!(store.get_company(&acme.id).await.unwrap(), None);
     assert_eq!(store.company_for_domain("acme.com").await.unwrap(), None);
-    store.insert_company(&company("acme corp", &["acme.com"])).await.unwrap();
+    store
+        .insert_company(&company("acme corp", &["acme.com"]))
+        .await
+        .unwrap();
 }
 
 async fn field_definitions_are_versioned(store: Arc<dyn Store>) {
@@ -237,39 +396,78 @@ async fn field_definitions_are_versioned(store: Arc<dyn Store>) {
         version: 1,
     };
     store.insert_field(&field).await.unwrap();
-    assert_eq!(store.insert_field(&field).await, Err(StoreError::FieldKeyTaken("plan".into())));
+    assert_eq!(
+        store.insert_field(&field).await,
+        Err(StoreError::FieldKeyTaken("plan".into()))
+    );
     let mut changed = field.clone();
     changed.label = "Plan tier".into();
     changed.version = 2;
     store.replace_field(&field, &changed).await.unwrap();
-    assert_eq!(store.replace_field(&field, &changed).await, Err(StoreError::VersionMismatch));
+    assert_eq!(
+        store.replace_field(&field, &changed).await,
+        Err(StoreError::VersionMismatch)
+    );
     assert_eq!(store.list_fields().await.unwrap(), vec![changed]);
 }
 
 async fn notes_are_newest_first_and_idempotent(store: Arc<dyn Store>) {
     let ann = customer("ann@acme.com");
     store.insert_customer(&ann).await.unwrap();
-    let notes: Vec<Note> = (0..5).map(|i| note(&format!("note {i}"), &format!("2026-01-0{}T10:00:00.000Z", i + 1))).collect();
+    let notes: Vec<Note> = (0..5)
+        .map(|i| {
+            note(
+                &format!("note {i}"),
+                &format!("2026-01-0{}T10:00:00.000Z", i + 1),
+            )
+        })
+        .collect();
     for n in &notes {
         store.add_note(&ann.id, n).await.unwrap();
     }
     store.add_note(&ann.id, &notes[2]).await.unwrap();
     let first = store.list_notes(&ann.id, None, 3).await.unwrap();
-    assert_eq!(first.items.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(), vec!["note 4", "note 3", "note 2"]);
-    let rest = store.list_notes(&ann.id, first.next.as_deref(), 3).await.unwrap();
-    assert_eq!(rest.items.iter().map(|n| n.text.as_str()).collect::<Vec<_>>(), vec!["note 1", "note 0"]);
+    assert_eq!(
+        first
+            .items
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect::<Vec<_>>(),
+        vec!["note 4", "note 3", "note 2"]
+    );
+    let rest = store
+        .list_notes(&ann.id, first.next.as_deref(), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items
+            .iter()
+            .map(|n| n.text.as_str())
+            .collect::<Vec<_>>(),
+        vec!["note 1", "note 0"]
+    );
     assert_eq!(rest.next, None);
 }
 
 async fn concurrent_creates_of_one_email_have_one_winner(store: Arc<dyn Store>) {
     for round in 0..5 {
         let email = format!("race{round}@acme.com");
-        let (a, b) = (customer(&email), with_alternates(&format!("other{round}@acme.com"), &[&email]));
+        let (a, b) = (
+            customer(&email),
+            with_alternates(&format!("other{round}@acme.com"), &[&email]),
+        );
         let (ra, rb) = tokio::join!(store.insert_customer(&a), store.insert_customer(&b));
-        assert!(ra.is_ok() != rb.is_ok(), "exactly one create must win: {ra:?} {rb:?}");
+        assert!(
+            ra.is_ok() != rb.is_ok(),
+            "exactly one create must win: {ra:?} {rb:?}"
+        );
         let loser = if ra.is_ok() { rb } else { ra };
         assert_eq!(loser, Err(StoreError::EmailTaken(email.clone())));
-        let owner = store.find_customer(&email).await.unwrap().expect("winner stored");
+        let owner = store
+            .find_customer(&email)
+            .await
+            .unwrap()
+            .expect("winner stored");
         assert!(owner.id == a.id || owner.id == b.id);
     }
 }
@@ -279,10 +477,19 @@ async fn concurrent_updates_from_one_version_have_one_winner(store: Arc<dyn Stor
     store.insert_customer(&ann).await.unwrap();
     let left = next(&ann, |c| c.profile.first_name = Some("Left".into()));
     let right = next(&ann, |c| c.profile.email = "ann.right@acme.com".into());
-    let (rl, rr) = tokio::join!(store.replace_customer(&ann, &left), store.replace_customer(&ann, &right));
-    assert!(rl.is_ok() != rr.is_ok(), "exactly one update must win: {rl:?} {rr:?}");
+    let (rl, rr) = tokio::join!(
+        store.replace_customer(&ann, &left),
+        store.replace_customer(&ann, &right)
+    );
+    assert!(
+        rl.is_ok() != rr.is_ok(),
+        "exactly one update must win: {rl:?} {rr:?}"
+    );
     let winner = if rl.is_ok() { left } else { right };
-    assert_eq!(store.find_customer(winner.email()).await.unwrap(), Some(winner));
+    assert_eq!(
+        store.find_customer(winner.email()).await.unwrap(),
+        Some(winner)
+    );
 }
 
 macro_rules! conformance {

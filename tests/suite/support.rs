@@ -83,11 +83,36 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
+    /// Asserts an RFC 9457 problem with `status`, whatever fields it names.
+    #[track_caller]
+    pub fn assert_problem_status(&self, status: u16) {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], json!(status));
+    }
     /// Asserts an RFC 9457 problem with `status` that names `field` among its errors.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, field: &str) {
-        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "body: {}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.body
+        );
         assert_eq!(self.body["status"], json!(status));
         assert!(self.body["title"].is_string() && self.body["detail"].is_string());
         let named = self.body["errors"]
@@ -109,7 +134,8 @@ pub enum As {
 
 impl LambdaApi {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        let router = helpdesk_shared::api::router(Helpdesk::new(store), Arc::new(JwtClaimsAuthenticator));
+        let router =
+            helpdesk_shared::api::router(Helpdesk::new(store), Arc::new(JwtClaimsAuthenticator));
         Self { router }
     }
 
@@ -121,11 +147,20 @@ impl LambdaApi {
         Self::new(dynamo_store().await)
     }
 
-    pub async fn call(&self, who: As, method: &str, path_and_query: &str, headers: &[(&str, &str)], body: Option<String>) -> Reply {
-        let fixture: Value =
-            serde_json::from_str(include_str!("../fixtures/apigw-v2-jwt.json")).expect("fixture is JSON");
+    pub async fn call(
+        &self,
+        who: As,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Reply {
+        let fixture: Value = serde_json::from_str(include_str!("../fixtures/apigw-v2-jwt.json"))
+            .expect("fixture is JSON");
         let mut event = fixture;
-        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
         event["rawPath"] = json!(path);
         event["rawQueryString"] = json!(query);
         event["requestContext"]["http"]["method"] = json!(method);
@@ -141,7 +176,8 @@ impl LambdaApi {
             As::CompanyManager => claims["cognito:groups"] = json!("[agent manage_companies]"),
             As::Anonymous => event["requestContext"]["authorizer"] = Value::Null,
         }
-        let request: LambdaRequest = serde_json::from_value(event).expect("a valid API Gateway v2 event");
+        let request: LambdaRequest =
+            serde_json::from_value(event).expect("a valid API Gateway v2 event");
         let mut adapter = lambda_http::Adapter::from(self.router.clone());
         let response = adapter
             .call(LambdaEvent::new(request, Context::default()))
@@ -152,12 +188,21 @@ impl LambdaApi {
             .as_object()
             .map(|h| {
                 h.iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str().unwrap_or_default().to_string()))
+                    .map(|(k, v)| {
+                        (
+                            k.to_ascii_lowercase(),
+                            v.as_str().unwrap_or_default().to_string(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
         let text = response["body"].as_str().unwrap_or_default();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(text).unwrap_or(json!(text)) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(text).unwrap_or(json!(text))
+        };
         Reply {
             status: response["statusCode"].as_u64().expect("statusCode") as u16,
             headers,
@@ -169,11 +214,14 @@ impl LambdaApi {
         self.call(who, "GET", path, &[], None).await
     }
     pub async fn post(&self, who: As, path: &str, body: Value) -> Reply {
-        self.call(who, "POST", path, &[], Some(body.to_string())).await
+        self.call(who, "POST", path, &[], Some(body.to_string()))
+            .await
     }
     pub async fn patch(&self, who: As, path: &str, if_match: Option<&str>, body: Value) -> Reply {
-        let headers: Vec<(&str, &str)> = if_match.map(|v| vec![("if-match", v)]).unwrap_or_default();
-        self.call(who, "PATCH", path, &headers, Some(body.to_string())).await
+        let headers: Vec<(&str, &str)> =
+            if_match.map(|v| vec![("if-match", v)]).unwrap_or_default();
+        self.call(who, "PATCH", path, &headers, Some(body.to_string()))
+            .await
     }
     pub async fn delete(&self, who: As, path: &str) -> Reply {
         self.call(who, "DELETE", path, &[], None).await

@@ -10,6 +10,9 @@ use helpdesk_shared::{Helpdesk, api, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init(true);
     let store = DynamoStore::from_env().await?;
-    let router = api::router(Helpdesk::new(Arc::new(store)), Arc::new(JwtClaimsAuthenticator));
+    let router = api::router(
+        Helpdesk::new(Arc::new(store)),
+        Arc::new(JwtClaimsAuthenticator),
+    );
     lambda_http::run(router).await
 }

@@ -22,8 +22,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, Put, ScalarAttributeType, TransactWriteItem,
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
+    TransactWriteItem,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -73,7 +74,9 @@ fn n(value: u64) -> AttributeValue {
 }
 
 fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 fn to_doc<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
@@ -83,7 +86,8 @@ fn to_doc<T: Serialize>(value: &T) -> Result<AttributeValue, StoreError> {
 }
 
 fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
-    let doc = get_s(item, "doc").ok_or_else(|| StoreError::Unavailable("item without doc".into()))?;
+    let doc =
+        get_s(item, "doc").ok_or_else(|| StoreError::Unavailable("item without doc".into()))?;
     serde_json::from_str(doc).map_err(|e| StoreError::Unavailable(format!("corrupt item: {e}")))
 }
 
@@ -93,9 +97,9 @@ fn email_pk(email: &str) -> String {
 
 /// FNV-1a: a hash that stays the same across processes and Rust versions.
 fn shard_of(email: &str) -> u32 {
-    let hash = email
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = email.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     (hash % u64::from(LIST_SHARDS)) as u32
 }
 
@@ -108,7 +112,10 @@ fn customer_item(customer: &Customer) -> Result<Item, StoreError> {
         ("customer_id".into(), s(&customer.id)),
         ("version".into(), n(customer.version)),
         ("doc".into(), to_doc(customer)?),
-        ("list_pk".into(), s(format!("CUSTOMERS#{}", shard_of(email)))),
+        (
+            "list_pk".into(),
+            s(format!("CUSTOMERS#{}", shard_of(email))),
+        ),
         ("list_sk".into(), s(email)),
     ]);
     if let Some(first) = customer.first_name_key() {
@@ -142,19 +149,37 @@ struct Op {
 }
 
 /// A conditional put: `condition` uses the placeholders in `values`.
-fn put(table: &str, item: Item, condition: &str, values: &[(&str, AttributeValue)], on_fail: StoreError) -> Result<Op, StoreError> {
-    let mut builder = Put::builder().table_name(table).set_item(Some(item)).condition_expression(condition);
+fn put(
+    table: &str,
+    item: Item,
+    condition: &str,
+    values: &[(&str, AttributeValue)],
+    on_fail: StoreError,
+) -> Result<Op, StoreError> {
+    let mut builder = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition);
     for (name, value) in values {
         builder = builder.expression_attribute_values(*name, value.clone());
     }
-    let put = builder.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let put = builder
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(Op {
         write: TransactWriteItem::builder().put(put).build(),
         on_fail,
     })
 }
 
-fn delete(table: &str, pk: String, sk: &str, condition: &str, values: &[(&str, AttributeValue)], on_fail: StoreError) -> Result<Op, StoreError> {
+fn delete(
+    table: &str,
+    pk: String,
+    sk: &str,
+    condition: &str,
+    values: &[(&str, AttributeValue)],
+    on_fail: StoreError,
+) -> Result<Op, StoreError> {
     let mut builder = Delete::builder()
         .table_name(table)
         .key("pk", s(pk))
@@ -163,7 +188,9 @@ fn delete(table: &str, pk: String, sk: &str, condition: &str, values: &[(&str, A
     for (name, value) in values {
         builder = builder.expression_attribute_values(*name, value.clone());
     }
-    let delete = builder.build().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    let delete = builder
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(Op {
         write: TransactWriteItem::builder().delete(delete).build(),
         on_fail,
@@ -190,29 +217,41 @@ impl DynamoStore {
     /// Runs `ops` as one transaction; a failed condition is reported as that op's error.
     async fn transact(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         if ops.len() > MAX_TRANSACTION_ITEMS {
-            return Err(StoreError::Unavailable(format!("transaction of {} items exceeds DynamoDB's limit", ops.len())));
+            return Err(StoreError::Unavailable(format!(
+                "transaction of {} items exceeds DynamoDB's limit",
+                ops.len()
+            )));
         }
-        let (writes, failures): (Vec<_>, Vec<_>) = ops.into_iter().map(|op| (op.write, op.on_fail)).unzip();
-        let result = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+        let (writes, failures): (Vec<_>, Vec<_>) =
+            ops.into_iter().map(|op| (op.write, op.on_fail)).unzip();
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(error) => {
-                let reasons = error
-                    .as_service_error()
-                    .and_then(|e| match e {
-                        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                            Some(cancelled.cancellation_reasons().to_vec())
-                        }
-                        _ => None,
-                    });
+                let reasons = error.as_service_error().and_then(|e| match e {
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                        Some(cancelled.cancellation_reasons().to_vec())
+                    }
+                    _ => None,
+                });
                 match reasons {
                     Some(reasons) => {
-                        let failed = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed"));
+                        let failed = reasons
+                            .iter()
+                            .position(|r| r.code() == Some("ConditionalCheckFailed"));
                         match failed.and_then(|i| failures.get(i)) {
                             Some(meaning) => Err(meaning.clone()),
                             // Cancelled by a concurrent transaction on the same items: the caller
                             // re-reads and decides again, as after a version conflict.
-                            None if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) => {
+                            None if reasons
+                                .iter()
+                                .any(|r| r.code() == Some("TransactionConflict")) =>
+                            {
                                 Err(StoreError::VersionMismatch)
                             }
                             None => Err(unavailable(error)),
@@ -288,7 +327,10 @@ impl DynamoStore {
             .send()
             .await
             .map_err(unavailable)?;
-        let stopped_at = output.last_evaluated_key().and_then(|k| get_s(k, sort)).map(str::to_string);
+        let stopped_at = output
+            .last_evaluated_key()
+            .and_then(|k| get_s(k, sort))
+            .map(str::to_string);
         let items = output
             .items
             .unwrap_or_default()
@@ -320,7 +362,11 @@ impl DynamoStore {
                 .index_name(name)
                 .key_schema(key(pk, KeyType::Hash)?)
                 .key_schema(key(sk, KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))
         };
@@ -334,7 +380,9 @@ impl DynamoStore {
             .global_secondary_indexes(index(INDEX_FIRST, "list_pk", "first_sk")?)
             .global_secondary_indexes(index(INDEX_LAST, "list_pk", "last_sk")?)
             .global_secondary_indexes(index(INDEX_GROUP, "group_pk", "list_sk")?);
-        for name in ["pk", "sk", "list_pk", "list_sk", "first_sk", "last_sk", "group_pk"] {
+        for name in [
+            "pk", "sk", "list_pk", "list_sk", "first_sk", "last_sk", "group_pk",
+        ] {
             request = request.attribute_definitions(attr(name)?);
         }
         request.send().await.map_err(unavailable)?;
@@ -352,45 +400,98 @@ impl DynamoStore {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        Err(StoreError::Unavailable(format!("table {table} did not become active")))
+        Err(StoreError::Unavailable(format!(
+            "table {table} did not become active"
+        )))
     }
 
     /// The writes that turn `previous` (None: nothing) into `next` (None: deleted), one per email.
-    fn customer_ops(&self, previous: Option<&Customer>, next: Option<&Customer>) -> Result<Vec<Op>, StoreError> {
+    fn customer_ops(
+        &self,
+        previous: Option<&Customer>,
+        next: Option<&Customer>,
+    ) -> Result<Vec<Op>, StoreError> {
         let table = self.table.as_str();
         let version = previous.map(|p| (":version", n(p.version)));
         let id = previous.or(next).map(|c| (":id", s(&c.id)));
         let old_primary = previous.map(Customer::email);
-        let old_aliases: Vec<&str> = previous.map(|p| p.profile.alternate_emails.iter().map(String::as_str).collect()).unwrap_or_default();
+        let old_aliases: Vec<&str> = previous
+            .map(|p| {
+                p.profile
+                    .alternate_emails
+                    .iter()
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
         let primary_moved = previous.map(Customer::email) != next.map(Customer::email);
 
         // What the current item under an email must be for the write to go ahead.
-        let guard = |email: &str| -> (&'static str, Vec<(&'static str, AttributeValue)>, StoreError) {
+        let guard = |email: &str| -> (
+            &'static str,
+            Vec<(&'static str, AttributeValue)>,
+            StoreError,
+        ) {
             if Some(email) == old_primary {
-                (AT_VERSION, version.clone().into_iter().collect(), StoreError::VersionMismatch)
+                (
+                    AT_VERSION,
+                    version.clone().into_iter().collect(),
+                    StoreError::VersionMismatch,
+                )
             } else if old_aliases.contains(&email) {
-                (OWNED_BY, id.clone().into_iter().collect(), StoreError::VersionMismatch)
+                (
+                    OWNED_BY,
+                    id.clone().into_iter().collect(),
+                    StoreError::VersionMismatch,
+                )
             } else {
-                (NOT_EXISTS, vec![], StoreError::EmailTaken(email.to_string()))
+                (
+                    NOT_EXISTS,
+                    vec![],
+                    StoreError::EmailTaken(email.to_string()),
+                )
             }
         };
 
         let mut ops = Vec::new();
         if let Some(next) = next {
             let (condition, values, on_fail) = guard(next.email());
-            ops.push(put(table, customer_item(next)?, condition, &values, on_fail)?);
+            ops.push(put(
+                table,
+                customer_item(next)?,
+                condition,
+                &values,
+                on_fail,
+            )?);
             for alias in &next.profile.alternate_emails {
                 let unchanged = old_aliases.contains(&alias.as_str()) && !primary_moved;
                 if !unchanged {
                     let (condition, values, on_fail) = guard(alias);
-                    ops.push(put(table, alias_item(alias, next), condition, &values, on_fail)?);
+                    ops.push(put(
+                        table,
+                        alias_item(alias, next),
+                        condition,
+                        &values,
+                        on_fail,
+                    )?);
                 }
             }
         }
         let kept: Vec<&str> = next.map(|c| c.all_emails().collect()).unwrap_or_default();
-        for gone in old_primary.into_iter().chain(old_aliases.iter().copied()).filter(|e| !kept.contains(e)) {
+        for gone in old_primary
+            .into_iter()
+            .chain(old_aliases.iter().copied())
+            .filter(|e| !kept.contains(e))
+        {
             let (condition, values, on_fail) = guard(gone);
-            ops.push(delete(table, email_pk(gone), SINGLE, condition, &values, on_fail)?);
+            ops.push(delete(
+                table,
+                email_pk(gone),
+                SINGLE,
+                condition,
+                &values,
+                on_fail,
+            )?);
         }
         // The version guard must be part of every change, also when the primary item is untouched.
         Ok(ops)
@@ -404,7 +505,9 @@ impl DynamoStore {
                     return Ok(None);
                 };
                 match self.get(email_pk(owner), SINGLE).await? {
-                    Some(owner_item) if get_s(&owner_item, "kind") == Some("customer") => from_item(&owner_item).map(Some),
+                    Some(owner_item) if get_s(&owner_item, "kind") == Some("customer") => {
+                        from_item(&owner_item).map(Some)
+                    }
                     _ => Ok(None),
                 }
             }
@@ -414,12 +517,24 @@ impl DynamoStore {
 
     /// Customers of one company (or all companies-less customers of a domain) in email order,
     /// optionally filtered by prefix.
-    async fn list_group(&self, group: String, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+    async fn list_group(
+        &self,
+        group: String,
+        query: &CustomerQuery,
+    ) -> Result<Page<Customer>, StoreError> {
         let mut after = query.after.clone();
         let mut found: Vec<(String, Customer)> = Vec::new();
         for _ in 0..MAX_LIST_ROUNDS {
             let (items, stopped_at) = self
-                .query_page(Some(INDEX_GROUP), ("group_pk", group.clone()), "list_sk", after.as_deref(), None, query.limit + 1, true)
+                .query_page(
+                    Some(INDEX_GROUP),
+                    ("group_pk", group.clone()),
+                    "list_sk",
+                    after.as_deref(),
+                    None,
+                    query.limit + 1,
+                    true,
+                )
                 .await?;
             for item in &items {
                 let customer: Customer = from_item(item)?;
@@ -445,7 +560,11 @@ impl DynamoStore {
     /// All customers, merged from the shards of one (no prefix) or three (prefix) indexes.
     async fn list_merged(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
         let streams: &[(Option<&str>, &str)] = if query.prefix.is_some() {
-            &[(Some(INDEX_LISTING), "list_sk"), (Some(INDEX_FIRST), "first_sk"), (Some(INDEX_LAST), "last_sk")]
+            &[
+                (Some(INDEX_LISTING), "list_sk"),
+                (Some(INDEX_FIRST), "first_sk"),
+                (Some(INDEX_LAST), "last_sk"),
+            ]
         } else {
             &[(Some(INDEX_LISTING), "list_sk")]
         };
@@ -460,19 +579,34 @@ impl DynamoStore {
                 let after = after.clone();
                 async move {
                     let partition = ("list_pk", format!("CUSTOMERS#{shard}"));
-                    self.query_page(index, partition, sort, after.as_deref(), query.prefix.as_deref(), want, true).await
+                    self.query_page(
+                        index,
+                        partition,
+                        sort,
+                        after.as_deref(),
+                        query.prefix.as_deref(),
+                        want,
+                        true,
+                    )
+                    .await
                 }
             }))
             .await?;
             // Items are only safe to emit up to the smallest position where a shard stopped early.
-            let boundary = pages.iter().filter_map(|(_, stopped)| stopped.clone()).min();
+            let boundary = pages
+                .iter()
+                .filter_map(|(_, stopped)| stopped.clone())
+                .min();
             let mut round: Vec<(String, Customer)> = Vec::new();
             for (items, _) in &pages {
                 for item in items {
                     let customer: Customer = from_item(item)?;
                     // list_key decides under which stream a customer is listed (once).
-                    let Some(key) = super::list_key(&customer, query) else { continue };
-                    let in_range = after.as_ref().is_none_or(|a| &key > a) && boundary.as_ref().is_none_or(|b| &key <= b);
+                    let Some(key) = super::list_key(&customer, query) else {
+                        continue;
+                    };
+                    let in_range = after.as_ref().is_none_or(|a| &key > a)
+                        && boundary.as_ref().is_none_or(|b| &key <= b);
                     if in_range && !round.iter().any(|(k, _)| k == &key) {
                         round.push((key, customer));
                     }
@@ -495,14 +629,31 @@ impl DynamoStore {
         })
     }
 
-    async fn put_conditional(&self, item: Item, condition: &str, values: &[(&str, AttributeValue)], on_fail: StoreError) -> Result<(), StoreError> {
-        let mut request = self.client.put_item().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+    async fn put_conditional(
+        &self,
+        item: Item,
+        condition: &str,
+        values: &[(&str, AttributeValue)],
+        on_fail: StoreError,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition);
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
         }
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Err(on_fail),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(on_fail)
+            }
             Err(error) => Err(unavailable(error)),
         }
     }
@@ -510,16 +661,36 @@ impl DynamoStore {
     /// Deletes every note of a deleted customer, 25 at a time (BatchWriteItem's limit).
     async fn delete_notes(&self, customer_id: &str) -> Result<(), StoreError> {
         loop {
-            let (items, _) = self.query_page(None, ("pk", format!("NOTES#{customer_id}")), "sk", None, None, 25, true).await?;
+            let (items, _) = self
+                .query_page(
+                    None,
+                    ("pk", format!("NOTES#{customer_id}")),
+                    "sk",
+                    None,
+                    None,
+                    25,
+                    true,
+                )
+                .await?;
             if items.is_empty() {
                 return Ok(());
             }
             let requests = items
                 .iter()
                 .filter_map(|item| {
-                    let key = Item::from([("pk".into(), item.get("pk")?.clone()), ("sk".into(), item.get("sk")?.clone())]);
-                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder().set_key(Some(key)).build().ok()?;
-                    Some(aws_sdk_dynamodb::types::WriteRequest::builder().delete_request(delete).build())
+                    let key = Item::from([
+                        ("pk".into(), item.get("pk")?.clone()),
+                        ("sk".into(), item.get("sk")?.clone()),
+                    ]);
+                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                        .set_key(Some(key))
+                        .build()
+                        .ok()?;
+                    Some(
+                        aws_sdk_dynamodb::types::WriteRequest::builder()
+                            .delete_request(delete)
+                            .build(),
+                    )
                 })
                 .collect();
             let mut pending = HashMap::from([(self.table.clone(), requests)]);
@@ -539,7 +710,9 @@ impl DynamoStore {
                 tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
             }
             if !pending.is_empty() {
-                return Err(StoreError::Unavailable("notes could not be deleted; retry the delete".into()));
+                return Err(StoreError::Unavailable(
+                    "notes could not be deleted; retry the delete".into(),
+                ));
             }
         }
     }
@@ -548,7 +721,11 @@ impl DynamoStore {
 fn page_of<T>(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
     let more = rows.len() > limit;
     rows.truncate(limit);
-    let next = if more { rows.last().map(|(k, _)| k.clone()) } else { None };
+    let next = if more {
+        rows.last().map(|(k, _)| k.clone())
+    } else {
+        None
+    };
     Page {
         items: rows.into_iter().map(|(_, v)| v).collect(),
         next,
@@ -589,9 +766,12 @@ impl Store for DynamoStore {
         if customer.profile.alternate_emails.is_empty() {
             // The common case (API creates, imports) is one conditional put, not a transaction.
             let on_fail = StoreError::EmailTaken(customer.email().to_string());
-            return self.put_conditional(customer_item(customer)?, NOT_EXISTS, &[], on_fail).await;
+            return self
+                .put_conditional(customer_item(customer)?, NOT_EXISTS, &[], on_fail)
+                .await;
         }
-        self.transact(self.customer_ops(None, Some(customer))?).await
+        self.transact(self.customer_ops(None, Some(customer))?)
+            .await
     }
 
     async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
@@ -601,17 +781,29 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn replace_customer(&self, previous: &Customer, next: &Customer) -> Result<(), StoreError> {
+    async fn replace_customer(
+        &self,
+        previous: &Customer,
+        next: &Customer,
+    ) -> Result<(), StoreError> {
         let ops = self.customer_ops(Some(previous), Some(next))?;
         if ops.len() == 1 && previous.email() == next.email() {
             let values = [(":version", n(previous.version))];
-            return self.put_conditional(customer_item(next)?, AT_VERSION, &values, StoreError::VersionMismatch).await;
+            return self
+                .put_conditional(
+                    customer_item(next)?,
+                    AT_VERSION,
+                    &values,
+                    StoreError::VersionMismatch,
+                )
+                .await;
         }
         self.transact(ops).await
     }
 
     async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError> {
-        self.transact(self.customer_ops(Some(customer), None)?).await?;
+        self.transact(self.customer_ops(Some(customer), None)?)
+            .await?;
         self.delete_notes(&customer.id).await
     }
 
@@ -622,13 +814,20 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn list_unassigned_by_domain(&self, domain: &str, after: Option<&str>, limit: usize) -> Result<Page<Customer>, StoreError> {
+    async fn list_unassigned_by_domain(
+        &self,
+        domain: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError> {
         let query = CustomerQuery {
             after: after.map(str::to_string),
             limit,
             ..Default::default()
         };
-        let page = self.list_group(format!("UNASSIGNED#{domain}"), &query).await?;
+        let page = self
+            .list_group(format!("UNASSIGNED#{domain}"), &query)
+            .await?;
         Ok(page)
     }
 
@@ -639,19 +838,40 @@ impl Store for DynamoStore {
             ("doc".into(), to_doc(note)?),
         ]);
         // A retried request writes the same note again: keep the first.
-        match self.put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch).await {
+        match self
+            .put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch)
+            .await
+        {
             Err(StoreError::VersionMismatch) => Ok(()),
             other => other,
         }
     }
 
-    async fn list_notes(&self, customer_id: &str, after: Option<&str>, limit: usize) -> Result<Page<Note>, StoreError> {
+    async fn list_notes(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Note>, StoreError> {
         let (items, _) = self
-            .query_page(None, ("pk", format!("NOTES#{customer_id}")), "sk", after, None, limit + 1, false)
+            .query_page(
+                None,
+                ("pk", format!("NOTES#{customer_id}")),
+                "sk",
+                after,
+                None,
+                limit + 1,
+                false,
+            )
             .await?;
         let rows = items
             .iter()
-            .map(|item| Ok((get_s(item, "sk").unwrap_or_default().to_string(), from_item(item)?)))
+            .map(|item| {
+                Ok((
+                    get_s(item, "sk").unwrap_or_default().to_string(),
+                    from_item(item)?,
+                ))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(page_of(rows, limit))
     }
@@ -659,7 +879,13 @@ impl Store for DynamoStore {
     async fn insert_company(&self, company: &Company) -> Result<(), StoreError> {
         let table = self.table.as_str();
         let mut ops = vec![
-            put(table, company_item(company)?, NOT_EXISTS, &[], StoreError::VersionMismatch)?,
+            put(
+                table,
+                company_item(company)?,
+                NOT_EXISTS,
+                &[],
+                StoreError::VersionMismatch,
+            )?,
             put(
                 table,
                 claim_item(format!("COMPANYNAME#{}", company.name_key()), &company.id),
@@ -669,19 +895,34 @@ impl Store for DynamoStore {
             )?,
         ];
         for domain in &company.domains {
-            ops.push(put(table, claim_item(format!("DOMAIN#{domain}"), &company.id), NOT_EXISTS, &[], StoreError::DomainTaken(domain.clone()))?);
+            ops.push(put(
+                table,
+                claim_item(format!("DOMAIN#{domain}"), &company.id),
+                NOT_EXISTS,
+                &[],
+                StoreError::DomainTaken(domain.clone()),
+            )?);
         }
         self.transact(ops).await
     }
 
     async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError> {
-        self.get(format!("COMPANY#{id}"), SINGLE).await?.map(|item| from_item(&item)).transpose()
+        self.get(format!("COMPANY#{id}"), SINGLE)
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
     }
 
     async fn replace_company(&self, previous: &Company, next: &Company) -> Result<(), StoreError> {
         let table = self.table.as_str();
         let id = [(":id", s(&next.id))];
-        let mut ops = vec![put(table, company_item(next)?, AT_VERSION, &[(":version", n(previous.version))], StoreError::VersionMismatch)?];
+        let mut ops = vec![put(
+            table,
+            company_item(next)?,
+            AT_VERSION,
+            &[(":version", n(previous.version))],
+            StoreError::VersionMismatch,
+        )?];
         if previous.name_key() != next.name_key() {
             ops.push(put(
                 table,
@@ -690,13 +931,41 @@ impl Store for DynamoStore {
                 &[],
                 StoreError::CompanyNameTaken(next.name.clone()),
             )?);
-            ops.push(delete(table, format!("COMPANYNAME#{}", previous.name_key()), SINGLE, OF_COMPANY, &id, StoreError::VersionMismatch)?);
+            ops.push(delete(
+                table,
+                format!("COMPANYNAME#{}", previous.name_key()),
+                SINGLE,
+                OF_COMPANY,
+                &id,
+                StoreError::VersionMismatch,
+            )?);
         }
-        for domain in next.domains.iter().filter(|d| !previous.domains.contains(d)) {
-            ops.push(put(table, claim_item(format!("DOMAIN#{domain}"), &next.id), NOT_EXISTS, &[], StoreError::DomainTaken(domain.clone()))?);
+        for domain in next
+            .domains
+            .iter()
+            .filter(|d| !previous.domains.contains(d))
+        {
+            ops.push(put(
+                table,
+                claim_item(format!("DOMAIN#{domain}"), &next.id),
+                NOT_EXISTS,
+                &[],
+                StoreError::DomainTaken(domain.clone()),
+            )?);
         }
-        for domain in previous.domains.iter().filter(|d| !next.domains.contains(d)) {
-            ops.push(delete(table, format!("DOMAIN#{domain}"), SINGLE, OF_COMPANY, &id, StoreError::VersionMismatch)?);
+        for domain in previous
+            .domains
+            .iter()
+            .filter(|d| !next.domains.contains(d))
+        {
+            ops.push(delete(
+                table,
+                format!("DOMAIN#{domain}"),
+                SINGLE,
+                OF_COMPANY,
+                &id,
+                StoreError::VersionMismatch,
+            )?);
         }
         self.transact(ops).await
     }
@@ -705,22 +974,60 @@ impl Store for DynamoStore {
         let table = self.table.as_str();
         let id = [(":id", s(&company.id))];
         let mut ops = vec![
-            delete(table, format!("COMPANY#{}", company.id), SINGLE, AT_VERSION, &[(":version", n(company.version))], StoreError::VersionMismatch)?,
-            delete(table, format!("COMPANYNAME#{}", company.name_key()), SINGLE, OF_COMPANY, &id, StoreError::VersionMismatch)?,
+            delete(
+                table,
+                format!("COMPANY#{}", company.id),
+                SINGLE,
+                AT_VERSION,
+                &[(":version", n(company.version))],
+                StoreError::VersionMismatch,
+            )?,
+            delete(
+                table,
+                format!("COMPANYNAME#{}", company.name_key()),
+                SINGLE,
+                OF_COMPANY,
+                &id,
+                StoreError::VersionMismatch,
+            )?,
         ];
         for domain in &company.domains {
-            ops.push(delete(table, format!("DOMAIN#{domain}"), SINGLE, OF_COMPANY, &id, StoreError::VersionMismatch)?);
+            ops.push(delete(
+                table,
+                format!("DOMAIN#{domain}"),
+                SINGLE,
+                OF_COMPANY,
+                &id,
+                StoreError::VersionMismatch,
+            )?);
         }
         self.transact(ops).await
     }
 
-    async fn list_companies(&self, after: Option<&str>, limit: usize) -> Result<Page<Company>, StoreError> {
+    async fn list_companies(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Company>, StoreError> {
         let (items, _) = self
-            .query_page(Some(INDEX_LISTING), ("list_pk", "COMPANIES".into()), "list_sk", after, None, limit + 1, true)
+            .query_page(
+                Some(INDEX_LISTING),
+                ("list_pk", "COMPANIES".into()),
+                "list_sk",
+                after,
+                None,
+                limit + 1,
+                true,
+            )
             .await?;
         let rows = items
             .iter()
-            .map(|item| Ok((get_s(item, "list_sk").unwrap_or_default().to_string(), from_item(item)?)))
+            .map(|item| {
+                Ok((
+                    get_s(item, "list_sk").unwrap_or_default().to_string(),
+                    from_item(item)?,
+                ))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         Ok(page_of(rows, limit))
     }
@@ -733,19 +1040,45 @@ impl Store for DynamoStore {
     }
 
     async fn insert_field(&self, field: &FieldDefinition) -> Result<(), StoreError> {
-        self.put_conditional(field_item(field)?, NOT_EXISTS, &[], StoreError::FieldKeyTaken(field.key.clone())).await
+        self.put_conditional(
+            field_item(field)?,
+            NOT_EXISTS,
+            &[],
+            StoreError::FieldKeyTaken(field.key.clone()),
+        )
+        .await
     }
 
-    async fn replace_field(&self, previous: &FieldDefinition, next: &FieldDefinition) -> Result<(), StoreError> {
+    async fn replace_field(
+        &self,
+        previous: &FieldDefinition,
+        next: &FieldDefinition,
+    ) -> Result<(), StoreError> {
         let values = [(":version", n(previous.version))];
-        self.put_conditional(field_item(next)?, AT_VERSION, &values, StoreError::VersionMismatch).await
+        self.put_conditional(
+            field_item(next)?,
+            AT_VERSION,
+            &values,
+            StoreError::VersionMismatch,
+        )
+        .await
     }
 
     async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError> {
         let mut fields = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let (items, stopped_at) = self.query_page(None, ("pk", "FIELD".into()), "sk", after.as_deref(), None, 500, true).await?;
+            let (items, stopped_at) = self
+                .query_page(
+                    None,
+                    ("pk", "FIELD".into()),
+                    "sk",
+                    after.as_deref(),
+                    None,
+                    500,
+                    true,
+                )
+                .await?;
             for item in &items {
                 fields.push(from_item(item)?);
             }

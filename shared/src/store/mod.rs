@@ -3,7 +3,6 @@
 //! Two adapters implement it with the same semantics, checked by one conformance suite:
 //! [`dynamodb::DynamoStore`] in the cloud and [`sqlite::SqliteStore`] locally.
 
-
 pub mod dynamodb;
 pub mod sqlite;
 
@@ -83,8 +82,12 @@ pub fn list_key(customer: &Customer, query: &CustomerQuery) -> Option<String> {
 
 pub fn matches_prefix(customer: &Customer, prefix: &str) -> bool {
     customer.email.starts_with(prefix)
-        || customer.first_name_key().is_some_and(|n| n.starts_with(prefix))
-        || customer.last_name_key().is_some_and(|n| n.starts_with(prefix))
+        || customer
+            .first_name_key()
+            .is_some_and(|n| n.starts_with(prefix))
+        || customer
+            .last_name_key()
+            .is_some_and(|n| n.starts_with(prefix))
 }
 
 pub fn name_key(lowercase_name: &str, email: &str) -> String {
@@ -103,7 +106,11 @@ pub trait Store: Send + Sync {
     /// Replaces `previous` by `next` if the stored customer is still at `previous.version`;
     /// `next.version` must be `previous.version + 1`. Handles a change of primary email and of
     /// alternate emails atomically; notes stay attached (they hang off the immutable id).
-    async fn replace_customer(&self, previous: &Customer, next: &Customer) -> Result<(), StoreError>;
+    async fn replace_customer(
+        &self,
+        previous: &Customer,
+        next: &Customer,
+    ) -> Result<(), StoreError>;
     /// Deletes the customer (if still at `customer.version`), its email claims and its notes.
     async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError>;
     async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError>;
@@ -135,14 +142,22 @@ pub trait Store: Send + Sync {
     async fn replace_company(&self, previous: &Company, next: &Company) -> Result<(), StoreError>;
     async fn delete_company(&self, company: &Company) -> Result<(), StoreError>;
     /// Ordered by lower-cased name.
-    async fn list_companies(&self, after: Option<&str>, limit: usize) -> Result<Page<Company>, StoreError>;
+    async fn list_companies(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Company>, StoreError>;
     /// The company that owns `domain`, if any.
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError>;
 
     // Custom field definitions -------------------------------------------------------------------
 
     async fn insert_field(&self, field: &FieldDefinition) -> Result<(), StoreError>;
-    async fn replace_field(&self, previous: &FieldDefinition, next: &FieldDefinition) -> Result<(), StoreError>;
+    async fn replace_field(
+        &self,
+        previous: &FieldDefinition,
+        next: &FieldDefinition,
+    ) -> Result<(), StoreError>;
     /// All definitions, ordered by key (an admin-sized list: dozens, not millions).
     async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError>;
 }

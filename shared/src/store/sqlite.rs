@@ -111,7 +111,9 @@ impl SqliteStore {
         let connection = Arc::clone(&self.connection);
         tokio::task::spawn_blocking(move || {
             // A panic elsewhere must not lock the store for good: the data is transactional.
-            let mut guard = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut guard = connection
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut guard)
         })
         .await
@@ -137,15 +139,21 @@ impl SqliteStore {
 }
 
 fn email_owner(tx: &Connection, email: &str) -> Result<Option<String>, StoreError> {
-    tx.query_row("SELECT customer_id FROM customer_emails WHERE email = ?1", [email], |r| r.get(0))
-        .optional()
-        .map_err(unavailable)
+    tx.query_row(
+        "SELECT customer_id FROM customer_emails WHERE email = ?1",
+        [email],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(unavailable)
 }
 
 fn customer_version(tx: &Connection, id: &str) -> Result<Option<u64>, StoreError> {
-    tx.query_row("SELECT version FROM customers WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(unavailable)
+    tx.query_row("SELECT version FROM customers WHERE id = ?1", [id], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(unavailable)
 }
 
 fn write_customer_row(tx: &Connection, customer: &Customer) -> Result<(), StoreError> {
@@ -177,7 +185,9 @@ fn read_docs<T: DeserializeOwned>(
 ) -> Result<Vec<(String, T)>, StoreError> {
     let mut statement = connection.prepare_cached(sql).map_err(unavailable)?;
     let rows = statement
-        .query_map(params, |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+        .query_map(params, |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })
         .map_err(unavailable)?;
     let mut out = Vec::new();
     for row in rows {
@@ -191,7 +201,11 @@ fn read_docs<T: DeserializeOwned>(
 fn page_of<T>(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
     let more = rows.len() > limit;
     rows.truncate(limit);
-    let next = if more { rows.last().map(|(k, _)| k.clone()) } else { None };
+    let next = if more {
+        rows.last().map(|(k, _)| k.clone())
+    } else {
+        None
+    };
     Page {
         items: rows.into_iter().map(|(_, v)| v).collect(),
         next,
@@ -209,8 +223,11 @@ impl Store for SqliteStore {
                 }
             }
             for email in customer.all_emails() {
-                tx.execute("INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)", params![email, customer.id])
-                    .map_err(unavailable)?;
+                tx.execute(
+                    "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
+                    params![email, customer.id],
+                )
+                .map_err(unavailable)?;
             }
             write_customer_row(tx, &customer)
         })
@@ -233,7 +250,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn replace_customer(&self, previous: &Customer, next: &Customer) -> Result<(), StoreError> {
+    async fn replace_customer(
+        &self,
+        previous: &Customer,
+        next: &Customer,
+    ) -> Result<(), StoreError> {
         let (previous, next) = (previous.clone(), next.clone());
         self.write(move |tx| {
             if customer_version(tx, &previous.id)? != Some(previous.version) {
@@ -243,7 +264,9 @@ impl Store for SqliteStore {
             let new: Vec<&str> = next.all_emails().collect();
             for email in new.iter().filter(|e| !old.contains(e)) {
                 match email_owner(tx, email)? {
-                    Some(owner) if owner != next.id => return Err(StoreError::EmailTaken(email.to_string())),
+                    Some(owner) if owner != next.id => {
+                        return Err(StoreError::EmailTaken(email.to_string()));
+                    }
                     Some(_) => {}
                     None => {
                         tx.execute(
@@ -255,8 +278,11 @@ impl Store for SqliteStore {
                 }
             }
             for email in old.iter().filter(|e| !new.contains(e)) {
-                tx.execute("DELETE FROM customer_emails WHERE email = ?1 AND customer_id = ?2", params![email, next.id])
-                    .map_err(unavailable)?;
+                tx.execute(
+                    "DELETE FROM customer_emails WHERE email = ?1 AND customer_id = ?2",
+                    params![email, next.id],
+                )
+                .map_err(unavailable)?;
             }
             write_customer_row(tx, &next)
         })
@@ -360,9 +386,16 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_notes(&self, customer_id: &str, after: Option<&str>, limit: usize) -> Result<Page<Note>, StoreError> {
+    async fn list_notes(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Note>, StoreError> {
         let customer_id = customer_id.to_string();
-        let before = after.map(str::to_string).unwrap_or_else(|| PREFIX_END.to_string());
+        let before = after
+            .map(str::to_string)
+            .unwrap_or_else(|| PREFIX_END.to_string());
         self.with(move |connection| {
             let rows = read_docs(
                 connection,
@@ -381,12 +414,20 @@ impl Store for SqliteStore {
             check_company_claims(tx, &company)?;
             tx.execute(
                 "INSERT INTO companies (id, name_key, version, doc) VALUES (?1, ?2, ?3, ?4)",
-                params![company.id, company.name_key(), company.version, to_doc(&company)?],
+                params![
+                    company.id,
+                    company.name_key(),
+                    company.version,
+                    to_doc(&company)?
+                ],
             )
             .map_err(unavailable)?;
             for domain in &company.domains {
-                tx.execute("INSERT INTO company_domains (domain, company_id) VALUES (?1, ?2)", params![domain, company.id])
-                    .map_err(unavailable)?;
+                tx.execute(
+                    "INSERT INTO company_domains (domain, company_id) VALUES (?1, ?2)",
+                    params![domain, company.id],
+                )
+                .map_err(unavailable)?;
             }
             Ok(())
         })
@@ -397,7 +438,9 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.with(move |connection| {
             let doc: Option<String> = connection
-                .query_row("SELECT doc FROM companies WHERE id = ?1", [&id], |r| r.get(0))
+                .query_row("SELECT doc FROM companies WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
                 .optional()
                 .map_err(unavailable)?;
             doc.map(|d| from_doc(&d)).transpose()
@@ -409,17 +452,28 @@ impl Store for SqliteStore {
         let (previous, next) = (previous.clone(), next.clone());
         self.write(move |tx| {
             let version: Option<u64> = tx
-                .query_row("SELECT version FROM companies WHERE id = ?1", [&previous.id], |r| r.get(0))
+                .query_row(
+                    "SELECT version FROM companies WHERE id = ?1",
+                    [&previous.id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(unavailable)?;
             if version != Some(previous.version) {
                 return Err(StoreError::VersionMismatch);
             }
             check_company_claims(tx, &next)?;
-            tx.execute("DELETE FROM company_domains WHERE company_id = ?1", [&next.id]).map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM company_domains WHERE company_id = ?1",
+                [&next.id],
+            )
+            .map_err(unavailable)?;
             for domain in &next.domains {
-                tx.execute("INSERT INTO company_domains (domain, company_id) VALUES (?1, ?2)", params![domain, next.id])
-                    .map_err(unavailable)?;
+                tx.execute(
+                    "INSERT INTO company_domains (domain, company_id) VALUES (?1, ?2)",
+                    params![domain, next.id],
+                )
+                .map_err(unavailable)?;
             }
             tx.execute(
                 "UPDATE companies SET name_key = ?2, version = ?3, doc = ?4 WHERE id = ?1",
@@ -435,18 +489,29 @@ impl Store for SqliteStore {
         let company = company.clone();
         self.write(move |tx| {
             let deleted = tx
-                .execute("DELETE FROM companies WHERE id = ?1 AND version = ?2", params![company.id, company.version])
+                .execute(
+                    "DELETE FROM companies WHERE id = ?1 AND version = ?2",
+                    params![company.id, company.version],
+                )
                 .map_err(unavailable)?;
             if deleted == 0 {
                 return Err(StoreError::VersionMismatch);
             }
-            tx.execute("DELETE FROM company_domains WHERE company_id = ?1", [&company.id]).map_err(unavailable)?;
+            tx.execute(
+                "DELETE FROM company_domains WHERE company_id = ?1",
+                [&company.id],
+            )
+            .map_err(unavailable)?;
             Ok(())
         })
         .await
     }
 
-    async fn list_companies(&self, after: Option<&str>, limit: usize) -> Result<Page<Company>, StoreError> {
+    async fn list_companies(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Company>, StoreError> {
         let after = after.unwrap_or_default().to_string();
         self.with(move |connection| {
             let rows = read_docs(
@@ -463,7 +528,11 @@ impl Store for SqliteStore {
         let domain = domain.to_string();
         self.with(move |connection| {
             connection
-                .query_row("SELECT company_id FROM company_domains WHERE domain = ?1", [&domain], |r| r.get(0))
+                .query_row(
+                    "SELECT company_id FROM company_domains WHERE domain = ?1",
+                    [&domain],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(unavailable)
         })
@@ -487,7 +556,11 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn replace_field(&self, previous: &FieldDefinition, next: &FieldDefinition) -> Result<(), StoreError> {
+    async fn replace_field(
+        &self,
+        previous: &FieldDefinition,
+        next: &FieldDefinition,
+    ) -> Result<(), StoreError> {
         let (previous, next) = (previous.clone(), next.clone());
         self.write(move |tx| {
             let updated = tx
@@ -516,7 +589,11 @@ impl Store for SqliteStore {
 /// Refuses a company whose name or domains another company holds.
 fn check_company_claims(tx: &Connection, company: &Company) -> Result<(), StoreError> {
     let name_owner: Option<String> = tx
-        .query_row("SELECT id FROM companies WHERE name_key = ?1", [company.name_key()], |r| r.get(0))
+        .query_row(
+            "SELECT id FROM companies WHERE name_key = ?1",
+            [company.name_key()],
+            |r| r.get(0),
+        )
         .optional()
         .map_err(unavailable)?;
     if name_owner.is_some_and(|owner| owner != company.id) {
@@ -524,7 +601,11 @@ fn check_company_claims(tx: &Connection, company: &Company) -> Result<(), StoreE
     }
     for domain in &company.domains {
         let owner: Option<String> = tx
-            .query_row("SELECT company_id FROM company_domains WHERE domain = ?1", [domain], |r| r.get(0))
+            .query_row(
+                "SELECT company_id FROM company_domains WHERE domain = ?1",
+                [domain],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(unavailable)?;
         if owner.is_some_and(|owner| owner != company.id) {
