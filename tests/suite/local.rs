@@ -50,6 +50,7 @@ impl Server {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("helpdesk serve did not report its address: {output:?}");
     }
 
