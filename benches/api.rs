@@ -1,1 +1,236 @@
-fn main() {}
+//! API benchmark (`cargo bench --bench api`): what a user of the API function waits for.
+//!
+//! - start-up: `helpdesk serve` from process start to its first answered request;
+//! - handler latency p50/p99 for create, get and list, in process, through the same path Lambda
+//!   takes (API Gateway v2 event → lambda_http adapter → router → SQLite store);
+//! - release binary sizes of the API function and of `helpdesk`.
+//!
+//! Loops are bounded by count; nothing here asserts a time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use helpdesk_shared::Helpdesk;
+use helpdesk_shared::auth::JwtClaimsAuthenticator;
+use helpdesk_shared::store::sqlite::SqliteStore;
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Context, LambdaEvent, Service};
+use serde_json::{Value, json};
+
+const STARTS: usize = 20;
+const CREATES: usize = 5_000;
+const GETS: usize = 5_000;
+const LISTS: usize = 1_000;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!("# helpdesk API benchmark\n");
+    println!("machine: {}", machine());
+    binary_sizes();
+    start_up();
+    runtime.block_on(handler_latency());
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("{cpu}, {cores} cores")
+}
+
+fn binary_sizes() {
+    // The API function's binary is another package's: build it in release like `sam build` would.
+    let built = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "-p", "api"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let helpdesk = std::path::Path::new(env!("CARGO_BIN_EXE_helpdesk"));
+    let api = helpdesk.with_file_name("api");
+    println!("\n## release binary size\n");
+    for (name, path) in [
+        ("api (Lambda bootstrap)", api.as_path()),
+        ("helpdesk", helpdesk),
+    ] {
+        match std::fs::metadata(path) {
+            Ok(meta) if built || name == "helpdesk" => {
+                println!("- {name}: {:.1} MiB", meta.len() as f64 / 1048576.0)
+            }
+            _ => println!("- {name}: not built"),
+        }
+    }
+}
+
+fn start_up() {
+    let mut samples = Vec::with_capacity(STARTS);
+    for round in 0..STARTS {
+        let data = std::env::temp_dir().join(format!(
+            "helpdesk-bench-start-{}-{round}",
+            std::process::id()
+        ));
+        let started = Instant::now();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env("HELPDESK_API_KEYS", "bench-key-0123456789:admin")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("helpdesk starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let address = BufReader::new(stdout)
+            .lines()
+            .take(10)
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.split("listening on http://")
+                    .nth(1)
+                    .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
+            })
+            .expect("address");
+        // Ready means: a request is answered.
+        let mut answered = false;
+        for _ in 0..5_000 {
+            if health(&address) {
+                answered = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let elapsed = started.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = std::fs::remove_dir_all(&data);
+        assert!(answered, "helpdesk serve never answered");
+        samples.push(elapsed);
+    }
+    println!(
+        "\n## process start to first answered request (helpdesk serve, fresh data dir, {STARTS} runs)\n"
+    );
+    report("start-up", &mut samples);
+}
+
+fn health(address: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(address) else {
+        return false;
+    };
+    let request = format!("GET /health HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    stream.read_to_string(&mut response).is_ok() && response.starts_with("HTTP/1.1 200")
+}
+
+struct Lambda {
+    router: axum::Router,
+    fixture: Value,
+}
+
+impl Lambda {
+    async fn call(&self, method: &str, path: &str, query: &str, body: Option<&Value>) -> u16 {
+        let mut event = self.fixture.clone();
+        event["rawPath"] = json!(path);
+        event["rawQueryString"] = json!(query);
+        event["requestContext"]["http"]["method"] = json!(method);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["cognito:groups"] = json!("[admin]");
+        event["body"] = json!(body.map(Value::to_string).unwrap_or_default());
+        let request: LambdaRequest = serde_json::from_value(event).expect("event");
+        let mut adapter = lambda_http::Adapter::from(self.router.clone());
+        let response = adapter
+            .call(LambdaEvent::new(request, Context::default()))
+            .await
+            .expect("response");
+        serde_json::to_value(&response).expect("json")["statusCode"]
+            .as_u64()
+            .unwrap_or(0) as u16
+    }
+}
+
+async fn handler_latency() {
+    let dir = std::env::temp_dir().join(format!("helpdesk-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = SqliteStore::open(&dir.join("helpdesk.db")).expect("store");
+    let lambda = Lambda {
+        router: helpdesk_shared::api::router(
+            Helpdesk::new(Arc::new(store)),
+            Arc::new(JwtClaimsAuthenticator),
+        ),
+        fixture: serde_json::from_str(include_str!("../tests/fixtures/apigw-v2-jwt.json"))
+            .expect("fixture"),
+    };
+    println!(
+        "\n## in-process handler latency (API Gateway v2 event → router → SQLite, one client)\n"
+    );
+
+    let mut samples = Vec::with_capacity(CREATES);
+    for i in 0..CREATES {
+        let body = json!({"email": format!("user{i:06}@company{}.com", i % 97), "first_name": "Pat", "last_name": format!("Doe{i}"),
+                          "phones": ["+1 555 0100"], "tags": ["bench"]});
+        let started = Instant::now();
+        let status = lambda.call("POST", "/customers", "", Some(&body)).await;
+        samples.push(started.elapsed());
+        assert_eq!(status, 201);
+    }
+    report(&format!("create ({CREATES})"), &mut samples);
+
+    let mut samples = Vec::with_capacity(GETS);
+    for i in 0..GETS {
+        let path = format!(
+            "/customers/USER{:06}@company{}.com",
+            (i * 7919) % CREATES,
+            ((i * 7919) % CREATES) % 97
+        );
+        let started = Instant::now();
+        let status = lambda.call("GET", &path, "", None).await;
+        samples.push(started.elapsed());
+        assert_eq!(status, 200);
+    }
+    report(&format!("get ({GETS})"), &mut samples);
+
+    let mut samples = Vec::with_capacity(LISTS);
+    for i in 0..LISTS {
+        let query = if i % 2 == 0 {
+            "limit=50".to_string()
+        } else {
+            format!("limit=50&q=user{:03}", i % 500)
+        };
+        let started = Instant::now();
+        let status = lambda.call("GET", "/customers", &query, None).await;
+        samples.push(started.elapsed());
+        assert_eq!(status, 200);
+    }
+    report(
+        &format!("list, 50 per page, half with q ({LISTS}, {CREATES} customers)"),
+        &mut samples,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn report(label: &str, samples: &mut [Duration]) {
+    samples.sort();
+    let at =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    println!(
+        "- {label}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        at(0.50).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        samples.last().copied().unwrap_or_default().as_secs_f64() * 1e3
+    );
+}
