@@ -97,6 +97,8 @@ pub struct DomainAdded {
 }
 
 const PAGE: usize = 100;
+/// Bounds the member release of one DELETE (100 customers a page).
+const MAX_RELEASE_PAGES: usize = 10_000;
 
 impl Helpdesk {
     pub async fn create_company(
@@ -201,22 +203,27 @@ impl Helpdesk {
             return Err(HelpdeskError::PreconditionFailed);
         }
         // Members are released first, so a crash half-way leaves a company that a retried
-        // DELETE finishes, never customers pointing at a company that no longer exists.
-        loop {
+        // DELETE finishes. The walk goes forward by cursor: index reads may lag behind writes
+        // (DynamoDB GSIs are eventually consistent), and a released member must not come back.
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_RELEASE_PAGES {
             let query = CustomerQuery {
                 company_id: Some(company.id.clone()),
+                after: after.take(),
                 limit: PAGE,
                 ..Default::default()
             };
             let page = self.store.list_customers(&query).await?;
-            if page.items.is_empty() {
-                break;
+            for member in &page.items {
+                self.set_company_if(member, Some(&company.id), None).await?;
             }
-            for member in page.items {
-                self.set_company_if(&member, Some(&company.id), None)
-                    .await?;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
             }
         }
+        // A customer assigned to this company between the release above and this delete keeps
+        // a company_id that no longer resolves (a narrow race, noted in the README).
         match self.store.delete_company(&company).await {
             Err(StoreError::VersionMismatch) => Err(HelpdeskError::PreconditionFailed),
             other => Ok(other?),

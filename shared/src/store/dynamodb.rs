@@ -572,6 +572,9 @@ impl DynamoStore {
         let mut found: Vec<(String, Customer)> = Vec::new();
         for _ in 0..MAX_LIST_ROUNDS {
             let want = query.limit + 1 - found.len();
+            // Each shard holds about 1/LIST_SHARDS of the page: read a fair share with headroom
+            // rather than a whole page from every shard; the boundary below keeps order exact.
+            let per_shard = want.div_ceil(LIST_SHARDS as usize) * 2 + 2;
             let reads = streams.iter().flat_map(|(index, sort)| {
                 (0..LIST_SHARDS).map(move |shard| (*index, *sort, shard))
             });
@@ -585,7 +588,7 @@ impl DynamoStore {
                         sort,
                         after.as_deref(),
                         query.prefix.as_deref(),
-                        want,
+                        per_shard,
                         true,
                     )
                     .await
@@ -607,12 +610,13 @@ impl DynamoStore {
                     };
                     let in_range = after.as_ref().is_none_or(|a| &key > a)
                         && boundary.as_ref().is_none_or(|b| &key <= b);
-                    if in_range && !round.iter().any(|(k, _)| k == &key) {
+                    if in_range {
                         round.push((key, customer));
                     }
                 }
             }
             round.sort_by(|a, b| a.0.cmp(&b.0));
+            round.dedup_by(|a, b| a.0 == b.0);
             round.truncate(want);
             found.extend(round);
             if found.len() > query.limit {
