@@ -543,11 +543,11 @@ impl DynamoStore {
                 }
             }
             if found.len() > query.limit {
-                return Ok(page_of(found, query.limit));
+                return Ok(Page::from_rows(found, query.limit));
             }
             match stopped_at {
                 Some(position) => after = Some(position),
-                None => return Ok(page_of(found, query.limit)),
+                None => return Ok(Page::from_rows(found, query.limit)),
             }
         }
         // Many non-matching members: answer what was found, and where to go on from.
@@ -620,11 +620,11 @@ impl DynamoStore {
             round.truncate(want);
             found.extend(round);
             if found.len() > query.limit {
-                return Ok(page_of(found, query.limit));
+                return Ok(Page::from_rows(found, query.limit));
             }
             match boundary {
                 Some(position) => after = Some(position),
-                None => return Ok(page_of(found, query.limit)),
+                None => return Ok(Page::from_rows(found, query.limit)),
             }
         }
         Ok(Page {
@@ -722,18 +722,20 @@ impl DynamoStore {
     }
 }
 
-fn page_of<T>(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = if more {
-        rows.last().map(|(k, _)| k.clone())
-    } else {
-        None
-    };
-    Page {
-        items: rows.into_iter().map(|(_, v)| v).collect(),
-        next,
-    }
+/// Items with the value of their sort attribute, which is their listing position.
+fn keyed_rows<T: DeserializeOwned>(
+    items: &[Item],
+    sort: &str,
+) -> Result<Vec<(String, T)>, StoreError> {
+    items
+        .iter()
+        .map(|item| {
+            Ok((
+                get_s(item, sort).unwrap_or_default().to_string(),
+                from_item(item)?,
+            ))
+        })
+        .collect()
 }
 
 fn company_item(company: &Company) -> Result<Item, StoreError> {
@@ -838,7 +840,7 @@ impl Store for DynamoStore {
     async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
         let item = Item::from([
             ("pk".into(), s(format!("NOTES#{customer_id}"))),
-            ("sk".into(), s(super::sqlite::note_key(note))),
+            ("sk".into(), s(super::note_key(note))),
             ("doc".into(), to_doc(note)?),
         ]);
         // A retried request writes the same note again: keep the first.
@@ -868,16 +870,8 @@ impl Store for DynamoStore {
                 false,
             )
             .await?;
-        let rows = items
-            .iter()
-            .map(|item| {
-                Ok((
-                    get_s(item, "sk").unwrap_or_default().to_string(),
-                    from_item(item)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(page_of(rows, limit))
+        let rows = keyed_rows(&items, "sk")?;
+        Ok(Page::from_rows(rows, limit))
     }
 
     async fn insert_company(&self, company: &Company) -> Result<(), StoreError> {
@@ -1024,16 +1018,8 @@ impl Store for DynamoStore {
                 true,
             )
             .await?;
-        let rows = items
-            .iter()
-            .map(|item| {
-                Ok((
-                    get_s(item, "list_sk").unwrap_or_default().to_string(),
-                    from_item(item)?,
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(page_of(rows, limit))
+        let rows = keyed_rows(&items, "list_sk")?;
+        Ok(Page::from_rows(rows, limit))
     }
 
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError> {

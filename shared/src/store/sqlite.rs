@@ -11,7 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{CustomerQuery, KEY_SEPARATOR, PREFIX_END, Page, Store, StoreError};
+use super::{CustomerQuery, KEY_SEPARATOR, PREFIX_END, Page, Store, StoreError, note_key};
 use crate::companies::Company;
 use crate::customers::{Customer, Note};
 use crate::fields::FieldDefinition;
@@ -197,21 +197,6 @@ fn read_docs<T: DeserializeOwned>(
     Ok(out)
 }
 
-/// Turns `limit + 1` rows into a page whose `next` is the key of its last item.
-fn page_of<T>(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = if more {
-        rows.last().map(|(k, _)| k.clone())
-    } else {
-        None
-    };
-    Page {
-        items: rows.into_iter().map(|(_, v)| v).collect(),
-        next,
-    }
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
@@ -348,7 +333,7 @@ impl Store for SqliteStore {
                     params![prefix, prefix_end, KEY_SEPARATOR.to_string(), after, fetch],
                 )?,
             };
-            Ok(page_of(rows, query.limit))
+            Ok(Page::from_rows(rows, query.limit))
         })
         .await
     }
@@ -367,7 +352,7 @@ impl Store for SqliteStore {
                  WHERE company_id IS NULL AND email_domain = ?1 AND email > ?2 ORDER BY email LIMIT ?3",
                 params![domain, after, (limit + 1) as i64],
             )?;
-            Ok(page_of(rows, limit))
+            Ok(Page::from_rows(rows, limit))
         })
         .await
     }
@@ -403,7 +388,7 @@ impl Store for SqliteStore {
                  ORDER BY sort_key DESC LIMIT ?3",
                 params![customer_id, before, (limit + 1) as i64],
             )?;
-            Ok(page_of(rows, limit))
+            Ok(Page::from_rows(rows, limit))
         })
         .await
     }
@@ -519,7 +504,7 @@ impl Store for SqliteStore {
                 "SELECT name_key, doc FROM companies WHERE name_key > ?1 ORDER BY name_key LIMIT ?2",
                 params![after, (limit + 1) as i64],
             )?;
-            Ok(page_of(rows, limit))
+            Ok(Page::from_rows(rows, limit))
         })
         .await
     }
@@ -613,9 +598,4 @@ fn check_company_claims(tx: &Connection, company: &Company) -> Result<(), StoreE
         }
     }
     Ok(())
-}
-
-/// Notes sort by creation time; the id breaks ties and makes the key unique.
-pub fn note_key(note: &Note) -> String {
-    format!("{}#{}", note.created_at, note.id)
 }
