@@ -98,6 +98,10 @@ pub struct Customer {
     pub profile: Profile,
     #[serde(default)]
     pub welcome: Option<Welcome>,
+    /// The import row that last wrote this record, so a resumed import recognises its own
+    /// writes and counts them once. Internal: never shown by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_mark: Option<ImportMark>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -135,6 +139,14 @@ impl std::ops::Deref for Customer {
     fn deref(&self) -> &Profile {
         &self.profile
     }
+}
+
+/// Which import row wrote a customer, and what that write was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportMark {
+    pub job: String,
+    pub row: u64,
+    pub outcome: crate::imports::RowOutcome,
 }
 
 /// An internal note on a customer: visible to agents, never to the customer.
@@ -466,7 +478,7 @@ impl Helpdesk {
     }
 
     /// Builds a new record: checks the company and applies domain matching when none is given.
-    async fn new_customer(
+    pub(crate) async fn new_customer(
         &self,
         mut profile: Profile,
         send_welcome: bool,
@@ -480,18 +492,7 @@ impl Helpdesk {
                     .await?
             }
         }
-        let now = crate::now();
-        Ok(Customer {
-            id: crate::new_id(),
-            profile,
-            welcome: send_welcome.then(|| Welcome {
-                status: WelcomeStatus::Pending,
-                at: now.clone(),
-            }),
-            created_at: now.clone(),
-            updated_at: now,
-            version: 1,
-        })
+        Ok(customer_record(profile, send_welcome))
     }
 
     /// `GET /customers/{email}`: by primary or alternate email, case-insensitively.
@@ -538,7 +539,7 @@ impl Helpdesk {
     }
 
     /// Applies a merge patch to `current` and validates the result as a whole.
-    async fn patched(
+    pub(crate) async fn patched(
         &self,
         current: &Customer,
         fields: &FieldSet,
@@ -734,6 +735,23 @@ impl Helpdesk {
         caller.require_staff()?;
         let customer = self.find_customer(email).await?;
         Ok(self.store.list_notes(&customer.id, after, limit).await?)
+    }
+}
+
+/// A new customer record at version 1; `send_welcome` queues the welcome email.
+pub fn customer_record(profile: Profile, send_welcome: bool) -> Customer {
+    let now = crate::now();
+    Customer {
+        id: crate::new_id(),
+        profile,
+        welcome: send_welcome.then(|| Welcome {
+            status: WelcomeStatus::Pending,
+            at: now.clone(),
+        }),
+        import_mark: None,
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
     }
 }
 

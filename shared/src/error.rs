@@ -88,6 +88,9 @@ impl From<StoreError> for HelpdeskError {
             StoreError::FieldKeyTaken(key) => {
                 HelpdeskError::conflict("key", format!("a custom field '{key}' already exists"))
             }
+            StoreError::Exists(what) => {
+                HelpdeskError::conflict("id", format!("{what} already exists"))
+            }
             StoreError::VersionMismatch => HelpdeskError::PreconditionFailed,
             StoreError::Unavailable(message) => HelpdeskError::Unavailable(message),
         }

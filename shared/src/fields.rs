@@ -144,6 +144,9 @@ impl FieldSet {
     /// A customer as `caller` may see it: custom fields they may not view are left out.
     pub fn present(&self, caller: &Caller, customer: &Customer) -> Value {
         let mut value = serde_json::to_value(customer).unwrap_or(Value::Null);
+        if let Some(object) = value.as_object_mut() {
+            object.remove("import_mark");
+        }
         if let Some(custom) = value
             .get_mut("custom_fields")
             .and_then(Value::as_object_mut)

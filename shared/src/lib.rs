@@ -7,7 +7,9 @@ pub mod companies;
 pub mod customers;
 pub mod error;
 pub mod fields;
+pub mod imports;
 pub mod local;
+pub mod objects;
 pub mod patch;
 pub mod store;
 pub mod telemetry;
@@ -34,15 +36,31 @@ impl Helpdesk {
 
 /// Now, as stored and shown everywhere: RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    now.format(&format)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+    format_timestamp(time::OffsetDateTime::now_utc())
 }
 
 /// Time-ordered unique ids (UUID v7): they sort by creation, which keeps listings stable.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// The timestamp `after` from now, in the form of [`now`]; such timestamps sort as strings in
+/// time order.
+pub fn timestamp_after(after: std::time::Duration) -> String {
+    format_timestamp(time::OffsetDateTime::now_utc() + after)
+}
+
+fn format_timestamp(at: time::OffsetDateTime) -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    at.format(&format)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// FNV-1a: a hash that stays the same across processes and Rust versions.
+pub fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }

@@ -61,6 +61,7 @@ pub fn customer(email: &str) -> Customer {
             ..Profile::default()
         },
         welcome: None,
+        import_mark: None,
         created_at: helpdesk_shared::now(),
         updated_at: helpdesk_shared::now(),
         version: 1,

@@ -19,20 +19,22 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use futures::StreamExt;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ScalarAttributeType,
-    TransactWriteItem,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TransactWriteItem,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{CustomerQuery, PREFIX_END, Page, Store, StoreError, name_key};
+use super::{CustomerQuery, CustomerWrite, PREFIX_END, Page, Store, StoreError, name_key};
 use crate::companies::Company;
 use crate::customers::{Customer, Note};
 use crate::fields::FieldDefinition;
+use crate::imports::ImportJob;
 use crate::validation::email_domain;
 
 type Item = HashMap<String, AttributeValue>;
@@ -95,12 +97,8 @@ fn email_pk(email: &str) -> String {
     format!("EMAIL#{email}")
 }
 
-/// FNV-1a: a hash that stays the same across processes and Rust versions.
 fn shard_of(email: &str) -> u32 {
-    let hash = email.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    (hash % u64::from(LIST_SHARDS)) as u32
+    (crate::stable_hash(email) % u64::from(LIST_SHARDS)) as u32
 }
 
 fn customer_item(customer: &Customer) -> Result<Item, StoreError> {
@@ -144,6 +142,8 @@ fn alias_item(alias: &str, customer: &Customer) -> Item {
 
 /// One write of a transaction, with what its failure means.
 struct Op {
+    /// The item's partition key: a transaction may touch each item once.
+    key: String,
     write: TransactWriteItem,
     on_fail: StoreError,
 }
@@ -156,6 +156,7 @@ fn put(
     values: &[(&str, AttributeValue)],
     on_fail: StoreError,
 ) -> Result<Op, StoreError> {
+    let key = get_s(&item, "pk").unwrap_or_default().to_string();
     let mut builder = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -167,6 +168,7 @@ fn put(
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(Op {
+        key,
         write: TransactWriteItem::builder().put(put).build(),
         on_fail,
     })
@@ -180,6 +182,7 @@ fn delete(
     values: &[(&str, AttributeValue)],
     on_fail: StoreError,
 ) -> Result<Op, StoreError> {
+    let key = pk.clone();
     let mut builder = Delete::builder()
         .table_name(table)
         .key("pk", s(pk))
@@ -192,9 +195,40 @@ fn delete(
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(Op {
+        key,
         write: TransactWriteItem::builder().delete(delete).build(),
         on_fail,
     })
+}
+
+/// Why a transaction did not go through.
+enum TxFailure {
+    /// Cancelled: the cancellation code of each operation, in order ("None" for the fine ones).
+    Cancelled(Vec<Option<String>>),
+    /// Throttled or a transient fault: the same transaction may be sent again.
+    Retry(String),
+    Failed(StoreError),
+}
+
+/// Errors after which the same request may succeed: throttling and transient server states.
+const RETRYABLE_CODES: [&str; 6] = [
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "ServiceUnavailable",
+];
+/// Rounds of retries for throttled or conflicting batch work.
+const MAX_BATCH_ROUNDS: usize = 12;
+/// Transactions (of up to 100 items each) one `write_customers` call has in flight.
+const CONCURRENT_TRANSACTIONS: usize = 4;
+
+/// Exponential backoff with full jitter: up to 25 ms doubling to 3.2 s.
+async fn backoff(attempt: usize) {
+    let ceiling = 25u64 << attempt.min(7);
+    let wait = rand::random_range(0..=ceiling);
+    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
 }
 
 const NOT_EXISTS: &str = "attribute_not_exists(pk)";
@@ -224,43 +258,132 @@ impl DynamoStore {
         }
         let (writes, failures): (Vec<_>, Vec<_>) =
             ops.into_iter().map(|op| (op.write, op.on_fail)).unzip();
-        let result = self
+        match self.send_transaction(writes).await {
+            Ok(()) => Ok(()),
+            Err(TxFailure::Cancelled(codes)) => {
+                let failed = codes
+                    .iter()
+                    .position(|c| c.as_deref() == Some("ConditionalCheckFailed"));
+                match failed.and_then(|i| failures.get(i)) {
+                    Some(meaning) => Err(meaning.clone()),
+                    // Cancelled by a concurrent transaction on the same items: the caller
+                    // re-reads and decides again, as after a version conflict.
+                    None if codes
+                        .iter()
+                        .any(|c| c.as_deref() == Some("TransactionConflict")) =>
+                    {
+                        Err(StoreError::VersionMismatch)
+                    }
+                    None => Err(StoreError::Unavailable(format!(
+                        "dynamodb: transaction cancelled: {codes:?}"
+                    ))),
+                }
+            }
+            Err(TxFailure::Retry(message)) => Err(StoreError::Unavailable(message)),
+            Err(TxFailure::Failed(error)) => Err(error),
+        }
+    }
+
+    async fn send_transaction(&self, writes: Vec<TransactWriteItem>) -> Result<(), TxFailure> {
+        let error = match self
             .client
             .transact_write_items()
             .set_transact_items(Some(writes))
             .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => {
-                let reasons = error.as_service_error().and_then(|e| match e {
-                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                        Some(cancelled.cancellation_reasons().to_vec())
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            error.as_service_error()
+        {
+            return Err(TxFailure::Cancelled(
+                cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| r.code().map(str::to_string))
+                    .collect(),
+            ));
+        }
+        let code = error
+            .as_service_error()
+            .and_then(|e| e.meta().code())
+            .unwrap_or_default()
+            .to_string();
+        let transient = RETRYABLE_CODES.contains(&code.as_str())
+            || matches!(
+                error,
+                SdkError::TimeoutError(_)
+                    | SdkError::DispatchFailure(_)
+                    | SdkError::ResponseError(_)
+            );
+        if transient {
+            Err(TxFailure::Retry(format!(
+                "dynamodb: {}",
+                DisplayErrorContext(error)
+            )))
+        } else {
+            Err(TxFailure::Failed(unavailable(error)))
+        }
+    }
+
+    /// Reads items by partition key, 100 at a time, retrying unprocessed keys with backoff.
+    async fn batch_get(&self, pks: &[String]) -> Result<HashMap<String, Item>, StoreError> {
+        let mut unique: Vec<&String> = pks.iter().collect();
+        unique.sort();
+        unique.dedup();
+        let mut found = HashMap::new();
+        for chunk in unique.chunks(100) {
+            let keys = chunk
+                .iter()
+                .map(|pk| {
+                    Item::from([
+                        ("pk".to_string(), s(pk.as_str())),
+                        ("sk".to_string(), s(SINGLE)),
+                    ])
+                })
+                .collect();
+            let mut request = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            for attempt in 0..MAX_BATCH_ROUNDS {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request.clone())
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                for item in output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if let Some(pk) = get_s(&item, "pk") {
+                        found.insert(pk.to_string(), item);
                     }
-                    _ => None,
-                });
-                match reasons {
-                    Some(reasons) => {
-                        let failed = reasons
-                            .iter()
-                            .position(|r| r.code() == Some("ConditionalCheckFailed"));
-                        match failed.and_then(|i| failures.get(i)) {
-                            Some(meaning) => Err(meaning.clone()),
-                            // Cancelled by a concurrent transaction on the same items: the caller
-                            // re-reads and decides again, as after a version conflict.
-                            None if reasons
-                                .iter()
-                                .any(|r| r.code() == Some("TransactionConflict")) =>
-                            {
-                                Err(StoreError::VersionMismatch)
-                            }
-                            None => Err(unavailable(error)),
+                }
+                match output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                {
+                    Some(rest) if !rest.keys().is_empty() => {
+                        if attempt + 1 == MAX_BATCH_ROUNDS {
+                            return Err(StoreError::Unavailable(
+                                "dynamodb: reads stayed throttled".into(),
+                            ));
                         }
+                        request = rest;
+                        backoff(attempt).await;
                     }
-                    None => Err(unavailable(error)),
+                    _ => break,
                 }
             }
         }
+        Ok(found)
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -738,6 +861,20 @@ fn keyed_rows<T: DeserializeOwned>(
         .collect()
 }
 
+/// Import jobs expire from the table (TTL) this long after their last change.
+const IMPORT_JOB_TTL_DAYS: i64 = 90;
+
+fn import_item(job: &ImportJob) -> Result<Item, StoreError> {
+    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + IMPORT_JOB_TTL_DAYS * 86_400;
+    Ok(Item::from([
+        ("pk".into(), s(format!("IMPORT#{}", job.id))),
+        ("sk".into(), s(SINGLE)),
+        ("version".into(), n(job.version)),
+        ("doc".into(), to_doc(job)?),
+        ("expires_at".into(), AttributeValue::N(expires.to_string())),
+    ]))
+}
+
 fn company_item(company: &Company) -> Result<Item, StoreError> {
     Ok(Item::from([
         ("pk".into(), s(format!("COMPANY#{}", company.id))),
@@ -785,6 +922,120 @@ impl Store for DynamoStore {
             Some(item) => self.customer_by_item(item).await,
             None => Ok(None),
         }
+    }
+
+    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+        let pks: Vec<String> = emails.iter().map(|e| email_pk(e)).collect();
+        let mut items = self.batch_get(&pks).await?;
+        let owners: Vec<String> = items
+            .values()
+            .filter(|item| get_s(item, "kind") == Some("alias"))
+            .filter_map(|item| get_s(item, "owner").map(email_pk))
+            .filter(|pk| !items.contains_key(pk))
+            .collect();
+        if !owners.is_empty() {
+            items.extend(self.batch_get(&owners).await?);
+        }
+        let customer_at = |pk: &str| -> Result<Option<Customer>, StoreError> {
+            match items.get(pk) {
+                Some(item) if get_s(item, "kind") == Some("customer") => from_item(item).map(Some),
+                _ => Ok(None),
+            }
+        };
+        pks.iter()
+            .map(|pk| match items.get(pk) {
+                Some(item) if get_s(item, "kind") == Some("alias") => match get_s(item, "owner") {
+                    Some(owner) => customer_at(&email_pk(owner)),
+                    None => Ok(None),
+                },
+                _ => customer_at(pk),
+            })
+            .collect()
+    }
+
+    /// Packs the writes into transactions of up to 100 items (each item once per transaction),
+    /// a few in flight at a time. A write whose condition fails gets its own error; the others
+    /// of its transaction, and throttled transactions, go again with backoff and jitter.
+    async fn write_customers(
+        &self,
+        writes: &[CustomerWrite],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut outcomes: Vec<Option<Result<(), StoreError>>> = vec![None; writes.len()];
+        let mut pending: Vec<usize> = (0..writes.len()).collect();
+        for round in 0..MAX_BATCH_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                backoff(round - 1).await;
+            }
+            let mut groups: Vec<(Vec<usize>, Vec<Op>, Vec<usize>)> = Vec::new();
+            for &index in &pending {
+                let ops = match &writes[index] {
+                    CustomerWrite::Insert(customer) => self.customer_ops(None, Some(customer))?,
+                    CustomerWrite::Replace { previous, next } => {
+                        self.customer_ops(Some(previous), Some(next))?
+                    }
+                };
+                let fits = groups.last().is_some_and(|(_, group_ops, _)| {
+                    group_ops.len() + ops.len() <= MAX_TRANSACTION_ITEMS
+                        && !ops
+                            .iter()
+                            .any(|op| group_ops.iter().any(|other| other.key == op.key))
+                });
+                if !fits {
+                    groups.push((Vec::new(), Vec::new(), Vec::new()));
+                }
+                if let Some((members, group_ops, owners)) = groups.last_mut() {
+                    members.push(index);
+                    owners.extend(std::iter::repeat_n(index, ops.len()));
+                    group_ops.extend(ops);
+                }
+            }
+            let sent = futures::stream::iter(groups.into_iter().map(
+                |(members, ops, owners)| async move {
+                    let (writes, failures): (Vec<_>, Vec<_>) =
+                        ops.into_iter().map(|op| (op.write, op.on_fail)).unzip();
+                    let result = self.send_transaction(writes).await;
+                    (members, owners, failures, result)
+                },
+            ))
+            .buffer_unordered(CONCURRENT_TRANSACTIONS)
+            .collect::<Vec<_>>()
+            .await;
+            pending.clear();
+            for (members, owners, failures, result) in sent {
+                match result {
+                    Ok(()) => members.iter().for_each(|&i| outcomes[i] = Some(Ok(()))),
+                    Err(TxFailure::Cancelled(codes)) => {
+                        for (position, code) in codes.iter().enumerate() {
+                            if code.as_deref() == Some("ConditionalCheckFailed")
+                                && let (Some(&owner), Some(meaning)) =
+                                    (owners.get(position), failures.get(position))
+                                && outcomes[owner].is_none()
+                            {
+                                outcomes[owner] = Some(Err(meaning.clone()));
+                            }
+                        }
+                        pending.extend(members.into_iter().filter(|&i| outcomes[i].is_none()));
+                    }
+                    Err(TxFailure::Retry(message)) => {
+                        tracing::debug!(%message, "transaction throttled; retrying");
+                        pending.extend(members);
+                    }
+                    Err(TxFailure::Failed(error)) => return Err(error),
+                }
+            }
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Unavailable(
+                "dynamodb: writes stayed throttled; retry later".into(),
+            ));
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Err(StoreError::VersionMismatch)))
+            .collect())
     }
 
     async fn replace_customer(
@@ -1022,6 +1273,19 @@ impl Store for DynamoStore {
         Ok(Page::from_rows(rows, limit))
     }
 
+    async fn find_company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError> {
+        let claim = self
+            .get(
+                format!("COMPANYNAME#{}", crate::companies::name_key(name)),
+                SINGLE,
+            )
+            .await?;
+        match claim.as_ref().and_then(|item| get_s(item, "company_id")) {
+            Some(id) => self.get_company(id).await,
+            None => Ok(None),
+        }
+    }
+
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .get(format!("DOMAIN#{domain}"), SINGLE)
@@ -1077,6 +1341,34 @@ impl Store for DynamoStore {
                 None => return Ok(fields),
             }
         }
+    }
+
+    async fn insert_import_job(&self, job: &ImportJob) -> Result<(), StoreError> {
+        let on_fail = StoreError::Exists(format!("import {}", job.id));
+        self.put_conditional(import_item(job)?, NOT_EXISTS, &[], on_fail)
+            .await
+    }
+
+    async fn get_import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError> {
+        self.get(format!("IMPORT#{id}"), SINGLE)
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
+    async fn replace_import_job(
+        &self,
+        previous: &ImportJob,
+        next: &ImportJob,
+    ) -> Result<(), StoreError> {
+        let values = [(":version", n(previous.version))];
+        self.put_conditional(
+            import_item(next)?,
+            AT_VERSION,
+            &values,
+            StoreError::VersionMismatch,
+        )
+        .await
     }
 }
 

@@ -11,6 +11,14 @@ use async_trait::async_trait;
 use crate::companies::Company;
 use crate::customers::{Customer, Note};
 use crate::fields::FieldDefinition;
+use crate::imports::ImportJob;
+
+/// One write of a batch: a new customer, or a customer replaced at its version.
+#[derive(Debug, Clone)]
+pub enum CustomerWrite {
+    Insert(Customer),
+    Replace { previous: Customer, next: Customer },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -23,6 +31,9 @@ pub enum StoreError {
     DomainTaken(String),
     #[error("field key {0} is taken")]
     FieldKeyTaken(String),
+    /// A record with this id already exists.
+    #[error("{0} already exists")]
+    Exists(String),
     /// The record is not at the version the write expected (changed or deleted meanwhile).
     #[error("version mismatch")]
     VersionMismatch,
@@ -122,6 +133,38 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Page<Customer>, StoreError>;
 
+    /// Finds many customers at once (by primary or alternate email), answer `i` for `emails[i]`.
+    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+        let mut found = Vec::with_capacity(emails.len());
+        for email in emails {
+            found.push(self.find_customer(email).await?);
+        }
+        Ok(found)
+    }
+    /// Applies many independent writes; answer `i` is the outcome of `writes[i]`, each atomic on
+    /// its own (a failed write leaves nothing behind and does not stop the others).
+    async fn write_customers(
+        &self,
+        writes: &[CustomerWrite],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for write in writes {
+            let outcome = match write {
+                CustomerWrite::Insert(customer) => self.insert_customer(customer).await,
+                CustomerWrite::Replace { previous, next } => {
+                    self.replace_customer(previous, next).await
+                }
+            };
+            match outcome {
+                Err(StoreError::Unavailable(message)) => {
+                    return Err(StoreError::Unavailable(message));
+                }
+                other => outcomes.push(other),
+            }
+        }
+        Ok(outcomes)
+    }
+
     // Internal notes ---------------------------------------------------------------------------
 
     async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;
@@ -147,6 +190,8 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Company>, StoreError>;
+    /// The company with this name, compared case-insensitively.
+    async fn find_company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError>;
     /// The company that owns `domain`, if any.
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError>;
 
@@ -160,6 +205,18 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// All definitions, ordered by key (an admin-sized list: dozens, not millions).
     async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError>;
+
+    // Import jobs --------------------------------------------------------------------------------
+
+    /// Stores a new job; `Exists` if one with its id is already there.
+    async fn insert_import_job(&self, job: &ImportJob) -> Result<(), StoreError>;
+    async fn get_import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError>;
+    /// Replaces `previous` by `next` if the stored job is still at `previous.version`.
+    async fn replace_import_job(
+        &self,
+        previous: &ImportJob,
+        next: &ImportJob,
+    ) -> Result<(), StoreError>;
 }
 
 impl<T> Page<T> {

@@ -11,10 +11,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{CustomerQuery, KEY_SEPARATOR, PREFIX_END, Page, Store, StoreError, note_key};
+use super::{
+    CustomerQuery, CustomerWrite, KEY_SEPARATOR, PREFIX_END, Page, Store, StoreError, note_key,
+};
 use crate::companies::Company;
 use crate::customers::{Customer, Note};
 use crate::fields::FieldDefinition;
+use crate::imports::ImportJob;
 use crate::validation::email_domain;
 
 const SCHEMA: &str = r#"
@@ -53,6 +56,11 @@ CREATE TABLE IF NOT EXISTS companies (
 CREATE TABLE IF NOT EXISTS company_domains (
     domain     TEXT PRIMARY KEY,
     company_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS import_jobs (
+    id      TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS fields (
     key     TEXT PRIMARY KEY,
@@ -178,6 +186,57 @@ fn write_customer_row(tx: &Connection, customer: &Customer) -> Result<(), StoreE
     Ok(())
 }
 
+fn insert_customer_in(tx: &Connection, customer: &Customer) -> Result<(), StoreError> {
+    for email in customer.all_emails() {
+        if email_owner(tx, email)?.is_some() {
+            return Err(StoreError::EmailTaken(email.to_string()));
+        }
+    }
+    for email in customer.all_emails() {
+        tx.execute(
+            "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
+            params![email, customer.id],
+        )
+        .map_err(unavailable)?;
+    }
+    write_customer_row(tx, customer)
+}
+
+fn replace_customer_in(
+    tx: &Connection,
+    previous: &Customer,
+    next: &Customer,
+) -> Result<(), StoreError> {
+    if customer_version(tx, &previous.id)? != Some(previous.version) {
+        return Err(StoreError::VersionMismatch);
+    }
+    let old: Vec<&str> = previous.all_emails().collect();
+    let new: Vec<&str> = next.all_emails().collect();
+    for email in new.iter().filter(|e| !old.contains(e)) {
+        match email_owner(tx, email)? {
+            Some(owner) if owner != next.id => {
+                return Err(StoreError::EmailTaken(email.to_string()));
+            }
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
+                    params![email, next.id],
+                )
+                .map_err(unavailable)?;
+            }
+        }
+    }
+    for email in old.iter().filter(|e| !new.contains(e)) {
+        tx.execute(
+            "DELETE FROM customer_emails WHERE email = ?1 AND customer_id = ?2",
+            params![email, next.id],
+        )
+        .map_err(unavailable)?;
+    }
+    write_customer_row(tx, next)
+}
+
 fn read_docs<T: DeserializeOwned>(
     connection: &Connection,
     sql: &str,
@@ -201,22 +260,8 @@ fn read_docs<T: DeserializeOwned>(
 impl Store for SqliteStore {
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
         let customer = customer.clone();
-        self.write(move |tx| {
-            for email in customer.all_emails() {
-                if email_owner(tx, email)?.is_some() {
-                    return Err(StoreError::EmailTaken(email.to_string()));
-                }
-            }
-            for email in customer.all_emails() {
-                tx.execute(
-                    "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
-                    params![email, customer.id],
-                )
-                .map_err(unavailable)?;
-            }
-            write_customer_row(tx, &customer)
-        })
-        .await
+        self.write(move |tx| insert_customer_in(tx, &customer))
+            .await
     }
 
     async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
@@ -241,35 +286,55 @@ impl Store for SqliteStore {
         next: &Customer,
     ) -> Result<(), StoreError> {
         let (previous, next) = (previous.clone(), next.clone());
-        self.write(move |tx| {
-            if customer_version(tx, &previous.id)? != Some(previous.version) {
-                return Err(StoreError::VersionMismatch);
-            }
-            let old: Vec<&str> = previous.all_emails().collect();
-            let new: Vec<&str> = next.all_emails().collect();
-            for email in new.iter().filter(|e| !old.contains(e)) {
-                match email_owner(tx, email)? {
-                    Some(owner) if owner != next.id => {
-                        return Err(StoreError::EmailTaken(email.to_string()));
-                    }
-                    Some(_) => {}
-                    None => {
-                        tx.execute(
-                            "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
-                            params![email, next.id],
-                        )
-                        .map_err(unavailable)?;
-                    }
-                }
-            }
-            for email in old.iter().filter(|e| !new.contains(e)) {
-                tx.execute(
-                    "DELETE FROM customer_emails WHERE email = ?1 AND customer_id = ?2",
-                    params![email, next.id],
-                )
+        self.write(move |tx| replace_customer_in(tx, &previous, &next))
+            .await
+    }
+
+    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+        let emails = emails.to_vec();
+        self.with(move |connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1")
                 .map_err(unavailable)?;
+            let mut found = Vec::with_capacity(emails.len());
+            for email in &emails {
+                let doc: Option<String> = statement.query_row([email], |r| r.get(0)).optional().map_err(unavailable)?;
+                found.push(doc.map(|d| from_doc(&d)).transpose()?);
             }
-            write_customer_row(tx, &next)
+            Ok(found)
+        })
+        .await
+    }
+
+    /// One transaction for the whole batch (one fsync), a savepoint per write so that a write
+    /// that fails rolls back alone.
+    async fn write_customers(
+        &self,
+        writes: &[CustomerWrite],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let writes = writes.to_vec();
+        self.write(move |tx| {
+            let mut outcomes = Vec::with_capacity(writes.len());
+            for write in &writes {
+                tx.execute_batch("SAVEPOINT item").map_err(unavailable)?;
+                let outcome = match write {
+                    CustomerWrite::Insert(customer) => insert_customer_in(tx, customer),
+                    CustomerWrite::Replace { previous, next } => {
+                        replace_customer_in(tx, previous, next)
+                    }
+                };
+                match outcome {
+                    Ok(()) => tx.execute_batch("RELEASE item").map_err(unavailable)?,
+                    Err(StoreError::Unavailable(message)) => {
+                        return Err(StoreError::Unavailable(message));
+                    }
+                    Err(_) => tx
+                        .execute_batch("ROLLBACK TO item; RELEASE item")
+                        .map_err(unavailable)?,
+                }
+                outcomes.push(outcome);
+            }
+            Ok(outcomes)
         })
         .await
     }
@@ -509,6 +574,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn find_company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError> {
+        let key = crate::companies::name_key(name);
+        self.with(move |connection| {
+            let doc: Option<String> = connection
+                .query_row(
+                    "SELECT doc FROM companies WHERE name_key = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.map(|d| from_doc(&d)).transpose()
+        })
+        .await
+    }
+
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError> {
         let domain = domain.to_string();
         self.with(move |connection| {
@@ -566,6 +647,58 @@ impl Store for SqliteStore {
         self.with(|connection| {
             let rows = read_docs(connection, "SELECT key, doc FROM fields ORDER BY key", [])?;
             Ok(rows.into_iter().map(|(_, f)| f).collect())
+        })
+        .await
+    }
+
+    async fn insert_import_job(&self, job: &ImportJob) -> Result<(), StoreError> {
+        let job = job.clone();
+        self.write(move |tx| {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO import_jobs (id, version, doc) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+                    params![job.id, job.version, to_doc(&job)?],
+                )
+                .map_err(unavailable)?;
+            if inserted == 0 {
+                return Err(StoreError::Exists(format!("import {}", job.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError> {
+        let id = id.to_string();
+        self.with(move |connection| {
+            let doc: Option<String> = connection
+                .query_row("SELECT doc FROM import_jobs WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(unavailable)?;
+            doc.map(|d| from_doc(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn replace_import_job(
+        &self,
+        previous: &ImportJob,
+        next: &ImportJob,
+    ) -> Result<(), StoreError> {
+        let (previous, next) = (previous.clone(), next.clone());
+        self.write(move |tx| {
+            let updated = tx
+                .execute(
+                    "UPDATE import_jobs SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
+                    params![previous.id, previous.version, next.version, to_doc(&next)?],
+                )
+                .map_err(unavailable)?;
+            if updated == 0 {
+                return Err(StoreError::VersionMismatch);
+            }
+            Ok(())
         })
         .await
     }
