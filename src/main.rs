@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use helpdesk_shared::imports::{ImportOptions, ImportStatus, Progress, ProgressFn};
 use helpdesk_shared::local::DataDir;
-use helpdesk_shared::{api, telemetry};
+use helpdesk_shared::telemetry;
+use std::io::IsTerminal;
 
 #[derive(Parser)]
 #[command(
@@ -23,6 +25,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Import customers from a CSV file (upsert by email), as the csv-import function does.
+    Import {
+        /// The CSV file: UTF-8, with a header row.
+        file: PathBuf,
+        /// Count what would happen; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// A JSON file mapping column headers to properties, e.g. {"E-mail": "email"}.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// Create companies named in the file that do not exist yet.
+        #[arg(long)]
+        create_missing_companies: bool,
+        /// Properties every row must have (comma-separated); default email,first_name,last_name.
+        #[arg(long, value_delimiter = ',')]
+        required: Option<Vec<String>>,
+        /// Queue a welcome email for every customer created.
+        #[arg(long)]
+        send_welcome: bool,
+        #[arg(long, default_value = "./data", env = "HELPDESK_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Print the job as JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the HTTP API on a local address.
     Serve {
         /// Address to listen on.
@@ -49,6 +76,45 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
+            Command::Import {
+                file,
+                dry_run,
+                mapping,
+                create_missing_companies,
+                required,
+                send_welcome,
+                data_dir,
+                json,
+            } => {
+                let mapping = match mapping {
+                    None => Default::default(),
+                    Some(path) => {
+                        let text = std::fs::read_to_string(&path)
+                            .map_err(|e| format!("{}: {e}", path.display()))?;
+                        serde_json::from_str(&text).map_err(|e| {
+                            format!(
+                                "{}: not a JSON object of column → property: {e}",
+                                path.display()
+                            )
+                        })?
+                    }
+                };
+                let mut options = ImportOptions {
+                    mapping,
+                    dry_run,
+                    create_missing_companies,
+                    send_welcome,
+                    ..ImportOptions::default()
+                };
+                if let Some(required) = required {
+                    options.required = required
+                        .into_iter()
+                        .map(|r| r.trim().to_string())
+                        .filter(|r| !r.is_empty())
+                        .collect();
+                }
+                import(file, options, data_dir, json).await
+            }
         }
     });
     match result {
@@ -60,13 +126,106 @@ fn main() -> ExitCode {
     }
 }
 
+async fn import(
+    file: PathBuf,
+    options: ImportOptions,
+    data_dir: PathBuf,
+    json: bool,
+) -> Result<(), String> {
+    telemetry::init(telemetry::Logs::Quiet);
+    let data = DataDir::open(&data_dir)?;
+    let helpdesk = data.helpdesk()?;
+    let progress = std::io::stderr()
+        .is_terminal()
+        .then(|| Arc::new(progress_bar) as ProgressFn);
+    let job = data
+        .import_file(&helpdesk, &file, options, progress)
+        .await?;
+    if progress_shown() {
+        eprintln!();
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&job.view()).map_err(|e| e.to_string())?
+        );
+    } else {
+        let c = job.counts;
+        println!(
+            "import {} {}{}: {} rows: {} created, {} updated, {} unchanged, {} failed, {} duplicates",
+            job.id,
+            serde_json::to_value(job.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            if job.dry_run {
+                " (dry run: nothing written)"
+            } else {
+                ""
+            },
+            c.rows,
+            c.created,
+            c.updated,
+            c.unchanged,
+            c.failed,
+            c.duplicates
+        );
+        if !job.ignored_columns.is_empty() {
+            println!("ignored columns: {}", job.ignored_columns.join(", "));
+        }
+        if let Some(report) = &job.error_report {
+            println!("error report: {}", data.path().join(report).display());
+        }
+        if let Some(error) = &job.error {
+            println!("error: {error}");
+        }
+    }
+    if job.status == ImportStatus::Failed {
+        return Err(job.error.unwrap_or_else(|| "the import failed".into()));
+    }
+    Ok(())
+}
+
+static PROGRESS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn progress_shown() -> bool {
+    PROGRESS_SHOWN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// A one-line progress bar on the terminal's stderr.
+fn progress_bar(progress: &Progress) {
+    PROGRESS_SHOWN.store(true, std::sync::atomic::Ordering::Relaxed);
+    let done = progress.counts.rows;
+    let total = progress.total_rows.max(1);
+    let width = 30;
+    let filled = ((done.min(total) * width) / total) as usize;
+    eprint!(
+        "\r[{}{}] {:>3}% {done}/{total} rows ({} failed)",
+        "#".repeat(filled),
+        " ".repeat(width as usize - filled),
+        done * 100 / total,
+        progress.counts.failed
+    );
+}
+
 async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
-    telemetry::init(false);
+    telemetry::init(telemetry::Logs::Text);
     let data = DataDir::open(&data_dir)?;
     let helpdesk = data.helpdesk()?;
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
     let (auth, created_key) = data.authenticator(keys.as_deref())?;
-    let router = api::router(helpdesk, Arc::new(auth));
+    let uploaded = Arc::new(tokio::sync::Notify::new());
+    let router = helpdesk_shared::local::router(
+        data.clone(),
+        helpdesk.clone(),
+        Arc::new(auth),
+        uploaded.clone(),
+    );
+    tokio::spawn(helpdesk_shared::local::watch_imports(
+        data.clone(),
+        helpdesk,
+        uploaded,
+    ));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;

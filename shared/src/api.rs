@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use crate::Helpdesk;
 use crate::auth::{Authenticator, Caller};
 use crate::error::HelpdeskError;
+use crate::objects::ObjectStore;
 use crate::patch::{Precondition, etag};
 use crate::store::{CustomerQuery, Page};
 use crate::validation::FieldError;
@@ -28,9 +29,24 @@ pub const MAX_PAGE: usize = 200;
 pub struct AppState {
     pub helpdesk: Helpdesk,
     pub auth: Arc<dyn Authenticator>,
+    /// The import bucket (S3) or the data dir (local).
+    pub objects: Arc<dyn ObjectStore>,
 }
 
-pub fn router(helpdesk: Helpdesk, auth: Arc<dyn Authenticator>) -> Router {
+pub fn router(
+    helpdesk: Helpdesk,
+    auth: Arc<dyn Authenticator>,
+    objects: Arc<dyn ObjectStore>,
+) -> Router {
+    routes().with_state(AppState {
+        helpdesk,
+        auth,
+        objects,
+    })
+}
+
+/// The routes, before their state: local mode adds its own (uploads) to these.
+pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/health", get(health))
         .route("/customers", post(create_customer).get(list_customers))
@@ -52,9 +68,11 @@ pub fn router(helpdesk: Helpdesk, auth: Arc<dyn Authenticator>) -> Router {
         .route("/companies/{id}/domains", post(add_company_domain))
         .route("/fields", get(list_fields).post(create_field))
         .route("/fields/{key}", get(get_field).patch(update_field))
+        .route("/imports", post(create_import))
+        .route("/imports/template.csv", get(import_template))
+        .route("/imports/{id}", get(get_import))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AppState { helpdesk, auth })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,7 +281,7 @@ fn query_params(raw: Option<String>, allowed: &[&str]) -> Result<Params, Helpdes
 }
 
 /// One path parameter, percent-decoded; a bad one is a problem+json, not axum's plain text.
-struct Param(String);
+pub struct Param(pub String);
 
 impl FromRequestParts<AppState> for Param {
     type Rejection = HelpdeskError;
@@ -592,4 +610,47 @@ async fn update_field(
         .update_field(&caller, &key, precondition(&headers)?, patch)
         .await?;
     Ok(with_etag(StatusCode::OK, field.version, json!(field)))
+}
+
+async fn create_import(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let created = s
+        .helpdesk
+        .create_import(&caller, s.objects.as_ref(), body)
+        .await?;
+    let mut view = created.job.view();
+    // Without presigning (local mode) the file goes to this API's own upload route.
+    let upload_url = created.upload_url.unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("127.0.0.1:3000");
+        format!("http://{host}/imports/{}/file", created.job.id)
+    });
+    view["upload_url"] = json!(upload_url);
+    view["upload_method"] = json!("PUT");
+    Ok(with_etag(StatusCode::CREATED, created.job.version, view))
+}
+
+async fn get_import(State(s): State<AppState>, caller: Caller, Param(id): Param) -> ApiResult {
+    let job = s.helpdesk.get_import(&caller, &id).await?;
+    Ok(with_etag(StatusCode::OK, job.version, job.view()))
+}
+
+async fn import_template(caller: Caller) -> ApiResult {
+    caller.require_staff()?;
+    let mut response = crate::imports::mapping::TEMPLATE_CSV.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"customers-template.csv\""),
+    );
+    Ok(response)
 }

@@ -96,3 +96,20 @@ impl From<StoreError> for HelpdeskError {
         }
     }
 }
+
+/// Failed invocations report their error type and message to Lambda (and its retry and
+/// dead-letter machinery).
+impl From<HelpdeskError> for lambda_runtime::Diagnostic {
+    fn from(error: HelpdeskError) -> Self {
+        let kind = match &error {
+            HelpdeskError::Validation(_) | HelpdeskError::BadRequest { .. } => "InvalidEvent",
+            HelpdeskError::NotFound(_) => "NotFound",
+            HelpdeskError::Unavailable(_) => "Unavailable",
+            _ => "Refused",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: kind.to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}

@@ -83,3 +83,221 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     file.write_all(b"\n")?;
     file.sync_all()
 }
+
+/// Drop CSV files here (`DATA_DIR/imports/`) and `helpdesk serve` imports them.
+pub const IMPORTS_DIR: &str = "imports";
+
+impl DataDir {
+    /// Objects of the data dir (imports, reports), keyed by path relative to it.
+    pub fn objects(&self) -> crate::objects::FolderStore {
+        crate::objects::FolderStore::new(self.root.clone())
+    }
+
+    /// Imports one file from anywhere on disk, as `helpdesk import FILE` does.
+    pub async fn import_file(
+        &self,
+        helpdesk: &Helpdesk,
+        file: &Path,
+        options: crate::imports::ImportOptions,
+        progress: Option<crate::imports::ProgressFn>,
+    ) -> Result<crate::imports::ImportJob, String> {
+        use crate::imports::{ImportContext, ImportJob, RunAs, RunOptions, run_import};
+        options.validate().map_err(|e| {
+            crate::api::problem_errors(&e)
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
+        let file = file
+            .canonicalize()
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let (Some(folder), Some(name)) = (file.parent(), file.file_name().and_then(|n| n.to_str()))
+        else {
+            return Err(format!("{} is not a file name", file.display()));
+        };
+        let job = ImportJob::new(crate::new_id(), name.to_string(), options, RunAs::system());
+        helpdesk
+            .store()
+            .insert_import_job(&job)
+            .await
+            .map_err(|e| e.to_string())?;
+        let context = ImportContext {
+            helpdesk: helpdesk.clone(),
+            sources: Arc::new(crate::objects::FolderStore::new(folder)),
+            reports: Arc::new(self.objects()),
+        };
+        let run = RunOptions {
+            progress,
+            ..RunOptions::default()
+        };
+        run_import(&context, &job.id, run)
+            .await
+            .map(|outcome| outcome.job().clone())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Imports the CSV files dropped into `DATA_DIR/imports/` that have no finished job yet.
+    /// A file's version is its size and modification time, so a file replaced later is imported
+    /// again and an unchanged one never twice.
+    pub async fn import_dropped_files(
+        &self,
+        helpdesk: &Helpdesk,
+    ) -> Result<Vec<crate::imports::ImportJob>, String> {
+        use crate::imports::{ImportContext, RunOptions, run_import};
+        let folder = self.root.join(IMPORTS_DIR);
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("{}: {e}", folder.display())),
+        };
+        let context = ImportContext {
+            helpdesk: helpdesk.clone(),
+            sources: Arc::new(self.objects()),
+            reports: Arc::new(self.objects()),
+        };
+        let mut finished = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Ok(meta) = entry.metadata() else { continue };
+            if !meta.is_file() || !name.to_ascii_lowercase().ends_with(".csv") {
+                continue;
+            }
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            let key = format!("{IMPORTS_DIR}/{name}");
+            let job = helpdesk
+                .job_for_object(&key, &format!("{}-{modified}", meta.len()))
+                .await
+                .map_err(|e| e.to_string())?;
+            if job.is_finished() {
+                continue;
+            }
+            let outcome = run_import(&context, &job.id, RunOptions::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            finished.push(outcome.job().clone());
+        }
+        Ok(finished)
+    }
+}
+
+/// The API of `helpdesk serve`: the shared router plus what only local mode has, uploads of
+/// import files through the API (the cloud uses presigned S3 URLs instead).
+pub fn router(
+    data: DataDir,
+    helpdesk: Helpdesk,
+    auth: Arc<dyn crate::auth::Authenticator>,
+    uploaded: Arc<tokio::sync::Notify>,
+) -> axum::Router {
+    let state = crate::api::AppState {
+        helpdesk,
+        auth,
+        objects: Arc::new(data.objects()),
+    };
+    crate::api::routes()
+        .route("/imports/{id}/file", axum::routing::put(upload_import_file))
+        .layer(axum::Extension(LocalUploads { data, uploaded }))
+        .with_state(state)
+}
+
+/// Largest file accepted by the local upload route.
+pub const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+#[derive(Clone)]
+struct LocalUploads {
+    data: DataDir,
+    /// Wakes the folder watcher as soon as a file is in place.
+    uploaded: Arc<tokio::sync::Notify>,
+}
+
+/// `PUT /imports/{id}/file`: streams the body to `DATA_DIR/imports/{id}.csv` (never whole in
+/// memory), then wakes the importer.
+async fn upload_import_file(
+    axum::extract::State(state): axum::extract::State<crate::api::AppState>,
+    axum::Extension(uploads): axum::Extension<LocalUploads>,
+    caller: crate::auth::Caller,
+    crate::api::Param(id): crate::api::Param,
+    body: axum::body::Body,
+) -> Result<axum::response::Response, crate::error::HelpdeskError> {
+    use axum::response::IntoResponse;
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+
+    use crate::error::HelpdeskError;
+    let job = state.helpdesk.get_import(&caller, &id).await?;
+    if job.source_etag.is_some() || job.status != crate::imports::ImportStatus::Pending {
+        return Err(HelpdeskError::conflict(
+            "file",
+            "this import already has its file; create a new import",
+        ));
+    }
+    let unavailable = |e: std::io::Error| HelpdeskError::Unavailable(format!("upload: {e}"));
+    let path = uploads
+        .data
+        .objects()
+        .path(&job.source_key)
+        .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(unavailable)?;
+    }
+    // Written aside and renamed, so the watcher never reads half a file.
+    let partial = path.with_extension("partial");
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .map_err(unavailable)?;
+    let mut written: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                drop(file);
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(HelpdeskError::bad_request(
+                    "body",
+                    format!("the upload was interrupted: {error}"),
+                ));
+            }
+        };
+        written += chunk.len() as u64;
+        if written > MAX_UPLOAD_BYTES {
+            drop(file);
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(HelpdeskError::PayloadTooLarge);
+        }
+        file.write_all(&chunk).await.map_err(unavailable)?;
+    }
+    file.sync_all().await.map_err(unavailable)?;
+    drop(file);
+    tokio::fs::rename(&partial, &path)
+        .await
+        .map_err(unavailable)?;
+    uploads.uploaded.notify_one();
+    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(job.view())).into_response())
+}
+
+/// Imports files dropped into `DATA_DIR/imports/` (or uploaded), checking every two seconds and
+/// whenever `uploaded` is notified. Runs until the process ends.
+pub async fn watch_imports(data: DataDir, helpdesk: Helpdesk, uploaded: Arc<tokio::sync::Notify>) {
+    loop {
+        match data.import_dropped_files(&helpdesk).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    tracing::info!(job = %job.id, file = %job.source_key, status = ?job.status, counts = ?job.counts, "import done");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "import of dropped files failed; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            () = uploaded.notified() => {}
+        }
+    }
+}

@@ -1,16 +1,27 @@
 //! Logging set-up shared by every entry point.
 
-/// JSON logs in Lambda (CloudWatch parses them), compact text on a terminal; `RUST_LOG` filters.
-pub fn init(json: bool) {
+/// Where logs go and how they look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Logs {
+    /// Lambda: JSON lines on stdout, which CloudWatch parses.
+    Json,
+    /// Local server: compact text on stderr, `info` and up.
+    Text,
+    /// Local one-shot commands: warnings only on stderr, so stdout stays the command's output.
+    Quiet,
+}
+
+/// `RUST_LOG` overrides the level in every mode.
+pub fn init(logs: Logs) {
+    let default = if logs == Logs::Quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let result = if json {
-        builder.json().without_time().try_init()
-    } else {
-        builder.compact().try_init()
+    let result = match logs {
+        Logs::Json => builder.json().without_time().try_init(),
+        Logs::Text | Logs::Quiet => builder.compact().with_writer(std::io::stderr).try_init(),
     };
     // A second initialisation (tests) keeps the first subscriber.
     drop(result);

@@ -5,5 +5,8 @@
 
 mod api;
 mod conformance;
+#[path = "../../benches/support/fake_dynamodb.rs"]
+mod fake_dynamodb;
+mod imports;
 mod local;
 mod support;

@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use helpdesk_shared::Helpdesk;
 use helpdesk_shared::auth::JwtClaimsAuthenticator;
 use helpdesk_shared::customers::{Customer, Profile};
+use helpdesk_shared::objects::{FolderStore, ObjectStore, S3Store};
 use helpdesk_shared::store::Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::store::sqlite::SqliteStore;
@@ -29,6 +30,33 @@ pub fn dynamo_client() -> aws_sdk_dynamodb::Client {
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+pub fn s3_client() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        // moto serves buckets by path, not by virtual host.
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A fresh bucket per test.
+pub async fn s3_store() -> Arc<S3Store> {
+    let client = s3_client();
+    let bucket = format!("helpdesk-{}", uuid::Uuid::new_v4());
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("moto_server must accept CreateBucket");
+    Arc::new(S3Store::new(client, bucket))
 }
 
 /// A fresh table per test, so tests run in parallel without seeing each other.
@@ -72,6 +100,8 @@ pub fn customer(email: &str) -> Customer {
 #[derive(Clone)]
 pub struct LambdaApi {
     router: axum::Router,
+    pub store: Arc<dyn Store>,
+    pub objects: Arc<dyn ObjectStore>,
 }
 
 pub struct Reply {
@@ -134,18 +164,34 @@ pub enum As {
 }
 
 impl LambdaApi {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        let router =
-            helpdesk_shared::api::router(Helpdesk::new(store), Arc::new(JwtClaimsAuthenticator));
-        Self { router }
+    pub fn new(store: Arc<dyn Store>, objects: Arc<dyn ObjectStore>) -> Self {
+        let router = helpdesk_shared::api::router(
+            Helpdesk::new(Arc::clone(&store)),
+            Arc::new(JwtClaimsAuthenticator),
+            Arc::clone(&objects),
+        );
+        Self {
+            router,
+            store,
+            objects,
+        }
     }
 
+    /// SQLite with a folder for the bucket, as in local mode.
     pub async fn on_sqlite() -> Self {
-        Self::new(sqlite_store())
+        Self::new(
+            sqlite_store(),
+            Arc::new(FolderStore::new(temp_dir("objects"))),
+        )
     }
 
+    /// DynamoDB and S3, both on moto, as in the cloud.
     pub async fn on_dynamodb() -> Self {
-        Self::new(dynamo_store().await)
+        Self::new(dynamo_store().await, s3_store().await)
+    }
+
+    pub fn helpdesk(&self) -> Helpdesk {
+        Helpdesk::new(Arc::clone(&self.store))
     }
 
     pub async fn call(

@@ -3,16 +3,19 @@
 use std::sync::Arc;
 
 use helpdesk_shared::auth::JwtClaimsAuthenticator;
+use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::{Helpdesk, api, telemetry};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init(true);
+    telemetry::init(telemetry::Logs::Json);
     let store = DynamoStore::from_env().await?;
+    let imports = S3Store::from_env("IMPORT_BUCKET").await?;
     let router = api::router(
         Helpdesk::new(Arc::new(store)),
         Arc::new(JwtClaimsAuthenticator),
+        Arc::new(imports),
     );
     lambda_http::run(router).await
 }

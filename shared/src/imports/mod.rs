@@ -1,6 +1,7 @@
 //! Bulk CSV import: a file streams in row by row, each row is mapped, validated and upserted by
 //! email. The same pipeline runs in the csv-import Lambda (S3) and in the local program (files).
 
+pub mod handler;
 pub mod mapping;
 mod pipeline;
 mod rows;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use pipeline::{Progress, RunOptions, RunOutcome, run_import};
+pub use pipeline::{Progress, ProgressFn, RunOptions, RunOutcome, run_import};
 
 use crate::Helpdesk;
 use crate::auth::{Caller, Role};

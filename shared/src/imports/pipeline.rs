@@ -47,7 +47,7 @@ pub struct RunOptions {
     pub deadline: Option<Instant>,
     /// How long the run holds the job; a run that dies is taken over after it.
     pub lease: Duration,
-    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 impl Default for RunOptions {
@@ -59,6 +59,9 @@ impl Default for RunOptions {
         }
     }
 }
+
+/// Called after every batch.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 /// Reported after every batch, for progress bars.
 #[derive(Debug, Clone, Copy)]
@@ -277,15 +280,16 @@ impl Run<'_> {
             companies: Mutex::new(HashMap::new()),
             domains: Mutex::new(HashMap::new()),
         });
-        let batches = futures::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|batch| (batch, receiver))
-        })
-        .map(|batch| {
-            let worker = Arc::clone(&worker);
-            async move { worker.process(batch).await }
-        })
-        .buffered(CONCURRENT_BATCHES);
-        futures::pin_mut!(batches);
+        let mut receiver = receiver;
+        // Boxed (not pinned on the stack) so that dropping it really drops the receiver.
+        let mut batches = Box::pin(
+            futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+                .map(|batch| {
+                    let worker = Arc::clone(&worker);
+                    async move { worker.process(batch).await }
+                })
+                .buffered(CONCURRENT_BATCHES),
+        );
 
         let mut position = start;
         let mut pending_failures: Vec<Failure> = Vec::new();
@@ -358,8 +362,10 @@ impl Run<'_> {
         hold: bool,
     ) -> Result<Checkpoint, HelpdeskError> {
         if !failures.is_empty() {
+            // Failed rows may have any number of fields.
             let mut writer = csv::WriterBuilder::new()
                 .has_headers(false)
+                .flexible(true)
                 .from_writer(Vec::new());
             for failure in failures.iter() {
                 let mut record = vec![
@@ -691,6 +697,10 @@ struct Candidate {
     company_id: Option<String>,
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "short-lived, moved once into the batch's write list"
+)]
 enum Plan {
     /// Nothing to write (unchanged, or already written by this row before a restart).
     Counted(RowOutcome),

@@ -19,7 +19,6 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use futures::StreamExt;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -27,6 +26,7 @@ use aws_sdk_dynamodb::types::{
     KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
     ScalarAttributeType, TransactWriteItem,
 };
+use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 

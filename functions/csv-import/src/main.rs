@@ -1,0 +1,38 @@
+//! The csv-import Lambda: S3 ObjectCreated events on `imports/` (and its own continuation
+//! events) run the shared import pipeline against DynamoDB.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use helpdesk_shared::imports::ImportContext;
+use helpdesk_shared::imports::handler::{CsvImportHandler, SelfInvoke};
+use helpdesk_shared::objects::S3Store;
+use helpdesk_shared::store::dynamodb::DynamoStore;
+use helpdesk_shared::{Helpdesk, telemetry};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+/// Kept back from the invocation's time limit to checkpoint and hand over.
+const SAFETY_MARGIN: Duration = Duration::from_secs(60);
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init(telemetry::Logs::Json);
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set")?;
+    let store = DynamoStore::from_env().await?;
+    let objects = Arc::new(S3Store::from_env("IMPORT_BUCKET").await?);
+    let context = ImportContext {
+        helpdesk: Helpdesk::new(Arc::new(store)),
+        sources: objects.clone(),
+        reports: objects,
+    };
+    let continuation = SelfInvoke::new(aws_sdk_lambda::Client::new(&config), function);
+    let handler = CsvImportHandler::new(context, continuation, SAFETY_MARGIN);
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handler.handle(event).await
+    }))
+    .await
+}

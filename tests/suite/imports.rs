@@ -1,0 +1,531 @@
+//! CSV import: the csv-import handler fed S3 events (as Lambda would), the `/imports` API, the
+//! CLI and the local server. Each behaviour of the import issue has a test here.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use helpdesk_shared::imports::ImportContext;
+use helpdesk_shared::imports::handler::{Continuation, CsvImportHandler};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+
+use crate::support::{As, LambdaApi};
+
+/// Records continuations instead of invoking Lambda; the test plays the next invocation.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+#[async_trait]
+impl Continuation for Recorder {
+    async fn continue_later(&self, job_id: &str) -> Result<(), String> {
+        self.0.lock().unwrap().push(job_id.to_string());
+        Ok(())
+    }
+}
+
+struct Rig {
+    api: LambdaApi,
+    handler: CsvImportHandler<Recorder>,
+    continuations: Recorder,
+}
+
+fn epoch_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+impl Rig {
+    fn new(api: LambdaApi) -> Rig {
+        Rig::with_margin(api, Duration::from_secs(1))
+    }
+
+    /// `margin` is what the handler keeps back from the invocation's deadline.
+    fn with_margin(api: LambdaApi, margin: Duration) -> Rig {
+        let context = ImportContext {
+            helpdesk: api.helpdesk(),
+            sources: Arc::clone(&api.objects),
+            reports: Arc::clone(&api.objects),
+        };
+        let continuations = Recorder::default();
+        let handler = CsvImportHandler::new(context, continuations.clone(), margin);
+        Rig {
+            api,
+            handler,
+            continuations,
+        }
+    }
+
+    /// One invocation with `remaining` time before the Lambda deadline.
+    async fn invoke(&self, payload: Value, remaining: Duration) -> Value {
+        let mut context = Context::default();
+        context.deadline = epoch_millis() + remaining.as_millis() as u64;
+        self.handler
+            .handle(LambdaEvent::new(payload, context))
+            .await
+            .expect("the handler accepts the event")
+    }
+
+    /// Puts `body` at `key` and delivers the S3 event for it, as S3 would.
+    async fn drop_file(&self, key: &str, body: &[u8]) -> Value {
+        self.api
+            .objects
+            .put(key, body.to_vec(), "text/csv")
+            .await
+            .expect("put object");
+        let etag = format!(
+            "{:x}",
+            helpdesk_shared::stable_hash(&String::from_utf8_lossy(body))
+        );
+        self.invoke(s3_event(key, &etag, body.len()), Duration::from_secs(600))
+            .await
+    }
+
+    /// `POST /imports` with `options`, upload, event; answers the finished job.
+    async fn import(&self, options: Value, body: &[u8]) -> Value {
+        let created = self.api.post(As::Admin, "/imports", options).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert!(created.body["upload_url"].is_string());
+        let id = created.body["id"].as_str().unwrap().to_string();
+        self.drop_file(&format!("imports/{id}.csv"), body).await;
+        self.job(&id).await
+    }
+
+    async fn job(&self, id: &str) -> Value {
+        let reply = self.api.get(As::Agent, &format!("/imports/{id}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.body
+    }
+
+    async fn customer(&self, email: &str) -> Value {
+        let reply = self
+            .api
+            .get(As::Admin, &format!("/customers/{email}"))
+            .await;
+        assert_eq!(reply.status, 200, "{email}: {}", reply.body);
+        reply.body
+    }
+
+    async fn report(&self, job: &Value) -> String {
+        let key = job["error_report"].as_str().expect("an error report");
+        String::from_utf8(self.api.objects.get(key).await.expect("report stored")).unwrap()
+    }
+}
+
+fn s3_event(key: &str, etag: &str, size: usize) -> Value {
+    let mut event: Value =
+        serde_json::from_str(include_str!("../fixtures/s3-object-created.json")).unwrap();
+    let object = &mut event["Records"][0]["s3"]["object"];
+    object["key"] = json!(key.replace(' ', "+"));
+    object["eTag"] = json!(etag);
+    object["size"] = json!(size);
+    event
+}
+
+fn counts(job: &Value) -> [u64; 6] {
+    let c = &job["counts"];
+    [
+        "rows",
+        "created",
+        "updated",
+        "unchanged",
+        "failed",
+        "duplicates",
+    ]
+    .map(|k| c[k].as_u64().unwrap())
+}
+
+/// A file of `n` valid rows: user0@bulk.test … with names.
+fn bulk_file(n: usize) -> Vec<u8> {
+    let mut csv = String::from("Email,First Name,Last Name,Phone\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "user{i}@bulk.test,First{i},Last{i},+1 555 {:04}\n",
+            i % 10_000
+        ));
+    }
+    csv.into_bytes()
+}
+
+#[tokio::test]
+async fn s3_event_imports_into_dynamodb_end_to_end() {
+    let rig = Rig::new(LambdaApi::on_dynamodb().await);
+    let file = "Email,First Name,Last Name,Company\nann@acme.com,Ann,Lee,\nbob@acme.com,Bob,Stone,\nnot-an-email,X,Y,\nci@acme.com,Ci,Wu,Nope Inc\n";
+    let job = rig.import(json!({}), file.as_bytes()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(counts(&job), [4, 2, 0, 0, 2, 0]);
+    assert_eq!(rig.customer("ann@acme.com").await["last_name"], "Lee");
+    assert_eq!(rig.customer("bob@acme.com").await["first_name"], "Bob");
+    let report = rig.report(&job).await;
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines[0],
+        "row,email,reason,Email,First Name,Last Name,Company"
+    );
+    assert!(
+        lines[1].starts_with("4,not-an-email,email: is not an email address"),
+        "{report}"
+    );
+    assert!(
+        lines[2].starts_with("5,ci@acme.com,company: no company is named 'Nope Inc'"),
+        "{report}"
+    );
+    assert_eq!(lines.len(), 3);
+}
+
+#[tokio::test]
+async fn redelivered_s3_event_does_not_import_twice() {
+    let rig = Rig::new(LambdaApi::on_dynamodb().await);
+    let file = bulk_file(20);
+    let first = rig.drop_file("imports/weekly export.csv", &file).await;
+    let again = rig.drop_file("imports/weekly export.csv", &file).await;
+    let id = first["handled"][0]["job_id"].as_str().unwrap();
+    assert_eq!(
+        again["handled"][0]["job_id"],
+        json!(id),
+        "the same object maps to the same job"
+    );
+    assert_eq!(first["handled"][0]["outcome"], "finished");
+    let job = rig.job(id).await;
+    assert_eq!(counts(&job), [20, 20, 0, 0, 0, 0], "counted once: {job}");
+    assert_eq!(
+        job["source_key"], "imports/weekly export.csv",
+        "event keys are URL-decoded"
+    );
+    let listed = rig.api.get(As::Agent, "/customers?limit=100").await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 20);
+}
+
+#[tokio::test]
+async fn columns_map_by_explicit_mapping_synonyms_and_custom_fields() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    rig.api.post(As::Admin, "/fields", json!({"key": "plan", "label": "Plan Tier", "type": "select", "options": ["Free", "Pro"]})).await;
+    rig.api
+        .post(
+            As::Admin,
+            "/fields",
+            json!({"key": "seats", "label": "Seats", "type": "number"}),
+        )
+        .await;
+    rig.api
+        .post(As::Admin, "/companies", json!({"name": "Acme"}))
+        .await;
+    // Google Contacts export headers, plus custom fields by label and by key, plus a mapping.
+    let file = "Name,Given Name,Family Name,E-mail 1 - Value,E-mail 2 - Value,Phone 1 - Value,Organization 1 - Name,Plan Tier,seats,Customer Since,Birthday\n\
+                Ann Lee,Ann,Lee,ann@acme.com,ann@home.org,+1 555 0100 ::: +1 555 0101,acme,pro,12,2020-04-01,1990-01-01\n";
+    let job = rig
+        .import(json!({"mapping": {"Customer Since": "custom_fields.plan_since", "Birthday": "ignore"}, "required": ["email"]}), file.as_bytes())
+        .await;
+    // plan_since is not a defined field: the row fails and says so.
+    assert_eq!(counts(&job), [1, 0, 0, 0, 1, 0], "{job}");
+    assert!(
+        rig.report(&job)
+            .await
+            .contains("custom_fields.plan_since: is not a defined custom field")
+    );
+
+    let job = rig
+        .import(
+            json!({"mapping": {"Customer Since": "ignore"}}),
+            file.as_bytes(),
+        )
+        .await;
+    assert_eq!(counts(&job), [1, 1, 0, 0, 0, 0], "{job}");
+    assert_eq!(
+        job["ignored_columns"],
+        json!(["Name", "Customer Since", "Birthday"])
+    );
+    let ann = rig.customer("ann@acme.com").await;
+    assert_eq!(ann["first_name"], "Ann");
+    assert_eq!(ann["alternate_emails"], json!(["ann@home.org"]));
+    assert_eq!(ann["phones"], json!(["+1 555 0100", "+1 555 0101"]));
+    assert_eq!(ann["custom_fields"], json!({"plan": "Pro", "seats": 12.0}));
+    let acme = rig.api.get(As::Agent, "/companies").await.body["items"][0]["id"].clone();
+    assert_eq!(
+        ann["company_id"], acme,
+        "companies match by name, case-insensitively"
+    );
+
+    // "Name" splits into first and last when those have no columns.
+    let job = rig
+        .import(
+            json!({}),
+            b"Full Name,Email Address\nBo Ek,bo@x.io\n\"Lee, Cy\",cy@x.io\n",
+        )
+        .await;
+    assert_eq!(counts(&job), [2, 2, 0, 0, 0, 0], "{job}");
+    assert_eq!(rig.customer("bo@x.io").await["last_name"], "Ek");
+    assert_eq!(rig.customer("cy@x.io").await["first_name"], "Cy");
+
+    // A bad mapping is refused when the job is created.
+    rig.api
+        .post(
+            As::Admin,
+            "/imports",
+            json!({"mapping": {"X": "favourite_colour"}}),
+        )
+        .await
+        .assert_problem(422, "mapping.X");
+    rig.api
+        .post(As::Admin, "/imports", json!({"dryrun": true}))
+        .await
+        .assert_problem(400, "dryrun");
+}
+
+#[tokio::test]
+async fn updates_merge_into_existing_customers() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    rig.api
+        .create(json!({"email": "ann@acme.com", "first_name": "Ann", "last_name": "Lee", "phones": ["+1 555 0100"],
+                       "tags": ["vip"], "notes": "Keep me", "alternate_emails": ["ann@home.org"]}))
+        .await;
+    rig.api
+        .create(json!({"email": "bob@acme.com", "first_name": "Bob", "last_name": "Stone"}))
+        .await;
+    // Ann by her alternate email: new phone and tag added, empty cells keep what she had.
+    let file = "Email,First Name,Last Name,Phone,Tags,Notes\nANN@home.org,Ann,Lee-Smith,+1 555 0199,beta,\nbob@acme.com,Bob,Stone,,,\n";
+    let job = rig.import(json!({}), file.as_bytes()).await;
+    assert_eq!(counts(&job), [2, 0, 1, 1, 0, 0], "{job}");
+    let ann = rig.customer("ann@acme.com").await;
+    assert_eq!(ann["last_name"], "Lee-Smith");
+    assert_eq!(ann["phones"], json!(["+1 555 0100", "+1 555 0199"]));
+    assert_eq!(ann["tags"], json!(["vip", "beta"]));
+    assert_eq!(ann["notes"], "Keep me");
+    assert_eq!(
+        ann["email"], "ann@acme.com",
+        "an alternate email updates its customer, whose primary stays"
+    );
+    assert_eq!(ann["version"], 2);
+}
+
+#[tokio::test]
+async fn duplicate_rows_last_one_wins() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    let file = "Email,First Name,Last Name\nann@acme.com,Old,Name\nbob@acme.com,Bob,Stone\nANN@acme.com ,Ann,Lee\nbob@acme.com,Robert,Stone\n";
+    let job = rig.import(json!({}), file.as_bytes()).await;
+    assert_eq!(counts(&job), [4, 2, 0, 0, 0, 2], "{job}");
+    assert_eq!(rig.customer("ann@acme.com").await["first_name"], "Ann");
+    assert_eq!(rig.customer("bob@acme.com").await["first_name"], "Robert");
+}
+
+#[tokio::test]
+async fn dry_run_counts_and_writes_nothing() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    rig.api
+        .create(json!({"email": "ann@acme.com", "first_name": "Ann", "last_name": "Lee"}))
+        .await;
+    let file = "Email,First Name,Last Name,Company\nann@acme.com,Ann,Lee,\nann@acme.com,Ann,Leigh,\nnew@acme.com,New,Person,Brand New Co\nbad,X,Y,\n";
+    let job = rig
+        .import(
+            json!({"dry_run": true, "create_missing_companies": true}),
+            file.as_bytes(),
+        )
+        .await;
+    assert_eq!(job["dry_run"], true);
+    assert_eq!(counts(&job), [4, 1, 1, 0, 1, 1], "{job}");
+    assert_eq!(rig.customer("ann@acme.com").await["last_name"], "Lee");
+    assert_eq!(
+        rig.api
+            .get(As::Admin, "/customers/new@acme.com")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        rig.api.get(As::Admin, "/companies").await.body["items"],
+        json!([])
+    );
+    assert!(
+        rig.report(&job).await.contains("5,bad,email:"),
+        "failures are reported in a dry run too"
+    );
+}
+
+#[tokio::test]
+async fn awkward_but_valid_csv_imports() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    // BOM, CRLF, quoted commas, quotes and a newline inside a field; a short row fails alone.
+    let file = b"\xEF\xBB\xBFEmail,First Name,Last Name,Notes\r\nann@acme.com,Ann,Lee,\"Said \"\"hi\"\", then left\r\nearly\"\r\nshort@acme.com,Short\r\nbob@acme.com,Bob,Stone,plain\r\n";
+    let job = rig.import(json!({}), file).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(counts(&job), [3, 2, 0, 0, 1, 0], "{job}");
+    assert_eq!(
+        rig.customer("ann@acme.com").await["notes"],
+        "Said \"hi\", then left\r\nearly"
+    );
+    let report = rig.report(&job).await;
+    assert!(
+        report.contains(
+            "3,short@acme.com,the row has 2 fields; the header has 4,short@acme.com,Short"
+        ),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn bad_files_fail_whole_and_write_nothing() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    let cases: [(&[u8], &str); 5] = [
+        (b"", "the file is empty"),
+        (
+            b"Email,First Name,Last Name\n",
+            "header row but no data rows",
+        ),
+        (b"Name,Phone\nAnn,+1 555 0100\n", "no email column"),
+        (
+            b"Email,First Name,Last Name\nann@acme.com,Ann,Lee\nbo@acme.com,J\xF6rg,M\xFCller\n",
+            "not UTF-8",
+        ),
+        (b"\xFF\xFEE\x00m\x00a\x00i\x00l\x00\n\x00", "not UTF-8"),
+    ];
+    for (file, error) in cases {
+        let job = rig.import(json!({}), file).await;
+        assert_eq!(job["status"], "failed", "{job}");
+        assert!(
+            job["error"].as_str().unwrap().contains(error),
+            "{error}: {job}"
+        );
+        assert_eq!(job["counts"]["created"], 0);
+    }
+    assert_eq!(
+        rig.api.get(As::Admin, "/customers").await.body["items"],
+        json!([]),
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn a_paused_import_continues_in_the_next_invocation_with_exact_counts() {
+    // A margin longer than the time left: the run stops after its first batches.
+    let rig = Rig::with_margin(LambdaApi::on_sqlite().await, Duration::from_secs(600));
+    // More batches than the pipeline queues: pausing must stop the parser thread, not wait on it.
+    let file = bulk_file(10_000);
+    let first = rig.drop_file("imports/big.csv", &file).await;
+    assert_eq!(first["handled"][0]["outcome"], "continued");
+    let id = first["handled"][0]["job_id"].as_str().unwrap().to_string();
+    let paused = rig.job(&id).await;
+    assert_eq!(paused["status"], "running");
+    assert!(
+        paused["counts"]["rows"].as_u64().unwrap() < 3_000,
+        "{paused}"
+    );
+    for _ in 0..50 {
+        let scheduled = rig.continuations.0.lock().unwrap().pop();
+        let Some(job_id) = scheduled else { break };
+        rig.invoke(json!({"continue_import": job_id}), Duration::from_secs(601))
+            .await;
+    }
+    let job = rig.job(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(counts(&job), [10_000, 10_000, 0, 0, 0, 0]);
+}
+
+#[tokio::test]
+async fn a_crashed_import_resumes_and_counts_each_row_once() {
+    let rig = Rig::with_margin(LambdaApi::on_sqlite().await, Duration::from_secs(600));
+    let first = rig.drop_file("imports/crash.csv", &bulk_file(2_000)).await;
+    let id = first["handled"][0]["job_id"].as_str().unwrap().to_string();
+    // Simulate a crash before any progress was saved: rows were written, the job knows nothing.
+    let store = &rig.api.store;
+    let job = store.get_import_job(&id).await.unwrap().unwrap();
+    assert!(job.counts.created > 0);
+    let mut rewound = job.clone();
+    rewound.checkpoint = None;
+    rewound.counts = Default::default();
+    rewound.lease_until = None;
+    rewound.version += 1;
+    store.replace_import_job(&job, &rewound).await.unwrap();
+    rig.continuations.0.lock().unwrap().clear();
+    let resumed = Rig::new(rig.api.clone());
+    resumed
+        .invoke(json!({"continue_import": id}), Duration::from_secs(600))
+        .await;
+    let job = resumed.job(&id).await;
+    assert_eq!(
+        counts(&job),
+        [2_000, 2_000, 0, 0, 0, 0],
+        "rows written before the crash still count as created: {job}"
+    );
+}
+
+#[tokio::test]
+async fn throttled_writes_are_retried_and_nothing_is_lost() {
+    use crate::fake_dynamodb::FakeDynamo;
+    // 10 ms per request and 3,000 writes/s: the import must back off and retry.
+    let fake = FakeDynamo::start(Duration::from_millis(10), 3_000.0).await;
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    let store = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        "fake",
+    ));
+    let objects = Arc::new(helpdesk_shared::objects::FolderStore::new(
+        crate::support::temp_dir("throttle"),
+    ));
+    let rig = Rig::new(LambdaApi::new(store, objects));
+    let outcome = rig
+        .drop_file("imports/throttle.csv", &bulk_file(6_000))
+        .await;
+    let job = rig
+        .job(outcome["handled"][0]["job_id"].as_str().unwrap())
+        .await;
+    assert_eq!(counts(&job), [6_000, 6_000, 0, 0, 0, 0], "{job}");
+    let stats = fake.stats();
+    assert!(stats.throttled > 0, "the endpoint throttled: {stats:?}");
+    assert!(
+        stats.requests > stats.throttled && stats.items_written >= 6_000,
+        "{stats:?}"
+    );
+    // Every customer is stored exactly once (plus the import job item).
+    assert_eq!(stats.items_stored, 6_001, "{stats:?}");
+}
+
+#[tokio::test]
+async fn template_is_served_and_imports_cleanly() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    let template = rig.api.get(As::Agent, "/imports/template.csv").await;
+    assert_eq!(template.status, 200);
+    assert!(
+        template
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = template.body.as_str().unwrap().to_string();
+    assert!(text.starts_with("Email,First Name,Last Name,Company"));
+    let job = rig
+        .import(json!({"create_missing_companies": true}), text.as_bytes())
+        .await;
+    assert_eq!(counts(&job), [1, 1, 0, 0, 0, 0], "{job}");
+    assert!(
+        job["ignored_columns"].as_array().unwrap().is_empty(),
+        "every template column maps: {job}"
+    );
+    let ann = rig.customer("ann.lee@acme.com").await;
+    assert_eq!(ann["address"]["city"], "Springfield");
+    assert!(ann["company_id"].is_string());
+    rig.api
+        .get(As::Anonymous, "/imports/template.csv")
+        .await
+        .assert_problem_status(401);
+    rig.api
+        .post(
+            As::Agent,
+            "/imports",
+            json!({"create_missing_companies": true}),
+        )
+        .await
+        .assert_problem(403, "create_missing_companies");
+    rig.api
+        .get(As::Agent, "/imports/no-such-job")
+        .await
+        .assert_problem_status(404);
+}
