@@ -218,3 +218,159 @@ fn serve_refuses_a_malformed_key_list() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("HELPDESK_API_KEYS"));
 }
+
+fn helpdesk(args: &[&str], data: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("helpdesk runs")
+}
+
+#[test]
+fn import_command_maps_dry_runs_and_reports() {
+    let data = temp_dir("cli-import");
+    let file = data.join("export.csv");
+    std::fs::write(
+        &file,
+        "E-mail,Vorname,Nachname,Notiz\nann@acme.com,Ann,Lee,hello\nbad,X,Y,\n",
+    )
+    .unwrap();
+    let mapping = data.join("mapping.json");
+    std::fs::write(
+        &mapping,
+        r#"{"Vorname": "first_name", "Nachname": "last_name", "Notiz": "notes"}"#,
+    )
+    .unwrap();
+    let file_arg = file.to_str().unwrap();
+    let mapping_arg = mapping.to_str().unwrap();
+
+    let dry = helpdesk(
+        &[
+            "import",
+            file_arg,
+            "--mapping",
+            mapping_arg,
+            "--dry-run",
+            "--json",
+        ],
+        &data,
+    );
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let job: Value = serde_json::from_slice(&dry.stdout).expect("--json prints the job");
+    assert_eq!(job["dry_run"], true);
+    assert_eq!(
+        job["counts"],
+        json!({"rows": 2, "created": 1, "updated": 0, "unchanged": 0, "failed": 1, "duplicates": 0})
+    );
+
+    let real = helpdesk(&["import", file_arg, "--mapping", mapping_arg], &data);
+    assert!(real.status.success());
+    let summary = String::from_utf8_lossy(&real.stdout);
+    assert!(
+        summary.contains("2 rows: 1 created, 0 updated, 0 unchanged, 1 failed, 0 duplicates"),
+        "{summary}"
+    );
+    let report_line = summary
+        .lines()
+        .find(|l| l.starts_with("error report: "))
+        .expect("report named");
+    let report = std::fs::read_to_string(report_line.trim_start_matches("error report: ")).unwrap();
+    assert!(
+        report.contains("3,bad,email: is not an email address"),
+        "{report}"
+    );
+
+    // The data is in the store the server uses.
+    let server = Server::start(&data, None);
+    let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
+    let (status, _, ann) = server.request("GET", "/customers/ann@acme.com", key.trim(), &[], None);
+    assert_eq!(status, 200);
+    assert_eq!(ann["notes"], "hello");
+
+    let empty = data.join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let failed = helpdesk(&["import", empty.to_str().unwrap()], &data);
+    assert!(!failed.status.success(), "a failed import exits non-zero");
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("the file is empty"));
+    let missing = helpdesk(&["import", "/no/such/file.csv"], &data);
+    assert!(!missing.status.success());
+}
+
+#[test]
+fn serve_imports_dropped_and_uploaded_files() {
+    let data = temp_dir("serve-import");
+    let server = Server::start(&data, None);
+    let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
+    let key = key.trim();
+
+    // A file dropped into DATA_DIR/imports/ is imported by the watcher.
+    std::fs::write(
+        data.join("imports-drop.tmp"),
+        "Email,First Name,Last Name\ndrop@acme.com,Drop,Ped\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(data.join("imports")).unwrap();
+    std::fs::rename(
+        data.join("imports-drop.tmp"),
+        data.join("imports/dropped.csv"),
+    )
+    .unwrap();
+    let mut found = false;
+    for _ in 0..100 {
+        let (status, _, _) = server.request("GET", "/customers/drop@acme.com", key, &[], None);
+        if status == 200 {
+            found = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(found, "the dropped file was imported within 10 s");
+
+    // An import created through the API takes its file through the local upload route.
+    let (status, _, created) = server.request(
+        "POST",
+        "/imports",
+        key,
+        &[],
+        Some(&json!({"required": ["email"]})),
+    );
+    assert_eq!(status, 201, "{created}");
+    let upload_url = created["upload_url"].as_str().unwrap();
+    let path = upload_url
+        .split_once("//")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(_, p)| format!("/{p}"))
+        .unwrap();
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    let body = "Email\nup@acme.com\nup2@acme.com\n";
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {key}\r\nContent-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        server.address,
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 202"), "{response}");
+    let id = created["id"].as_str().unwrap();
+    let mut job = Value::Null;
+    for _ in 0..100 {
+        job = server
+            .request("GET", &format!("/imports/{id}"), key, &[], None)
+            .2;
+        if job["status"] == "succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(job["counts"]["created"], 2);
+    let (status, _, _) = server.request("PUT", &path, key, &[], Some(&json!("again")));
+    assert_eq!(status, 409, "a job takes one file");
+}
