@@ -195,10 +195,19 @@ fn scenario(kind: &str, rows: usize, file: &Path) {
             "every row created: {:?}",
             job.counts
         );
-        let throttled = fake
-            .as_ref()
-            .map(|f| format!(" ({} throttled requests)", f.stats().throttled))
-            .unwrap_or_default();
+        let throttled = match &fake {
+            Some(fake) => {
+                let stats = fake.stats();
+                // Nothing lost, nothing twice: every customer once, plus the job.
+                assert_eq!(stats.items_stored, rows + 1, "{stats:?}");
+                assert!(stats.items_written >= rows as u64, "{stats:?}");
+                format!(
+                    " ({} requests, {} throttled)",
+                    stats.requests, stats.throttled
+                )
+            }
+            None => String::new(),
+        };
         println!(
             "| {kind}{throttled} | {rows} | {:.1} s | {:.0} | {:.0} MiB |",
             elapsed.as_secs_f64(),
