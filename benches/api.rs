@@ -7,6 +7,9 @@
 //!
 //! Loops are bounded by count; nothing here asserts a time.
 
+#[path = "support/report.rs"]
+mod report;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -31,25 +34,10 @@ fn main() {
         .build()
         .expect("runtime");
     println!("# helpdesk API benchmark\n");
-    println!("machine: {}", machine());
+    println!("machine: {}", report::machine());
     binary_sizes();
     start_up();
     runtime.block_on(handler_latency());
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cpu}, {cores} cores")
 }
 
 fn binary_sizes() {

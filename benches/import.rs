@@ -7,12 +7,15 @@
 //! Set `IMPORT_BENCH_ROWS=100000` to run one size, `IMPORT_BENCH_WRITE_RATE` to change the
 //! budget. Nothing here asserts a time.
 
+#[path = "support/report.rs"]
+mod report;
+
 #[path = "support/fake_dynamodb.rs"]
 mod fake_dynamodb;
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,14 +29,20 @@ use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::store::sqlite::SqliteStore;
 
 const SCENARIO_FLAG: &str = "--scenario";
+const FAKE_FLAG: &str = "--fake-dynamodb";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == FAKE_FLAG) {
+        serve_fake();
+        return;
+    }
     if let Some(position) = args.iter().position(|a| a == SCENARIO_FLAG) {
         let kind = args[position + 1].clone();
         let rows: usize = args[position + 2].parse().expect("rows");
         let file = PathBuf::from(&args[position + 3]);
-        scenario(&kind, rows, &file);
+        let endpoint = args.get(position + 4).cloned();
+        scenario(&kind, rows, &file, endpoint);
         return;
     }
     let sizes: Vec<usize> = match std::env::var("IMPORT_BENCH_ROWS") {
@@ -42,7 +51,7 @@ fn main() {
     };
     let rate = write_rate();
     println!("# helpdesk import benchmark\n");
-    println!("machine: {}", machine());
+    println!("machine: {}", report::machine());
     println!(
         "DynamoDB endpoint: in-process fake, 10 ms per request, throttles above {rate:.0} items/s\n"
     );
@@ -54,16 +63,36 @@ fn main() {
         let file = dir.join(format!("customers-{rows}.csv"));
         generate(&file, rows);
         for kind in ["sqlite", "dynamodb"] {
-            let output = Command::new(std::env::current_exe().expect("self"))
-                .args([
-                    SCENARIO_FLAG,
-                    kind,
-                    &rows.to_string(),
-                    file.to_str().expect("path"),
-                ])
-                .output()
-                .expect("scenario runs");
-            let text = String::from_utf8_lossy(&output.stdout);
+            // The endpoint runs in its own process: its memory is not the import's.
+            let mut fake = (kind == "dynamodb").then(|| {
+                Command::new(std::env::current_exe().expect("self"))
+                    .arg(FAKE_FLAG)
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("fake endpoint starts")
+            });
+            let endpoint = fake.as_mut().map(|child| {
+                let stdout = child.stdout.take().expect("stdout");
+                BufReader::new(stdout)
+                    .lines()
+                    .next()
+                    .expect("address line")
+                    .expect("utf-8")
+            });
+            let mut command = Command::new(std::env::current_exe().expect("self"));
+            command.args([
+                SCENARIO_FLAG,
+                kind,
+                &rows.to_string(),
+                file.to_str().expect("path"),
+            ]);
+            if let Some(endpoint) = &endpoint {
+                command.arg(endpoint);
+            }
+            let output = command.output().expect("scenario runs");
+            let text = String::from_utf8_lossy(&output.stdout)
+                .trim_end()
+                .to_string();
             if !output.status.success() {
                 panic!(
                     "{kind} {rows}: {}{}",
@@ -71,7 +100,23 @@ fn main() {
                     String::from_utf8_lossy(&output.stderr)
                 );
             }
-            print!("{text}");
+            let mut extra = String::new();
+            if let (Some(endpoint), Some(mut child)) = (endpoint, fake) {
+                let stats = fake_stats(&endpoint);
+                let _ = child.kill();
+                let _ = child.wait();
+                // Nothing lost, nothing twice: every customer once, plus the job.
+                assert_eq!(
+                    stats["items_stored"].as_u64(),
+                    Some(rows as u64 + 1),
+                    "{stats}"
+                );
+                extra = format!(
+                    " ({} requests, {} throttled)",
+                    stats["requests"], stats["throttled"]
+                );
+            }
+            println!("{}", text.replacen("{extra}", &extra, 1));
         }
         let _ = std::fs::remove_file(&file);
     }
@@ -83,21 +128,6 @@ fn write_rate() -> f64 {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(40_000.0)
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cpu}, {cores} cores")
 }
 
 /// A realistic export: names, company-less business emails over many domains, phones, tags.
@@ -120,6 +150,37 @@ fn generate(path: &Path, rows: usize) {
     file.flush().expect("flush");
 }
 
+/// Runs the fake DynamoDB endpoint until killed; its address is the first line on stdout.
+fn serve_fake() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let fake = fake_dynamodb::FakeDynamo::start(Duration::from_millis(10), write_rate()).await;
+        println!("{}", fake.endpoint());
+        std::future::pending::<()>().await;
+    });
+}
+
+fn fake_stats(endpoint: &str) -> serde_json::Value {
+    use std::io::Read;
+    let address = endpoint.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).expect("fake endpoint");
+    write!(
+        stream,
+        "GET /stats HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    serde_json::from_str(body).expect("stats JSON")
+}
+
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -132,7 +193,7 @@ fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn scenario(kind: &str, rows: usize, file: &Path) {
+fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -141,29 +202,21 @@ fn scenario(kind: &str, rows: usize, file: &Path) {
         let work =
             std::env::temp_dir().join(format!("helpdesk-import-{kind}-{}", std::process::id()));
         std::fs::create_dir_all(&work).expect("work dir");
-        let (store, fake): (Arc<dyn Store>, Option<fake_dynamodb::FakeDynamo>) = match kind {
-            "sqlite" => (
-                Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite")),
-                None,
-            ),
-            _ => {
-                let fake =
-                    fake_dynamodb::FakeDynamo::start(Duration::from_millis(10), write_rate()).await;
+        let store: Arc<dyn Store> = match endpoint {
+            None => Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite")),
+            Some(endpoint) => {
                 let config = aws_sdk_dynamodb::Config::builder()
                     .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
                     .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-                    .endpoint_url(fake.endpoint())
+                    .endpoint_url(endpoint)
                     .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
                         "bench", "bench", None, None, "bench",
                     ))
                     .build();
-                (
-                    Arc::new(DynamoStore::new(
-                        aws_sdk_dynamodb::Client::from_conf(config),
-                        "bench",
-                    )),
-                    Some(fake),
-                )
+                Arc::new(DynamoStore::new(
+                    aws_sdk_dynamodb::Client::from_conf(config),
+                    "bench",
+                ))
             }
         };
         let helpdesk = Helpdesk::new(store);
@@ -195,21 +248,8 @@ fn scenario(kind: &str, rows: usize, file: &Path) {
             "every row created: {:?}",
             job.counts
         );
-        let throttled = match &fake {
-            Some(fake) => {
-                let stats = fake.stats();
-                // Nothing lost, nothing twice: every customer once, plus the job.
-                assert_eq!(stats.items_stored, rows + 1, "{stats:?}");
-                assert!(stats.items_written >= rows as u64, "{stats:?}");
-                format!(
-                    " ({} requests, {} throttled)",
-                    stats.requests, stats.throttled
-                )
-            }
-            None => String::new(),
-        };
         println!(
-            "| {kind}{throttled} | {rows} | {:.1} s | {:.0} | {:.0} MiB |",
+            "| {kind}{{extra}} | {rows} | {:.1} s | {:.0} | {:.0} MiB |",
             elapsed.as_secs_f64(),
             rows as f64 / elapsed.as_secs_f64(),
             peak_rss_mib()

@@ -5,6 +5,10 @@
 //! It speaks the subset the import uses: GetItem, PutItem, Query (partition key only),
 //! BatchGetItem and TransactWriteItems, with the condition expressions the store adapter sends.
 //! Shared by `benches/import.rs` and the test suite (included with `#[path]`).
+#![allow(
+    dead_code,
+    reason = "the test suite reads counters in process, the benchmark over /stats"
+)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -113,7 +117,22 @@ fn ok(body: Value) -> Response {
         .into_response()
 }
 
-async fn handle(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(state): State<Arc<Shared>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Counters for a benchmark that runs the fake in another process.
+    if uri.path() == "/stats" {
+        let items = state.items.lock().map(|i| i.len()).unwrap_or(0);
+        return ok(json!({
+            "requests": state.requests.load(Ordering::Relaxed),
+            "throttled": state.throttled.load(Ordering::Relaxed),
+            "items_written": state.items_written.load(Ordering::Relaxed),
+            "items_stored": items,
+        }));
+    }
     state.requests.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(state.latency).await;
     let target = headers

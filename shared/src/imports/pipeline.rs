@@ -813,6 +813,7 @@ impl Worker {
             }
             let emails: Vec<String> = candidates.iter().map(|c| c.values.email.clone()).collect();
             let existing = self.ctx.helpdesk.store().find_customers(&emails).await?;
+            self.prefetch_domains(&candidates, &existing).await?;
             let mut writes = Vec::new();
             let mut written = Vec::new();
             for (candidate, current) in candidates.drain(..).zip(existing) {
@@ -984,6 +985,37 @@ impl Worker {
         Ok(id
             .map(Some)
             .ok_or_else(|| format!("company: no company is named '{name}'")))
+    }
+
+    /// Looks up, in one store call, the domains of the batch's new customers that the cache
+    /// does not know yet (domain matching would otherwise cost a round trip per row).
+    async fn prefetch_domains(
+        &self,
+        candidates: &[Candidate],
+        existing: &[Option<Customer>],
+    ) -> Result<(), HelpdeskError> {
+        let mut domains: Vec<String> = candidates
+            .iter()
+            .zip(existing)
+            .filter(|(candidate, current)| current.is_none() && candidate.company_id.is_none())
+            .map(|(candidate, _)| email_domain(&candidate.values.email).to_string())
+            .filter(|domain| cached(&self.domains, domain).is_none())
+            .collect();
+        domains.sort();
+        domains.dedup();
+        if domains.is_empty() {
+            return Ok(());
+        }
+        let owners = self
+            .ctx
+            .helpdesk
+            .store()
+            .companies_for_domains(&domains)
+            .await?;
+        for (domain, owner) in domains.into_iter().zip(owners) {
+            remember(&self.domains, domain, owner);
+        }
+        Ok(())
     }
 
     async fn domain_company(&self, domain: &str) -> Result<Option<String>, HelpdeskError> {

@@ -333,54 +333,74 @@ impl DynamoStore {
         let mut unique: Vec<&String> = pks.iter().collect();
         unique.sort();
         unique.dedup();
+        // Owned chunks: futures borrowing a temporary slice upset the async-trait lifetimes.
+        let chunks: Vec<Vec<String>> = unique
+            .chunks(100)
+            .map(|chunk| chunk.iter().map(|pk| pk.to_string()).collect())
+            .collect();
+        let chunks =
+            futures::stream::iter(chunks.into_iter().map(|chunk| self.batch_get_chunk(chunk)))
+                .buffer_unordered(CONCURRENT_TRANSACTIONS)
+                .collect::<Vec<_>>()
+                .await;
         let mut found = HashMap::new();
-        for chunk in unique.chunks(100) {
-            let keys = chunk
-                .iter()
-                .map(|pk| {
-                    Item::from([
-                        ("pk".to_string(), s(pk.as_str())),
-                        ("sk".to_string(), s(SINGLE)),
-                    ])
-                })
-                .collect();
-            let mut request = KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            for attempt in 0..MAX_BATCH_ROUNDS {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request.clone())
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                for item in output
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default()
-                {
-                    if let Some(pk) = get_s(&item, "pk") {
-                        found.insert(pk.to_string(), item);
-                    }
+        for chunk in chunks {
+            found.extend(chunk?);
+        }
+        Ok(found)
+    }
+
+    /// One BatchGetItem of at most 100 keys, retrying unprocessed keys with backoff.
+    async fn batch_get_chunk(
+        &self,
+        chunk: Vec<String>,
+    ) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found = HashMap::new();
+        let keys = chunk
+            .iter()
+            .map(|pk| {
+                Item::from([
+                    ("pk".to_string(), s(pk.as_str())),
+                    ("sk".to_string(), s(SINGLE)),
+                ])
+            })
+            .collect();
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        for attempt in 0..MAX_BATCH_ROUNDS {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request.clone())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if let Some(pk) = get_s(&item, "pk") {
+                    found.insert(pk.to_string(), item);
                 }
-                match output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                {
-                    Some(rest) if !rest.keys().is_empty() => {
-                        if attempt + 1 == MAX_BATCH_ROUNDS {
-                            return Err(StoreError::Unavailable(
-                                "dynamodb: reads stayed throttled".into(),
-                            ));
-                        }
-                        request = rest;
-                        backoff(attempt).await;
+            }
+            match output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+            {
+                Some(rest) if !rest.keys().is_empty() => {
+                    if attempt + 1 == MAX_BATCH_ROUNDS {
+                        return Err(StoreError::Unavailable(
+                            "dynamodb: reads stayed throttled".into(),
+                        ));
                     }
-                    _ => break,
+                    request = rest;
+                    backoff(attempt).await;
                 }
+                _ => break,
             }
         }
         Ok(found)
@@ -821,7 +841,7 @@ impl DynamoStore {
                 })
                 .collect();
             let mut pending = HashMap::from([(self.table.clone(), requests)]);
-            for attempt in 0..10u32 {
+            for attempt in 0..MAX_BATCH_ROUNDS {
                 let output = self
                     .client
                     .batch_write_item()
@@ -834,7 +854,7 @@ impl DynamoStore {
                 if pending.is_empty() {
                     break;
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                backoff(attempt).await;
             }
             if !pending.is_empty() {
                 return Err(StoreError::Unavailable(
@@ -1284,6 +1304,23 @@ impl Store for DynamoStore {
             Some(id) => self.get_company(id).await,
             None => Ok(None),
         }
+    }
+
+    async fn companies_for_domains(
+        &self,
+        domains: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let pks: Vec<String> = domains.iter().map(|d| format!("DOMAIN#{d}")).collect();
+        let items = self.batch_get(&pks).await?;
+        Ok(pks
+            .iter()
+            .map(|pk| {
+                items
+                    .get(pk)
+                    .and_then(|item| get_s(item, "company_id"))
+                    .map(str::to_string)
+            })
+            .collect())
     }
 
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError> {

@@ -196,6 +196,18 @@ pub trait Store: Send + Sync {
     ) -> Result<Page<Company>, StoreError>;
     /// The company with this name, compared case-insensitively.
     async fn find_company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError>;
+    /// The company owning each of `domains` (answer `i` for `domains[i]`); imports resolve a
+    /// batch's domains in one call.
+    async fn companies_for_domains(
+        &self,
+        domains: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut found = Vec::with_capacity(domains.len());
+        for domain in domains {
+            found.push(self.company_for_domain(domain).await?);
+        }
+        Ok(found)
+    }
     /// The company that owns `domain`, if any.
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError>;
 

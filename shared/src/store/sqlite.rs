@@ -146,26 +146,46 @@ impl SqliteStore {
     }
 }
 
+/// Runs a statement through the connection's statement cache (imports run them per row).
+fn exec(tx: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    tx.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute(params))
+        .map_err(unavailable)
+}
+
+/// One row (or none) through the statement cache.
+fn query_row<T>(
+    tx: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    tx.prepare_cached(sql)
+        .and_then(|mut statement| statement.query_row(params, map).optional())
+        .map_err(unavailable)
+}
+
 fn email_owner(tx: &Connection, email: &str) -> Result<Option<String>, StoreError> {
-    tx.query_row(
+    query_row(
+        tx,
         "SELECT customer_id FROM customer_emails WHERE email = ?1",
         [email],
         |r| r.get(0),
     )
-    .optional()
-    .map_err(unavailable)
 }
 
 fn customer_version(tx: &Connection, id: &str) -> Result<Option<u64>, StoreError> {
-    tx.query_row("SELECT version FROM customers WHERE id = ?1", [id], |r| {
-        r.get(0)
-    })
-    .optional()
-    .map_err(unavailable)
+    query_row(
+        tx,
+        "SELECT version FROM customers WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
 }
 
 fn write_customer_row(tx: &Connection, customer: &Customer) -> Result<(), StoreError> {
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO customers (id, email, first_lc, last_lc, company_id, email_domain, version, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(id) DO UPDATE SET email = excluded.email, first_lc = excluded.first_lc,
@@ -181,8 +201,7 @@ fn write_customer_row(tx: &Connection, customer: &Customer) -> Result<(), StoreE
             customer.version,
             to_doc(customer)?
         ],
-    )
-    .map_err(unavailable)?;
+    )?;
     Ok(())
 }
 
@@ -193,11 +212,11 @@ fn insert_customer_in(tx: &Connection, customer: &Customer) -> Result<(), StoreE
         }
     }
     for email in customer.all_emails() {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
             params![email, customer.id],
-        )
-        .map_err(unavailable)?;
+        )?;
     }
     write_customer_row(tx, customer)
 }
@@ -219,22 +238,35 @@ fn replace_customer_in(
             }
             Some(_) => {}
             None => {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
                     params![email, next.id],
-                )
-                .map_err(unavailable)?;
+                )?;
             }
         }
     }
     for email in old.iter().filter(|e| !new.contains(e)) {
-        tx.execute(
+        exec(
+            tx,
             "DELETE FROM customer_emails WHERE email = ?1 AND customer_id = ?2",
             params![email, next.id],
-        )
-        .map_err(unavailable)?;
+        )?;
     }
     write_customer_row(tx, next)
+}
+
+/// The document of the one row `sql` selects, if any.
+fn read_doc<T: DeserializeOwned>(
+    connection: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<T>, StoreError> {
+    let doc: Option<String> = connection
+        .query_row(sql, params, |r| r.get(0))
+        .optional()
+        .map_err(unavailable)?;
+    doc.map(|d| from_doc(&d)).transpose()
 }
 
 fn read_docs<T: DeserializeOwned>(
@@ -267,15 +299,7 @@ impl Store for SqliteStore {
     async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
         let email = email.to_string();
         self.with(move |connection| {
-            let doc: Option<String> = connection
-                .query_row(
-                    "SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1",
-                    [&email],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            doc.map(|d| from_doc(&d)).transpose()
+            read_doc(connection, "SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1", [&email])
         })
         .await
     }
@@ -350,7 +374,7 @@ impl Store for SqliteStore {
                 "DELETE FROM notes WHERE customer_id = ?1",
                 "DELETE FROM customers WHERE id = ?1",
             ] {
-                tx.execute(sql, [&customer.id]).map_err(unavailable)?;
+                exec(tx, sql, [&customer.id])?;
             }
             Ok(())
         })
@@ -425,12 +449,12 @@ impl Store for SqliteStore {
     async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
         let (customer_id, note) = (customer_id.to_string(), note.clone());
         self.write(move |tx| {
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO notes (customer_id, sort_key, doc) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
                 params![customer_id, note_key(&note), to_doc(&note)?],
-            )
-            .map_err(unavailable)?;
+            )?;
             Ok(())
         })
         .await
@@ -462,7 +486,8 @@ impl Store for SqliteStore {
         let company = company.clone();
         self.write(move |tx| {
             check_company_claims(tx, &company)?;
-            tx.execute(
+            exec(
+                tx,
                 "INSERT INTO companies (id, name_key, version, doc) VALUES (?1, ?2, ?3, ?4)",
                 params![
                     company.id,
@@ -470,14 +495,13 @@ impl Store for SqliteStore {
                     company.version,
                     to_doc(&company)?
                 ],
-            )
-            .map_err(unavailable)?;
+            )?;
             for domain in &company.domains {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO company_domains (domain, company_id) VALUES (?1, ?2)",
                     params![domain, company.id],
-                )
-                .map_err(unavailable)?;
+                )?;
             }
             Ok(())
         })
@@ -487,13 +511,7 @@ impl Store for SqliteStore {
     async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError> {
         let id = id.to_string();
         self.with(move |connection| {
-            let doc: Option<String> = connection
-                .query_row("SELECT doc FROM companies WHERE id = ?1", [&id], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(unavailable)?;
-            doc.map(|d| from_doc(&d)).transpose()
+            read_doc(connection, "SELECT doc FROM companies WHERE id = ?1", [&id])
         })
         .await
     }
@@ -513,23 +531,23 @@ impl Store for SqliteStore {
                 return Err(StoreError::VersionMismatch);
             }
             check_company_claims(tx, &next)?;
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM company_domains WHERE company_id = ?1",
                 [&next.id],
-            )
-            .map_err(unavailable)?;
+            )?;
             for domain in &next.domains {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO company_domains (domain, company_id) VALUES (?1, ?2)",
                     params![domain, next.id],
-                )
-                .map_err(unavailable)?;
+                )?;
             }
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE companies SET name_key = ?2, version = ?3, doc = ?4 WHERE id = ?1",
                 params![next.id, next.name_key(), next.version, to_doc(&next)?],
-            )
-            .map_err(unavailable)?;
+            )?;
             Ok(())
         })
         .await
@@ -547,11 +565,11 @@ impl Store for SqliteStore {
             if deleted == 0 {
                 return Err(StoreError::VersionMismatch);
             }
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM company_domains WHERE company_id = ?1",
                 [&company.id],
-            )
-            .map_err(unavailable)?;
+            )?;
             Ok(())
         })
         .await
@@ -577,15 +595,32 @@ impl Store for SqliteStore {
     async fn find_company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError> {
         let key = crate::companies::name_key(name);
         self.with(move |connection| {
-            let doc: Option<String> = connection
-                .query_row(
-                    "SELECT doc FROM companies WHERE name_key = ?1",
-                    [&key],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(unavailable)?;
-            doc.map(|d| from_doc(&d)).transpose()
+            read_doc(
+                connection,
+                "SELECT doc FROM companies WHERE name_key = ?1",
+                [&key],
+            )
+        })
+        .await
+    }
+
+    async fn companies_for_domains(
+        &self,
+        domains: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let domains = domains.to_vec();
+        self.with(move |connection| {
+            domains
+                .iter()
+                .map(|domain| {
+                    query_row(
+                        connection,
+                        "SELECT company_id FROM company_domains WHERE domain = ?1",
+                        [domain],
+                        |r| r.get(0),
+                    )
+                })
+                .collect()
         })
         .await
     }
@@ -671,13 +706,11 @@ impl Store for SqliteStore {
     async fn get_import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError> {
         let id = id.to_string();
         self.with(move |connection| {
-            let doc: Option<String> = connection
-                .query_row("SELECT doc FROM import_jobs WHERE id = ?1", [&id], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(unavailable)?;
-            doc.map(|d| from_doc(&d)).transpose()
+            read_doc(
+                connection,
+                "SELECT doc FROM import_jobs WHERE id = ?1",
+                [&id],
+            )
         })
         .await
     }
