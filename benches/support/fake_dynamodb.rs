@@ -4,6 +4,8 @@
 //!
 //! It speaks the subset the import uses: GetItem, PutItem, Query (partition key only),
 //! BatchGetItem and TransactWriteItems, with the condition expressions the store adapter sends.
+//! Items are kept as their JSON text and requests are parsed without building JSON trees, so
+//! that the endpoint's CPU cost stays small next to the importer's on a shared machine.
 //! Shared by `benches/import.rs` and the test suite (included with `#[path]`).
 #![allow(
     dead_code,
@@ -18,11 +20,22 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value, json};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
-type Item = Map<String, Value>;
+type Key = (String, String);
+/// An item's attributes, each as the raw JSON of its attribute value (`{"S":"…"}`).
+type RawItem<'a> = HashMap<&'a str, &'a RawValue>;
+
+/// One stored item: its JSON text, and the attributes condition expressions compare.
+struct Stored {
+    json: String,
+    version: Option<String>,
+    customer_id: Option<String>,
+    company_id: Option<String>,
+}
 
 pub struct FakeDynamo {
     pub address: SocketAddr,
@@ -34,10 +47,10 @@ struct Shared {
     /// Items written per second before throttling; 0 = unlimited.
     write_rate: f64,
     bucket: Mutex<TokenBucket>,
-    items: Mutex<HashMap<(String, String), Item>>,
-    pub throttled: AtomicU64,
-    pub requests: AtomicU64,
-    pub items_written: AtomicU64,
+    items: Mutex<HashMap<Key, Stored>>,
+    throttled: AtomicU64,
+    requests: AtomicU64,
+    items_written: AtomicU64,
 }
 
 struct TokenBucket {
@@ -88,50 +101,57 @@ impl FakeDynamo {
     }
 
     pub fn stats(&self) -> FakeStats {
-        FakeStats {
-            requests: self.state.requests.load(Ordering::Relaxed),
-            throttled: self.state.throttled.load(Ordering::Relaxed),
-            items_written: self.state.items_written.load(Ordering::Relaxed),
-            items_stored: self.state.items.lock().map(|i| i.len()).unwrap_or(0),
-        }
+        self.state.stats()
     }
 }
 
-fn error(kind: &str, message: &str) -> Response {
-    let body =
-        json!({ "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message });
+impl Shared {
+    fn stats(&self) -> FakeStats {
+        FakeStats {
+            requests: self.requests.load(Ordering::Relaxed),
+            throttled: self.throttled.load(Ordering::Relaxed),
+            items_written: self.items_written.load(Ordering::Relaxed),
+            items_stored: self.items.lock().map(|i| i.len()).unwrap_or(0),
+        }
+    }
+
+    fn items(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Stored>> {
+        self.items
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn reply(status: StatusCode, body: String) -> Response {
     (
-        StatusCode::BAD_REQUEST,
+        status,
         [("content-type", "application/x-amz-json-1.0")],
-        body.to_string(),
+        body,
     )
         .into_response()
 }
 
-fn ok(body: Value) -> Response {
-    (
-        StatusCode::OK,
-        [("content-type", "application/x-amz-json-1.0")],
-        body.to_string(),
-    )
-        .into_response()
+fn error(kind: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "__type": format!("com.amazonaws.dynamodb.v20120810#{kind}"), "message": message });
+    reply(StatusCode::BAD_REQUEST, body.to_string())
 }
 
 async fn handle(
     State(state): State<Arc<Shared>>,
-    uri: axum::http::Uri,
+    uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     // Counters for a benchmark that runs the fake in another process.
     if uri.path() == "/stats" {
-        let items = state.items.lock().map(|i| i.len()).unwrap_or(0);
-        return ok(json!({
-            "requests": state.requests.load(Ordering::Relaxed),
-            "throttled": state.throttled.load(Ordering::Relaxed),
-            "items_written": state.items_written.load(Ordering::Relaxed),
-            "items_stored": items,
-        }));
+        let stats = state.stats();
+        let body = serde_json::json!({
+            "requests": stats.requests,
+            "throttled": stats.throttled,
+            "items_written": stats.items_written,
+            "items_stored": stats.items_stored,
+        });
+        return reply(StatusCode::OK, body.to_string());
     }
     state.requests.fetch_add(1, Ordering::Relaxed);
     tokio::time::sleep(state.latency).await;
@@ -139,245 +159,331 @@ async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let operation = target.rsplit('.').next().unwrap_or_default().to_string();
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error("SerializationException", "body is not JSON");
-    };
-    match operation.as_str() {
-        "GetItem" => get_item(&state, &request),
-        "PutItem" => put_item(&state, &request),
-        "Query" => query(&state, &request),
-        "BatchGetItem" => batch_get(&state, &request),
-        "TransactWriteItems" => transact(&state, &request),
-        other => error(
+    let response = match target.rsplit('.').next().unwrap_or_default() {
+        "GetItem" => get_item(&state, &body),
+        "PutItem" => put_item(&state, &body),
+        "Query" => query(&state, &body),
+        "BatchGetItem" => batch_get(&state, &body),
+        "TransactWriteItems" => transact(&state, &body),
+        other => Err(error(
             "UnknownOperationException",
             &format!("{other} is not implemented by the fake"),
-        ),
+        )),
+    };
+    response.unwrap_or_else(|refused| refused)
+}
+
+type Answer = Result<Response, Response>;
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| error("SerializationException", &e.to_string()))
+}
+
+/// The string inside a raw `{"S":"…"}` attribute value.
+fn string_of(raw: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct S {
+        #[serde(rename = "S")]
+        s: String,
+    }
+    serde_json::from_str::<S>(raw.get()).ok().map(|v| v.s)
+}
+
+fn key_of(item: &RawItem<'_>) -> Result<Key, Response> {
+    match (
+        item.get("pk").and_then(|v| string_of(v)),
+        item.get("sk").and_then(|v| string_of(v)),
+    ) {
+        (Some(pk), Some(sk)) => Ok((pk, sk)),
+        _ => Err(error("ValidationException", "pk and sk are required")),
     }
 }
 
-fn key_of(item: &Item) -> Option<(String, String)> {
-    let pk = item.get("pk")?.get("S")?.as_str()?.to_string();
-    let sk = item.get("sk")?.get("S")?.as_str()?.to_string();
-    Some((pk, sk))
+fn stored(item: &RawItem<'_>) -> Stored {
+    let mut json = String::with_capacity(1024);
+    json.push('{');
+    for (i, (name, value)) in item.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(name);
+        json.push_str("\":");
+        json.push_str(value.get());
+    }
+    json.push('}');
+    let text = |name: &str| item.get(name).map(|v| v.get().to_string());
+    Stored {
+        json,
+        version: text("version"),
+        customer_id: text("customer_id"),
+        company_id: text("company_id"),
+    }
 }
 
 /// Takes `count` write tokens, or answers that the table is over its budget.
-fn admit_writes(state: &Shared, count: usize) -> bool {
+fn admit_writes(state: &Shared, count: usize) -> Result<(), Response> {
     if state.write_rate <= 0.0 {
-        return true;
+        return Ok(());
     }
-    let Ok(mut bucket) = state.bucket.lock() else {
-        return false;
-    };
+    let mut bucket = state
+        .bucket
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let now = Instant::now();
     let refill = now.duration_since(bucket.updated).as_secs_f64() * state.write_rate;
     bucket.tokens = (bucket.tokens + refill).min(state.write_rate / 10.0);
     bucket.updated = now;
     if bucket.tokens >= count as f64 {
         bucket.tokens -= count as f64;
-        true
+        Ok(())
     } else {
-        false
+        state.throttled.fetch_add(1, Ordering::Relaxed);
+        Err(error(
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded.",
+        ))
     }
 }
 
-fn throttled(state: &Shared) -> Response {
-    state.throttled.fetch_add(1, Ordering::Relaxed);
-    error(
-        "ProvisionedThroughputExceededException",
-        "The level of configured provisioned throughput for the table was exceeded.",
-    )
-}
-
-/// The condition expressions the store adapter sends.
+/// The condition expressions the store adapter sends; values compare as raw JSON text.
 fn condition_holds(
-    current: Option<&Item>,
+    current: Option<&Stored>,
     condition: Option<&str>,
-    values: &Map<String, Value>,
+    values: &RawItem<'_>,
 ) -> bool {
-    let attr = |name: &str| current.and_then(|i| i.get(name));
+    let same = |attr: Option<&String>, placeholder: &str| match (attr, values.get(placeholder)) {
+        (Some(attr), Some(value)) => attr == value.get(),
+        _ => false,
+    };
     match condition {
         None => true,
         Some("attribute_not_exists(pk)") => current.is_none(),
-        Some("version = :version") => {
-            attr("version").is_some() && attr("version") == values.get(":version")
-        }
-        Some("customer_id = :id") => {
-            attr("customer_id").is_some() && attr("customer_id") == values.get(":id")
-        }
-        Some("company_id = :id") => {
-            attr("company_id").is_some() && attr("company_id") == values.get(":id")
-        }
+        Some("version = :version") => same(current.and_then(|c| c.version.as_ref()), ":version"),
+        Some("customer_id = :id") => same(current.and_then(|c| c.customer_id.as_ref()), ":id"),
+        Some("company_id = :id") => same(current.and_then(|c| c.company_id.as_ref()), ":id"),
         Some(_) => false,
     }
 }
 
-fn get_item(state: &Shared, request: &Value) -> Response {
-    let Some(key) = request
-        .get("Key")
-        .and_then(Value::as_object)
-        .and_then(key_of)
-    else {
-        return error("ValidationException", "Key is required");
-    };
-    let items = state.items.lock().expect("items");
-    match items.get(&key) {
-        Some(item) => ok(json!({ "Item": item })),
-        None => ok(json!({})),
-    }
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyRequest<'a> {
+    #[serde(borrow)]
+    key: RawItem<'a>,
 }
 
-fn put_item(state: &Shared, request: &Value) -> Response {
-    let Some(item) = request.get("Item").and_then(Value::as_object).cloned() else {
-        return error("ValidationException", "Item is required");
-    };
-    let Some(key) = key_of(&item) else {
-        return error("ValidationException", "pk and sk are required");
-    };
-    if !admit_writes(state, 1) {
-        return throttled(state);
-    }
-    let values = request
-        .get("ExpressionAttributeValues")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let condition = request.get("ConditionExpression").and_then(Value::as_str);
-    let mut items = state.items.lock().expect("items");
-    if !condition_holds(items.get(&key), condition, &values) {
-        return error(
+fn get_item(state: &Shared, body: &[u8]) -> Answer {
+    let request: KeyRequest<'_> = parse(body)?;
+    let key = key_of(&request.key)?;
+    let items = state.items();
+    Ok(match items.get(&key) {
+        Some(item) => reply(StatusCode::OK, format!("{{\"Item\":{}}}", item.json)),
+        None => reply(StatusCode::OK, "{}".into()),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Write<'a> {
+    #[serde(borrow, default)]
+    item: Option<RawItem<'a>>,
+    #[serde(borrow, default)]
+    key: Option<RawItem<'a>>,
+    #[serde(default)]
+    condition_expression: Option<String>,
+    #[serde(borrow, default)]
+    expression_attribute_values: RawItem<'a>,
+}
+
+fn put_item(state: &Shared, body: &[u8]) -> Answer {
+    let request: Write<'_> = parse(body)?;
+    let item = request
+        .item
+        .ok_or_else(|| error("ValidationException", "Item is required"))?;
+    let key = key_of(&item)?;
+    admit_writes(state, 1)?;
+    let mut items = state.items();
+    if !condition_holds(
+        items.get(&key),
+        request.condition_expression.as_deref(),
+        &request.expression_attribute_values,
+    ) {
+        return Err(error(
             "ConditionalCheckFailedException",
             "The conditional request failed",
-        );
+        ));
     }
-    items.insert(key, item);
+    items.insert(key, stored(&item));
     state.items_written.fetch_add(1, Ordering::Relaxed);
-    ok(json!({}))
+    Ok(reply(StatusCode::OK, "{}".into()))
 }
 
-fn query(state: &Shared, request: &Value) -> Response {
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct QueryRequest<'a> {
+    #[serde(default)]
+    index_name: Option<String>,
+    #[serde(borrow, default)]
+    expression_attribute_values: RawItem<'a>,
+}
+
+fn query(state: &Shared, body: &[u8]) -> Answer {
+    let request: QueryRequest<'_> = parse(body)?;
     // Only partition-key queries on the table (the import reads the custom fields this way).
-    if request.get("IndexName").is_some() {
-        return error("ValidationException", "the fake serves table queries only");
+    if request.index_name.is_some() {
+        return Err(error(
+            "ValidationException",
+            "the fake serves table queries only",
+        ));
     }
     let partition = request
-        .pointer("/ExpressionAttributeValues/:p/S")
-        .and_then(Value::as_str)
+        .expression_attribute_values
+        .get(":p")
+        .and_then(|v| string_of(v))
         .unwrap_or_default();
-    let items = state.items.lock().expect("items");
-    let mut found: Vec<&Item> = items
+    let items = state.items();
+    let mut found: Vec<(&Key, &Stored)> = items
         .iter()
-        .filter(|((pk, _), _)| pk == partition)
-        .map(|(_, item)| item)
+        .filter(|((pk, _), _)| *pk == partition)
         .collect();
-    found.sort_by_key(|item| key_of(item));
-    ok(json!({ "Items": found, "Count": found.len() }))
+    found.sort_by(|a, b| a.0.cmp(b.0));
+    let listed: Vec<&str> = found.iter().map(|(_, item)| item.json.as_str()).collect();
+    Ok(reply(
+        StatusCode::OK,
+        format!(
+            "{{\"Items\":[{}],\"Count\":{}}}",
+            listed.join(","),
+            listed.len()
+        ),
+    ))
 }
 
-fn batch_get(state: &Shared, request: &Value) -> Response {
-    let Some(tables) = request.get("RequestItems").and_then(Value::as_object) else {
-        return error("ValidationException", "RequestItems is required");
-    };
-    let items = state.items.lock().expect("items");
-    let mut responses = Map::new();
-    for (table, spec) in tables {
-        let keys = spec
-            .get("Keys")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if keys.len() > 100 {
-            return error(
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchGetRequest<'a> {
+    #[serde(borrow)]
+    request_items: HashMap<String, BatchKeys<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchKeys<'a> {
+    #[serde(borrow)]
+    keys: Vec<RawItem<'a>>,
+}
+
+fn batch_get(state: &Shared, body: &[u8]) -> Answer {
+    let request: BatchGetRequest<'_> = parse(body)?;
+    let items = state.items();
+    let mut responses = Vec::new();
+    for (table, spec) in &request.request_items {
+        if spec.keys.len() > 100 {
+            return Err(error(
                 "ValidationException",
                 "Too many items requested for the BatchGetItem call",
-            );
+            ));
         }
-        let found: Vec<&Item> = keys
-            .iter()
-            .filter_map(|k| k.as_object().and_then(key_of))
-            .filter_map(|k| items.get(&k))
-            .collect();
-        responses.insert(table.clone(), json!(found));
+        let mut found = Vec::new();
+        for key in &spec.keys {
+            if let Some(item) = items.get(&key_of(key)?) {
+                found.push(item.json.as_str());
+            }
+        }
+        responses.push(format!(
+            "{}:[{}]",
+            serde_json::to_string(table).unwrap_or_default(),
+            found.join(",")
+        ));
     }
-    ok(json!({ "Responses": responses, "UnprocessedKeys": {} }))
+    Ok(reply(
+        StatusCode::OK,
+        format!(
+            "{{\"Responses\":{{{}}},\"UnprocessedKeys\":{{}}}}",
+            responses.join(",")
+        ),
+    ))
 }
 
-fn transact(state: &Shared, request: &Value) -> Response {
-    let operations = request
-        .get("TransactItems")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if operations.len() > 100 {
-        return error(
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactRequest<'a> {
+    #[serde(borrow)]
+    transact_items: Vec<TransactOp<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TransactOp<'a> {
+    #[serde(borrow, default)]
+    put: Option<Write<'a>>,
+    #[serde(borrow, default)]
+    delete: Option<Write<'a>>,
+}
+
+fn transact(state: &Shared, body: &[u8]) -> Answer {
+    let request: TransactRequest<'_> = parse(body)?;
+    if request.transact_items.len() > 100 {
+        return Err(error(
             "ValidationException",
             "Member must have length less than or equal to 100",
-        );
+        ));
     }
-    if !admit_writes(state, operations.len()) {
-        return throttled(state);
-    }
-    let mut items = state.items.lock().expect("items");
+    admit_writes(state, request.transact_items.len())?;
+    let mut items = state.items();
     // Check every condition first: all or nothing, with a reason per operation.
-    let mut reasons = Vec::new();
+    let mut reasons = Vec::with_capacity(request.transact_items.len());
     let mut failed = false;
-    let mut planned: Vec<((String, String), Option<Item>)> = Vec::new();
-    for operation in &operations {
-        let (body, item) = if let Some(put) = operation.get("Put") {
-            let item = put
-                .get("Item")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            (put, Some(item))
-        } else if let Some(delete) = operation.get("Delete") {
-            (delete, None)
-        } else {
-            return error(
-                "ValidationException",
-                "only Put and Delete are implemented by the fake",
-            );
+    let mut planned: Vec<(Key, Option<Stored>)> = Vec::with_capacity(request.transact_items.len());
+    for operation in &request.transact_items {
+        let (write, is_put) = match (&operation.put, &operation.delete) {
+            (Some(put), None) => (put, true),
+            (None, Some(delete)) => (delete, false),
+            _ => {
+                return Err(error(
+                    "ValidationException",
+                    "only Put and Delete are implemented by the fake",
+                ));
+            }
         };
-        let key = match &item {
-            Some(item) => key_of(item),
-            None => body.get("Key").and_then(Value::as_object).and_then(key_of),
-        };
-        let Some(key) = key else {
-            return error("ValidationException", "an operation without a key");
+        let key = match (is_put, &write.item, &write.key) {
+            (true, Some(item), _) => key_of(item)?,
+            (false, _, Some(key)) => key_of(key)?,
+            _ => return Err(error("ValidationException", "an operation without a key")),
         };
         if planned.iter().any(|(k, _)| k == &key) {
-            return error(
+            return Err(error(
                 "ValidationException",
                 "Transaction request cannot include multiple operations on one item",
-            );
+            ));
         }
-        let values = body
-            .get("ExpressionAttributeValues")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let condition = body.get("ConditionExpression").and_then(Value::as_str);
-        if condition_holds(items.get(&key), condition, &values) {
-            reasons.push(json!({ "Code": "None" }));
+        if condition_holds(
+            items.get(&key),
+            write.condition_expression.as_deref(),
+            &write.expression_attribute_values,
+        ) {
+            reasons.push(r#"{"Code":"None"}"#);
         } else {
             failed = true;
-            reasons.push(json!({ "Code": "ConditionalCheckFailed", "Message": "The conditional request failed" }));
+            reasons.push(
+                r#"{"Code":"ConditionalCheckFailed","Message":"The conditional request failed"}"#,
+            );
         }
-        planned.push((key, item));
+        planned.push((
+            key,
+            if is_put {
+                write.item.as_ref().map(stored)
+            } else {
+                None
+            },
+        ));
     }
     if failed {
-        let body = json!({
-            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-            "message": "Transaction cancelled, please refer cancellation reasons for specific reasons",
-            "CancellationReasons": reasons,
-        });
-        return (
-            StatusCode::BAD_REQUEST,
-            [("content-type", "application/x-amz-json-1.0")],
-            body.to_string(),
-        )
-            .into_response();
+        let body = format!(
+            "{{\"__type\":\"com.amazonaws.dynamodb.v20120810#TransactionCanceledException\",\"message\":\"Transaction cancelled, please refer cancellation reasons for specific reasons\",\"CancellationReasons\":[{}]}}",
+            reasons.join(",")
+        );
+        return Err(reply(StatusCode::BAD_REQUEST, body));
     }
     let count = planned.len() as u64;
     for (key, item) in planned {
@@ -391,5 +497,5 @@ fn transact(state: &Shared, request: &Value) -> Response {
         }
     }
     state.items_written.fetch_add(count, Ordering::Relaxed);
-    ok(json!({}))
+    Ok(reply(StatusCode::OK, "{}".into()))
 }

@@ -30,9 +30,9 @@ use crate::store::{CustomerWrite, StoreError};
 use crate::validation::{email_domain, normalize_email};
 
 /// Rows handed to one worker at a time.
-const BATCH_ROWS: usize = 500;
+const BATCH_ROWS: usize = 1_000;
 /// Batches in flight at once: bounds both memory and concurrency against the store.
-const CONCURRENT_BATCHES: usize = 8;
+const CONCURRENT_BATCHES: usize = 4;
 /// How often progress (counts, position, report part) is saved.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// A report part is also cut when this many failed rows are waiting.
@@ -286,7 +286,13 @@ impl Run<'_> {
             futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
                 .map(|batch| {
                     let worker = Arc::clone(&worker);
-                    async move { worker.process(batch).await }
+                    // A task per batch: the CPU work of mapping and validation runs on every core,
+                    // while `buffered` still hands results back in file order for the checkpoints.
+                    let task = tokio::spawn(async move { worker.process(batch).await });
+                    async move {
+                        task.await
+                            .map_err(|e| HelpdeskError::Unavailable(format!("import batch: {e}")))?
+                    }
                 })
                 .buffered(CONCURRENT_BATCHES),
         );
