@@ -11,6 +11,10 @@
     dead_code,
     reason = "the test suite reads counters in process, the benchmark over /stats"
 )]
+#![allow(
+    clippy::result_large_err,
+    reason = "the error is the HTTP response itself, sent as it is"
+)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
