@@ -529,3 +529,38 @@ async fn template_is_served_and_imports_cleanly() {
         .await
         .assert_problem_status(404);
 }
+
+#[tokio::test]
+async fn invalid_values_fail_their_row_with_the_reason() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    rig.api
+        .post(
+            As::Admin,
+            "/fields",
+            json!({"key": "renewal", "label": "Renewal", "type": "date"}),
+        )
+        .await;
+    let file = "Email,First Name,Last Name,Portal Access,Phone,Renewal\n\
+                a@x.io,A,One,everyone,,\n\
+                b@x.io,B,Two,company,call me,\n\
+                c@x.io,C,Three,company,,2026-02-30\n\
+                d@x.io,D,Four,Company,+1 555 0100,2026-02-28\n";
+    let job = rig.import(json!({}), file.as_bytes()).await;
+    assert_eq!(counts(&job), [4, 1, 0, 0, 3, 0], "{job}");
+    let report = rig.report(&job).await;
+    assert!(
+        report.contains("2,a@x.io,\"portal_access: unknown variant `everyone`"),
+        "{report}"
+    );
+    assert!(
+        report.contains("3,b@x.io,\"phones[0]: must be a phone number"),
+        "{report}"
+    );
+    assert!(
+        report.contains("4,c@x.io,custom_fields.renewal: must be a real date formatted yyyy-mm-dd"),
+        "{report}"
+    );
+    let d = rig.customer("d@x.io").await;
+    assert_eq!(d["portal_access"], "company");
+    assert_eq!(d["custom_fields"]["renewal"], "2026-02-28");
+}

@@ -884,68 +884,65 @@ impl Worker {
             row: candidate.raw.row,
             outcome,
         };
-        let patch = candidate.values.patch(
-            current.as_ref(),
-            &self.fields,
-            candidate.company_id.as_deref(),
-        );
-        match current {
-            Some(existing)
-                if existing
-                    .import_mark
-                    .as_ref()
-                    .is_some_and(|m| m.job == self.job_id && m.row == candidate.raw.row) =>
-            {
-                // Written by this very row before the run was interrupted.
-                Ok(Ok(Plan::Counted(
-                    existing
-                        .import_mark
-                        .map(|m| m.outcome)
-                        .unwrap_or(RowOutcome::Updated),
-                )))
+        let company = candidate.company_id.as_deref();
+        let Some(existing) = current else {
+            // A new customer: typed straight from the row when possible.
+            let input = match candidate.values.new_customer_input(&self.fields, company) {
+                Some(input) => Ok(input),
+                None => parse_input::<CustomerInput>(candidate.values.patch(
+                    None,
+                    &self.fields,
+                    company,
+                )),
+            };
+            let mut profile = match input.and_then(|input| {
+                input
+                    .into_profile(&self.fields)
+                    .map_err(HelpdeskError::Validation)
+            }) {
+                Ok(profile) => profile,
+                Err(error) => return Ok(Err(reasons(&error))),
+            };
+            if profile.company_id.is_none() {
+                profile.company_id = self.domain_company(email_domain(&profile.email)).await?;
             }
-            Some(existing) => match self
-                .ctx
-                .helpdesk
-                .patched(&existing, &self.fields, patch)
-                .await
-            {
-                Err(HelpdeskError::Unavailable(message)) => {
-                    Err(HelpdeskError::Unavailable(message))
-                }
-                Err(error) => Ok(Err(reasons(&error))),
-                Ok(next) if next.profile == existing.profile => {
-                    Ok(Ok(Plan::Counted(RowOutcome::Unchanged)))
-                }
-                Ok(mut next) => {
-                    next.import_mark = Some(mark(RowOutcome::Updated));
-                    Ok(Ok(Plan::Write(
-                        CustomerWrite::Replace {
-                            previous: existing,
-                            next,
-                        },
-                        RowOutcome::Updated,
-                    )))
-                }
-            },
-            None => {
-                let profile = match parse_input::<CustomerInput>(patch).and_then(|input| {
-                    input
-                        .into_profile(&self.fields)
-                        .map_err(HelpdeskError::Validation)
-                }) {
-                    Ok(profile) => profile,
-                    Err(error) => return Ok(Err(reasons(&error))),
-                };
-                let mut profile = profile;
-                if profile.company_id.is_none() {
-                    profile.company_id = self.domain_company(email_domain(&profile.email)).await?;
-                }
-                let mut customer = crate::customers::customer_record(profile, self.send_welcome);
-                customer.import_mark = Some(mark(RowOutcome::Created));
+            let mut customer = crate::customers::customer_record(profile, self.send_welcome);
+            customer.import_mark = Some(mark(RowOutcome::Created));
+            return Ok(Ok(Plan::Write(
+                CustomerWrite::Insert(customer),
+                RowOutcome::Created,
+            )));
+        };
+        if let Some(done) = existing
+            .import_mark
+            .as_ref()
+            .filter(|m| m.job == self.job_id && m.row == candidate.raw.row)
+        {
+            // Written by this very row before the run was interrupted.
+            return Ok(Ok(Plan::Counted(done.outcome)));
+        }
+        let patch = candidate
+            .values
+            .patch(Some(&existing), &self.fields, company);
+        match self
+            .ctx
+            .helpdesk
+            .patched(&existing, &self.fields, patch)
+            .await
+        {
+            Err(HelpdeskError::Unavailable(message)) => Err(HelpdeskError::Unavailable(message)),
+            Err(error) => Ok(Err(reasons(&error))),
+            Ok(next) if next.profile == existing.profile => {
+                Ok(Ok(Plan::Counted(RowOutcome::Unchanged)))
+            }
+            Ok(mut next) => {
+                next.import_mark = Some(mark(RowOutcome::Updated));
                 Ok(Ok(Plan::Write(
-                    CustomerWrite::Insert(customer),
-                    RowOutcome::Created,
+                    CustomerWrite::Replace {
+                        previous: existing,
+                        next,
+                    },
+                    RowOutcome::Updated,
                 )))
             }
         }
