@@ -9,7 +9,7 @@
 //! crashed one, continues where it stopped. Customers written by the import carry the row that
 //! wrote them, so rows re-processed after a crash are recognised and counted once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use crate::validation::{email_domain, normalize_email};
 /// Rows handed to one worker at a time.
 const BATCH_ROWS: usize = 1_000;
 /// Batches in flight at once: bounds both memory and concurrency against the store.
-const CONCURRENT_BATCHES: usize = 4;
+const CONCURRENT_BATCHES: usize = 8;
 /// How often progress (counts, position, report part) is saved.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// A report part is also cut when this many failed rows are waiting.
@@ -461,10 +461,33 @@ fn part_key(job_id: &str, part: u32) -> String {
 // ---------------------------------------------------------------------------------------------
 // The blocking side: CSV parsing.
 
+/// Which row is the last for each email, kept small: 8 bytes per distinct email, and a row
+/// number only for the emails that appear more than once.
+#[derive(Default)]
+struct LastRows {
+    seen: HashSet<u64>,
+    repeated: HashMap<u64, u64>,
+}
+
+impl LastRows {
+    fn record(&mut self, email: &str, row: u64) {
+        let hash = email_hash(email);
+        if !self.seen.insert(hash) {
+            self.repeated.insert(hash, row);
+        }
+    }
+
+    /// True when a later row carries the same email (this one counts as a duplicate).
+    fn superseded(&self, email: &str, row: u64) -> bool {
+        self.repeated
+            .get(&email_hash(email))
+            .is_some_and(|last| *last != row)
+    }
+}
+
 struct Scan {
     plan: ColumnPlan,
-    /// Email hash → number of the last row with that email.
-    last_row_of: HashMap<u64, u64>,
+    last_row_of: LastRows,
     data_rows: u64,
     bom_len: u64,
 }
@@ -556,7 +579,7 @@ fn scan(
     }
     let plan = resolve(&headers)?;
     let email_column = plan.email_column();
-    let mut last_row_of = HashMap::new();
+    let mut last_row_of = LastRows::default();
     let mut record = csv::StringRecord::new();
     let mut row = 1u64;
     while csv.read_record(&mut record).map_err(|e| read_error(&e))? {
@@ -565,7 +588,7 @@ fn scan(
             .get(email_column)
             .and_then(|e| normalize_email(e).ok())
         {
-            last_row_of.insert(email_hash(&email), row);
+            last_row_of.record(&email, row);
         }
     }
     drop(csv);
@@ -599,7 +622,7 @@ fn produce(
     start: Checkpoint,
     bom_len: u64,
     plan: &ColumnPlan,
-    last_row_of: &HashMap<u64, u64>,
+    last_row_of: &LastRows,
     sender: mpsc::Sender<Batch>,
 ) -> Result<(), FileError> {
     let fresh = start.offset == 0;
@@ -626,11 +649,7 @@ fn produce(
             let email = record
                 .get(email_column)
                 .and_then(|e| normalize_email(e).ok());
-            let superseded = email.is_some_and(|e| {
-                last_row_of
-                    .get(&email_hash(&e))
-                    .is_some_and(|last| *last != row)
-            });
+            let superseded = email.is_some_and(|e| last_row_of.superseded(&e, row));
             if superseded {
                 batch.duplicates += 1;
             } else {

@@ -15,7 +15,7 @@
 //! `by_group` (`group_pk`, `list_sk`) lists a company's members, or the customers of one email
 //! domain that have no company (for domain back-fill).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -990,6 +990,8 @@ impl Store for DynamoStore {
                 backoff(round - 1).await;
             }
             let mut groups: Vec<(Vec<usize>, Vec<Op>, Vec<usize>)> = Vec::new();
+            // The keys of the group being filled: a transaction may touch an item once.
+            let mut group_keys: HashSet<String> = HashSet::new();
             for &index in &pending {
                 let ops = match &writes[index] {
                     CustomerWrite::Insert(customer) => self.customer_ops(None, Some(customer))?,
@@ -999,16 +1001,16 @@ impl Store for DynamoStore {
                 };
                 let fits = groups.last().is_some_and(|(_, group_ops, _)| {
                     group_ops.len() + ops.len() <= MAX_TRANSACTION_ITEMS
-                        && !ops
-                            .iter()
-                            .any(|op| group_ops.iter().any(|other| other.key == op.key))
+                        && !ops.iter().any(|op| group_keys.contains(&op.key))
                 });
                 if !fits {
                     groups.push((Vec::new(), Vec::new(), Vec::new()));
+                    group_keys.clear();
                 }
                 if let Some((members, group_ops, owners)) = groups.last_mut() {
                     members.push(index);
                     owners.extend(std::iter::repeat_n(index, ops.len()));
+                    group_keys.extend(ops.iter().map(|op| op.key.clone()));
                     group_ops.extend(ops);
                 }
             }
