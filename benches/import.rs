@@ -53,7 +53,7 @@ fn main() {
     println!("# helpdesk import benchmark\n");
     println!("machine: {}", report::machine());
     println!(
-        "DynamoDB endpoint: in-process fake, 10 ms per request, throttles above {rate:.0} items/s\n"
+        "DynamoDB endpoint: local fake in its own process, 10 ms per request, throttles above {rate:.0} items/s\n"
     );
     println!("| store | rows | time | rows/s | peak RSS |");
     println!("|---|---|---|---|---|");
