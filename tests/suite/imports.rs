@@ -564,3 +564,54 @@ async fn invalid_values_fail_their_row_with_the_reason() {
     assert_eq!(d["portal_access"], "company");
     assert_eq!(d["custom_fields"]["renewal"], "2026-02-28");
 }
+
+/// PUT to a URL over plain HTTP (moto), as a browser or curl would; answers the status code.
+fn http_put(url: &str, content_type: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").expect("moto serves plain HTTP");
+    let (host, path) = rest.split_once('/').expect("a path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to moto");
+    let head = format!(
+        "PUT /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("a status line")
+}
+
+#[tokio::test]
+async fn a_file_uploaded_to_the_presigned_url_is_imported() {
+    let rig = Rig::new(LambdaApi::on_dynamodb().await);
+    let created = rig
+        .api
+        .post(As::Agent, "/imports", json!({"required": ["email"]}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let url = created.body["upload_url"].as_str().unwrap().to_string();
+    assert!(
+        url.contains(&format!("imports/{id}.csv")) && url.contains("X-Amz-Signature="),
+        "{url}"
+    );
+    let file = b"Email\nup1@acme.com\nup2@acme.com\n";
+    let status = tokio::task::spawn_blocking(move || http_put(&url, "text/csv", file))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "the presigned URL accepts the upload");
+    // S3 would now send the event for the object the client put there.
+    rig.invoke(
+        s3_event(&format!("imports/{id}.csv"), "etag-of-upload", file.len()),
+        Duration::from_secs(600),
+    )
+    .await;
+    let job = rig.job(&id).await;
+    assert_eq!(counts(&job), [2, 2, 0, 0, 0, 0], "{job}");
+    assert_eq!(rig.customer("up2@acme.com").await["email"], "up2@acme.com");
+}
