@@ -4,8 +4,8 @@
 //! (ProvisionedThroughputExceededException) above a write budget (default 40,000 items/s).
 //!
 //! Each scenario runs in a child process of this binary, so its peak RSS (VmHWM) is its own.
-//! Set `IMPORT_BENCH_ROWS=100000` to run one size, `IMPORT_BENCH_WRITE_RATE` to change the
-//! budget. Nothing here asserts a time.
+//! Set `IMPORT_BENCH_ROWS=100000` to run one size, `IMPORT_BENCH_STORES=dynamodb` to run one
+//! store, `IMPORT_BENCH_WRITE_RATE` to change the budget. Nothing here asserts a time.
 
 #[path = "support/report.rs"]
 mod report;
@@ -62,7 +62,8 @@ fn main() {
     for rows in sizes {
         let file = dir.join(format!("customers-{rows}.csv"));
         generate(&file, rows);
-        for kind in ["sqlite", "dynamodb"] {
+        let stores = std::env::var("IMPORT_BENCH_STORES").unwrap_or_else(|_| "sqlite,dynamodb".into());
+        for kind in ["sqlite", "dynamodb"].into_iter().filter(|k| stores.contains(k)) {
             // The endpoint runs in its own process: its memory is not the import's.
             let mut fake = (kind == "dynamodb").then(|| {
                 Command::new(std::env::current_exe().expect("self"))

@@ -32,7 +32,7 @@ use crate::validation::{email_domain, normalize_email};
 /// Rows handed to one worker at a time.
 const BATCH_ROWS: usize = 1_000;
 /// Batches in flight at once: bounds both memory and concurrency against the store.
-const CONCURRENT_BATCHES: usize = 8;
+const CONCURRENT_BATCHES: usize = 6;
 /// How often progress (counts, position, report part) is saved.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 /// A report part is also cut when this many failed rows are waiting.
