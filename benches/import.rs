@@ -62,8 +62,12 @@ fn main() {
     for rows in sizes {
         let file = dir.join(format!("customers-{rows}.csv"));
         generate(&file, rows);
-        let stores = std::env::var("IMPORT_BENCH_STORES").unwrap_or_else(|_| "sqlite,dynamodb".into());
-        for kind in ["sqlite", "dynamodb"].into_iter().filter(|k| stores.contains(k)) {
+        let stores =
+            std::env::var("IMPORT_BENCH_STORES").unwrap_or_else(|_| "sqlite,dynamodb".into());
+        for kind in ["sqlite", "dynamodb"]
+            .into_iter()
+            .filter(|k| stores.contains(k))
+        {
             // The endpoint runs in its own process: its memory is not the import's.
             let mut fake = (kind == "dynamodb").then(|| {
                 Command::new(std::env::current_exe().expect("self"))

@@ -71,6 +71,9 @@ CREATE TABLE IF NOT EXISTS fields (
 );
 "#;
 
+/// A customer by any of its emails, primary or alternate.
+const CUSTOMER_BY_EMAIL: &str = "SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1";
+
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
@@ -320,10 +323,8 @@ impl Store for SqliteStore {
 
     async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
         let email = email.to_string();
-        self.with(move |connection| {
-            read_doc(connection, "SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1", [&email])
-        })
-        .await
+        self.with(move |connection| read_doc(connection, CUSTOMER_BY_EMAIL, [&email]))
+            .await
     }
 
     async fn replace_customer(
@@ -342,14 +343,7 @@ impl Store for SqliteStore {
             .with(move |connection| {
                 emails
                     .iter()
-                    .map(|email| {
-                        query_row(
-                            connection,
-                            "SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1",
-                            [email],
-                            |r| r.get(0),
-                        )
-                    })
+                    .map(|email| query_row(connection, CUSTOMER_BY_EMAIL, [email], |r| r.get(0)))
                     .collect()
             })
             .await?;
