@@ -75,6 +75,49 @@ pub fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
+/// Adds the request log to a finished router (every route, including ones added later).
+pub fn with_request_log(routes: Router<AppState>) -> Router<AppState> {
+    routes.layer(axum::middleware::from_fn(log_request))
+}
+
+/// One log line per request: method, route template (never the raw path, which may hold an
+/// email), status, duration and the request id (API Gateway's, or `x-request-id`).
+async fn log_request(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let request_id = match request
+        .extensions()
+        .get::<lambda_http::request::RequestContext>()
+    {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(context)) => {
+            context.request_id.clone()
+        }
+        _ => None,
+    }
+    .or_else(|| {
+        request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    })
+    .unwrap_or_default();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let millis = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    if status >= 500 {
+        tracing::error!(%method, %route, status, millis, request_id, "request");
+    } else {
+        tracing::info!(%method, %route, status, millis, request_id, "request");
+    }
+    response
+}
+
 // ---------------------------------------------------------------------------------------------
 // Errors as RFC 9457 problem details.
 

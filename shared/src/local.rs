@@ -199,10 +199,10 @@ pub fn router(
         auth,
         objects: Arc::new(data.objects()),
     };
-    crate::api::routes()
+    let routes = crate::api::routes()
         .route("/imports/{id}/file", axum::routing::put(upload_import_file))
-        .layer(axum::Extension(LocalUploads { data, uploaded }))
-        .with_state(state)
+        .layer(axum::Extension(LocalUploads { data, uploaded }));
+    crate::api::with_request_log(routes).with_state(state)
 }
 
 /// Largest file accepted by the local upload route.

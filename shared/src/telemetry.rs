@@ -21,7 +21,15 @@ pub fn init(logs: Logs) {
         .with_target(false);
     let result = match logs {
         Logs::Json => builder.json().without_time().try_init(),
-        Logs::Text | Logs::Quiet => builder.compact().with_writer(std::io::stderr).try_init(),
+        Logs::Text | Logs::Quiet => {
+            use std::io::IsTerminal;
+            let colours = std::io::stderr().is_terminal();
+            builder
+                .compact()
+                .with_ansi(colours)
+                .with_writer(std::io::stderr)
+                .try_init()
+        }
     };
     // A second initialisation (tests) keeps the first subscriber.
     drop(result);
