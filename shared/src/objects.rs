@@ -189,6 +189,24 @@ impl S3Store {
     pub fn bucket(&self) -> &str {
         &self.bucket
     }
+
+    async fn put_body(
+        &self,
+        key: &str,
+        body: aws_sdk_s3::primitives::ByteStream,
+        content_type: &str,
+    ) -> Result<(), ObjectError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| s3_error(key, e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -225,16 +243,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(body.into())
-            .send()
-            .await
-            .map_err(|e| s3_error(key, e))?;
-        Ok(())
+        self.put_body(key, body.into(), content_type).await
     }
 
     async fn put_file(
@@ -246,16 +255,7 @@ impl ObjectStore for S3Store {
         let body = aws_sdk_s3::primitives::ByteStream::from_path(path)
             .await
             .map_err(|e| ObjectError::Unavailable(format!("{}: {e}", path.display())))?;
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| s3_error(key, e))?;
-        Ok(())
+        self.put_body(key, body, content_type).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {

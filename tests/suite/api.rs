@@ -11,6 +11,18 @@ async fn customer_lifecycle(api: LambdaApi) {
                        "alternate_emails": ["ann@home.org"], "phones": ["+1 555 0100"], "tags": ["VIP"]}))
         .await;
     assert_eq!(created["email"], "ann.lee@example.com");
+    assert_eq!(
+        created["welcome"],
+        Value::Null,
+        "no welcome email unless asked for"
+    );
+    let welcomed = api
+        .create(json!({"email": "new@example.com", "send_welcome": true}))
+        .await;
+    assert_eq!(
+        welcomed["welcome"]["status"], "pending",
+        "send_welcome is recorded for the notifier"
+    );
     assert_eq!(created["tags"], json!(["vip"]));
     assert_eq!(created["version"], 1);
 
