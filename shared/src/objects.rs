@@ -43,6 +43,18 @@ impl FolderStore {
         Self { root: root.into() }
     }
 
+    /// Where to write `key` aside (and the file it is renamed to afterwards), so that a reader
+    /// never sees half an object; creates the folders on the way.
+    async fn aside(&self, key: &str) -> Result<(PathBuf, PathBuf), ObjectError> {
+        let path = self.path(key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_error(key, e))?;
+        }
+        Ok((path.with_extension("partial"), path))
+    }
+
     /// The file for `key`; keys never leave the folder.
     pub fn path(&self, key: &str) -> Result<PathBuf, ObjectError> {
         let safe = !key.is_empty()
@@ -86,14 +98,7 @@ impl ObjectStore for FolderStore {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<(), ObjectError> {
-        let path = self.path(key)?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| io_error(key, e))?;
-        }
-        // Write aside, then rename: a reader never sees half an object.
-        let partial = path.with_extension("partial");
+        let (partial, path) = self.aside(key).await?;
         tokio::fs::write(&partial, body)
             .await
             .map_err(|e| io_error(key, e))?;
@@ -108,13 +113,7 @@ impl ObjectStore for FolderStore {
         source: &Path,
         _content_type: &str,
     ) -> Result<(), ObjectError> {
-        let path = self.path(key)?;
-        if let Some(parent) = path.parent() {
-            tokio::fs::create_dir_all(parent)
-                .await
-                .map_err(|e| io_error(key, e))?;
-        }
-        let partial = path.with_extension("partial");
+        let (partial, path) = self.aside(key).await?;
         tokio::fs::copy(source, &partial)
             .await
             .map_err(|e| io_error(key, e))?;
