@@ -160,6 +160,7 @@ async fn handler_latency() {
             Helpdesk::new(Arc::new(store)),
             Arc::new(JwtClaimsAuthenticator),
             Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),
+            Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),
         ),
         fixture: serde_json::from_str(include_str!("../tests/fixtures/apigw-v2-jwt.json"))
             .expect("fixture"),

@@ -50,6 +50,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Ingest raw email files (.eml), as the email-ingest function does: each sender becomes a
+    /// customer if needed and the message joins or starts a ticket.
+    Ingest {
+        /// One or more RFC 5322 messages (.eml).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = "./data", env = "HELPDESK_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Print one JSON record per message instead of a line of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the HTTP API on a local address.
     Serve {
         /// Address to listen on.
@@ -76,6 +88,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
+            Command::Ingest {
+                files,
+                data_dir,
+                json,
+            } => ingest(files, data_dir, json).await,
             Command::Import {
                 file,
                 dry_run,
@@ -208,6 +225,64 @@ fn progress_bar(progress: &Progress) {
     );
 }
 
+/// Ingests each file and prints its outcome; fails (after the others) if any file could not be
+/// read or the store failed. Ignored and failed messages are outcomes, not errors.
+async fn ingest(files: Vec<PathBuf>, data_dir: PathBuf, json: bool) -> Result<(), String> {
+    telemetry::init(telemetry::Logs::Quiet);
+    let data = DataDir::open(&data_dir)?;
+    let helpdesk = data.helpdesk()?;
+    let mut errors = Vec::new();
+    for file in &files {
+        match data.ingest_file(&helpdesk, file).await {
+            Ok(record) if json => {
+                let mut value = serde_json::json!(record);
+                if let Some(object) = value.as_object_mut() {
+                    object.insert("file".into(), serde_json::json!(file.display().to_string()));
+                }
+                println!("{value}");
+            }
+            Ok(record) => println!("{}: {}", file.display(), describe(&record)),
+            Err(error) => {
+                eprintln!("{}: {error}", file.display());
+                errors.push(file.display().to_string());
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("could not ingest {}", errors.join(", ")))
+    }
+}
+
+fn describe(record: &helpdesk_shared::inbound::InboundRecord) -> String {
+    use helpdesk_shared::inbound::InboundStatus;
+    match record.status {
+        InboundStatus::Ingested => format!(
+            "ingested: customer {}{}, ticket {} ({})",
+            record.customer_email.as_deref().unwrap_or("?"),
+            if record.customer_created {
+                " (new)"
+            } else {
+                ""
+            },
+            record.ticket_id.as_deref().unwrap_or("?"),
+            record
+                .thread_reason
+                .map(|r| serde_json::json!(r)
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string())
+                .unwrap_or_default(),
+        ),
+        status => format!(
+            "{}: {}",
+            status.as_str(),
+            record.reason.as_deref().unwrap_or("no reason recorded")
+        ),
+    }
+}
+
 async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     telemetry::init(telemetry::Logs::Text);
     let data = DataDir::open(&data_dir)?;
@@ -221,7 +296,7 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
         Arc::new(auth),
         uploaded.clone(),
     );
-    tokio::spawn(helpdesk_shared::local::watch_imports(
+    tokio::spawn(helpdesk_shared::local::watch_folders(
         data.clone(),
         helpdesk,
         uploaded,

@@ -31,17 +31,21 @@ pub struct AppState {
     pub auth: Arc<dyn Authenticator>,
     /// The import bucket (S3) or the data dir (local).
     pub objects: Arc<dyn ObjectStore>,
+    /// The mail bucket (S3) or the data dir (local): attachments and large message bodies.
+    pub mail: Arc<dyn ObjectStore>,
 }
 
 pub fn router(
     helpdesk: Helpdesk,
     auth: Arc<dyn Authenticator>,
     objects: Arc<dyn ObjectStore>,
+    mail: Arc<dyn ObjectStore>,
 ) -> Router {
     routes().with_state(AppState {
         helpdesk,
         auth,
         objects,
+        mail,
     })
 }
 
@@ -71,6 +75,14 @@ pub fn routes() -> Router<AppState> {
         .route("/imports", post(create_import))
         .route("/imports/template.csv", get(import_template))
         .route("/imports/{id}", get(get_import))
+        .route("/customers/{email}/tickets", get(list_customer_tickets))
+        .route("/tickets/{id}", get(get_ticket).patch(update_ticket))
+        .route(
+            "/tickets/{id}/attachments/{attachment}",
+            get(download_attachment),
+        )
+        .route("/inbound", get(list_inbound))
+        .route("/inbound/{id}", get(get_inbound))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }
@@ -336,6 +348,23 @@ impl FromRequestParts<AppState> for Param {
         Path::<String>::from_request_parts(parts, state)
             .await
             .map(|Path(value)| Param(value))
+            .map_err(|_| HelpdeskError::bad_request("path", "is not a valid path parameter"))
+    }
+}
+
+/// Two path parameters, as [`Param`] does one.
+pub struct Params2(pub String, pub String);
+
+impl FromRequestParts<AppState> for Params2 {
+    type Rejection = HelpdeskError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map(|Path((a, b))| Params2(a, b))
             .map_err(|_| HelpdeskError::bad_request("path", "is not a valid path parameter"))
     }
 }
@@ -696,4 +725,110 @@ async fn import_template(caller: Caller) -> ApiResult {
         HeaderValue::from_static("attachment; filename=\"customers-template.csv\""),
     );
     Ok(response)
+}
+
+async fn list_customer_tickets(
+    State(s): State<AppState>,
+    caller: Caller,
+    Param(email): Param,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let params = query_params(query, &["limit", "cursor"])?;
+    let limit = page_limit(&params)?;
+    let scope = "tickets";
+    let after = decode_cursor(&params, scope)?;
+    let page = s
+        .helpdesk
+        .list_customer_tickets(&caller, &email, after.as_deref(), limit)
+        .await?;
+    Ok(list_response(page, scope))
+}
+
+async fn get_ticket(
+    State(s): State<AppState>,
+    caller: Caller,
+    Param(id): Param,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let params = query_params(query, &["cursor"])?;
+    let scope = "messages";
+    let after = decode_cursor(&params, scope)?;
+    let view = s
+        .helpdesk
+        .get_ticket(&caller, &id, after.as_deref(), s.mail.as_ref())
+        .await?;
+    let version = view.ticket.version;
+    let next_cursor = encode_cursor(view.messages_next.clone(), scope);
+    let mut body = json!(view);
+    if let Some(object) = body.as_object_mut() {
+        object.remove("messages_next");
+        object.insert("messages_next_cursor".into(), json!(next_cursor));
+    }
+    Ok(with_etag(StatusCode::OK, version, body))
+}
+
+async fn update_ticket(
+    State(s): State<AppState>,
+    caller: Caller,
+    Param(id): Param,
+    headers: HeaderMap,
+    JsonBody(patch): JsonBody,
+) -> ApiResult {
+    let ticket = s
+        .helpdesk
+        .update_ticket(&caller, &id, patch, precondition(&headers)?)
+        .await?;
+    Ok(with_etag(StatusCode::OK, ticket.version, json!(ticket)))
+}
+
+/// Answers the download's details with a short-lived URL, and redirects there (`303`), so a
+/// browser link downloads at once and an API client can read the URL from the body.
+async fn download_attachment(
+    State(s): State<AppState>,
+    caller: Caller,
+    Params2(ticket, attachment): Params2,
+    headers: HeaderMap,
+) -> ApiResult {
+    let mut download = s
+        .helpdesk
+        .attachment_download(&caller, &ticket, &attachment, s.mail.as_ref())
+        .await?;
+    if download.url.starts_with('/') {
+        // Local folders answer a path on this server.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        download.url = format!("http://{host}{}", download.url);
+    }
+    let mut response = (StatusCode::SEE_OTHER, axum::Json(json!(download))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&download.url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn list_inbound(
+    State(s): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let params = query_params(query, &["limit", "cursor", "status"])?;
+    let limit = page_limit(&params)?;
+    let status = params.get("status").map(String::as_str);
+    let scope = format!("inbound:{}", status.unwrap_or_default());
+    let after = decode_cursor(&params, &scope)?;
+    let page = s
+        .helpdesk
+        .list_inbound(&caller, status, after.as_deref(), limit)
+        .await?;
+    Ok(list_response(page, &scope))
+}
+
+async fn get_inbound(State(s): State<AppState>, caller: Caller, Param(id): Param) -> ApiResult {
+    let record = s.helpdesk.get_inbound(&caller, &id).await?;
+    Ok(axum::Json(json!(record)).into_response())
 }

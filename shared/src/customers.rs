@@ -738,6 +738,20 @@ impl Helpdesk {
     }
 }
 
+/// Splits a display name into first and last name: "Lee, Ann" is last-first; "Ann Marie Lee"
+/// is first names then the last word; a single word is a first name.
+pub fn split_full_name(name: &str) -> (Option<String>, Option<String>) {
+    let (first, last) = match name.split_once(',') {
+        Some((last, first)) => (first, last),
+        None => match name.trim().rsplit_once(char::is_whitespace) {
+            Some((first, last)) => (first, last),
+            None => (name, ""),
+        },
+    };
+    let part = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    (part(first), part(last))
+}
+
 /// A new customer record at version 1; `send_welcome` queues the welcome email.
 pub fn customer_record(profile: Profile, send_welcome: bool) -> Customer {
     let now = crate::now();

@@ -88,6 +88,9 @@ impl From<StoreError> for HelpdeskError {
             StoreError::FieldKeyTaken(key) => {
                 HelpdeskError::conflict("key", format!("a custom field '{key}' already exists"))
             }
+            StoreError::MessageIdTaken(id) => {
+                HelpdeskError::conflict("message_id", format!("message {id} is already stored"))
+            }
             StoreError::Exists(what) => {
                 HelpdeskError::conflict("id", format!("{what} already exists"))
             }

@@ -8,11 +8,13 @@ pub mod customers;
 pub mod error;
 pub mod fields;
 pub mod imports;
+pub mod inbound;
 pub mod local;
 pub mod objects;
 pub mod patch;
 pub mod store;
 pub mod telemetry;
+pub mod tickets;
 pub mod validation;
 
 use std::sync::Arc;
@@ -48,6 +50,13 @@ pub fn new_id() -> String {
 /// time order.
 pub fn timestamp_after(after: std::time::Duration) -> String {
     format_timestamp(time::OffsetDateTime::now_utc() + after)
+}
+
+/// A Unix time in milliseconds, in the form of [`now`].
+pub fn timestamp_from_millis(millis: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+    format_timestamp(at)
 }
 
 fn format_timestamp(at: time::OffsetDateTime) -> String {

@@ -194,14 +194,23 @@ pub fn router(
     auth: Arc<dyn crate::auth::Authenticator>,
     uploaded: Arc<tokio::sync::Notify>,
 ) -> axum::Router {
+    // One folder store for the API and the download route, so download tokens it issues are
+    // the ones the route redeems.
+    let folder = Arc::new(data.objects());
     let state = crate::api::AppState {
         helpdesk,
         auth,
-        objects: Arc::new(data.objects()),
+        objects: folder.clone(),
+        mail: folder.clone(),
     };
     let routes = crate::api::routes()
         .route("/imports/{id}/file", axum::routing::put(upload_import_file))
-        .layer(axum::Extension(LocalUploads { data, uploaded }));
+        .route(
+            &format!("{}/{{token}}", crate::objects::DOWNLOAD_ROUTE),
+            axum::routing::get(download),
+        )
+        .layer(axum::Extension(LocalUploads { data, uploaded }))
+        .layer(axum::Extension(folder));
     crate::api::with_request_log(routes).with_state(state)
 }
 
@@ -283,10 +292,144 @@ async fn upload_import_file(
     Ok((axum::http::StatusCode::ACCEPTED, axum::Json(job.view())).into_response())
 }
 
-/// Imports files dropped into `DATA_DIR/imports/` (or uploaded), checking every two seconds and
-/// whenever `uploaded` is notified. Runs until the process ends.
-pub async fn watch_imports(data: DataDir, helpdesk: Helpdesk, uploaded: Arc<tokio::sync::Notify>) {
+/// `GET /downloads/{token}`: the file a download URL stands for, while its token is valid. The
+/// token is the credential, as a presigned S3 URL's signature is.
+async fn download(
+    axum::Extension(folder): axum::Extension<Arc<crate::objects::FolderStore>>,
+    crate::api::Param(token): crate::api::Param,
+) -> Result<axum::response::Response, crate::error::HelpdeskError> {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let expired = || crate::error::HelpdeskError::NotFound("download (expired or unknown)".into());
+    let (key, path) = folder.redeem(&token).ok_or_else(expired)?;
+    let file = tokio::fs::File::open(&path).await.map_err(|_| expired())?;
+    // Attachment keys end in `<n>-<file name>`.
+    let name = key
+        .rsplit('/')
+        .next()
+        .and_then(|last| last.split_once('-').map(|(_, name)| name))
+        .unwrap_or("download");
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// Drop `.eml` files here (`DATA_DIR/inbox/`) and `helpdesk serve` ingests them.
+pub const INBOX_DIR: &str = "inbox";
+
+impl DataDir {
+    /// The mail context of local mode: raw mail, attachments and bodies live in the data dir.
+    pub fn mail(&self, helpdesk: &Helpdesk) -> crate::inbound::MailContext {
+        crate::inbound::MailContext {
+            helpdesk: helpdesk.clone(),
+            mail: Arc::new(self.objects()),
+        }
+    }
+
+    /// Ingests one `.eml` file, as `helpdesk ingest FILE` does. Its id is a digest of its bytes,
+    /// so the same file ingested twice is recognised; the raw message is kept under
+    /// `DATA_DIR/inbound/`.
+    pub async fn ingest_file(
+        &self,
+        helpdesk: &Helpdesk,
+        file: &Path,
+    ) -> Result<crate::inbound::InboundRecord, String> {
+        let raw = tokio::fs::read(file)
+            .await
+            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let id = format!(
+            "eml-{}",
+            uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &raw).simple()
+        );
+        let raw_key = format!("{}{id}.eml", crate::inbound::INBOUND_PREFIX);
+        let context = self.mail(helpdesk);
+        if helpdesk
+            .store()
+            .get_inbound(&id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            context
+                .mail
+                .put_file(&raw_key, file, "message/rfc822")
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let envelope = crate::inbound::Envelope {
+            id,
+            raw_key,
+            received_at: crate::now(),
+            verdicts: None,
+        };
+        context
+            .ingest(envelope, &raw)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Ingests the `.eml` files dropped into `DATA_DIR/inbox/`; each is removed once its outcome
+    /// is recorded (its raw copy stays under `DATA_DIR/inbound/`). A file whose ingestion hit a
+    /// transient error stays for the next round.
+    pub async fn ingest_dropped_mail(
+        &self,
+        helpdesk: &Helpdesk,
+    ) -> Result<Vec<crate::inbound::InboundRecord>, String> {
+        let folder = self.root.join(INBOX_DIR);
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("{}: {e}", folder.display())),
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.is_file()
+                    && path
+                        .extension()
+                        .is_some_and(|e| e.eq_ignore_ascii_case("eml"))
+            })
+            .collect();
+        // Oldest name first: a mail client's export numbers messages in order.
+        paths.sort();
+        let mut done = Vec::new();
+        for path in paths {
+            match self.ingest_file(helpdesk, &path).await {
+                Ok(record) => {
+                    let _ = tokio::fs::remove_file(&path).await;
+                    done.push(record);
+                }
+                Err(error) => {
+                    tracing::warn!(file = %path.display(), %error, "ingest failed; will retry")
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Imports files dropped into `DATA_DIR/imports/` (or uploaded) and ingests mail dropped into
+/// `DATA_DIR/inbox/`, checking every two seconds and whenever `uploaded` is notified. Runs until
+/// the process ends.
+pub async fn watch_folders(data: DataDir, helpdesk: Helpdesk, uploaded: Arc<tokio::sync::Notify>) {
     loop {
+        match data.ingest_dropped_mail(&helpdesk).await {
+            Ok(records) => {
+                for record in records {
+                    tracing::info!(inbound = %record.id, status = record.status.as_str(), ticket = record.ticket_id.as_deref().unwrap_or_default(), reason = record.reason.as_deref().unwrap_or_default(), "mail from the inbox");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "inbox scan failed; retrying"),
+        }
         match data.import_dropped_files(&helpdesk).await {
             Ok(jobs) => {
                 for job in jobs {

@@ -1,8 +1,10 @@
 //! Object storage, the buckets: S3 in the cloud, a folder locally.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
@@ -30,17 +32,39 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
         expires_in: Duration,
     ) -> Result<Option<String>, ObjectError>;
+    /// A URL that downloads the object without other credentials until it expires. Local
+    /// folders answer a path (`/downloads/…`) on the serving host.
+    async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, ObjectError>;
 }
 
 /// Local mode: objects are files under a folder (`DATA_DIR`), keys are relative paths.
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     root: PathBuf,
+    /// Download tokens handed out by `presign_get`: token → (key, expiry). Shared by clones, so
+    /// the server that serves `/downloads/{token}` sees the tokens the API issued.
+    downloads: Arc<Mutex<HashMap<String, (String, Instant)>>>,
 }
+
+/// The route local download URLs point at.
+pub const DOWNLOAD_ROUTE: &str = "/downloads";
 
 impl FolderStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            downloads: Arc::default(),
+        }
+    }
+
+    /// The file a download token stands for, while the token is valid.
+    pub fn redeem(&self, token: &str) -> Option<(String, PathBuf)> {
+        let downloads = self.downloads.lock().ok()?;
+        let (key, expires) = downloads.get(token)?;
+        if *expires < Instant::now() {
+            return None;
+        }
+        Some((key.clone(), self.path(key).ok()?))
     }
 
     /// Where to write `key` aside (and the file it is renamed to afterwards), so that a reader
@@ -136,6 +160,27 @@ impl ObjectStore for FolderStore {
     ) -> Result<Option<String>, ObjectError> {
         Ok(None)
     }
+
+    async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, ObjectError> {
+        let path = self.path(key)?;
+        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Err(ObjectError::NotFound(key.to_string()));
+        }
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let now = Instant::now();
+        let mut downloads = self
+            .downloads
+            .lock()
+            .map_err(|_| ObjectError::Unavailable("download tokens poisoned".into()))?;
+        // Expired tokens go as new ones come, so the table stays as small as the live ones.
+        downloads.retain(|_, (_, expires)| *expires > now);
+        downloads.insert(token.clone(), (key.to_string(), now + expires_in));
+        Ok(format!("{DOWNLOAD_ROUTE}/{token}"))
+    }
 }
 
 /// The cloud: one S3 bucket.
@@ -225,7 +270,7 @@ impl ObjectStore for S3Store {
     }
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, ObjectError> {
-        let output = self
+        let mut output = self
             .client
             .get_object()
             .bucket(&self.bucket)
@@ -233,12 +278,22 @@ impl ObjectStore for S3Store {
             .send()
             .await
             .map_err(|e| s3_error(key, e))?;
-        let bytes = output
+        // Chunks go straight into one buffer of the announced size: a 40 MB mail costs 40 MB,
+        // not the two or three copies that collecting and flattening would.
+        let size = output
+            .content_length()
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or_default();
+        let mut bytes = Vec::with_capacity(size);
+        while let Some(chunk) = output
             .body
-            .collect()
+            .try_next()
             .await
-            .map_err(|e| ObjectError::Unavailable(format!("s3 {key}: {e}")))?;
-        Ok(bytes.into_bytes().to_vec())
+            .map_err(|e| ObjectError::Unavailable(format!("s3 {key}: {e}")))?
+        {
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), ObjectError> {
@@ -285,5 +340,19 @@ impl ObjectStore for S3Store {
             .await
             .map_err(|e| s3_error(key, e))?;
         Ok(Some(request.uri().to_string()))
+    }
+
+    async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, ObjectError> {
+        let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
+            .map_err(|e| ObjectError::Unavailable(e.to_string()))?;
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| s3_error(key, e))?;
+        Ok(request.uri().to_string())
     }
 }

@@ -169,6 +169,8 @@ impl LambdaApi {
             Helpdesk::new(Arc::clone(&store)),
             Arc::new(JwtClaimsAuthenticator),
             Arc::clone(&objects),
+            // One bucket (or folder) serves as import and mail bucket in tests.
+            Arc::clone(&objects),
         );
         Self {
             router,

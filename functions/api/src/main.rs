@@ -12,10 +12,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init(telemetry::Logs::Json);
     let store = DynamoStore::from_env().await?;
     let imports = S3Store::from_env("IMPORT_BUCKET").await?;
+    let mail = S3Store::from_env("MAIL_BUCKET").await?;
     let router = api::router(
         Helpdesk::new(Arc::new(store)),
         Arc::new(JwtClaimsAuthenticator),
         Arc::new(imports),
+        Arc::new(mail),
     );
     lambda_http::run(router).await
 }

@@ -58,16 +58,9 @@ impl RowValues {
             }
         }
         if let Some(name) = full_name {
-            // "Lee, Ann" is last-first; "Ann Marie Lee" is first names then the last word.
-            let (first, last) = match name.split_once(',') {
-                Some((last, first)) => (first.trim().to_string(), last.trim().to_string()),
-                None => match name.rsplit_once(' ') {
-                    Some((first, last)) => (first.trim().to_string(), last.trim().to_string()),
-                    None => (name.clone(), String::new()),
-                },
-            };
+            let (first, last) = crate::customers::split_full_name(&name);
             for (target, value) in [(Target::FirstName, first), (Target::LastName, last)] {
-                if !value.is_empty() {
+                if let Some(value) = value {
                     values.single.push((target, value));
                 }
             }

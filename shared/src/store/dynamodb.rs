@@ -30,11 +30,16 @@ use futures::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{CustomerQuery, CustomerWrite, PREFIX_END, Page, Store, StoreError, name_key};
+use super::{
+    CustomerQuery, CustomerWrite, MessageWrite, PREFIX_END, Page, Store, StoreError, TicketWrite,
+    name_key,
+};
 use crate::companies::Company;
 use crate::customers::{Customer, Note};
 use crate::fields::FieldDefinition;
 use crate::imports::ImportJob;
+use crate::inbound::{InboundRecord, InboundStatus};
+use crate::tickets::{Ticket, TicketMessage};
 use crate::validation::email_domain;
 
 type Item = HashMap<String, AttributeValue>;
@@ -914,6 +919,66 @@ fn claim_item(pk: String, company_id: &str) -> Item {
     ])
 }
 
+fn ticket_pk(id: &str) -> String {
+    format!("TICKET#{id}")
+}
+
+/// Messages sort after the ticket item (`#`) in the ticket's partition.
+const MESSAGE_SK: &str = "MSG#";
+
+fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
+    Ok(Item::from([
+        ("pk".into(), s(ticket_pk(&ticket.id))),
+        ("sk".into(), s(SINGLE)),
+        ("version".into(), n(ticket.version)),
+        ("doc".into(), to_doc(ticket)?),
+        // A customer's tickets, newest first, through the `by_group` index.
+        (
+            "group_pk".into(),
+            s(format!("TICKETS#{}", ticket.customer_id)),
+        ),
+        ("list_sk".into(), s(ticket.list_key())),
+    ]))
+}
+
+fn message_item(message: &TicketMessage) -> Result<Item, StoreError> {
+    Ok(Item::from([
+        ("pk".into(), s(ticket_pk(&message.ticket_id))),
+        (
+            "sk".into(),
+            s(format!("{MESSAGE_SK}{}", message.list_key())),
+        ),
+        ("doc".into(), to_doc(message)?),
+    ]))
+}
+
+/// Message-IDs may be up to 998 characters; long ones are keyed by a digest (keys stop at 2 KB).
+fn message_id_pk(message_id: &str) -> String {
+    if message_id.len() <= 512 {
+        format!("MSGID#{message_id}")
+    } else {
+        let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, message_id.as_bytes());
+        format!("MSGID#~{}", digest.simple())
+    }
+}
+
+const INBOUND_LIST: &str = "INBOUND";
+
+fn inbound_item(record: &InboundRecord) -> Result<Item, StoreError> {
+    Ok(Item::from([
+        ("pk".into(), s(format!("INBOUND#{}", record.id))),
+        ("sk".into(), s(SINGLE)),
+        ("doc".into(), to_doc(record)?),
+        // All records through `listing`, one status through `by_group`; newest first.
+        ("list_pk".into(), s(INBOUND_LIST)),
+        ("list_sk".into(), s(record.list_key())),
+        (
+            "group_pk".into(),
+            s(format!("INBOUND#{}", record.status.as_str())),
+        ),
+    ]))
+}
+
 fn field_item(field: &FieldDefinition) -> Result<Item, StoreError> {
     Ok(Item::from([
         ("pk".into(), s("FIELD")),
@@ -1408,6 +1473,173 @@ impl Store for DynamoStore {
             StoreError::VersionMismatch,
         )
         .await
+    }
+
+    async fn store_message(&self, write: &MessageWrite) -> Result<(), StoreError> {
+        let table = self.table.as_str();
+        let message = &write.message;
+        let claim = Item::from([
+            ("pk".into(), s(message_id_pk(&message.message_id))),
+            ("sk".into(), s(SINGLE)),
+            ("ticket_id".into(), s(&message.ticket_id)),
+        ]);
+        let ticket = match &write.ticket {
+            TicketWrite::Insert(ticket) => put(
+                table,
+                ticket_item(ticket)?,
+                NOT_EXISTS,
+                &[],
+                StoreError::Exists(format!("ticket {}", ticket.id)),
+            )?,
+            TicketWrite::Replace { previous, next } => put(
+                table,
+                ticket_item(next)?,
+                AT_VERSION,
+                &[(":version", n(previous.version))],
+                StoreError::VersionMismatch,
+            )?,
+        };
+        let ops = vec![
+            put(
+                table,
+                inbound_item(&write.inbound)?,
+                NOT_EXISTS,
+                &[],
+                StoreError::Exists(format!("inbound {}", write.inbound.id)),
+            )?,
+            put(
+                table,
+                claim,
+                NOT_EXISTS,
+                &[],
+                StoreError::MessageIdTaken(message.message_id.clone()),
+            )?,
+            ticket,
+            put(
+                table,
+                message_item(message)?,
+                NOT_EXISTS,
+                &[],
+                StoreError::Exists(format!("message {}", message.id)),
+            )?,
+        ];
+        self.transact(ops).await
+    }
+
+    async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        self.get(ticket_pk(id), SINGLE)
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
+    async fn replace_ticket(&self, previous: &Ticket, next: &Ticket) -> Result<(), StoreError> {
+        let values = [(":version", n(previous.version))];
+        self.put_conditional(
+            ticket_item(next)?,
+            AT_VERSION,
+            &values,
+            StoreError::VersionMismatch,
+        )
+        .await
+    }
+
+    async fn list_tickets(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Ticket>, StoreError> {
+        let (items, _) = self
+            .query_page(
+                Some(INDEX_GROUP),
+                ("group_pk", format!("TICKETS#{customer_id}")),
+                "list_sk",
+                after,
+                None,
+                limit + 1,
+                false,
+            )
+            .await?;
+        Ok(Page::from_rows(keyed_rows(&items, "list_sk")?, limit))
+    }
+
+    async fn list_messages(
+        &self,
+        ticket_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<TicketMessage>, StoreError> {
+        let after = after.map(|a| format!("{MESSAGE_SK}{a}"));
+        // Only messages sort after `MSG#…` in the partition, so a position needs no prefix
+        // (and an exclusive `>` keeps the page full).
+        let prefix = after.is_none().then_some(MESSAGE_SK);
+        let (items, _) = self
+            .query_page(
+                None,
+                ("pk", ticket_pk(ticket_id)),
+                "sk",
+                after.as_deref(),
+                prefix,
+                limit + 1,
+                true,
+            )
+            .await?;
+        let rows = keyed_rows(&items, "sk")?
+            .into_iter()
+            .map(|(key, message)| {
+                let key = key.strip_prefix(MESSAGE_SK).unwrap_or(&key).to_string();
+                (key, message)
+            })
+            .collect();
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    async fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(message_id_pk(message_id), SINGLE)
+            .await?
+            .and_then(|item| get_s(&item, "ticket_id").map(str::to_string)))
+    }
+
+    async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError> {
+        let on_fail = StoreError::Exists(format!("inbound {}", record.id));
+        self.put_conditional(inbound_item(record)?, NOT_EXISTS, &[], on_fail)
+            .await
+    }
+
+    async fn get_inbound(&self, id: &str) -> Result<Option<InboundRecord>, StoreError> {
+        self.get(format!("INBOUND#{id}"), SINGLE)
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
+    async fn list_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<InboundRecord>, StoreError> {
+        let (index, partition) = match status {
+            Some(status) => (
+                INDEX_GROUP,
+                ("group_pk", format!("INBOUND#{}", status.as_str())),
+            ),
+            None => (INDEX_LISTING, ("list_pk", INBOUND_LIST.to_string())),
+        };
+        let (items, _) = self
+            .query_page(
+                Some(index),
+                partition,
+                "list_sk",
+                after,
+                None,
+                limit + 1,
+                false,
+            )
+            .await?;
+        Ok(Page::from_rows(keyed_rows(&items, "list_sk")?, limit))
     }
 }
 

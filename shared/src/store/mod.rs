@@ -12,6 +12,8 @@ use crate::companies::Company;
 use crate::customers::{Customer, Note};
 use crate::fields::FieldDefinition;
 use crate::imports::ImportJob;
+use crate::inbound::{InboundRecord, InboundStatus};
+use crate::tickets::{Ticket, TicketMessage};
 
 /// One write of a batch: a new customer, or a customer replaced at its version.
 #[derive(Debug, Clone)]
@@ -22,6 +24,35 @@ use crate::imports::ImportJob;
 pub enum CustomerWrite {
     Insert(Customer),
     Replace { previous: Customer, next: Customer },
+}
+
+/// The ticket side of storing a message: a new ticket, or the ticket at its version.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per stored message, consumed at once; boxing buys nothing"
+)]
+pub enum TicketWrite {
+    Insert(Ticket),
+    Replace { previous: Ticket, next: Ticket },
+}
+
+impl TicketWrite {
+    /// The ticket as it is once the write is done.
+    pub fn ticket(&self) -> &Ticket {
+        match self {
+            TicketWrite::Insert(ticket) | TicketWrite::Replace { next: ticket, .. } => ticket,
+        }
+    }
+}
+
+/// Everything one accepted message writes, all or nothing: its ticket, the message, the claim
+/// on its Message-ID and the inbound record that says what happened.
+#[derive(Debug, Clone)]
+pub struct MessageWrite {
+    pub ticket: TicketWrite,
+    pub message: TicketMessage,
+    pub inbound: InboundRecord,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +66,9 @@ pub enum StoreError {
     DomainTaken(String),
     #[error("field key {0} is taken")]
     FieldKeyTaken(String),
+    /// A message with this Message-ID is already stored.
+    #[error("message {0} is already stored")]
+    MessageIdTaken(String),
     /// A record with this id already exists.
     #[error("{0} already exists")]
     Exists(String),
@@ -233,6 +267,45 @@ pub trait Store: Send + Sync {
         previous: &ImportJob,
         next: &ImportJob,
     ) -> Result<(), StoreError>;
+
+    // Tickets and their messages ---------------------------------------------------------------
+
+    /// Stores a message with its ticket, Message-ID claim and inbound record in one atomic
+    /// write. Fails with `Exists` when the ticket id (insert) or inbound record already exists,
+    /// `VersionMismatch` when the ticket changed, `MessageIdTaken` when the Message-ID is stored.
+    async fn store_message(&self, write: &MessageWrite) -> Result<(), StoreError>;
+    async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
+    /// Replaces `previous` by `next` at `previous.version` (status changes).
+    async fn replace_ticket(&self, previous: &Ticket, next: &Ticket) -> Result<(), StoreError>;
+    /// A customer's tickets, newest first ([`Ticket::list_key`] descending).
+    async fn list_tickets(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Ticket>, StoreError>;
+    /// A ticket's messages in arrival order ([`TicketMessage::list_key`] ascending).
+    async fn list_messages(
+        &self,
+        ticket_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<TicketMessage>, StoreError>;
+    /// The ticket holding the message with this Message-ID.
+    async fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<String>, StoreError>;
+
+    // Inbound mail records ---------------------------------------------------------------------
+
+    /// Records an ignored or failed message; `Exists` if its id is already recorded.
+    async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError>;
+    async fn get_inbound(&self, id: &str) -> Result<Option<InboundRecord>, StoreError>;
+    /// Newest first ([`InboundRecord::list_key`] descending), optionally of one status.
+    async fn list_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<InboundRecord>, StoreError>;
 }
 
 impl<T> Page<T> {

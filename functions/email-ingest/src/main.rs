@@ -1,0 +1,29 @@
+//! The email-ingest Lambda: SES receipt-rule events (Lambda action, after the S3 action stored
+//! the raw message in the mail bucket) run the shared inbound pipeline against DynamoDB.
+
+use std::sync::Arc;
+
+use helpdesk_shared::inbound::MailContext;
+use helpdesk_shared::inbound::handler::EmailIngestHandler;
+use helpdesk_shared::objects::S3Store;
+use helpdesk_shared::store::dynamodb::DynamoStore;
+use helpdesk_shared::{Helpdesk, telemetry};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init(telemetry::Logs::Json);
+    let store = DynamoStore::from_env().await?;
+    let mail = S3Store::from_env("MAIL_BUCKET").await?;
+    let context = MailContext {
+        helpdesk: Helpdesk::new(Arc::new(store)),
+        mail: Arc::new(mail),
+    };
+    let handler = EmailIngestHandler::new(context, std::env::var("MAIL_PREFIX").ok());
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handler.handle(event).await
+    }))
+    .await
+}
