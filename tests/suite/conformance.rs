@@ -6,7 +6,11 @@ use std::sync::Arc;
 use helpdesk_shared::companies::Company;
 use helpdesk_shared::customers::{Customer, Note};
 use helpdesk_shared::fields::{FieldDefinition, FieldType};
-use helpdesk_shared::store::{CustomerQuery, Store, StoreError};
+use helpdesk_shared::inbound::{InboundRecord, InboundStatus, Verdicts};
+use helpdesk_shared::store::{CustomerQuery, MessageWrite, Store, StoreError, TicketWrite};
+use helpdesk_shared::tickets::{
+    Mailbox, MessageBody, ThreadReason, Ticket, TicketMessage, TicketStatus,
+};
 
 use crate::support::customer;
 
@@ -492,6 +496,255 @@ async fn concurrent_updates_from_one_version_have_one_winner(store: Arc<dyn Stor
     );
 }
 
+// Tickets, messages and inbound records ------------------------------------------------------
+
+fn ticket(id: &str, customer_id: &str, created_at: &str) -> Ticket {
+    Ticket {
+        id: id.into(),
+        subject: format!("subject of {id}"),
+        customer_id: customer_id.into(),
+        customer_email: "ann@example.com".into(),
+        company_id: None,
+        status: TicketStatus::Open,
+        message_count: 1,
+        last_message_at: created_at.into(),
+        follow_up_of: None,
+        created_at: created_at.into(),
+        updated_at: created_at.into(),
+        version: 1,
+    }
+}
+
+fn message(id: &str, ticket_id: &str, message_id: &str, at: &str) -> TicketMessage {
+    TicketMessage {
+        id: id.into(),
+        ticket_id: ticket_id.into(),
+        message_id: message_id.into(),
+        from: Mailbox {
+            name: Some("Ann".into()),
+            email: "ann@example.com".into(),
+        },
+        reply_to: vec![],
+        to: vec![],
+        cc: vec![],
+        date: None,
+        received_at: at.into(),
+        subject: "hello".into(),
+        body: MessageBody {
+            text: format!("text of {id}"),
+            html: None,
+            reply_text: format!("text of {id}"),
+        },
+        body_key: None,
+        attachments: vec![],
+        thread_reason: ThreadReason::New,
+        unauthenticated: false,
+    }
+}
+
+fn record(id: &str, status: InboundStatus, at: &str) -> InboundRecord {
+    InboundRecord {
+        id: id.into(),
+        status,
+        reason: None,
+        received_at: at.into(),
+        raw_key: format!("inbound/{id}"),
+        from: None,
+        subject: None,
+        message_id: None,
+        customer_email: None,
+        customer_created: false,
+        ticket_id: None,
+        thread_reason: None,
+        verdicts: Verdicts::default(),
+    }
+}
+
+fn write(ticket: TicketWrite, message: TicketMessage) -> MessageWrite {
+    let inbound = record(&message.id, InboundStatus::Ingested, &message.received_at);
+    MessageWrite {
+        ticket,
+        message,
+        inbound,
+    }
+}
+
+async fn messages_store_atomically_with_ticket_claim_and_record(store: Arc<dyn Store>) {
+    let t1 = ticket("T1", "c1", "2026-01-01T00:00:00.000Z");
+    let m1 = message("ses-1", "T1", "one@mail", "2026-01-01T00:00:00.000Z");
+    store
+        .store_message(&write(TicketWrite::Insert(t1.clone()), m1.clone()))
+        .await
+        .expect("first message");
+    assert_eq!(store.get_ticket("T1").await.unwrap(), Some(t1.clone()));
+    assert_eq!(
+        store.ticket_for_message_id("one@mail").await.unwrap(),
+        Some("T1".to_string())
+    );
+    assert_eq!(
+        store.get_inbound("ses-1").await.unwrap().map(|r| r.status),
+        Some(InboundStatus::Ingested)
+    );
+
+    let mut t1b = t1.clone();
+    t1b.message_count = 2;
+    t1b.version = 2;
+    let replace = |previous: &Ticket, next: &Ticket| TicketWrite::Replace {
+        previous: previous.clone(),
+        next: next.clone(),
+    };
+    // The same delivery again: refused whole, nothing of it written.
+    let again = message("ses-1", "T1", "other@mail", "2026-01-01T00:00:01.000Z");
+    assert!(matches!(
+        store.store_message(&write(replace(&t1, &t1b), again)).await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(
+        store.ticket_for_message_id("other@mail").await.unwrap(),
+        None
+    );
+    assert_eq!(store.get_ticket("T1").await.unwrap(), Some(t1.clone()));
+    // A Message-ID already stored: refused whole.
+    let copy = message("ses-2", "T1", "one@mail", "2026-01-01T00:00:02.000Z");
+    assert_eq!(
+        store.store_message(&write(replace(&t1, &t1b), copy)).await,
+        Err(StoreError::MessageIdTaken("one@mail".into()))
+    );
+    assert_eq!(store.get_inbound("ses-2").await.unwrap(), None);
+    // A ticket id already taken: refused whole.
+    let clash = message("ses-3", "T1", "three@mail", "2026-01-01T00:00:03.000Z");
+    assert!(matches!(
+        store
+            .store_message(&write(TicketWrite::Insert(t1.clone()), clash))
+            .await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(store.get_inbound("ses-3").await.unwrap(), None);
+    // The ticket at a stale version: refused whole.
+    let m2 = message("ses-4", "T1", "two@mail", "2026-01-01T00:00:04.000Z");
+    let mut stale = t1.clone();
+    stale.version = 7;
+    assert_eq!(
+        store
+            .store_message(&write(replace(&stale, &t1b), m2.clone()))
+            .await,
+        Err(StoreError::VersionMismatch)
+    );
+    store
+        .store_message(&write(replace(&t1, &t1b), m2.clone()))
+        .await
+        .expect("a reply at the current version");
+    let page = store.list_messages("T1", None, 10).await.unwrap();
+    assert_eq!(page.items, vec![m1.clone(), m2.clone()]);
+    assert_eq!(page.next, None);
+    let first = store.list_messages("T1", None, 1).await.unwrap();
+    assert_eq!(first.items, vec![m1]);
+    let rest = store
+        .list_messages("T1", first.next.as_deref(), 1)
+        .await
+        .unwrap();
+    assert_eq!(rest.items, vec![m2]);
+    assert_eq!(rest.next, None);
+
+    // Status changes are versioned too.
+    let mut solved = t1b.clone();
+    solved.status = TicketStatus::Solved;
+    solved.version = 3;
+    assert_eq!(
+        store.replace_ticket(&t1, &solved).await,
+        Err(StoreError::VersionMismatch)
+    );
+    store.replace_ticket(&t1b, &solved).await.unwrap();
+    assert_eq!(store.get_ticket("T1").await.unwrap(), Some(solved));
+}
+
+async fn tickets_list_newest_first_per_customer(store: Arc<dyn Store>) {
+    for (i, customer) in ["c1", "c2", "c1", "c1", "c2", "c1"].iter().enumerate() {
+        let at = format!("2026-01-0{}T00:00:00.000Z", i + 1);
+        let id = format!("T{i}");
+        let m = message(&format!("ses-{i}"), &id, &format!("{i}@mail"), &at);
+        store
+            .store_message(&write(TicketWrite::Insert(ticket(&id, customer, &at)), m))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..10 {
+        let page = store.list_tickets("c1", after.as_deref(), 3).await.unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.into_iter().map(|t| t.id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["T5", "T3", "T2", "T0"]);
+    assert!(
+        store
+            .list_tickets("c3", None, 3)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+async fn inbound_records_list_newest_first_by_status(store: Arc<dyn Store>) {
+    let statuses = [
+        InboundStatus::Ignored,
+        InboundStatus::Failed,
+        InboundStatus::Ignored,
+        InboundStatus::Ignored,
+        InboundStatus::Failed,
+    ];
+    for (i, status) in statuses.iter().enumerate() {
+        let at = format!("2026-02-0{}T00:00:00.000Z", i + 1);
+        store
+            .insert_inbound(&record(&format!("r{i}"), *status, &at))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store
+            .insert_inbound(&record(
+                "r0",
+                InboundStatus::Failed,
+                "2026-03-01T00:00:00.000Z"
+            ))
+            .await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(
+        store.get_inbound("r0").await.unwrap().map(|r| r.status),
+        Some(InboundStatus::Ignored),
+        "the first record stays"
+    );
+    let list = |status: Option<InboundStatus>| {
+        let store = Arc::clone(&store);
+        async move {
+            let mut seen = Vec::new();
+            let mut after: Option<String> = None;
+            for _ in 0..10 {
+                let page = store
+                    .list_inbound(status, after.as_deref(), 2)
+                    .await
+                    .unwrap();
+                seen.extend(page.items.into_iter().map(|r| r.id));
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            seen
+        }
+    };
+    assert_eq!(list(None).await, ["r4", "r3", "r2", "r1", "r0"]);
+    assert_eq!(list(Some(InboundStatus::Ignored)).await, ["r3", "r2", "r0"]);
+    assert_eq!(list(Some(InboundStatus::Failed)).await, ["r4", "r1"]);
+    assert!(list(Some(InboundStatus::Ingested)).await.is_empty());
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -529,4 +782,7 @@ conformance!(
     notes_are_newest_first_and_idempotent,
     concurrent_creates_of_one_email_have_one_winner,
     concurrent_updates_from_one_version_have_one_winner,
+    messages_store_atomically_with_ticket_claim_and_record,
+    tickets_list_newest_first_per_customer,
+    inbound_records_list_newest_first_by_status,
 );
