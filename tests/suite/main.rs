@@ -8,5 +8,6 @@ mod conformance;
 #[path = "../../benches/support/fake_dynamodb.rs"]
 mod fake_dynamodb;
 mod imports;
+mod inbound;
 mod local;
 mod support;

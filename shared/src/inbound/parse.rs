@@ -50,7 +50,9 @@ pub fn read<'a>(message: &'a Message<'a>) -> Result<ParsedMail<'a>, String> {
             _ => None,
         })
         .collect::<Vec<_>>()
-        .join("\n\n");
+        .join("\n\n")
+        // One line ending for clients, whatever the sender's was.
+        .replace("\r\n", "\n");
     let html_parts: Vec<&str> = message
         .html_body
         .iter()
