@@ -374,3 +374,130 @@ fn serve_imports_dropped_and_uploaded_files() {
     let (status, _, _) = server.request("PUT", &path, key, &[], Some(&json!("again")));
     assert_eq!(status, 409, "a job takes one file");
 }
+
+const ANN_FIRST: &str = "From: Ann Lee <ann@acme.test>\r\nTo: help@helpdesk.test\r\nSubject: Printer on fire\r\nMessage-ID: <l1@acme.test>\r\n\r\nHelp!\r\n";
+const ANN_REPLY: &str = "From: Ann Lee <ann@acme.test>\r\nTo: help@helpdesk.test\r\nSubject: Re: Printer on fire\r\nMessage-ID: <l2@acme.test>\r\nIn-Reply-To: <l1@acme.test>\r\n\r\nStill burning.\r\n";
+const AUTO_REPLY: &str = "From: ooo@acme.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <l3@acme.test>\r\n\r\nAway.\r\n";
+
+#[test]
+fn ingest_command_reports_each_message() {
+    let data = temp_dir("cli-ingest");
+    let mail = temp_dir("cli-ingest-mail");
+    let files = [
+        ("1-first.eml", ANN_FIRST.as_bytes()),
+        ("2-reply.eml", ANN_REPLY.as_bytes()),
+        ("3-auto.eml", AUTO_REPLY.as_bytes()),
+        ("4-broken.eml", b"\xff\xfe\x00garbage".as_slice()),
+    ];
+    let mut paths = Vec::new();
+    for (name, body) in files {
+        std::fs::write(mail.join(name), body).unwrap();
+        paths.push(mail.join(name).display().to_string());
+    }
+    let args: Vec<&str> = std::iter::once("ingest")
+        .chain(paths.iter().map(String::as_str))
+        .collect();
+    let output = helpdesk(&args, &data);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{stdout}");
+    assert!(
+        lines[0].contains("ingested: customer ann@acme.test (new), ticket "),
+        "{stdout}"
+    );
+    assert!(lines[0].ends_with("(new)"), "{stdout}");
+    assert!(lines[1].ends_with("(in_reply_to)"), "{stdout}");
+    assert!(
+        lines[2].contains("ignored: Auto-Submitted: auto-replied"),
+        "{stdout}"
+    );
+    assert!(lines[3].contains("failed: malformed message"), "{stdout}");
+    let ticket = |line: &str| {
+        line.split("ticket ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        ticket(lines[0]),
+        ticket(lines[1]),
+        "the reply joins the ticket"
+    );
+    // The raw message is kept in the data dir whatever its outcome.
+    assert_eq!(std::fs::read_dir(data.join("inbound")).unwrap().count(), 4);
+
+    // The same file again is recognised: same outcome, nothing stored twice.
+    let again = helpdesk(&["ingest", "--json", &paths[1]], &data);
+    assert!(again.status.success());
+    let record: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(record["status"], "ingested");
+    assert_eq!(record["thread_reason"], "in_reply_to");
+    assert_eq!(record["ticket_id"], json!(ticket(lines[0])));
+    assert_eq!(record["file"], json!(paths[1]));
+
+    let missing = helpdesk(&["ingest", "/no/such/mail.eml"], &data);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/mail.eml"));
+}
+
+#[test]
+fn serve_ingests_the_inbox_and_serves_attachments() {
+    let data = temp_dir("serve-inbox");
+    let server = Server::start(&data, None);
+    let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
+    let key = key.trim();
+    let with_attachment = "From: Ann Lee <ann@acme.test>\r\nSubject: Logs\r\nMessage-ID: <att@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLogs attached.\r\n--b\r\nContent-Type: text/plain; name=\"app.log\"\r\nContent-Disposition: attachment; filename=\"app.log\"\r\n\r\nline one\r\nline two\r\n--b--\r\n";
+    std::fs::create_dir_all(data.join("inbox")).unwrap();
+    std::fs::write(data.join("mail.tmp"), with_attachment).unwrap();
+    std::fs::rename(data.join("mail.tmp"), data.join("inbox/1.eml")).unwrap();
+
+    let mut tickets = Value::Null;
+    for _ in 0..100 {
+        let (status, _, body) =
+            server.request("GET", "/customers/ann@acme.test/tickets", key, &[], None);
+        if status == 200 && body["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            tickets = body;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let id = tickets["items"][0]["id"]
+        .as_str()
+        .expect("the inbox mail made a ticket");
+    assert!(
+        !data.join("inbox/1.eml").exists(),
+        "an ingested file leaves the inbox"
+    );
+    let (status, _, ticket) = server.request("GET", &format!("/tickets/{id}"), key, &[], None);
+    assert_eq!(status, 200);
+    let attachment = &ticket["messages"][0]["attachments"][0];
+    assert_eq!(attachment["filename"], "app.log");
+    let (status, head, download) = server.request(
+        "GET",
+        &format!(
+            "/tickets/{id}/attachments/{}",
+            attachment["id"].as_str().unwrap()
+        ),
+        key,
+        &[],
+        None,
+    );
+    assert_eq!(status, 303, "{download}");
+    let url = download["url"].as_str().unwrap();
+    assert!(
+        head.contains(&format!("location: {}", url.to_ascii_lowercase())),
+        "{head}"
+    );
+    // The URL is the credential: no API key needed, and it works while it lasts.
+    let (status, bytes) = crate::support::http_get(url);
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(bytes).unwrap(), "line one\r\nline two");
+    let (status, _) = crate::support::http_get(&format!("{}x", url));
+    assert_eq!(status, 404, "an unknown token downloads nothing");
+
+    let (status, _, inbound) = server.request("GET", "/inbound?status=ingested", key, &[], None);
+    assert_eq!(status, 200);
+    assert_eq!(inbound["items"].as_array().unwrap().len(), 1);
+}
