@@ -186,18 +186,6 @@ fn fake_stats(endpoint: &str) -> serde_json::Value {
     serde_json::from_str(body).expect("stats JSON")
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(0.0)
-}
-
 fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -257,7 +245,7 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             "| {kind}{{extra}} | {rows} | {:.1} s | {:.0} | {:.0} MiB |",
             elapsed.as_secs_f64(),
             rows as f64 / elapsed.as_secs_f64(),
-            peak_rss_mib()
+            report::peak_rss_mib()
         );
         let _ = std::fs::remove_dir_all(&work);
     });

@@ -139,18 +139,6 @@ fn generate_large(path: &Path, size: usize) {
     file.flush().expect("flush");
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0)
-        .unwrap_or(0.0)
-}
-
 fn scenario(kind: &str, folder: &Path) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -221,7 +209,7 @@ fn scenario(kind: &str, folder: &Path) {
             bytes as f64 / 1e6,
             elapsed.as_secs_f64(),
             ingested as f64 / elapsed.as_secs_f64(),
-            peak_rss_mib()
+            report::peak_rss_mib()
         );
         let _ = std::fs::remove_dir_all(&work);
     });

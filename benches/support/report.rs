@@ -15,3 +15,17 @@ pub fn machine() -> String {
         .unwrap_or(0);
     format!("{cpu}, {cores} cores")
 }
+
+/// This process's peak resident set size (VmHWM), in MiB.
+#[allow(dead_code, reason = "not every benchmark measures memory")]
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
+}

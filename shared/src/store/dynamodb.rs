@@ -411,6 +411,14 @@ impl DynamoStore {
         Ok(found)
     }
 
+    /// The document of the single item at `pk`, if any.
+    async fn get_doc<T: DeserializeOwned>(&self, pk: String) -> Result<Option<T>, StoreError> {
+        self.get(pk, SINGLE)
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
@@ -1243,10 +1251,7 @@ impl Store for DynamoStore {
     }
 
     async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError> {
-        self.get(format!("COMPANY#{id}"), SINGLE)
-            .await?
-            .map(|item| from_item(&item))
-            .transpose()
+        self.get_doc(format!("COMPANY#{id}")).await
     }
 
     async fn replace_company(&self, previous: &Company, next: &Company) -> Result<(), StoreError> {
@@ -1454,10 +1459,7 @@ impl Store for DynamoStore {
     }
 
     async fn get_import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError> {
-        self.get(format!("IMPORT#{id}"), SINGLE)
-            .await?
-            .map(|item| from_item(&item))
-            .transpose()
+        self.get_doc(format!("IMPORT#{id}")).await
     }
 
     async fn replace_import_job(
@@ -1527,10 +1529,7 @@ impl Store for DynamoStore {
     }
 
     async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
-        self.get(ticket_pk(id), SINGLE)
-            .await?
-            .map(|item| from_item(&item))
-            .transpose()
+        self.get_doc(ticket_pk(id)).await
     }
 
     async fn replace_ticket(&self, previous: &Ticket, next: &Ticket) -> Result<(), StoreError> {
@@ -1609,10 +1608,7 @@ impl Store for DynamoStore {
     }
 
     async fn get_inbound(&self, id: &str) -> Result<Option<InboundRecord>, StoreError> {
-        self.get(format!("INBOUND#{id}"), SINGLE)
-            .await?
-            .map(|item| from_item(&item))
-            .transpose()
+        self.get_doc(format!("INBOUND#{id}")).await
     }
 
     async fn list_inbound(
