@@ -286,7 +286,8 @@ fn describe(record: &helpdesk_shared::inbound::InboundRecord) -> String {
 async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     telemetry::init(telemetry::Logs::Text);
     let data = DataDir::open(&data_dir)?;
-    let helpdesk = data.helpdesk()?;
+    let store = data.store()?;
+    let helpdesk = helpdesk_shared::Helpdesk::new(store.clone());
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
     let (auth, created_key) = data.authenticator(keys.as_deref())?;
     let uploaded = Arc::new(tokio::sync::Notify::new());
@@ -299,6 +300,7 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     tokio::spawn(helpdesk_shared::local::watch_folders(
         data.clone(),
         helpdesk,
+        store,
         uploaded,
     ));
     let listener = tokio::net::TcpListener::bind(listen)

@@ -68,7 +68,28 @@ pub enum WelcomeStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Welcome {
     pub status: WelcomeStatus,
+    /// When it was requested (pending) or sent or given up (sent, failed).
     pub at: String,
+    /// Set while the notifier sends it: a redelivered event then sends nothing more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_since: Option<String>,
+    /// Sending attempts that failed so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Welcome {
+    /// Requested and not yet being sent.
+    pub fn is_due(&self) -> bool {
+        self.status == WelcomeStatus::Pending && self.sending_since.is_none()
+    }
 }
 
 /// Everything about a customer that clients write. Normalised and validated.
@@ -761,6 +782,9 @@ pub fn customer_record(profile: Profile, send_welcome: bool) -> Customer {
         welcome: send_welcome.then(|| Welcome {
             status: WelcomeStatus::Pending,
             at: now.clone(),
+            sending_since: None,
+            failed_attempts: 0,
+            error: None,
         }),
         import_mark: None,
         created_at: now.clone(),

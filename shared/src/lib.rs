@@ -10,6 +10,7 @@ pub mod fields;
 pub mod imports;
 pub mod inbound;
 pub mod local;
+pub mod notifications;
 pub mod objects;
 pub mod patch;
 pub mod store;

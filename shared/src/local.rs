@@ -30,10 +30,54 @@ impl DataDir {
     }
 
     pub fn helpdesk(&self) -> Result<Helpdesk, String> {
-        let store = SqliteStore::open(&self.root.join(DATABASE_FILE)).map_err(|e| e.to_string())?;
-        Ok(Helpdesk::new(Arc::new(store)))
+        Ok(Helpdesk::new(self.store()?))
     }
 
+    /// The SQLite store itself, for what only local mode asks of it (welcome emails due).
+    pub fn store(&self) -> Result<Arc<SqliteStore>, String> {
+        SqliteStore::open(&self.root.join(DATABASE_FILE))
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Welcome emails go to `DATA_DIR/outbox/` as `.eml` files. The sender comes from
+    /// `WELCOME_SENDER` (default `helpdesk@localhost`); subject and body as in the cloud.
+    pub fn notifier(&self, helpdesk: &Helpdesk) -> crate::notifications::Notifier {
+        let sender = std::env::var("WELCOME_SENDER")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "helpdesk@localhost".to_string());
+        crate::notifications::Notifier {
+            helpdesk: helpdesk.clone(),
+            mailer: Arc::new(crate::notifications::mailer::OutboxMailer::new(
+                self.root.join(OUTBOX_DIR),
+            )),
+            template: crate::notifications::WelcomeTemplate::with_sender(sender),
+        }
+    }
+}
+
+/// Outgoing mail of local mode, one `.eml` file per message.
+pub const OUTBOX_DIR: &str = "outbox";
+
+/// Sends the welcome emails that are due (local mode's stand-in for the table's stream).
+pub async fn send_due_welcomes(
+    store: &SqliteStore,
+    notifier: &crate::notifications::Notifier,
+) -> Result<usize, String> {
+    let due = store.welcomes_due(100).await.map_err(|e| e.to_string())?;
+    let mut sent = 0;
+    for customer in due {
+        match notifier.welcome(customer.email()).await {
+            Ok(crate::notifications::WelcomeOutcome::Sent) => sent += 1,
+            Ok(_) => {}
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    Ok(sent)
+}
+
+impl DataDir {
     /// Keys from `HELPDESK_API_KEYS` when given; otherwise the admin key kept in the data dir,
     /// created on first start. Returns the authenticator and, when a key was just created, it.
     pub fn authenticator(
@@ -417,11 +461,20 @@ impl DataDir {
     }
 }
 
-/// Imports files dropped into `DATA_DIR/imports/` (or uploaded) and ingests mail dropped into
-/// `DATA_DIR/inbox/`, checking every two seconds and whenever `uploaded` is notified. Runs until
+/// Imports files dropped into `DATA_DIR/imports/` (or uploaded), ingests mail dropped into
+/// `DATA_DIR/inbox/` and writes due welcome emails to `DATA_DIR/outbox/`, checking every two seconds and whenever `uploaded` is notified. Runs until
 /// the process ends.
-pub async fn watch_folders(data: DataDir, helpdesk: Helpdesk, uploaded: Arc<tokio::sync::Notify>) {
+pub async fn watch_folders(
+    data: DataDir,
+    helpdesk: Helpdesk,
+    store: Arc<SqliteStore>,
+    uploaded: Arc<tokio::sync::Notify>,
+) {
+    let notifier = data.notifier(&helpdesk);
     loop {
+        if let Err(error) = send_due_welcomes(&store, &notifier).await {
+            tracing::warn!(%error, "welcome emails: will retry");
+        }
         match data.ingest_dropped_mail(&helpdesk).await {
             Ok(records) => {
                 for record in records {

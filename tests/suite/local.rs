@@ -501,3 +501,48 @@ fn serve_ingests_the_inbox_and_serves_attachments() {
     assert_eq!(status, 200);
     assert_eq!(inbound["items"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn serve_writes_welcome_emails_to_the_outbox() {
+    let data = temp_dir("serve-outbox");
+    let server = Server::start(&data, None);
+    let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
+    let key = key.trim();
+    let (status, _, _) = server.request(
+        "POST",
+        "/customers",
+        key,
+        &[],
+        Some(&json!({"email": "hal@acme.test", "first_name": "Hal", "send_welcome": true})),
+    );
+    assert_eq!(status, 201);
+    let mut welcome = Value::Null;
+    for _ in 0..100 {
+        welcome = server
+            .request("GET", "/customers/hal@acme.test", key, &[], None)
+            .2["welcome"]
+            .clone();
+        if welcome["status"] == "sent" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(welcome["status"], "sent", "{welcome}");
+    let outbox: Vec<_> = std::fs::read_dir(data.join("outbox"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    let raw = std::fs::read(&outbox[0]).unwrap();
+    let mail = mail_parser::MessageParser::default().parse(&raw).unwrap();
+    assert_eq!(
+        mail.to().and_then(|a| a.first()).and_then(|a| a.address()),
+        Some("hal@acme.test")
+    );
+    assert_eq!(mail.subject(), Some("Welcome, Hal"));
+    assert_eq!(
+        mail.header_raw("Auto-Submitted").map(str::trim),
+        Some("auto-generated")
+    );
+}

@@ -10,4 +10,5 @@ mod fake_dynamodb;
 mod imports;
 mod inbound;
 mod local;
+mod notifications;
 mod support;

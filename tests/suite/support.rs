@@ -341,3 +341,41 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+pub fn ses_client() -> aws_sdk_sesv2::Client {
+    let config = aws_sdk_sesv2::Config::builder()
+        .behavior_version(aws_sdk_sesv2::config::BehaviorVersion::latest())
+        .region(aws_sdk_sesv2::config::Region::new("us-east-1"))
+        .endpoint_url(moto_endpoint())
+        .credentials_provider(aws_sdk_sesv2::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    aws_sdk_sesv2::Client::from_conf(config)
+}
+
+/// The mail moto's SES has accepted so far (all tests share one moto): raw text per message.
+pub fn moto_sent_mail() -> Vec<(Vec<String>, String)> {
+    let (status, body) = http_get(&format!("{}/moto-api/data.json", moto_endpoint()));
+    assert_eq!(status, 200);
+    let data: Value = serde_json::from_slice(&body).expect("moto state is JSON");
+    data["ses"]["RawMessage"]
+        .as_array()
+        .map(|messages| {
+            messages
+                .iter()
+                .map(|m| {
+                    let to = m["destinations"]
+                        .as_array()
+                        .map(|d| {
+                            d.iter()
+                                .filter_map(|a| a.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    (to, m["raw_data"].as_str().unwrap_or_default().to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

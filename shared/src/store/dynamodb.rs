@@ -132,6 +132,11 @@ fn customer_item(customer: &Customer) -> Result<Item, StoreError> {
         None => format!("UNASSIGNED#{}", email_domain(email)),
     };
     item.insert("group_pk".into(), s(group));
+    // The notifier's stream subscription filters on this: only records with a welcome email
+    // due invoke it.
+    if customer.welcome.as_ref().is_some_and(|w| w.is_due()) {
+        item.insert("welcome_status".into(), s("pending"));
+    }
     Ok(item)
 }
 

@@ -46,6 +46,10 @@ CREATE INDEX IF NOT EXISTS customers_last ON customers(last_lc) WHERE last_lc IS
 CREATE INDEX IF NOT EXISTS customers_company ON customers(company_id, email) WHERE company_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS customers_unassigned ON customers(email_domain, email) WHERE company_id IS NULL;
 CREATE INDEX IF NOT EXISTS customer_emails_owner ON customer_emails(customer_id);
+-- Customers whose welcome email is due: local mode has no change stream, so it looks here.
+CREATE INDEX IF NOT EXISTS customers_welcome_due ON customers(id)
+    WHERE json_extract(doc, '$.welcome.status') = 'pending'
+      AND json_extract(doc, '$.welcome.sending_since') IS NULL;
 CREATE TABLE IF NOT EXISTS notes (
     customer_id TEXT NOT NULL,
     sort_key    TEXT NOT NULL,
@@ -190,6 +194,24 @@ impl SqliteStore {
             let value = work(&tx)?;
             tx.commit().map_err(unavailable)?;
             Ok(value)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Up to `limit` customers whose welcome email is due (requested, not yet being sent).
+    pub async fn welcomes_due(&self, limit: usize) -> Result<Vec<Customer>, StoreError> {
+        self.with(move |connection| {
+            let rows: Vec<(String, Customer)> = read_docs(
+                connection,
+                "SELECT id, doc FROM customers
+                 WHERE json_extract(doc, '$.welcome.status') = 'pending'
+                   AND json_extract(doc, '$.welcome.sending_since') IS NULL
+                 LIMIT ?1",
+                [limit as i64],
+            )?;
+            Ok(rows.into_iter().map(|(_, c)| c).collect())
         })
         .await
     }

@@ -1,0 +1,30 @@
+//! The notifier Lambda: DynamoDB stream records of customers whose welcome email is due (the
+//! event source mapping filters on `welcome_status`) send it through SES, once.
+
+use std::sync::Arc;
+
+use helpdesk_shared::notifications::handler::NotifierHandler;
+use helpdesk_shared::notifications::mailer::SesMailer;
+use helpdesk_shared::notifications::{Notifier, WelcomeTemplate};
+use helpdesk_shared::store::dynamodb::DynamoStore;
+use helpdesk_shared::{Helpdesk, telemetry};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init(telemetry::Logs::Json);
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::from_env().await?;
+    let notifier = Notifier {
+        helpdesk: Helpdesk::new(Arc::new(store)),
+        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&config))),
+        template: WelcomeTemplate::from_env()?,
+    };
+    let handler = NotifierHandler::new(notifier);
+    let handler = &handler;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handler.handle(event).await
+    }))
+    .await
+}

@@ -1,0 +1,294 @@
+//! Welcome emails: the notifier handler fed DynamoDB stream records (as Lambda would), sending
+//! through SES on moto; transient failures with a mailer that fails on purpose.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use helpdesk_shared::notifications::handler::NotifierHandler;
+use helpdesk_shared::notifications::mailer::{MailError, Mailer, OutgoingMail, SesMailer};
+use helpdesk_shared::notifications::{Notifier, WelcomeOutcome, WelcomeTemplate};
+use helpdesk_shared::store::dynamodb::DynamoStore;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+
+use crate::support::{As, LambdaApi, dynamo_client, moto_sent_mail, s3_store, ses_client};
+
+struct Rig {
+    api: LambdaApi,
+    table: String,
+    handler: NotifierHandler,
+    sequence: AtomicUsize,
+}
+
+impl Rig {
+    /// DynamoDB and SES on moto; the sender's domain is verified when `verified`.
+    async fn new(verified: bool) -> (Rig, String) {
+        let domain = format!("helpdesk-{}.test", uuid::Uuid::new_v4().simple());
+        if verified {
+            ses_client()
+                .create_email_identity()
+                .email_identity(&domain)
+                .send()
+                .await
+                .expect("moto accepts CreateEmailIdentity");
+        }
+        let client = dynamo_client();
+        let table = format!("helpdesk-{}", uuid::Uuid::new_v4());
+        DynamoStore::create_table(&client, &table).await.unwrap();
+        let store = Arc::new(DynamoStore::new(client, table.clone()));
+        let api = LambdaApi::new(store, s3_store().await);
+        let notifier = Notifier {
+            helpdesk: api.helpdesk(),
+            mailer: Arc::new(SesMailer::new(ses_client())),
+            template: WelcomeTemplate {
+                sender: format!("Support <help@{domain}>"),
+                subject: "Welcome, {{name}}".into(),
+                body: "Hello {{first_name}} {{last_name}} ({{email}})".into(),
+            },
+        };
+        let rig = Rig {
+            api,
+            table,
+            handler: NotifierHandler::new(notifier),
+            sequence: AtomicUsize::new(1),
+        };
+        (rig, domain)
+    }
+
+    /// The stream record DynamoDB would emit for the customer's item as it is now.
+    async fn record(&self, email: &str) -> Value {
+        let item = dynamo_client()
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("EMAIL#{email}")))
+            .key("sk", AttributeValue::S("#".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("the customer's item");
+        let image: serde_json::Map<String, Value> = item
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    AttributeValue::S(s) => json!({ "S": s }),
+                    AttributeValue::N(n) => json!({ "N": n }),
+                    other => panic!("unexpected attribute {other:?}"),
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        let fixture: Value =
+            serde_json::from_str(include_str!("../fixtures/dynamodb-stream.json")).unwrap();
+        let mut record = fixture["Records"][0].clone();
+        record["dynamodb"]["Keys"] = json!({ "pk": image["pk"], "sk": image["sk"] });
+        record["dynamodb"]["NewImage"] = Value::Object(image);
+        let sequence = self.sequence.fetch_add(1, Ordering::SeqCst);
+        record["dynamodb"]["SequenceNumber"] = json!(format!("{sequence:025}"));
+        record
+    }
+
+    async fn deliver(&self, records: Vec<Value>) -> Value {
+        self.handler
+            .handle(LambdaEvent::new(
+                json!({ "Records": records }),
+                Context::default(),
+            ))
+            .await
+            .expect("the handler accepts the event")
+    }
+}
+
+fn mail_to(email: &str) -> Vec<String> {
+    moto_sent_mail()
+        .into_iter()
+        .filter(|(to, _)| to.iter().any(|t| t == email))
+        .map(|(_, raw)| raw)
+        .collect()
+}
+
+#[tokio::test]
+async fn welcome_is_sent_once_through_ses() {
+    let (rig, domain) = Rig::new(true).await;
+    let ann = format!("ann@{domain}");
+    let created = rig
+        .api
+        .create(
+            json!({"email": ann, "first_name": "Ann", "last_name": "Lee", "send_welcome": true}),
+        )
+        .await;
+    assert_eq!(created["welcome"]["status"], "pending");
+    let batch = rig
+        .api
+        .post(
+            As::Agent,
+            "/customers/batch",
+            json!({"customers": [{"email": format!("bob@{domain}"), "send_welcome": true}, {"email": format!("cy@{domain}")}]}),
+        )
+        .await;
+    assert_eq!(batch.status, 200, "{}", batch.body);
+    let bob = format!("bob@{domain}");
+    let cy = format!("cy@{domain}");
+
+    let records = vec![
+        rig.record(&ann).await,
+        rig.record(&bob).await,
+        rig.record(&cy).await,
+    ];
+    let answer = rig.deliver(records.clone()).await;
+    assert_eq!(answer["batchItemFailures"], json!([]));
+    assert_eq!(answer["outcomes"], json!(["sent", "sent", "not_due"]));
+
+    let sent = mail_to(&ann);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(sent[0].as_bytes())
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Welcome, Ann"));
+    assert_eq!(
+        parsed.body_text(0).as_deref(),
+        Some(format!("Hello Ann Lee ({ann})").as_str())
+    );
+    assert!(
+        sent[0].contains("Auto-Submitted: auto-generated"),
+        "{}",
+        sent[0]
+    );
+    assert_eq!(mail_to(&bob).len(), 1, "the batch's customer too");
+    assert!(mail_to(&cy).is_empty(), "no welcome without send_welcome");
+
+    let customer = rig.api.get(As::Agent, &format!("/customers/{ann}")).await;
+    assert_eq!(customer.body["welcome"]["status"], "sent");
+    assert!(customer.body["welcome"]["at"].is_string());
+
+    // The same records again (a redelivery), and the record of the notifier's own change.
+    let answer = rig.deliver(records).await;
+    assert_eq!(answer["outcomes"], json!(["not_due", "not_due", "not_due"]));
+    let answer = rig.deliver(vec![rig.record(&ann).await]).await;
+    assert_eq!(answer["outcomes"], json!(["not_due"]));
+    assert_eq!(mail_to(&ann).len(), 1, "exactly one welcome email");
+}
+
+#[tokio::test]
+async fn a_rejected_welcome_is_failed_and_visible() {
+    let (rig, domain) = Rig::new(false).await;
+    let dan = format!("dan@{domain}");
+    rig.api
+        .create(json!({"email": dan, "send_welcome": true}))
+        .await;
+    let record = rig.record(&dan).await;
+    let answer = rig.deliver(vec![record.clone()]).await;
+    assert_eq!(answer["outcomes"], json!(["failed"]));
+    let customer = rig.api.get(As::Agent, &format!("/customers/{dan}")).await;
+    let welcome = &customer.body["welcome"];
+    assert_eq!(welcome["status"], "failed", "{welcome}");
+    assert!(
+        welcome["error"].as_str().unwrap().contains("authority"),
+        "{welcome}"
+    );
+    assert!(mail_to(&dan).is_empty());
+    assert_eq!(
+        rig.deliver(vec![record]).await["outcomes"],
+        json!(["not_due"])
+    );
+}
+
+/// Fails with `Unavailable` for the first `failures` sends, then delivers into `sent`.
+struct FlakyMailer {
+    failures: AtomicUsize,
+    sent: Mutex<Vec<OutgoingMail>>,
+}
+
+#[async_trait]
+impl Mailer for FlakyMailer {
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(MailError::Unavailable("throttled".into()));
+        }
+        self.sent.lock().unwrap().push(mail.clone());
+        Ok("id".into())
+    }
+}
+
+async fn flaky(failures: usize) -> (LambdaApi, Arc<FlakyMailer>, Notifier) {
+    let api = LambdaApi::on_sqlite().await;
+    let mailer = Arc::new(FlakyMailer {
+        failures: AtomicUsize::new(failures),
+        sent: Mutex::new(Vec::new()),
+    });
+    let notifier = Notifier {
+        helpdesk: api.helpdesk(),
+        mailer: mailer.clone(),
+        template: WelcomeTemplate::with_sender("help@example.com".into()),
+    };
+    (api, mailer, notifier)
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_and_recorded() {
+    // Three failed sends use up one try; the fourth send (the second try) goes through.
+    let (api, mailer, notifier) = flaky(3).await;
+    api.create(json!({"email": "eve@example.com", "send_welcome": true}))
+        .await;
+    assert_eq!(
+        notifier.welcome("eve@example.com").await.unwrap(),
+        WelcomeOutcome::Retrying
+    );
+    let welcome = api.get(As::Agent, "/customers/eve@example.com").await.body["welcome"].clone();
+    assert_eq!(welcome["status"], "pending");
+    assert_eq!(welcome["failed_attempts"], 1);
+    assert!(welcome["error"].as_str().unwrap().contains("throttled"));
+    assert_eq!(
+        notifier.welcome("eve@example.com").await.unwrap(),
+        WelcomeOutcome::Sent
+    );
+    let welcome = api.get(As::Agent, "/customers/eve@example.com").await.body["welcome"].clone();
+    assert_eq!(welcome["status"], "sent");
+    assert_eq!(mailer.sent.lock().unwrap().len(), 1);
+
+    // A provider that never recovers: given up after the limit, visibly.
+    let (api, mailer, notifier) = flaky(usize::MAX).await;
+    api.create(json!({"email": "fay@example.com", "send_welcome": true}))
+        .await;
+    let mut outcomes = HashMap::new();
+    for _ in 0..helpdesk_shared::notifications::MAX_FAILED_ATTEMPTS {
+        let outcome = notifier.welcome("fay@example.com").await.unwrap();
+        *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
+    }
+    assert_eq!(outcomes.get("Failed"), Some(&1), "{outcomes:?}");
+    let welcome = api.get(As::Agent, "/customers/fay@example.com").await.body["welcome"].clone();
+    assert_eq!(welcome["status"], "failed");
+    assert!(mailer.sent.lock().unwrap().is_empty());
+    assert_eq!(
+        notifier.welcome("fay@example.com").await.unwrap(),
+        WelcomeOutcome::NotDue
+    );
+}
+
+#[tokio::test]
+async fn concurrent_deliveries_send_one_welcome() {
+    let (api, mailer, notifier) = flaky(0).await;
+    api.create(json!({"email": "gus@example.com", "send_welcome": true}))
+        .await;
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let notifier = notifier.clone();
+            tokio::spawn(async move { notifier.welcome("gus@example.com").await.unwrap() })
+        })
+        .collect();
+    let mut sent = 0;
+    for run in runs {
+        if run.await.unwrap() == WelcomeOutcome::Sent {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 1);
+    assert_eq!(mailer.sent.lock().unwrap().len(), 1);
+}
