@@ -8,7 +8,6 @@ use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -49,42 +48,63 @@ pub fn router(
     })
 }
 
-/// The routes, before their state: local mode adds its own (uploads) to these.
+/// Declares routes once, for both the router and the list the OpenAPI description is checked
+/// against: `const NAME` lists `(method, path)`, `fn name()` builds them.
+#[macro_export]
+macro_rules! route_table {
+    ($table:ident, $build:ident; $($path:literal => { $($method:ident: $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// Every route here as `(method, path)`; `openapi.json` describes exactly these.
+        pub const $table: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),+];
+
+        fn $build() -> axum::Router<$crate::api::AppState> {
+            axum::Router::new()
+                $(.route($path, $crate::route_table!(@methods $($method: $handler),+)))+
+        }
+    };
+    (@methods $first:ident: $first_handler:path $(, $method:ident: $handler:path)*) => {
+        axum::routing::$first($first_handler)$(.$method($handler))*
+    };
+}
+
+route_table! { ROUTES, table_routes;
+    "/health" => { get: health },
+    "/openapi.json" => { get: openapi },
+    "/customers" => { post: create_customer, get: list_customers },
+    "/customers/batch" => { post: batch_customers },
+    "/customers/{email}" => { get: get_customer, patch: update_customer, delete: delete_customer },
+    "/customers/{email}/notes" => { post: add_note, get: list_notes },
+    "/customers/{email}/tickets" => { get: list_customer_tickets },
+    "/companies" => { post: create_company, get: list_companies },
+    "/companies/{id}" => { get: get_company, patch: update_company, delete: delete_company },
+    "/companies/{id}/domains" => { post: add_company_domain },
+    "/fields" => { get: list_fields, post: create_field },
+    "/fields/{key}" => { get: get_field, patch: update_field },
+    "/imports" => { post: create_import },
+    "/imports/template.csv" => { get: import_template },
+    "/imports/{id}" => { get: get_import },
+    "/tickets/{id}" => { get: get_ticket, patch: update_ticket },
+    "/tickets/{id}/attachments/{attachment}" => { get: download_attachment },
+    "/inbound" => { get: list_inbound },
+    "/inbound/{id}" => { get: get_inbound },
+}
+
+/// The routes, before their state: local mode adds its own (uploads, downloads) to these.
 pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/customers", post(create_customer).get(list_customers))
-        .route("/customers/batch", post(batch_customers))
-        .route(
-            "/customers/{email}",
-            get(get_customer)
-                .patch(update_customer)
-                .delete(delete_customer),
-        )
-        .route("/customers/{email}/notes", post(add_note).get(list_notes))
-        .route("/companies", post(create_company).get(list_companies))
-        .route(
-            "/companies/{id}",
-            get(get_company)
-                .patch(update_company)
-                .delete(delete_company),
-        )
-        .route("/companies/{id}/domains", post(add_company_domain))
-        .route("/fields", get(list_fields).post(create_field))
-        .route("/fields/{key}", get(get_field).patch(update_field))
-        .route("/imports", post(create_import))
-        .route("/imports/template.csv", get(import_template))
-        .route("/imports/{id}", get(get_import))
-        .route("/customers/{email}/tickets", get(list_customer_tickets))
-        .route("/tickets/{id}", get(get_ticket).patch(update_ticket))
-        .route(
-            "/tickets/{id}/attachments/{attachment}",
-            get(download_attachment),
-        )
-        .route("/inbound", get(list_inbound))
-        .route("/inbound/{id}", get(get_inbound))
+    table_routes()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// The OpenAPI 3.1 description of every route (local-only ones marked `x-local-only`).
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+async fn openapi() -> Response {
+    let mut response = OPENAPI_JSON.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 /// Adds the request log to a finished router (every route, including ones added later).

@@ -248,14 +248,16 @@ pub fn router(
         mail: folder.clone(),
     };
     let routes = crate::api::routes()
-        .route("/imports/{id}/file", axum::routing::put(upload_import_file))
-        .route(
-            &format!("{}/{{token}}", crate::objects::DOWNLOAD_ROUTE),
-            axum::routing::get(download),
-        )
+        .merge(local_routes())
         .layer(axum::Extension(LocalUploads { data, uploaded }))
         .layer(axum::Extension(folder));
     crate::api::with_request_log(routes).with_state(state)
+}
+
+crate::route_table! { LOCAL_ROUTES, local_routes;
+    "/imports/{id}/file" => { put: upload_import_file },
+    // Where `FolderStore::presign_get` URLs point (`objects::DOWNLOAD_ROUTE`).
+    "/downloads/{token}" => { get: download },
 }
 
 /// Largest file accepted by the local upload route.

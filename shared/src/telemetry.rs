@@ -34,3 +34,28 @@ pub fn init(logs: Logs) {
     // A second initialisation (tests) keeps the first subscriber.
     drop(result);
 }
+
+/// Runs the handling of one Lambda event and logs one line for it: the function, Lambda's
+/// request id, the outcome and the duration. Inside it, every log line carries the request id.
+pub async fn per_event<T, F>(
+    function: &'static str,
+    context: &lambda_runtime::Context,
+    work: F,
+) -> Result<T, crate::error::HelpdeskError>
+where
+    F: std::future::Future<Output = Result<T, crate::error::HelpdeskError>>,
+{
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let span = tracing::info_span!("event", function, request_id = %context.request_id);
+    let result = work.instrument(span).await;
+    let millis = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let request_id = context.request_id.as_str();
+    match &result {
+        Ok(_) => tracing::info!(function, request_id, outcome = "ok", millis, "event"),
+        Err(error) => {
+            tracing::error!(function, request_id, outcome = "error", %error, millis, "event")
+        }
+    }
+    result
+}

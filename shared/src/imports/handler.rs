@@ -82,6 +82,11 @@ impl<C: Continuation> CsvImportHandler<C> {
     }
 
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HelpdeskError> {
+        let context = event.context.clone();
+        crate::telemetry::per_event("csv-import", &context, self.handle_event(event)).await
+    }
+
+    async fn handle_event(&self, event: LambdaEvent<Value>) -> Result<Value, HelpdeskError> {
         let remaining =
             Duration::from_millis(event.context.deadline.saturating_sub(epoch_millis()));
         let deadline = Instant::now() + remaining.saturating_sub(self.safety_margin);

@@ -25,6 +25,11 @@ impl EmailIngestHandler {
     /// Ingests every message of the event. An error means a store or bucket was unavailable:
     /// Lambda retries the event, and messages already done answer their first outcome.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HelpdeskError> {
+        let context = event.context.clone();
+        crate::telemetry::per_event("email-ingest", &context, self.handle_event(event)).await
+    }
+
+    async fn handle_event(&self, event: LambdaEvent<Value>) -> Result<Value, HelpdeskError> {
         let event: SimpleEmailEvent = serde_json::from_value(event.payload).map_err(|e| {
             HelpdeskError::bad_request("event", format!("not an SES receipt event: {e}"))
         })?;

@@ -20,6 +20,11 @@ impl NotifierHandler {
     /// Answers `batchItemFailures` (the records to retry, by sequence number) as Lambda's
     /// `ReportBatchItemFailures` expects.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, HelpdeskError> {
+        let context = event.context.clone();
+        crate::telemetry::per_event("notifier", &context, self.handle_event(event)).await
+    }
+
+    async fn handle_event(&self, event: LambdaEvent<Value>) -> Result<Value, HelpdeskError> {
         let records = event
             .payload
             .get("Records")
