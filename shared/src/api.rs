@@ -389,6 +389,16 @@ impl FromRequestParts<AppState> for Params2 {
     }
 }
 
+/// `limit` and `cursor` of a listing whose cursors belong to `scope`; other parameters are
+/// refused.
+fn page_params(
+    query: Option<String>,
+    scope: &str,
+) -> Result<(usize, Option<String>), HelpdeskError> {
+    let params = query_params(query, &["limit", "cursor"])?;
+    Ok((page_limit(&params)?, decode_cursor(&params, scope)?))
+}
+
 fn page_limit(params: &Params) -> Result<usize, HelpdeskError> {
     match params.get("limit") {
         None => Ok(DEFAULT_PAGE),
@@ -586,10 +596,8 @@ async fn list_notes(
     Param(email): Param,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
-    let params = query_params(query, &["limit", "cursor"])?;
-    let limit = page_limit(&params)?;
     let scope = "notes";
-    let after = decode_cursor(&params, scope)?;
+    let (limit, after) = page_params(query, scope)?;
     let page = s
         .helpdesk
         .list_notes(&caller, &email, after.as_deref(), limit)
@@ -615,10 +623,8 @@ async fn list_companies(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
-    let params = query_params(query, &["limit", "cursor"])?;
-    let limit = page_limit(&params)?;
     let scope = "companies";
-    let after = decode_cursor(&params, scope)?;
+    let (limit, after) = page_params(query, scope)?;
     let page = s
         .helpdesk
         .list_companies(&caller, after.as_deref(), limit)
@@ -753,10 +759,8 @@ async fn list_customer_tickets(
     Param(email): Param,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
-    let params = query_params(query, &["limit", "cursor"])?;
-    let limit = page_limit(&params)?;
     let scope = "tickets";
-    let after = decode_cursor(&params, scope)?;
+    let (limit, after) = page_params(query, scope)?;
     let page = s
         .helpdesk
         .list_customer_tickets(&caller, &email, after.as_deref(), limit)

@@ -200,6 +200,25 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// One page of `sql` (owner `?1`, keys below `?2`, at most `?3` rows, newest first).
+    async fn newest_first<T: DeserializeOwned + Send + 'static>(
+        &self,
+        sql: &'static str,
+        owner: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<T>, StoreError> {
+        let owner = owner.to_string();
+        let before = after
+            .map(str::to_string)
+            .unwrap_or_else(|| PREFIX_END.to_string());
+        self.with(move |connection| {
+            let rows = read_docs(connection, sql, params![owner, before, (limit + 1) as i64])?;
+            Ok(Page::from_rows(rows, limit))
+        })
+        .await
+    }
+
     /// Up to `limit` customers whose welcome email is due (requested, not yet being sent).
     pub async fn welcomes_due(&self, limit: usize) -> Result<Vec<Customer>, StoreError> {
         self.with(move |connection| {
@@ -546,20 +565,9 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Note>, StoreError> {
-        let customer_id = customer_id.to_string();
-        let before = after
-            .map(str::to_string)
-            .unwrap_or_else(|| PREFIX_END.to_string());
-        self.with(move |connection| {
-            let rows = read_docs(
-                connection,
-                "SELECT sort_key, doc FROM notes WHERE customer_id = ?1 AND sort_key < ?2
-                 ORDER BY sort_key DESC LIMIT ?3",
-                params![customer_id, before, (limit + 1) as i64],
-            )?;
-            Ok(Page::from_rows(rows, limit))
-        })
-        .await
+        const SQL: &str = "SELECT sort_key, doc FROM notes WHERE customer_id = ?1 AND sort_key < ?2
+                           ORDER BY sort_key DESC LIMIT ?3";
+        self.newest_first(SQL, customer_id, after, limit).await
     }
 
     async fn insert_company(&self, company: &Company) -> Result<(), StoreError> {
@@ -884,20 +892,10 @@ impl Store for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Ticket>, StoreError> {
-        let customer_id = customer_id.to_string();
-        let before = after
-            .map(str::to_string)
-            .unwrap_or_else(|| PREFIX_END.to_string());
-        self.with(move |connection| {
-            let rows = read_docs(
-                connection,
-                "SELECT sort_key, doc FROM tickets WHERE customer_id = ?1 AND sort_key < ?2
-                 ORDER BY sort_key DESC LIMIT ?3",
-                params![customer_id, before, (limit + 1) as i64],
-            )?;
-            Ok(Page::from_rows(rows, limit))
-        })
-        .await
+        const SQL: &str =
+            "SELECT sort_key, doc FROM tickets WHERE customer_id = ?1 AND sort_key < ?2
+                           ORDER BY sort_key DESC LIMIT ?3";
+        self.newest_first(SQL, customer_id, after, limit).await
     }
 
     async fn list_messages(
