@@ -181,6 +181,24 @@ impl SqliteStore {
         .map_err(unavailable)?
     }
 
+    /// Runs the reads of `work` in one read transaction: one consistent snapshot, and one lock
+    /// round trip instead of one per statement (imports look up whole batches).
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.with(move |connection| {
+            let tx = connection
+                .transaction_with_behavior(TransactionBehavior::Deferred)
+                .map_err(unavailable)?;
+            let value = work(&tx)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(value)
+        })
+        .await
+    }
+
     /// Runs `work` in an immediate (write-locking) transaction, committed only if it succeeds.
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
@@ -411,10 +429,10 @@ impl Store for SqliteStore {
     async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
         let emails = emails.to_vec();
         let docs: Vec<Option<String>> = self
-            .with(move |connection| {
+            .read(move |tx| {
                 emails
                     .iter()
-                    .map(|email| query_row(connection, CUSTOMER_BY_EMAIL, [email], |r| r.get(0)))
+                    .map(|email| query_row(tx, CUSTOMER_BY_EMAIL, [email], |r| r.get(0)))
                     .collect()
             })
             .await?;
@@ -424,8 +442,6 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    /// One transaction for the whole batch (one fsync), a savepoint per write so that a write
-    /// that fails rolls back alone.
     /// One transaction for the whole batch (one commit, one fsync). Each write checks before it
     /// changes anything, so a refused write needs no rollback and does not stop the others.
     async fn write_customers(
@@ -697,12 +713,12 @@ impl Store for SqliteStore {
         domains: &[String],
     ) -> Result<Vec<Option<String>>, StoreError> {
         let domains = domains.to_vec();
-        self.with(move |connection| {
+        self.read(move |tx| {
             domains
                 .iter()
                 .map(|domain| {
                     query_row(
-                        connection,
+                        tx,
                         "SELECT company_id FROM company_domains WHERE domain = ?1",
                         [domain],
                         |r| r.get(0),
