@@ -129,6 +129,7 @@ fn plain(
 }
 
 const FIRST: &str = "From: Ann Lee <ann@acme.test>\r
+Reply-To: Ann at home <ann.lee@home.test>\r
 To: Support <help@helpdesk.test>\r
 Cc: Bob Stone <bob@acme.test>\r
 Subject: Printer on fire\r
@@ -181,6 +182,10 @@ async fn new_sender_becomes_a_customer_with_a_ticket(api: LambdaApi) {
         json!({"name": "Ann Lee", "email": "ann@acme.test"})
     );
     assert_eq!(message["to"][0]["email"], "help@helpdesk.test");
+    assert_eq!(
+        message["reply_to"],
+        json!([{"name": "Ann at home", "email": "ann.lee@home.test"}])
+    );
     assert_eq!(
         message["cc"],
         json!([{"name": "Bob Stone", "email": "bob@acme.test"}])
@@ -874,6 +879,28 @@ async fn attachments_and_large_bodies_are_kept_in_the_bucket(api: LambdaApi) {
         )
         .await
         .assert_problem_status(401);
+}
+
+/// SES refuses messages over 40 MB, so anything larger did not come from it: recorded as
+/// failed, not parsed. (SQLite and a folder only: 41 MB through moto adds nothing.)
+#[tokio::test]
+async fn messages_over_the_ses_limit_fail_unparsed() {
+    let mail = Mail::new(LambdaApi::on_sqlite().await);
+    let mut raw = plain("big@acme.test", "Huge", "<huge@acme.test>", &[], "x").into_bytes();
+    raw.resize(40 * 1024 * 1024 + 1, b'x');
+    let record = mail.deliver_as("ses-huge", &raw, &[]).await;
+    assert_eq!(record["status"], "failed");
+    assert!(
+        record["reason"].as_str().unwrap().contains("40 MB"),
+        "{record}"
+    );
+    assert_eq!(
+        mail.api
+            .get(As::Agent, "/customers/big@acme.test")
+            .await
+            .status,
+        404
+    );
 }
 
 macro_rules! on_both_stores {
