@@ -339,7 +339,16 @@ impl MailContext {
             .filter(|name| !name.contains('@'))
             .map(split_full_name)
             .unwrap_or_default();
-        let clip = |name: Option<String>| name.map(|n| n.chars().take(MAX_NAME_CHARS).collect());
+        // Display names are the sender's to choose: no control characters, and the API's length.
+        let clip = |name: Option<String>| {
+            name.map(|n| {
+                n.chars()
+                    .filter(|c| !c.is_control())
+                    .take(MAX_NAME_CHARS)
+                    .collect::<String>()
+            })
+            .filter(|n| !n.trim().is_empty())
+        };
         let profile = Profile {
             email: sender.to_string(),
             first_name: clip(first_name),
