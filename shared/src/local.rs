@@ -397,19 +397,19 @@ impl DataDir {
         );
         let raw_key = format!("{}{id}.eml", crate::inbound::INBOUND_PREFIX);
         let context = self.mail(helpdesk);
-        if helpdesk
+        if let Some(existing) = helpdesk
             .store()
             .get_inbound(&id)
             .await
             .map_err(|e| e.to_string())?
-            .is_none()
         {
-            context
-                .mail
-                .put_file(&raw_key, file, "message/rfc822")
-                .await
-                .map_err(|e| e.to_string())?;
+            return Ok(existing);
         }
+        context
+            .mail
+            .put_file(&raw_key, file, "message/rfc822")
+            .await
+            .map_err(|e| e.to_string())?;
         let envelope = crate::inbound::Envelope {
             id,
             raw_key,
@@ -417,7 +417,7 @@ impl DataDir {
             verdicts: None,
         };
         context
-            .ingest(envelope, &raw)
+            .ingest_new(envelope, &raw)
             .await
             .map_err(|e| e.to_string())
     }

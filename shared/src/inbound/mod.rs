@@ -172,7 +172,7 @@ impl MailContext {
                 return Err(HelpdeskError::Unavailable(message));
             }
         };
-        self.ingest(envelope, &raw).await
+        self.ingest_new(envelope, &raw).await
     }
 
     /// Ingests `raw`, which is already stored at `envelope.raw_key`.
@@ -181,10 +181,20 @@ impl MailContext {
         envelope: Envelope,
         raw: &[u8],
     ) -> Result<InboundRecord, HelpdeskError> {
-        let store = &self.helpdesk.store;
-        if let Some(existing) = store.get_inbound(&envelope.id).await? {
+        if let Some(existing) = self.helpdesk.store.get_inbound(&envelope.id).await? {
             return Ok(existing);
         }
+        self.ingest_new(envelope, raw).await
+    }
+
+    /// [`ingest`](Self::ingest) for a caller that has just found no record for the envelope (a
+    /// race with a concurrent delivery is still settled by the store's conditional writes).
+    pub async fn ingest_new(
+        &self,
+        envelope: Envelope,
+        raw: &[u8],
+    ) -> Result<InboundRecord, HelpdeskError> {
+        let store = &self.helpdesk.store;
         let parsed_message = mail_parser::MessageParser::default().parse(raw);
         let verdicts = match (&envelope.verdicts, &parsed_message) {
             (Some(verdicts), _) => verdicts.clone(),
