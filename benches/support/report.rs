@@ -1,5 +1,9 @@
 //! What every benchmark prints about the machine it ran on.
 
+// Measured with the allocator (and settings) the shipped binaries use.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// CPU model and core count, e.g. "AMD EPYC, 2 cores".
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

@@ -786,3 +786,65 @@ conformance!(
     tickets_list_newest_first_per_customer,
     inbound_records_list_newest_first_by_status,
 );
+
+/// Items written before documents became binary attributes hold them as strings: still read.
+#[tokio::test]
+async fn dynamodb_reads_documents_stored_as_strings() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use helpdesk_shared::store::dynamodb::DynamoStore;
+
+    let client = crate::support::dynamo_client();
+    let table = format!("helpdesk-{}", uuid::Uuid::new_v4());
+    DynamoStore::create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client.clone(), table.clone());
+    let stored = named("legacy@example.com", "Ada", "Lovelace");
+    store.insert_customer(&stored).await.unwrap();
+    let key = |item: &std::collections::HashMap<String, AttributeValue>| {
+        item.iter()
+            .filter(|(name, _)| *name == "pk" || *name == "sk")
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect::<std::collections::HashMap<_, _>>()
+    };
+    let mut item = client
+        .scan()
+        .table_name(&table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .find(|item| item.get("kind").and_then(|k| k.as_s().ok()) == Some(&"customer".into()))
+        .expect("the customer's item");
+    let Some(AttributeValue::B(json)) = item.get("doc") else {
+        panic!("new documents are binary: {item:?}");
+    };
+    let text = String::from_utf8(json.as_ref().to_vec()).unwrap();
+    item.insert("doc".into(), AttributeValue::S(text));
+    client
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(item.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(
+        client
+            .get_item()
+            .table_name(&table)
+            .set_key(Some(key(&item)))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .and_then(|i| i.get("doc").cloned()),
+        Some(AttributeValue::S(_))
+    ));
+    let found = store
+        .find_customer("legacy@example.com")
+        .await
+        .unwrap()
+        .expect("found");
+    assert_eq!(found.profile, stored.profile);
+    assert_eq!(found.version, stored.version);
+}

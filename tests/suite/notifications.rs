@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
 use helpdesk_shared::notifications::handler::NotifierHandler;
 use helpdesk_shared::notifications::mailer::{MailError, Mailer, OutgoingMail, SesMailer};
 use helpdesk_shared::notifications::{Notifier, WelcomeOutcome, WelcomeTemplate};
@@ -76,6 +77,10 @@ impl Rig {
                 let value = match value {
                     AttributeValue::S(s) => json!({ "S": s }),
                     AttributeValue::N(n) => json!({ "N": n }),
+                    // Stream records carry binary attributes base64-encoded.
+                    AttributeValue::B(b) => json!({
+                        "B": base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+                    }),
                     other => panic!("unexpected attribute {other:?}"),
                 };
                 (name.clone(), value)

@@ -465,8 +465,43 @@ fn part_key(job_id: &str, part: u32) -> String {
 /// number only for the emails that appear more than once.
 #[derive(Default)]
 struct LastRows {
-    seen: HashSet<u64>,
-    repeated: HashMap<u64, u64>,
+    seen: HashSet<u64, MixedHash>,
+    repeated: HashMap<u64, u64, MixedHash>,
+}
+
+/// The keys of [`LastRows`] are already hashes of the emails: rehashing them with SipHash cost
+/// a seventh of the first pass. FNV's low bits are weak, so they are mixed (SplitMix64's
+/// finaliser) before the table uses them.
+#[derive(Default, Clone, Copy)]
+struct MixedHash;
+
+impl std::hash::BuildHasher for MixedHash {
+    type Hasher = MixedHasher;
+
+    fn build_hasher(&self) -> MixedHasher {
+        MixedHasher(0)
+    }
+}
+
+struct MixedHasher(u64);
+
+impl std::hash::Hasher for MixedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
 }
 
 impl LastRows {

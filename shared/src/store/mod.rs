@@ -4,6 +4,7 @@
 //! [`dynamodb::DynamoStore`] in the cloud and [`sqlite::SqliteStore`] locally.
 
 pub mod dynamodb;
+mod pacer;
 pub mod sqlite;
 
 use async_trait::async_trait;
