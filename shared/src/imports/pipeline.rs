@@ -486,9 +486,10 @@ impl std::hash::BuildHasher for MixedHash {
 struct MixedHasher(u64);
 
 impl std::hash::Hasher for MixedHasher {
+    // Only `u64` keys are hashed here; other input is folded in and mixed by `finish`.
     fn write(&mut self, bytes: &[u8]) {
         for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+            self.0 = self.0.rotate_left(8) ^ u64::from(*byte);
         }
     }
 

@@ -188,15 +188,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.with(move |connection| {
-            let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Deferred)
-                .map_err(unavailable)?;
-            let value = work(&tx)?;
-            tx.commit().map_err(unavailable)?;
-            Ok(value)
-        })
-        .await
+        self.transaction(TransactionBehavior::Deferred, work).await
     }
 
     /// Runs `work` in an immediate (write-locking) transaction, committed only if it succeeds.
@@ -205,9 +197,21 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
+        self.transaction(TransactionBehavior::Immediate, work).await
+    }
+
+    async fn transaction<T, F>(
+        &self,
+        behavior: TransactionBehavior,
+        work: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         self.with(move |connection| {
             let tx = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .transaction_with_behavior(behavior)
                 .map_err(unavailable)?;
             let value = work(&tx)?;
             tx.commit().map_err(unavailable)?;
