@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use helpdesk_shared::Helpdesk;
-use helpdesk_shared::auth::JwtClaimsAuthenticator;
+use helpdesk_shared::http::auth::JwtClaimsAuthenticator;
 use helpdesk_shared::store::sqlite::SqliteStore;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service};
@@ -156,7 +156,7 @@ async fn handler_latency() {
     std::fs::create_dir_all(&dir).expect("dir");
     let store = SqliteStore::open(&dir.join("helpdesk.db")).expect("store");
     let lambda = Lambda {
-        router: helpdesk_shared::api::router(
+        router: helpdesk_shared::http::router(
             Helpdesk::new(Arc::new(store)),
             Arc::new(JwtClaimsAuthenticator),
             Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),

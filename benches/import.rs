@@ -20,11 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use helpdesk_shared::Helpdesk;
-use helpdesk_shared::imports::{
-    ImportContext, ImportJob, ImportOptions, RunAs, RunOptions, run_import,
-};
+use helpdesk_shared::domain::import_job::{ImportJob, ImportOptions, RunAs};
 use helpdesk_shared::objects::FolderStore;
-use helpdesk_shared::store::Store;
+use helpdesk_shared::ports::store::Store;
+use helpdesk_shared::services::imports::{ImportContext, RunOptions, run_import};
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::store::sqlite::SqliteStore;
 

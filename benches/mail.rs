@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use helpdesk_shared::Helpdesk;
-use helpdesk_shared::inbound::{Envelope, InboundStatus, MailContext};
+use helpdesk_shared::domain::inbound::InboundStatus;
 use helpdesk_shared::objects::FolderStore;
+use helpdesk_shared::services::inbound::{Envelope, MailContext};
 use helpdesk_shared::store::sqlite::SqliteStore;
 
 const SCENARIO_FLAG: &str = "--scenario";
@@ -198,7 +199,7 @@ fn scenario(kind: &str, folder: &Path) {
             } else if kind == "corpus" {
                 assert_ne!(
                     record.thread_reason,
-                    Some(helpdesk_shared::tickets::ThreadReason::New),
+                    Some(helpdesk_shared::domain::ticket::ThreadReason::New),
                     "every reply threads: {record:?}"
                 );
             }

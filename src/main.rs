@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use helpdesk_shared::imports::{ImportOptions, ImportStatus, Progress, ProgressFn};
+use helpdesk_shared::domain::import_job::{ImportOptions, ImportStatus};
 use helpdesk_shared::local::DataDir;
+use helpdesk_shared::services::imports::{Progress, ProgressFn};
 use helpdesk_shared::telemetry;
 use std::io::IsTerminal;
 
@@ -261,8 +262,8 @@ async fn ingest(files: Vec<PathBuf>, data_dir: PathBuf, json: bool) -> Result<()
     }
 }
 
-fn describe(record: &helpdesk_shared::inbound::InboundRecord) -> String {
-    use helpdesk_shared::inbound::InboundStatus;
+fn describe(record: &helpdesk_shared::domain::inbound::InboundRecord) -> String {
+    use helpdesk_shared::domain::inbound::InboundStatus;
     match record.status {
         InboundStatus::Ingested => format!(
             "ingested: customer {}{}, ticket {} ({})",

@@ -3,8 +3,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::Helpdesk;
-use crate::auth::{ApiKeyAuthenticator, Caller, Role};
+use crate::domain::caller::Caller;
+use crate::domain::caller::Role;
+use crate::http::auth::ApiKeyAuthenticator;
+use crate::services::Helpdesk;
 use crate::store::sqlite::SqliteStore;
 
 pub const DATABASE_FILE: &str = "helpdesk.db";
@@ -42,17 +44,15 @@ impl DataDir {
 
     /// Welcome emails go to `DATA_DIR/outbox/` as `.eml` files. The sender comes from
     /// `WELCOME_SENDER` (default `helpdesk@localhost`); subject and body as in the cloud.
-    pub fn notifier(&self, helpdesk: &Helpdesk) -> crate::notifications::Notifier {
+    pub fn notifier(&self, helpdesk: &Helpdesk) -> crate::services::notifications::Notifier {
         let sender = std::env::var("WELCOME_SENDER")
             .ok()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| "helpdesk@localhost".to_string());
-        crate::notifications::Notifier {
+        crate::services::notifications::Notifier {
             helpdesk: helpdesk.clone(),
-            mailer: Arc::new(crate::notifications::mailer::OutboxMailer::new(
-                self.root.join(OUTBOX_DIR),
-            )),
-            template: crate::notifications::WelcomeTemplate::with_sender(sender),
+            mailer: Arc::new(crate::mail::OutboxMailer::new(self.root.join(OUTBOX_DIR))),
+            template: crate::services::notifications::WelcomeTemplate::with_sender(sender),
         }
     }
 }
@@ -63,13 +63,13 @@ pub const OUTBOX_DIR: &str = "outbox";
 /// Sends the welcome emails that are due (local mode's stand-in for the table's stream).
 pub async fn send_due_welcomes(
     store: &SqliteStore,
-    notifier: &crate::notifications::Notifier,
+    notifier: &crate::services::notifications::Notifier,
 ) -> Result<usize, String> {
     let due = store.welcomes_due(100).await.map_err(|e| e.to_string())?;
     let mut sent = 0;
     for customer in due {
         match notifier.welcome(customer.email()).await {
-            Ok(crate::notifications::WelcomeOutcome::Sent) => sent += 1,
+            Ok(crate::services::notifications::WelcomeOutcome::Sent) => sent += 1,
             Ok(_) => {}
             Err(error) => return Err(error.to_string()),
         }
@@ -142,12 +142,13 @@ impl DataDir {
         &self,
         helpdesk: &Helpdesk,
         file: &Path,
-        options: crate::imports::ImportOptions,
-        progress: Option<crate::imports::ProgressFn>,
-    ) -> Result<crate::imports::ImportJob, String> {
-        use crate::imports::{ImportContext, ImportJob, RunAs, RunOptions, run_import};
+        options: crate::domain::import_job::ImportOptions,
+        progress: Option<crate::services::imports::ProgressFn>,
+    ) -> Result<crate::domain::import_job::ImportJob, String> {
+        use crate::domain::import_job::{ImportJob, RunAs};
+        use crate::services::imports::{ImportContext, RunOptions, run_import};
         options.validate().map_err(|e| {
-            crate::api::problem_errors(&e)
+            e.field_errors()
                 .iter()
                 .map(|e| format!("{}: {}", e.field, e.message))
                 .collect::<Vec<_>>()
@@ -160,7 +161,12 @@ impl DataDir {
         else {
             return Err(format!("{} is not a file name", file.display()));
         };
-        let job = ImportJob::new(crate::new_id(), name.to_string(), options, RunAs::system());
+        let job = ImportJob::new(
+            crate::domain::clock::new_id(),
+            name.to_string(),
+            options,
+            RunAs::system(),
+        );
         helpdesk
             .store()
             .insert_import_job(&job)
@@ -187,8 +193,8 @@ impl DataDir {
     pub async fn import_dropped_files(
         &self,
         helpdesk: &Helpdesk,
-    ) -> Result<Vec<crate::imports::ImportJob>, String> {
-        use crate::imports::{ImportContext, RunOptions, run_import};
+    ) -> Result<Vec<crate::domain::import_job::ImportJob>, String> {
+        use crate::services::imports::{ImportContext, RunOptions, run_import};
         let folder = self.root.join(IMPORTS_DIR);
         let entries = match std::fs::read_dir(&folder) {
             Ok(entries) => entries,
@@ -235,23 +241,23 @@ impl DataDir {
 pub fn router(
     data: DataDir,
     helpdesk: Helpdesk,
-    auth: Arc<dyn crate::auth::Authenticator>,
+    auth: Arc<dyn crate::http::auth::Authenticator>,
     uploaded: Arc<tokio::sync::Notify>,
 ) -> axum::Router {
     // One folder store for the API and the download route, so download tokens it issues are
     // the ones the route redeems.
     let folder = Arc::new(data.objects());
-    let state = crate::api::AppState {
+    let state = crate::http::AppState {
         helpdesk,
         auth,
         objects: folder.clone(),
         mail: folder.clone(),
     };
-    let routes = crate::api::routes()
+    let routes = crate::http::routes()
         .merge(local_routes())
         .layer(axum::Extension(LocalUploads { data, uploaded }))
         .layer(axum::Extension(folder));
-    crate::api::with_request_log(routes).with_state(state)
+    crate::http::with_request_log(routes).with_state(state)
 }
 
 crate::route_table! { LOCAL_ROUTES, local_routes;
@@ -273,19 +279,19 @@ struct LocalUploads {
 /// `PUT /imports/{id}/file`: streams the body to `DATA_DIR/imports/{id}.csv` (never whole in
 /// memory), then wakes the importer.
 async fn upload_import_file(
-    axum::extract::State(state): axum::extract::State<crate::api::AppState>,
+    axum::extract::State(state): axum::extract::State<crate::http::AppState>,
     axum::Extension(uploads): axum::Extension<LocalUploads>,
-    caller: crate::auth::Caller,
-    crate::api::Param(id): crate::api::Param,
+    caller: crate::domain::caller::Caller,
+    crate::http::Param(id): crate::http::Param,
     body: axum::body::Body,
-) -> Result<axum::response::Response, crate::error::HelpdeskError> {
+) -> Result<axum::response::Response, crate::domain::error::HelpdeskError> {
     use axum::response::IntoResponse;
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
 
-    use crate::error::HelpdeskError;
+    use crate::domain::error::HelpdeskError;
     let job = state.helpdesk.get_import(&caller, &id).await?;
-    if job.source_etag.is_some() || job.status != crate::imports::ImportStatus::Pending {
+    if job.source_etag.is_some() || job.status != crate::domain::import_job::ImportStatus::Pending {
         return Err(HelpdeskError::conflict(
             "file",
             "this import already has its file; create a new import",
@@ -342,11 +348,12 @@ async fn upload_import_file(
 /// token is the credential, as a presigned S3 URL's signature is.
 async fn download(
     axum::Extension(folder): axum::Extension<Arc<crate::objects::FolderStore>>,
-    crate::api::Param(token): crate::api::Param,
-) -> Result<axum::response::Response, crate::error::HelpdeskError> {
+    crate::http::Param(token): crate::http::Param,
+) -> Result<axum::response::Response, crate::domain::error::HelpdeskError> {
     use axum::http::{HeaderValue, header};
     use axum::response::IntoResponse;
-    let expired = || crate::error::HelpdeskError::NotFound("download (expired or unknown)".into());
+    let expired =
+        || crate::domain::error::HelpdeskError::NotFound("download (expired or unknown)".into());
     let (key, path) = folder.redeem(&token).ok_or_else(expired)?;
     let file = tokio::fs::File::open(&path).await.map_err(|_| expired())?;
     // Attachment keys end in `<n>-<file name>`.
@@ -373,8 +380,8 @@ pub const INBOX_DIR: &str = "inbox";
 
 impl DataDir {
     /// The mail context of local mode: raw mail, attachments and bodies live in the data dir.
-    pub fn mail(&self, helpdesk: &Helpdesk) -> crate::inbound::MailContext {
-        crate::inbound::MailContext {
+    pub fn mail(&self, helpdesk: &Helpdesk) -> crate::services::inbound::MailContext {
+        crate::services::inbound::MailContext {
             helpdesk: helpdesk.clone(),
             mail: Arc::new(self.objects()),
         }
@@ -387,7 +394,7 @@ impl DataDir {
         &self,
         helpdesk: &Helpdesk,
         file: &Path,
-    ) -> Result<crate::inbound::InboundRecord, String> {
+    ) -> Result<crate::domain::inbound::InboundRecord, String> {
         let raw = tokio::fs::read(file)
             .await
             .map_err(|e| format!("{}: {e}", file.display()))?;
@@ -395,7 +402,7 @@ impl DataDir {
             "eml-{}",
             uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &raw).simple()
         );
-        let raw_key = format!("{}{id}.eml", crate::inbound::INBOUND_PREFIX);
+        let raw_key = format!("{}{id}.eml", crate::domain::inbound::INBOUND_PREFIX);
         let context = self.mail(helpdesk);
         if let Some(existing) = helpdesk
             .store()
@@ -410,10 +417,10 @@ impl DataDir {
             .put_file(&raw_key, file, "message/rfc822")
             .await
             .map_err(|e| e.to_string())?;
-        let envelope = crate::inbound::Envelope {
+        let envelope = crate::services::inbound::Envelope {
             id,
             raw_key,
-            received_at: crate::now(),
+            received_at: crate::domain::clock::now(),
             verdicts: None,
         };
         context
@@ -428,7 +435,7 @@ impl DataDir {
     pub async fn ingest_dropped_mail(
         &self,
         helpdesk: &Helpdesk,
-    ) -> Result<Vec<crate::inbound::InboundRecord>, String> {
+    ) -> Result<Vec<crate::domain::inbound::InboundRecord>, String> {
         let folder = self.root.join(INBOX_DIR);
         let entries = match std::fs::read_dir(&folder) {
             Ok(entries) => entries,

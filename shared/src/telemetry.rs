@@ -41,9 +41,9 @@ pub async fn per_event<T, F>(
     function: &'static str,
     context: &lambda_runtime::Context,
     work: F,
-) -> Result<T, crate::error::HelpdeskError>
+) -> Result<T, crate::domain::error::HelpdeskError>
 where
-    F: std::future::Future<Output = Result<T, crate::error::HelpdeskError>>,
+    F: std::future::Future<Output = Result<T, crate::domain::error::HelpdeskError>>,
 {
     use tracing::Instrument;
     let started = std::time::Instant::now();

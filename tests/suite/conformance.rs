@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use helpdesk_shared::companies::Company;
-use helpdesk_shared::customers::{Customer, Note};
-use helpdesk_shared::fields::{FieldDefinition, FieldType};
-use helpdesk_shared::inbound::{InboundRecord, InboundStatus, Verdicts};
-use helpdesk_shared::store::{CustomerQuery, MessageWrite, Store, StoreError, TicketWrite};
-use helpdesk_shared::tickets::{
+use helpdesk_shared::domain::company::Company;
+use helpdesk_shared::domain::customer::{Customer, Note};
+use helpdesk_shared::domain::error::StoreError;
+use helpdesk_shared::domain::field::{FieldDefinition, FieldType};
+use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
+use helpdesk_shared::domain::ticket::{
     Mailbox, MessageBody, ThreadReason, Ticket, TicketMessage, TicketStatus,
 };
+use helpdesk_shared::ports::store::{CustomerQuery, MessageWrite, Store, TicketWrite};
 
 use crate::support::customer;
 

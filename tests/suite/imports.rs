@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use helpdesk_shared::imports::ImportContext;
-use helpdesk_shared::imports::handler::{Continuation, CsvImportHandler};
+use helpdesk_shared::lambda::csv_import::{Continuation, CsvImportHandler};
+use helpdesk_shared::services::imports::ImportContext;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 

@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use helpdesk_shared::inbound::MailContext;
-use helpdesk_shared::inbound::handler::EmailIngestHandler;
+use helpdesk_shared::lambda::email_ingest::EmailIngestHandler;
+use helpdesk_shared::services::inbound::MailContext;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 

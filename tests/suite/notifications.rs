@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
-use helpdesk_shared::notifications::handler::NotifierHandler;
-use helpdesk_shared::notifications::mailer::{MailError, Mailer, OutgoingMail, SesMailer};
-use helpdesk_shared::notifications::{Notifier, WelcomeOutcome, WelcomeTemplate};
+use helpdesk_shared::lambda::notifier::NotifierHandler;
+use helpdesk_shared::mail::SesMailer;
+use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail};
+use helpdesk_shared::services::notifications::{Notifier, WelcomeOutcome, WelcomeTemplate};
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -263,7 +264,7 @@ async fn transient_failures_are_retried_and_recorded() {
     api.create(json!({"email": "fay@example.com", "send_welcome": true}))
         .await;
     let mut outcomes = HashMap::new();
-    for _ in 0..helpdesk_shared::notifications::MAX_FAILED_ATTEMPTS {
+    for _ in 0..helpdesk_shared::services::notifications::MAX_FAILED_ATTEMPTS {
         let outcome = notifier.welcome("fay@example.com").await.unwrap();
         *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
     }

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use helpdesk_shared::Helpdesk;
-use helpdesk_shared::auth::JwtClaimsAuthenticator;
-use helpdesk_shared::customers::{Customer, Profile};
-use helpdesk_shared::objects::{FolderStore, ObjectStore, S3Store};
-use helpdesk_shared::store::Store;
+use helpdesk_shared::domain::customer::{Customer, Profile};
+use helpdesk_shared::http::auth::JwtClaimsAuthenticator;
+use helpdesk_shared::objects::{FolderStore, S3Store};
+use helpdesk_shared::ports::objects::ObjectStore;
+use helpdesk_shared::ports::store::Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::store::sqlite::SqliteStore;
 use lambda_http::request::LambdaRequest;
@@ -165,7 +166,7 @@ pub enum As {
 
 impl LambdaApi {
     pub fn new(store: Arc<dyn Store>, objects: Arc<dyn ObjectStore>) -> Self {
-        let router = helpdesk_shared::api::router(
+        let router = helpdesk_shared::http::router(
             Helpdesk::new(Arc::clone(&store)),
             Arc::new(JwtClaimsAuthenticator),
             Arc::clone(&objects),

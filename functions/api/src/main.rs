@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use helpdesk_shared::auth::JwtClaimsAuthenticator;
+use helpdesk_shared::http::auth::JwtClaimsAuthenticator;
 use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
-use helpdesk_shared::{Helpdesk, api, telemetry};
+use helpdesk_shared::{Helpdesk, http, telemetry};
 
 // jemalloc: with glibc's allocator a bulk import spent a third of its CPU in malloc, free and
 // their arena locks (perf, 100k rows); jemalloc took the importer's CPU down by a third.
@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = DynamoStore::from_env().await?;
     let imports = S3Store::from_env("IMPORT_BUCKET").await?;
     let mail = S3Store::from_env("MAIL_BUCKET").await?;
-    let router = api::router(
+    let router = http::router(
         Helpdesk::new(Arc::new(store)),
         Arc::new(JwtClaimsAuthenticator),
         Arc::new(imports),

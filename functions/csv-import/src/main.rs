@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use helpdesk_shared::imports::ImportContext;
-use helpdesk_shared::imports::handler::{CsvImportHandler, SelfInvoke};
+use helpdesk_shared::lambda::csv_import::{CsvImportHandler, SelfInvoke};
 use helpdesk_shared::objects::S3Store;
+use helpdesk_shared::services::imports::ImportContext;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::{Helpdesk, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};

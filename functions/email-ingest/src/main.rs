@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use helpdesk_shared::inbound::MailContext;
-use helpdesk_shared::inbound::handler::EmailIngestHandler;
+use helpdesk_shared::lambda::email_ingest::EmailIngestHandler;
 use helpdesk_shared::objects::S3Store;
+use helpdesk_shared::services::inbound::MailContext;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::{Helpdesk, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use helpdesk_shared::notifications::handler::NotifierHandler;
-use helpdesk_shared::notifications::mailer::SesMailer;
-use helpdesk_shared::notifications::{Notifier, WelcomeTemplate};
+use helpdesk_shared::lambda::notifier::NotifierHandler;
+use helpdesk_shared::mail::SesMailer;
+use helpdesk_shared::services::notifications::{Notifier, WelcomeTemplate};
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::{Helpdesk, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};

@@ -34,17 +34,20 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::pacer::WritePacer;
-use super::{
-    CustomerQuery, CustomerWrite, MessageWrite, PREFIX_END, Page, Store, StoreError, TicketWrite,
-    name_key,
+use crate::domain::company::Company;
+use crate::domain::customer::Customer;
+use crate::domain::customer::Note;
+use crate::domain::error::StoreError;
+use crate::domain::field::FieldDefinition;
+use crate::domain::import_job::ImportJob;
+use crate::domain::inbound::InboundRecord;
+use crate::domain::inbound::InboundStatus;
+use crate::domain::ticket::Ticket;
+use crate::domain::ticket::TicketMessage;
+use crate::domain::validation::email_domain;
+use crate::ports::store::{
+    CustomerQuery, CustomerWrite, MessageWrite, PREFIX_END, Page, Store, TicketWrite, name_key,
 };
-use crate::companies::Company;
-use crate::customers::{Customer, Note};
-use crate::fields::FieldDefinition;
-use crate::imports::ImportJob;
-use crate::inbound::{InboundRecord, InboundStatus};
-use crate::tickets::{Ticket, TicketMessage};
-use crate::validation::email_domain;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -117,7 +120,7 @@ fn email_pk(email: &str) -> String {
 }
 
 fn shard_of(email: &str) -> u32 {
-    (crate::stable_hash(email) % u64::from(LIST_SHARDS)) as u32
+    (crate::domain::clock::stable_hash(email) % u64::from(LIST_SHARDS)) as u32
 }
 
 fn customer_item(customer: &Customer) -> Result<Item, StoreError> {
@@ -786,7 +789,7 @@ impl DynamoStore {
                 .await?;
             for item in &items {
                 let customer: Customer = from_item(item)?;
-                if let Some(key) = super::list_key(&customer, query) {
+                if let Some(key) = crate::ports::store::list_key(&customer, query) {
                     found.push((key, customer));
                 }
             }
@@ -853,7 +856,7 @@ impl DynamoStore {
                 for item in items {
                     let customer: Customer = from_item(item)?;
                     // list_key decides under which stream a customer is listed (once).
-                    let Some(key) = super::list_key(&customer, query) else {
+                    let Some(key) = crate::ports::store::list_key(&customer, query) else {
                         continue;
                     };
                     let in_range = after.as_ref().is_none_or(|a| &key > a)
@@ -1271,7 +1274,7 @@ impl Store for DynamoStore {
     async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
         let item = Item::from([
             ("pk".into(), s(format!("NOTES#{customer_id}"))),
-            ("sk".into(), s(super::note_key(note))),
+            ("sk".into(), s(crate::ports::store::note_key(note))),
             ("doc".into(), to_doc(note)?),
         ]);
         // A retried request writes the same note again: keep the first.
@@ -1453,7 +1456,7 @@ impl Store for DynamoStore {
     async fn find_company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError> {
         let claim = self
             .get(
-                format!("COMPANYNAME#{}", crate::companies::name_key(name)),
+                format!("COMPANYNAME#{}", crate::domain::company::name_key(name)),
                 SINGLE,
             )
             .await?;

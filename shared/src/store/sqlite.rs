@@ -11,17 +11,21 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{
-    CustomerQuery, CustomerWrite, KEY_SEPARATOR, MessageWrite, PREFIX_END, Page, Store, StoreError,
+use crate::domain::company::Company;
+use crate::domain::customer::Customer;
+use crate::domain::customer::Note;
+use crate::domain::error::StoreError;
+use crate::domain::field::FieldDefinition;
+use crate::domain::import_job::ImportJob;
+use crate::domain::inbound::InboundRecord;
+use crate::domain::inbound::InboundStatus;
+use crate::domain::ticket::Ticket;
+use crate::domain::ticket::TicketMessage;
+use crate::domain::validation::email_domain;
+use crate::ports::store::{
+    CustomerQuery, CustomerWrite, KEY_SEPARATOR, MessageWrite, PREFIX_END, Page, Store,
     TicketWrite, note_key,
 };
-use crate::companies::Company;
-use crate::customers::{Customer, Note};
-use crate::fields::FieldDefinition;
-use crate::imports::ImportJob;
-use crate::inbound::{InboundRecord, InboundStatus};
-use crate::tickets::{Ticket, TicketMessage};
-use crate::validation::email_domain;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS customers (
@@ -701,7 +705,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError> {
-        let key = crate::companies::name_key(name);
+        let key = crate::domain::company::name_key(name);
         self.with(move |connection| {
             read_doc(
                 connection,

@@ -1,0 +1,95 @@
+//! The company record: named groups of customers, matched by email domain, and its input rules.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::error::HelpdeskError;
+use crate::domain::validation::Errors;
+use crate::domain::validation::is_webmail_domain;
+use crate::domain::validation::normalize_domain;
+use crate::domain::validation::optional_text;
+
+pub const MAX_DOMAINS: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Company {
+    pub id: String,
+    pub name: String,
+    pub domains: Vec<String>,
+    pub notes: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl Company {
+    /// Names are unique case-insensitively.
+    pub fn name_key(&self) -> String {
+        name_key(&self.name)
+    }
+}
+
+pub fn name_key(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CompanyInput {
+    name: Option<String>,
+    domains: Option<Vec<String>>,
+    notes: Option<String>,
+}
+
+pub(crate) const READ_ONLY: [&str; 4] = ["id", "created_at", "updated_at", "version"];
+
+/// Normalises one domain and refuses webmail domains, which never identify a company.
+pub fn company_domain(raw: &str) -> Result<String, String> {
+    let domain = normalize_domain(raw)?;
+    if is_webmail_domain(&domain) {
+        return Err(format!(
+            "{domain} is a public webmail domain and cannot belong to a company"
+        ));
+    }
+    Ok(domain)
+}
+
+impl CompanyInput {
+    pub(crate) fn validate(self) -> Result<(String, Vec<String>, Option<String>), HelpdeskError> {
+        let mut errors = Errors::default();
+        let name = match errors.check("name", optional_text(self.name, 200)) {
+            Some(Some(name)) => name,
+            Some(None) => {
+                errors.add("name", "is required");
+                String::new()
+            }
+            None => String::new(),
+        };
+        let raw_domains = self.domains.unwrap_or_default();
+        if raw_domains.len() > MAX_DOMAINS {
+            errors.add("domains", format!("at most {MAX_DOMAINS} domains"));
+        }
+        let mut domains: Vec<String> = Vec::new();
+        for (i, raw) in raw_domains.iter().enumerate() {
+            if let Some(d) = errors.check(format!("domains[{i}]"), company_domain(raw))
+                && !domains.contains(&d)
+            {
+                domains.push(d);
+            }
+        }
+        let notes = errors
+            .check("notes", optional_text(self.notes, 20_000))
+            .flatten();
+        if !errors.is_empty() {
+            return Err(HelpdeskError::Validation(errors.into_vec()));
+        }
+        Ok((name, domains, notes))
+    }
+}
+
+/// Result of `POST /companies/{id}/domains`.
+#[derive(Debug, Serialize)]
+pub struct DomainAdded {
+    pub company: Company,
+    /// Existing customers without a company that were assigned by the back-fill.
+    pub assigned_customers: u64,
+}

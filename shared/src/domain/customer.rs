@@ -1,0 +1,446 @@
+//! The customer record, its parts, and the rules that turn client input into a valid profile.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::field::FieldSet;
+use crate::domain::validation::Errors;
+use crate::domain::validation::FieldError;
+use crate::domain::validation::check_url;
+use crate::domain::validation::dedup_in_order;
+use crate::domain::validation::normalize_email;
+use crate::domain::validation::normalize_phone;
+use crate::domain::validation::optional_text;
+use crate::domain::validation::parse_date;
+
+pub const MAX_ALTERNATE_EMAILS: usize = 20;
+pub const MAX_PHONES: usize = 20;
+pub const MAX_TAGS: usize = 100;
+pub const MAX_ENTITLEMENTS: usize = 50;
+pub const MAX_SOCIAL_LINKS: usize = 20;
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_NOTES_CHARS: usize = 20_000;
+pub const MAX_BATCH: usize = 100;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortalAccess {
+    /// The customer sees only their own tickets.
+    #[default]
+    Own,
+    /// The customer sees every ticket of their company.
+    Company,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entitlement {
+    pub name: String,
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WelcomeStatus {
+    Pending,
+    Sent,
+    Failed,
+}
+
+/// The state of the welcome email requested with `send_welcome: true`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub status: WelcomeStatus,
+    /// When it was requested (pending) or sent or given up (sent, failed).
+    pub at: String,
+    /// Set while the notifier sends it: a redelivered event then sends nothing more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_since: Option<String>,
+    /// Sending attempts that failed so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_attempts: u32,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+pub(crate) fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl Welcome {
+    /// Requested and not yet being sent.
+    pub fn is_due(&self) -> bool {
+        self.status == WelcomeStatus::Pending && self.sending_since.is_none()
+    }
+}
+
+/// Everything about a customer that clients write. Normalised and validated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phones: Vec<String>,
+    pub alternate_emails: Vec<String>,
+    pub company_id: Option<String>,
+    pub address: Option<Address>,
+    pub social: BTreeMap<String, String>,
+    pub avatar: Option<String>,
+    pub custom_fields: BTreeMap<String, Value>,
+    pub tags: Vec<String>,
+    pub portal_access: PortalAccess,
+    pub notes: Option<String>,
+    pub entitlements: Vec<Entitlement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    /// Immutable; notes (and later tickets) hang off it so a change of email keeps them.
+    pub id: String,
+    #[serde(flatten)]
+    pub profile: Profile,
+    #[serde(default)]
+    pub welcome: Option<Welcome>,
+    /// The import row that last wrote this record, so a resumed import recognises its own
+    /// writes and counts them once. Internal: never shown by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_mark: Option<ImportMark>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl Customer {
+    pub fn email(&self) -> &str {
+        &self.profile.email
+    }
+    /// Every email this customer owns: primary first.
+    pub fn all_emails(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.profile.email.as_str())
+            .chain(self.profile.alternate_emails.iter().map(String::as_str))
+    }
+    pub fn first_name_key(&self) -> Option<String> {
+        self.profile.first_name.as_deref().map(str::to_lowercase)
+    }
+    pub fn last_name_key(&self) -> Option<String> {
+        self.profile.last_name.as_deref().map(str::to_lowercase)
+    }
+    /// The successor of this record carrying `profile`, one version on.
+    pub fn next_version(&self, profile: Profile, now: &str) -> Customer {
+        Customer {
+            profile,
+            updated_at: now.to_string(),
+            version: self.version + 1,
+            ..self.clone()
+        }
+    }
+}
+
+// Shortcut so list keys can read `customer.email`.
+impl std::ops::Deref for Customer {
+    type Target = Profile;
+    fn deref(&self) -> &Profile {
+        &self.profile
+    }
+}
+
+/// Which import row wrote a customer, and what that write was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportMark {
+    pub job: String,
+    pub row: u64,
+    pub outcome: crate::domain::import_job::RowOutcome,
+}
+
+/// An internal note on a customer: visible to agents, never to the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub id: String,
+    pub author: String,
+    pub text: String,
+    pub created_at: String,
+}
+
+/// What a client may send for a customer. Unknown fields are refused, so typos do not vanish.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerInput {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phones: Option<Vec<String>>,
+    pub alternate_emails: Option<Vec<String>>,
+    pub company_id: Option<String>,
+    pub address: Option<Address>,
+    pub social: Option<BTreeMap<String, String>>,
+    pub avatar: Option<String>,
+    pub custom_fields: Option<BTreeMap<String, Value>>,
+    pub tags: Option<Vec<String>>,
+    pub portal_access: Option<PortalAccess>,
+    pub notes: Option<String>,
+    pub entitlements: Option<Vec<Entitlement>>,
+    /// Only on create: queue a welcome email (sent by the notifier).
+    pub send_welcome: Option<bool>,
+}
+
+/// Fields the server owns; a client that sends them is told so instead of being ignored.
+pub(crate) const READ_ONLY: [&str; 5] = ["id", "created_at", "updated_at", "version", "welcome"];
+
+impl CustomerInput {
+    /// Normalises and validates every field, reporting all problems at once.
+    pub fn into_profile(self, fields: &FieldSet) -> Result<Profile, Vec<FieldError>> {
+        let mut errors = Errors::default();
+        let email = match self.email {
+            Some(raw) => errors.check("email", normalize_email(&raw)),
+            None => {
+                errors.add("email", "is required");
+                None
+            }
+        };
+        let first_name = errors
+            .check("first_name", optional_text(self.first_name, MAX_NAME_CHARS))
+            .flatten();
+        let last_name = errors
+            .check("last_name", optional_text(self.last_name, MAX_NAME_CHARS))
+            .flatten();
+
+        let phones = list_of(
+            &mut errors,
+            "phones",
+            self.phones.unwrap_or_default(),
+            MAX_PHONES,
+            normalize_phone,
+        );
+        let mut alternate_emails = list_of(
+            &mut errors,
+            "alternate_emails",
+            self.alternate_emails.unwrap_or_default(),
+            MAX_ALTERNATE_EMAILS,
+            normalize_email,
+        );
+        if let Some(primary) = &email {
+            alternate_emails.retain(|alt| alt != primary);
+        }
+
+        let company_id = self
+            .company_id
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        let address = self.address.and_then(|a| validate_address(&mut errors, a));
+
+        let mut social = BTreeMap::new();
+        let links = self.social.unwrap_or_default();
+        if links.len() > MAX_SOCIAL_LINKS {
+            errors.add("social", format!("at most {MAX_SOCIAL_LINKS} links"));
+        }
+        for (network, link) in links {
+            let key = network.trim().to_ascii_lowercase();
+            let key_ok = !key.is_empty()
+                && key.len() <= 32
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !key_ok {
+                errors.add(
+                    format!("social.{network}"),
+                    "network names are 1-32 letters, digits, _ or -",
+                );
+            } else if let Some(url) = errors.check(format!("social.{network}"), check_url(&link)) {
+                social.insert(key, url);
+            }
+        }
+
+        let avatar = self
+            .avatar
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty());
+        if let Some(key) = &avatar {
+            let ok = key.len() <= 1024
+                && !key.starts_with('/')
+                && !key.split('/').any(|p| p == "..")
+                && !key.chars().any(char::is_control);
+            if !ok {
+                errors.add(
+                    "avatar",
+                    "must be an object key: at most 1024 characters, relative, without '..'",
+                );
+            }
+        }
+
+        let mut custom_fields = BTreeMap::new();
+        for (key, value) in self.custom_fields.unwrap_or_default() {
+            if value.is_null() {
+                continue;
+            }
+            let path = format!("custom_fields.{key}");
+            match fields.get(&key) {
+                None => errors.add(path, "is not a defined custom field"),
+                Some(definition) => {
+                    if let Some(value) = errors.check(path, definition.check_value(value)) {
+                        custom_fields.insert(key, value);
+                    }
+                }
+            }
+        }
+        for definition in fields.iter().filter(|d| d.required) {
+            if !custom_fields.contains_key(&definition.key) {
+                errors.add(format!("custom_fields.{}", definition.key), "is required");
+            }
+        }
+
+        let tags = list_of(
+            &mut errors,
+            "tags",
+            self.tags.unwrap_or_default(),
+            MAX_TAGS,
+            normalize_tag,
+        );
+        let notes = errors
+            .check("notes", optional_text(self.notes, MAX_NOTES_CHARS))
+            .flatten();
+
+        let entitlements = self.entitlements.unwrap_or_default();
+        if entitlements.len() > MAX_ENTITLEMENTS {
+            errors.add(
+                "entitlements",
+                format!("at most {MAX_ENTITLEMENTS} entitlements"),
+            );
+        }
+        let entitlements = entitlements
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, e)| validate_entitlement(&mut errors, i, e))
+            .collect();
+
+        if !errors.is_empty() {
+            return Err(errors.into_vec());
+        }
+        Ok(Profile {
+            email: email.unwrap_or_default(),
+            first_name,
+            last_name,
+            phones,
+            alternate_emails,
+            company_id,
+            address,
+            social,
+            avatar,
+            custom_fields,
+            tags,
+            portal_access: self.portal_access.unwrap_or_default(),
+            notes,
+            entitlements,
+        })
+    }
+}
+
+pub(crate) fn list_of(
+    errors: &mut Errors,
+    field: &str,
+    values: Vec<String>,
+    max: usize,
+    check: impl Fn(&str) -> Result<String, String>,
+) -> Vec<String> {
+    if values.len() > max {
+        errors.add(field, format!("at most {max} items"));
+        return Vec::new();
+    }
+    let checked = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| errors.check(format!("{field}[{i}]"), check(v)))
+        .collect();
+    dedup_in_order(checked)
+}
+
+/// Tags are case-insensitive single words, as in most helpdesks.
+pub(crate) fn normalize_tag(raw: &str) -> Result<String, String> {
+    let tag = raw.trim().to_lowercase();
+    if tag.is_empty() || tag.chars().count() > 64 {
+        return Err("tags are 1-64 characters".into());
+    }
+    if tag
+        .chars()
+        .any(|c| c.is_whitespace() || c == ',' || c.is_control())
+    {
+        return Err("tags may not contain spaces or commas".into());
+    }
+    Ok(tag)
+}
+
+pub(crate) fn validate_address(errors: &mut Errors, address: Address) -> Option<Address> {
+    let mut part = |name: &str, value: Option<String>| {
+        errors
+            .check(format!("address.{name}"), optional_text(value, 200))
+            .flatten()
+    };
+    let address = Address {
+        line1: part("line1", address.line1),
+        line2: part("line2", address.line2),
+        city: part("city", address.city),
+        region: part("region", address.region),
+        postal_code: part("postal_code", address.postal_code),
+        country: part("country", address.country),
+    };
+    (address != Address::default()).then_some(address)
+}
+
+pub(crate) fn validate_entitlement(
+    errors: &mut Errors,
+    index: usize,
+    entitlement: Entitlement,
+) -> Option<Entitlement> {
+    let field = format!("entitlements[{index}]");
+    let name = errors.check(
+        format!("{field}.name"),
+        optional_text(Some(entitlement.name), MAX_NAME_CHARS),
+    );
+    let name = match name {
+        Some(Some(name)) => Some(name),
+        Some(None) => {
+            errors.add(format!("{field}.name"), "is required");
+            None
+        }
+        None => None,
+    };
+    let mut date = |which: &str, raw: Option<String>| match raw
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+    {
+        None => Some(None),
+        Some(d) => errors
+            .check(format!("{field}.{which}"), parse_date(&d))
+            .map(|parsed| Some((d, parsed))),
+    };
+    let start = date("start", entitlement.start);
+    let end = date("end", entitlement.end);
+    let (name, start, end) = (name?, start?, end?);
+    if let (Some((_, s)), Some((_, e))) = (&start, &end)
+        && s > e
+    {
+        errors.add(format!("{field}.end"), "must not be before start");
+        return None;
+    }
+    Some(Entitlement {
+        name,
+        start: start.map(|(d, _)| d),
+        end: end.map(|(d, _)| d),
+    })
+}

@@ -1,0 +1,232 @@
+//! Import jobs: their options, counts, checkpoints and status.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::caller::Caller;
+use crate::domain::caller::Role;
+use crate::domain::error::HelpdeskError;
+
+/// Uploads for jobs created through the API go here, as `imports/{id}.csv`.
+pub const IMPORT_PREFIX: &str = "imports/";
+pub const REPORT_PREFIX: &str = "import-reports/";
+/// How long a presigned upload URL stays valid.
+pub const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportOptions {
+    /// `{"Column header": "property"}`; wins over synonyms. `"ignore"` skips a column.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, String>,
+    /// Count what would happen, write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Create companies named in rows that do not exist yet.
+    #[serde(default)]
+    pub create_missing_companies: bool,
+    /// Properties every row must have; Email, First Name and Last Name by default.
+    #[serde(default = "default_required")]
+    pub required: Vec<String>,
+    /// Queue a welcome email for every customer the import creates.
+    #[serde(default)]
+    pub send_welcome: bool,
+}
+
+pub(crate) fn default_required() -> Vec<String> {
+    vec!["email".into(), "first_name".into(), "last_name".into()]
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        Self {
+            mapping: BTreeMap::new(),
+            dry_run: false,
+            create_missing_companies: false,
+            required: default_required(),
+            send_welcome: false,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// Checks the mapping's and `required`'s property names before any file arrives.
+    pub fn validate(&self) -> Result<(), HelpdeskError> {
+        let mut errors = crate::domain::validation::Errors::default();
+        for (column, property) in &self.mapping {
+            if let Err(message) = crate::domain::import_mapping::Target::parse(property) {
+                errors.add(format!("mapping.{column}"), message);
+            }
+        }
+        for (i, property) in self.required.iter().enumerate() {
+            match crate::domain::import_mapping::Target::parse(property) {
+                Ok(Some(_)) => {}
+                Ok(None) => errors.add(format!("required[{i}]"), "is not a customer property"),
+                Err(message) => errors.add(format!("required[{i}]"), message),
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(HelpdeskError::Validation(errors.into_vec()))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportStatus {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+/// What a row did to its customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+/// `rows` counts data rows (not the header); at the end it equals the sum of the others.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub failed: u64,
+    pub duplicates: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, other: &Counts) {
+        self.rows += other.rows;
+        self.created += other.created;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.failed += other.failed;
+        self.duplicates += other.duplicates;
+    }
+    pub fn count(&mut self, outcome: RowOutcome) {
+        self.rows += 1;
+        match outcome {
+            RowOutcome::Created => self.created += 1,
+            RowOutcome::Updated => self.updated += 1,
+            RowOutcome::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+/// The permissions the import writes with: its creator's, or an admin's for dropped files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunAs {
+    pub subject: String,
+    pub roles: Vec<Role>,
+    pub manage_companies: bool,
+}
+
+impl RunAs {
+    pub fn system() -> Self {
+        Self {
+            subject: "import".into(),
+            roles: vec![Role::Admin],
+            manage_companies: true,
+        }
+    }
+    pub fn caller(&self) -> Caller {
+        Caller::new(
+            self.subject.clone(),
+            self.roles.iter().copied(),
+            self.manage_companies,
+        )
+    }
+}
+
+/// Where a paused import goes on: the first unread row, and the report parts written so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Byte offset of the first row not yet counted.
+    pub offset: u64,
+    /// Its row number (the header is row 1).
+    pub row: u64,
+    pub report_parts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportJob {
+    pub id: String,
+    pub status: ImportStatus,
+    pub dry_run: bool,
+    pub options: ImportOptions,
+    pub counts: Counts,
+    pub ignored_columns: Vec<String>,
+    pub error_report: Option<String>,
+    /// Why the whole file failed.
+    pub error: Option<String>,
+    /// The object the job reads.
+    pub source_key: String,
+    /// The version (ETag) of the object being imported, once a file arrived.
+    pub source_etag: Option<String>,
+    pub run_as: RunAs,
+    pub checkpoint: Option<Checkpoint>,
+    /// A running import holds the job until then; a crashed one is taken over after it.
+    pub lease_until: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl ImportJob {
+    pub fn new(id: String, source_key: String, options: ImportOptions, run_as: RunAs) -> Self {
+        let now = crate::domain::clock::now();
+        Self {
+            id,
+            status: ImportStatus::Pending,
+            dry_run: options.dry_run,
+            options,
+            counts: Counts::default(),
+            ignored_columns: Vec::new(),
+            error_report: None,
+            error: None,
+            source_key,
+            source_etag: None,
+            run_as,
+            checkpoint: None,
+            lease_until: None,
+            created_at: now.clone(),
+            updated_at: now,
+            version: 1,
+        }
+    }
+
+    /// The job as clients see it (the run's internals left out).
+    pub fn view(&self) -> Value {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(object) = value.as_object_mut() {
+            for internal in ["run_as", "checkpoint", "lease_until", "source_etag"] {
+                object.remove(internal);
+            }
+        }
+        value
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self.status, ImportStatus::Succeeded | ImportStatus::Failed)
+    }
+}
+
+/// The key a job's upload goes to.
+pub fn upload_key(job_id: &str) -> String {
+    format!("{IMPORT_PREFIX}{job_id}.csv")
+}
+
+pub fn report_key(job_id: &str) -> String {
+    format!("{REPORT_PREFIX}{job_id}.errors.csv")
+}

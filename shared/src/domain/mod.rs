@@ -1,0 +1,15 @@
+//! The domain: records, the rules that keep them valid, and the errors. Nothing here does I/O,
+//! and nothing here imports a module above it.
+
+pub mod caller;
+pub mod clock;
+pub mod company;
+pub mod customer;
+pub mod error;
+pub mod field;
+pub mod import_job;
+pub mod import_mapping;
+pub mod inbound;
+pub mod patch;
+pub mod ticket;
+pub mod validation;

@@ -1,0 +1,191 @@
+//! Tickets and their messages: the records, ids and subject tokens.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Messages whose text and HTML together exceed this are kept in the mail bucket rather than
+/// in the store (DynamoDB items stop at 400 KB, and ticket listings stay light).
+pub const INLINE_BODY_BYTES: usize = 64 * 1024;
+/// How long an attachment download URL works.
+pub const DOWNLOAD_URL_LIFETIME: Duration = Duration::from_secs(300);
+/// Messages one `GET /tickets/{id}` returns at most; longer threads page with `?after=`.
+pub const MAX_MESSAGES_PER_READ: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    Open,
+    Pending,
+    Solved,
+    /// Final: a later message from the customer starts a follow-up ticket instead.
+    Closed,
+}
+
+/// Why a message joined the ticket it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadReason {
+    /// The subject carried the ticket's `[#ID]` token.
+    Token,
+    /// `In-Reply-To` named a message of the ticket.
+    InReplyTo,
+    /// `References` named a message of the ticket.
+    References,
+    /// Nothing tied it to an existing ticket: it started this one.
+    New,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Short and upper-case, so it reads well in the subject token `[#ID]`.
+    pub id: String,
+    pub subject: String,
+    /// Tickets hang off the immutable customer id; the email is the one the ticket began with.
+    pub customer_id: String,
+    pub customer_email: String,
+    /// The customer's company when the ticket began: its members' mail may join by token.
+    pub company_id: Option<String>,
+    pub status: TicketStatus,
+    pub message_count: u64,
+    pub last_message_at: String,
+    /// The closed ticket this one continues, when a customer wrote to a closed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_of: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: u64,
+}
+
+impl Ticket {
+    /// The token outgoing mail carries in its subject, e.g. `[#K7Q2M9XD4T]`.
+    pub fn token(&self) -> String {
+        format!("[#{}]", self.id)
+    }
+    /// Position in a customer's ticket listing (newest first).
+    pub fn list_key(&self) -> String {
+        format!("{}#{}", self.created_at, self.id)
+    }
+}
+
+/// A mailbox as written in a header: display name and address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// `<message id>.<n>`: names the attachment in the download route.
+    pub id: String,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Where the bytes are, in the mail bucket (or the data dir locally).
+    pub key: String,
+    /// Shown inside the HTML body (`cid:` reference) rather than offered as a file.
+    pub inline: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_id: Option<String>,
+}
+
+/// The bodies of a message, kept apart from the record when they are large.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageBody {
+    pub text: String,
+    pub html: Option<String>,
+    pub reply_text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketMessage {
+    /// The inbound record this message came from (SES message id, or `eml-…` locally).
+    pub id: String,
+    pub ticket_id: String,
+    /// The RFC 5322 Message-ID, without angle brackets.
+    pub message_id: String,
+    pub from: Mailbox,
+    #[serde(default)]
+    pub reply_to: Vec<Mailbox>,
+    pub to: Vec<Mailbox>,
+    pub cc: Vec<Mailbox>,
+    /// The sender's `Date` header (RFC 3339), when it had a valid one.
+    pub date: Option<String>,
+    pub received_at: String,
+    pub subject: String,
+    #[serde(flatten)]
+    pub body: MessageBody,
+    /// Set when the bodies live in the mail bucket; `body` is then empty in the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_key: Option<String>,
+    pub attachments: Vec<Attachment>,
+    pub thread_reason: ThreadReason,
+    /// SPF, DKIM and DMARC all failed: the sender may be forged. Such mail never joins an
+    /// existing ticket.
+    #[serde(default)]
+    pub unauthenticated: bool,
+}
+
+impl TicketMessage {
+    /// Position within its ticket (arrival order).
+    pub fn list_key(&self) -> String {
+        format!("{}#{}", self.received_at, self.id)
+    }
+}
+
+/// A ticket with its messages, as `GET /tickets/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TicketView {
+    #[serde(flatten)]
+    pub ticket: Ticket,
+    pub messages: Vec<TicketMessage>,
+    /// Where the next messages start when the thread is longer than one read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub messages_next: Option<String>,
+}
+
+/// What `PATCH /tickets/{id}` accepts.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TicketPatch {
+    pub(crate) status: Option<TicketStatus>,
+}
+
+/// An attachment download: a short-lived URL and what it will deliver.
+#[derive(Debug, Clone, Serialize)]
+pub struct Download {
+    pub url: String,
+    pub expires_in: u64,
+    pub filename: String,
+    pub content_type: String,
+    pub size: u64,
+}
+
+/// A new ticket id: ten characters of Crockford base32 (no I, L, O, U), about 50 random bits.
+pub fn new_ticket_id() -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    (0..10)
+        .map(|_| char::from(ALPHABET[rand::random_range(0..32usize)]))
+        .collect()
+}
+
+/// The ticket ids named by `[#ID]` tokens in a subject, in order of appearance.
+pub fn subject_tokens(subject: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    let mut rest = subject;
+    while let Some(start) = rest.find("[#") {
+        rest = &rest[start + 2..];
+        let Some(end) = rest.find(']') else { break };
+        let candidate = rest[..end].trim();
+        if !candidate.is_empty()
+            && candidate.len() <= 32
+            && candidate.chars().all(|c| c.is_ascii_alphanumeric())
+        {
+            tokens.push(candidate.to_ascii_uppercase());
+        }
+        rest = &rest[end..];
+    }
+    tokens
+}

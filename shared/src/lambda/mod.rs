@@ -1,0 +1,25 @@
+//! Lambda event handlers: each turns one function's events into service calls and reports
+//! failures to Lambda's retry and dead-letter machinery.
+
+pub mod csv_import;
+pub mod email_ingest;
+pub mod notifier;
+
+use crate::domain::error::HelpdeskError;
+
+/// Failed invocations report their error type and message to Lambda (and its retry and
+/// dead-letter machinery).
+impl From<HelpdeskError> for lambda_runtime::Diagnostic {
+    fn from(error: HelpdeskError) -> Self {
+        let kind = match &error {
+            HelpdeskError::Validation(_) | HelpdeskError::BadRequest { .. } => "InvalidEvent",
+            HelpdeskError::NotFound(_) => "NotFound",
+            HelpdeskError::Unavailable(_) => "Unavailable",
+            _ => "Refused",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: kind.to_string(),
+            error_message: error.to_string(),
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The cloud's mailer: SES API v2, raw content.
+
+use async_trait::async_trait;
+
+use crate::ports::mailer::MailError;
+use crate::ports::mailer::Mailer;
+use crate::ports::mailer::OutgoingMail;
+
+use super::mime::message_id;
+
+/// The cloud: SES API v2, raw content (so the headers above go out as written).
+pub struct SesMailer {
+    client: aws_sdk_sesv2::Client,
+}
+
+impl SesMailer {
+    pub fn new(client: aws_sdk_sesv2::Client) -> Self {
+        Self { client }
+    }
+}
+
+#[async_trait]
+impl Mailer for SesMailer {
+    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
+        use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+        let raw = RawMessage::builder()
+            .data(aws_sdk_sesv2::primitives::Blob::new(
+                mail.to_mime(&message_id(&mail.from)),
+            ))
+            .build()
+            .map_err(|e| MailError::Rejected(e.to_string()))?;
+        let output = self
+            .client
+            .send_email()
+            .from_email_address(&mail.from)
+            .destination(Destination::builder().to_addresses(&mail.to).build())
+            .content(EmailContent::builder().raw(raw).build())
+            .send()
+            .await
+            .map_err(|error| {
+                let text = aws_sdk_sesv2::error::DisplayErrorContext(&error).to_string();
+                let throttled = error.as_service_error().is_some_and(|e| {
+                    e.is_too_many_requests_exception() || e.is_limit_exceeded_exception()
+                });
+                // A refusal by SES is final; throttling and transport faults are not.
+                if error.as_service_error().is_some() && !throttled {
+                    MailError::Rejected(text)
+                } else {
+                    MailError::Unavailable(text)
+                }
+            })?;
+        Ok(output.message_id.unwrap_or_default())
+    }
+}

@@ -1,0 +1,158 @@
+//! Local mode's buckets: files under the data dir, keys as relative paths.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::ports::objects::ObjectError;
+use crate::ports::objects::ObjectStore;
+
+/// Local mode: objects are files under a folder (`DATA_DIR`), keys are relative paths.
+#[derive(Debug, Clone)]
+pub struct FolderStore {
+    root: PathBuf,
+    /// Download tokens handed out by `presign_get`: token → (key, expiry). Shared by clones, so
+    /// the server that serves `/downloads/{token}` sees the tokens the API issued.
+    downloads: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+}
+
+/// The route local download URLs point at.
+pub const DOWNLOAD_ROUTE: &str = "/downloads";
+
+impl FolderStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            downloads: Arc::default(),
+        }
+    }
+
+    /// The file a download token stands for, while the token is valid.
+    pub fn redeem(&self, token: &str) -> Option<(String, PathBuf)> {
+        let downloads = self.downloads.lock().ok()?;
+        let (key, expires) = downloads.get(token)?;
+        if *expires < Instant::now() {
+            return None;
+        }
+        Some((key.clone(), self.path(key).ok()?))
+    }
+
+    /// Where to write `key` aside (and the file it is renamed to afterwards), so that a reader
+    /// never sees half an object; creates the folders on the way.
+    async fn aside(&self, key: &str) -> Result<(PathBuf, PathBuf), ObjectError> {
+        let path = self.path(key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_error(key, e))?;
+        }
+        Ok((path.with_extension("partial"), path))
+    }
+
+    /// The file for `key`; keys never leave the folder.
+    pub fn path(&self, key: &str) -> Result<PathBuf, ObjectError> {
+        let safe = !key.is_empty()
+            && !key.starts_with('/')
+            && key
+                .split('/')
+                .all(|part| !part.is_empty() && part != "." && part != "..");
+        if safe {
+            Ok(self.root.join(key))
+        } else {
+            Err(ObjectError::NotFound(key.to_string()))
+        }
+    }
+}
+
+fn io_error(key: &str, error: std::io::Error) -> ObjectError {
+    if error.kind() == std::io::ErrorKind::NotFound {
+        ObjectError::NotFound(key.to_string())
+    } else {
+        ObjectError::Unavailable(format!("{key}: {error}"))
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FolderStore {
+    async fn reader(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>, ObjectError> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = std::fs::File::open(self.path(key)?).map_err(|e| io_error(key, e))?;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| io_error(key, e))?;
+        Ok(Box::new(std::io::BufReader::with_capacity(
+            256 * 1024,
+            file,
+        )))
+    }
+
+    async fn get(&self, key: &str) -> Result<Vec<u8>, ObjectError> {
+        tokio::fs::read(self.path(key)?)
+            .await
+            .map_err(|e| io_error(key, e))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, _content_type: &str) -> Result<(), ObjectError> {
+        let (partial, path) = self.aside(key).await?;
+        tokio::fs::write(&partial, body)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(|e| io_error(key, e))
+    }
+
+    async fn put_file(
+        &self,
+        key: &str,
+        source: &Path,
+        _content_type: &str,
+    ) -> Result<(), ObjectError> {
+        let (partial, path) = self.aside(key).await?;
+        tokio::fs::copy(source, &partial)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        tokio::fs::rename(&partial, &path)
+            .await
+            .map_err(|e| io_error(key, e))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        match tokio::fs::remove_file(self.path(key)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(key, e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn presign_put(
+        &self,
+        _key: &str,
+        _expires_in: Duration,
+    ) -> Result<Option<String>, ObjectError> {
+        Ok(None)
+    }
+
+    async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, ObjectError> {
+        let path = self.path(key)?;
+        if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Err(ObjectError::NotFound(key.to_string()));
+        }
+        let token = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let now = Instant::now();
+        let mut downloads = self
+            .downloads
+            .lock()
+            .map_err(|_| ObjectError::Unavailable("download tokens poisoned".into()))?;
+        // Expired tokens go as new ones come, so the table stays as small as the live ones.
+        downloads.retain(|_, (_, expires)| *expires > now);
+        downloads.insert(token.clone(), (key.to_string(), now + expires_in));
+        Ok(format!("{DOWNLOAD_ROUTE}/{token}"))
+    }
+}

@@ -1,0 +1,317 @@
+//! The storage port: what the services need from a store, and nothing about how it is kept.
+//!
+//! Two adapters implement it with the same semantics, checked by one conformance suite:
+//! [`dynamodb::DynamoStore`] in the cloud and [`sqlite::SqliteStore`] locally.
+
+use async_trait::async_trait;
+
+use crate::domain::error::StoreError;
+
+use crate::domain::company::Company;
+use crate::domain::customer::Customer;
+use crate::domain::customer::Note;
+use crate::domain::field::FieldDefinition;
+use crate::domain::import_job::ImportJob;
+use crate::domain::inbound::InboundRecord;
+use crate::domain::inbound::InboundStatus;
+use crate::domain::ticket::Ticket;
+use crate::domain::ticket::TicketMessage;
+
+/// One write of a batch: a new customer, or a customer replaced at its version.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "built per batch and consumed at once; boxing buys nothing"
+)]
+pub enum CustomerWrite {
+    Insert(Customer),
+    Replace { previous: Customer, next: Customer },
+}
+
+/// The ticket side of storing a message: a new ticket, or the ticket at its version.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per stored message, consumed at once; boxing buys nothing"
+)]
+pub enum TicketWrite {
+    Insert(Ticket),
+    Replace { previous: Ticket, next: Ticket },
+}
+
+impl TicketWrite {
+    /// The ticket as it is once the write is done.
+    pub fn ticket(&self) -> &Ticket {
+        match self {
+            TicketWrite::Insert(ticket) | TicketWrite::Replace { next: ticket, .. } => ticket,
+        }
+    }
+}
+
+/// Everything one accepted message writes, all or nothing: its ticket, the message, the claim
+/// on its Message-ID and the inbound record that says what happened.
+#[derive(Debug, Clone)]
+pub struct MessageWrite {
+    pub ticket: TicketWrite,
+    pub message: TicketMessage,
+    pub inbound: InboundRecord,
+}
+
+/// One page of a listing; `next` is the store's position after the last item, if more may follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// How to list customers. Results are ordered by [`list_key`], positions are exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerQuery {
+    pub company_id: Option<String>,
+    /// Lower-cased prefix of the email, first name or last name.
+    pub prefix: Option<String>,
+    pub after: Option<String>,
+    pub limit: usize,
+}
+
+/// Separates a name from the email in list keys; sorts before every printable character.
+pub const KEY_SEPARATOR: char = '\u{1}';
+/// Sorts after every character, so `prefix..prefix+PREFIX_END` covers all strings starting with prefix.
+pub const PREFIX_END: char = '\u{10FFFF}';
+
+/// The position of a customer in a listing, or `None` when the query does not match it.
+///
+/// Without a prefix, customers sort by email. With one, a customer appears once, under the first
+/// of email, first name, last name that starts with the prefix; name keys carry the email so that
+/// they are unique. Both adapters and the DynamoDB indexes use exactly these keys.
+pub fn list_key(customer: &Customer, query: &CustomerQuery) -> Option<String> {
+    if let Some(company) = &query.company_id
+        && customer.company_id.as_ref() != Some(company)
+    {
+        return None;
+    }
+    let Some(prefix) = query.prefix.as_deref() else {
+        return Some(customer.email.clone());
+    };
+    if query.company_id.is_some() {
+        // Within one company the listing stays in email order and the prefix filters.
+        return matches_prefix(customer, prefix).then(|| customer.email.clone());
+    }
+    if customer.email.starts_with(prefix) {
+        return Some(customer.email.clone());
+    }
+    [customer.first_name_key(), customer.last_name_key()]
+        .into_iter()
+        .flatten()
+        .find(|name| name.starts_with(prefix))
+        .map(|name| name_key(&name, &customer.email))
+}
+
+pub fn matches_prefix(customer: &Customer, prefix: &str) -> bool {
+    customer.email.starts_with(prefix)
+        || customer
+            .first_name_key()
+            .is_some_and(|n| n.starts_with(prefix))
+        || customer
+            .last_name_key()
+            .is_some_and(|n| n.starts_with(prefix))
+}
+
+pub fn name_key(lowercase_name: &str, email: &str) -> String {
+    format!("{lowercase_name}{KEY_SEPARATOR}{email}")
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    // Customers -------------------------------------------------------------------------------
+
+    /// Stores a new customer; fails with `EmailTaken` if its email or any alternate email is
+    /// already anyone's primary or alternate email.
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+    /// Finds a customer by primary or alternate email (normalised).
+    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError>;
+    /// Replaces `previous` by `next` if the stored customer is still at `previous.version`;
+    /// `next.version` must be `previous.version + 1`. Handles a change of primary email and of
+    /// alternate emails atomically; notes stay attached (they hang off the immutable id).
+    async fn replace_customer(
+        &self,
+        previous: &Customer,
+        next: &Customer,
+    ) -> Result<(), StoreError>;
+    /// Deletes the customer (if still at `customer.version`), its email claims and its notes.
+    async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError>;
+    async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError>;
+    /// Customers with no company whose primary email is at `domain`, in email order.
+    async fn list_unassigned_by_domain(
+        &self,
+        domain: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError>;
+
+    /// Finds many customers at once (by primary or alternate email), answer `i` for `emails[i]`.
+    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+        let mut found = Vec::with_capacity(emails.len());
+        for email in emails {
+            found.push(self.find_customer(email).await?);
+        }
+        Ok(found)
+    }
+    /// Applies many independent writes; answer `i` is the outcome of `writes[i]`, each atomic on
+    /// its own (a failed write leaves nothing behind and does not stop the others).
+    async fn write_customers(
+        &self,
+        writes: &[CustomerWrite],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut outcomes = Vec::with_capacity(writes.len());
+        for write in writes {
+            let outcome = match write {
+                CustomerWrite::Insert(customer) => self.insert_customer(customer).await,
+                CustomerWrite::Replace { previous, next } => {
+                    self.replace_customer(previous, next).await
+                }
+            };
+            match outcome {
+                Err(StoreError::Unavailable(message)) => {
+                    return Err(StoreError::Unavailable(message));
+                }
+                other => outcomes.push(other),
+            }
+        }
+        Ok(outcomes)
+    }
+
+    // Internal notes ---------------------------------------------------------------------------
+
+    async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_notes(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Note>, StoreError>;
+
+    // Companies --------------------------------------------------------------------------------
+
+    /// Stores a new company; fails on a taken name (case-insensitive) or domain.
+    async fn insert_company(&self, company: &Company) -> Result<(), StoreError>;
+    async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError>;
+    /// Replaces `previous` by `next` at `previous.version`, moving name and domain claims.
+    async fn replace_company(&self, previous: &Company, next: &Company) -> Result<(), StoreError>;
+    async fn delete_company(&self, company: &Company) -> Result<(), StoreError>;
+    /// Ordered by lower-cased name.
+    async fn list_companies(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Company>, StoreError>;
+    /// The company with this name, compared case-insensitively.
+    async fn find_company_by_name(&self, name: &str) -> Result<Option<Company>, StoreError>;
+    /// The company owning each of `domains` (answer `i` for `domains[i]`); imports resolve a
+    /// batch's domains in one call.
+    async fn companies_for_domains(
+        &self,
+        domains: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut found = Vec::with_capacity(domains.len());
+        for domain in domains {
+            found.push(self.company_for_domain(domain).await?);
+        }
+        Ok(found)
+    }
+    /// The company that owns `domain`, if any.
+    async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError>;
+
+    // Custom field definitions -------------------------------------------------------------------
+
+    async fn insert_field(&self, field: &FieldDefinition) -> Result<(), StoreError>;
+    async fn replace_field(
+        &self,
+        previous: &FieldDefinition,
+        next: &FieldDefinition,
+    ) -> Result<(), StoreError>;
+    /// All definitions, ordered by key (an admin-sized list: dozens, not millions).
+    async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError>;
+
+    // Import jobs --------------------------------------------------------------------------------
+
+    /// Stores a new job; `Exists` if one with its id is already there.
+    async fn insert_import_job(&self, job: &ImportJob) -> Result<(), StoreError>;
+    async fn get_import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError>;
+    /// Replaces `previous` by `next` if the stored job is still at `previous.version`.
+    async fn replace_import_job(
+        &self,
+        previous: &ImportJob,
+        next: &ImportJob,
+    ) -> Result<(), StoreError>;
+
+    // Tickets and their messages ---------------------------------------------------------------
+
+    /// Stores a message with its ticket, Message-ID claim and inbound record in one atomic
+    /// write. Fails with `Exists` when the ticket id (insert) or inbound record already exists,
+    /// `VersionMismatch` when the ticket changed, `MessageIdTaken` when the Message-ID is stored.
+    async fn store_message(&self, write: &MessageWrite) -> Result<(), StoreError>;
+    async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
+    /// Replaces `previous` by `next` at `previous.version` (status changes).
+    async fn replace_ticket(&self, previous: &Ticket, next: &Ticket) -> Result<(), StoreError>;
+    /// A customer's tickets, newest first ([`Ticket::list_key`] descending).
+    async fn list_tickets(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Ticket>, StoreError>;
+    /// A ticket's messages in arrival order ([`TicketMessage::list_key`] ascending).
+    async fn list_messages(
+        &self,
+        ticket_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<TicketMessage>, StoreError>;
+    /// The ticket holding the message with this Message-ID.
+    async fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<String>, StoreError>;
+
+    // Inbound mail records ---------------------------------------------------------------------
+
+    /// Records an ignored or failed message; `Exists` if its id is already recorded.
+    async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError>;
+    async fn get_inbound(&self, id: &str) -> Result<Option<InboundRecord>, StoreError>;
+    /// Newest first ([`InboundRecord::list_key`] descending), optionally of one status.
+    async fn list_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<InboundRecord>, StoreError>;
+}
+
+impl<T> Page<T> {
+    /// Turns up to `limit + 1` rows, each with its listing position, into a page; `next` is the
+    /// position of the last item when a row beyond the page showed there is more.
+    pub fn from_rows(mut rows: Vec<(String, T)>, limit: usize) -> Page<T> {
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next = if more {
+            rows.last().map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        Page {
+            items: rows.into_iter().map(|(_, v)| v).collect(),
+            next,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
+}
+
+/// Notes sort by creation time; the id breaks ties and makes the key unique.
+pub fn note_key(note: &Note) -> String {
+    format!("{}#{}", note.created_at, note.id)
+}

@@ -1,0 +1,481 @@
+//! Customers: the record, its rules, and the service operations on it.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::domain::caller::Caller;
+use crate::domain::customer::*;
+use crate::domain::error::HelpdeskError;
+use crate::domain::error::StoreError;
+use crate::domain::field::FieldDefinition;
+use crate::domain::field::FieldSet;
+use crate::domain::patch::Precondition;
+use crate::domain::patch::merge_patch;
+use crate::domain::patch::parse_input;
+use crate::domain::patch::reject_read_only;
+use crate::domain::validation::FieldError;
+use crate::domain::validation::normalize_email;
+use crate::domain::validation::optional_text;
+use crate::ports::store::CustomerQuery;
+use crate::ports::store::Page;
+use crate::services::Helpdesk;
+
+/// The outcome of one item of `POST /customers/batch`.
+#[derive(Debug, Clone)]
+pub struct BatchItemResult {
+    pub index: usize,
+    pub email: Option<String>,
+    pub status: BatchStatus,
+    pub customer: Option<Customer>,
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    Created,
+    Updated,
+    Unchanged,
+    Error,
+}
+
+/// How many times a write is retried when another writer got in between read and write.
+const WRITE_ATTEMPTS: usize = 5;
+
+impl Helpdesk {
+    /// `POST /customers`.
+    pub async fn create_customer(
+        &self,
+        caller: &Caller,
+        body: Value,
+    ) -> Result<Customer, HelpdeskError> {
+        caller.require_staff()?;
+        let fields = self.field_set().await?;
+        let input: CustomerInput = parse_input(body)?;
+        let send_welcome = input.send_welcome.unwrap_or(false);
+        check_custom_field_edits(
+            caller,
+            &fields,
+            input.custom_fields.iter().flat_map(|m| m.keys()),
+        )?;
+        if input.company_id.is_some() {
+            caller.require_manage_companies(Some("company_id"))?;
+        }
+        let profile = input
+            .into_profile(&fields)
+            .map_err(HelpdeskError::Validation)?;
+        let customer = self.new_customer(profile, send_welcome).await?;
+        self.store.insert_customer(&customer).await?;
+        tracing::info!(customer = %customer.email(), "customer created");
+        Ok(customer)
+    }
+
+    /// Builds a new record: checks the company and applies domain matching when none is given.
+    pub(crate) async fn new_customer(
+        &self,
+        mut profile: Profile,
+        send_welcome: bool,
+    ) -> Result<Customer, HelpdeskError> {
+        match &profile.company_id {
+            Some(id) => self.require_company(id, "company_id").await?,
+            None => {
+                profile.company_id = self
+                    .store
+                    .company_for_domain(crate::domain::validation::email_domain(&profile.email))
+                    .await?
+            }
+        }
+        Ok(customer_record(profile, send_welcome))
+    }
+
+    /// `GET /customers/{email}`: by primary or alternate email, case-insensitively.
+    pub async fn get_customer(
+        &self,
+        caller: &Caller,
+        email: &str,
+    ) -> Result<Customer, HelpdeskError> {
+        caller.require_staff()?;
+        self.find_customer(email).await
+    }
+
+    pub(crate) async fn find_customer(&self, email: &str) -> Result<Customer, HelpdeskError> {
+        let not_found = || HelpdeskError::NotFound(format!("customer {}", email.trim()));
+        let email = normalize_email(email).map_err(|_| not_found())?;
+        self.store
+            .find_customer(&email)
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// `PATCH /customers/{email}`: JSON Merge Patch (RFC 7396) at the version named by If-Match.
+    pub async fn update_customer(
+        &self,
+        caller: &Caller,
+        email: &str,
+        precondition: Option<Precondition>,
+        patch: Value,
+    ) -> Result<Customer, HelpdeskError> {
+        caller.require_staff()?;
+        let precondition = precondition.ok_or(HelpdeskError::PreconditionRequired)?;
+        let fields = self.field_set().await?;
+        check_patch(caller, &fields, &patch)?;
+        let current = self.find_customer(email).await?;
+        if !precondition.matches(current.version) {
+            return Err(HelpdeskError::PreconditionFailed);
+        }
+        let next = self.patched(&current, &fields, patch).await?;
+        if next.profile == current.profile {
+            return Ok(current);
+        }
+        self.store.replace_customer(&current, &next).await?;
+        Ok(next)
+    }
+
+    /// Applies a merge patch to `current` and validates the result as a whole.
+    pub(crate) async fn patched(
+        &self,
+        current: &Customer,
+        fields: &FieldSet,
+        patch: Value,
+    ) -> Result<Customer, HelpdeskError> {
+        let base = serde_json::to_value(&current.profile)
+            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+        let merged = merge_patch(base, patch);
+        let input: CustomerInput = parse_input(merged)?;
+        let profile = input
+            .into_profile(fields)
+            .map_err(HelpdeskError::Validation)?;
+        if profile.company_id != current.profile.company_id
+            && let Some(id) = &profile.company_id
+        {
+            self.require_company(id, "company_id").await?;
+        }
+        Ok(current.next_version(profile, &crate::domain::clock::now()))
+    }
+
+    /// `DELETE /customers/{email}`; with If-Match only at that version.
+    pub async fn delete_customer(
+        &self,
+        caller: &Caller,
+        email: &str,
+        precondition: Option<Precondition>,
+    ) -> Result<(), HelpdeskError> {
+        caller.require_staff()?;
+        for _ in 0..WRITE_ATTEMPTS {
+            let current = self.find_customer(email).await?;
+            if let Some(p) = &precondition
+                && !p.matches(current.version)
+            {
+                return Err(HelpdeskError::PreconditionFailed);
+            }
+            match self.store.delete_customer(&current).await {
+                Err(StoreError::VersionMismatch) if precondition.is_none() => continue,
+                other => return Ok(other?),
+            }
+        }
+        Err(HelpdeskError::Unavailable(
+            "the customer kept changing; try again".into(),
+        ))
+    }
+
+    /// `GET /customers`: ordered by email, or by the matching key when searching.
+    pub async fn list_customers(
+        &self,
+        caller: &Caller,
+        query: &CustomerQuery,
+    ) -> Result<Page<Customer>, HelpdeskError> {
+        caller.require_staff()?;
+        Ok(self.store.list_customers(query).await?)
+    }
+
+    /// `POST /customers/batch`: create-or-update up to 100 customers, one result per item.
+    pub async fn batch_upsert(
+        &self,
+        caller: &Caller,
+        body: Value,
+    ) -> Result<Vec<BatchItemResult>, HelpdeskError> {
+        caller.require_staff()?;
+        let items = batch_items(body)?;
+        let fields = self.field_set().await?;
+        let mut results = Vec::with_capacity(items.len());
+        // Items run one after another: a batch may name one email twice, and the second must
+        // see the first. Each item is its own atomic write; a bad item never stops the others.
+        for (index, item) in items.into_iter().enumerate() {
+            let email = item
+                .get("email")
+                .and_then(Value::as_str)
+                .map(|e| e.trim().to_ascii_lowercase());
+            let result = match self.upsert_one(caller, &fields, item).await {
+                Ok((status, customer)) => BatchItemResult {
+                    index,
+                    email: Some(customer.email().to_string()),
+                    status,
+                    customer: Some(customer),
+                    errors: vec![],
+                },
+                Err(error) => BatchItemResult {
+                    index,
+                    email,
+                    status: BatchStatus::Error,
+                    customer: None,
+                    errors: error.field_errors(),
+                },
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    async fn upsert_one(
+        &self,
+        caller: &Caller,
+        fields: &FieldSet,
+        item: Value,
+    ) -> Result<(BatchStatus, Customer), HelpdeskError> {
+        check_patch(caller, fields, &item)?;
+        let mut patch = item.clone();
+        if let Some(object) = patch.as_object_mut() {
+            object.remove("send_welcome");
+            // Absent or null values in a batch item mean "leave as is", not "clear".
+            object.retain(|_, v| !v.is_null());
+        }
+        let input: CustomerInput = parse_input(item)?;
+        let send_welcome = input.send_welcome.unwrap_or(false);
+        let raw_email = input
+            .email
+            .clone()
+            .ok_or_else(|| HelpdeskError::invalid("email", "is required"))?;
+        let email = normalize_email(&raw_email).map_err(|m| HelpdeskError::invalid("email", m))?;
+        for _ in 0..WRITE_ATTEMPTS {
+            match self.store.find_customer(&email).await? {
+                None => {
+                    let profile = input_clone(&patch)?
+                        .into_profile(fields)
+                        .map_err(HelpdeskError::Validation)?;
+                    let customer = self.new_customer(profile, send_welcome).await?;
+                    match self.store.insert_customer(&customer).await {
+                        // Someone created it meanwhile: go round again and update it instead.
+                        Err(StoreError::EmailTaken(taken)) if taken == email => continue,
+                        other => {
+                            return other
+                                .map(|()| (BatchStatus::Created, customer))
+                                .map_err(Into::into);
+                        }
+                    }
+                }
+                Some(current) => {
+                    let mut item_patch = patch.clone();
+                    if let Some(object) = item_patch.as_object_mut() {
+                        // The item names the customer by any of its emails; keep its primary.
+                        object.remove("email");
+                    }
+                    let next = self.patched(&current, fields, item_patch).await?;
+                    if next.profile == current.profile {
+                        return Ok((BatchStatus::Unchanged, current));
+                    }
+                    match self.store.replace_customer(&current, &next).await {
+                        Err(StoreError::VersionMismatch) => continue,
+                        other => {
+                            return other
+                                .map(|()| (BatchStatus::Updated, next))
+                                .map_err(Into::into);
+                        }
+                    }
+                }
+            }
+        }
+        Err(HelpdeskError::Unavailable(
+            "the customer kept changing; try again".into(),
+        ))
+    }
+
+    /// `POST /customers/{email}/notes`.
+    pub async fn add_note(
+        &self,
+        caller: &Caller,
+        email: &str,
+        body: Value,
+    ) -> Result<Note, HelpdeskError> {
+        caller.require_staff()?;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct NoteInput {
+            text: String,
+        }
+        let input: NoteInput = parse_input(body)?;
+        let text = optional_text(Some(input.text), MAX_NOTES_CHARS)
+            .map_err(|m| HelpdeskError::invalid("text", m))?
+            .ok_or_else(|| HelpdeskError::invalid("text", "must not be empty"))?;
+        let customer = self.find_customer(email).await?;
+        let note = Note {
+            id: crate::domain::clock::new_id(),
+            author: caller.subject.clone(),
+            text,
+            created_at: crate::domain::clock::now(),
+        };
+        self.store.add_note(&customer.id, &note).await?;
+        Ok(note)
+    }
+
+    /// `GET /customers/{email}/notes`, newest first.
+    pub async fn list_notes(
+        &self,
+        caller: &Caller,
+        email: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Note>, HelpdeskError> {
+        caller.require_staff()?;
+        let customer = self.find_customer(email).await?;
+        Ok(self.store.list_notes(&customer.id, after, limit).await?)
+    }
+}
+
+/// Splits a display name into first and last name: "Lee, Ann" is last-first; "Ann Marie Lee"
+/// is first names then the last word; a single word is a first name.
+pub fn split_full_name(name: &str) -> (Option<String>, Option<String>) {
+    let (first, last) = match name.split_once(',') {
+        Some((last, first)) => (first, last),
+        None => match name.trim().rsplit_once(char::is_whitespace) {
+            Some((first, last)) => (first, last),
+            None => (name, ""),
+        },
+    };
+    let part = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    (part(first), part(last))
+}
+
+/// A new customer record at version 1; `send_welcome` queues the welcome email.
+pub fn customer_record(profile: Profile, send_welcome: bool) -> Customer {
+    let now = crate::domain::clock::now();
+    Customer {
+        id: crate::domain::clock::new_id(),
+        profile,
+        welcome: send_welcome.then(|| Welcome {
+            status: WelcomeStatus::Pending,
+            at: now.clone(),
+            sending_since: None,
+            failed_attempts: 0,
+            error: None,
+        }),
+        import_mark: None,
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
+    }
+}
+
+fn input_clone(patch: &Value) -> Result<CustomerInput, HelpdeskError> {
+    parse_input(patch.clone())
+}
+
+/// Refuses read-only fields, company changes without permission and edits of custom fields the
+/// caller may not edit, before anything else is looked at.
+fn check_patch(caller: &Caller, fields: &FieldSet, patch: &Value) -> Result<(), HelpdeskError> {
+    let object = patch
+        .as_object()
+        .ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
+    reject_read_only(object, &READ_ONLY)?;
+    if object.contains_key("company_id") {
+        caller.require_manage_companies(Some("company_id"))?;
+    }
+    let edited = object
+        .get("custom_fields")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().collect::<Vec<_>>())
+        .unwrap_or_default();
+    check_custom_field_edits(caller, fields, edited)
+}
+
+fn check_custom_field_edits<'a>(
+    caller: &Caller,
+    fields: &FieldSet,
+    keys: impl IntoIterator<Item = &'a String>,
+) -> Result<(), HelpdeskError> {
+    let denied: BTreeSet<&String> = keys
+        .into_iter()
+        .filter(|key| {
+            fields
+                .get(key)
+                .is_some_and(|d: &FieldDefinition| !d.can_edit(caller))
+        })
+        .collect();
+    if denied.is_empty() {
+        return Ok(());
+    }
+    let errors: Vec<FieldError> = denied
+        .iter()
+        .map(|k| {
+            FieldError::new(
+                format!("custom_fields.{k}"),
+                "your role may not edit this field",
+            )
+        })
+        .collect();
+    Err(HelpdeskError::Forbidden {
+        detail: "your role may not edit some custom fields".into(),
+        errors,
+    })
+}
+
+/// The items of a batch: `{"customers": [...]}` or `{"emails": "a@x.com, b@y.com"}`.
+fn batch_items(body: Value) -> Result<Vec<Value>, HelpdeskError> {
+    let Value::Object(mut object) = body else {
+        return Err(HelpdeskError::bad_request("body", "must be a JSON object"));
+    };
+    if let Some(unknown) = object.keys().find(|k| *k != "customers" && *k != "emails") {
+        return Err(HelpdeskError::bad_request(
+            unknown.clone(),
+            "unknown field; expected customers or emails",
+        ));
+    }
+    let items: Vec<Value> = match (object.remove("customers"), object.remove("emails")) {
+        (Some(Value::Array(items)), None) => items,
+        (None, Some(Value::String(list))) => list
+            .split([',', ';', '\n'])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| serde_json::json!({ "email": e }))
+            .collect(),
+        (Some(_), None) => {
+            return Err(HelpdeskError::bad_request(
+                "customers",
+                "must be an array of customers",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(HelpdeskError::bad_request(
+                "emails",
+                "must be a comma-separated string",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(HelpdeskError::bad_request(
+                "body",
+                "send either customers or emails, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(HelpdeskError::invalid(
+                "customers",
+                "is required (or emails)",
+            ));
+        }
+    };
+    if items.is_empty() {
+        return Err(HelpdeskError::invalid(
+            "customers",
+            "must hold at least one customer",
+        ));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(HelpdeskError::invalid(
+            "customers",
+            format!("at most {MAX_BATCH} customers per batch"),
+        ));
+    }
+    Ok(items)
+}

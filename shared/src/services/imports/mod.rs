@@ -1,0 +1,128 @@
+//! Bulk CSV import: a file streams in row by row, each row is mapped, validated and upserted by
+//! email. The same pipeline runs in the csv-import Lambda (S3) and in the local program (files).
+
+pub mod pipeline;
+mod rows;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use pipeline::{Progress, ProgressFn, RunOptions, RunOutcome, run_import};
+
+use crate::domain::caller::Caller;
+use crate::domain::error::HelpdeskError;
+use crate::domain::error::StoreError;
+use crate::domain::import_job::*;
+use crate::domain::patch::parse_input;
+use crate::ports::objects::ObjectStore;
+use crate::services::Helpdesk;
+
+/// A new import job and where to upload its file.
+#[derive(Debug)]
+pub struct CreatedImport {
+    pub job: ImportJob,
+    pub upload_url: Option<String>,
+}
+
+impl Helpdesk {
+    /// `POST /imports`: a pending job and a presigned URL for `imports/{id}.csv`.
+    pub async fn create_import(
+        &self,
+        caller: &Caller,
+        objects: &dyn ObjectStore,
+        body: Value,
+    ) -> Result<CreatedImport, HelpdeskError> {
+        caller.require_staff()?;
+        let options: ImportOptions = parse_input(body)?;
+        options.validate()?;
+        if options.create_missing_companies {
+            caller.require_manage_companies(Some("create_missing_companies"))?;
+        }
+        let run_as = RunAs {
+            subject: caller.subject.clone(),
+            roles: caller.roles.iter().copied().collect(),
+            manage_companies: caller.can_manage_companies(),
+        };
+        let id = crate::domain::clock::new_id();
+        let job = ImportJob::new(id.clone(), upload_key(&id), options, run_as);
+        self.store.insert_import_job(&job).await?;
+        let upload_url = objects
+            .presign_put(&job.source_key, UPLOAD_URL_LIFETIME)
+            .await
+            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+        Ok(CreatedImport { job, upload_url })
+    }
+
+    /// `GET /imports/{id}`.
+    pub async fn get_import(&self, caller: &Caller, id: &str) -> Result<ImportJob, HelpdeskError> {
+        caller.require_staff()?;
+        self.store
+            .get_import_job(id)
+            .await?
+            .ok_or_else(|| HelpdeskError::NotFound(format!("import {id}")))
+    }
+
+    /// A file arrived at `key` (with version `etag`): the job that imports it, created with the
+    /// default options when the file came without one. The same object announced again maps to
+    /// the same job, so a redelivered event never imports twice.
+    pub async fn job_for_object(&self, key: &str, etag: &str) -> Result<ImportJob, HelpdeskError> {
+        if let Some(id) = key
+            .strip_prefix(IMPORT_PREFIX)
+            .and_then(|rest| rest.strip_suffix(".csv"))
+            && let Some(job) = self.store.get_import_job(id).await?
+        {
+            return self.attach_source(job, etag).await;
+        }
+        let id = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!("{key}\n{etag}").as_bytes(),
+        )
+        .to_string();
+        let job = ImportJob::new(
+            id.clone(),
+            key.to_string(),
+            ImportOptions::default(),
+            RunAs::system(),
+        );
+        match self.store.insert_import_job(&job).await {
+            Ok(()) => self.attach_source(job, etag).await,
+            Err(StoreError::Exists(_)) => self
+                .store
+                .get_import_job(&id)
+                .await?
+                .ok_or_else(|| HelpdeskError::NotFound(format!("import {id}"))),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// Records which version of the object a pending job imports; a job that already has one
+    /// keeps it (a later upload over the same key does not restart a finished import).
+    async fn attach_source(&self, job: ImportJob, etag: &str) -> Result<ImportJob, HelpdeskError> {
+        if job.source_etag.is_some() {
+            return Ok(job);
+        }
+        let mut next = job.clone();
+        next.source_etag = Some(etag.to_string());
+        next.version += 1;
+        next.updated_at = crate::domain::clock::now();
+        match self.store.replace_import_job(&job, &next).await {
+            Ok(()) => Ok(next),
+            // Another delivery attached it first: use what it stored.
+            Err(StoreError::VersionMismatch) => self
+                .store
+                .get_import_job(&job.id)
+                .await?
+                .ok_or_else(|| HelpdeskError::NotFound(format!("import {}", job.id))),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// Everything an import run needs besides the store: where files come from and reports go.
+#[derive(Clone)]
+pub struct ImportContext {
+    pub helpdesk: Helpdesk,
+    pub sources: Arc<dyn ObjectStore>,
+    pub reports: Arc<dyn ObjectStore>,
+}

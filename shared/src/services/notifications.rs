@@ -1,0 +1,231 @@
+//! Notifications: the welcome email of a customer created with `send_welcome: true`, sent once.
+//!
+//! The customer record is the ledger. `welcome.status` is `pending` until the email went out
+//! (`sent`) or could not (`failed`). Before sending, the notifier claims the email by setting
+//! `welcome.sending_since` at the record's version, so of two deliveries of one event only one
+//! sends. A redelivered event finds the claim, or the final status, and sends nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::domain::customer::Customer;
+use crate::domain::customer::WelcomeStatus;
+use crate::domain::error::HelpdeskError;
+use crate::domain::error::StoreError;
+use crate::ports::mailer::{MailError, Mailer, OutgoingMail};
+use crate::services::Helpdesk;
+
+/// Sends per event before a transient failure is handed back to the event source to retry.
+const SEND_ATTEMPTS: u32 = 3;
+/// Failed attempts (across events) after which the welcome email is given up as `failed`.
+pub const MAX_FAILED_ATTEMPTS: u32 = 5;
+/// Read-modify-write rounds when agents or imports change the record meanwhile.
+const RECORD_ATTEMPTS: usize = 8;
+
+/// Sender, subject and body of the welcome email. `{{first_name}}`, `{{last_name}}`,
+/// `{{name}}` (first name, or "there") and `{{email}}` are replaced in subject and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WelcomeTemplate {
+    pub sender: String,
+    pub subject: String,
+    pub body: String,
+}
+
+pub const DEFAULT_SUBJECT: &str = "Welcome, {{name}}";
+pub const DEFAULT_BODY: &str = "Hello {{name}},\n\nwelcome! You can reach our support team any time by replying to this email or writing to us.\n\nKind regards,\nThe support team\n";
+
+impl WelcomeTemplate {
+    /// From `WELCOME_SENDER`, `WELCOME_SUBJECT` and `WELCOME_BODY`; the sender is required.
+    pub fn from_env() -> Result<Self, String> {
+        let sender = std::env::var("WELCOME_SENDER")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or("WELCOME_SENDER is not set")?;
+        Ok(Self::with_sender(sender))
+    }
+
+    /// The configured subject and body (or the defaults) with `sender`.
+    pub fn with_sender(sender: String) -> Self {
+        let configured = |name: &str, default: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+                // Template parameters arrive on one line; `\n` stands for a line break.
+                .map(|s| s.replace("\\n", "\n"))
+                .unwrap_or_else(|| default.to_string())
+        };
+        Self {
+            sender,
+            subject: configured("WELCOME_SUBJECT", DEFAULT_SUBJECT),
+            body: configured("WELCOME_BODY", DEFAULT_BODY),
+        }
+    }
+
+    pub fn render(&self, customer: &Customer) -> OutgoingMail {
+        let first = customer.profile.first_name.clone().unwrap_or_default();
+        let last = customer.profile.last_name.clone().unwrap_or_default();
+        let name = if first.is_empty() {
+            "there".to_string()
+        } else {
+            first.clone()
+        };
+        let fill = |text: &str| {
+            text.replace("{{first_name}}", &first)
+                .replace("{{last_name}}", &last)
+                .replace("{{name}}", &name)
+                .replace("{{email}}", customer.email())
+        };
+        OutgoingMail {
+            from: self.sender.clone(),
+            to: customer.email().to_string(),
+            subject: fill(&self.subject),
+            text: fill(&self.body),
+        }
+    }
+}
+
+/// What one call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WelcomeOutcome {
+    Sent,
+    /// The provider refused it for good, or it failed too often.
+    Failed,
+    /// Not sent this time and still pending: the record's change (or the next scan, locally)
+    /// brings it back for another try.
+    Retrying,
+    /// Not due: never requested, already sent or failed, or being sent by another delivery.
+    NotDue,
+}
+
+#[derive(Clone)]
+pub struct Notifier {
+    pub helpdesk: Helpdesk,
+    pub mailer: Arc<dyn Mailer>,
+    pub template: WelcomeTemplate,
+}
+
+impl Notifier {
+    /// Sends the welcome email of the customer at `email`, if it is due. A transient failure
+    /// leaves it pending with the error and a count of failed attempts (the change is itself
+    /// the next event); after [`MAX_FAILED_ATTEMPTS`] it is `failed`. An error means the store
+    /// was unavailable: the caller retries the event.
+    pub async fn welcome(&self, email: &str) -> Result<WelcomeOutcome, HelpdeskError> {
+        let Some(claimed) = self.claim(email).await? else {
+            return Ok(WelcomeOutcome::NotDue);
+        };
+        let mail = self.template.render(&claimed);
+        let mut last_error = String::new();
+        for attempt in 0..SEND_ATTEMPTS {
+            match self.mailer.send(&mail).await {
+                Ok(id) => {
+                    self.settle(&claimed, Settle::Sent).await?;
+                    tracing::info!(customer = %claimed.email(), provider_id = %id, "welcome email sent");
+                    return Ok(WelcomeOutcome::Sent);
+                }
+                Err(MailError::Rejected(why)) => {
+                    self.settle(&claimed, Settle::Failed(why.clone())).await?;
+                    tracing::warn!(customer = %claimed.email(), error = %why, "welcome email rejected");
+                    return Ok(WelcomeOutcome::Failed);
+                }
+                Err(MailError::Unavailable(why)) => {
+                    last_error = why;
+                    let wait = 200u64 << attempt;
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(0..=wait))).await;
+                }
+            }
+        }
+        tracing::warn!(customer = %claimed.email(), error = %last_error, "welcome email not sent yet");
+        self.settle(&claimed, Settle::Retry(last_error)).await
+    }
+
+    /// Marks the welcome email as being sent, at the record's version: one claimant wins.
+    async fn claim(&self, email: &str) -> Result<Option<Customer>, HelpdeskError> {
+        let store = &self.helpdesk.store;
+        for _ in 0..RECORD_ATTEMPTS {
+            let Some(customer) = store.find_customer(email).await? else {
+                return Ok(None);
+            };
+            if !customer.welcome.as_ref().is_some_and(|w| w.is_due()) {
+                return Ok(None);
+            }
+            let now = crate::domain::clock::now();
+            let mut next = customer.next_version(customer.profile.clone(), &now);
+            if let Some(welcome) = next.welcome.as_mut() {
+                welcome.sending_since = Some(now);
+            }
+            match store.replace_customer(&customer, &next).await {
+                Ok(()) => return Ok(Some(next)),
+                Err(StoreError::VersionMismatch) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(HelpdeskError::Unavailable(
+            "the customer kept changing; the welcome email waits for the next try".into(),
+        ))
+    }
+
+    /// Records the result on the current record (agents may have edited it since the claim).
+    async fn settle(
+        &self,
+        claimed: &Customer,
+        result: Settle,
+    ) -> Result<WelcomeOutcome, HelpdeskError> {
+        let store = &self.helpdesk.store;
+        for _ in 0..RECORD_ATTEMPTS {
+            // The record as it is now: agents or imports may have changed it since the claim.
+            let Some(current) = store.find_customer(claimed.email()).await? else {
+                return Ok(WelcomeOutcome::NotDue);
+            };
+            if current.id != claimed.id {
+                return Ok(WelcomeOutcome::NotDue);
+            }
+            let now = crate::domain::clock::now();
+            let mut next = current.next_version(current.profile.clone(), &now);
+            let Some(welcome) = next.welcome.as_mut() else {
+                return Ok(WelcomeOutcome::NotDue);
+            };
+            welcome.sending_since = None;
+            let outcome = match &result {
+                Settle::Sent => {
+                    welcome.status = WelcomeStatus::Sent;
+                    welcome.at = now.clone();
+                    welcome.error = None;
+                    WelcomeOutcome::Sent
+                }
+                Settle::Failed(why) => {
+                    welcome.status = WelcomeStatus::Failed;
+                    welcome.at = now.clone();
+                    welcome.failed_attempts += 1;
+                    welcome.error = Some(why.clone());
+                    WelcomeOutcome::Failed
+                }
+                Settle::Retry(why) => {
+                    welcome.failed_attempts += 1;
+                    welcome.error = Some(why.clone());
+                    if welcome.failed_attempts >= MAX_FAILED_ATTEMPTS {
+                        welcome.status = WelcomeStatus::Failed;
+                        welcome.at = now.clone();
+                        WelcomeOutcome::Failed
+                    } else {
+                        WelcomeOutcome::Retrying
+                    }
+                }
+            };
+            match store.replace_customer(&current, &next).await {
+                Ok(()) => return Ok(outcome),
+                Err(StoreError::VersionMismatch) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(HelpdeskError::Unavailable(
+            "the customer kept changing while the welcome email was recorded".into(),
+        ))
+    }
+}
+
+enum Settle {
+    Sent,
+    Failed(String),
+    Retry(String),
+}
