@@ -11,7 +11,9 @@ use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
 use helpdesk_shared::domain::ticket::{
     Mailbox, MessageBody, ThreadReason, Ticket, TicketMessage, TicketStatus,
 };
-use helpdesk_shared::ports::store::{CustomerQuery, MessageWrite, Store, TicketWrite};
+use helpdesk_shared::ports::store::{
+    CustomerQuery, CustomerStore, MessageWrite, Store, TicketWrite,
+};
 
 use crate::support::customer;
 

@@ -2,11 +2,13 @@
 //! due in, welcome emails out. Failed records are reported one by one, so a batch is not
 //! replayed for the sake of one record.
 
+use aws_lambda_events::dynamodb::Event;
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
 use crate::domain::error::HelpdeskError;
 use crate::services::notifications::{Notifier, WelcomeOutcome};
+use crate::store::dynamodb::stream::welcome_due;
 
 pub struct NotifierHandler {
     notifier: Notifier,
@@ -25,24 +27,14 @@ impl NotifierHandler {
     }
 
     async fn handle_event(&self, event: LambdaEvent<Value>) -> Result<Value, HelpdeskError> {
-        let records = event
-            .payload
-            .get("Records")
-            .and_then(Value::as_array)
-            .ok_or_else(|| HelpdeskError::bad_request("Records", "not a DynamoDB stream event"))?;
+        let stream: Event = serde_json::from_value(event.payload).map_err(|e| {
+            HelpdeskError::bad_request("Records", format!("not a DynamoDB stream event: {e}"))
+        })?;
         let mut failures = Vec::new();
         let mut outcomes = Vec::new();
-        for record in records {
-            let image = &record["dynamodb"]["NewImage"];
-            let sequence = record["dynamodb"]["SequenceNumber"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let email = image["pk"]["S"]
-                .as_str()
-                .and_then(|pk| pk.strip_prefix("EMAIL#"));
-            let due = image["kind"]["S"] == "customer" && image["welcome_status"]["S"] == "pending";
-            let (Some(email), true) = (email, due) else {
+        for record in &stream.records {
+            let sequence = record.change.sequence_number.clone().unwrap_or_default();
+            let Some(email) = welcome_due(record) else {
                 outcomes.push(WelcomeOutcome::NotDue);
                 continue;
             };

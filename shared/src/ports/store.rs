@@ -121,10 +121,9 @@ pub fn name_key(lowercase_name: &str, email: &str) -> String {
     format!("{lowercase_name}{KEY_SEPARATOR}{email}")
 }
 
+/// Customers, their email claims and their internal notes.
 #[async_trait]
-pub trait Store: Send + Sync {
-    // Customers -------------------------------------------------------------------------------
-
+pub trait CustomerStore: Send + Sync {
     /// Stores a new customer; fails with `EmailTaken` if its email or any alternate email is
     /// already anyone's primary or alternate email.
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError>;
@@ -181,7 +180,7 @@ pub trait Store: Send + Sync {
         Ok(outcomes)
     }
 
-    // Internal notes ---------------------------------------------------------------------------
+    // Internal notes, which hang off the customer id.
 
     async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;
     /// Newest first.
@@ -191,9 +190,11 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Note>, StoreError>;
+}
 
-    // Companies --------------------------------------------------------------------------------
-
+/// Companies with their name and domain claims.
+#[async_trait]
+pub trait CompanyStore: Send + Sync {
     /// Stores a new company; fails on a taken name (case-insensitive) or domain.
     async fn insert_company(&self, company: &Company) -> Result<(), StoreError>;
     async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError>;
@@ -222,9 +223,11 @@ pub trait Store: Send + Sync {
     }
     /// The company that owns `domain`, if any.
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError>;
+}
 
-    // Custom field definitions -------------------------------------------------------------------
-
+/// Custom field definitions.
+#[async_trait]
+pub trait FieldStore: Send + Sync {
     async fn insert_field(&self, field: &FieldDefinition) -> Result<(), StoreError>;
     async fn replace_field(
         &self,
@@ -233,9 +236,11 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// All definitions, ordered by key (an admin-sized list: dozens, not millions).
     async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError>;
+}
 
-    // Import jobs --------------------------------------------------------------------------------
-
+/// Import jobs: their state, leases and checkpoints.
+#[async_trait]
+pub trait ImportJobStore: Send + Sync {
     /// Stores a new job; `Exists` if one with its id is already there.
     async fn insert_import_job(&self, job: &ImportJob) -> Result<(), StoreError>;
     async fn get_import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError>;
@@ -245,9 +250,11 @@ pub trait Store: Send + Sync {
         previous: &ImportJob,
         next: &ImportJob,
     ) -> Result<(), StoreError>;
+}
 
-    // Tickets and their messages ---------------------------------------------------------------
-
+/// Tickets, their messages and the Message-IDs they claim.
+#[async_trait]
+pub trait TicketStore: Send + Sync {
     /// Stores a message with its ticket, Message-ID claim and inbound record in one atomic
     /// write. Fails with `Exists` when the ticket id (insert) or inbound record already exists,
     /// `VersionMismatch` when the ticket changed, `MessageIdTaken` when the Message-ID is stored.
@@ -271,9 +278,11 @@ pub trait Store: Send + Sync {
     ) -> Result<Page<TicketMessage>, StoreError>;
     /// The ticket holding the message with this Message-ID.
     async fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<String>, StoreError>;
+}
 
-    // Inbound mail records ---------------------------------------------------------------------
-
+/// What happened to each received message.
+#[async_trait]
+pub trait InboundStore: Send + Sync {
     /// Records an ignored or failed message; `Exists` if its id is already recorded.
     async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError>;
     async fn get_inbound(&self, id: &str) -> Result<Option<InboundRecord>, StoreError>;
@@ -284,6 +293,18 @@ pub trait Store: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<InboundRecord>, StoreError>;
+}
+
+/// Every port of the store at once, for wiring: an adapter that implements them all is a
+/// `Store`. Services and handlers name the narrower traits they use.
+pub trait Store:
+    CustomerStore + CompanyStore + FieldStore + ImportJobStore + TicketStore + InboundStore
+{
+}
+
+impl<T> Store for T where
+    T: CustomerStore + CompanyStore + FieldStore + ImportJobStore + TicketStore + InboundStore
+{
 }
 
 impl<T> Page<T> {

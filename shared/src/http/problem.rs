@@ -1,0 +1,95 @@
+//! Errors as `application/problem+json`, naming the bad fields.
+
+#[allow(unused_imports)]
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// Errors as RFC 9457 problem details.
+#[derive(Debug, Serialize)]
+pub(super) struct Problem {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    errors: Vec<FieldError>,
+}
+
+impl IntoResponse for HelpdeskError {
+    fn into_response(self) -> Response {
+        let (status, title) = match &self {
+            HelpdeskError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Validation failed"),
+            HelpdeskError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "Malformed request"),
+            HelpdeskError::Unauthorized => (StatusCode::UNAUTHORIZED, "Authentication required"),
+            HelpdeskError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
+            HelpdeskError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
+            HelpdeskError::Conflict { .. } => (StatusCode::CONFLICT, "Conflict"),
+            HelpdeskError::PreconditionFailed => {
+                (StatusCode::PRECONDITION_FAILED, "Precondition failed")
+            }
+            HelpdeskError::PreconditionRequired => {
+                (StatusCode::PRECONDITION_REQUIRED, "Precondition required")
+            }
+            HelpdeskError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large"),
+            HelpdeskError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
+            }
+        };
+        let detail = match &self {
+            HelpdeskError::Validation(errors) => errors
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            HelpdeskError::BadRequest { detail, .. }
+            | HelpdeskError::Forbidden { detail, .. }
+            | HelpdeskError::Conflict { detail, .. } => detail.clone(),
+            HelpdeskError::Unavailable(message) => {
+                // The cause goes to the log, not to the client.
+                tracing::error!(error = %message, "store unavailable");
+                "the service could not complete the request; it is safe to retry".into()
+            }
+            other => other.to_string(),
+        };
+        problem(status, title, detail, self.field_errors())
+    }
+}
+
+/// An `application/problem+json` response.
+pub(super) fn problem(
+    status: StatusCode,
+    title: &'static str,
+    detail: String,
+    errors: Vec<FieldError>,
+) -> Response {
+    let body = Problem {
+        kind: "about:blank",
+        title,
+        status: status.as_u16(),
+        detail,
+        errors,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+pub(super) async fn not_found() -> HelpdeskError {
+    HelpdeskError::NotFound("route".into())
+}
+
+pub(super) async fn method_not_allowed() -> Response {
+    problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        "this method is not allowed on this resource".into(),
+        vec![FieldError::new("method", "not allowed here")],
+    )
+}

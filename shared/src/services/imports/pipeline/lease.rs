@@ -1,0 +1,112 @@
+//! The job record during a run: the lease that makes one run at a time, checkpoints, and the end.
+
+#[allow(unused_imports)]
+use super::*;
+
+/// Takes the job for this run unless another run holds an unexpired lease.
+pub(super) async fn claim(
+    ctx: &ImportContext,
+    job: ImportJob,
+    lease: Duration,
+) -> Result<Option<ImportJob>, HelpdeskError> {
+    let now = crate::domain::clock::now();
+    if job
+        .lease_until
+        .as_ref()
+        .is_some_and(|until| until.as_str() > now.as_str())
+    {
+        return Ok(None);
+    }
+    let mut next = job.clone();
+    next.status = ImportStatus::Running;
+    next.lease_until = Some(crate::domain::clock::timestamp_after(lease));
+    next.updated_at = now;
+    next.version += 1;
+    match ctx.helpdesk.store().replace_import_job(&job, &next).await {
+        Ok(()) => Ok(Some(next)),
+        Err(StoreError::VersionMismatch) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+impl Run<'_> {
+    pub(super) async fn save(
+        &mut self,
+        change: impl FnOnce(&mut ImportJob),
+    ) -> Result<(), HelpdeskError> {
+        let mut next = self.job.clone();
+        change(&mut next);
+        next.updated_at = crate::domain::clock::now();
+        next.version += 1;
+        self.ctx
+            .helpdesk
+            .store()
+            .replace_import_job(&self.job, &next)
+            .await?;
+        self.job = next;
+        Ok(())
+    }
+
+    pub(super) async fn release(&mut self) {
+        if let Err(error) = self.save(|job| job.lease_until = None).await {
+            tracing::warn!(job = %self.job.id, %error, "could not release the import lease");
+        }
+    }
+
+    pub(super) async fn fail(&mut self, error: FileError) -> Result<RunOutcome, HelpdeskError> {
+        tracing::info!(job = %self.job.id, %error, "import failed");
+        self.save(|job| {
+            job.status = ImportStatus::Failed;
+            job.error = Some(error);
+            job.lease_until = None;
+        })
+        .await?;
+        Ok(RunOutcome::Finished(self.job.clone()))
+    }
+
+    /// Saves counts and position; failed rows since the last checkpoint become a report part.
+    /// With `hold`, the lease is renewed; without, it is released (the run stops here).
+    pub(super) async fn checkpoint(
+        &mut self,
+        mut position: Checkpoint,
+        failures: &mut Vec<Failure>,
+        hold: bool,
+    ) -> Result<Checkpoint, HelpdeskError> {
+        if !failures.is_empty() {
+            // Failed rows may have any number of fields.
+            let mut writer = csv::WriterBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_writer(Vec::new());
+            for failure in failures.iter() {
+                let mut record = vec![
+                    failure.row.to_string(),
+                    failure.email.clone(),
+                    failure.reason.clone(),
+                ];
+                record.extend(failure.fields.iter().cloned());
+                writer
+                    .write_record(&record)
+                    .map_err(|e| HelpdeskError::Unavailable(format!("report: {e}")))?;
+            }
+            let bytes = writer
+                .into_inner()
+                .map_err(|e| HelpdeskError::Unavailable(format!("report: {e}")))?;
+            let key = part_key(&self.job.id, position.report_parts);
+            self.ctx
+                .reports
+                .put(&key, bytes, "text/csv")
+                .await
+                .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+            position.report_parts += 1;
+            failures.clear();
+        }
+        let lease = self.options.lease;
+        self.save(|job| {
+            job.checkpoint = Some(position);
+            job.lease_until = hold.then(|| crate::domain::clock::timestamp_after(lease));
+        })
+        .await?;
+        Ok(position)
+    }
+}

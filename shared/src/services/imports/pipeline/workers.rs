@@ -1,0 +1,365 @@
+//! Workers: map, validate and upsert one batch of rows.
+
+#[allow(unused_imports)]
+use super::*;
+
+// ---------------------------------------------------------------------------------------------
+// The async side: mapping, validation and upserts of one batch.
+pub(super) struct Failure {
+    pub(super) row: u64,
+    pub(super) email: String,
+    pub(super) reason: String,
+    pub(super) fields: Vec<String>,
+}
+
+pub(super) struct BatchDone {
+    pub(super) counts: Counts,
+    pub(super) failures: Vec<Failure>,
+    pub(super) end: Checkpoint,
+}
+
+pub(super) struct Worker {
+    pub(super) ctx: ImportContext,
+    pub(super) job_id: String,
+    pub(super) dry_run: bool,
+    pub(super) create_missing_companies: bool,
+    pub(super) send_welcome: bool,
+    pub(super) plan: Arc<ColumnPlan>,
+    pub(super) required: Vec<Target>,
+    pub(super) fields: FieldSet,
+    /// Lower-cased company name → id (None: no such company).
+    pub(super) companies: Mutex<HashMap<String, Option<String>>>,
+    /// Email domain → the company owning it.
+    pub(super) domains: Mutex<HashMap<String, Option<String>>>,
+}
+
+pub(super) struct Candidate {
+    pub(super) raw: RawRow,
+    pub(super) values: RowValues,
+    pub(super) company_id: Option<String>,
+}
+
+pub(super) fn cached<T: Clone>(cache: &Mutex<HashMap<String, T>>, key: &str) -> Option<T> {
+    cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(key)
+        .cloned()
+}
+
+pub(super) fn remember<T>(cache: &Mutex<HashMap<String, T>>, key: String, value: T) {
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if map.len() >= CACHE_LIMIT {
+        map.clear();
+    }
+    map.insert(key, value);
+}
+
+pub(super) fn reasons(error: &HelpdeskError) -> String {
+    let errors = error.field_errors();
+    if errors.is_empty() {
+        error.to_string()
+    } else {
+        errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl Worker {
+    pub(super) async fn process(&self, batch: Batch) -> Result<BatchDone, HelpdeskError> {
+        let mut counts = Counts {
+            rows: batch.duplicates,
+            duplicates: batch.duplicates,
+            ..Counts::default()
+        };
+        let mut failures = Vec::new();
+        let fail =
+            |failures: &mut Vec<Failure>, counts: &mut Counts, raw: RawRow, reason: String| {
+                counts.rows += 1;
+                counts.failed += 1;
+                let email = raw
+                    .fields
+                    .get(self.plan.email_column())
+                    .cloned()
+                    .unwrap_or_default();
+                failures.push(Failure {
+                    row: raw.row,
+                    email,
+                    reason,
+                    fields: raw.fields,
+                });
+            };
+
+        let mut candidates = Vec::with_capacity(batch.rows.len());
+        for raw in batch.rows {
+            if raw.fields.len() != self.plan.headers.len() {
+                let reason = format!(
+                    "the row has {} fields; the header has {}",
+                    raw.fields.len(),
+                    self.plan.headers.len()
+                );
+                fail(&mut failures, &mut counts, raw, reason);
+                continue;
+            }
+            let email = match normalize_email(&raw.fields[self.plan.email_column()]) {
+                Ok(email) => email,
+                Err(message) => {
+                    fail(&mut failures, &mut counts, raw, format!("email: {message}"));
+                    continue;
+                }
+            };
+            let values = RowValues::read(&self.plan, &raw.fields, email);
+            let missing: Vec<String> = self
+                .required
+                .iter()
+                .filter(|t| !values.has(t))
+                .map(|t| format!("{}: is required", t.name()))
+                .collect();
+            if !missing.is_empty() {
+                fail(&mut failures, &mut counts, raw, missing.join("; "));
+                continue;
+            }
+            let company_id = match &values.company {
+                None => None,
+                Some(name) => match self.company(name).await? {
+                    Ok(id) => id,
+                    Err(reason) => {
+                        fail(&mut failures, &mut counts, raw, reason);
+                        continue;
+                    }
+                },
+            };
+            candidates.push(Candidate {
+                raw,
+                values,
+                company_id,
+            });
+        }
+
+        for attempt in 0..WRITE_ATTEMPTS {
+            if candidates.is_empty() {
+                break;
+            }
+            let emails: Vec<String> = candidates.iter().map(|c| c.values.email.clone()).collect();
+            let existing = self.ctx.helpdesk.store().find_customers(&emails).await?;
+            self.prefetch_domains(&candidates, &existing).await?;
+            let mut writes = Vec::new();
+            let mut written = Vec::new();
+            for (candidate, current) in candidates.drain(..).zip(existing) {
+                match self.plan_row(&candidate, current).await? {
+                    Err(reason) => fail(&mut failures, &mut counts, candidate.raw, reason),
+                    Ok(Plan::Counted(outcome)) => counts.count(outcome),
+                    Ok(Plan::Write(_, outcome)) if self.dry_run => counts.count(outcome),
+                    Ok(Plan::Write(write, outcome)) => {
+                        writes.push(write);
+                        written.push((candidate, outcome));
+                    }
+                }
+            }
+            if writes.is_empty() {
+                break;
+            }
+            let results = self.ctx.helpdesk.store().write_customers(&writes).await?;
+            for ((candidate, outcome), result) in written.into_iter().zip(results) {
+                match result {
+                    Ok(()) => counts.count(outcome),
+                    // Changed or created by someone else since it was read: read it again.
+                    Err(StoreError::VersionMismatch) if attempt + 1 < WRITE_ATTEMPTS => {
+                        candidates.push(candidate)
+                    }
+                    Err(StoreError::EmailTaken(email))
+                        if email == candidate.values.email && attempt + 1 < WRITE_ATTEMPTS =>
+                    {
+                        candidates.push(candidate)
+                    }
+                    Err(StoreError::EmailTaken(email)) => fail(
+                        &mut failures,
+                        &mut counts,
+                        candidate.raw,
+                        format!("{email} already belongs to another customer"),
+                    ),
+                    Err(StoreError::VersionMismatch) => fail(
+                        &mut failures,
+                        &mut counts,
+                        candidate.raw,
+                        "the customer kept changing during the import; import this row again"
+                            .into(),
+                    ),
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+        Ok(BatchDone {
+            counts,
+            failures,
+            end: batch.end,
+        })
+    }
+
+    /// What to do with one row given the customer it names (if any).
+    pub(super) async fn plan_row(
+        &self,
+        candidate: &Candidate,
+        current: Option<Customer>,
+    ) -> Result<Result<Plan, String>, HelpdeskError> {
+        let mark = |outcome| ImportMark {
+            job: self.job_id.clone(),
+            row: candidate.raw.row,
+            outcome,
+        };
+        let company = candidate.company_id.as_deref();
+        let Some(existing) = current else {
+            // A new customer: typed straight from the row when possible.
+            let input = match candidate.values.new_customer_input(&self.fields, company) {
+                Some(input) => Ok(input),
+                None => parse_input::<CustomerInput>(candidate.values.patch(
+                    None,
+                    &self.fields,
+                    company,
+                )),
+            };
+            let mut profile = match input.and_then(|input| {
+                input
+                    .into_profile(&self.fields)
+                    .map_err(HelpdeskError::Validation)
+            }) {
+                Ok(profile) => profile,
+                Err(error) => return Ok(Err(reasons(&error))),
+            };
+            if profile.company_id.is_none() {
+                profile.company_id = self.domain_company(email_domain(&profile.email)).await?;
+            }
+            let mut customer =
+                crate::services::customers::customer_record(profile, self.send_welcome);
+            customer.import_mark = Some(mark(RowOutcome::Created));
+            return Ok(Ok(Plan::Write(
+                CustomerWrite::Insert(customer),
+                RowOutcome::Created,
+            )));
+        };
+        if let Some(done) = existing
+            .import_mark
+            .as_ref()
+            .filter(|m| m.job == self.job_id && m.row == candidate.raw.row)
+        {
+            // Written by this very row before the run was interrupted.
+            return Ok(Ok(Plan::Counted(done.outcome)));
+        }
+        let patch = candidate
+            .values
+            .patch(Some(&existing), &self.fields, company);
+        match self
+            .ctx
+            .helpdesk
+            .patched(&existing, &self.fields, patch)
+            .await
+        {
+            Err(HelpdeskError::Unavailable(message)) => Err(HelpdeskError::Unavailable(message)),
+            Err(error) => Ok(Err(reasons(&error))),
+            Ok(next) if next.profile == existing.profile => {
+                Ok(Ok(Plan::Counted(RowOutcome::Unchanged)))
+            }
+            Ok(mut next) => {
+                next.import_mark = Some(mark(RowOutcome::Updated));
+                Ok(Ok(Plan::Write(
+                    CustomerWrite::Replace {
+                        previous: existing,
+                        next,
+                    },
+                    RowOutcome::Updated,
+                )))
+            }
+        }
+    }
+
+    /// The id of the company a row names; creates it when allowed. `Err` is the row's failure.
+    pub(super) async fn company(
+        &self,
+        name: &str,
+    ) -> Result<Result<Option<String>, String>, HelpdeskError> {
+        let key = name_key(name);
+        if let Some(found) = cached(&self.companies, &key) {
+            return Ok(found
+                .map(Some)
+                .ok_or_else(|| format!("company: no company is named '{name}'")));
+        }
+        let store = self.ctx.helpdesk.store();
+        let found = store.find_company_by_name(name).await?.map(|c| c.id);
+        let id = match found {
+            Some(id) => Some(id),
+            None if self.create_missing_companies && !self.dry_run => {
+                let now = crate::domain::clock::now();
+                let company = Company {
+                    id: crate::domain::clock::new_id(),
+                    name: name.trim().to_string(),
+                    domains: Vec::new(),
+                    notes: None,
+                    created_at: now.clone(),
+                    updated_at: now,
+                    version: 1,
+                };
+                match store.insert_company(&company).await {
+                    Ok(()) => Some(company.id),
+                    // Another batch created it a moment ago.
+                    Err(StoreError::CompanyNameTaken(_)) => {
+                        store.find_company_by_name(name).await?.map(|c| c.id)
+                    }
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            // A dry run counts the row as it would go: the company would be created.
+            None if self.create_missing_companies => return Ok(Ok(None)),
+            None => None,
+        };
+        remember(&self.companies, key, id.clone());
+        Ok(id
+            .map(Some)
+            .ok_or_else(|| format!("company: no company is named '{name}'")))
+    }
+
+    /// Looks up, in one store call, the domains of the batch's new customers that the cache
+    /// does not know yet (domain matching would otherwise cost a round trip per row).
+    pub(super) async fn prefetch_domains(
+        &self,
+        candidates: &[Candidate],
+        existing: &[Option<Customer>],
+    ) -> Result<(), HelpdeskError> {
+        let mut domains: Vec<String> = candidates
+            .iter()
+            .zip(existing)
+            .filter(|(candidate, current)| current.is_none() && candidate.company_id.is_none())
+            .map(|(candidate, _)| email_domain(&candidate.values.email).to_string())
+            .filter(|domain| cached(&self.domains, domain).is_none())
+            .collect();
+        domains.sort();
+        domains.dedup();
+        if domains.is_empty() {
+            return Ok(());
+        }
+        let owners = self
+            .ctx
+            .helpdesk
+            .store()
+            .companies_for_domains(&domains)
+            .await?;
+        for (domain, owner) in domains.into_iter().zip(owners) {
+            remember(&self.domains, domain, owner);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn domain_company(
+        &self,
+        domain: &str,
+    ) -> Result<Option<String>, HelpdeskError> {
+        if let Some(found) = cached(&self.domains, domain) {
+            return Ok(found);
+        }
+        let found = self.ctx.helpdesk.store().company_for_domain(domain).await?;
+        remember(&self.domains, domain.to_string(), found.clone());
+        Ok(found)
+    }
+}

@@ -1,0 +1,141 @@
+//! Bulk reads and paced bulk writes (imports).
+
+use super::*;
+
+/// Rounds of retries for throttled or conflicting batch work.
+pub(super) const MAX_BATCH_ROUNDS: usize = 12;
+
+/// Transactions (of up to 100 items each) one `write_customers` call has in flight.
+pub(super) const CONCURRENT_TRANSACTIONS: usize = 6;
+
+impl DynamoStore {
+    pub(super) fn write_ops(&self, write: &CustomerWrite) -> Result<Vec<Op>, StoreError> {
+        match write {
+            CustomerWrite::Insert(customer) => self.customer_ops(None, Some(customer)),
+            CustomerWrite::Replace { previous, next } => {
+                self.customer_ops(Some(previous), Some(next))
+            }
+        }
+    }
+
+    /// Sends one bulk transaction (the writes of `members`) at the pace of the [`WritePacer`],
+    /// sending it again at once when throttled: waiting for the rest of the batch first would
+    /// hold up the import's in-order pipeline. Answers what each operation's failure means.
+    pub(super) async fn send_paced(
+        &self,
+        writes: &[CustomerWrite],
+        members: &[usize],
+        ops: Vec<Op>,
+    ) -> (Vec<StoreError>, Result<(), TxFailure>) {
+        let mut ops = ops;
+        let mut attempt = 0;
+        loop {
+            let (batch, failures): (Vec<_>, Vec<_>) =
+                ops.into_iter().map(|op| (op.write, op.on_fail)).unzip();
+            let items = batch.len();
+            self.pacer.pace(items).await;
+            let result = self.send_transaction(batch, Retries::Caller).await;
+            let Err(TxFailure::Retry(message)) = &result else {
+                self.pacer.accepted(items, Instant::now());
+                return (failures, result);
+            };
+            self.pacer.throttled(Instant::now());
+            tracing::debug!(%message, "transaction throttled; sending it again");
+            if attempt + 1 >= MAX_BATCH_ROUNDS {
+                return (failures, result);
+            }
+            backoff(attempt).await;
+            attempt += 1;
+            // The operations were consumed by the request: built again from the writes.
+            let rebuilt: Result<Vec<Vec<Op>>, StoreError> = members
+                .iter()
+                .map(|&index| self.write_ops(&writes[index]))
+                .collect();
+            match rebuilt {
+                Ok(rebuilt) => ops = rebuilt.into_iter().flatten().collect(),
+                Err(error) => return (failures, Err(TxFailure::Failed(error))),
+            }
+        }
+    }
+
+    /// Reads items by partition key, 100 at a time, retrying unprocessed keys with backoff.
+    pub(super) async fn batch_get(
+        &self,
+        pks: &[String],
+    ) -> Result<HashMap<String, Item>, StoreError> {
+        let mut unique: Vec<&String> = pks.iter().collect();
+        unique.sort();
+        unique.dedup();
+        // Owned chunks: futures borrowing a temporary slice upset the async-trait lifetimes.
+        let chunks: Vec<Vec<String>> = unique
+            .chunks(100)
+            .map(|chunk| chunk.iter().map(|pk| pk.to_string()).collect())
+            .collect();
+        let chunks =
+            futures::stream::iter(chunks.into_iter().map(|chunk| self.batch_get_chunk(chunk)))
+                .buffer_unordered(CONCURRENT_TRANSACTIONS)
+                .collect::<Vec<_>>()
+                .await;
+        let mut found = HashMap::new();
+        for chunk in chunks {
+            found.extend(chunk?);
+        }
+        Ok(found)
+    }
+
+    /// One BatchGetItem of at most 100 keys, retrying unprocessed keys with backoff.
+    pub(super) async fn batch_get_chunk(
+        &self,
+        chunk: Vec<String>,
+    ) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found = HashMap::new();
+        let keys = chunk
+            .iter()
+            .map(|pk| {
+                Item::from([
+                    ("pk".to_string(), s(pk.as_str())),
+                    ("sk".to_string(), s(SINGLE)),
+                ])
+            })
+            .collect();
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        for attempt in 0..MAX_BATCH_ROUNDS {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request.clone())
+                .send()
+                .await
+                .map_err(unavailable)?;
+            for item in output
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                if let Some(pk) = get_s(&item, "pk") {
+                    found.insert(pk.to_string(), item);
+                }
+            }
+            match output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+            {
+                Some(rest) if !rest.keys().is_empty() => {
+                    if attempt + 1 == MAX_BATCH_ROUNDS {
+                        return Err(StoreError::Unavailable(
+                            "dynamodb: reads stayed throttled".into(),
+                        ));
+                    }
+                    request = rest;
+                    backoff(attempt).await;
+                }
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+}

@@ -1,0 +1,393 @@
+//! Customers, their email claims and notes.
+
+use super::*;
+
+impl DynamoStore {
+    /// The writes that turn `previous` (None: nothing) into `next` (None: deleted), one per email.
+    pub(super) fn customer_ops(
+        &self,
+        previous: Option<&Customer>,
+        next: Option<&Customer>,
+    ) -> Result<Vec<Op>, StoreError> {
+        let table = self.table.as_str();
+        let version = previous.map(|p| (":version", n(p.version)));
+        let id = previous.or(next).map(|c| (":id", s(&c.id)));
+        let old_primary = previous.map(Customer::email);
+        let old_aliases: Vec<&str> = previous
+            .map(|p| {
+                p.profile
+                    .alternate_emails
+                    .iter()
+                    .map(String::as_str)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let primary_moved = previous.map(Customer::email) != next.map(Customer::email);
+
+        // What the current item under an email must be for the write to go ahead.
+        let guard = |email: &str| -> (
+            &'static str,
+            Vec<(&'static str, AttributeValue)>,
+            StoreError,
+        ) {
+            if Some(email) == old_primary {
+                (
+                    AT_VERSION,
+                    version.clone().into_iter().collect(),
+                    StoreError::VersionMismatch,
+                )
+            } else if old_aliases.contains(&email) {
+                (
+                    OWNED_BY,
+                    id.clone().into_iter().collect(),
+                    StoreError::VersionMismatch,
+                )
+            } else {
+                (
+                    NOT_EXISTS,
+                    vec![],
+                    StoreError::EmailTaken(email.to_string()),
+                )
+            }
+        };
+
+        let mut ops = Vec::new();
+        if let Some(next) = next {
+            let (condition, values, on_fail) = guard(next.email());
+            ops.push(put(
+                table,
+                customer_item(next)?,
+                condition,
+                &values,
+                on_fail,
+            )?);
+            for alias in &next.profile.alternate_emails {
+                let unchanged = old_aliases.contains(&alias.as_str()) && !primary_moved;
+                if !unchanged {
+                    let (condition, values, on_fail) = guard(alias);
+                    ops.push(put(
+                        table,
+                        alias_item(alias, next),
+                        condition,
+                        &values,
+                        on_fail,
+                    )?);
+                }
+            }
+        }
+        let kept: Vec<&str> = next.map(|c| c.all_emails().collect()).unwrap_or_default();
+        for gone in old_primary
+            .into_iter()
+            .chain(old_aliases.iter().copied())
+            .filter(|e| !kept.contains(e))
+        {
+            let (condition, values, on_fail) = guard(gone);
+            ops.push(delete(
+                table,
+                email_pk(gone),
+                SINGLE,
+                condition,
+                &values,
+                on_fail,
+            )?);
+        }
+        // The version guard must be part of every change, also when the primary item is untouched.
+        Ok(ops)
+    }
+
+    pub(super) async fn customer_by_item(
+        &self,
+        item: Item,
+    ) -> Result<Option<Customer>, StoreError> {
+        match get_s(&item, "kind") {
+            Some("customer") => from_item(&item).map(Some),
+            Some("alias") => {
+                let Some(owner) = get_s(&item, "owner") else {
+                    return Ok(None);
+                };
+                match self.get(email_pk(owner), SINGLE).await? {
+                    Some(owner_item) if get_s(&owner_item, "kind") == Some("customer") => {
+                        from_item(&owner_item).map(Some)
+                    }
+                    _ => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Deletes every note of a deleted customer, 25 at a time (BatchWriteItem's limit).
+    pub(super) async fn delete_notes(&self, customer_id: &str) -> Result<(), StoreError> {
+        loop {
+            let (items, _) = self
+                .query_page(
+                    None,
+                    ("pk", notes_pk(customer_id)),
+                    "sk",
+                    None,
+                    None,
+                    25,
+                    true,
+                )
+                .await?;
+            if items.is_empty() {
+                return Ok(());
+            }
+            let requests = items
+                .iter()
+                .filter_map(|item| {
+                    let key = Item::from([
+                        ("pk".into(), item.get("pk")?.clone()),
+                        ("sk".into(), item.get("sk")?.clone()),
+                    ]);
+                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                        .set_key(Some(key))
+                        .build()
+                        .ok()?;
+                    Some(
+                        aws_sdk_dynamodb::types::WriteRequest::builder()
+                            .delete_request(delete)
+                            .build(),
+                    )
+                })
+                .collect();
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            for attempt in 0..MAX_BATCH_ROUNDS {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(unavailable)?;
+                pending = output.unprocessed_items.unwrap_or_default();
+                pending.retain(|_, v| !v.is_empty());
+                if pending.is_empty() {
+                    break;
+                }
+                backoff(attempt).await;
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Unavailable(
+                    "notes could not be deleted; retry the delete".into(),
+                ));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl CustomerStore for DynamoStore {
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        if customer.profile.alternate_emails.is_empty() {
+            // The common case (API creates, imports) is one conditional put, not a transaction.
+            let on_fail = StoreError::EmailTaken(customer.email().to_string());
+            return self
+                .put_conditional(customer_item(customer)?, NOT_EXISTS, &[], on_fail)
+                .await;
+        }
+        self.transact(self.customer_ops(None, Some(customer))?)
+            .await
+    }
+
+    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
+        match self.get(email_pk(email), SINGLE).await? {
+            Some(item) => self.customer_by_item(item).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+        let pks: Vec<String> = emails.iter().map(|e| email_pk(e)).collect();
+        let mut items = self.batch_get(&pks).await?;
+        let owners: Vec<String> = items
+            .values()
+            .filter(|item| get_s(item, "kind") == Some("alias"))
+            .filter_map(|item| get_s(item, "owner").map(email_pk))
+            .filter(|pk| !items.contains_key(pk))
+            .collect();
+        if !owners.is_empty() {
+            items.extend(self.batch_get(&owners).await?);
+        }
+        let customer_at = |pk: &str| -> Result<Option<Customer>, StoreError> {
+            match items.get(pk) {
+                Some(item) if get_s(item, "kind") == Some("customer") => from_item(item).map(Some),
+                _ => Ok(None),
+            }
+        };
+        pks.iter()
+            .map(|pk| match items.get(pk) {
+                Some(item) if get_s(item, "kind") == Some("alias") => match get_s(item, "owner") {
+                    Some(owner) => customer_at(&email_pk(owner)),
+                    None => Ok(None),
+                },
+                _ => customer_at(pk),
+            })
+            .collect()
+    }
+
+    /// Packs the writes into transactions of up to 100 items (each item once per transaction),
+    /// a few in flight at a time. A write whose condition fails gets its own error; the others
+    /// of its transaction, and throttled transactions, go again with backoff and jitter.
+    async fn write_customers(
+        &self,
+        writes: &[CustomerWrite],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut outcomes: Vec<Option<Result<(), StoreError>>> = vec![None; writes.len()];
+        let mut pending: Vec<usize> = (0..writes.len()).collect();
+        for round in 0..MAX_BATCH_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            if round > 0 {
+                backoff(round - 1).await;
+            }
+            let mut groups: Vec<(Vec<usize>, Vec<Op>, Vec<usize>)> = Vec::new();
+            // The keys of the group being filled: a transaction may touch an item once.
+            let mut group_keys: HashSet<String> = HashSet::new();
+            for &index in &pending {
+                let ops = self.write_ops(&writes[index])?;
+                let fits = groups.last().is_some_and(|(_, group_ops, _)| {
+                    group_ops.len() + ops.len() <= MAX_TRANSACTION_ITEMS
+                        && !ops.iter().any(|op| group_keys.contains(&op.key))
+                });
+                if !fits {
+                    groups.push((Vec::new(), Vec::new(), Vec::new()));
+                    group_keys.clear();
+                }
+                if let Some((members, group_ops, owners)) = groups.last_mut() {
+                    members.push(index);
+                    owners.extend(std::iter::repeat_n(index, ops.len()));
+                    group_keys.extend(ops.iter().map(|op| op.key.clone()));
+                    group_ops.extend(ops);
+                }
+            }
+            let sent = futures::stream::iter(groups.into_iter().map(
+                |(members, ops, owners)| async move {
+                    let (failures, result) = self.send_paced(writes, &members, ops).await;
+                    (members, owners, failures, result)
+                },
+            ))
+            .buffer_unordered(CONCURRENT_TRANSACTIONS)
+            .collect::<Vec<_>>()
+            .await;
+            pending.clear();
+            for (members, owners, failures, result) in sent {
+                match result {
+                    Ok(()) => members.iter().for_each(|&i| outcomes[i] = Some(Ok(()))),
+                    Err(TxFailure::Cancelled(codes)) => {
+                        for (position, code) in codes.iter().enumerate() {
+                            if code.as_deref() == Some("ConditionalCheckFailed")
+                                && let (Some(&owner), Some(meaning)) =
+                                    (owners.get(position), failures.get(position))
+                                && outcomes[owner].is_none()
+                            {
+                                outcomes[owner] = Some(Err(meaning.clone()));
+                            }
+                        }
+                        pending.extend(members.into_iter().filter(|&i| outcomes[i].is_none()));
+                    }
+                    Err(TxFailure::Retry(message)) => {
+                        tracing::debug!(%message, "transaction throttled; retrying");
+                        pending.extend(members);
+                    }
+                    Err(TxFailure::Failed(error)) => return Err(error),
+                }
+            }
+        }
+        if !pending.is_empty() {
+            return Err(StoreError::Unavailable(
+                "dynamodb: writes stayed throttled; retry later".into(),
+            ));
+        }
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or(Err(StoreError::VersionMismatch)))
+            .collect())
+    }
+
+    async fn replace_customer(
+        &self,
+        previous: &Customer,
+        next: &Customer,
+    ) -> Result<(), StoreError> {
+        let ops = self.customer_ops(Some(previous), Some(next))?;
+        if ops.len() == 1 && previous.email() == next.email() {
+            let values = [(":version", n(previous.version))];
+            return self
+                .put_conditional(
+                    customer_item(next)?,
+                    AT_VERSION,
+                    &values,
+                    StoreError::VersionMismatch,
+                )
+                .await;
+        }
+        self.transact(ops).await
+    }
+
+    async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        self.transact(self.customer_ops(Some(customer), None)?)
+            .await?;
+        self.delete_notes(&customer.id).await
+    }
+
+    async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+        match &query.company_id {
+            Some(company) => self.list_group(members_pk(company), query).await,
+            None => self.list_merged(query).await,
+        }
+    }
+
+    async fn list_unassigned_by_domain(
+        &self,
+        domain: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError> {
+        let query = CustomerQuery {
+            after: after.map(str::to_string),
+            limit,
+            ..Default::default()
+        };
+        let page = self.list_group(unassigned_pk(domain), &query).await?;
+        Ok(page)
+    }
+
+    async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
+        let item = Item::from([
+            ("pk".into(), s(notes_pk(customer_id))),
+            ("sk".into(), s(crate::ports::store::note_key(note))),
+            ("doc".into(), to_doc(note)?),
+        ]);
+        // A retried request writes the same note again: keep the first.
+        match self
+            .put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch)
+            .await
+        {
+            Err(StoreError::VersionMismatch) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn list_notes(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Note>, StoreError> {
+        let (items, _) = self
+            .query_page(
+                None,
+                ("pk", notes_pk(customer_id)),
+                "sk",
+                after,
+                None,
+                limit + 1,
+                false,
+            )
+            .await?;
+        let rows = keyed_rows(&items, "sk")?;
+        Ok(Page::from_rows(rows, limit))
+    }
+}

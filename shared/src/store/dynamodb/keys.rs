@@ -1,0 +1,106 @@
+//! Every key of the table, defined once: partition key prefixes, the single-item sort key,
+//! listing shards and index names. Nothing else in the adapter spells a prefix.
+
+/// Partitions of the customer listing indexes. Listing reads all of them in parallel and merges.
+pub const LIST_SHARDS: u32 = 16;
+
+pub const INDEX_LISTING: &str = "listing";
+pub const INDEX_FIRST: &str = "by_first";
+pub const INDEX_LAST: &str = "by_last";
+pub const INDEX_GROUP: &str = "by_group";
+
+/// The sort key of every item that is alone in its partition.
+pub(super) const SINGLE: &str = "#";
+
+const EMAIL: &str = "EMAIL#";
+
+/// A customer item (primary email) or an alias item (alternate email).
+pub(super) fn email_pk(email: &str) -> String {
+    format!("{EMAIL}{email}")
+}
+
+/// The email of an `EMAIL#` key, for readers of the table's stream.
+pub fn email_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix(EMAIL)
+}
+
+pub(super) fn shard_of(email: &str) -> u32 {
+    (crate::domain::clock::stable_hash(email) % u64::from(LIST_SHARDS)) as u32
+}
+
+/// One shard of the customer listing (`list_pk` of the listing and name indexes).
+pub(super) fn customers_list_pk(shard: u32) -> String {
+    format!("CUSTOMERS#{shard}")
+}
+
+/// The `list_pk` of every company (listing by name).
+pub(super) const COMPANIES_LIST: &str = "COMPANIES";
+
+/// The members of a company (`group_pk` of the group index).
+pub(super) fn members_pk(company_id: &str) -> String {
+    format!("MEMBERS#{company_id}")
+}
+
+/// Customers of an email domain without a company (`group_pk`), for domain back-fill.
+pub(super) fn unassigned_pk(domain: &str) -> String {
+    format!("UNASSIGNED#{domain}")
+}
+
+pub(super) fn notes_pk(customer_id: &str) -> String {
+    format!("NOTES#{customer_id}")
+}
+
+pub(super) fn company_pk(id: &str) -> String {
+    format!("COMPANY#{id}")
+}
+
+/// The claim that makes a company name unique (case-insensitively: `name_key`).
+pub(super) fn company_name_pk(name_key: &str) -> String {
+    format!("COMPANYNAME#{name_key}")
+}
+
+/// The claim that makes a domain belong to one company.
+pub(super) fn domain_pk(domain: &str) -> String {
+    format!("DOMAIN#{domain}")
+}
+
+/// The partition of every custom field definition (sort key: the field key).
+pub(super) const FIELDS_PK: &str = "FIELD";
+
+pub(super) fn import_pk(id: &str) -> String {
+    format!("IMPORT#{id}")
+}
+
+pub(super) fn ticket_pk(id: &str) -> String {
+    format!("TICKET#{id}")
+}
+
+/// A customer's tickets (`group_pk`).
+pub(super) fn tickets_of_pk(customer_id: &str) -> String {
+    format!("TICKETS#{customer_id}")
+}
+
+/// Messages sort after the ticket item (`#`) in the ticket's partition.
+pub(super) const MESSAGE_SK: &str = "MSG#";
+
+/// Message-IDs may be up to 998 characters; long ones are keyed by a digest (keys stop at 2 KB).
+pub(super) fn message_id_pk(message_id: &str) -> String {
+    if message_id.len() <= 512 {
+        format!("MSGID#{message_id}")
+    } else {
+        let digest = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, message_id.as_bytes());
+        format!("MSGID#~{}", digest.simple())
+    }
+}
+
+/// The `list_pk` of every inbound record (listing, newest first).
+pub(super) const INBOUND_LIST: &str = "INBOUND";
+
+pub(super) fn inbound_pk(id: &str) -> String {
+    format!("INBOUND#{id}")
+}
+
+/// Inbound records of one status (`group_pk`).
+pub(super) fn inbound_status_pk(status: &str) -> String {
+    format!("INBOUND#{status}")
+}

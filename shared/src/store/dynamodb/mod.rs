@@ -1,0 +1,131 @@
+//! The production store: one DynamoDB table.
+//!
+//! Layout (string keys `pk`, `sk`):
+//! - `EMAIL#<email>` / `#`: for a primary email the customer item itself (`kind = customer`);
+//!   for an alternate email an alias item (`kind = alias`, `owner` = primary email). Because both
+//!   live under one key, a single `attribute_not_exists(pk)` keeps every email unique.
+//! - `NOTES#<customer id>` / `<created_at>#<note id>`: internal notes, attached to the immutable
+//!   customer id so a change of primary email keeps them.
+//! - `COMPANY#<id>` / `#`, with claim items `COMPANYNAME#<lower name>` and `DOMAIN#<domain>`.
+//! - `FIELD` / `<key>`: custom field definitions.
+//!
+//! Indexes: `listing` (`list_pk`, `list_sk`) lists customers by email over [`LIST_SHARDS`]
+//! partitions (so bulk writes are not throttled on one hot key) and companies by name;
+//! `by_first` / `by_last` (`list_pk`, `first_sk` / `last_sk`) serve name-prefix search;
+//! `by_group` (`group_pk`, `list_sk`) lists a company's members, or the customers of one email
+//! domain that have no company (for domain back-fill).
+
+mod bulk;
+mod companies;
+mod customers;
+mod fields;
+mod imports;
+mod items;
+mod keys;
+mod listing;
+mod schema;
+pub mod stream;
+mod tickets;
+mod tx;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType, Put,
+    ScalarAttributeType, TransactWriteItem,
+};
+use futures::StreamExt;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::pacer::WritePacer;
+use crate::domain::company::Company;
+use crate::domain::customer::Customer;
+use crate::domain::customer::Note;
+use crate::domain::error::StoreError;
+use crate::domain::field::FieldDefinition;
+use crate::domain::import_job::ImportJob;
+use crate::domain::inbound::InboundRecord;
+use crate::domain::inbound::InboundStatus;
+use crate::domain::ticket::Ticket;
+use crate::domain::ticket::TicketMessage;
+use crate::domain::validation::email_domain;
+use crate::ports::store::{
+    CompanyStore, CustomerQuery, CustomerStore, CustomerWrite, FieldStore, ImportJobStore,
+    InboundStore, MessageWrite, PREFIX_END, Page, TicketStore, TicketWrite, name_key,
+};
+use bulk::*;
+use items::*;
+use keys::*;
+pub use keys::{INDEX_FIRST, INDEX_GROUP, INDEX_LAST, INDEX_LISTING, LIST_SHARDS, email_of_pk};
+use tx::*;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    /// The same client without the SDK's retries, for paced bulk writes (see [`Retries`]).
+    bulk_client: Client,
+    table: String,
+    /// Shared by every bulk write of this store (one per Lambda container or process).
+    pacer: Arc<WritePacer>,
+}
+
+pub(super) fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(format!("dynamodb: {}", DisplayErrorContext(error)))
+}
+
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(super) fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let bulk_config = client
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build();
+        Self {
+            bulk_client: Client::from_conf(bulk_config),
+            client,
+            table: table.into(),
+            pacer: Arc::default(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The store a Lambda function uses: AWS configuration from the environment (region,
+    /// credentials, `AWS_ENDPOINT_URL`), table from `TABLE_NAME`.
+    pub async fn from_env() -> Result<Self, String> {
+        let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self::new(Client::new(&config), table))
+    }
+}

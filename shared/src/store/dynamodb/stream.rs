@@ -1,0 +1,27 @@
+//! What the table's stream says, for its readers: which customer a record is about, and
+//! whether that customer's welcome email is due. The stream carries the table's own layout, so
+//! it is read here, beside the keys and items that define it.
+
+use aws_lambda_events::dynamodb::EventRecord;
+use serde_dynamo::AttributeValue;
+
+use super::keys::email_of_pk;
+
+fn string<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
+    match item.get(name) {
+        Some(AttributeValue::S(value)) => Some(value),
+        _ => None,
+    }
+}
+
+/// The email of the customer whose welcome email the record shows as due (a customer item
+/// whose new image has `welcome_status = pending`), or `None` for any other record.
+pub fn welcome_due(record: &EventRecord) -> Option<&str> {
+    let image = &record.change.new_image;
+    let due = string(image, "kind") == Some("customer")
+        && string(image, "welcome_status") == Some("pending");
+    if !due {
+        return None;
+    }
+    string(image, "pk").and_then(email_of_pk)
+}

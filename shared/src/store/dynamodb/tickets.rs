@@ -1,0 +1,170 @@
+//! Tickets, messages, Message-ID claims and inbound records.
+
+use super::*;
+
+#[async_trait]
+impl TicketStore for DynamoStore {
+    async fn store_message(&self, write: &MessageWrite) -> Result<(), StoreError> {
+        let table = self.table.as_str();
+        let message = &write.message;
+        let claim = Item::from([
+            ("pk".into(), s(message_id_pk(&message.message_id))),
+            ("sk".into(), s(SINGLE)),
+            ("ticket_id".into(), s(&message.ticket_id)),
+        ]);
+        let ticket = match &write.ticket {
+            TicketWrite::Insert(ticket) => put(
+                table,
+                ticket_item(ticket)?,
+                NOT_EXISTS,
+                &[],
+                StoreError::Exists(format!("ticket {}", ticket.id)),
+            )?,
+            TicketWrite::Replace { previous, next } => put(
+                table,
+                ticket_item(next)?,
+                AT_VERSION,
+                &[(":version", n(previous.version))],
+                StoreError::VersionMismatch,
+            )?,
+        };
+        let ops = vec![
+            put(
+                table,
+                inbound_item(&write.inbound)?,
+                NOT_EXISTS,
+                &[],
+                StoreError::Exists(format!("inbound {}", write.inbound.id)),
+            )?,
+            put(
+                table,
+                claim,
+                NOT_EXISTS,
+                &[],
+                StoreError::MessageIdTaken(message.message_id.clone()),
+            )?,
+            ticket,
+            put(
+                table,
+                message_item(message)?,
+                NOT_EXISTS,
+                &[],
+                StoreError::Exists(format!("message {}", message.id)),
+            )?,
+        ];
+        self.transact(ops).await
+    }
+
+    async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        self.get_doc(ticket_pk(id)).await
+    }
+
+    async fn replace_ticket(&self, previous: &Ticket, next: &Ticket) -> Result<(), StoreError> {
+        let values = [(":version", n(previous.version))];
+        self.put_conditional(
+            ticket_item(next)?,
+            AT_VERSION,
+            &values,
+            StoreError::VersionMismatch,
+        )
+        .await
+    }
+
+    async fn list_tickets(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Ticket>, StoreError> {
+        let (items, _) = self
+            .query_page(
+                Some(INDEX_GROUP),
+                ("group_pk", tickets_of_pk(customer_id)),
+                "list_sk",
+                after,
+                None,
+                limit + 1,
+                false,
+            )
+            .await?;
+        Ok(Page::from_rows(keyed_rows(&items, "list_sk")?, limit))
+    }
+
+    async fn list_messages(
+        &self,
+        ticket_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<TicketMessage>, StoreError> {
+        let after = after.map(|a| format!("{MESSAGE_SK}{a}"));
+        // Only messages sort after `MSG#…` in the partition, so a position needs no prefix
+        // (and an exclusive `>` keeps the page full).
+        let prefix = after.is_none().then_some(MESSAGE_SK);
+        let (items, _) = self
+            .query_page(
+                None,
+                ("pk", ticket_pk(ticket_id)),
+                "sk",
+                after.as_deref(),
+                prefix,
+                limit + 1,
+                true,
+            )
+            .await?;
+        let rows = keyed_rows(&items, "sk")?
+            .into_iter()
+            .map(|(key, message)| {
+                let key = key.strip_prefix(MESSAGE_SK).unwrap_or(&key).to_string();
+                (key, message)
+            })
+            .collect();
+        Ok(Page::from_rows(rows, limit))
+    }
+
+    async fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get(message_id_pk(message_id), SINGLE)
+            .await?
+            .and_then(|item| get_s(&item, "ticket_id").map(str::to_string)))
+    }
+}
+
+#[async_trait]
+impl InboundStore for DynamoStore {
+    async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError> {
+        let on_fail = StoreError::Exists(format!("inbound {}", record.id));
+        self.put_conditional(inbound_item(record)?, NOT_EXISTS, &[], on_fail)
+            .await
+    }
+
+    async fn get_inbound(&self, id: &str) -> Result<Option<InboundRecord>, StoreError> {
+        self.get_doc(inbound_pk(id)).await
+    }
+
+    async fn list_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<InboundRecord>, StoreError> {
+        let (index, partition) = match status {
+            Some(status) => (
+                INDEX_GROUP,
+                ("group_pk", inbound_status_pk(status.as_str())),
+            ),
+            None => (INDEX_LISTING, ("list_pk", INBOUND_LIST.to_string())),
+        };
+        let (items, _) = self
+            .query_page(
+                Some(index),
+                partition,
+                "list_sk",
+                after,
+                None,
+                limit + 1,
+                false,
+            )
+            .await?;
+        Ok(Page::from_rows(keyed_rows(&items, "list_sk")?, limit))
+    }
+}

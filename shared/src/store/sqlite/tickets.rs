@@ -1,0 +1,200 @@
+//! Tickets, messages, Message-ID claims and inbound records.
+
+use super::*;
+
+#[async_trait]
+impl TicketStore for SqliteStore {
+    async fn store_message(&self, write: &MessageWrite) -> Result<(), StoreError> {
+        let write = write.clone();
+        self.write(move |tx| {
+            // Checked in the order the DynamoDB transaction lists them, so both stores report
+            // the same failure when several apply.
+            if !insert_inbound_in(tx, &write.inbound)? {
+                return Err(StoreError::Exists(format!("inbound {}", write.inbound.id)));
+            }
+            let message = &write.message;
+            let claimed = exec(
+                tx,
+                "INSERT INTO message_ids (message_id, ticket_id) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
+                params![message.message_id, message.ticket_id],
+            )?;
+            if claimed == 0 {
+                return Err(StoreError::MessageIdTaken(message.message_id.clone()));
+            }
+            match &write.ticket {
+                TicketWrite::Insert(ticket) => {
+                    let inserted = exec(
+                        tx,
+                        "INSERT INTO tickets (id, customer_id, sort_key, version, doc)
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                        params![
+                            ticket.id,
+                            ticket.customer_id,
+                            ticket.list_key(),
+                            ticket.version,
+                            to_doc(ticket)?
+                        ],
+                    )?;
+                    if inserted == 0 {
+                        return Err(StoreError::Exists(format!("ticket {}", ticket.id)));
+                    }
+                }
+                TicketWrite::Replace { previous, next } => replace_ticket_in(tx, previous, next)?,
+            }
+            exec(
+                tx,
+                "INSERT INTO ticket_messages (ticket_id, sort_key, doc) VALUES (?1, ?2, ?3)",
+                params![message.ticket_id, message.list_key(), to_doc(message)?],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        let id = id.to_string();
+        self.with(move |connection| {
+            read_doc(connection, "SELECT doc FROM tickets WHERE id = ?1", [&id])
+        })
+        .await
+    }
+
+    async fn replace_ticket(&self, previous: &Ticket, next: &Ticket) -> Result<(), StoreError> {
+        let (previous, next) = (previous.clone(), next.clone());
+        self.write(move |tx| replace_ticket_in(tx, &previous, &next))
+            .await
+    }
+
+    async fn list_tickets(
+        &self,
+        customer_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Ticket>, StoreError> {
+        const SQL: &str =
+            "SELECT sort_key, doc FROM tickets WHERE customer_id = ?1 AND sort_key < ?2
+                           ORDER BY sort_key DESC LIMIT ?3";
+        self.newest_first(SQL, customer_id, after, limit).await
+    }
+
+    async fn list_messages(
+        &self,
+        ticket_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<TicketMessage>, StoreError> {
+        let ticket_id = ticket_id.to_string();
+        let after = after.unwrap_or_default().to_string();
+        self.with(move |connection| {
+            let rows = read_docs(
+                connection,
+                "SELECT sort_key, doc FROM ticket_messages WHERE ticket_id = ?1 AND sort_key > ?2
+                 ORDER BY sort_key LIMIT ?3",
+                params![ticket_id, after, (limit + 1) as i64],
+            )?;
+            Ok(Page::from_rows(rows, limit))
+        })
+        .await
+    }
+
+    async fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<String>, StoreError> {
+        let message_id = message_id.to_string();
+        self.with(move |connection| {
+            query_row(
+                connection,
+                "SELECT ticket_id FROM message_ids WHERE message_id = ?1",
+                [&message_id],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl InboundStore for SqliteStore {
+    async fn insert_inbound(&self, record: &InboundRecord) -> Result<(), StoreError> {
+        let record = record.clone();
+        self.write(move |tx| {
+            if insert_inbound_in(tx, &record)? {
+                Ok(())
+            } else {
+                Err(StoreError::Exists(format!("inbound {}", record.id)))
+            }
+        })
+        .await
+    }
+
+    async fn get_inbound(&self, id: &str) -> Result<Option<InboundRecord>, StoreError> {
+        let id = id.to_string();
+        self.with(move |connection| {
+            read_doc(connection, "SELECT doc FROM inbound WHERE id = ?1", [&id])
+        })
+        .await
+    }
+
+    async fn list_inbound(
+        &self,
+        status: Option<InboundStatus>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<InboundRecord>, StoreError> {
+        let before = after
+            .map(str::to_string)
+            .unwrap_or_else(|| PREFIX_END.to_string());
+        self.with(move |connection| {
+            let rows = match status {
+                Some(status) => read_docs(
+                    connection,
+                    "SELECT sort_key, doc FROM inbound WHERE status = ?1 AND sort_key < ?2
+                     ORDER BY sort_key DESC LIMIT ?3",
+                    params![status.as_str(), before, (limit + 1) as i64],
+                )?,
+                None => read_docs(
+                    connection,
+                    "SELECT sort_key, doc FROM inbound WHERE sort_key < ?1
+                     ORDER BY sort_key DESC LIMIT ?2",
+                    params![before, (limit + 1) as i64],
+                )?,
+            };
+            Ok(Page::from_rows(rows, limit))
+        })
+        .await
+    }
+}
+
+pub(super) fn replace_ticket_in(
+    tx: &Connection,
+    previous: &Ticket,
+    next: &Ticket,
+) -> Result<(), StoreError> {
+    let updated = exec(
+        tx,
+        "UPDATE tickets SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
+        params![previous.id, previous.version, next.version, to_doc(next)?],
+    )?;
+    if updated == 0 {
+        return Err(StoreError::VersionMismatch);
+    }
+    Ok(())
+}
+
+/// Inserts an inbound record; false when one with its id exists.
+pub(super) fn insert_inbound_in(
+    tx: &Connection,
+    record: &InboundRecord,
+) -> Result<bool, StoreError> {
+    let inserted = exec(
+        tx,
+        "INSERT INTO inbound (id, status, sort_key, doc) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+        params![
+            record.id,
+            record.status.as_str(),
+            record.list_key(),
+            to_doc(record)?
+        ],
+    )?;
+    Ok(inserted == 1)
+}
