@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use helpdesk::local::DataDir;
 use helpdesk_shared::domain::import_job::{ImportOptions, ImportStatus};
-use helpdesk_shared::local::DataDir;
 use helpdesk_shared::services::imports::{Progress, ProgressFn};
 use helpdesk_shared::telemetry;
 use std::io::IsTerminal;
@@ -298,13 +298,13 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
     let (auth, created_key) = data.authenticator(keys.as_deref())?;
     let uploaded = Arc::new(tokio::sync::Notify::new());
-    let router = helpdesk_shared::local::router(
+    let router = helpdesk::local::router(
         data.clone(),
         helpdesk.clone(),
         Arc::new(auth),
         uploaded.clone(),
     );
-    tokio::spawn(helpdesk_shared::local::watch_folders(
+    tokio::spawn(helpdesk::local::watch_folders(
         data.clone(),
         helpdesk,
         store,
@@ -317,15 +317,11 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     match (created_key, keys.is_some()) {
         (Some(key), _) => println!(
             "Created an admin API key (kept in {}):\n\n    {key}\n\nSend it as: Authorization: Bearer {key}",
-            data.path()
-                .join(helpdesk_shared::local::ADMIN_KEY_FILE)
-                .display()
+            data.path().join(helpdesk::local::ADMIN_KEY_FILE).display()
         ),
         (None, false) => println!(
             "Admin API key: see {}",
-            data.path()
-                .join(helpdesk_shared::local::ADMIN_KEY_FILE)
-                .display()
+            data.path().join(helpdesk::local::ADMIN_KEY_FILE).display()
         ),
         (None, true) => println!("Using the API keys from HELPDESK_API_KEYS"),
     }

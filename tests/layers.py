@@ -2,7 +2,7 @@
 """The core's layers point one way: this check fails on an import that points up.
 
     domain  <-  ports  <-  services  <-  adapters and edges (store, objects, mail, http,
-                                         lambda, local, telemetry)
+                                         lambda, telemetry)
 
 Every `crate::…` path in a file of shared/src (in `use` items and inline) is read, and a file
 may name only modules of its own layer or below. The lower layers may not use the crates of
@@ -26,7 +26,6 @@ LAYERS = {
     "mail": 4,
     "http": 4,
     "lambda": 4,
-    "local": 4,
     "telemetry": 4,
 }
 NAMES = {1: "domain", 2: "ports", 3: "services", 4: "adapters and edges"}

@@ -5,14 +5,15 @@
 //! 3. [`services`]: the capabilities (customers, companies, fields, imports, inbound mail,
 //!    tickets, notifications) over the ports.
 //! 4. Adapters ([`store`], [`objects`], [`mail`]) and the edges ([`http`], [`lambda`],
-//!    [`local`], [`telemetry`]).
+//!    [`telemetry`]).
 //!
 //! The Lambda functions and the local `helpdesk` program are thin wiring around it.
 
 pub mod domain;
+#[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "lambda")]
 pub mod lambda;
-pub mod local;
 pub mod mail;
 pub mod objects;
 pub mod ports;

@@ -35,6 +35,7 @@ pub fn init(logs: Logs) {
     drop(result);
 }
 
+#[cfg(feature = "lambda")]
 /// Runs the handling of one Lambda event and logs one line for it: the function, Lambda's
 /// request id, the outcome and the duration. Inside it, every log line carries the request id.
 pub async fn per_event<T, F>(

@@ -689,7 +689,7 @@ async fn openapi_describes_exactly_the_routes_the_router_serves() {
             .collect()
     };
     let shared = owned(helpdesk_shared::http::ROUTES);
-    let local = owned(helpdesk_shared::local::LOCAL_ROUTES);
+    let local = owned(helpdesk::local::LOCAL_ROUTES);
     let served: std::collections::BTreeSet<_> = shared.union(&local).cloned().collect();
     assert_eq!(described, served, "openapi.json and the routers disagree");
     assert_eq!(

@@ -16,9 +16,11 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init(telemetry::Logs::Json);
-    let store = DynamoStore::from_env().await?;
-    let imports = S3Store::from_env("IMPORT_BUCKET").await?;
-    let mail = S3Store::from_env("MAIL_BUCKET").await?;
+    // One AWS configuration for the process, handed to every client.
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::from_config(&config)?;
+    let imports = S3Store::from_config(&config, "IMPORT_BUCKET")?;
+    let mail = S3Store::from_config(&config, "MAIL_BUCKET")?;
     let router = http::router(
         Helpdesk::new(Arc::new(store)),
         Arc::new(JwtClaimsAuthenticator),

@@ -27,8 +27,8 @@ async fn main() -> Result<(), Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set")?;
-    let store = DynamoStore::from_env().await?;
-    let objects = Arc::new(S3Store::from_env("IMPORT_BUCKET").await?);
+    let store = DynamoStore::from_config(&config)?;
+    let objects = Arc::new(S3Store::from_config(&config, "IMPORT_BUCKET")?);
     let context = ImportContext {
         helpdesk: Helpdesk::new(Arc::new(store)),
         sources: objects.clone(),

@@ -20,8 +20,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init(telemetry::Logs::Json);
-    let store = DynamoStore::from_env().await?;
-    let mail = S3Store::from_env("MAIL_BUCKET").await?;
+    // One AWS configuration for the process, handed to every client.
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::from_config(&config)?;
+    let mail = S3Store::from_config(&config, "MAIL_BUCKET")?;
     let context = MailContext {
         helpdesk: Helpdesk::new(Arc::new(store)),
         mail: Arc::new(mail),

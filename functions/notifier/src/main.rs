@@ -21,7 +21,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 async fn main() -> Result<(), Error> {
     telemetry::init(telemetry::Logs::Json);
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::from_env().await?;
+    let store = DynamoStore::from_config(&config)?;
     let notifier = Notifier {
         helpdesk: Helpdesk::new(Arc::new(store)),
         mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&config))),

@@ -8,8 +8,6 @@ use crate::domain::ticket::ThreadReason;
 pub const INBOUND_PREFIX: &str = "inbound/";
 /// SES accepts messages up to 40 MB; anything larger cannot come from it.
 pub const MAX_MESSAGE_BYTES: usize = 40 * 1024 * 1024;
-/// Placement is retried this often when another message changed the ticket meanwhile.
-pub(crate) const PLACE_ATTEMPTS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,8 +1,11 @@
 //! Lambda event handlers: each turns one function's events into service calls and reports
 //! failures to Lambda's retry and dead-letter machinery.
 
+#[cfg(feature = "csv-import")]
 pub mod csv_import;
+#[cfg(feature = "email-ingest")]
 pub mod email_ingest;
+#[cfg(feature = "notifier")]
 pub mod notifier;
 
 use crate::domain::error::HelpdeskError;

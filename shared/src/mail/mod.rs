@@ -3,7 +3,9 @@
 
 mod mime;
 mod outbox;
+#[cfg(feature = "sesv2")]
 mod ses;
 
 pub use outbox::OutboxMailer;
+#[cfg(feature = "sesv2")]
 pub use ses::SesMailer;

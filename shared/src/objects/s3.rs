@@ -44,13 +44,12 @@ impl S3Store {
         }
     }
 
-    /// The bucket named by environment variable `variable`, with the AWS configuration from the
-    /// environment (S3 addressing path-style when `AWS_S3_FORCE_PATH_STYLE=true`).
-    pub async fn from_env(variable: &str) -> Result<Self, String> {
+    /// The bucket named by environment variable `variable`, with the process's one AWS
+    /// configuration (S3 addressing path-style when `AWS_S3_FORCE_PATH_STYLE=true`).
+    pub fn from_config(config: &aws_types::SdkConfig, variable: &str) -> Result<Self, String> {
         let bucket = std::env::var(variable).map_err(|_| format!("{variable} is not set"))?;
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let path_style = std::env::var("AWS_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
-        let s3 = aws_sdk_s3::config::Builder::from(&config)
+        let s3 = aws_sdk_s3::config::Builder::from(config)
             .force_path_style(path_style)
             .build();
         Ok(Self::new(aws_sdk_s3::Client::from_conf(s3), bucket))

@@ -5,7 +5,9 @@ pub mod companies;
 pub mod customers;
 pub mod fields;
 pub mod imports;
+#[cfg(feature = "mail-parsing")]
 pub mod inbound;
+pub mod inbound_records;
 pub mod notifications;
 pub mod tickets;
 

@@ -10,7 +10,6 @@ pub mod screen;
 
 use std::sync::Arc;
 
-use crate::domain::caller::Caller;
 use crate::domain::customer::Customer;
 use crate::domain::customer::MAX_NAME_CHARS;
 use crate::domain::customer::Profile;
@@ -30,11 +29,13 @@ use crate::domain::validation::normalize_email;
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::MessageWrite;
-use crate::ports::store::Page;
 use crate::ports::store::TicketWrite;
 use crate::services::Helpdesk;
 use crate::services::customers::split_full_name;
 use parse::ParsedMail;
+
+/// Placement is retried this often when another message changed the ticket meanwhile.
+const PLACE_ATTEMPTS: usize = 8;
 
 /// How a message arrived: its id, where the raw bytes are, when and with which verdicts.
 #[derive(Debug, Clone)]
@@ -504,38 +505,5 @@ fn storage_name(filename: &str) -> String {
         "file".to_string()
     } else {
         safe.to_string()
-    }
-}
-
-impl Helpdesk {
-    /// `GET /inbound?status=`: what happened to received mail, newest first.
-    pub async fn list_inbound(
-        &self,
-        caller: &Caller,
-        status: Option<&str>,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Page<InboundRecord>, HelpdeskError> {
-        caller.require_staff()?;
-        let status = match status {
-            None => None,
-            Some(raw) => Some(InboundStatus::parse(raw).ok_or_else(|| {
-                HelpdeskError::bad_request("status", "must be ingested, ignored or failed")
-            })?),
-        };
-        Ok(self.store.list_inbound(status, after, limit).await?)
-    }
-
-    /// `GET /inbound/{id}`.
-    pub async fn get_inbound(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<InboundRecord, HelpdeskError> {
-        caller.require_staff()?;
-        self.store
-            .get_inbound(id)
-            .await?
-            .ok_or_else(|| HelpdeskError::NotFound(format!("inbound message {id}")))
     }
 }

@@ -24,6 +24,7 @@ mod items;
 mod keys;
 mod listing;
 mod schema;
+#[cfg(feature = "notifier")]
 pub mod stream;
 mod tickets;
 mod tx;
@@ -121,11 +122,10 @@ impl DynamoStore {
         &self.client
     }
 
-    /// The store a Lambda function uses: AWS configuration from the environment (region,
+    /// The store a Lambda function uses: the process's one AWS configuration (region,
     /// credentials, `AWS_ENDPOINT_URL`), table from `TABLE_NAME`.
-    pub async fn from_env() -> Result<Self, String> {
+    pub fn from_config(config: &aws_types::SdkConfig) -> Result<Self, String> {
         let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(Self::new(Client::new(&config), table))
+        Ok(Self::new(Client::new(config), table))
     }
 }

@@ -1,0 +1,147 @@
+//! Local mode: the data directory, the SQLite store in it, API keys, and the folders that
+//! stand in for the buckets and the mail system.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use helpdesk_shared::domain::caller::Caller;
+use helpdesk_shared::domain::caller::Role;
+use helpdesk_shared::http::auth::ApiKeyAuthenticator;
+use helpdesk_shared::services::Helpdesk;
+use helpdesk_shared::store::sqlite::SqliteStore;
+
+mod imports;
+mod inbox;
+mod routes;
+mod watch;
+
+pub use imports::IMPORTS_DIR;
+pub use inbox::INBOX_DIR;
+pub use routes::{LOCAL_ROUTES, MAX_UPLOAD_BYTES, router};
+pub use watch::watch_folders;
+
+pub const DATABASE_FILE: &str = "helpdesk.db";
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+
+/// A data directory: the database and the folders that stand in for the buckets.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn open(root: &Path) -> Result<Self, String> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| format!("cannot create data dir {}: {e}", root.display()))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn helpdesk(&self) -> Result<Helpdesk, String> {
+        Ok(Helpdesk::new(self.store()?))
+    }
+
+    /// The SQLite store itself, for what only local mode asks of it (welcome emails due).
+    pub fn store(&self) -> Result<Arc<SqliteStore>, String> {
+        SqliteStore::open(&self.root.join(DATABASE_FILE))
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Welcome emails go to `DATA_DIR/outbox/` as `.eml` files. The sender comes from
+    /// `WELCOME_SENDER` (default `helpdesk@localhost`); subject and body as in the cloud.
+    pub fn notifier(
+        &self,
+        helpdesk: &Helpdesk,
+    ) -> helpdesk_shared::services::notifications::Notifier {
+        let sender = std::env::var("WELCOME_SENDER")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| "helpdesk@localhost".to_string());
+        helpdesk_shared::services::notifications::Notifier {
+            helpdesk: helpdesk.clone(),
+            mailer: Arc::new(helpdesk_shared::mail::OutboxMailer::new(
+                self.root.join(OUTBOX_DIR),
+            )),
+            template: helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(
+                sender,
+            ),
+        }
+    }
+}
+
+/// Outgoing mail of local mode, one `.eml` file per message.
+pub const OUTBOX_DIR: &str = "outbox";
+
+/// Sends the welcome emails that are due (local mode's stand-in for the table's stream).
+pub async fn send_due_welcomes(
+    store: &SqliteStore,
+    notifier: &helpdesk_shared::services::notifications::Notifier,
+) -> Result<usize, String> {
+    let due = store.welcomes_due(100).await.map_err(|e| e.to_string())?;
+    let mut sent = 0;
+    for customer in due {
+        match notifier.welcome(customer.email()).await {
+            Ok(helpdesk_shared::services::notifications::WelcomeOutcome::Sent) => sent += 1,
+            Ok(_) => {}
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    Ok(sent)
+}
+
+impl DataDir {
+    /// Keys from `HELPDESK_API_KEYS` when given; otherwise the admin key kept in the data dir,
+    /// created on first start. Returns the authenticator and, when a key was just created, it.
+    pub fn authenticator(
+        &self,
+        configured: Option<&str>,
+    ) -> Result<(ApiKeyAuthenticator, Option<String>), String> {
+        if let Some(spec) = configured.filter(|s| !s.trim().is_empty()) {
+            return ApiKeyAuthenticator::parse(spec)
+                .map(|a| (a, None))
+                .map_err(|e| format!("HELPDESK_API_KEYS: {e}"));
+        }
+        let path = self.root.join(ADMIN_KEY_FILE);
+        let (key, created) = match std::fs::read_to_string(&path) {
+            Ok(existing) if existing.trim().len() >= 16 => (existing.trim().to_string(), false),
+            _ => {
+                let key = new_api_key();
+                write_private(&path, &key)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                (key, true)
+            }
+        };
+        let caller = Caller::new("local-admin", [Role::Admin], true);
+        Ok((
+            ApiKeyAuthenticator::with_key(&key, caller),
+            created.then_some(key),
+        ))
+    }
+}
+
+/// 256 random bits, hex-encoded.
+pub fn new_api_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()
+}

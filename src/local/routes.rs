@@ -1,0 +1,152 @@
+//! What only `helpdesk serve` has on top of the shared router: uploads of import files and
+//! attachment downloads, which the cloud serves with presigned S3 URLs.
+
+use std::sync::Arc;
+
+use helpdesk_shared::services::Helpdesk;
+
+use super::DataDir;
+
+/// The API of `helpdesk serve`: the shared router plus what only local mode has, uploads of
+/// import files through the API (the cloud uses presigned S3 URLs instead).
+pub fn router(
+    data: DataDir,
+    helpdesk: Helpdesk,
+    auth: Arc<dyn helpdesk_shared::http::auth::Authenticator>,
+    uploaded: Arc<tokio::sync::Notify>,
+) -> axum::Router {
+    // One folder store for the API and the download route, so download tokens it issues are
+    // the ones the route redeems.
+    let folder = Arc::new(data.objects());
+    let state = helpdesk_shared::http::AppState {
+        helpdesk,
+        auth,
+        objects: folder.clone(),
+        mail: folder.clone(),
+    };
+    let routes = helpdesk_shared::http::routes()
+        .merge(local_routes())
+        .layer(axum::Extension(LocalUploads { data, uploaded }))
+        .layer(axum::Extension(folder));
+    helpdesk_shared::http::with_request_log(routes).with_state(state)
+}
+
+helpdesk_shared::route_table! { LOCAL_ROUTES, local_routes;
+    "/imports/{id}/file" => { put: upload_import_file },
+    // Where `FolderStore::presign_get` URLs point (`objects::DOWNLOAD_ROUTE`).
+    "/downloads/{token}" => { get: download },
+}
+
+/// Largest file accepted by the local upload route.
+pub const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+#[derive(Clone)]
+struct LocalUploads {
+    data: DataDir,
+    /// Wakes the folder watcher as soon as a file is in place.
+    uploaded: Arc<tokio::sync::Notify>,
+}
+
+/// `PUT /imports/{id}/file`: streams the body to `DATA_DIR/imports/{id}.csv` (never whole in
+/// memory), then wakes the importer.
+async fn upload_import_file(
+    axum::extract::State(state): axum::extract::State<helpdesk_shared::http::AppState>,
+    axum::Extension(uploads): axum::Extension<LocalUploads>,
+    caller: helpdesk_shared::domain::caller::Caller,
+    helpdesk_shared::http::Param(id): helpdesk_shared::http::Param,
+    body: axum::body::Body,
+) -> Result<axum::response::Response, helpdesk_shared::domain::error::HelpdeskError> {
+    use axum::response::IntoResponse;
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+
+    use helpdesk_shared::domain::error::HelpdeskError;
+    let job = state.helpdesk.get_import(&caller, &id).await?;
+    if job.source_etag.is_some()
+        || job.status != helpdesk_shared::domain::import_job::ImportStatus::Pending
+    {
+        return Err(HelpdeskError::conflict(
+            "file",
+            "this import already has its file; create a new import",
+        ));
+    }
+    let unavailable = |e: std::io::Error| HelpdeskError::Unavailable(format!("upload: {e}"));
+    let path = uploads
+        .data
+        .objects()
+        .path(&job.source_key)
+        .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(unavailable)?;
+    }
+    // Written aside and renamed, so the watcher never reads half a file.
+    let partial = path.with_extension("partial");
+    let mut file = tokio::fs::File::create(&partial)
+        .await
+        .map_err(unavailable)?;
+    let mut written: u64 = 0;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                drop(file);
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(HelpdeskError::bad_request(
+                    "body",
+                    format!("the upload was interrupted: {error}"),
+                ));
+            }
+        };
+        written += chunk.len() as u64;
+        if written > MAX_UPLOAD_BYTES {
+            drop(file);
+            let _ = tokio::fs::remove_file(&partial).await;
+            return Err(HelpdeskError::PayloadTooLarge);
+        }
+        file.write_all(&chunk).await.map_err(unavailable)?;
+    }
+    file.sync_all().await.map_err(unavailable)?;
+    drop(file);
+    tokio::fs::rename(&partial, &path)
+        .await
+        .map_err(unavailable)?;
+    uploads.uploaded.notify_one();
+    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(job.view())).into_response())
+}
+
+/// `GET /downloads/{token}`: the file a download URL stands for, while its token is valid. The
+/// token is the credential, as a presigned S3 URL's signature is.
+async fn download(
+    axum::Extension(folder): axum::Extension<Arc<helpdesk_shared::objects::FolderStore>>,
+    helpdesk_shared::http::Param(token): helpdesk_shared::http::Param,
+) -> Result<axum::response::Response, helpdesk_shared::domain::error::HelpdeskError> {
+    use axum::http::{HeaderValue, header};
+    use axum::response::IntoResponse;
+    let expired = || {
+        helpdesk_shared::domain::error::HelpdeskError::NotFound(
+            "download (expired or unknown)".into(),
+        )
+    };
+    let (key, path) = folder.redeem(&token).ok_or_else(expired)?;
+    let file = tokio::fs::File::open(&path).await.map_err(|_| expired())?;
+    // Attachment keys end in `<n>-<file name>`.
+    let name = key
+        .rsplit('/')
+        .next()
+        .and_then(|last| last.split_once('-').map(|(_, name)| name))
+        .unwrap_or("download");
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}

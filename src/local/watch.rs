@@ -1,0 +1,45 @@
+//! The folder watcher of `helpdesk serve`.
+
+use std::sync::Arc;
+
+use helpdesk_shared::services::Helpdesk;
+use helpdesk_shared::store::sqlite::SqliteStore;
+
+use super::{DataDir, send_due_welcomes};
+
+/// Imports files dropped into `DATA_DIR/imports/` (or uploaded), ingests mail dropped into
+/// `DATA_DIR/inbox/` and writes due welcome emails to `DATA_DIR/outbox/`, checking every two seconds and whenever `uploaded` is notified. Runs until
+/// the process ends.
+pub async fn watch_folders(
+    data: DataDir,
+    helpdesk: Helpdesk,
+    store: Arc<SqliteStore>,
+    uploaded: Arc<tokio::sync::Notify>,
+) {
+    let notifier = data.notifier(&helpdesk);
+    loop {
+        if let Err(error) = send_due_welcomes(&store, &notifier).await {
+            tracing::warn!(%error, "welcome emails: will retry");
+        }
+        match data.ingest_dropped_mail(&helpdesk).await {
+            Ok(records) => {
+                for record in records {
+                    tracing::info!(inbound = %record.id, status = record.status.as_str(), ticket = record.ticket_id.as_deref().unwrap_or_default(), reason = record.reason.as_deref().unwrap_or_default(), "mail from the inbox");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "inbox scan failed; retrying"),
+        }
+        match data.import_dropped_files(&helpdesk).await {
+            Ok(jobs) => {
+                for job in jobs {
+                    tracing::info!(job = %job.id, file = %job.source_key, status = ?job.status, counts = ?job.counts, "import done");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "import of dropped files failed; retrying"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            () = uploaded.notified() => {}
+        }
+    }
+}
