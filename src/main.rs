@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use helpdesk::local::DataDir;
 use helpdesk_shared::domain::import_job::{ImportOptions, ImportStatus};
+use helpdesk_shared::http::views::ImportJobView;
 use helpdesk_shared::services::imports::{Progress, ProgressFn};
 use helpdesk_shared::telemetry;
 use std::io::IsTerminal;
@@ -171,7 +172,7 @@ async fn import(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&job.view()).map_err(|e| e.to_string())?
+            serde_json::to_string_pretty(&ImportJobView::new(&job)).map_err(|e| e.to_string())?
         );
     } else {
         let c = job.counts;

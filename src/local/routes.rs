@@ -114,7 +114,11 @@ async fn upload_import_file(
         .await
         .map_err(unavailable)?;
     uploads.uploaded.notify_one();
-    Ok((axum::http::StatusCode::ACCEPTED, axum::Json(job.view())).into_response())
+    Ok((
+        axum::http::StatusCode::ACCEPTED,
+        axum::Json(helpdesk_shared::http::views::ImportJobView::new(&job)),
+    )
+        .into_response())
 }
 
 /// `GET /downloads/{token}`: the file a download URL stands for, while its token is valid. The

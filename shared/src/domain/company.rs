@@ -33,6 +33,7 @@ pub fn name_key(name: &str) -> String {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CompanyInput {
     name: Option<String>,
@@ -92,4 +93,15 @@ pub struct DomainAdded {
     pub company: Company,
     /// Existing customers without a company that were assigned by the back-fill.
     pub assigned_customers: u64,
+}
+
+/// What `POST /companies/{id}/domains` accepts.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddDomain {
+    pub domain: String,
+    /// Also assign the existing customers of this domain that have no company.
+    #[serde(default)]
+    pub apply_to_existing: bool,
 }

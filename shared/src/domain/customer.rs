@@ -25,6 +25,7 @@ pub const MAX_NOTES_CHARS: usize = 20_000;
 pub const MAX_BATCH: usize = 100;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PortalAccess {
     /// The customer sees only their own tickets.
@@ -35,6 +36,7 @@ pub enum PortalAccess {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Address {
     pub line1: Option<String>,
@@ -46,6 +48,7 @@ pub struct Address {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Entitlement {
     pub name: String,
@@ -56,6 +59,7 @@ pub struct Entitlement {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum WelcomeStatus {
     Pending,
@@ -65,6 +69,7 @@ pub enum WelcomeStatus {
 
 /// The state of the welcome email requested with `send_welcome: true`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct Welcome {
     pub status: WelcomeStatus,
     /// When it was requested (pending) or sent or given up (sent, failed).
@@ -180,6 +185,7 @@ pub struct Note {
 
 /// What a client may send for a customer. Unknown fields are refused, so typos do not vanish.
 #[derive(Debug, Default, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CustomerInput {
     pub email: Option<String>,
@@ -443,4 +449,12 @@ pub(crate) fn validate_entitlement(
         start: start.map(|(d, _)| d),
         end: end.map(|(d, _)| d),
     })
+}
+
+/// What `POST /customers/{email}/notes` accepts.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NoteInput {
+    pub text: String,
 }

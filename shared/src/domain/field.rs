@@ -19,6 +19,7 @@ pub const MAX_OPTIONS: usize = 200;
 pub const MAX_TEXT_VALUE: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {
     Text,
@@ -144,6 +145,7 @@ impl FieldSet {
 }
 
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct FieldInput {
     key: Option<String>,

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::domain::caller::Caller;
 use crate::domain::caller::Role;
@@ -17,6 +16,7 @@ pub const REPORT_PREFIX: &str = "import-reports/";
 pub const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ImportOptions {
     /// `{"Column header": "property"}`; wins over synonyms. `"ignore"` skips a column.
@@ -77,6 +77,7 @@ impl ImportOptions {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ImportStatus {
     Pending,
@@ -96,6 +97,7 @@ pub enum RowOutcome {
 
 /// `rows` counts data rows (not the header); at the end it equals the sum of the others.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct Counts {
     pub rows: u64,
     pub created: u64,
@@ -204,17 +206,6 @@ impl ImportJob {
             updated_at: now,
             version: 1,
         }
-    }
-
-    /// The job as clients see it (the run's internals left out).
-    pub fn view(&self) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Some(object) = value.as_object_mut() {
-            for internal in ["run_as", "checkpoint", "lease_until", "source_etag"] {
-                object.remove(internal);
-            }
-        }
-        value
     }
 
     pub fn is_finished(&self) -> bool {

@@ -10,6 +10,7 @@ pub const INBOUND_PREFIX: &str = "inbound/";
 pub const MAX_MESSAGE_BYTES: usize = 40 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum InboundStatus {
     /// In a ticket.
@@ -41,6 +42,7 @@ impl InboundStatus {
 /// SES's receipt verdicts (`PASS`, `FAIL`, `GRAY`, `PROCESSING_FAILED`, `DISABLED`); `None`
 /// when not known (local files without SES headers).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct Verdicts {
     pub spam: Option<String>,
     pub virus: Option<String>,

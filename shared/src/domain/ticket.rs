@@ -13,6 +13,7 @@ pub const DOWNLOAD_URL_LIFETIME: Duration = Duration::from_secs(300);
 pub const MAX_MESSAGES_PER_READ: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
     Open,
@@ -24,6 +25,7 @@ pub enum TicketStatus {
 
 /// Why a message joined the ticket it is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ThreadReason {
     /// The subject carried the ticket's `[#ID]` token.
@@ -70,6 +72,7 @@ impl Ticket {
 
 /// A mailbox as written in a header: display name and address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct Mailbox {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -77,6 +80,7 @@ pub struct Mailbox {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct Attachment {
     /// `<message id>.<n>`: names the attachment in the download route.
     pub id: String,
@@ -148,6 +152,7 @@ pub struct TicketView {
 
 /// What `PATCH /tickets/{id}` accepts.
 #[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TicketPatch {
     pub(crate) status: Option<TicketStatus>,

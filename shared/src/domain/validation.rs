@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// One problem with one field of a request, e.g. `{"field": "alternate_emails[1]", "message": "…"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -1,8 +1,13 @@
 //! `/companies`: companies and their domains.
 
-#[allow(unused_imports)]
 use super::*;
+use crate::domain::company::{AddDomain, CompanyInput};
+use crate::http::openapi::MergePatch;
+use crate::http::views::{CompanyView, DomainAddedView};
 
+#[utoipa::path(post, path = "/companies", tag = "companies", summary = "Create a company",
+    request_body = CompanyInput,
+    responses((status = 201, description = "The company", body = CompanyView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn create_company(
     State(s): State<AppState>,
     caller: Caller,
@@ -12,10 +17,14 @@ pub(super) async fn create_company(
     Ok(with_etag(
         StatusCode::CREATED,
         company.version,
-        json!(company),
+        CompanyView::from(&company),
     ))
 }
 
+#[utoipa::path(get, path = "/companies", tag = "companies", summary = "Companies by name",
+    params(("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
+    responses((status = 200, description = "A page of companies", body = PageView<CompanyView>)))]
 pub(super) async fn list_companies(
     State(s): State<AppState>,
     caller: Caller,
@@ -27,18 +36,31 @@ pub(super) async fn list_companies(
         .helpdesk
         .list_companies(&caller, after.as_deref(), limit)
         .await?;
-    Ok(list_response(page, scope))
+    Ok(list_response(&page, CompanyView::from, scope))
 }
 
+#[utoipa::path(get, path = "/companies/{id}", tag = "companies", summary = "A company",
+    params(("id" = String, Path, description = "Company id")),
+    responses((status = 200, description = "The company", body = CompanyView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_company(
     State(s): State<AppState>,
     caller: Caller,
     Param(id): Param,
 ) -> ApiResult {
     let company = s.helpdesk.get_company(&caller, &id).await?;
-    Ok(with_etag(StatusCode::OK, company.version, json!(company)))
+    Ok(with_etag(
+        StatusCode::OK,
+        company.version,
+        CompanyView::from(&company),
+    ))
 }
 
+#[utoipa::path(patch, path = "/companies/{id}", tag = "companies",
+    summary = "Change a company (JSON Merge Patch)",
+    params(("id" = String, Path, description = "Company id"),
+        ("If-Match" = String, Header, description = "The ETag of the version this change is based on")),
+    request_body(content = MergePatch, description = "JSON Merge Patch (RFC 7396) of name, domains and notes"),
+    responses((status = 200, description = "The company", body = CompanyView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn update_company(
     State(s): State<AppState>,
     caller: Caller,
@@ -50,9 +72,18 @@ pub(super) async fn update_company(
         .helpdesk
         .update_company(&caller, &id, precondition(&headers)?, patch)
         .await?;
-    Ok(with_etag(StatusCode::OK, company.version, json!(company)))
+    Ok(with_etag(
+        StatusCode::OK,
+        company.version,
+        CompanyView::from(&company),
+    ))
 }
 
+#[utoipa::path(delete, path = "/companies/{id}", tag = "companies",
+    summary = "Delete a company (its customers stay, without a company)",
+    params(("id" = String, Path, description = "Company id"),
+        ("If-Match" = Option<String>, Header, description = "Delete only at this version")),
+    responses((status = 204, description = "Deleted")))]
 pub(super) async fn delete_company(
     State(s): State<AppState>,
     caller: Caller,
@@ -65,6 +96,11 @@ pub(super) async fn delete_company(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(post, path = "/companies/{id}/domains", tag = "companies",
+    summary = "Add a domain, optionally assigning existing company-less customers",
+    params(("id" = String, Path, description = "Company id")),
+    request_body = AddDomain,
+    responses((status = 200, description = "The company and how many customers joined it", body = DomainAddedView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn add_company_domain(
     State(s): State<AppState>,
     caller: Caller,
@@ -75,6 +111,6 @@ pub(super) async fn add_company_domain(
     Ok(with_etag(
         StatusCode::OK,
         added.company.version,
-        json!(added),
+        DomainAddedView::from(&added),
     ))
 }

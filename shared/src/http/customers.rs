@@ -1,8 +1,13 @@
 //! `/customers`: customers, batches, notes and a customer's tickets.
 
-#[allow(unused_imports)]
 use super::*;
+use crate::domain::customer::{CustomerInput, NoteInput};
+use crate::http::openapi::{BatchInput, MergePatch};
+use crate::http::views::{BatchResultView, NoteView, TicketSummaryView};
 
+#[utoipa::path(post, path = "/customers", tag = "customers", summary = "Create a customer",
+    request_body = CustomerInput,
+    responses((status = 201, description = "The customer", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn create_customer(
     State(s): State<AppState>,
     caller: Caller,
@@ -13,7 +18,7 @@ pub(super) async fn create_customer(
     let mut response = with_etag(
         StatusCode::CREATED,
         customer.version,
-        serde_json::to_value(CustomerView::new(&customer, &fields, &caller)).unwrap_or(Value::Null),
+        CustomerView::new(&customer, &fields, &caller),
     );
     if let Ok(location) = HeaderValue::from_str(&format!("/customers/{}", customer.email())) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -21,6 +26,9 @@ pub(super) async fn create_customer(
     Ok(response)
 }
 
+#[utoipa::path(get, path = "/customers/{email}", tag = "customers", summary = "A customer",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive")),
+    responses((status = 200, description = "The customer", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_customer(
     State(s): State<AppState>,
     caller: Caller,
@@ -31,10 +39,16 @@ pub(super) async fn get_customer(
     Ok(with_etag(
         StatusCode::OK,
         customer.version,
-        serde_json::to_value(CustomerView::new(&customer, &fields, &caller)).unwrap_or(Value::Null),
+        CustomerView::new(&customer, &fields, &caller),
     ))
 }
 
+#[utoipa::path(patch, path = "/customers/{email}", tag = "customers",
+    summary = "Change a customer (JSON Merge Patch)",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive"),
+        ("If-Match" = String, Header, description = "The ETag of the version this change is based on")),
+    request_body(content = MergePatch, description = "JSON Merge Patch (RFC 7396) of the customer's writable fields; null removes"),
+    responses((status = 200, description = "The customer", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn update_customer(
     State(s): State<AppState>,
     caller: Caller,
@@ -50,10 +64,15 @@ pub(super) async fn update_customer(
     Ok(with_etag(
         StatusCode::OK,
         customer.version,
-        serde_json::to_value(CustomerView::new(&customer, &fields, &caller)).unwrap_or(Value::Null),
+        CustomerView::new(&customer, &fields, &caller),
     ))
 }
 
+#[utoipa::path(delete, path = "/customers/{email}", tag = "customers",
+    summary = "Delete a customer and their notes",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive"),
+        ("If-Match" = Option<String>, Header, description = "Delete only at this version")),
+    responses((status = 204, description = "Deleted")))]
 pub(super) async fn delete_customer(
     State(s): State<AppState>,
     caller: Caller,
@@ -66,6 +85,13 @@ pub(super) async fn delete_customer(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, path = "/customers", tag = "customers",
+    summary = "List customers, by email (or by the matching key with q)",
+    params(("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page"),
+        ("company_id" = Option<String>, Query, description = "Only this company's members"),
+        ("q" = Option<String>, Query, description = "Prefix of the email, first or last name")),
+    responses((status = 200, description = "A page of customers", body = PageView<CustomerView>)))]
 pub(super) async fn list_customers(
     State(s): State<AppState>,
     caller: Caller,
@@ -102,13 +128,16 @@ pub(super) async fn list_customers(
     let page = s.helpdesk.list_customers(&caller, &query).await?;
     let fields = s.helpdesk.field_set().await?;
     Ok(list_response(
-        page.map(|c| {
-            serde_json::to_value(CustomerView::new(&c, &fields, &caller)).unwrap_or(Value::Null)
-        }),
+        &page,
+        |c| CustomerView::new(c, &fields, &caller),
         &scope,
     ))
 }
 
+#[utoipa::path(post, path = "/customers/batch", tag = "customers",
+    summary = "Create or update up to 100 customers",
+    request_body = BatchInput,
+    responses((status = 200, description = "One result per item", body = BatchResultView)))]
 pub(super) async fn batch_customers(
     State(s): State<AppState>,
     caller: Caller,
@@ -116,13 +145,18 @@ pub(super) async fn batch_customers(
 ) -> ApiResult {
     let results = s.helpdesk.batch_upsert(&caller, body).await?;
     let fields = s.helpdesk.field_set().await?;
-    let views: Vec<BatchItemView> = results
+    let results = results
         .iter()
         .map(|item| BatchItemView::new(item, &fields, &caller))
         .collect();
-    Ok(axum::Json(json!({ "results": views })).into_response())
+    Ok(axum::Json(BatchResultView { results }).into_response())
 }
 
+#[utoipa::path(post, path = "/customers/{email}/notes", tag = "customers",
+    summary = "Add an internal note",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive")),
+    request_body = NoteInput,
+    responses((status = 201, description = "The note", body = NoteView)))]
 pub(super) async fn add_note(
     State(s): State<AppState>,
     caller: Caller,
@@ -130,9 +164,14 @@ pub(super) async fn add_note(
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let note = s.helpdesk.add_note(&caller, &email, body).await?;
-    Ok((StatusCode::CREATED, axum::Json(note)).into_response())
+    Ok((StatusCode::CREATED, axum::Json(NoteView::from(&note))).into_response())
 }
 
+#[utoipa::path(get, path = "/customers/{email}/notes", tag = "customers",
+    summary = "Internal notes, newest first",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
+    responses((status = 200, description = "A page of notes", body = PageView<NoteView>)))]
 pub(super) async fn list_notes(
     State(s): State<AppState>,
     caller: Caller,
@@ -145,9 +184,14 @@ pub(super) async fn list_notes(
         .helpdesk
         .list_notes(&caller, &email, after.as_deref(), limit)
         .await?;
-    Ok(list_response(page, scope))
+    Ok(list_response(&page, NoteView::from, scope))
 }
 
+#[utoipa::path(get, path = "/customers/{email}/tickets", tag = "tickets",
+    summary = "The customer's tickets, newest first",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
+    responses((status = 200, description = "A page of tickets", body = PageView<TicketSummaryView>)))]
 pub(super) async fn list_customer_tickets(
     State(s): State<AppState>,
     caller: Caller,
@@ -160,5 +204,5 @@ pub(super) async fn list_customer_tickets(
         .helpdesk
         .list_customer_tickets(&caller, &email, after.as_deref(), limit)
         .await?;
-    Ok(list_response(page, scope))
+    Ok(list_response(&page, TicketSummaryView::from, scope))
 }

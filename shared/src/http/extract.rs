@@ -1,6 +1,5 @@
 //! Extractors: the caller, JSON bodies with a size limit, path and query parameters, If-Match.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---------------------------------------------------------------------------------------------

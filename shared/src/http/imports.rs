@@ -1,8 +1,13 @@
 //! `/imports`: import jobs, their upload URLs and the CSV template.
 
-#[allow(unused_imports)]
 use super::*;
+use crate::domain::import_job::ImportOptions;
+use crate::http::views::ImportJobView;
 
+#[utoipa::path(post, path = "/imports", tag = "imports",
+    summary = "Start an import: answers the job and where to upload the CSV",
+    request_body = ImportOptions,
+    responses((status = 201, description = "The job, with upload_url", body = ImportJobView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn create_import(
     State(s): State<AppState>,
     caller: Caller,
@@ -13,7 +18,6 @@ pub(super) async fn create_import(
         .helpdesk
         .create_import(&caller, s.objects.as_ref(), body)
         .await?;
-    let mut view = created.job.view();
     // Without presigning (local mode) the file goes to this API's own upload route.
     let upload_url = created.upload_url.unwrap_or_else(|| {
         let host = headers
@@ -22,20 +26,30 @@ pub(super) async fn create_import(
             .unwrap_or("127.0.0.1:3000");
         format!("http://{host}/imports/{}/file", created.job.id)
     });
-    view["upload_url"] = json!(upload_url);
-    view["upload_method"] = json!("PUT");
+    let view = ImportJobView::new(&created.job).with_upload(upload_url);
     Ok(with_etag(StatusCode::CREATED, created.job.version, view))
 }
 
+#[utoipa::path(get, path = "/imports/{id}", tag = "imports",
+    summary = "An import job, updated while it runs",
+    params(("id" = String, Path, description = "Import job id")),
+    responses((status = 200, description = "The job", body = ImportJobView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_import(
     State(s): State<AppState>,
     caller: Caller,
     Param(id): Param,
 ) -> ApiResult {
     let job = s.helpdesk.get_import(&caller, &id).await?;
-    Ok(with_etag(StatusCode::OK, job.version, job.view()))
+    Ok(with_etag(
+        StatusCode::OK,
+        job.version,
+        ImportJobView::new(&job),
+    ))
 }
 
+#[utoipa::path(get, path = "/imports/template.csv", tag = "imports",
+    summary = "A CSV with every supported column and one example row",
+    responses((status = 200, description = "The template", body = String, content_type = "text/csv")))]
 pub(super) async fn import_template(caller: Caller) -> ApiResult {
     caller.require_staff()?;
     let mut response = crate::domain::import_mapping::TEMPLATE_CSV.into_response();

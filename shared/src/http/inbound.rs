@@ -1,8 +1,15 @@
 //! `/inbound`: what happened to received mail.
 
-#[allow(unused_imports)]
 use super::*;
+use crate::domain::inbound::InboundStatus;
+use crate::http::views::InboundRecordView;
 
+#[utoipa::path(get, path = "/inbound", tag = "inbound",
+    summary = "Received mail and what became of it, newest first",
+    params(("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page"),
+        ("status" = Option<InboundStatus>, Query, description = "Only records of this status")),
+    responses((status = 200, description = "A page of inbound records", body = PageView<InboundRecordView>)))]
 pub(super) async fn list_inbound(
     State(s): State<AppState>,
     caller: Caller,
@@ -17,14 +24,17 @@ pub(super) async fn list_inbound(
         .helpdesk
         .list_inbound(&caller, status, after.as_deref(), limit)
         .await?;
-    Ok(list_response(page, &scope))
+    Ok(list_response(&page, InboundRecordView::from, &scope))
 }
 
+#[utoipa::path(get, path = "/inbound/{id}", tag = "inbound", summary = "One received message's record",
+    params(("id" = String, Path, description = "SES message id (or eml-… locally)")),
+    responses((status = 200, description = "The record", body = InboundRecordView)))]
 pub(super) async fn get_inbound(
     State(s): State<AppState>,
     caller: Caller,
     Param(id): Param,
 ) -> ApiResult {
     let record = s.helpdesk.get_inbound(&caller, &id).await?;
-    Ok(axum::Json(json!(record)).into_response())
+    Ok(axum::Json(InboundRecordView::from(&record)).into_response())
 }

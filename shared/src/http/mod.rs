@@ -12,6 +12,7 @@ mod problem;
 mod tickets;
 
 pub mod auth;
+pub mod openapi;
 pub mod views;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use extract::*;
 use fields::*;
 use imports::*;
 use inbound::*;
+pub use pagination::PageView;
 use pagination::*;
 use problem::*;
 use tickets::*;
@@ -126,10 +128,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The OpenAPI 3.1 description of every route (local-only ones marked `x-local-only`).
-pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
-
+#[utoipa::path(get, path = "/openapi.json", tag = "meta", summary = "This description",
+    responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
 pub(super) async fn openapi() -> Response {
-    let mut response = OPENAPI_JSON.into_response();
+    let mut response = openapi::openapi_json().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -187,6 +189,14 @@ pub(super) async fn log_request(
 // Handlers: each one parses, calls one service operation, and shapes the answer.
 pub(super) type ApiResult = Result<Response, HelpdeskError>;
 
+/// `{"status": "ok"}` while the function (or server) runs.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(super) struct Health {
+    pub(super) status: &'static str,
+}
+
+#[utoipa::path(get, path = "/health", tag = "meta", summary = "Liveness",
+    responses((status = 200, description = "Alive", body = Health)))]
 pub(super) async fn health() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }

@@ -1,6 +1,5 @@
 //! Pages: `limit`, opaque cursors bound to their query, and list responses.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// `limit` and `cursor` of a listing whose cursors belong to `scope`; other parameters are
@@ -63,12 +62,28 @@ pub(super) fn decode_cursor(params: &Params, scope: &str) -> Result<Option<Strin
     Ok(Some(cursor.after))
 }
 
-pub(super) fn list_response<T: Serialize>(page: Page<T>, scope: &str) -> Response {
-    axum::Json(json!({ "items": page.items, "next_cursor": encode_cursor(page.next, scope) }))
-        .into_response()
+/// One page of a listing: its items (views) and the cursor of the next page.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PageView<T> {
+    pub items: Vec<T>,
+    /// Opaque; pass as `?cursor=` for the next page.
+    pub next_cursor: Option<String>,
 }
 
-pub(super) fn with_etag(status: StatusCode, version: u64, body: Value) -> Response {
+/// A listing's page as views of its records, with a cursor bound to `scope`.
+pub(super) fn list_response<'a, R, V: Serialize>(
+    page: &'a Page<R>,
+    view: impl Fn(&'a R) -> V,
+    scope: &str,
+) -> Response {
+    axum::Json(PageView {
+        items: page.items.iter().map(view).collect(),
+        next_cursor: encode_cursor(page.next.clone(), scope),
+    })
+    .into_response()
+}
+
+pub(super) fn with_etag(status: StatusCode, version: u64, body: impl Serialize) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     if let Ok(value) = HeaderValue::from_str(&etag(version)) {
         response.headers_mut().insert(header::ETAG, value);

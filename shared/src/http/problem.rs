@@ -1,18 +1,17 @@
 //! Errors as `application/problem+json`, naming the bad fields.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
 // Errors as RFC 9457 problem details.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(super) struct Problem {
     #[serde(rename = "type")]
-    kind: &'static str,
-    title: &'static str,
-    status: u16,
-    detail: String,
-    errors: Vec<FieldError>,
+    pub(super) kind: &'static str,
+    pub(super) title: &'static str,
+    pub(super) status: u16,
+    pub(super) detail: String,
+    pub(super) errors: Vec<FieldError>,
 }
 
 impl IntoResponse for HelpdeskError {

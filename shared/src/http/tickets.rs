@@ -1,8 +1,14 @@
 //! `/tickets`: tickets, status changes and attachment downloads.
 
-#[allow(unused_imports)]
 use super::*;
+use crate::domain::ticket::TicketPatch;
+use crate::http::views::{DownloadView, TicketSummaryView, TicketThreadView};
 
+#[utoipa::path(get, path = "/tickets/{id}", tag = "tickets",
+    summary = "A ticket with its messages in arrival order",
+    params(("id" = String, Path, description = "Ticket id (the [#ID] subject token)"),
+        ("cursor" = Option<String>, Query, description = "From messages_next_cursor, for long threads")),
+    responses((status = 200, description = "The ticket and its messages", body = TicketThreadView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_ticket(
     State(s): State<AppState>,
     caller: Caller,
@@ -18,14 +24,18 @@ pub(super) async fn get_ticket(
         .await?;
     let version = view.ticket.version;
     let next_cursor = encode_cursor(view.messages_next.clone(), scope);
-    let mut body = json!(view);
-    if let Some(object) = body.as_object_mut() {
-        object.remove("messages_next");
-        object.insert("messages_next_cursor".into(), json!(next_cursor));
-    }
-    Ok(with_etag(StatusCode::OK, version, body))
+    Ok(with_etag(
+        StatusCode::OK,
+        version,
+        TicketThreadView::new(&view, next_cursor),
+    ))
 }
 
+#[utoipa::path(patch, path = "/tickets/{id}", tag = "tickets", summary = "Change a ticket's status",
+    params(("id" = String, Path, description = "Ticket id (the [#ID] subject token)"),
+        ("If-Match" = Option<String>, Header, description = "Change only at this version")),
+    request_body = TicketPatch,
+    responses((status = 200, description = "The ticket", body = TicketSummaryView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn update_ticket(
     State(s): State<AppState>,
     caller: Caller,
@@ -37,11 +47,21 @@ pub(super) async fn update_ticket(
         .helpdesk
         .update_ticket(&caller, &id, patch, precondition(&headers)?)
         .await?;
-    Ok(with_etag(StatusCode::OK, ticket.version, json!(ticket)))
+    Ok(with_etag(
+        StatusCode::OK,
+        ticket.version,
+        TicketSummaryView::from(&ticket),
+    ))
 }
 
 /// Answers the download's details with a short-lived URL, and redirects there (`303`), so a
 /// browser link downloads at once and an API client can read the URL from the body.
+#[utoipa::path(get, path = "/tickets/{id}/attachments/{attachment}", tag = "tickets",
+    summary = "Download an attachment: a redirect to a short-lived URL",
+    params(("id" = String, Path, description = "Ticket id"),
+        ("attachment" = String, Path, description = "Attachment id")),
+    responses((status = 303, description = "The download, at Location", body = DownloadView,
+        headers(("Location" = String, description = "The short-lived URL")))))]
 pub(super) async fn download_attachment(
     State(s): State<AppState>,
     caller: Caller,
@@ -60,7 +80,11 @@ pub(super) async fn download_attachment(
             .unwrap_or("localhost");
         download.url = format!("http://{host}{}", download.url);
     }
-    let mut response = (StatusCode::SEE_OTHER, axum::Json(json!(download))).into_response();
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        axum::Json(DownloadView::from(&download)),
+    )
+        .into_response();
     if let Ok(location) = HeaderValue::from_str(&download.url) {
         response.headers_mut().insert(header::LOCATION, location);
     }

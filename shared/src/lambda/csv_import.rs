@@ -25,6 +25,14 @@ pub struct ContinueImport {
     pub continue_import: String,
 }
 
+/// What the function is invoked with: its own continuation, or an S3 notification.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ImportEvent {
+    Continue(ContinueImport),
+    S3(S3Event),
+}
+
 /// Production continuation: an asynchronous invoke of this same function.
 pub struct SelfInvoke {
     client: aws_sdk_lambda::Client,
@@ -94,36 +102,39 @@ impl<C: Continuation> CsvImportHandler<C> {
         // The lease outlives this invocation a little, so a retry does not start over meanwhile.
         let lease = remaining + Duration::from_secs(30);
         let mut handled = Vec::new();
-        if let Ok(resume) = serde_json::from_value::<ContinueImport>(event.payload.clone()) {
-            handled.push(self.run(&resume.continue_import, deadline, lease).await?);
-        } else {
-            let s3: S3Event = serde_json::from_value(event.payload).map_err(|e| {
-                HelpdeskError::bad_request(
-                    "event",
-                    format!("neither an S3 event nor a continuation: {e}"),
-                )
-            })?;
-            for record in s3.records {
-                let Some(key) = record.s3.object.key.as_deref().map(decode_key) else {
-                    continue;
-                };
-                if !key.starts_with(IMPORT_PREFIX) {
-                    tracing::info!(%key, "not under imports/; ignored");
-                    continue;
+        let event: ImportEvent = serde_json::from_value(event.payload).map_err(|e| {
+            HelpdeskError::bad_request(
+                "event",
+                format!("neither an S3 event nor a continuation: {e}"),
+            )
+        })?;
+        match event {
+            ImportEvent::Continue(resume) => {
+                handled.push(self.run(&resume.continue_import, deadline, lease).await?);
+            }
+            ImportEvent::S3(s3) => {
+                for record in s3.records {
+                    let Some(key) = record.s3.object.key.as_deref().map(decode_key) else {
+                        continue;
+                    };
+                    if !key.starts_with(IMPORT_PREFIX) {
+                        tracing::info!(%key, "not under imports/; ignored");
+                        continue;
+                    }
+                    // The object's version identifies this upload: a redelivered event maps to
+                    // the same job, which is then already running or finished.
+                    let version = record
+                        .s3
+                        .object
+                        .version_id
+                        .clone()
+                        .filter(|v| !v.is_empty() && v != "null")
+                        .or_else(|| record.s3.object.e_tag.clone())
+                        .or_else(|| record.s3.object.sequencer.clone())
+                        .unwrap_or_default();
+                    let job = self.context.helpdesk.job_for_object(&key, &version).await?;
+                    handled.push(self.run(&job.id, deadline, lease).await?);
                 }
-                // The object's version identifies this upload: a redelivered event maps to the
-                // same job, which is then already running or finished.
-                let version = record
-                    .s3
-                    .object
-                    .version_id
-                    .clone()
-                    .filter(|v| !v.is_empty() && v != "null")
-                    .or_else(|| record.s3.object.e_tag.clone())
-                    .or_else(|| record.s3.object.sequencer.clone())
-                    .unwrap_or_default();
-                let job = self.context.helpdesk.job_for_object(&key, &version).await?;
-                handled.push(self.run(&job.id, deadline, lease).await?);
             }
         }
         Ok(json!({ "handled": handled }))

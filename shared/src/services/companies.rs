@@ -1,6 +1,5 @@
 //! Companies: named groups of customers, matched by email domain.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::caller::Caller;
@@ -158,13 +157,6 @@ impl Helpdesk {
         body: Value,
     ) -> Result<DomainAdded, HelpdeskError> {
         caller.require_manage_companies(None)?;
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct AddDomain {
-            domain: String,
-            #[serde(default)]
-            apply_to_existing: bool,
-        }
         let input: AddDomain = parse_input(body)?;
         let domain =
             company_domain(&input.domain).map_err(|m| HelpdeskError::invalid("domain", m))?;

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,6 +33,7 @@ pub struct BatchItemResult {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BatchStatus {
     Created,
@@ -300,11 +300,6 @@ impl Helpdesk {
         body: Value,
     ) -> Result<Note, HelpdeskError> {
         caller.require_staff()?;
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct NoteInput {
-            text: String,
-        }
         let input: NoteInput = parse_input(body)?;
         let text = optional_text(Some(input.text), MAX_NOTES_CHARS)
             .map_err(|m| HelpdeskError::invalid("text", m))?

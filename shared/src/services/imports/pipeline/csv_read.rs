@@ -1,6 +1,5 @@
 //! Reading the file: pass 1 (which row of each email is the last) and the rows of pass 2.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---------------------------------------------------------------------------------------------

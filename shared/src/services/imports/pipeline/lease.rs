@@ -1,6 +1,5 @@
 //! The job record during a run: the lease that makes one run at a time, checkpoints, and the end.
 
-#[allow(unused_imports)]
 use super::*;
 
 /// Takes the job for this run unless another run holds an unexpired lease.

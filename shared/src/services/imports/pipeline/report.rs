@@ -1,6 +1,5 @@
 //! The error report: parts written as the run goes, combined into one CSV at the end.
 
-#[allow(unused_imports)]
 use super::*;
 
 impl Run<'_> {

@@ -1,6 +1,5 @@
 //! Workers: map, validate and upsert one batch of rows.
 
-#[allow(unused_imports)]
 use super::*;
 
 // ---------------------------------------------------------------------------------------------

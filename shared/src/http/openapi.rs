@@ -1,0 +1,204 @@
+//! The OpenAPI 3.1 description, generated from the handlers' `#[utoipa::path]` annotations and
+//! the view and input types, so it cannot drift from the code. `GET /openapi.json` serves it.
+
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    Content, ObjectBuilder, PathItem, Ref, RefOr, Required, ResponseBuilder, Type,
+};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::problem::Problem;
+use super::{companies, customers, fields, imports, inbound, tickets};
+
+/// A JSON Merge Patch (RFC 7396): any object; `null` removes a field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(value_type = Object)]
+pub struct MergePatch(pub Value);
+
+/// `POST /customers/batch`: either `customers` (each created or updated by email) or `emails`
+/// (a comma-, semicolon- or newline-separated list of addresses).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchInput {
+    #[schema(max_items = 100, value_type = Option<Vec<Object>>)]
+    pub customers: Option<Vec<Value>>,
+    pub emails: Option<String>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "helpdesk",
+        description = "Customer management for support teams: customers, companies, custom fields, CSV imports, tickets from inbound mail. Errors are application/problem+json (RFC 9457) naming the bad fields.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    servers((url = "/")),
+    paths(
+        super::health,
+        super::openapi,
+        customers::create_customer,
+        customers::list_customers,
+        customers::batch_customers,
+        customers::get_customer,
+        customers::update_customer,
+        customers::delete_customer,
+        customers::add_note,
+        customers::list_notes,
+        customers::list_customer_tickets,
+        companies::create_company,
+        companies::list_companies,
+        companies::get_company,
+        companies::update_company,
+        companies::delete_company,
+        companies::add_company_domain,
+        fields::list_fields,
+        fields::create_field,
+        fields::get_field,
+        fields::update_field,
+        imports::create_import,
+        imports::import_template,
+        imports::get_import,
+        tickets::get_ticket,
+        tickets::update_ticket,
+        tickets::download_attachment,
+        inbound::list_inbound,
+        inbound::get_inbound,
+    ),
+    components(schemas(Problem)),
+    modifiers(&Conventions),
+)]
+pub struct ApiDoc;
+
+/// What holds for every operation, added once rather than on each: bearer authentication
+/// (but for the open routes), the problem+json answer for every error, and the routes only
+/// `helpdesk serve` has.
+struct Conventions;
+
+/// Routes anyone may call.
+const OPEN_ROUTES: [&str; 3] = ["/health", "/openapi.json", "/downloads/{token}"];
+
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A JWT from the stack's identity provider (cloud) or an API key (local)",
+                    ))
+                    .build(),
+            ),
+        );
+        doc.security = Some(vec![SecurityRequirement::new::<_, _, &str>("bearer", [])]);
+        add_local_routes(doc);
+        let problem = ResponseBuilder::new()
+            .description("An RFC 9457 problem naming the bad fields")
+            .content(
+                "application/problem+json",
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build();
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let open = OPEN_ROUTES.contains(&path.as_str());
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation
+                    .responses
+                    .responses
+                    .insert("default".into(), RefOr::T(problem.clone()));
+                if open {
+                    operation.security = Some(vec![SecurityRequirement::default()]);
+                }
+            }
+        }
+    }
+}
+
+fn path_parameter(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+/// Uploads and downloads go through the API only in local mode; the cloud presigns S3 URLs.
+/// They are described here, marked `x-local-only`, because `upload_url` and download links
+/// point at them.
+fn add_local_routes(doc: &mut utoipa::openapi::OpenApi) {
+    let local_only = || ExtensionsBuilder::new().add("x-local-only", true).build();
+    let upload = OperationBuilder::new()
+        .summary(Some(
+            "Upload the job's CSV (local mode; the cloud uses the presigned upload_url)",
+        ))
+        .tag("imports")
+        .parameter(path_parameter("id", "Import job id"))
+        .request_body(Some(
+            RequestBodyBuilder::new()
+                .content(
+                    "text/csv",
+                    Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
+                )
+                .required(Some(Required::True))
+                .build(),
+        ))
+        .response(
+            "202",
+            ResponseBuilder::new()
+                .description("The job, its file in place")
+                .content(
+                    "application/json",
+                    Content::new(Some(Ref::from_schema_name("ImportJob"))),
+                ),
+        )
+        .extensions(Some(local_only()));
+    doc.paths.paths.insert(
+        "/imports/{id}/file".into(),
+        PathItem::new(HttpMethod::Put, upload),
+    );
+    let download = OperationBuilder::new()
+        .summary(Some(
+            "A file behind a download URL (local mode; the cloud presigns S3)",
+        ))
+        .tag("tickets")
+        .parameter(path_parameter("token", "From a download URL"))
+        .response(
+            "200",
+            ResponseBuilder::new().description("The file").content(
+                "application/octet-stream",
+                Content::new(Some(ObjectBuilder::new().schema_type(Type::String).format(
+                    Some(utoipa::openapi::SchemaFormat::Custom("binary".into())),
+                ))),
+            ),
+        )
+        .extensions(Some(local_only()));
+    doc.paths.paths.insert(
+        "/downloads/{token}".into(),
+        PathItem::new(HttpMethod::Get, download),
+    );
+}
+
+/// The description as JSON, generated once per process.
+pub fn openapi_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_default())
+}
