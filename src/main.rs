@@ -160,15 +160,19 @@ async fn import(
     telemetry::init(telemetry::Logs::Quiet);
     let data = DataDir::open(&data_dir)?;
     let helpdesk = data.helpdesk()?;
-    let progress = std::io::stderr()
-        .is_terminal()
-        .then(|| Arc::new(progress_bar) as ProgressFn);
-    let job = data
-        .import_file(&helpdesk, &file, options, progress)
-        .await?;
-    if progress_shown() {
-        eprintln!();
+    let bar = std::io::stderr().is_terminal().then(progress_bar);
+    let progress = bar.clone().map(|bar| {
+        Arc::new(move |progress: &Progress| {
+            bar.set_length(progress.total_rows);
+            bar.set_position(progress.counts.rows);
+            bar.set_message(progress.counts.failed.to_string());
+        }) as ProgressFn
+    });
+    let job = data.import_file(&helpdesk, &file, options, progress).await;
+    if let Some(bar) = bar {
+        bar.finish();
     }
+    let job = job?;
     if json {
         println!(
             "{}",
@@ -211,26 +215,16 @@ async fn import(
     Ok(())
 }
 
-static PROGRESS_SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-fn progress_shown() -> bool {
-    PROGRESS_SHOWN.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// A one-line progress bar on the terminal's stderr.
-fn progress_bar(progress: &Progress) {
-    PROGRESS_SHOWN.store(true, std::sync::atomic::Ordering::Relaxed);
-    let done = progress.counts.rows;
-    let total = progress.total_rows.max(1);
-    let width = 30;
-    let filled = ((done.min(total) * width) / total) as usize;
-    eprint!(
-        "\r[{}{}] {:>3}% {done}/{total} rows ({} failed)",
-        "#".repeat(filled),
-        " ".repeat(width as usize - filled),
-        done * 100 / total,
-        progress.counts.failed
-    );
+/// The import's progress bar on the terminal's stderr: rows done of the file's rows, failed
+/// rows, speed and time left.
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "[{bar:30}] {percent:>3}% {pos}/{len} rows ({msg} failed) {per_sec} ETA {eta}",
+    ) {
+        bar.set_style(style.progress_chars("#> "));
+    }
+    bar
 }
 
 /// Ingests each file and prints its outcome; fails (after the others) if any file could not be

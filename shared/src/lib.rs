@@ -9,6 +9,8 @@
 //!
 //! The Lambda functions and the local `helpdesk` program are thin wiring around it.
 
+#[cfg(any(feature = "dynamodb", feature = "s3"))]
+pub mod aws;
 pub mod domain;
 #[cfg(feature = "http")]
 pub mod http;

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use helpdesk_shared::aws::AwsConfig;
 use helpdesk_shared::http::auth::JwtClaimsAuthenticator;
 use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
@@ -16,8 +17,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init(telemetry::Logs::Json);
-    // One AWS configuration for the process, handed to every client.
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // One AWS configuration for the process, loaded when the first request needs a client.
+    let config = AwsConfig::from_env();
     let store = DynamoStore::from_config(&config)?;
     let imports = S3Store::from_config(&config, "IMPORT_BUCKET")?;
     let mail = S3Store::from_config(&config, "MAIL_BUCKET")?;

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use helpdesk_shared::aws::AwsConfig;
 use helpdesk_shared::lambda::csv_import::{CsvImportHandler, SelfInvoke};
 use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::services::imports::ImportContext;
@@ -24,17 +25,19 @@ const SAFETY_MARGIN: Duration = Duration::from_secs(60);
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init(telemetry::Logs::Json);
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // One AWS configuration for the process, handed to every client.
+    let aws = AwsConfig::from_env();
+    let config = aws.get().await;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set")?;
-    let store = DynamoStore::from_config(&config)?;
-    let objects = Arc::new(S3Store::from_config(&config, "IMPORT_BUCKET")?);
+    let store = DynamoStore::from_config(&aws)?;
+    let objects = Arc::new(S3Store::from_config(&aws, "IMPORT_BUCKET")?);
     let context = ImportContext {
         helpdesk: Helpdesk::new(Arc::new(store)),
         sources: objects.clone(),
         reports: objects,
     };
-    let continuation = SelfInvoke::new(aws_sdk_lambda::Client::new(&config), function);
+    let continuation = SelfInvoke::new(aws_sdk_lambda::Client::new(config), function);
     let handler = CsvImportHandler::new(context, continuation, SAFETY_MARGIN);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use helpdesk_shared::aws::AwsConfig;
 use helpdesk_shared::lambda::email_ingest::EmailIngestHandler;
 use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::services::inbound::MailContext;
@@ -20,8 +21,8 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init(telemetry::Logs::Json);
-    // One AWS configuration for the process, handed to every client.
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    // One AWS configuration for the process, loaded when the first event needs a client.
+    let config = AwsConfig::from_env();
     let store = DynamoStore::from_config(&config)?;
     let mail = S3Store::from_config(&config, "MAIL_BUCKET")?;
     let context = MailContext {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use helpdesk_shared::aws::AwsConfig;
 use helpdesk_shared::lambda::notifier::NotifierHandler;
 use helpdesk_shared::mail::SesMailer;
 use helpdesk_shared::services::notifications::{Notifier, WelcomeTemplate};
@@ -20,11 +21,13 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init(telemetry::Logs::Json);
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let store = DynamoStore::from_config(&config)?;
+    // One AWS configuration for the process, handed to every client.
+    let aws = AwsConfig::from_env();
+    let config = aws.get().await;
+    let store = DynamoStore::from_config(&aws)?;
     let notifier = Notifier {
         helpdesk: Helpdesk::new(Arc::new(store)),
-        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&config))),
+        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(config))),
         template: WelcomeTemplate::from_env()?,
     };
     let handler = NotifierHandler::new(notifier);

@@ -13,3 +13,4 @@ pub mod inbound;
 pub mod patch;
 pub mod ticket;
 pub mod validation;
+pub mod versioned;

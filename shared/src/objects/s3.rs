@@ -2,18 +2,30 @@
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::aws::{AwsConfig, LazyClient};
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 
 /// The cloud: one S3 bucket.
 #[derive(Debug, Clone)]
 pub struct S3Store {
-    client: aws_sdk_s3::Client,
+    client: Arc<LazyClient<aws_sdk_s3::Client>>,
     bucket: String,
+}
+
+/// An S3 client for the configuration: path-style addressing when
+/// `AWS_S3_FORCE_PATH_STYLE=true` (local endpoints).
+fn s3_client(config: &aws_types::SdkConfig) -> aws_sdk_s3::Client {
+    let path_style = std::env::var("AWS_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
+    let s3 = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(path_style)
+        .build();
+    aws_sdk_s3::Client::from_conf(s3)
 }
 
 fn s3_error<E, R>(key: &str, error: aws_sdk_s3::error::SdkError<E, R>) -> ObjectError
@@ -39,20 +51,23 @@ where
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
         Self {
-            client,
+            client: Arc::new(LazyClient::ready(client, s3_client)),
             bucket: bucket.into(),
         }
     }
 
-    /// The bucket named by environment variable `variable`, with the process's one AWS
-    /// configuration (S3 addressing path-style when `AWS_S3_FORCE_PATH_STYLE=true`).
-    pub fn from_config(config: &aws_types::SdkConfig, variable: &str) -> Result<Self, String> {
+    /// The bucket named by environment variable `variable`. Its client is built from the
+    /// process's one AWS configuration when the first request needs it.
+    pub fn from_config(config: &AwsConfig, variable: &str) -> Result<Self, String> {
         let bucket = std::env::var(variable).map_err(|_| format!("{variable} is not set"))?;
-        let path_style = std::env::var("AWS_S3_FORCE_PATH_STYLE").is_ok_and(|v| v == "true");
-        let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(path_style)
-            .build();
-        Ok(Self::new(aws_sdk_s3::Client::from_conf(s3), bucket))
+        Ok(Self {
+            client: Arc::new(LazyClient::deferred(config, s3_client)),
+            bucket,
+        })
+    }
+
+    async fn client(&self) -> &aws_sdk_s3::Client {
+        self.client.get().await
     }
 
     pub fn bucket(&self) -> &str {
@@ -65,7 +80,8 @@ impl S3Store {
         body: aws_sdk_s3::primitives::ByteStream,
         content_type: &str,
     ) -> Result<(), ObjectError> {
-        self.client
+        self.client()
+            .await
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -81,7 +97,12 @@ impl S3Store {
 #[async_trait]
 impl ObjectStore for S3Store {
     async fn reader(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>, ObjectError> {
-        let mut request = self.client.get_object().bucket(&self.bucket).key(key);
+        let mut request = self
+            .client()
+            .await
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key);
         if offset > 0 {
             request = request.range(format!("bytes={offset}-"));
         }
@@ -96,7 +117,8 @@ impl ObjectStore for S3Store {
 
     async fn get(&self, key: &str) -> Result<Vec<u8>, ObjectError> {
         let mut output = self
-            .client
+            .client()
+            .await
             .get_object()
             .bucket(&self.bucket)
             .key(key)
@@ -138,7 +160,8 @@ impl ObjectStore for S3Store {
     }
 
     async fn delete(&self, key: &str) -> Result<(), ObjectError> {
-        self.client
+        self.client()
+            .await
             .delete_object()
             .bucket(&self.bucket)
             .key(key)
@@ -156,7 +179,8 @@ impl ObjectStore for S3Store {
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
             .map_err(|e| ObjectError::Unavailable(e.to_string()))?;
         let request = self
-            .client
+            .client()
+            .await
             .put_object()
             .bucket(&self.bucket)
             .key(key)
@@ -171,7 +195,8 @@ impl ObjectStore for S3Store {
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
             .map_err(|e| ObjectError::Unavailable(e.to_string()))?;
         let request = self
-            .client
+            .client()
+            .await
             .get_object()
             .bucket(&self.bucket)
             .key(key)

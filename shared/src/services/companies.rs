@@ -11,9 +11,11 @@ use crate::domain::patch::merge_patch;
 use crate::domain::patch::parse_input;
 use crate::domain::patch::reject_read_only;
 use crate::domain::validation::FieldError;
+use crate::domain::versioned::Versioned;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
 use crate::services::Helpdesk;
+use crate::services::retry::{Attempt, retry_on_conflict};
 
 const PAGE: usize = 100;
 /// Bounds the member release of one DELETE (100 customers a page).
@@ -97,14 +99,10 @@ impl Helpdesk {
         let base = serde_json::json!({ "name": current.name, "domains": current.domains, "notes": current.notes });
         let (name, domains, notes) =
             parse_input::<CompanyInput>(merge_patch(base, patch))?.validate()?;
-        let next = Company {
-            name,
-            domains,
-            notes,
-            updated_at: crate::domain::clock::now(),
-            version: current.version + 1,
-            ..current.clone()
-        };
+        let mut next = current.bumped();
+        next.name = name;
+        next.domains = domains;
+        next.notes = notes;
         self.store.replace_company(&current, &next).await?;
         Ok(next)
     }
@@ -168,10 +166,8 @@ impl Helpdesk {
                     format!("a company has at most {MAX_DOMAINS} domains"),
                 ));
             }
-            let mut next = company.clone();
+            let mut next = company.bumped();
             next.domains.push(domain.clone());
-            next.updated_at = crate::domain::clock::now();
-            next.version += 1;
             self.store.replace_company(&company, &next).await?;
             company = next;
         }
@@ -211,27 +207,26 @@ impl Helpdesk {
         from: Option<&String>,
         to: Option<&String>,
     ) -> Result<bool, HelpdeskError> {
-        let mut current = customer.clone();
-        for _ in 0..5 {
+        // The first attempt uses the record the caller read; later ones read it again.
+        let first = std::sync::Mutex::new(Some(customer.clone()));
+        retry_on_conflict("customer", || async {
+            let given = first.lock().ok().and_then(|mut c| c.take());
+            let current = match given {
+                Some(current) => current,
+                None => match self.store.find_customer(customer.email()).await? {
+                    Some(fresh) => fresh,
+                    None => return Ok(Attempt::Done(false)),
+                },
+            };
             if current.profile.company_id.as_ref() != from {
-                return Ok(false);
+                return Ok(Attempt::Done(false));
             }
             let mut profile = current.profile.clone();
             profile.company_id = to.cloned();
             let next = current.next_version(profile, &crate::domain::clock::now());
-            match self.store.replace_customer(&current, &next).await {
-                Ok(()) => return Ok(true),
-                Err(StoreError::VersionMismatch) => {
-                    match self.store.find_customer(current.email()).await? {
-                        Some(fresh) => current = fresh,
-                        None => return Ok(false),
-                    }
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(HelpdeskError::Unavailable(
-            "a customer kept changing during the company update".into(),
-        ))
+            let outcome = self.store.replace_customer(&current, &next).await;
+            Attempt::of_write(outcome, || true)
+        })
+        .await
     }
 }

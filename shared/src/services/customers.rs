@@ -21,6 +21,7 @@ use crate::domain::validation::optional_text;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
 use crate::services::Helpdesk;
+use crate::services::retry::{Attempt, retry_on_conflict};
 
 /// The outcome of one item of `POST /customers/batch`.
 #[derive(Debug, Clone)]
@@ -41,9 +42,6 @@ pub enum BatchStatus {
     Unchanged,
     Error,
 }
-
-/// How many times a write is retried when another writer got in between read and write.
-const WRITE_ATTEMPTS: usize = 5;
 
 impl Helpdesk {
     /// `POST /customers`.
@@ -164,7 +162,7 @@ impl Helpdesk {
         precondition: Option<Precondition>,
     ) -> Result<(), HelpdeskError> {
         caller.require_staff()?;
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("customer", || async {
             let current = self.find_customer(email).await?;
             if let Some(p) = &precondition
                 && !p.matches(current.version)
@@ -172,13 +170,11 @@ impl Helpdesk {
                 return Err(HelpdeskError::PreconditionFailed);
             }
             match self.store.delete_customer(&current).await {
-                Err(StoreError::VersionMismatch) if precondition.is_none() => continue,
-                other => return Ok(other?),
+                Err(StoreError::VersionMismatch) if precondition.is_none() => Ok(Attempt::Conflict),
+                other => Ok(Attempt::Done(other?)),
             }
-        }
-        Err(HelpdeskError::Unavailable(
-            "the customer kept changing; try again".into(),
-        ))
+        })
+        .await
     }
 
     /// `GET /customers`: ordered by email, or by the matching key when searching.
@@ -249,7 +245,7 @@ impl Helpdesk {
             .clone()
             .ok_or_else(|| HelpdeskError::invalid("email", "is required"))?;
         let email = normalize_email(&raw_email).map_err(|m| HelpdeskError::invalid("email", m))?;
-        for _ in 0..WRITE_ATTEMPTS {
+        retry_on_conflict("customer", || async {
             match self.store.find_customer(&email).await? {
                 None => {
                     let profile = input_clone(&patch)?
@@ -258,12 +254,13 @@ impl Helpdesk {
                     let customer = self.new_customer(profile, send_welcome).await?;
                     match self.store.insert_customer(&customer).await {
                         // Someone created it meanwhile: go round again and update it instead.
-                        Err(StoreError::EmailTaken(taken)) if taken == email => continue,
-                        other => {
-                            return other
-                                .map(|()| (BatchStatus::Created, customer))
-                                .map_err(Into::into);
+                        Err(StoreError::EmailTaken(taken)) if taken == email => {
+                            Ok(Attempt::Conflict)
                         }
+                        other => Ok(Attempt::Done((
+                            BatchStatus::Created,
+                            other.map(|()| customer)?,
+                        ))),
                     }
                 }
                 Some(current) => {
@@ -274,22 +271,14 @@ impl Helpdesk {
                     }
                     let next = self.patched(&current, fields, item_patch).await?;
                     if next.profile == current.profile {
-                        return Ok((BatchStatus::Unchanged, current));
+                        return Ok(Attempt::Done((BatchStatus::Unchanged, current)));
                     }
-                    match self.store.replace_customer(&current, &next).await {
-                        Err(StoreError::VersionMismatch) => continue,
-                        other => {
-                            return other
-                                .map(|()| (BatchStatus::Updated, next))
-                                .map_err(Into::into);
-                        }
-                    }
+                    let outcome = self.store.replace_customer(&current, &next).await;
+                    Attempt::of_write(outcome, || (BatchStatus::Updated, next))
                 }
             }
-        }
-        Err(HelpdeskError::Unavailable(
-            "the customer kept changing; try again".into(),
-        ))
+        })
+        .await
     }
 
     /// `POST /customers/{email}/notes`.

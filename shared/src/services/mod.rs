@@ -9,6 +9,7 @@ pub mod imports;
 pub mod inbound;
 pub mod inbound_records;
 pub mod notifications;
+pub mod retry;
 pub mod tickets;
 
 use std::sync::Arc;

@@ -11,16 +11,14 @@ use std::time::Duration;
 use crate::domain::customer::Customer;
 use crate::domain::customer::WelcomeStatus;
 use crate::domain::error::HelpdeskError;
-use crate::domain::error::StoreError;
 use crate::ports::mailer::{MailError, Mailer, OutgoingMail};
 use crate::services::Helpdesk;
+use crate::services::retry::{Attempt, retry_on_conflict};
 
 /// Sends per event before a transient failure is handed back to the event source to retry.
 const SEND_ATTEMPTS: u32 = 3;
 /// Failed attempts (across events) after which the welcome email is given up as `failed`.
 pub const MAX_FAILED_ATTEMPTS: u32 = 5;
-/// Read-modify-write rounds when agents or imports change the record meanwhile.
-const RECORD_ATTEMPTS: usize = 8;
 
 /// Sender, subject and body of the welcome email. `{{first_name}}`, `{{last_name}}`,
 /// `{{name}}` (first name, or "there") and `{{email}}` are replaced in subject and body.
@@ -142,27 +140,22 @@ impl Notifier {
     /// Marks the welcome email as being sent, at the record's version: one claimant wins.
     async fn claim(&self, email: &str) -> Result<Option<Customer>, HelpdeskError> {
         let store = &self.helpdesk.store;
-        for _ in 0..RECORD_ATTEMPTS {
+        retry_on_conflict("customer", || async {
             let Some(customer) = store.find_customer(email).await? else {
-                return Ok(None);
+                return Ok(Attempt::Done(None));
             };
             if !customer.welcome.as_ref().is_some_and(|w| w.is_due()) {
-                return Ok(None);
+                return Ok(Attempt::Done(None));
             }
             let now = crate::domain::clock::now();
             let mut next = customer.next_version(customer.profile.clone(), &now);
             if let Some(welcome) = next.welcome.as_mut() {
                 welcome.sending_since = Some(now);
             }
-            match store.replace_customer(&customer, &next).await {
-                Ok(()) => return Ok(Some(next)),
-                Err(StoreError::VersionMismatch) => continue,
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(HelpdeskError::Unavailable(
-            "the customer kept changing; the welcome email waits for the next try".into(),
-        ))
+            let outcome = store.replace_customer(&customer, &next).await;
+            Attempt::of_write(outcome, || Some(next))
+        })
+        .await
     }
 
     /// Records the result on the current record (agents may have edited it since the claim).
@@ -172,18 +165,18 @@ impl Notifier {
         result: Settle,
     ) -> Result<WelcomeOutcome, HelpdeskError> {
         let store = &self.helpdesk.store;
-        for _ in 0..RECORD_ATTEMPTS {
+        retry_on_conflict("customer", || async {
             // The record as it is now: agents or imports may have changed it since the claim.
             let Some(current) = store.find_customer(claimed.email()).await? else {
-                return Ok(WelcomeOutcome::NotDue);
+                return Ok(Attempt::Done(WelcomeOutcome::NotDue));
             };
             if current.id != claimed.id {
-                return Ok(WelcomeOutcome::NotDue);
+                return Ok(Attempt::Done(WelcomeOutcome::NotDue));
             }
             let now = crate::domain::clock::now();
             let mut next = current.next_version(current.profile.clone(), &now);
             let Some(welcome) = next.welcome.as_mut() else {
-                return Ok(WelcomeOutcome::NotDue);
+                return Ok(Attempt::Done(WelcomeOutcome::NotDue));
             };
             welcome.sending_since = None;
             let outcome = match &result {
@@ -212,15 +205,10 @@ impl Notifier {
                     }
                 }
             };
-            match store.replace_customer(&current, &next).await {
-                Ok(()) => return Ok(outcome),
-                Err(StoreError::VersionMismatch) => continue,
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(HelpdeskError::Unavailable(
-            "the customer kept changing while the welcome email was recorded".into(),
-        ))
+            let written = store.replace_customer(&current, &next).await;
+            Attempt::of_write(written, || outcome)
+        })
+        .await
     }
 }
 

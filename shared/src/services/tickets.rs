@@ -8,6 +8,7 @@ use crate::domain::error::HelpdeskError;
 use crate::domain::patch::Precondition;
 use crate::domain::patch::parse_input;
 use crate::domain::ticket::*;
+use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::Page;
@@ -82,13 +83,8 @@ impl Helpdesk {
                 "the ticket is closed; a new message from the customer opens a follow-up ticket",
             ));
         }
-        let now = crate::domain::clock::now();
-        let next = Ticket {
-            status,
-            updated_at: now,
-            version: ticket.version + 1,
-            ..ticket.clone()
-        };
+        let mut next = ticket.bumped();
+        next.status = status;
         match self.store.replace_ticket(&ticket, &next).await {
             Ok(()) => {
                 tracing::info!(ticket = %next.id, status = ?next.status, "ticket status changed");

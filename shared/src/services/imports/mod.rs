@@ -15,6 +15,7 @@ use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
 use crate::domain::import_job::*;
 use crate::domain::patch::parse_input;
+use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectStore;
 use crate::services::Helpdesk;
 
@@ -102,10 +103,8 @@ impl Helpdesk {
         if job.source_etag.is_some() {
             return Ok(job);
         }
-        let mut next = job.clone();
+        let mut next = job.bumped();
         next.source_etag = Some(etag.to_string());
-        next.version += 1;
-        next.updated_at = crate::domain::clock::now();
         match self.store.replace_import_job(&job, &next).await {
             Ok(()) => Ok(next),
             // Another delivery attached it first: use what it stored.

@@ -26,16 +26,15 @@ use crate::domain::ticket::TicketStatus;
 use crate::domain::ticket::new_ticket_id;
 use crate::domain::ticket::subject_tokens;
 use crate::domain::validation::normalize_email;
+use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::MessageWrite;
 use crate::ports::store::TicketWrite;
 use crate::services::Helpdesk;
 use crate::services::customers::split_full_name;
+use crate::services::retry::{Attempt, retry_on_conflict};
 use parse::ParsedMail;
-
-/// Placement is retried this often when another message changed the ticket meanwhile.
-const PLACE_ATTEMPTS: usize = 8;
 
 /// How a message arrived: its id, where the raw bytes are, when and with which verdicts.
 #[derive(Debug, Clone)]
@@ -156,7 +155,7 @@ impl MailContext {
         let (customer, created) = self.customer_for(&sender, &parsed).await?;
         record.customer_email = Some(customer.email().to_string());
         record.customer_created = created;
-        let mut ticket_message = self
+        let ticket_message = self
             .message(&envelope, &parsed, message_id, verdicts.unauthenticated())
             .await?;
         let threading = Threading {
@@ -166,7 +165,8 @@ impl MailContext {
         // The parsed message (and its decoded parts) can go before the writes.
         drop(parsed);
         drop(message);
-        for _ in 0..PLACE_ATTEMPTS {
+        retry_on_conflict("ticket", || async {
+            let mut ticket_message = ticket_message.clone();
             let (ticket, reason) = self.place(&customer, &ticket_message, &threading).await?;
             ticket_message.ticket_id = ticket.ticket().id.clone();
             ticket_message.thread_reason = reason;
@@ -176,7 +176,7 @@ impl MailContext {
             ingested.thread_reason = Some(reason);
             let write = MessageWrite {
                 ticket,
-                message: ticket_message.clone(),
+                message: ticket_message,
                 inbound: ingested.clone(),
             };
             match store.store_message(&write).await {
@@ -188,30 +188,32 @@ impl MailContext {
                         thread_reason = ?reason,
                         "message ingested"
                     );
-                    return Ok(ingested);
+                    Ok(Attempt::Done(ingested))
                 }
                 // Another message changed the ticket, or a new id collided: place again.
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => Ok(Attempt::Conflict),
                 Err(StoreError::Exists(_)) => match store.get_inbound(&envelope.id).await? {
                     // The same delivery got in first (a concurrent redelivery).
-                    Some(existing) => return Ok(existing),
-                    None => continue,
+                    Some(existing) => Ok(Attempt::Done(existing)),
+                    None => Ok(Attempt::Conflict),
                 },
                 Err(StoreError::MessageIdTaken(id)) => {
                     let ticket = store.ticket_for_message_id(&id).await?;
-                    record.ticket_id = ticket.clone();
+                    let mut duplicate = record.clone();
+                    duplicate.ticket_id = ticket.clone();
                     let reason = format!(
                         "duplicate: message {id} is already in ticket {}",
                         ticket.unwrap_or_default()
                     );
-                    return self.finish(record, InboundStatus::Ignored, reason).await;
+                    let finished = self
+                        .finish(duplicate, InboundStatus::Ignored, reason)
+                        .await?;
+                    Ok(Attempt::Done(finished))
                 }
-                Err(other) => return Err(other.into()),
+                Err(other) => Err(other.into()),
             }
-        }
-        Err(HelpdeskError::Unavailable(
-            "the ticket kept changing while the message was placed; retry".into(),
-        ))
+        })
+        .await
     }
 
     /// Records an ignored or failed message (the first record wins on redelivery).
@@ -373,14 +375,12 @@ impl MailContext {
                 self.existing_ticket(customer, message, threading).await?
         {
             if ticket.status != TicketStatus::Closed {
-                let mut next = ticket.clone();
+                let mut next = ticket.bumped();
                 next.message_count += 1;
                 next.last_message_at = message
                     .received_at
                     .clone()
                     .max(ticket.last_message_at.clone());
-                next.updated_at = crate::domain::clock::now();
-                next.version += 1;
                 // The customer wrote back: whatever agents were waiting for, it is their turn.
                 next.status = TicketStatus::Open;
                 return Ok((

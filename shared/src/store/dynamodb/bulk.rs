@@ -105,7 +105,8 @@ impl DynamoStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         for attempt in 0..MAX_BATCH_ROUNDS {
             let output = self
-                .client
+                .client()
+                .await
                 .batch_get_item()
                 .request_items(&self.table, request.clone())
                 .send()

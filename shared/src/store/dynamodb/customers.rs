@@ -154,7 +154,8 @@ impl DynamoStore {
             let mut pending = HashMap::from([(self.table.clone(), requests)]);
             for attempt in 0..MAX_BATCH_ROUNDS {
                 let output = self
-                    .client
+                    .client()
+                    .await
                     .batch_write_item()
                     .set_request_items(Some(pending))
                     .send()

@@ -19,7 +19,8 @@ impl DynamoStore {
 
     pub(super) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let output = self
-            .client
+            .client()
+            .await
             .get_item()
             .table_name(&self.table)
             .key("pk", s(pk))
@@ -70,7 +71,8 @@ impl DynamoStore {
             }
         }
         let output = self
-            .client
+            .client()
+            .await
             .query()
             .table_name(&self.table)
             .set_index_name(index.map(str::to_string))

@@ -69,13 +69,13 @@ use keys::*;
 pub use keys::{INDEX_FIRST, INDEX_GROUP, INDEX_LAST, INDEX_LISTING, LIST_SHARDS, email_of_pk};
 use tx::*;
 
+use crate::aws::{AwsConfig, LazyClient};
+
 pub(super) type Item = HashMap<String, AttributeValue>;
 
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
-    client: Client,
-    /// The same client without the SDK's retries, for paced bulk writes (see [`Retries`]).
-    bulk_client: Client,
+    clients: Arc<LazyClient<Clients>>,
     table: String,
     /// Shared by every bulk write of this store (one per Lambda container or process).
     pacer: Arc<WritePacer>,
@@ -103,29 +103,60 @@ pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-impl DynamoStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+/// The store's two clients: one with the SDK's retries, and the same without them for paced
+/// bulk writes (see [`Retries`]).
+#[derive(Debug)]
+pub(super) struct Clients {
+    pub(super) client: Client,
+    pub(super) bulk: Client,
+}
+
+impl Clients {
+    fn of(client: Client) -> Self {
         let bulk_config = client
             .config()
             .to_builder()
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
             .build();
-        Self {
-            bulk_client: Client::from_conf(bulk_config),
+        Clients {
+            bulk: Client::from_conf(bulk_config),
             client,
+        }
+    }
+
+    fn from_sdk_config(config: &aws_types::SdkConfig) -> Self {
+        Self::of(Client::new(config))
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            clients: Arc::new(LazyClient::ready(
+                Clients::of(client),
+                Clients::from_sdk_config,
+            )),
             table: table.into(),
             pacer: Arc::default(),
         }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
+    /// The store a Lambda function uses, table from `TABLE_NAME`. Its clients are built from
+    /// the process's one AWS configuration when the first request needs them.
+    pub fn from_config(config: &AwsConfig) -> Result<Self, String> {
+        let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
+        Ok(Self {
+            clients: Arc::new(LazyClient::deferred(config, Clients::from_sdk_config)),
+            table,
+            pacer: Arc::default(),
+        })
     }
 
-    /// The store a Lambda function uses: the process's one AWS configuration (region,
-    /// credentials, `AWS_ENDPOINT_URL`), table from `TABLE_NAME`.
-    pub fn from_config(config: &aws_types::SdkConfig) -> Result<Self, String> {
-        let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
-        Ok(Self::new(Client::new(config), table))
+    pub(super) async fn client(&self) -> &Client {
+        &self.clients.get().await.client
+    }
+
+    pub(super) async fn bulk_client(&self) -> &Client {
+        &self.clients.get().await.bulk
     }
 }

@@ -153,8 +153,8 @@ impl DynamoStore {
         retries: Retries,
     ) -> Result<(), TxFailure> {
         let client = match retries {
-            Retries::Sdk => &self.client,
-            Retries::Caller => &self.bulk_client,
+            Retries::Sdk => self.client().await,
+            Retries::Caller => self.bulk_client().await,
         };
         let sent = client
             .transact_write_items()
@@ -206,7 +206,8 @@ impl DynamoStore {
         on_fail: StoreError,
     ) -> Result<(), StoreError> {
         let mut request = self
-            .client
+            .client()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))

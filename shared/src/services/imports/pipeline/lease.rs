@@ -1,6 +1,7 @@
 //! The job record during a run: the lease that makes one run at a time, checkpoints, and the end.
 
 use super::*;
+use crate::domain::versioned::Versioned;
 
 /// Takes the job for this run unless another run holds an unexpired lease.
 pub(super) async fn claim(
@@ -16,11 +17,9 @@ pub(super) async fn claim(
     {
         return Ok(None);
     }
-    let mut next = job.clone();
+    let mut next = job.bumped();
     next.status = ImportStatus::Running;
     next.lease_until = Some(crate::domain::clock::timestamp_after(lease));
-    next.updated_at = now;
-    next.version += 1;
     match ctx.helpdesk.store().replace_import_job(&job, &next).await {
         Ok(()) => Ok(Some(next)),
         Err(StoreError::VersionMismatch) => Ok(None),
@@ -33,10 +32,8 @@ impl Run<'_> {
         &mut self,
         change: impl FnOnce(&mut ImportJob),
     ) -> Result<(), HelpdeskError> {
-        let mut next = self.job.clone();
+        let mut next = self.job.bumped();
         change(&mut next);
-        next.updated_at = crate::domain::clock::now();
-        next.version += 1;
         self.ctx
             .helpdesk
             .store()
