@@ -3,7 +3,8 @@
 //! A local Lambda Runtime API (on 127.0.0.1) hands each process one API Gateway v2 event,
 //! `GET /health`. One sample is the time from `exec` to the function's answer reaching the
 //! Runtime API. The `api` bootstrap and a hello-world `lambda_http` bootstrap (the `api`
-//! package's `hello_lambda` example), both built here with the release profile, start in turns,
+//! package's `hello_lambda` example), both built here with the profile the API function ships
+//! with (`lambda-size`), start in turns,
 //! so both see the same machine. Bounded: ROUNDS starts of each.
 
 #[path = "support/report.rs"]
@@ -82,20 +83,22 @@ fn health_event() -> String {
     event.to_string()
 }
 
+/// Both bootstraps with the profile the API function ships with (`lambda-size`, see the
+/// Makefile).
 fn build() -> Option<(PathBuf, PathBuf)> {
     let built = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet", "-p", "api", "--bin", "api"])
-        .args(["--example", "hello_lambda"])
+        .args(["build", "--profile", "lambda-size", "--quiet", "-p", "api"])
+        .args(["--bin", "api", "--example", "hello_lambda"])
         .status()
         .is_ok_and(|s| s.success());
-    let release = Path::new(env!("CARGO_BIN_EXE_helpdesk"))
+    let profile = Path::new(env!("CARGO_BIN_EXE_helpdesk"))
         .parent()?
         .parent()?
-        .join("release");
+        .join("lambda-size");
     built.then(|| {
         (
-            release.join("api"),
-            release.join("examples").join("hello_lambda"),
+            profile.join("api"),
+            profile.join("examples").join("hello_lambda"),
         )
     })
 }
@@ -156,7 +159,7 @@ fn main() {
     println!("# API cold start benchmark\n");
     println!("machine: {}", report::machine());
     let Some((api_binary, hello_binary)) = build() else {
-        println!("the release binaries could not be built");
+        println!("the lambda-size binaries could not be built");
         std::process::exit(1);
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

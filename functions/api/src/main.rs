@@ -8,11 +8,8 @@ use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::{Helpdesk, http, telemetry};
 
-// jemalloc: with glibc's allocator a bulk import spent a third of its CPU in malloc, free and
-// their arena locks (perf, 100k rows); jemalloc took the importer's CPU down by a third.
-// Its settings are in `.cargo/config.toml`.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// No jemalloc here (the import and inbound functions have it): one request at a time allocates
+// little, and the system allocator keeps the bootstrap smaller and its start faster.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
