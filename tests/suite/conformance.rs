@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use helpdesk_shared::domain::company::Company;
 use helpdesk_shared::domain::customer::{Customer, Note};
+use helpdesk_shared::domain::email::Email;
 use helpdesk_shared::domain::error::StoreError;
 use helpdesk_shared::domain::field::{FieldDefinition, FieldType};
 use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
@@ -17,9 +18,14 @@ use helpdesk_shared::ports::store::{
 
 use crate::support::customer;
 
-fn with_alternates(email: &str, alternates: &[&str]) -> Customer {
-    let mut c = customer(email);
-    c.profile.alternate_emails = alternates.iter().map(|a| a.to_string()).collect();
+/// A normalised email, as records hold them.
+fn email(raw: &str) -> Email {
+    Email::parse(raw).expect("a valid test email")
+}
+
+fn with_alternates(primary: &str, alternates: &[&str]) -> Customer {
+    let mut c = customer(primary);
+    c.profile.alternate_emails = alternates.iter().map(|a| email(a)).collect();
     c
 }
 
@@ -133,7 +139,7 @@ async fn primary_email_change_keeps_notes_and_frees_the_old_email(store: Arc<dyn
         )
         .await
         .unwrap();
-    let moved = next(&ann, |c| c.profile.email = "ann.lee@acme.com".into());
+    let moved = next(&ann, |c| c.profile.email = email("ann.lee@acme.com"));
     store.replace_customer(&ann, &moved).await.unwrap();
     assert_eq!(store.find_customer("ann@acme.com").await.unwrap(), None);
     assert_eq!(
@@ -157,8 +163,8 @@ async fn alternate_can_be_promoted_to_primary(store: Arc<dyn Store>) {
     let ann = with_alternates("ann@acme.com", &["ann@home.org"]);
     store.insert_customer(&ann).await.unwrap();
     let swapped = next(&ann, |c| {
-        c.profile.email = "ann@home.org".into();
-        c.profile.alternate_emails = vec!["ann@acme.com".into()];
+        c.profile.email = email("ann@home.org");
+        c.profile.alternate_emails = vec![email("ann@acme.com")];
     });
     store.replace_customer(&ann, &swapped).await.unwrap();
     assert_eq!(
@@ -185,7 +191,7 @@ async fn alternate_changes_claim_and_release(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let taken = next(&ann, |c| {
-        c.profile.alternate_emails = vec!["bob@acme.com".into()]
+        c.profile.alternate_emails = vec![email("bob@acme.com")]
     });
     assert_eq!(
         store.replace_customer(&ann, &taken).await,
@@ -197,7 +203,7 @@ async fn alternate_changes_claim_and_release(store: Arc<dyn Store>) {
         Some(ann.clone())
     );
     let changed = next(&ann, |c| {
-        c.profile.alternate_emails = vec!["a2@x.org".into()]
+        c.profile.alternate_emails = vec![email("a2@x.org")]
     });
     store.replace_customer(&ann, &changed).await.unwrap();
     assert_eq!(store.find_customer("a1@x.org").await.unwrap(), None);
@@ -483,7 +489,7 @@ async fn concurrent_updates_from_one_version_have_one_winner(store: Arc<dyn Stor
     let ann = customer("ann@acme.com");
     store.insert_customer(&ann).await.unwrap();
     let left = next(&ann, |c| c.profile.first_name = Some("Left".into()));
-    let right = next(&ann, |c| c.profile.email = "ann.right@acme.com".into());
+    let right = next(&ann, |c| c.profile.email = email("ann.right@acme.com"));
     let (rl, rr) = tokio::join!(
         store.replace_customer(&ann, &left),
         store.replace_customer(&ann, &right)

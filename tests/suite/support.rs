@@ -86,7 +86,7 @@ pub fn customer(email: &str) -> Customer {
     Customer {
         id: helpdesk_shared::new_id(),
         profile: Profile {
-            email: email.to_string(),
+            email: helpdesk_shared::domain::email::Email::parse(email).expect("a valid test email"),
             ..Profile::default()
         },
         welcome: None,

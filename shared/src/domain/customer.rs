@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::email::Email;
 use crate::domain::field::FieldSet;
 use crate::domain::validation::Errors;
 use crate::domain::validation::FieldError;
 use crate::domain::validation::check_url;
 use crate::domain::validation::dedup_in_order;
-use crate::domain::validation::normalize_email;
 use crate::domain::validation::normalize_phone;
 use crate::domain::validation::optional_text;
 use crate::domain::validation::parse_date;
@@ -99,11 +99,11 @@ impl Welcome {
 /// Everything about a customer that clients write. Normalised and validated.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
-    pub email: String,
+    pub email: Email,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub phones: Vec<String>,
-    pub alternate_emails: Vec<String>,
+    pub alternate_emails: Vec<Email>,
     pub company_id: Option<String>,
     pub address: Option<Address>,
     pub social: BTreeMap<String, String>,
@@ -139,7 +139,7 @@ impl Customer {
     /// Every email this customer owns: primary first.
     pub fn all_emails(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.profile.email.as_str())
-            .chain(self.profile.alternate_emails.iter().map(String::as_str))
+            .chain(self.profile.alternate_emails.iter().map(Email::as_str))
     }
     pub fn first_name_key(&self) -> Option<String> {
         self.profile.first_name.as_deref().map(str::to_lowercase)
@@ -214,7 +214,7 @@ impl CustomerInput {
     pub fn into_profile(self, fields: &FieldSet) -> Result<Profile, Vec<FieldError>> {
         let mut errors = Errors::default();
         let email = match self.email {
-            Some(raw) => errors.check("email", normalize_email(&raw)),
+            Some(raw) => errors.check("email", Email::parse(&raw)),
             None => {
                 errors.add("email", "is required");
                 None
@@ -239,7 +239,7 @@ impl CustomerInput {
             "alternate_emails",
             self.alternate_emails.unwrap_or_default(),
             MAX_ALTERNATE_EMAILS,
-            normalize_email,
+            Email::parse,
         );
         if let Some(primary) = &email {
             alternate_emails.retain(|alt| alt != primary);
@@ -357,13 +357,13 @@ impl CustomerInput {
     }
 }
 
-pub(crate) fn list_of(
+pub(crate) fn list_of<T: Ord + Clone>(
     errors: &mut Errors,
     field: &str,
     values: Vec<String>,
     max: usize,
-    check: impl Fn(&str) -> Result<String, String>,
-) -> Vec<String> {
+    check: impl Fn(&str) -> Result<T, String>,
+) -> Vec<T> {
     if values.len() > max {
         errors.add(field, format!("at most {max} items"));
         return Vec::new();

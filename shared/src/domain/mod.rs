@@ -5,6 +5,7 @@ pub mod caller;
 pub mod clock;
 pub mod company;
 pub mod customer;
+pub mod email;
 pub mod error;
 pub mod field;
 pub mod import_job;

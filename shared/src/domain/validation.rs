@@ -263,7 +263,7 @@ pub fn optional_text(raw: Option<String>, max: usize) -> Result<Option<String>, 
 }
 
 /// Keeps the first occurrence of each value, in order.
-pub fn dedup_in_order(values: Vec<String>) -> Vec<String> {
+pub fn dedup_in_order<T: Ord + Clone>(values: Vec<T>) -> Vec<T> {
     let mut seen = BTreeSet::new();
     values
         .into_iter()

@@ -10,6 +10,7 @@ use crate::domain::caller::{Caller, Role};
 use crate::domain::company::{Company, DomainAdded};
 use crate::domain::customer::Note;
 use crate::domain::customer::{Address, Customer, Entitlement, PortalAccess, Welcome};
+use crate::domain::email::Email;
 use crate::domain::field::{FieldDefinition, FieldSet, FieldType};
 use crate::domain::import_job::{Counts, ImportJob, ImportOptions, ImportStatus};
 use crate::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
@@ -29,7 +30,8 @@ pub struct CustomerView<'a> {
     pub first_name: &'a Option<String>,
     pub last_name: &'a Option<String>,
     pub phones: &'a [String],
-    pub alternate_emails: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    pub alternate_emails: &'a [Email],
     pub company_id: &'a Option<String>,
     pub address: &'a Option<Address>,
     pub social: &'a BTreeMap<String, String>,
@@ -50,7 +52,7 @@ impl<'a> CustomerView<'a> {
         let profile = &customer.profile;
         CustomerView {
             id: &customer.id,
-            email: &profile.email,
+            email: profile.email.as_str(),
             first_name: &profile.first_name,
             last_name: &profile.last_name,
             phones: &profile.phones,

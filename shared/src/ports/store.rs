@@ -91,14 +91,14 @@ pub fn list_key(customer: &Customer, query: &CustomerQuery) -> Option<String> {
         return None;
     }
     let Some(prefix) = query.prefix.as_deref() else {
-        return Some(customer.email.clone());
+        return Some(customer.email.to_string());
     };
     if query.company_id.is_some() {
         // Within one company the listing stays in email order and the prefix filters.
-        return matches_prefix(customer, prefix).then(|| customer.email.clone());
+        return matches_prefix(customer, prefix).then(|| customer.email.to_string());
     }
     if customer.email.starts_with(prefix) {
-        return Some(customer.email.clone());
+        return Some(customer.email.to_string());
     }
     [customer.first_name_key(), customer.last_name_key()]
         .into_iter()

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::domain::caller::Caller;
 use crate::domain::customer::*;
+use crate::domain::email::Email;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
 use crate::domain::field::FieldDefinition;
@@ -16,7 +17,6 @@ use crate::domain::patch::merge_patch;
 use crate::domain::patch::parse_input;
 use crate::domain::patch::reject_read_only;
 use crate::domain::validation::FieldError;
-use crate::domain::validation::normalize_email;
 use crate::domain::validation::optional_text;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
@@ -101,7 +101,7 @@ impl Helpdesk {
 
     pub(crate) async fn find_customer(&self, email: &str) -> Result<Customer, HelpdeskError> {
         let not_found = || HelpdeskError::NotFound(format!("customer {}", email.trim()));
-        let email = normalize_email(email).map_err(|_| not_found())?;
+        let email = Email::parse(email).map_err(|_| not_found())?;
         self.store
             .find_customer(&email)
             .await?
@@ -244,7 +244,7 @@ impl Helpdesk {
             .email
             .clone()
             .ok_or_else(|| HelpdeskError::invalid("email", "is required"))?;
-        let email = normalize_email(&raw_email).map_err(|m| HelpdeskError::invalid("email", m))?;
+        let email = Email::parse(&raw_email).map_err(|m| HelpdeskError::invalid("email", m))?;
         retry_on_conflict("customer", || async {
             match self.store.find_customer(&email).await? {
                 None => {

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::domain::customer::Address;
 use crate::domain::customer::Customer;
 use crate::domain::customer::CustomerInput;
+use crate::domain::email::Email;
 use crate::domain::field::FieldSet;
 use crate::domain::field::FieldType;
 use crate::domain::import_mapping::{ColumnPlan, Target};
@@ -16,7 +17,7 @@ use crate::domain::import_mapping::{ColumnPlan, Target};
 /// The values a row gives, keyed by target, before they meet an existing customer.
 #[derive(Debug, Default)]
 pub struct RowValues {
-    pub email: String,
+    pub email: Email,
     pub company: Option<String>,
     single: Vec<(Target, String)>,
     phones: Vec<String>,
@@ -36,7 +37,7 @@ fn split_many(cell: &str, extra: &[char]) -> impl Iterator<Item = String> {
 
 impl RowValues {
     /// Reads the row's cells through the plan (the email is the already-normalised key).
-    pub fn read(plan: &ColumnPlan, record: &[String], email: String) -> RowValues {
+    pub fn read(plan: &ColumnPlan, record: &[String], email: Email) -> RowValues {
         let mut values = RowValues {
             email,
             ..RowValues::default()
@@ -97,7 +98,7 @@ impl RowValues {
         company_id: Option<&str>,
     ) -> Option<CustomerInput> {
         let mut input = CustomerInput {
-            email: Some(self.email.clone()),
+            email: Some(self.email.to_string()),
             company_id: company_id.map(str::to_string),
             ..CustomerInput::default()
         };
@@ -201,12 +202,10 @@ impl RowValues {
                 .filter(|e| !e.eq_ignore_ascii_case(&primary))
                 .cloned()
                 .collect();
-            let all = union(
-                profile
-                    .map(|p| p.alternate_emails.as_slice())
-                    .unwrap_or(&[]),
-                &new,
-            );
+            let current: Vec<String> = profile
+                .map(|p| p.alternate_emails.iter().map(Email::to_string).collect())
+                .unwrap_or_default();
+            let all = union(&current, &new);
             patch.insert("alternate_emails".into(), json!(all));
         }
         if !self.tags.is_empty() {

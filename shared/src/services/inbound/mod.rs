@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::domain::customer::Customer;
 use crate::domain::customer::MAX_NAME_CHARS;
 use crate::domain::customer::Profile;
+use crate::domain::email::Email;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
 use crate::domain::inbound::*;
@@ -25,7 +26,6 @@ use crate::domain::ticket::TicketMessage;
 use crate::domain::ticket::TicketStatus;
 use crate::domain::ticket::new_ticket_id;
 use crate::domain::ticket::subject_tokens;
-use crate::domain::validation::normalize_email;
 use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
@@ -136,7 +136,7 @@ impl MailContext {
         if let Some(reason) = screen::automated(&message, &parsed.from.email) {
             return self.finish(record, InboundStatus::Ignored, reason).await;
         }
-        let sender = match normalize_email(&parsed.from.email) {
+        let sender = match Email::parse(&parsed.from.email) {
             Ok(sender) => sender,
             Err(why) => {
                 let reason = format!("sender address {} {why}", parsed.from.email);
@@ -244,7 +244,7 @@ impl MailContext {
     /// the name from the display name and a company by domain matching.
     async fn customer_for(
         &self,
-        sender: &str,
+        sender: &Email,
         parsed: &ParsedMail<'_>,
     ) -> Result<(Customer, bool), HelpdeskError> {
         let store = &self.helpdesk.store;
@@ -269,7 +269,7 @@ impl MailContext {
             .filter(|n| !n.trim().is_empty())
         };
         let profile = Profile {
-            email: sender.to_string(),
+            email: sender.clone(),
             first_name: clip(first_name),
             last_name: clip(last_name),
             ..Profile::default()

@@ -18,7 +18,7 @@ impl DynamoStore {
                 p.profile
                     .alternate_emails
                     .iter()
-                    .map(String::as_str)
+                    .map(Email::as_str)
                     .collect()
             })
             .unwrap_or_default();

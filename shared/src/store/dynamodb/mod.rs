@@ -51,6 +51,7 @@ use super::pacer::WritePacer;
 use crate::domain::company::Company;
 use crate::domain::customer::Customer;
 use crate::domain::customer::Note;
+use crate::domain::email::Email;
 use crate::domain::error::StoreError;
 use crate::domain::field::FieldDefinition;
 use crate::domain::import_job::ImportJob;

@@ -1,6 +1,7 @@
 //! Reading the file: pass 1 (which row of each email is the last) and the rows of pass 2.
 
 use super::*;
+use crate::domain::email::Email;
 
 // ---------------------------------------------------------------------------------------------
 // The blocking side: CSV parsing.
@@ -163,10 +164,7 @@ pub(super) fn scan(
     let mut row = 1u64;
     while csv.read_record(&mut record).map_err(|e| read_error(&e))? {
         row += 1;
-        if let Some(email) = record
-            .get(email_column)
-            .and_then(|e| normalize_email(e).ok())
-        {
+        if let Some(email) = record.get(email_column).and_then(|e| Email::parse(e).ok()) {
             last_row_of.record(&email, row);
         }
     }
@@ -185,6 +183,8 @@ pub(super) fn scan(
 pub(super) struct RawRow {
     pub(super) row: u64,
     pub(super) fields: Vec<String>,
+    /// The email column, normalised (or why it is not an email); `None` on a short row.
+    pub(super) email: Option<Result<Email, String>>,
 }
 
 pub(super) struct Batch {
@@ -225,16 +225,19 @@ pub(super) fn produce(
     loop {
         let more = csv.read_record(&mut record).map_err(|e| read_error(&e))?;
         if more {
-            let email = record
-                .get(email_column)
-                .and_then(|e| normalize_email(e).ok());
-            let superseded = email.is_some_and(|e| last_row_of.superseded(&e, row));
+            // Normalised here once: the duplicate check and the row's worker both use it.
+            let email = record.get(email_column).map(Email::parse);
+            let superseded = email
+                .as_ref()
+                .and_then(|e| e.as_ref().ok())
+                .is_some_and(|e| last_row_of.superseded(e, row));
             if superseded {
                 batch.duplicates += 1;
             } else {
                 batch.rows.push(RawRow {
                     row,
                     fields: record.iter().map(str::to_string).collect(),
+                    email,
                 });
             }
             row += 1;

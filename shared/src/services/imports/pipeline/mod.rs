@@ -38,7 +38,7 @@ use crate::domain::import_job::{
 use crate::domain::import_mapping::{ColumnPlan, Target};
 use crate::domain::patch::parse_input;
 use crate::domain::validation::email_domain;
-use crate::domain::validation::normalize_email;
+
 use crate::ports::objects::ObjectError;
 use crate::ports::store::CustomerWrite;
 use csv_read::*;

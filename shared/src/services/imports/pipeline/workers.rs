@@ -103,7 +103,11 @@ impl Worker {
                 fail(&mut failures, &mut counts, raw, reason);
                 continue;
             }
-            let email = match normalize_email(&raw.fields[self.plan.email_column()]) {
+            let email = match raw
+                .email
+                .clone()
+                .unwrap_or_else(|| Err("is missing".into()))
+            {
                 Ok(email) => email,
                 Err(message) => {
                     fail(&mut failures, &mut counts, raw, format!("email: {message}"));
@@ -142,7 +146,10 @@ impl Worker {
             if candidates.is_empty() {
                 break;
             }
-            let emails: Vec<String> = candidates.iter().map(|c| c.values.email.clone()).collect();
+            let emails: Vec<String> = candidates
+                .iter()
+                .map(|c| c.values.email.to_string())
+                .collect();
             let existing = self.ctx.helpdesk.store().find_customers(&emails).await?;
             self.prefetch_domains(&candidates, &existing).await?;
             let mut writes = Vec::new();
@@ -170,7 +177,7 @@ impl Worker {
                         candidates.push(candidate)
                     }
                     Err(StoreError::EmailTaken(email))
-                        if email == candidate.values.email && attempt + 1 < WRITE_ATTEMPTS =>
+                        if candidate.values.email == email && attempt + 1 < WRITE_ATTEMPTS =>
                     {
                         candidates.push(candidate)
                     }
