@@ -114,9 +114,16 @@ impl WritePacer {
         let through = match (state.rate, state.observed) {
             (Some(rate), _) => rate,
             (None, Some(observed)) => observed,
-            (None, None) => state.window.map_or(MIN_RATE, |(opened, count)| {
-                count as f64 / now.duration_since(opened).as_secs_f64().max(0.1)
-            }),
+            (None, None) => match state.window {
+                Some((opened, count)) if count > 0 => {
+                    count as f64 / now.duration_since(opened).as_secs_f64().max(0.1)
+                }
+                // Throttled before any write was accepted: nothing measures the table's pace
+                // yet. Cutting to the floor here left imports crawling at a few dozen items a
+                // second for minutes; instead the writes are resent, and the first throttle
+                // after accepted writes sets the pace.
+                _ => return,
+            },
         };
         state.ceiling = through;
         state.rate = Some((through * DECREASE).max(MIN_RATE));
@@ -132,6 +139,20 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn a_throttle_before_any_accepted_write_sets_no_pace() {
+        let pacer = WritePacer::default();
+        let now = Instant::now();
+        pacer.throttled(now);
+        assert_eq!(pacer.rate(), None);
+        assert_eq!(pacer.reserve(100, now), now);
+        // Once writes are accepted, a throttle paces at what got through.
+        pacer.accepted(1_000, now);
+        pacer.throttled(now + ms(500));
+        let rate = pacer.rate().expect("paced after a measured throttle");
+        assert!(rate > 1_000.0, "{rate}");
     }
 
     #[test]
@@ -205,7 +226,9 @@ mod tests {
     fn the_pace_has_a_floor() {
         let pacer = WritePacer::default();
         let t0 = Instant::now();
-        for step in 0..50 {
+        // A measured pace first: a throttle before any accepted write sets none (see above).
+        pacer.accepted(10, t0);
+        for step in 1..50 {
             pacer.throttled(t0 + ms(300 * step));
         }
         assert_eq!(pacer.rate(), Some(MIN_RATE));
