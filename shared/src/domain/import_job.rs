@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::caller::Caller;
 use crate::domain::caller::Role;
 use crate::domain::error::HelpdeskError;
+use crate::domain::import_mapping::Target;
 
 /// Uploads for jobs created through the API go here, as `imports/{id}.csv`.
 pub const IMPORT_PREFIX: &str = "imports/";
@@ -55,25 +56,45 @@ impl Default for ImportOptions {
 impl ImportOptions {
     /// Checks the mapping's and `required`'s property names before any file arrives.
     pub fn validate(&self) -> Result<(), HelpdeskError> {
+        self.parse().map(|_| ())
+    }
+
+    /// Resolves every property name of the mapping and of `required`, reporting all bad ones
+    /// at once (a 422 when the job is created). The run uses what this answers, so nothing is
+    /// read a second way or dropped later.
+    pub fn parse(&self) -> Result<ParsedOptions, HelpdeskError> {
         let mut errors = crate::domain::validation::Errors::default();
+        let mut mapping = BTreeMap::new();
         for (column, property) in &self.mapping {
-            if let Err(message) = crate::domain::import_mapping::Target::parse(property) {
-                errors.add(format!("mapping.{column}"), message);
+            match Target::parse(property) {
+                Ok(target) => {
+                    mapping.insert(column.clone(), target);
+                }
+                Err(message) => errors.add(format!("mapping.{column}"), message),
             }
         }
+        let mut required = Vec::with_capacity(self.required.len());
         for (i, property) in self.required.iter().enumerate() {
-            match crate::domain::import_mapping::Target::parse(property) {
-                Ok(Some(_)) => {}
+            match Target::parse(property) {
+                Ok(Some(target)) => required.push(target),
                 Ok(None) => errors.add(format!("required[{i}]"), "is not a customer property"),
                 Err(message) => errors.add(format!("required[{i}]"), message),
             }
         }
         if errors.is_empty() {
-            Ok(())
+            Ok(ParsedOptions { mapping, required })
         } else {
             Err(HelpdeskError::Validation(errors.into_vec()))
         }
     }
+}
+
+/// Import options with their property names resolved: a column's target (`None`: ignore the
+/// column) and the targets every row must have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedOptions {
+    pub mapping: BTreeMap<String, Option<Target>>,
+    pub required: Vec<Target>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

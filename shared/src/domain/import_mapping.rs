@@ -272,11 +272,11 @@ impl ColumnPlan {
     /// Resolves `headers`. Fails when no column holds the email, the key of every row.
     pub fn resolve(
         headers: &[String],
-        explicit: &BTreeMap<String, String>,
+        explicit: &BTreeMap<String, Option<Target>>,
         fields: &FieldSet,
         allow_company: bool,
     ) -> Result<ColumnPlan, String> {
-        let explicit: BTreeMap<String, &String> = explicit
+        let explicit: BTreeMap<String, &Option<Target>> = explicit
             .iter()
             .map(|(k, v)| (k.trim().to_lowercase(), v))
             .collect();
@@ -284,7 +284,7 @@ impl ColumnPlan {
         for header in headers {
             let key = header.trim().to_lowercase();
             let target = match explicit.get(&key) {
-                Some(property) => Target::parse(property)?,
+                Some(target) => (*target).clone(),
                 None => synonym(header).or_else(|| {
                     fields
                         .iter()

@@ -165,11 +165,24 @@ impl Run<'_> {
                 return Err(HelpdeskError::Unavailable(message));
             }
         };
-        let (mapping, plan_fields, plan_caller) = (
-            self.job.options.mapping.clone(),
-            fields.clone(),
-            caller.clone(),
-        );
+        // The job's options were checked when it was created; a stored job whose options no
+        // longer parse fails with the reason rather than running with parts left out.
+        let options = match self.job.options.parse() {
+            Ok(options) => options,
+            Err(error) => {
+                let reasons = error
+                    .field_errors()
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                return self
+                    .fail(format!("invalid import options: {reasons}"))
+                    .await;
+            }
+        };
+        let (mapping, plan_fields, plan_caller) =
+            (options.mapping.clone(), fields.clone(), caller.clone());
         let scan = tokio::task::spawn_blocking(move || {
             scan(reader, |headers| {
                 let mut plan = ColumnPlan::resolve(
@@ -198,12 +211,7 @@ impl Run<'_> {
             Ok(scan) => scan,
             Err(error) => return self.fail(error).await,
         };
-        let mut required = Vec::new();
-        for property in &self.job.options.required {
-            if let Ok(Some(target)) = Target::parse(property) {
-                required.push(target);
-            }
-        }
+        let required = options.required;
         if self.job.ignored_columns != scan.plan.ignored_columns {
             let ignored = scan.plan.ignored_columns.clone();
             self.save(|job| job.ignored_columns = ignored).await?;
