@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::company::{AddDomain, CompanyInput};
-use crate::http::openapi::MergePatch;
+use crate::http::bodies::MergePatch;
 use crate::http::views::{CompanyView, DomainAddedView};
 
 #[utoipa::path(post, path = "/companies", tag = "companies", summary = "Create a company",

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::customer::{CustomerInput, NoteInput};
-use crate::http::openapi::{BatchInput, MergePatch};
+use crate::http::bodies::{BatchInput, MergePatch};
 use crate::http::views::{BatchResultView, NoteView, TicketSummaryView};
 
 #[utoipa::path(post, path = "/customers", tag = "customers", summary = "Create a customer",

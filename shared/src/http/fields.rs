@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::field::FieldInput;
-use crate::http::openapi::MergePatch;
+use crate::http::bodies::MergePatch;
 use crate::http::views::{FieldListView, FieldView};
 
 #[utoipa::path(get, path = "/fields", tag = "fields", summary = "Custom field definitions",

@@ -12,6 +12,7 @@ mod problem;
 mod tickets;
 
 pub mod auth;
+pub mod bodies;
 pub mod openapi;
 pub mod views;
 

@@ -3,8 +3,6 @@
 
 use std::sync::OnceLock;
 
-use serde::Deserialize;
-use serde_json::Value;
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -12,25 +10,10 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, Secur
 use utoipa::openapi::{
     Content, ObjectBuilder, PathItem, Ref, RefOr, Required, ResponseBuilder, Type,
 };
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::{companies, customers, fields, imports, inbound, tickets};
-
-/// A JSON Merge Patch (RFC 7396): any object; `null` removes a field.
-#[derive(Debug, Deserialize, ToSchema)]
-#[schema(value_type = Object)]
-pub struct MergePatch(pub Value);
-
-/// `POST /customers/batch`: either `customers` (each created or updated by email) or `emails`
-/// (a comma-, semicolon- or newline-separated list of addresses).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BatchInput {
-    #[schema(max_items = 100, value_type = Option<Vec<Object>>)]
-    pub customers: Option<Vec<Value>>,
-    pub emails: Option<String>,
-}
 
 #[derive(OpenApi)]
 #[openapi(
