@@ -436,14 +436,20 @@ async fn custom_fields_are_typed_and_permissioned() {
         "no partial write"
     );
 
-    // An agent may not write an admin-only field, and never sees it.
-    api.post(
-        As::Agent,
-        "/customers",
-        json!({"email": "c@d.com", "custom_fields": {"secret_score": 3}}),
-    )
-    .await
-    .assert_problem(403, "custom_fields.secret_score");
+    // An agent may not write an admin-only field, and never sees it: for them it does not exist.
+    let hidden = api
+        .post(
+            As::Agent,
+            "/customers",
+            json!({"email": "c@d.com", "custom_fields": {"secret_score": 3}}),
+        )
+        .await;
+    hidden.assert_problem(422, "custom_fields.secret_score");
+    assert_eq!(
+        hidden.body["errors"][0]["message"], "is not a defined custom field",
+        "{}",
+        hidden.body
+    );
     let created = api.create(json!({"email": "c@d.com", "custom_fields": {"plan": "pro", "secret_score": 3, "renewal": "2027-01-31"}})).await;
     assert_eq!(
         created["custom_fields"]["plan"], "Pro",

@@ -85,7 +85,12 @@ impl Rig {
 
     /// `POST /imports` with `options`, upload, event; answers the finished job.
     async fn import(&self, options: Value, body: &[u8]) -> Value {
-        let created = self.api.post(As::Admin, "/imports", options).await;
+        self.import_as(As::Admin, options, body).await
+    }
+
+    /// As [`Rig::import`], with the job created by `who` (whose permissions the rows run with).
+    async fn import_as(&self, who: As, options: Value, body: &[u8]) -> Value {
+        let created = self.api.post(who, "/imports", options).await;
         assert_eq!(created.status, 201, "{}", created.body);
         assert!(created.body["upload_url"].is_string());
         let id = created.body["id"].as_str().unwrap().to_string();
@@ -614,4 +619,45 @@ async fn a_file_uploaded_to_the_presigned_url_is_imported() {
     let job = rig.job(&id).await;
     assert_eq!(counts(&job), [2, 2, 0, 0, 0, 0], "{job}");
     assert_eq!(rig.customer("up2@acme.com").await["email"], "up2@acme.com");
+}
+
+#[tokio::test]
+async fn an_agents_import_neither_needs_nor_names_fields_hidden_from_them() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    for field in [
+        json!({"key": "secret", "label": "Secret", "type": "number", "required": true,
+               "view_roles": ["admin"], "edit_roles": ["admin"]}),
+        json!({"key": "tier", "label": "Tier", "type": "text", "edit_roles": ["admin"]}),
+    ] {
+        let reply = rig.api.post(As::Admin, "/fields", field).await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+    }
+    let file =
+        "Email,Name,Secret,Tier,Nosuch\nann@x.io,Ann Lee,7,gold,1\nbob@x.io,Bob Ray,8,silver,2\n";
+    let job = rig.import_as(As::Agent, json!({}), file.as_bytes()).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(counts(&job), [2, 2, 0, 0, 0, 0], "{job}");
+    // A hidden field's column is an unknown column for the agent, like any other.
+    assert_eq!(job["ignored_columns"], json!(["Secret", "Tier", "Nosuch"]));
+    assert!(job["error_report"].is_null(), "{job}");
+    let ann = rig.customer("ann@x.io").await;
+    assert_eq!(
+        ann["custom_fields"],
+        json!({}),
+        "nothing written to fields the agent may not edit"
+    );
+
+    // An admin's import writes them, and the required field binds the admin.
+    let file = "Email,Name,Secret,Tier\ncid@x.io,Cid Wu,9,gold\ndee@x.io,Dee Wu,,gold\n";
+    let job = rig.import(json!({}), file.as_bytes()).await;
+    assert_eq!(counts(&job), [2, 1, 0, 0, 1, 0], "{job}");
+    assert_eq!(
+        rig.customer("cid@x.io").await["custom_fields"],
+        json!({"secret": 9.0, "tier": "gold"})
+    );
+    assert!(
+        rig.report(&job)
+            .await
+            .contains("custom_fields.secret: is required")
+    );
 }

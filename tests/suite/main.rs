@@ -11,4 +11,5 @@ mod imports;
 mod inbound;
 mod local;
 mod notifications;
+mod security;
 mod support;

@@ -1,6 +1,7 @@
 //! The domain: records, the rules that keep them valid, and the errors. Nothing here does I/O,
 //! and nothing here imports a module above it.
 
+pub mod access;
 pub mod caller;
 pub mod clock;
 pub mod company;

@@ -1,21 +1,17 @@
 //! Customers: the record, its rules, and the service operations on it.
 
-use std::collections::BTreeSet;
-
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::domain::access::CustomerAccess;
 use crate::domain::caller::Caller;
 use crate::domain::customer::*;
 use crate::domain::email::Email;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
-use crate::domain::field::FieldDefinition;
-use crate::domain::field::FieldSet;
 use crate::domain::patch::Precondition;
 use crate::domain::patch::merge_patch;
 use crate::domain::patch::parse_input;
-use crate::domain::patch::reject_read_only;
 use crate::domain::validation::FieldError;
 use crate::domain::validation::optional_text;
 use crate::ports::store::CustomerQuery;
@@ -51,20 +47,14 @@ impl Helpdesk {
         body: Value,
     ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
-        let fields = self.field_set().await?;
+        let access = CustomerAccess::new(caller, &self.field_set().await?);
+        access.check_document(&body)?;
         let input: CustomerInput = parse_input(body)?;
         let send_welcome = input.send_welcome.unwrap_or(false);
-        check_custom_field_edits(
-            caller,
-            &fields,
-            input.custom_fields.iter().flat_map(|m| m.keys()),
-        )?;
-        if input.company_id.is_some() {
-            caller.require_manage_companies(Some("company_id"))?;
-        }
         let profile = input
-            .into_profile(&fields)
+            .into_profile(access.editable_fields())
             .map_err(HelpdeskError::Validation)?;
+        let profile = access.confine(None, profile);
         let customer = self.new_customer(profile, send_welcome).await?;
         self.store.insert_customer(&customer).await?;
         tracing::info!(customer = %customer.email(), "customer created");
@@ -118,13 +108,13 @@ impl Helpdesk {
     ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
         let precondition = precondition.ok_or(HelpdeskError::PreconditionRequired)?;
-        let fields = self.field_set().await?;
-        check_patch(caller, &fields, &patch)?;
+        let access = CustomerAccess::new(caller, &self.field_set().await?);
+        access.check_document(&patch)?;
         let current = self.find_customer(email).await?;
         if !precondition.matches(current.version) {
             return Err(HelpdeskError::PreconditionFailed);
         }
-        let next = self.patched(&current, &fields, patch).await?;
+        let next = self.patched(&current, &access, patch).await?;
         if next.profile == current.profile {
             return Ok(current);
         }
@@ -132,20 +122,21 @@ impl Helpdesk {
         Ok(next)
     }
 
-    /// Applies a merge patch to `current` and validates the result as a whole.
+    /// Applies a merge patch to what the caller may edit of `current`, validates the result as
+    /// a whole, and carries over what they may not edit.
     pub(crate) async fn patched(
         &self,
         current: &Customer,
-        fields: &FieldSet,
+        access: &CustomerAccess,
         patch: Value,
     ) -> Result<Customer, HelpdeskError> {
-        let base = serde_json::to_value(&current.profile)
-            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+        let base = access.editable_document(&current.profile)?;
         let merged = merge_patch(base, patch);
         let input: CustomerInput = parse_input(merged)?;
         let profile = input
-            .into_profile(fields)
+            .into_profile(access.editable_fields())
             .map_err(HelpdeskError::Validation)?;
+        let profile = access.confine(Some(&current.profile), profile);
         if profile.company_id != current.profile.company_id
             && let Some(id) = &profile.company_id
         {
@@ -195,7 +186,7 @@ impl Helpdesk {
     ) -> Result<Vec<BatchItemResult>, HelpdeskError> {
         caller.require_staff()?;
         let items = batch_items(body)?;
-        let fields = self.field_set().await?;
+        let access = CustomerAccess::new(caller, &self.field_set().await?);
         let mut results = Vec::with_capacity(items.len());
         // Items run one after another: a batch may name one email twice, and the second must
         // see the first. Each item is its own atomic write; a bad item never stops the others.
@@ -204,7 +195,7 @@ impl Helpdesk {
                 .get("email")
                 .and_then(Value::as_str)
                 .map(|e| e.trim().to_ascii_lowercase());
-            let result = match self.upsert_one(caller, &fields, item).await {
+            let result = match self.upsert_one(&access, item).await {
                 Ok((status, customer)) => BatchItemResult {
                     index,
                     email: Some(customer.email().to_string()),
@@ -227,11 +218,10 @@ impl Helpdesk {
 
     async fn upsert_one(
         &self,
-        caller: &Caller,
-        fields: &FieldSet,
+        access: &CustomerAccess,
         item: Value,
     ) -> Result<(BatchStatus, Customer), HelpdeskError> {
-        check_patch(caller, fields, &item)?;
+        access.check_document(&item)?;
         let mut patch = item.clone();
         if let Some(object) = patch.as_object_mut() {
             object.remove("send_welcome");
@@ -249,8 +239,9 @@ impl Helpdesk {
             match self.store.find_customer(&email).await? {
                 None => {
                     let profile = input_clone(&patch)?
-                        .into_profile(fields)
+                        .into_profile(access.editable_fields())
                         .map_err(HelpdeskError::Validation)?;
+                    let profile = access.confine(None, profile);
                     let customer = self.new_customer(profile, send_welcome).await?;
                     match self.store.insert_customer(&customer).await {
                         // Someone created it meanwhile: go round again and update it instead.
@@ -269,7 +260,7 @@ impl Helpdesk {
                         // The item names the customer by any of its emails; keep its primary.
                         object.remove("email");
                     }
-                    let next = self.patched(&current, fields, item_patch).await?;
+                    let next = self.patched(&current, access, item_patch).await?;
                     if next.profile == current.profile {
                         return Ok(Attempt::Done((BatchStatus::Unchanged, current)));
                     }
@@ -354,55 +345,6 @@ pub fn customer_record(profile: Profile, send_welcome: bool) -> Customer {
 
 fn input_clone(patch: &Value) -> Result<CustomerInput, HelpdeskError> {
     parse_input(patch.clone())
-}
-
-/// Refuses read-only fields, company changes without permission and edits of custom fields the
-/// caller may not edit, before anything else is looked at.
-fn check_patch(caller: &Caller, fields: &FieldSet, patch: &Value) -> Result<(), HelpdeskError> {
-    let object = patch
-        .as_object()
-        .ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
-    reject_read_only(object, &READ_ONLY)?;
-    if object.contains_key("company_id") {
-        caller.require_manage_companies(Some("company_id"))?;
-    }
-    let edited = object
-        .get("custom_fields")
-        .and_then(Value::as_object)
-        .map(|m| m.keys().collect::<Vec<_>>())
-        .unwrap_or_default();
-    check_custom_field_edits(caller, fields, edited)
-}
-
-fn check_custom_field_edits<'a>(
-    caller: &Caller,
-    fields: &FieldSet,
-    keys: impl IntoIterator<Item = &'a String>,
-) -> Result<(), HelpdeskError> {
-    let denied: BTreeSet<&String> = keys
-        .into_iter()
-        .filter(|key| {
-            fields
-                .get(key)
-                .is_some_and(|d: &FieldDefinition| !d.can_edit(caller))
-        })
-        .collect();
-    if denied.is_empty() {
-        return Ok(());
-    }
-    let errors: Vec<FieldError> = denied
-        .iter()
-        .map(|k| {
-            FieldError::new(
-                format!("custom_fields.{k}"),
-                "your role may not edit this field",
-            )
-        })
-        .collect();
-    Err(HelpdeskError::Forbidden {
-        detail: "your role may not edit some custom fields".into(),
-        errors,
-    })
 }
 
 /// The items of a batch: `{"customers": [...]}` or `{"emails": "a@x.com, b@y.com"}`.

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 
 use super::ImportContext;
 use super::rows::RowValues;
+use crate::domain::access::CustomerAccess;
 use crate::domain::company::Company;
 use crate::domain::company::name_key;
 use crate::domain::customer::Customer;
@@ -31,7 +32,6 @@ use crate::domain::customer::CustomerInput;
 use crate::domain::customer::ImportMark;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
-use crate::domain::field::FieldSet;
 use crate::domain::import_job::{
     Checkpoint, Counts, ImportJob, ImportStatus, REPORT_PREFIX, RowOutcome, report_key,
 };
@@ -152,8 +152,10 @@ pub(super) struct Run<'a> {
 
 impl Run<'_> {
     pub(super) async fn execute(&mut self) -> Result<RunOutcome, HelpdeskError> {
-        let fields = self.ctx.helpdesk.field_set().await?;
-        let caller = self.job.run_as.caller();
+        let access = CustomerAccess::new(
+            &self.job.run_as.caller(),
+            &self.ctx.helpdesk.field_set().await?,
+        );
 
         // Pass 1: plan and duplicate index; nothing is written before it accepts the file.
         let reader = match self.ctx.sources.reader(&self.job.source_key, 0).await {
@@ -181,27 +183,33 @@ impl Run<'_> {
                     .await;
             }
         };
-        let (mapping, plan_fields, plan_caller) =
-            (options.mapping.clone(), fields.clone(), caller.clone());
+        let (mapping, plan_access) = (options.mapping.clone(), access.clone());
         let scan = tokio::task::spawn_blocking(move || {
             scan(reader, |headers| {
+                // Columns map only to fields the import's author sees: a hidden field is, for
+                // them, an undefined one.
                 let mut plan = ColumnPlan::resolve(
                     headers,
                     &mapping,
-                    &plan_fields,
-                    plan_caller.can_manage_companies(),
+                    plan_access.visible_fields(),
+                    plan_access.caller().can_manage_companies(),
                 )?;
-                // Custom fields the import's author may not edit are not written.
-                for (header, target) in plan.headers.iter().zip(plan.targets.iter_mut()) {
+                // Custom fields the import's author sees but may not edit are not written.
+                for target in plan.targets.iter_mut() {
                     if let Some(Target::Custom(key)) = target
-                        && plan_fields
-                            .get(key)
-                            .is_some_and(|d| !d.can_edit(&plan_caller))
+                        && plan_access.visible_fields().get(key).is_some()
+                        && plan_access.editable_fields().get(key).is_none()
                     {
                         *target = None;
-                        plan.ignored_columns.push(header.clone());
                     }
                 }
+                plan.ignored_columns = plan
+                    .headers
+                    .iter()
+                    .zip(&plan.targets)
+                    .filter(|(_, target)| target.is_none())
+                    .map(|(header, _)| header.clone())
+                    .collect();
                 Ok(plan)
             })
         })
@@ -249,7 +257,7 @@ impl Run<'_> {
             send_welcome: self.job.options.send_welcome,
             plan: Arc::clone(&plan),
             required,
-            fields,
+            access,
             companies: Mutex::new(HashMap::new()),
             domains: Mutex::new(HashMap::new()),
         });

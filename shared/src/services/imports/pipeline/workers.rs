@@ -25,7 +25,8 @@ pub(super) struct Worker {
     pub(super) send_welcome: bool,
     pub(super) plan: Arc<ColumnPlan>,
     pub(super) required: Vec<Target>,
-    pub(super) fields: FieldSet,
+    /// The import author's permissions, applied to every row.
+    pub(super) access: CustomerAccess,
     /// Lower-cased company name → id (None: no such company).
     pub(super) companies: Mutex<HashMap<String, Option<String>>>,
     /// Email domain → the company owning it.
@@ -219,20 +220,23 @@ impl Worker {
         let company = candidate.company_id.as_deref();
         let Some(existing) = current else {
             // A new customer: typed straight from the row when possible.
-            let input = match candidate.values.new_customer_input(&self.fields, company) {
+            let input = match candidate
+                .values
+                .new_customer_input(self.access.editable_fields(), company)
+            {
                 Some(input) => Ok(input),
                 None => parse_input::<CustomerInput>(candidate.values.patch(
                     None,
-                    &self.fields,
+                    self.access.editable_fields(),
                     company,
                 )),
             };
             let mut profile = match input.and_then(|input| {
                 input
-                    .into_profile(&self.fields)
+                    .into_profile(self.access.editable_fields())
                     .map_err(HelpdeskError::Validation)
             }) {
-                Ok(profile) => profile,
+                Ok(profile) => self.access.confine(None, profile),
                 Err(error) => return Ok(Err(reasons(&error))),
             };
             if profile.company_id.is_none() {
@@ -256,11 +260,11 @@ impl Worker {
         }
         let patch = candidate
             .values
-            .patch(Some(&existing), &self.fields, company);
+            .patch(Some(&existing), self.access.editable_fields(), company);
         match self
             .ctx
             .helpdesk
-            .patched(&existing, &self.fields, patch)
+            .patched(&existing, &self.access, patch)
             .await
         {
             Err(HelpdeskError::Unavailable(message)) => Err(HelpdeskError::Unavailable(message)),

@@ -1,0 +1,132 @@
+//! What one caller may see and change on a customer record. Every path that writes a customer
+//! (API create, patch and batch; CSV import) goes through this type, so the rule lives here only.
+//!
+//! - A custom field the caller may not view does not exist for them: writing it is the same
+//!   error as writing an undefined field, and no error or report names it.
+//! - A field the caller may view but not edit is refused with a 403 when named.
+//! - Whatever shape a change takes (`custom_fields: null`, an object, nested values), the parts
+//!   the caller may not edit are carried over from the current record unchanged.
+//! - `required` binds only callers who may edit the field.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::domain::caller::Caller;
+use crate::domain::customer::Profile;
+use crate::domain::customer::READ_ONLY;
+use crate::domain::error::HelpdeskError;
+use crate::domain::field::FieldSet;
+use crate::domain::patch::reject_read_only;
+use crate::domain::validation::FieldError;
+
+#[derive(Debug, Clone)]
+pub struct CustomerAccess {
+    caller: Caller,
+    visible: FieldSet,
+    /// Visible and editable: a field one may write but not read would leak through errors.
+    editable: FieldSet,
+}
+
+impl CustomerAccess {
+    pub fn new(caller: &Caller, fields: &FieldSet) -> Self {
+        let visible: Vec<_> = fields
+            .iter()
+            .filter(|d| d.can_view(caller))
+            .cloned()
+            .collect();
+        let editable = visible
+            .iter()
+            .filter(|d| d.can_edit(caller))
+            .cloned()
+            .collect();
+        Self {
+            caller: caller.clone(),
+            visible: FieldSet::new(visible),
+            editable: FieldSet::new(editable),
+        }
+    }
+
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The definitions the caller sees: the only ones an import column can map to.
+    pub fn visible_fields(&self) -> &FieldSet {
+        &self.visible
+    }
+
+    /// The definitions the caller's input is validated against (and whose `required` binds).
+    pub fn editable_fields(&self) -> &FieldSet {
+        &self.editable
+    }
+
+    /// Refuses what the caller may not send before anything is read: server-owned fields, a
+    /// company without the permission, and custom fields they see but may not edit.
+    pub fn check_document(&self, document: &Value) -> Result<(), HelpdeskError> {
+        let object = document
+            .as_object()
+            .ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
+        reject_read_only(object, &READ_ONLY)?;
+        if object.contains_key("company_id") {
+            self.caller.require_manage_companies(Some("company_id"))?;
+        }
+        let denied: Vec<FieldError> = object
+            .get("custom_fields")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .filter(|key| self.visible.get(key).is_some() && self.editable.get(key).is_none())
+            .map(|key| {
+                FieldError::new(
+                    format!("custom_fields.{key}"),
+                    "your role may not edit this field",
+                )
+            })
+            .collect();
+        if denied.is_empty() {
+            return Ok(());
+        }
+        Err(HelpdeskError::Forbidden {
+            detail: "your role may not edit some custom fields".into(),
+            errors: denied,
+        })
+    }
+
+    /// The record as the caller may edit it: the base a merge patch applies to. Custom fields
+    /// they may not edit are left out, so `null` cannot remove them and validation never
+    /// reports them.
+    pub fn editable_document(&self, profile: &Profile) -> Result<Value, HelpdeskError> {
+        let mut document =
+            serde_json::to_value(profile).map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+        if let Some(custom) = document
+            .get_mut("custom_fields")
+            .and_then(Value::as_object_mut)
+        {
+            custom.retain(|key, _| self.editable.get(key).is_some());
+        }
+        Ok(document)
+    }
+
+    /// The profile to store after the caller's change: every part they may not edit is as it
+    /// was in `current` (nothing, for a new customer).
+    pub fn confine(&self, current: Option<&Profile>, mut next: Profile) -> Profile {
+        let mut custom: BTreeMap<String, Value> = next
+            .custom_fields
+            .into_iter()
+            .filter(|(key, _)| self.editable.get(key).is_some())
+            .collect();
+        if let Some(current) = current {
+            for (key, value) in &current.custom_fields {
+                if self.editable.get(key).is_none() {
+                    custom.insert(key.clone(), value.clone());
+                }
+            }
+            if !self.caller.can_manage_companies() {
+                next.company_id = current.company_id.clone();
+            }
+        }
+        next.custom_fields = custom;
+        next
+    }
+}
