@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use helpdesk::local::DataDir;
@@ -78,10 +79,31 @@ enum Command {
         /// Where the database (and later the import and mail folders) live.
         #[arg(long, default_value = "./data", env = "HELPDESK_DATA_DIR")]
         data_dir: PathBuf,
+        /// The base URL clients reach this server at (upload and download links are built
+        /// from it, never from a request's Host header). Default: http://<listen address>.
+        #[arg(long, env = "HELPDESK_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// Seconds a client has to send a request's headers (1-30).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=30))]
+        header_timeout: u64,
+        /// Seconds a request body may pause between two pieces (1-600).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+        body_timeout: u64,
+        /// Open connections at most (1-65536); more wait until one closes.
+        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
+        max_connections: u64,
     },
 }
 
 fn main() -> ExitCode {
+    // Customer data is private whatever the user's umask: every file and folder helpdesk
+    // creates (database and its WAL, outbox, reports, raw mail, attachments, uploads) is the
+    // owner's alone. Set before any thread starts, as umask is per process.
+    #[cfg(unix)]
+    // SAFETY: umask only swaps the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,7 +117,21 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve { listen, data_dir } => serve(listen, data_dir).await,
+            Command::Serve {
+                listen,
+                data_dir,
+                public_url,
+                header_timeout,
+                body_timeout,
+                max_connections,
+            } => {
+                let limits = helpdesk::local::Limits {
+                    header_timeout: Duration::from_secs(header_timeout),
+                    body_idle_timeout: Duration::from_secs(body_timeout),
+                    max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
+                };
+                serve(listen, data_dir, public_url, limits).await
+            }
             Command::Ingest {
                 files,
                 data_dir,
@@ -285,7 +321,12 @@ fn describe(record: &helpdesk_shared::domain::inbound::InboundRecord) -> String 
     }
 }
 
-async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
+async fn serve(
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    public_url: Option<String>,
+    limits: helpdesk::local::Limits,
+) -> Result<(), String> {
     telemetry::init(telemetry::Logs::Text);
     let data = DataDir::open(&data_dir)?;
     let store = data.store()?;
@@ -293,11 +334,20 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
     let (auth, created_key) = data.authenticator(keys.as_deref())?;
     let uploaded = Arc::new(tokio::sync::Notify::new());
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = match public_url {
+        Some(url) => helpdesk::local::public_url(&url)?,
+        None => format!("http://{address}"),
+    };
     let router = helpdesk::local::router(
         data.clone(),
         helpdesk.clone(),
         Arc::new(auth),
         uploaded.clone(),
+        &public_url,
     );
     tokio::spawn(helpdesk::local::watch_folders(
         data.clone(),
@@ -305,10 +355,6 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
         store,
         uploaded,
     ));
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-    let address = listener.local_addr().map_err(|e| e.to_string())?;
     match (created_key, keys.is_some()) {
         (Some(key), _) => println!(
             "Created an admin API key (kept in {}):\n\n    {key}\n\nSend it as: Authorization: Bearer {key}",
@@ -324,10 +370,7 @@ async fn serve(listen: SocketAddr, data_dir: PathBuf) -> Result<(), String> {
         "helpdesk listening on http://{address} (data in {})",
         data.path().display()
     );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"))
+    helpdesk::local::serve(listener, router, limits, shutdown_signal()).await
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, finish in-flight requests, exit.

@@ -13,11 +13,13 @@ use helpdesk_shared::store::sqlite::SqliteStore;
 mod imports;
 mod inbox;
 mod routes;
+mod server;
 mod watch;
 
 pub use imports::IMPORTS_DIR;
 pub use inbox::INBOX_DIR;
 pub use routes::{LOCAL_ROUTES, MAX_UPLOAD_BYTES, router};
+pub use server::{Limits, serve};
 pub use watch::watch_folders;
 
 pub const DATABASE_FILE: &str = "helpdesk.db";
@@ -30,9 +32,29 @@ pub struct DataDir {
 }
 
 impl DataDir {
+    /// Creates the directory if needed and makes it the owner's alone (0700), with the
+    /// database files 0600: a data dir made by an older version, or under a loose umask, is
+    /// tightened on start.
     pub fn open(root: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(root)
             .map_err(|e| format!("cannot create data dir {}: {e}", root.display()))?;
+        set_mode(root, 0o700)?;
+        // The drop folders exist from the start, so users see where files go.
+        for folder in [INBOX_DIR, IMPORTS_DIR] {
+            std::fs::create_dir_all(root.join(folder))
+                .map_err(|e| format!("cannot create {}: {e}", root.join(folder).display()))?;
+        }
+        for name in [
+            DATABASE_FILE,
+            "helpdesk.db-wal",
+            "helpdesk.db-shm",
+            ADMIN_KEY_FILE,
+        ] {
+            let path = root.join(name);
+            if path.exists() {
+                set_mode(&path, 0o600)?;
+            }
+        }
         Ok(Self {
             root: root.to_path_buf(),
         })
@@ -125,12 +147,42 @@ impl DataDir {
     }
 }
 
+/// A configured public base URL: absolute http(s), no query or fragment, without the final `/`.
+pub fn public_url(raw: &str) -> Result<String, String> {
+    let bad = || format!("--public-url {raw:?} must be an absolute http:// or https:// URL");
+    let url = url::Url::parse(raw.trim()).map_err(|_| bad())?;
+    let ok = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !ok {
+        return Err(bad());
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
 /// 256 random bits, hex-encoded.
 pub fn new_api_key() -> String {
     let bytes: [u8; 32] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Sets a file's permission bits (Unix); elsewhere the platform's defaults apply.
+fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot make {} private: {e}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Writes a secret 0600, also over an existing file whose mode was looser.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -141,6 +193,11 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
     file.write_all(contents.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()

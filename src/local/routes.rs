@@ -14,6 +14,7 @@ pub fn router(
     helpdesk: Helpdesk,
     auth: Arc<dyn helpdesk_shared::http::auth::Authenticator>,
     uploaded: Arc<tokio::sync::Notify>,
+    public_url: &str,
 ) -> axum::Router {
     // One folder store for the API and the download route, so download tokens it issues are
     // the ones the route redeems.
@@ -23,6 +24,7 @@ pub fn router(
         auth,
         objects: folder.clone(),
         mail: folder.clone(),
+        public_url: Some(Arc::from(public_url)),
     };
     let routes = helpdesk_shared::http::routes()
         .merge(local_routes())
@@ -61,15 +63,7 @@ async fn upload_import_file(
     use tokio::io::AsyncWriteExt;
 
     use helpdesk_shared::domain::error::HelpdeskError;
-    let job = state.helpdesk.get_import(&caller, &id).await?;
-    if job.source_etag.is_some()
-        || job.status != helpdesk_shared::domain::import_job::ImportStatus::Pending
-    {
-        return Err(HelpdeskError::conflict(
-            "file",
-            "this import already has its file; create a new import",
-        ));
-    }
+    let job = state.helpdesk.import_awaiting_upload(&caller, &id).await?;
     let unavailable = |e: std::io::Error| HelpdeskError::Unavailable(format!("upload: {e}"));
     let path = uploads
         .data

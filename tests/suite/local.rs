@@ -10,22 +10,49 @@ use serde_json::{Value, json};
 
 use crate::support::temp_dir;
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    address: String,
-    output: Vec<String>,
+    pub(crate) address: String,
+    pub(crate) output: Vec<String>,
+    /// Where the server's log (stderr) goes.
+    pub(crate) log: std::path::PathBuf,
 }
 
 impl Server {
     /// Starts `helpdesk serve` on a free loopback port and waits until it says where it listens.
-    fn start(data_dir: &Path, api_keys: Option<&str>) -> Server {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_helpdesk"));
+    pub(crate) fn start(data_dir: &Path, api_keys: Option<&str>) -> Server {
+        Server::start_with(data_dir, api_keys, &[], None)
+    }
+
+    /// As [`Server::start`], with extra `serve` arguments, and optionally under `umask`.
+    pub(crate) fn start_with(
+        data_dir: &Path,
+        api_keys: Option<&str>,
+        args: &[&str],
+        umask: Option<&str>,
+    ) -> Server {
+        let log = temp_dir("serve-log").join("stderr.log");
+        let mut command = match umask {
+            // The shell sets the mask, then becomes the server.
+            Some(mask) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("umask {mask}; exec \"$0\" \"$@\""))
+                    .arg(env!("CARGO_BIN_EXE_helpdesk"));
+                shell
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_helpdesk")),
+        };
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env_remove("HELPDESK_API_KEYS")
+            .env_remove("HELPDESK_PUBLIC_URL")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+            .stderr(std::fs::File::create(&log).expect("log file"));
         if let Some(keys) = api_keys {
             command.env("HELPDESK_API_KEYS", keys);
         }
@@ -46,6 +73,7 @@ impl Server {
                     child,
                     address,
                     output,
+                    log,
                 };
             }
         }
@@ -54,7 +82,12 @@ impl Server {
         panic!("helpdesk serve did not report its address: {output:?}");
     }
 
-    fn request(
+    /// The server's log so far.
+    pub(crate) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub(crate) fn request(
         &self,
         method: &str,
         path: &str,
@@ -95,7 +128,7 @@ impl Server {
     }
 
     /// Simulates a crash: SIGKILL, no chance to flush anything.
-    fn crash(mut self) {
+    pub(crate) fn crash(mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("reap");
     }

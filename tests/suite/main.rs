@@ -9,7 +9,7 @@ mod conformance;
 mod fake_dynamodb;
 mod imports;
 mod inbound;
-mod local;
+pub(crate) mod local;
 mod notifications;
 mod security;
 mod support;

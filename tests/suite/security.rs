@@ -175,3 +175,396 @@ async fn required_binds_only_callers_who_may_edit_the_field() {
         .await
         .assert_problem(422, "custom_fields.secret");
 }
+
+// ---------------------------------------------------------------------------------------------
+// `helpdesk serve`: uploads, links, logs, slow clients and the data directory.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use crate::local::Server;
+use crate::support::temp_dir;
+
+const AGENT_ONE: &str = "agent-one-key-0123456789";
+const AGENT_TWO: &str = "agent-two-key-0123456789";
+const ADMIN: &str = "admin-key-0123456789abcdef";
+
+fn keys() -> String {
+    format!("{AGENT_ONE}:agent,{AGENT_TWO}:agent,{ADMIN}:admin")
+}
+
+/// Sends `request` as written (headers included) and answers status, lower-cased head, body.
+fn raw(address: &str, request: &str) -> (u16, String, Value) {
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    let body = serde_json::from_str(body).unwrap_or(json!(body));
+    (status, head.to_ascii_lowercase(), body)
+}
+
+/// A request with a Host header of the client's choosing.
+fn with_host(method: &str, path: &str, host: &str, key: &str, body: &str) -> String {
+    format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+#[test]
+fn only_the_creator_or_an_admin_uploads_an_imports_file() {
+    let data = temp_dir("upload-owner");
+    let server = Server::start(&data, Some(&keys()));
+    let (status, _, job) = server.request(
+        "POST",
+        "/imports",
+        AGENT_ONE,
+        &[],
+        Some(&json!({"required": ["email"]})),
+    );
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let upload = |key: &str, path: &str| {
+        raw(
+            &server.address,
+            &format!(
+                "PUT {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: text/csv\r\nContent-Length: 16\r\nConnection: close\r\n\r\nEmail\nup@x.test\n"
+            ),
+        )
+    };
+    // Another agent gets exactly what an unknown id gets.
+    let (status, _, refused) = upload(AGENT_TWO, &format!("/imports/{id}/file"));
+    let unknown_id = "00000000-0000-0000-0000-000000000000";
+    let (unknown_status, _, unknown) = upload(AGENT_TWO, &format!("/imports/{unknown_id}/file"));
+    assert_eq!((status, unknown_status), (404, 404), "{refused}");
+    assert_eq!(
+        refused["detail"].as_str().unwrap().replace(id, "ID"),
+        unknown["detail"]
+            .as_str()
+            .unwrap()
+            .replace(unknown_id, "ID")
+    );
+    assert_eq!(refused["title"], unknown["title"]);
+    // The creator may.
+    let (status, _, accepted) = upload(AGENT_ONE, &format!("/imports/{id}/file"));
+    assert_eq!(status, 202, "{accepted}");
+
+    // An admin may upload for someone else's job.
+    let (_, _, other) = server.request("POST", "/imports", AGENT_TWO, &[], Some(&json!({})));
+    let other_id = other["id"].as_str().unwrap();
+    let (status, _, _) = upload(ADMIN, &format!("/imports/{other_id}/file"));
+    assert_eq!(status, 202);
+}
+
+#[test]
+fn every_request_log_line_names_the_caller_never_the_key() {
+    let data = temp_dir("audit");
+    let server = Server::start(&data, Some(&keys()));
+    let (status, _, _) = server.request(
+        "POST",
+        "/customers",
+        AGENT_TWO,
+        &[],
+        Some(&json!({"email": "logged@x.test"})),
+    );
+    assert_eq!(status, 201);
+    let (status, _, _) = server.request("GET", "/customers", "not-a-key-at-all-000", &[], None);
+    assert_eq!(status, 401);
+    // The log is written as requests finish; give the writer a moment.
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = server.log_text();
+        if log.contains("status=401") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let created: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("customer created"))
+        .collect();
+    assert_eq!(created.len(), 1, "{log}");
+    assert!(
+        created[0].contains("api-key-2"),
+        "a service's line carries the caller: {log}"
+    );
+    let requests: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request") && l.contains("status="))
+        .collect();
+    assert_eq!(requests.len(), 2, "{log}");
+    assert!(
+        requests[0].contains("caller=\"api-key-2\"") || requests[0].contains("caller=api-key-2"),
+        "{log}"
+    );
+    assert!(requests[1].contains("anonymous"), "{log}");
+    for key in [AGENT_ONE, AGENT_TWO, ADMIN, "not-a-key-at-all-000"] {
+        assert!(!log.contains(key), "a key reached the log: {log}");
+    }
+}
+
+#[test]
+fn links_are_built_from_the_public_url_never_the_host_header() {
+    let data = temp_dir("public-url");
+    let server = Server::start(&data, Some(&keys()));
+    let (status, _, job) = raw(
+        &server.address,
+        &with_host("POST", "/imports", "evil.example", AGENT_ONE, "{}"),
+    );
+    assert_eq!(status, 201, "{job}");
+    let upload_url = job["upload_url"].as_str().unwrap();
+    assert!(
+        upload_url.starts_with(&format!("http://{}/imports/", server.address)),
+        "the default public URL is the listen address: {upload_url}"
+    );
+    drop(server);
+
+    let server = Server::start_with(
+        &data,
+        Some(&keys()),
+        &["--public-url", "https://help.example.com/"],
+        None,
+    );
+    let (_, _, job) = raw(
+        &server.address,
+        &with_host("POST", "/imports", "evil.example", AGENT_ONE, "{}"),
+    );
+    assert!(
+        job["upload_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://help.example.com/imports/"),
+        "{job}"
+    );
+
+    // The attachment redirect too.
+    let mail = "From: Ann Lee <ann@acme.test>\r\nSubject: Logs\r\nMessage-ID: <host@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLogs attached.\r\n--b\r\nContent-Type: text/plain; name=\"app.log\"\r\nContent-Disposition: attachment; filename=\"app.log\"\r\n\r\nline one\r\n--b--\r\n";
+    std::fs::create_dir_all(data.join("inbox")).unwrap();
+    std::fs::write(data.join("mail.tmp"), mail).unwrap();
+    std::fs::rename(data.join("mail.tmp"), data.join("inbox/1.eml")).unwrap();
+    let ticket = wait_for_ticket(&server, AGENT_ONE, "ann@acme.test");
+    let attachment = ticket["messages"][0]["attachments"][0]["id"]
+        .as_str()
+        .expect("an attachment")
+        .to_string();
+    let id = ticket["id"].as_str().unwrap();
+    let (status, head, _) = raw(
+        &server.address,
+        &with_host(
+            "GET",
+            &format!("/tickets/{id}/attachments/{attachment}"),
+            "evil.example",
+            AGENT_ONE,
+            "",
+        ),
+    );
+    assert_eq!(status, 303);
+    assert!(
+        head.contains("location: https://help.example.com/downloads/"),
+        "{head}"
+    );
+    assert!(!head.contains("evil.example"), "{head}");
+
+    // A malformed public URL stops the server with a reason.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--public-url",
+            "ftp://x",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--public-url"));
+}
+
+/// The ticket a mail in the inbox made, once the watcher ingested it.
+fn wait_for_ticket(server: &Server, key: &str, email: &str) -> Value {
+    for _ in 0..100 {
+        let (status, _, tickets) = server.request(
+            "GET",
+            &format!("/customers/{email}/tickets"),
+            key,
+            &[],
+            None,
+        );
+        if status == 200
+            && let Some(id) = tickets["items"][0]["id"].as_str()
+        {
+            return server
+                .request("GET", &format!("/tickets/{id}"), key, &[], None)
+                .2;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no ticket for {email}");
+}
+
+#[test]
+fn slow_or_many_clients_cannot_hold_the_server() {
+    let data = temp_dir("slow");
+    let server = Server::start_with(
+        &data,
+        Some(&keys()),
+        &[
+            "--header-timeout",
+            "1",
+            "--body-timeout",
+            "1",
+            "--max-connections",
+            "2",
+        ],
+        None,
+    );
+    // Both connection slots taken: one sends half its headers, one sends nothing.
+    let mut half = TcpStream::connect(&server.address).unwrap();
+    half.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let silent = TcpStream::connect(&server.address).unwrap();
+    let started = Instant::now();
+    // A third client waits for a slot, and gets one when the slow ones are cut off.
+    let (status, _, _) = server.request("GET", "/health", AGENT_ONE, &[], None);
+    let waited = started.elapsed();
+    assert_eq!(status, 200);
+    assert!(
+        waited >= Duration::from_millis(700) && waited < Duration::from_secs(8),
+        "served after {waited:?}"
+    );
+    for mut stream in [half, silent] {
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut rest = Vec::new();
+        // Closed by the server (EOF, perhaps after a 408), never left hanging.
+        let read = stream.read_to_end(&mut rest);
+        assert!(read.is_ok(), "the slow connection was not closed: {read:?}");
+    }
+
+    // A body that stalls is cut off; nothing of it is kept.
+    let (status, _, job) = server.request("POST", "/imports", AGENT_ONE, &[], Some(&json!({})));
+    assert_eq!(status, 201);
+    let id = job["id"].as_str().unwrap();
+    let mut stalled = TcpStream::connect(&server.address).unwrap();
+    stalled
+        .write_all(format!("PUT /imports/{id}/file HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {AGENT_ONE}\r\nContent-Length: 1000\r\n\r\nEmail\n").as_bytes())
+        .unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stalled.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let (_, _, job) = server.request("GET", &format!("/imports/{id}"), AGENT_ONE, &[], None);
+    assert_eq!(
+        job["status"], "pending",
+        "the job still waits for a whole file"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn the_data_directory_is_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = temp_dir("private");
+    // A key file left world-readable (and too short to use) is rewritten 0600.
+    std::fs::write(data.join("admin.key"), "short\n").unwrap();
+    std::fs::set_permissions(
+        data.join("admin.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Server::start_with(&data, None, &[], Some("000"));
+    let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
+    let key = key.trim().to_string();
+    assert!(
+        server.output.iter().any(|l| l.contains(&key)),
+        "a new key is shown once"
+    );
+
+    // Everything local mode writes: database, outbox, raw mail, bodies, attachments, uploads
+    // and reports.
+    let (status, _, _) = server.request(
+        "POST",
+        "/customers",
+        &key,
+        &[],
+        Some(&json!({"email": "hal@acme.test", "send_welcome": true})),
+    );
+    assert_eq!(status, 201);
+    let mail = "From: Ann Lee <ann@acme.test>\r\nSubject: Logs\r\nMessage-ID: <private@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Logs attached.</p>\r\n--b\r\nContent-Type: text/plain; name=\"app.log\"\r\nContent-Disposition: attachment; filename=\"app.log\"\r\n\r\nline one\r\n--b--\r\n";
+    // The server made the inbox; a user only drops files into it.
+    std::fs::write(data.join("mail.tmp"), mail).unwrap();
+    std::fs::rename(data.join("mail.tmp"), data.join("inbox/1.eml")).unwrap();
+    wait_for_ticket(&server, &key, "ann@acme.test");
+    let (_, _, job) = server.request(
+        "POST",
+        "/imports",
+        &key,
+        &[],
+        Some(&json!({"required": ["email"]})),
+    );
+    let id = job["id"].as_str().unwrap();
+    let (status, _, _) = raw(
+        &server.address,
+        &format!(
+            "PUT /imports/{id}/file HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Length: 20\r\nConnection: close\r\n\r\nEmail\nbad\nok@x.test\n"
+        ),
+    );
+    assert_eq!(status, 202);
+    let mut settled = false;
+    for _ in 0..100 {
+        let (_, _, job) = server.request("GET", &format!("/imports/{id}"), &key, &[], None);
+        let (_, _, hal) = server.request("GET", "/customers/hal@acme.test", &key, &[], None);
+        if job["status"] == "succeeded" && hal["welcome"]["status"] == "sent" {
+            settled = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(settled, "the import and the welcome email finished");
+
+    let mut files = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(dir) = stack.pop() {
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{} is {mode:o}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files += 1;
+                let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{} is {mode:o}", path.display());
+            }
+        }
+    }
+    assert!(
+        files >= 6,
+        "the walk saw the database, outbox, mail, upload and report files"
+    );
+    drop(server);
+
+    // The key is printed only when it is created.
+    let again = Server::start(&data, None);
+    assert!(
+        !again.output.iter().any(|l| l.contains(&key)),
+        "{:?}",
+        again.output
+    );
+}

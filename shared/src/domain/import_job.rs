@@ -232,6 +232,12 @@ impl ImportJob {
     pub fn is_finished(&self) -> bool {
         matches!(self.status, ImportStatus::Succeeded | ImportStatus::Failed)
     }
+
+    /// Only the job's creator, or an admin, may give it its file: the rows run with the
+    /// creator's permissions, so anyone else could write with rights they do not hold.
+    pub fn may_upload(&self, caller: &Caller) -> bool {
+        caller.is_admin() || caller.subject == self.run_as.subject
+    }
 }
 
 /// The key a job's upload goes to.

@@ -11,7 +11,11 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        state.auth.authenticate(parts)
+        let caller = state.auth.authenticate(parts)?;
+        if let Some(audit) = parts.extensions.get::<AuditCaller>() {
+            audit.record(&caller.subject);
+        }
+        Ok(caller)
     }
 }
 

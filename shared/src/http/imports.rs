@@ -11,7 +11,6 @@ use crate::http::views::ImportJobView;
 pub(super) async fn create_import(
     State(s): State<AppState>,
     caller: Caller,
-    headers: HeaderMap,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
     let created = s
@@ -19,13 +18,9 @@ pub(super) async fn create_import(
         .create_import(&caller, s.objects.as_ref(), body)
         .await?;
     // Without presigning (local mode) the file goes to this API's own upload route.
-    let upload_url = created.upload_url.unwrap_or_else(|| {
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("127.0.0.1:3000");
-        format!("http://{host}/imports/{}/file", created.job.id)
-    });
+    let upload_url = created
+        .upload_url
+        .unwrap_or_else(|| s.local_url(&format!("/imports/{}/file", created.job.id)));
     let view = ImportJobView::new(&created.job).with_upload(upload_url);
     Ok(with_etag(StatusCode::CREATED, created.job.version, view))
 }

@@ -64,6 +64,20 @@ pub struct AppState {
     pub objects: Arc<dyn ObjectStore>,
     /// The mail bucket (S3) or the data dir (local): attachments and large message bodies.
     pub mail: Arc<dyn ObjectStore>,
+    /// Local mode's base URL for links to this server (upload and download routes). Never
+    /// taken from a request's `Host` header, which the client chooses.
+    pub public_url: Option<Arc<str>>,
+}
+
+/// Where `helpdesk serve` listens unless told otherwise.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:3000";
+
+impl AppState {
+    /// An absolute URL for `path` on this server, from the configured public base URL.
+    pub(super) fn local_url(&self, path: &str) -> String {
+        let base = self.public_url.as_deref().unwrap_or(DEFAULT_PUBLIC_URL);
+        format!("{}{path}", base.trim_end_matches('/'))
+    }
 }
 
 pub fn router(
@@ -77,6 +91,7 @@ pub fn router(
         auth,
         objects,
         mail,
+        public_url: None,
     })
 }
 
@@ -145,12 +160,26 @@ pub fn with_request_log(routes: Router<AppState>) -> Router<AppState> {
     routes.layer(axum::middleware::from_fn(log_request))
 }
 
+/// Who made a request, for its log lines: filled by the [`Caller`] extractor.
+#[derive(Clone, Default)]
+pub(super) struct AuditCaller(Arc<std::sync::OnceLock<String>>);
+
+impl AuditCaller {
+    pub(super) fn record(&self, subject: &str) {
+        let _ = self.0.set(subject.to_string());
+        tracing::Span::current().record("caller", subject);
+    }
+}
+
 /// One log line per request: method, route template (never the raw path, which may hold an
-/// email), status, duration and the request id (API Gateway's, or `x-request-id`).
+/// email), status, duration, the request id (API Gateway's, or `x-request-id`) and the caller
+/// (the JWT's `sub` or the local key's id, never a credential). Every line logged while the
+/// request is handled carries the request id and the caller too.
 pub(super) async fn log_request(
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    use tracing::Instrument;
     let started = std::time::Instant::now();
     let method = request.method().clone();
     let route = request
@@ -175,13 +204,18 @@ pub(super) async fn log_request(
             .map(str::to_string)
     })
     .unwrap_or_default();
-    let response = next.run(request).await;
+    let audit = AuditCaller::default();
+    request.extensions_mut().insert(audit.clone());
+    let span = tracing::info_span!("request", request_id, caller = tracing::field::Empty);
+    let response = next.run(request).instrument(span.clone()).await;
+    let _entered = span.enter();
     let status = response.status().as_u16();
     let millis = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+    let caller = audit.0.get().map(String::as_str).unwrap_or("anonymous");
     if status >= 500 {
-        tracing::error!(%method, %route, status, millis, request_id, "request");
+        tracing::error!(%method, %route, status, millis, caller, "request");
     } else {
-        tracing::info!(%method, %route, status, millis, request_id, "request");
+        tracing::info!(%method, %route, status, millis, caller, "request");
     }
     response
 }

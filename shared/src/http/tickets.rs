@@ -66,7 +66,6 @@ pub(super) async fn download_attachment(
     State(s): State<AppState>,
     caller: Caller,
     Params2(ticket, attachment): Params2,
-    headers: HeaderMap,
 ) -> ApiResult {
     let mut download = s
         .helpdesk
@@ -74,11 +73,7 @@ pub(super) async fn download_attachment(
         .await?;
     if download.url.starts_with('/') {
         // Local folders answer a path on this server.
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost");
-        download.url = format!("http://{host}{}", download.url);
+        download.url = s.local_url(&download.url);
     }
     let mut response = (
         StatusCode::SEE_OTHER,

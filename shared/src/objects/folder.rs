@@ -115,6 +115,15 @@ impl ObjectStore for FolderStore {
         tokio::fs::copy(source, &partial)
             .await
             .map_err(|e| io_error(key, e))?;
+        // A copy keeps the source's mode; stored objects are the owner's alone, like the rest
+        // of the data directory.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tokio::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
+                .await
+                .map_err(|e| io_error(key, e))?;
+        }
         tokio::fs::rename(&partial, &path)
             .await
             .map_err(|e| io_error(key, e))

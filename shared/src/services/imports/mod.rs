@@ -64,6 +64,26 @@ impl Helpdesk {
             .ok_or_else(|| HelpdeskError::NotFound(format!("import {id}")))
     }
 
+    /// The job a caller is about to upload a file for (local mode's upload route). Anyone but
+    /// its creator or an admin gets the 404 of an unknown id; a job that has its file, a 409.
+    pub async fn import_awaiting_upload(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ImportJob, HelpdeskError> {
+        let job = self.get_import(caller, id).await?;
+        if !job.may_upload(caller) {
+            return Err(HelpdeskError::NotFound(format!("import {id}")));
+        }
+        if job.source_etag.is_some() || job.status != ImportStatus::Pending {
+            return Err(HelpdeskError::conflict(
+                "file",
+                "this import already has its file; create a new import",
+            ));
+        }
+        Ok(job)
+    }
+
     /// A file arrived at `key` (with version `etag`): the job that imports it, created with the
     /// default options when the file came without one. The same object announced again maps to
     /// the same job, so a redelivered event never imports twice.
