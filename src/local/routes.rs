@@ -128,23 +128,21 @@ async fn download(
             "download (expired or unknown)".into(),
         )
     };
-    let (key, path) = folder.redeem(&token).ok_or_else(expired)?;
+    let (path, save_as) = folder.redeem(&token).ok_or_else(expired)?;
     let file = tokio::fs::File::open(&path).await.map_err(|_| expired())?;
-    // Attachment keys end in `<n>-<file name>`.
-    let name = key
-        .rsplit('/')
-        .next()
-        .and_then(|last| last.split_once('-').map(|(_, name)| name))
-        .unwrap_or("download");
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+    let content_type = HeaderValue::from_str(&save_as.content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    // Always saved, never shown: an HTML or SVG attachment cannot run on this origin.
+    if let Ok(value) = HeaderValue::from_str(&save_as.content_disposition()) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     Ok(response)
 }

@@ -365,7 +365,7 @@ async fn tokens_only_join_tickets_of_the_customer_or_their_company(api: LambdaAp
     );
     let record = mail.deliver(&stranger).await;
     assert_ne!(record["ticket_id"], json!(ticket_id));
-    assert_eq!(record["thread_reason"], "new");
+    assert_eq!(record["thread_reason"], "not_participant");
 
     let colleague = plain(
         "bob@acme.test",
@@ -661,7 +661,7 @@ async fn spam_virus_and_forged_mail_are_contained(api: LambdaApi) {
         .await;
     assert_eq!(record["status"], "ingested");
     assert_ne!(record["ticket_id"], first["ticket_id"]);
-    assert_eq!(record["thread_reason"], "new");
+    assert_eq!(record["thread_reason"], "unverified");
     let ticket = mail.ticket(&record["ticket_id"]).await;
     assert_eq!(ticket["messages"][0]["unauthenticated"], true);
     assert_eq!(mail.ticket(&first["ticket_id"]).await["message_count"], 1);
@@ -678,6 +678,136 @@ async fn spam_virus_and_forged_mail_are_contained(api: LambdaApi) {
         .deliver_as("ses-spf", one_fail.as_bytes(), &[("spfVerdict", "FAIL")])
         .await;
     assert_eq!(record["ticket_id"], first["ticket_id"]);
+
+    // A reply joins only when SPF or DKIM passed: DMARC alone, or GRAY verdicts (a domain
+    // without SPF, DKIM or DMARC records), do not vouch for the sender.
+    for (id, verdicts) in [
+        (
+            "ses-gray",
+            [
+                ("spfVerdict", "GRAY"),
+                ("dkimVerdict", "GRAY"),
+                ("dmarcVerdict", "GRAY"),
+            ],
+        ),
+        (
+            "ses-dmarc-only",
+            [
+                ("spfVerdict", "FAIL"),
+                ("dkimVerdict", "FAIL"),
+                ("dmarcVerdict", "PASS"),
+            ],
+        ),
+        (
+            "ses-processing",
+            [
+                ("spfVerdict", "PROCESSING_FAILED"),
+                ("dkimVerdict", "GRAY"),
+                ("dmarcVerdict", "GRAY"),
+            ],
+        ),
+    ] {
+        let raw = plain(
+            "ann@acme.test",
+            "Re: Printer on fire",
+            &format!("<{id}@acme.test>"),
+            &[("In-Reply-To", "<m1@acme.test>")],
+            "Is this me?",
+        );
+        let record = mail.deliver_as(id, raw.as_bytes(), &verdicts).await;
+        assert_ne!(record["ticket_id"], first["ticket_id"], "{id}");
+        assert_eq!(record["thread_reason"], "unverified", "{id}");
+        let ticket = mail.ticket(&record["ticket_id"]).await;
+        assert_eq!(ticket["messages"][0]["unauthenticated"], true, "{id}");
+    }
+    let record = mail
+        .deliver_as(
+            "ses-dkim",
+            plain(
+                "ann@acme.test",
+                "Re: Printer on fire",
+                "<dkim@acme.test>",
+                &[("In-Reply-To", "<m1@acme.test>")],
+                "Signed",
+            )
+            .as_bytes(),
+            &[
+                ("spfVerdict", "GRAY"),
+                ("dkimVerdict", "PASS"),
+                ("dmarcVerdict", "GRAY"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        record["ticket_id"], first["ticket_id"],
+        "DKIM alone vouches"
+    );
+}
+
+async fn strangers_cannot_join_a_ticket_by_its_message_ids(api: LambdaApi) {
+    api.post(
+        As::Admin,
+        "/companies",
+        json!({"name": "Acme", "domains": ["acme.test"]}),
+    )
+    .await;
+    let mail = Mail::new(api);
+    let first = mail.deliver(FIRST).await;
+    let ticket_id = first["ticket_id"].as_str().unwrap();
+
+    // Eve learned the Message-ID of Ann's mail: quoting it gets her a ticket of her own.
+    for (id, headers) in [
+        ("<e1@other.test>", vec![("In-Reply-To", "<m1@acme.test>")]),
+        ("<e2@other.test>", vec![("References", "<m1@acme.test>")]),
+    ] {
+        let stranger = plain(
+            "eve@other.test",
+            "Re: Printer on fire",
+            id,
+            &headers,
+            "Let me in",
+        );
+        let record = mail.deliver(&stranger).await;
+        assert_eq!(record["status"], "ingested");
+        assert_ne!(record["ticket_id"], json!(ticket_id), "{record}");
+        assert_eq!(record["thread_reason"], "not_participant", "{record}");
+    }
+    assert_eq!(mail.ticket(&json!(ticket_id)).await["message_count"], 1);
+
+    // A colleague (same company) and Ann from an alternate address still join.
+    let colleague = plain(
+        "bob@acme.test",
+        "Re: Printer on fire",
+        "<b1@acme.test>",
+        &[("In-Reply-To", "<m1@acme.test>")],
+        "Same here",
+    );
+    let record = mail.deliver(&colleague).await;
+    assert_eq!(record["ticket_id"], json!(ticket_id));
+    assert_eq!(record["thread_reason"], "in_reply_to");
+    let ann = mail.api.get(As::Admin, "/customers/ann@acme.test").await;
+    let etag = ann.header("etag").unwrap().to_string();
+    let patched = mail
+        .api
+        .patch(
+            As::Admin,
+            "/customers/ann@acme.test",
+            Some(&etag),
+            json!({"alternate_emails": ["ann@home.test"]}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.body);
+    let from_home = plain(
+        "ann@home.test",
+        "Re: Printer on fire",
+        "<h1@home.test>",
+        &[("References", "<zzz@nowhere.test> <m1@acme.test>")],
+        "From home",
+    );
+    let record = mail.deliver(&from_home).await;
+    assert_eq!(record["ticket_id"], json!(ticket_id));
+    assert_eq!(record["thread_reason"], "references");
+    assert_eq!(mail.ticket(&json!(ticket_id)).await["message_count"], 3);
 }
 
 async fn malformed_mail_fails_with_a_reason(api: LambdaApi) {
@@ -932,8 +1062,147 @@ on_both_stores!(
     replies_reopen_solved_tickets_and_follow_up_closed_ones,
     automated_mail_is_recorded_and_left_alone,
     spam_virus_and_forged_mail_are_contained,
+    strangers_cannot_join_a_ticket_by_its_message_ids,
+    html_mail_loads_no_remote_images_and_attachments_never_render,
     malformed_mail_fails_with_a_reason,
     redelivered_and_duplicate_mail_is_stored_once,
     charsets_and_encoded_words_become_utf8,
     attachments_and_large_bodies_are_kept_in_the_bucket,
 );
+
+/// 40,000 references, a thousand subject tokens and a quote 100,000 lines long cost the store
+/// exactly as many requests as an ordinary reply, and the body is read in linear time.
+#[tokio::test]
+async fn pathological_messages_cost_a_constant_number_of_requests() {
+    use crate::fake_dynamodb::FakeDynamo;
+    use std::sync::Arc;
+    use std::time::Duration;
+    let fake = FakeDynamo::start(Duration::ZERO, 1e9).await;
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    let store = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        "fake",
+    ));
+    let objects = Arc::new(helpdesk_shared::objects::FolderStore::new(
+        crate::support::temp_dir("pathological"),
+    ));
+    let mail = Mail::new(LambdaApi::new(store, objects));
+    let first = mail.deliver(FIRST).await;
+
+    let ordinary = plain(
+        "ann@acme.test",
+        "Re: Printer on fire",
+        "<r1@acme.test>",
+        &[
+            ("In-Reply-To", "<m1@acme.test>"),
+            ("References", "<m1@acme.test>"),
+        ],
+        "Still burning.",
+    );
+    let before = fake.stats().requests;
+    let record = mail.deliver(&ordinary).await;
+    let baseline = fake.stats().requests - before;
+    assert_eq!(record["ticket_id"], first["ticket_id"]);
+
+    let references: String = (0..40_000)
+        .map(|i| format!("<ref{i}@elsewhere.test>"))
+        .collect::<Vec<_>>()
+        .join("\r\n ");
+    let tokens: String = (0..1_000).map(|i| format!("[#NOPE{i}] ")).collect();
+    let subject = format!("Re: {tokens}Printer on fire");
+    // Quoted lines with the answer last: checking each quote line against every line after
+    // it would take minutes here.
+    let body = format!(
+        "{}The answer is at the end.\n",
+        "> quoted\n".repeat(100_000)
+    );
+    let pathological = plain(
+        "ann@acme.test",
+        &subject,
+        "<r2@acme.test>",
+        &[
+            ("In-Reply-To", "<m1@acme.test>"),
+            ("References", &references),
+        ],
+        &body,
+    );
+    let before = fake.stats().requests;
+    let record = mail.deliver(&pathological).await;
+    let cost = fake.stats().requests - before;
+    assert_eq!(record["ticket_id"], first["ticket_id"], "{record}");
+    assert_eq!(record["thread_reason"], "in_reply_to");
+    assert_eq!(
+        cost, baseline,
+        "the pathological message cost {cost} requests, an ordinary reply {baseline}"
+    );
+}
+
+/// A message with a tracking pixel, an inline image and active attachments.
+const ACTIVE_CONTENT: &str = "From: Ann Lee <ann@acme.test>\r\nSubject: Look\r\nMessage-ID: <act@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>Hi<img src=\"https://track.example/p.gif?u=ann\" width=\"1\"><img src=\"cid:logo@acme\"></p>\r\n--b\r\nContent-Type: text/html; name=\"page.html\"\r\nContent-Disposition: attachment; filename=\"page.html\"\r\n\r\n<script>alert(document.cookie)</script>\r\n--b\r\nContent-Type: image/svg+xml; name=\"pic.svg\"\r\nContent-Disposition: attachment; filename=\"pic.svg\"\r\n\r\n<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>\r\n--b\r\nContent-Type: text/plain; name=\"notes.txt\"\r\nContent-Disposition: attachment; filename=\"notes.txt\"\r\n\r\nplain notes\r\n--b--\r\n";
+
+async fn html_mail_loads_no_remote_images_and_attachments_never_render(api: LambdaApi) {
+    let mail = Mail::new(api);
+    let record = mail.deliver(ACTIVE_CONTENT).await;
+    assert_eq!(record["status"], "ingested", "{record}");
+    let ticket = mail.ticket(&record["ticket_id"]).await;
+    let message = &ticket["messages"][0];
+    let html = message["html"].as_str().expect("an HTML body");
+    assert!(
+        html.contains("data-remote-src=\"https://track.example/p.gif?u=ann\""),
+        "{html}"
+    );
+    assert!(
+        !html.contains(" src=\"https:"),
+        "the pixel would load: {html}"
+    );
+    assert!(html.contains("src=\"cid:logo@acme\""), "{html}");
+
+    // The attachment records keep what the sender declared; downloads are inert.
+    let attachments = message["attachments"].as_array().unwrap();
+    let served: Vec<(String, String)> = {
+        let mut served = Vec::new();
+        for attachment in attachments {
+            let path = format!(
+                "/tickets/{}/attachments/{}",
+                ticket["id"].as_str().unwrap(),
+                attachment["id"].as_str().unwrap()
+            );
+            let reply = mail.api.get(As::Agent, &path).await;
+            assert_eq!(reply.status, 303, "{}", reply.body);
+            served.push((
+                attachment["filename"].as_str().unwrap().to_string(),
+                reply.body["url"].as_str().unwrap().to_string(),
+            ));
+        }
+        served
+    };
+    assert_eq!(served.len(), 3);
+    assert_eq!(attachments[0]["content_type"], "text/html");
+    for (filename, url) in served {
+        if url.contains("/downloads/") {
+            // Local folders: the download route of `helpdesk serve`, tested with the server.
+            continue;
+        }
+        let (status, head, _) = crate::support::http_get_with_head(&url);
+        assert_eq!(status, 200, "{head}");
+        assert!(
+            head.contains(&format!(
+                "content-disposition: attachment; filename=\"{filename}\""
+            )),
+            "{filename}: {head}"
+        );
+        let expected = if filename == "notes.txt" {
+            "content-type: text/plain"
+        } else {
+            "content-type: application/octet-stream"
+        };
+        assert!(head.contains(expected), "{filename}: {head}");
+    }
+}

@@ -348,7 +348,7 @@ fn links_are_built_from_the_public_url_never_the_host_header() {
     );
 
     // The attachment redirect too.
-    let mail = "From: Ann Lee <ann@acme.test>\r\nSubject: Logs\r\nMessage-ID: <host@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLogs attached.\r\n--b\r\nContent-Type: text/plain; name=\"app.log\"\r\nContent-Disposition: attachment; filename=\"app.log\"\r\n\r\nline one\r\n--b--\r\n";
+    let mail = "From: Ann Lee <ann@acme.test>\r\nSubject: Logs\r\nMessage-ID: <host@acme.test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nLogs attached.\r\n--b\r\nContent-Type: text/html; name=\"page.html\"\r\nContent-Disposition: attachment; filename=\"page.html\"\r\n\r\n<script>alert(1)</script>\r\n--b--\r\n";
     std::fs::create_dir_all(data.join("inbox")).unwrap();
     std::fs::write(data.join("mail.tmp"), mail).unwrap();
     std::fs::rename(data.join("mail.tmp"), data.join("inbox/1.eml")).unwrap();
@@ -374,6 +374,30 @@ fn links_are_built_from_the_public_url_never_the_host_header() {
         "{head}"
     );
     assert!(!head.contains("evil.example"), "{head}");
+
+    // The local download route serves an active type inert: saved as a file, never shown.
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("location: https://help.example.com"))
+        .expect("a location")
+        .trim()
+        .to_string();
+    let (status, download, bytes) =
+        crate::support::http_get_with_head(&format!("http://{}{location}", server.address));
+    assert_eq!(status, 200, "{download}");
+    assert!(
+        download.contains("content-disposition: attachment; filename=\"page.html\""),
+        "{download}"
+    );
+    assert!(
+        download.contains("content-type: application/octet-stream"),
+        "{download}"
+    );
+    assert!(
+        download.contains("x-content-type-options: nosniff"),
+        "{download}"
+    );
+    assert_eq!(bytes, b"<script>alert(1)</script>");
 
     // A malformed public URL stops the server with a reason.
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"))

@@ -288,6 +288,12 @@ impl LambdaApi {
 /// A plain HTTP/1.1 GET of `url` (loopback, no TLS), as a browser following a presigned URL
 /// would make it: no credentials but those in the URL. Answers status and body.
 pub fn http_get(url: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = http_get_with_head(url);
+    (status, body)
+}
+
+/// [`http_get`] that also answers the response head, lower-cased.
+pub fn http_get_with_head(url: &str) -> (u16, String, Vec<u8>) {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (host, path) = rest
@@ -313,13 +319,12 @@ pub fn http_get(url: &str) -> (u16, Vec<u8>) {
         .and_then(|s| s.parse().ok())
         .expect("status");
     let body = response[split + 4..].to_vec();
-    if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        return (status, dechunk(&body));
+    let head = head.to_ascii_lowercase();
+    if head.contains("transfer-encoding: chunked") {
+        let body = dechunk(&body);
+        return (status, head, body);
     }
-    (status, body)
+    (status, head, body)
 }
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {

@@ -57,10 +57,20 @@ pub(crate) fn fails(verdict: &Option<String>) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("FAIL"))
 }
 
+fn passes(verdict: &Option<String>) -> bool {
+    verdict
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("PASS"))
+}
+
 impl Verdicts {
-    /// SPF, DKIM and DMARC all failed: nothing vouches for the sender.
-    pub fn unauthenticated(&self) -> bool {
-        fails(&self.spf) && fails(&self.dkim) && fails(&self.dmarc)
+    /// SES judged the sender (SPF or DKIM verdicts are present) and neither SPF nor DKIM
+    /// passed: nothing vouches for the sender (`GRAY`, `FAIL` and `PROCESSING_FAILED` alike;
+    /// DMARC is not enough, as a domain without a DMARC policy is `GRAY`). Mail without SES
+    /// verdicts (a local `.eml` file an operator dropped in) is not judged.
+    pub fn unverified(&self) -> bool {
+        let judged = self.spf.is_some() || self.dkim.is_some();
+        judged && !passes(&self.spf) && !passes(&self.dkim)
     }
 }
 

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::customer::Customer;
+
 /// Messages whose text and HTML together exceed this are kept in the mail bucket rather than
 /// in the store (DynamoDB items stop at 400 KB, and ticket listings stay light).
 pub const INLINE_BODY_BYTES: usize = 64 * 1024;
@@ -36,7 +38,20 @@ pub enum ThreadReason {
     References,
     /// Nothing tied it to an existing ticket: it started this one.
     New,
+    /// It named a ticket (token or Message-ID) of a customer who is neither the sender nor of
+    /// the sender's company: it started this one instead.
+    NotParticipant,
+    /// It named one of the sender's tickets, but SES could not verify the sender (neither SPF
+    /// nor DKIM passed): it started this one instead, marked unverified.
+    Unverified,
 }
+
+/// `[#ID]` tokens of a subject that are looked up, at most.
+pub const MAX_SUBJECT_TOKENS: usize = 3;
+/// `In-Reply-To` ids that are looked up, at most (the last ones).
+pub const MAX_IN_REPLY_TO: usize = 3;
+/// `References` ids that are looked up, at most: the newest (the end of the header).
+pub const MAX_REFERENCES: usize = 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
@@ -95,6 +110,60 @@ pub struct Attachment {
     pub content_id: Option<String>,
 }
 
+/// Content types a browser only displays or saves, never runs. Anything else (HTML, SVG, XML,
+/// scripts, unknown types) is served as `application/octet-stream`.
+const PASSIVE_TYPES: [&str; 22] = [
+    "text/plain",
+    "text/csv",
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+    "image/tiff",
+    "image/heic",
+    "application/pdf",
+    "application/zip",
+    "application/gzip",
+    "application/json",
+    "application/msword",
+    "application/vnd.ms-excel",
+    "application/vnd.ms-powerpoint",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "message/rfc822",
+];
+
+impl Attachment {
+    /// The type the attachment is stored and served with: the sender's, when it is a passive
+    /// type (plus audio and video); otherwise `application/octet-stream`, so a `text/html` or
+    /// `image/svg+xml` attachment can never render as a page on the bucket's origin.
+    pub fn served_content_type(&self) -> String {
+        safe_content_type(&self.content_type)
+    }
+}
+
+/// See [`Attachment::served_content_type`].
+pub fn safe_content_type(declared: &str) -> String {
+    let essence = declared
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let passive = PASSIVE_TYPES.contains(&essence.as_str())
+        || essence.starts_with("audio/")
+        || essence.starts_with("video/");
+    if passive {
+        essence
+    } else {
+        "application/octet-stream".to_string()
+    }
+}
+
 /// The bodies of a message, kept apart from the record when they are large.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageBody {
@@ -126,10 +195,20 @@ pub struct TicketMessage {
     pub body_key: Option<String>,
     pub attachments: Vec<Attachment>,
     pub thread_reason: ThreadReason,
-    /// SPF, DKIM and DMARC all failed: the sender may be forged. Such mail never joins an
-    /// existing ticket.
+    /// SES verdicts came with the message and neither SPF nor DKIM passed: the sender may be
+    /// forged. Such mail never joins an existing ticket.
     #[serde(default)]
     pub unauthenticated: bool,
+}
+
+impl Ticket {
+    /// Mail joins a ticket only from its customer (by any of their emails, which resolve to
+    /// the customer) or from a member of the ticket's company; the same rule for the `[#ID]`
+    /// token and for `In-Reply-To`/`References`.
+    pub fn accepts_mail_from(&self, customer: &Customer) -> bool {
+        self.customer_id == customer.id
+            || (self.company_id.is_some() && self.company_id == customer.profile.company_id)
+    }
 }
 
 impl TicketMessage {

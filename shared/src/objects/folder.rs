@@ -10,14 +10,23 @@ use async_trait::async_trait;
 
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
+use crate::ports::objects::SaveAs;
 
 /// Local mode: objects are files under a folder (`DATA_DIR`), keys are relative paths.
 #[derive(Debug, Clone)]
 pub struct FolderStore {
     root: PathBuf,
-    /// Download tokens handed out by `presign_get`: token → (key, expiry). Shared by clones, so
-    /// the server that serves `/downloads/{token}` sees the tokens the API issued.
-    downloads: Arc<Mutex<HashMap<String, (String, Instant)>>>,
+    /// Download tokens handed out by `presign_get`: token → what it downloads. Shared by
+    /// clones, so the server that serves `/downloads/{token}` sees the tokens the API issued.
+    downloads: Arc<Mutex<HashMap<String, Download>>>,
+}
+
+/// What a download token stands for, until when.
+#[derive(Debug, Clone)]
+struct Download {
+    key: String,
+    save_as: SaveAs,
+    expires: Instant,
 }
 
 /// The route local download URLs point at.
@@ -31,14 +40,14 @@ impl FolderStore {
         }
     }
 
-    /// The file a download token stands for, while the token is valid.
-    pub fn redeem(&self, token: &str) -> Option<(String, PathBuf)> {
+    /// The file a download token stands for and how to present it, while the token is valid.
+    pub fn redeem(&self, token: &str) -> Option<(PathBuf, SaveAs)> {
         let downloads = self.downloads.lock().ok()?;
-        let (key, expires) = downloads.get(token)?;
-        if *expires < Instant::now() {
+        let download = downloads.get(token)?;
+        if download.expires < Instant::now() {
             return None;
         }
-        Some((key.clone(), self.path(key).ok()?))
+        Some((self.path(&download.key).ok()?, download.save_as.clone()))
     }
 
     /// Where to write `key` aside (and the file it is renamed to afterwards), so that a reader
@@ -144,7 +153,12 @@ impl ObjectStore for FolderStore {
         Ok(None)
     }
 
-    async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, ObjectError> {
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        save_as: &SaveAs,
+    ) -> Result<String, ObjectError> {
         let path = self.path(key)?;
         if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Err(ObjectError::NotFound(key.to_string()));
@@ -160,8 +174,15 @@ impl ObjectStore for FolderStore {
             .lock()
             .map_err(|_| ObjectError::Unavailable("download tokens poisoned".into()))?;
         // Expired tokens go as new ones come, so the table stays as small as the live ones.
-        downloads.retain(|_, (_, expires)| *expires > now);
-        downloads.insert(token.clone(), (key.to_string(), now + expires_in));
+        downloads.retain(|_, download| download.expires > now);
+        downloads.insert(
+            token.clone(),
+            Download {
+                key: key.to_string(),
+                save_as: save_as.clone(),
+                expires: now + expires_in,
+            },
+        );
         Ok(format!("{DOWNLOAD_ROUTE}/{token}"))
     }
 }

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::aws::{AwsConfig, LazyClient};
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
+use crate::ports::objects::SaveAs;
 
 /// The cloud: one S3 bucket.
 #[derive(Debug, Clone)]
@@ -191,7 +192,12 @@ impl ObjectStore for S3Store {
         Ok(Some(request.uri().to_string()))
     }
 
-    async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, ObjectError> {
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        save_as: &SaveAs,
+    ) -> Result<String, ObjectError> {
         let config = aws_sdk_s3::presigning::PresigningConfig::expires_in(expires_in)
             .map_err(|e| ObjectError::Unavailable(e.to_string()))?;
         let request = self
@@ -200,6 +206,9 @@ impl ObjectStore for S3Store {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            // S3 answers with these headers whatever the object was stored with.
+            .response_content_disposition(save_as.content_disposition())
+            .response_content_type(&save_as.content_type)
             .presigned(config)
             .await
             .map_err(|e| s3_error(key, e))?;

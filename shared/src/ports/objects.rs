@@ -14,6 +14,43 @@ pub enum ObjectError {
     Unavailable(String),
 }
 
+/// How a download presents itself to a browser: always saved as a file (never rendered on the
+/// bucket's or server's origin), under `filename`, as `content_type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaveAs {
+    pub filename: String,
+    pub content_type: String,
+}
+
+impl SaveAs {
+    /// `attachment; filename="…"; filename*=UTF-8''…`: an ASCII fallback and the exact name.
+    pub fn content_disposition(&self) -> String {
+        let ascii: String = self
+            .filename
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let encoded: String = self
+            .filename
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+    }
+}
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// A blocking reader over `key` from byte `offset`, for parsers on a blocking thread. The
@@ -30,7 +67,12 @@ pub trait ObjectStore: Send + Sync {
         key: &str,
         expires_in: Duration,
     ) -> Result<Option<String>, ObjectError>;
-    /// A URL that downloads the object without other credentials until it expires. Local
-    /// folders answer a path (`/downloads/…`) on the serving host.
-    async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, ObjectError>;
+    /// A URL that downloads the object without other credentials until it expires, always as
+    /// a file ([`SaveAs`]). Local folders answer a path (`/downloads/…`) on the serving host.
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+        save_as: &SaveAs,
+    ) -> Result<String, ObjectError>;
 }

@@ -11,6 +11,7 @@ use crate::domain::ticket::*;
 use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
+use crate::ports::objects::SaveAs;
 use crate::ports::store::Page;
 use crate::services::Helpdesk;
 
@@ -125,7 +126,14 @@ impl Helpdesk {
                 .find(|a| a.id == attachment_id);
             if let Some(attachment) = found {
                 let url = mail
-                    .presign_get(&attachment.key, DOWNLOAD_URL_LIFETIME)
+                    .presign_get(
+                        &attachment.key,
+                        DOWNLOAD_URL_LIFETIME,
+                        &SaveAs {
+                            filename: attachment.filename.clone(),
+                            content_type: attachment.served_content_type(),
+                        },
+                    )
                     .await
                     .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
                 return Ok(Download {

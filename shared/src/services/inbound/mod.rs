@@ -19,6 +19,9 @@ use crate::domain::error::StoreError;
 use crate::domain::inbound::*;
 use crate::domain::ticket::Attachment;
 use crate::domain::ticket::INLINE_BODY_BYTES;
+use crate::domain::ticket::MAX_IN_REPLY_TO;
+use crate::domain::ticket::MAX_REFERENCES;
+use crate::domain::ticket::MAX_SUBJECT_TOKENS;
 use crate::domain::ticket::MessageBody;
 use crate::domain::ticket::ThreadReason;
 use crate::domain::ticket::Ticket;
@@ -156,7 +159,7 @@ impl MailContext {
         record.customer_email = Some(customer.email().to_string());
         record.customer_created = created;
         let ticket_message = self
-            .message(&envelope, &parsed, message_id, verdicts.unauthenticated())
+            .message(&envelope, &parsed, message_id, verdicts.unverified())
             .await?;
         let threading = Threading {
             in_reply_to: parsed.in_reply_to.clone(),
@@ -308,8 +311,13 @@ impl MailContext {
                 index + 1,
                 storage_name(&part.filename)
             );
+            // Stored with a type that cannot render as a page, whatever the sender declared.
             self.mail
-                .put(&key, part.bytes.to_vec(), &part.content_type)
+                .put(
+                    &key,
+                    part.bytes.to_vec(),
+                    &crate::domain::ticket::safe_content_type(&part.content_type),
+                )
                 .await
                 .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
             attachments.push(Attachment {
@@ -360,21 +368,31 @@ impl MailContext {
         })
     }
 
-    /// Where the message goes: the ticket its subject token names (if it is the customer's or
-    /// their company's), else the ticket of a message it replies to (`In-Reply-To`, then
-    /// `References` newest first), else a new ticket. Mail nothing vouches for always starts a
-    /// new ticket, so a forged sender cannot write into someone's conversation.
+    /// Where the message goes. It joins the first ticket it names that accepts mail from the
+    /// sender ([`Ticket::accepts_mail_from`]): by subject token, then `In-Reply-To`, then
+    /// `References` newest first. Unverified mail never joins one; a closed ticket gets a
+    /// follow-up. Anything else starts a new ticket whose reason says why.
     async fn place(
         &self,
         customer: &Customer,
         message: &TicketMessage,
         threading: &Threading,
     ) -> Result<(TicketWrite, ThreadReason), HelpdeskError> {
-        if !message.unauthenticated
-            && let Some((ticket, reason)) =
-                self.existing_ticket(customer, message, threading).await?
-        {
-            if ticket.status != TicketStatus::Closed {
+        let new = |follow_up_of, reason| {
+            Ok((
+                TicketWrite::Insert(new_ticket(customer, message, follow_up_of)),
+                reason,
+            ))
+        };
+        match self.named_ticket(customer, message, threading).await? {
+            Named::Nothing => new(None, ThreadReason::New),
+            Named::OthersOnly => new(None, ThreadReason::NotParticipant),
+            Named::Ticket(..) if message.unauthenticated => new(None, ThreadReason::Unverified),
+            Named::Ticket(ticket, _) if ticket.status == TicketStatus::Closed => {
+                new(Some(ticket.id), ThreadReason::New)
+            }
+            Named::Ticket(ticket, reason) => {
+                let ticket = *ticket;
                 let mut next = ticket.bumped();
                 next.message_count += 1;
                 next.last_message_at = message
@@ -383,57 +401,97 @@ impl MailContext {
                     .max(ticket.last_message_at.clone());
                 // The customer wrote back: whatever agents were waiting for, it is their turn.
                 next.status = TicketStatus::Open;
-                return Ok((
+                Ok((
                     TicketWrite::Replace {
                         previous: ticket,
                         next,
                     },
                     reason,
-                ));
+                ))
             }
-            return Ok((
-                TicketWrite::Insert(new_ticket(customer, message, Some(ticket.id))),
-                ThreadReason::New,
-            ));
         }
-        Ok((
-            TicketWrite::Insert(new_ticket(customer, message, None)),
-            ThreadReason::New,
-        ))
     }
 
-    async fn existing_ticket(
+    /// The ticket a message names, in two batched reads whatever it carries: a few subject
+    /// tokens and the newest references only.
+    async fn named_ticket(
         &self,
         customer: &Customer,
         message: &TicketMessage,
         threading: &Threading,
-    ) -> Result<Option<(Ticket, ThreadReason)>, HelpdeskError> {
+    ) -> Result<Named, HelpdeskError> {
         let store = &self.helpdesk.store;
-        for token in subject_tokens(&message.subject) {
-            if let Some(ticket) = store.get_ticket(&token).await? {
-                let same_company =
-                    ticket.company_id.is_some() && ticket.company_id == customer.profile.company_id;
-                if ticket.customer_id == customer.id || same_company {
-                    return Ok(Some((ticket, ThreadReason::Token)));
+        let mut candidates: Vec<(String, ThreadReason)> = subject_tokens(&message.subject)
+            .into_iter()
+            .take(MAX_SUBJECT_TOKENS)
+            .map(|token| (token, ThreadReason::Token))
+            .collect();
+        let newest = |ids: &[String], limit: usize| -> Vec<String> {
+            ids.iter().rev().take(limit).cloned().collect()
+        };
+        let mut referenced: Vec<(String, ThreadReason)> = Vec::new();
+        for (ids, reason) in [
+            (
+                newest(&threading.in_reply_to, MAX_IN_REPLY_TO),
+                ThreadReason::InReplyTo,
+            ),
+            (
+                newest(&threading.references, MAX_REFERENCES),
+                ThreadReason::References,
+            ),
+        ] {
+            for id in ids {
+                if !referenced.iter().any(|(seen, _)| *seen == id) {
+                    referenced.push((id, reason));
                 }
             }
         }
-        let by_header = [
-            (&threading.in_reply_to, ThreadReason::InReplyTo),
-            (&threading.references, ThreadReason::References),
-        ];
-        for (ids, reason) in by_header {
-            // Newest first: the last reference is the message replied to.
-            for id in ids.iter().rev() {
-                if let Some(ticket_id) = store.ticket_for_message_id(id).await?
-                    && let Some(ticket) = store.get_ticket(&ticket_id).await?
-                {
-                    return Ok(Some((ticket, reason)));
+        if !referenced.is_empty() {
+            let ids: Vec<String> = referenced.iter().map(|(id, _)| id.clone()).collect();
+            let owners = store.tickets_for_message_ids(&ids).await?;
+            for ((_, reason), owner) in referenced.into_iter().zip(owners) {
+                if let Some(ticket_id) = owner {
+                    candidates.push((ticket_id, reason));
                 }
             }
         }
-        Ok(None)
+        let mut ids: Vec<String> = Vec::with_capacity(candidates.len());
+        candidates.retain(|(id, _)| {
+            let first = !ids.contains(id);
+            if first {
+                ids.push(id.clone());
+            }
+            first
+        });
+        if ids.is_empty() {
+            return Ok(Named::Nothing);
+        }
+        let tickets = store.get_tickets(&ids).await?;
+        let mut named_others = false;
+        for ((_, reason), ticket) in candidates.into_iter().zip(tickets) {
+            match ticket {
+                Some(ticket) if ticket.accepts_mail_from(customer) => {
+                    return Ok(Named::Ticket(Box::new(ticket), reason));
+                }
+                Some(_) => named_others = true,
+                None => {}
+            }
+        }
+        Ok(if named_others {
+            Named::OthersOnly
+        } else {
+            Named::Nothing
+        })
     }
+}
+
+/// What a message's token and references point at.
+enum Named {
+    Nothing,
+    /// Only tickets the sender may not write into.
+    OthersOnly,
+    /// The first ticket that accepts the sender's mail, and how it was found.
+    Ticket(Box<Ticket>, ThreadReason),
 }
 
 /// The Message-IDs a message answers.

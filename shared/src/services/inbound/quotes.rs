@@ -7,8 +7,16 @@
 /// "Sent:"/"Date:"), or a trailing block of `>` lines. Inline answers between quotes stay.
 pub fn reply_text(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
+    // From each line on, is everything quoted or blank? One pass from the end, so the whole
+    // detection stays linear in the number of lines.
+    let mut quoted_to_end = vec![true; lines.len() + 1];
+    for i in (0..lines.len()).rev() {
+        let line = lines[i].trim_start();
+        quoted_to_end[i] =
+            quoted_to_end[i + 1] && (line.trim().is_empty() || line.starts_with('>'));
+    }
     let cut = (0..lines.len())
-        .find(|&i| starts_history(&lines, i))
+        .find(|&i| starts_history(&lines, i, quoted_to_end[i]))
         .unwrap_or(lines.len());
     let reply = lines[..cut].join("\n");
     let reply = reply.trim();
@@ -31,7 +39,7 @@ const ATTRIBUTION_ENDINGS: [&str; 8] = [
     "escreveu:",
 ];
 
-fn starts_history(lines: &[&str], i: usize) -> bool {
+fn starts_history(lines: &[&str], i: usize, quoted_to_end: bool) -> bool {
     let line = lines[i].trim();
     let lower = line.to_lowercase();
     let next = lines.get(i + 1).map(|l| l.trim().to_lowercase());
@@ -63,19 +71,113 @@ fn starts_history(lines: &[&str], i: usize) -> bool {
         }
     }
     // A block of quoted lines that runs to the end: the history, not an inline answer.
-    line.starts_with('>')
-        && lines[i..]
-            .iter()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('>'))
+    line.starts_with('>') && quoted_to_end
 }
 
-/// HTML with scripts, styles, event handlers and dangerous URLs removed (ammonia's allow-list);
-/// `cid:` images stay so clients can show inline attachments.
+/// HTML with scripts, styles, event handlers and dangerous URLs removed (ammonia's allow-list).
+/// `cid:` images stay so clients can show inline attachments; remote images do not load: their
+/// address moves to `data-remote-src`, so that opening a ticket tells no sender when or from
+/// where it was read, and a client can still offer "load images".
 pub fn sanitize_html(html: &str) -> String {
-    ammonia::Builder::default()
+    let clean = ammonia::Builder::default()
         .add_url_schemes(&["cid"])
+        .add_tag_attributes("img", &["data-remote-src"])
         .clean(html)
-        .to_string()
+        .to_string();
+    defer_remote_images(&clean)
+}
+
+/// Rewrites `<img src="…">` to `<img data-remote-src="…">` unless the source is `cid:`. It
+/// runs on ammonia's output, whose serialiser writes every attribute as `name="value"` with
+/// `"` escaped inside values, so a scan that tracks quotes reads the tags exactly.
+fn defer_remote_images(clean: &str) -> String {
+    let mut out = String::with_capacity(clean.len() + 32);
+    let mut rest = clean;
+    while let Some(start) = rest.find("<img") {
+        out.push_str(&rest[..start]);
+        let tag_and_after = &rest[start..];
+        // The end of the tag: the first `>` outside a quoted value.
+        let mut in_quotes = false;
+        let end = tag_and_after
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' {
+                    in_quotes = !in_quotes;
+                }
+                c == '>' && !in_quotes
+            })
+            .map_or(tag_and_after.len(), |(i, _)| i + 1);
+        let tag = &tag_and_after[..end];
+        out.push_str(&defer_source(tag));
+        rest = &tag_and_after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One `<img …>` tag with a non-`cid:` `src` renamed; any earlier `data-remote-src` the
+/// sender wrote is dropped, so the attribute always holds the original source.
+fn defer_source(tag: &str) -> String {
+    let mut attributes: Vec<(String, Option<String>)> = Vec::new();
+    let inner = tag
+        .trim_start_matches("<img")
+        .trim_end_matches('>')
+        .trim_end_matches('/');
+    let mut chars = inner.char_indices().peekable();
+    while let Some(&(i, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut name_end = inner.len();
+        while let Some(&(j, c)) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                name_end = j;
+                break;
+            }
+            chars.next();
+        }
+        let name = inner[i..name_end.min(inner.len())].to_string();
+        let mut value = None;
+        if chars.peek().is_some_and(|&(_, c)| c == '=') {
+            chars.next();
+            if chars.peek().is_some_and(|&(_, c)| c == '"') {
+                let (open, _) = chars.next().unwrap_or((name_end, '"'));
+                let mut close = inner.len();
+                for (j, c) in chars.by_ref() {
+                    if c == '"' {
+                        close = j;
+                        break;
+                    }
+                }
+                value = Some(inner[open + 1..close].to_string());
+            }
+        }
+        attributes.push((name, value));
+    }
+    let remote = attributes.iter().any(|(name, value)| {
+        name == "src"
+            && !value
+                .as_deref()
+                .is_some_and(|v| v.trim().to_ascii_lowercase().starts_with("cid:"))
+    });
+    let mut rebuilt = String::from("<img");
+    for (name, value) in attributes {
+        let name = match name.as_str() {
+            "data-remote-src" => continue,
+            "src" if remote => "data-remote-src",
+            other => other,
+        };
+        rebuilt.push(' ');
+        rebuilt.push_str(name);
+        if let Some(value) = value {
+            rebuilt.push_str("=\"");
+            rebuilt.push_str(&value);
+            rebuilt.push('"');
+        }
+    }
+    rebuilt.push('>');
+    rebuilt
 }
 
 #[cfg(test)]
@@ -119,6 +221,33 @@ mod tests {
             reply_text("Plain message\nwith two lines"),
             "Plain message\nwith two lines"
         );
+    }
+
+    #[test]
+    fn a_long_quote_followed_by_an_answer_is_kept_whole() {
+        // The answer after the quotes makes them inline quotes, not trailing history.
+        let text = format!("{}The answer.", "> q\n".repeat(1_000));
+        assert_eq!(reply_text(&text), text.trim());
+    }
+
+    #[test]
+    fn remote_images_do_not_load_but_can_be_offered() {
+        let clean = sanitize_html(
+            "<p>Hi<img src=\"https://track.example/p.gif?u=1&amp;t=2\" alt=\"x>y\" width=\"1\"><img src=\"cid:logo\"><img data-remote-src=\"https://fake.example\" src=\"http://a.example/b.png\"><img src=\"//proto.example/x.png\"></p>",
+        );
+        assert!(!clean.contains(" src=\"http"), "{clean}");
+        assert!(!clean.contains(" src=\"//"), "{clean}");
+        assert!(
+            clean.contains("data-remote-src=\"https://track.example/p.gif?u=1&amp;t=2\""),
+            "{clean}"
+        );
+        assert!(clean.contains("alt=\"x&gt;y\""), "{clean}");
+        assert!(clean.contains("<img src=\"cid:logo\">"), "{clean}");
+        assert!(
+            clean.contains("data-remote-src=\"http://a.example/b.png\""),
+            "{clean}"
+        );
+        assert!(!clean.contains("fake.example"), "{clean}");
     }
 
     #[test]

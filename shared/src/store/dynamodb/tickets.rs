@@ -127,6 +127,30 @@ impl TicketStore for DynamoStore {
             .await?
             .and_then(|item| get_s(&item, "ticket_id").map(str::to_string)))
     }
+
+    async fn tickets_for_message_ids(
+        &self,
+        message_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let pks: Vec<String> = message_ids.iter().map(|id| message_id_pk(id)).collect();
+        let items = self.batch_get(&pks).await?;
+        Ok(pks
+            .iter()
+            .map(|pk| {
+                items
+                    .get(pk)
+                    .and_then(|item| get_s(item, "ticket_id").map(str::to_string))
+            })
+            .collect())
+    }
+
+    async fn get_tickets(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>, StoreError> {
+        let pks: Vec<String> = ids.iter().map(|id| ticket_pk(id)).collect();
+        let items = self.batch_get(&pks).await?;
+        pks.iter()
+            .map(|pk| items.get(pk).map(from_item).transpose())
+            .collect()
+    }
 }
 
 #[async_trait]

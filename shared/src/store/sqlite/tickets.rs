@@ -110,6 +110,38 @@ impl TicketStore for SqliteStore {
         })
         .await
     }
+
+    async fn tickets_for_message_ids(
+        &self,
+        message_ids: &[String],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let message_ids = message_ids.to_vec();
+        // One connection visit; each lookup is an index probe on a prepared statement.
+        self.with(move |connection| {
+            message_ids
+                .iter()
+                .map(|id| {
+                    query_row(
+                        connection,
+                        "SELECT ticket_id FROM message_ids WHERE message_id = ?1",
+                        [id],
+                        |r| r.get(0),
+                    )
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn get_tickets(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>, StoreError> {
+        let ids = ids.to_vec();
+        self.with(move |connection| {
+            ids.iter()
+                .map(|id| read_doc(connection, "SELECT doc FROM tickets WHERE id = ?1", [id]))
+                .collect()
+        })
+        .await
+    }
 }
 
 #[async_trait]
