@@ -39,8 +39,8 @@ helpdesk_shared::route_table! { LOCAL_ROUTES, local_routes;
     "/downloads/{token}" => { get: download },
 }
 
-/// Largest file accepted by the local upload route.
-pub const MAX_UPLOAD_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Largest file accepted by the local upload route: the largest import.
+pub const MAX_UPLOAD_BYTES: u64 = helpdesk_shared::domain::import_job::MAX_IMPORT_FILE_BYTES;
 
 #[derive(Clone)]
 struct LocalUploads {

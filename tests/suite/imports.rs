@@ -661,3 +661,21 @@ async fn an_agents_import_neither_needs_nor_names_fields_hidden_from_them() {
             .contains("custom_fields.secret: is required")
     );
 }
+
+#[tokio::test]
+async fn control_characters_in_single_line_cells_fail_their_row() {
+    let rig = Rig::new(LambdaApi::on_sqlite().await);
+    let file = "Email,First Name,Last Name,City,Notes\nann@x.io,Ann,Lee,Springfield,\"two\nlines\"\nbob@x.io,\"Bob\nBcc: eve@evil.test\",Ray,Paris,\ncid@x.io,Cid,Wu,\"Ber\tlin\",\n";
+    let job = rig.import(json!({}), file.as_bytes()).await;
+    assert_eq!(counts(&job), [3, 1, 0, 0, 2, 0], "{job}");
+    let report = rig.report(&job).await;
+    assert!(
+        report.contains("bob@x.io,\"first_name: must be a single line"),
+        "{report}"
+    );
+    assert!(
+        report.contains("cid@x.io,\"address.city: must be a single line"),
+        "{report}"
+    );
+    assert_eq!(rig.customer("ann@x.io").await["notes"], "two\nlines");
+}

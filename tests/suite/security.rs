@@ -592,3 +592,162 @@ fn the_data_directory_is_private_whatever_the_umask() {
         again.output
     );
 }
+
+/// Runs `helpdesk` to the end while sampling its peak resident memory (Linux `VmHWM`).
+#[cfg(target_os = "linux")]
+fn run_measuring_peak(args: &[&str]) -> (std::process::Output, u64) {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("helpdesk runs");
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    // Bounded: an import of this file takes seconds; give up after five minutes.
+    for _ in 0..6_000 {
+        if let Ok(status) = std::fs::read_to_string(&status_file)
+            && let Some(kib) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().expect("output");
+    (output, peak_kib * 1024)
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_huge_csv_field_fails_its_row_alone_in_bounded_memory() {
+    use std::io::BufWriter;
+    let data = temp_dir("huge-field");
+    let path = data.join("huge.csv");
+    {
+        let mut file = BufWriter::new(std::fs::File::create(&path).unwrap());
+        writeln!(file, "Email,First Name,Last Name,Notes").unwrap();
+        for i in 0..1_000 {
+            writeln!(file, "before{i}@x.test,Ann,Lee,fine").unwrap();
+        }
+        // One 200 MB field, quoted, with commas and newlines inside.
+        write!(file, "huge@x.test,Huge,Field,\"").unwrap();
+        let chunk = "lorem, ipsum\n".repeat(80_000);
+        for _ in 0..(200 * 1024 * 1024 / chunk.len()) {
+            file.write_all(chunk.as_bytes()).unwrap();
+        }
+        writeln!(file, "\"").unwrap();
+        // One row of 2 MiB in fields that are each under the field limit.
+        let field = "w".repeat(60 * 1024);
+        writeln!(file, "wide@x.test,{}", vec![field; 34].join(",")).unwrap();
+        for i in 0..1_000 {
+            writeln!(file, "after{i}@x.test,Bob,Ray,fine").unwrap();
+        }
+    }
+    let (output, peak) = run_measuring_peak(&[
+        "import",
+        path.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let summary = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{summary}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        summary.contains("2002 rows: 2000 created, 0 updated, 0 unchanged, 2 failed"),
+        "{summary}"
+    );
+    assert!(
+        peak < 150 * 1024 * 1024,
+        "peak RSS {} MiB",
+        peak / (1024 * 1024)
+    );
+    let report_path = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("error report: "))
+        .expect("a report");
+    let report = std::fs::read_to_string(report_path.trim()).unwrap();
+    assert!(
+        report.contains("huge@x.test,a field is larger than 64 KiB"),
+        "{}",
+        &report[..report.len().min(2_000)]
+    );
+    assert!(
+        report.contains("wide@x.test,the row is larger than 1 MiB"),
+        "{}",
+        &report[..report.len().min(2_000)]
+    );
+    assert!(
+        report.len() < 200 * 1024,
+        "the report's copies are truncated: {} bytes",
+        report.len()
+    );
+}
+
+#[tokio::test]
+async fn control_characters_are_refused_in_single_line_fields() {
+    let api = LambdaApi::on_sqlite().await;
+    for (body, field) in [
+        (
+            json!({"email": "a@x.test", "first_name": "Ann\r\nBcc: x@evil.test"}),
+            "first_name",
+        ),
+        (
+            json!({"email": "a@x.test", "last_name": "Lee\u{0}"}),
+            "last_name",
+        ),
+        (
+            json!({"email": "a@x.test", "address": {"city": "Spring\tfield"}}),
+            "address.city",
+        ),
+        (
+            json!({"email": "a@x.test", "entitlements": [{"name": "Gold\n"}]}),
+            "entitlements[0].name",
+        ),
+    ] {
+        api.post(As::Agent, "/customers", body)
+            .await
+            .assert_problem(422, field);
+    }
+    api.post(As::Admin, "/companies", json!({"name": "Acme\u{7}"}))
+        .await
+        .assert_problem(422, "name");
+    api.post(
+        As::Admin,
+        "/fields",
+        json!({"key": "k", "label": "A\nB", "type": "text"}),
+    )
+    .await
+    .assert_problem(422, "label");
+    // Notes may hold several lines.
+    let created = api
+        .post(
+            As::Agent,
+            "/customers",
+            json!({"email": "a@x.test", "first_name": "Ann", "notes": "line one\nline two"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let batch = api
+        .post(
+            As::Agent,
+            "/customers/batch",
+            json!({"customers": [{"email": "b@x.test", "first_name": "B\u{0}b"}]}),
+        )
+        .await;
+    assert_eq!(
+        batch.body["results"][0]["status"], "error",
+        "{}",
+        batch.body
+    );
+    assert_eq!(batch.body["results"][0]["errors"][0]["field"], "first_name");
+}

@@ -7,6 +7,7 @@ use crate::domain::validation::Errors;
 use crate::domain::validation::is_webmail_domain;
 use crate::domain::validation::normalize_domain;
 use crate::domain::validation::optional_text;
+use crate::domain::validation::single_line_text;
 
 pub const MAX_DOMAINS: usize = 50;
 
@@ -57,7 +58,7 @@ pub fn company_domain(raw: &str) -> Result<String, String> {
 impl CompanyInput {
     pub(crate) fn validate(self) -> Result<(String, Vec<String>, Option<String>), HelpdeskError> {
         let mut errors = Errors::default();
-        let name = match errors.check("name", optional_text(self.name, 200)) {
+        let name = match errors.check("name", single_line_text(self.name, 200)) {
             Some(Some(name)) => name,
             Some(None) => {
                 errors.add("name", "is required");

@@ -14,6 +14,7 @@ use crate::domain::validation::dedup_in_order;
 use crate::domain::validation::normalize_phone;
 use crate::domain::validation::optional_text;
 use crate::domain::validation::parse_date;
+use crate::domain::validation::single_line_text;
 
 pub const MAX_ALTERNATE_EMAILS: usize = 20;
 pub const MAX_PHONES: usize = 20;
@@ -221,10 +222,16 @@ impl CustomerInput {
             }
         };
         let first_name = errors
-            .check("first_name", optional_text(self.first_name, MAX_NAME_CHARS))
+            .check(
+                "first_name",
+                single_line_text(self.first_name, MAX_NAME_CHARS),
+            )
             .flatten();
         let last_name = errors
-            .check("last_name", optional_text(self.last_name, MAX_NAME_CHARS))
+            .check(
+                "last_name",
+                single_line_text(self.last_name, MAX_NAME_CHARS),
+            )
             .flatten();
 
         let phones = list_of(
@@ -394,7 +401,7 @@ pub(crate) fn normalize_tag(raw: &str) -> Result<String, String> {
 pub(crate) fn validate_address(errors: &mut Errors, address: Address) -> Option<Address> {
     let mut part = |name: &str, value: Option<String>| {
         errors
-            .check(format!("address.{name}"), optional_text(value, 200))
+            .check(format!("address.{name}"), single_line_text(value, 200))
             .flatten()
     };
     let address = Address {
@@ -416,7 +423,7 @@ pub(crate) fn validate_entitlement(
     let field = format!("entitlements[{index}]");
     let name = errors.check(
         format!("{field}.name"),
-        optional_text(Some(entitlement.name), MAX_NAME_CHARS),
+        single_line_text(Some(entitlement.name), MAX_NAME_CHARS),
     );
     let name = match name {
         Some(Some(name)) => Some(name),

@@ -12,8 +12,8 @@ use crate::domain::validation::Errors;
 use crate::domain::validation::check_url;
 use crate::domain::validation::normalize_email;
 use crate::domain::validation::normalize_phone;
-use crate::domain::validation::optional_text;
 use crate::domain::validation::parse_date;
+use crate::domain::validation::single_line_text;
 
 pub const MAX_OPTIONS: usize = 200;
 pub const MAX_TEXT_VALUE: usize = 10_000;
@@ -76,6 +76,12 @@ impl FieldDefinition {
                 let s = text(&value)?;
                 if s.chars().count() > MAX_TEXT_VALUE {
                     return Err(format!("must be at most {MAX_TEXT_VALUE} characters"));
+                }
+                // Text fields may hold several lines, never other control characters.
+                if s.chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+                {
+                    return Err("must not contain control characters".into());
                 }
                 Ok(Value::String(s))
             }
@@ -195,7 +201,7 @@ impl FieldInput {
             }
             (_, Some(e)) => Some(e.key.clone()),
         };
-        let label = match errors.check("label", optional_text(self.label, 200)) {
+        let label = match errors.check("label", single_line_text(self.label, 200)) {
             Some(Some(label)) => Some(label),
             Some(None) => {
                 errors.add("label", "is required");
@@ -238,6 +244,11 @@ impl FieldInput {
         for (i, option) in options.iter().enumerate() {
             if option.is_empty() || option.chars().count() > 200 {
                 errors.add(format!("options[{i}]"), "options are 1-200 characters");
+            } else if option.chars().any(char::is_control) {
+                errors.add(
+                    format!("options[{i}]"),
+                    "must be a single line without control characters",
+                );
             } else if !seen.insert(option.to_lowercase()) {
                 errors.add(format!("options[{i}]"), "is a duplicate");
             }

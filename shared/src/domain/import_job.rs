@@ -240,6 +240,10 @@ impl ImportJob {
     }
 }
 
+/// The largest file an import accepts (checked before anything is read, and by the local
+/// upload route as the bytes arrive).
+pub const MAX_IMPORT_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 /// The key a job's upload goes to.
 pub fn upload_key(job_id: &str) -> String {
     format!("{IMPORT_PREFIX}{job_id}.csv")

@@ -262,6 +262,18 @@ pub fn optional_text(raw: Option<String>, max: usize) -> Result<Option<String>, 
     }
 }
 
+/// [`optional_text`] for single-line fields (names, address parts, labels): no control
+/// characters at all, so no CR, LF, tab or NUL can reach a header, a CSV export or a log line.
+pub fn single_line_text(raw: Option<String>, max: usize) -> Result<Option<String>, String> {
+    if raw
+        .as_deref()
+        .is_some_and(|s| s.chars().any(char::is_control))
+    {
+        return Err("must be a single line without control characters (CR, LF, tab, NUL…)".into());
+    }
+    optional_text(raw, max)
+}
+
 /// Keeps the first occurrence of each value, in order.
 pub fn dedup_in_order<T: Ord + Clone>(values: Vec<T>) -> Vec<T> {
     let mut seen = BTreeSet::new();

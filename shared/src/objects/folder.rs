@@ -98,6 +98,13 @@ impl ObjectStore for FolderStore {
         )))
     }
 
+    async fn size(&self, key: &str) -> Result<u64, ObjectError> {
+        tokio::fs::metadata(self.path(key)?)
+            .await
+            .map(|m| m.len())
+            .map_err(|e| io_error(key, e))
+    }
+
     async fn get(&self, key: &str) -> Result<Vec<u8>, ObjectError> {
         tokio::fs::read(self.path(key)?)
             .await

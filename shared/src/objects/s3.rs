@@ -116,6 +116,22 @@ impl ObjectStore for S3Store {
         )))
     }
 
+    async fn size(&self, key: &str) -> Result<u64, ObjectError> {
+        let output = self
+            .client()
+            .await
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| s3_error(key, e))?;
+        Ok(output
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or_default())
+    }
+
     async fn get(&self, key: &str) -> Result<Vec<u8>, ObjectError> {
         let mut output = self
             .client()

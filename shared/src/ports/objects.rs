@@ -57,6 +57,8 @@ pub trait ObjectStore: Send + Sync {
     /// object streams: it is never held in memory whole.
     async fn reader(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>, ObjectError>;
     async fn get(&self, key: &str) -> Result<Vec<u8>, ObjectError>;
+    /// The object's size in bytes, read without reading the object.
+    async fn size(&self, key: &str) -> Result<u64, ObjectError>;
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), ObjectError>;
     async fn put_file(&self, key: &str, path: &Path, content_type: &str)
     -> Result<(), ObjectError>;

@@ -151,7 +151,7 @@ pub(super) fn scan(
 ) -> Result<Scan, FileError> {
     let mut source = SkipBom::new(reader);
     let mut header = csv::StringRecord::new();
-    let mut csv = csv_reader(&mut source);
+    let mut csv = csv_reader(BoundedFields::new(&mut source));
     let has_header = csv.read_record(&mut header).map_err(|e| read_error(&e))?;
     let headers: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
     if !has_header || headers.iter().all(String::is_empty) {
@@ -205,11 +205,12 @@ pub(super) fn produce(
     sender: mpsc::Sender<Batch>,
 ) -> Result<(), FileError> {
     let fresh = start.offset == 0;
-    let mut csv = if fresh {
-        csv_reader(Box::new(SkipBom::new(reader)) as Box<dyn Read + Send>)
+    let source = if fresh {
+        Box::new(SkipBom::new(reader)) as Box<dyn Read + Send>
     } else {
-        csv_reader(reader)
+        reader
     };
+    let mut csv = csv_reader(BoundedFields::new(source));
     let base = if fresh { bom_len } else { start.offset };
     let mut record = csv::StringRecord::new();
     if fresh {
@@ -222,6 +223,7 @@ pub(super) fn produce(
         duplicates: 0,
         end: start,
     };
+    let mut batch_bytes = 0usize;
     loop {
         let more = csv.read_record(&mut record).map_err(|e| read_error(&e))?;
         if more {
@@ -234,6 +236,7 @@ pub(super) fn produce(
             if superseded {
                 batch.duplicates += 1;
             } else {
+                batch_bytes += record.as_byte_record().as_slice().len();
                 batch.rows.push(RawRow {
                     row,
                     fields: record.iter().map(str::to_string).collect(),
@@ -242,10 +245,13 @@ pub(super) fn produce(
             }
             row += 1;
         }
-        let full = batch.rows.len() + batch.duplicates as usize >= BATCH_ROWS;
+        let full = batch.rows.len() + batch.duplicates as usize >= BATCH_ROWS
+            || batch_bytes >= BATCH_BYTES;
         if full || !more {
+            batch_bytes = 0;
             batch.end = Checkpoint {
-                offset: base + csv.position().byte(),
+                // The parser's position, in the file's terms (the limits drop bytes).
+                offset: base + csv.get_ref().file_offset(csv.position().byte()),
                 row,
                 report_parts: 0,
             };

@@ -11,6 +11,7 @@
 
 mod csv_read;
 mod lease;
+mod limits;
 mod report;
 mod workers;
 
@@ -32,6 +33,7 @@ use crate::domain::customer::CustomerInput;
 use crate::domain::customer::ImportMark;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
+use crate::domain::import_job::MAX_IMPORT_FILE_BYTES;
 use crate::domain::import_job::{
     Checkpoint, Counts, ImportJob, ImportStatus, REPORT_PREFIX, RowOutcome, report_key,
 };
@@ -43,6 +45,7 @@ use crate::ports::objects::ObjectError;
 use crate::ports::store::CustomerWrite;
 use csv_read::*;
 use lease::*;
+use limits::BoundedFields;
 use report::*;
 use workers::*;
 
@@ -57,6 +60,13 @@ pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// A report part is also cut when this many failed rows are waiting.
 pub(super) const REPORT_PART_ROWS: usize = 20_000;
+
+/// ... or when the failed rows waiting hold this many bytes.
+pub(super) const REPORT_PART_BYTES: usize = 16 * 1024 * 1024;
+
+/// A batch is also cut at this many bytes of fields, so batches in flight stay small whatever
+/// the rows hold (rows are up to [`limits::MAX_ROW_BYTES`]).
+pub(super) const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Rounds of re-reading for rows whose customer changed between read and write.
 pub(super) const WRITE_ATTEMPTS: usize = 4;
@@ -157,6 +167,25 @@ impl Run<'_> {
             &self.ctx.helpdesk.field_set().await?,
         );
 
+        // The file's size first: a file over the limit is refused before any of it is read.
+        match self.ctx.sources.size(&self.job.source_key).await {
+            Ok(size) if size > MAX_IMPORT_FILE_BYTES => {
+                return self
+                    .fail(format!(
+                        "the file is {size} bytes; an import takes at most {} bytes ({} GiB)",
+                        MAX_IMPORT_FILE_BYTES,
+                        MAX_IMPORT_FILE_BYTES >> 30
+                    ))
+                    .await;
+            }
+            Ok(_) => {}
+            Err(ObjectError::NotFound(key)) => {
+                return self.fail(format!("the file {key} does not exist")).await;
+            }
+            Err(ObjectError::Unavailable(message)) => {
+                return Err(HelpdeskError::Unavailable(message));
+            }
+        }
         // Pass 1: plan and duplicate index; nothing is written before it accepts the file.
         let reader = match self.ctx.sources.reader(&self.job.source_key, 0).await {
             Ok(reader) => reader,
@@ -280,11 +309,13 @@ impl Run<'_> {
 
         let mut position = start;
         let mut pending_failures: Vec<Failure> = Vec::new();
+        let mut pending_bytes = 0usize;
         let mut last_checkpoint = Instant::now();
         let mut paused = false;
         while let Some(done) = batches.next().await {
             let done = done?;
             self.job.counts.add(&done.counts);
+            pending_bytes += done.failures.iter().map(Failure::bytes).sum::<usize>();
             pending_failures.extend(done.failures);
             position = Checkpoint {
                 report_parts: position.report_parts,
@@ -300,10 +331,12 @@ impl Run<'_> {
             if past_deadline
                 || last_checkpoint.elapsed() >= CHECKPOINT_EVERY
                 || pending_failures.len() >= REPORT_PART_ROWS
+                || pending_bytes >= REPORT_PART_BYTES
             {
                 position = self
                     .checkpoint(position, &mut pending_failures, !past_deadline)
                     .await?;
+                pending_bytes = 0;
                 last_checkpoint = Instant::now();
             }
             if past_deadline {

@@ -11,6 +11,34 @@ pub(super) struct Failure {
     pub(super) fields: Vec<String>,
 }
 
+impl Failure {
+    /// What it holds in memory until its report part is written.
+    pub(super) fn bytes(&self) -> usize {
+        self.email.len() + self.reason.len() + self.fields.iter().map(String::len).sum::<usize>()
+    }
+}
+
+/// The report's copy of a row cut by the size limits: each field's first KiB.
+fn truncated_copy(fields: Vec<String>) -> Vec<String> {
+    const KEEP: usize = 1024;
+    fields
+        .into_iter()
+        .map(|field| {
+            let field = field
+                .replace(super::limits::FIELD_CUT, "")
+                .replace(super::limits::ROW_CUT, "");
+            if field.len() <= KEEP {
+                return field;
+            }
+            let mut end = KEEP;
+            while !field.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!("{}…[truncated]", &field[..end])
+        })
+        .collect()
+}
+
 pub(super) struct BatchDone {
     pub(super) counts: Counts,
     pub(super) failures: Vec<Failure>,
@@ -94,7 +122,12 @@ impl Worker {
             };
 
         let mut candidates = Vec::with_capacity(batch.rows.len());
-        for raw in batch.rows {
+        for mut raw in batch.rows {
+            if let Some(reason) = super::limits::cut_reason(&raw.fields) {
+                raw.fields = truncated_copy(raw.fields);
+                fail(&mut failures, &mut counts, raw, reason);
+                continue;
+            }
             if raw.fields.len() != self.plan.headers.len() {
                 let reason = format!(
                     "the row has {} fields; the header has {}",
