@@ -752,3 +752,24 @@ async fn control_characters_are_refused_in_single_line_fields() {
     );
     assert_eq!(batch.body["results"][0]["errors"][0]["field"], "first_name");
 }
+
+#[test]
+fn an_import_over_the_size_limit_fails_before_any_row_is_read() {
+    let data = temp_dir("too-big");
+    let path = data.join("too-big.csv");
+    // Sparse: 2 GiB and one byte on disk in no time, almost none of it written.
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(2 * 1024 * 1024 * 1024 + 1).unwrap();
+    drop(file);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args(["import", path.to_str().unwrap(), "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the file is 2147483649 bytes; an import takes at most 2147483648 bytes"),
+        "{stderr}"
+    );
+}
