@@ -460,22 +460,10 @@ async fn throttled_writes_are_retried_and_nothing_is_lost() {
     use crate::fake_dynamodb::FakeDynamo;
     // 10 ms per request and 3,000 writes/s: the import must back off and retry.
     let fake = FakeDynamo::start(Duration::from_millis(10), 3_000.0).await;
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .endpoint_url(fake.endpoint())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .build();
-    let store = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
-        "fake",
+    let rig = Rig::new(crate::support::api_on_endpoint(
+        &fake.endpoint(),
+        "throttle",
     ));
-    let objects = Arc::new(helpdesk_shared::objects::FolderStore::new(
-        crate::support::temp_dir("throttle"),
-    ));
-    let rig = Rig::new(LambdaApi::new(store, objects));
     let outcome = rig
         .drop_file("imports/throttle.csv", &bulk_file(6_000))
         .await;

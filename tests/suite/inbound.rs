@@ -1075,25 +1075,12 @@ on_both_stores!(
 #[tokio::test]
 async fn pathological_messages_cost_a_constant_number_of_requests() {
     use crate::fake_dynamodb::FakeDynamo;
-    use std::sync::Arc;
     use std::time::Duration;
     let fake = FakeDynamo::start(Duration::ZERO, 1e9).await;
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .endpoint_url(fake.endpoint())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
-        .build();
-    let store = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
-        "fake",
+    let mail = Mail::new(crate::support::api_on_endpoint(
+        &fake.endpoint(),
+        "pathological",
     ));
-    let objects = Arc::new(helpdesk_shared::objects::FolderStore::new(
-        crate::support::temp_dir("pathological"),
-    ));
-    let mail = Mail::new(LambdaApi::new(store, objects));
     let first = mail.deliver(FIRST).await;
 
     let ordinary = plain(

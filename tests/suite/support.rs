@@ -70,6 +70,22 @@ pub async fn dynamo_store() -> Arc<dyn Store> {
     Arc::new(DynamoStore::new(client, table))
 }
 
+/// SQLite-free cloud stand-in for load and fault tests: the store on a DynamoDB-protocol
+/// endpoint (the project's fake), with a folder for the bucket.
+pub fn api_on_endpoint(endpoint: &str, label: &str) -> LambdaApi {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
+        .build();
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        "fake",
+    ));
+    LambdaApi::new(store, Arc::new(FolderStore::new(temp_dir(label))))
+}
+
 pub fn temp_dir(label: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("helpdesk-test-{label}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("temp dir");
