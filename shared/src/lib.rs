@@ -11,6 +11,7 @@
 
 #[cfg(any(feature = "dynamodb", feature = "s3"))]
 pub mod aws;
+pub mod budget;
 pub mod domain;
 #[cfg(feature = "http")]
 pub mod http;

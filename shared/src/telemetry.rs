@@ -49,7 +49,16 @@ where
     use tracing::Instrument;
     let started = std::time::Instant::now();
     let span = tracing::info_span!("event", function, request_id = %context.request_id);
-    let result = work.instrument(span).await;
+    // Transient faults are retried while the invocation has time (5 s kept to report back).
+    let remaining =
+        std::time::Duration::from_millis(context.deadline.saturating_sub(epoch_millis()));
+    let budget_end = started + remaining.saturating_sub(std::time::Duration::from_secs(5));
+    let result = if context.deadline == 0 {
+        // No deadline given (a handler driven by hand): each call has the default budget.
+        work.instrument(span).await
+    } else {
+        crate::budget::within(budget_end, work.instrument(span)).await
+    };
     let millis = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     let request_id = context.request_id.as_str();
     match &result {
@@ -59,4 +68,12 @@ where
         }
     }
     result
+}
+
+#[cfg(feature = "lambda")]
+fn epoch_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
 }

@@ -201,6 +201,10 @@ pub struct ImportJob {
     pub checkpoint: Option<Checkpoint>,
     /// A running import holds the job until then; a crashed one is taken over after it.
     pub lease_until: Option<String>,
+    /// Who holds the lease: the Lambda request id of the run. Lambda retries an event with the
+    /// same request id, so its retry takes over a lease the failed try could not give back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_owner: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub version: u64,
@@ -223,6 +227,7 @@ impl ImportJob {
             run_as,
             checkpoint: None,
             lease_until: None,
+            lease_owner: None,
             created_at: now.clone(),
             updated_at: now,
             version: 1,

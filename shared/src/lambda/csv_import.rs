@@ -101,6 +101,9 @@ impl<C: Continuation> CsvImportHandler<C> {
         let deadline = Instant::now() + remaining.saturating_sub(self.safety_margin);
         // The lease outlives this invocation a little, so a retry does not start over meanwhile.
         let lease = remaining + Duration::from_secs(30);
+        // Lambda retries a failed event with the same request id: that retry may take over
+        // this run's lease at once, should this run fail without giving it back.
+        let owner = event.context.request_id.clone();
         let mut handled = Vec::new();
         let event: ImportEvent = serde_json::from_value(event.payload).map_err(|e| {
             HelpdeskError::bad_request(
@@ -110,7 +113,10 @@ impl<C: Continuation> CsvImportHandler<C> {
         })?;
         match event {
             ImportEvent::Continue(resume) => {
-                handled.push(self.run(&resume.continue_import, deadline, lease).await?);
+                handled.push(
+                    self.run(&resume.continue_import, deadline, lease, &owner)
+                        .await?,
+                );
             }
             ImportEvent::S3(s3) => {
                 for record in s3.records {
@@ -133,7 +139,7 @@ impl<C: Continuation> CsvImportHandler<C> {
                         .or_else(|| record.s3.object.sequencer.clone())
                         .unwrap_or_default();
                     let job = self.context.helpdesk.job_for_object(&key, &version).await?;
-                    handled.push(self.run(&job.id, deadline, lease).await?);
+                    handled.push(self.run(&job.id, deadline, lease, &owner).await?);
                 }
             }
         }
@@ -145,11 +151,13 @@ impl<C: Continuation> CsvImportHandler<C> {
         job_id: &str,
         deadline: Instant,
         lease: Duration,
+        owner: &str,
     ) -> Result<Handled, HelpdeskError> {
         let options = RunOptions {
             deadline: Some(deadline),
             lease,
             progress: None,
+            owner: Some(owner.to_string()),
         };
         let outcome = run_import(&self.context, job_id, options).await?;
         let outcome = match outcome {

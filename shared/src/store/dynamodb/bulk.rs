@@ -29,12 +29,14 @@ impl DynamoStore {
     ) -> (Vec<StoreError>, Result<(), TxFailure>) {
         let mut ops = ops;
         let mut attempt = 0;
+        // One logical transaction, one token, whatever the rounds: see `send_transaction`.
+        let token = uuid::Uuid::new_v4().to_string();
         loop {
             let (batch, failures): (Vec<_>, Vec<_>) =
                 ops.into_iter().map(|op| (op.write, op.on_fail)).unzip();
             let items = batch.len();
             self.pacer.pace(items).await;
-            let result = self.send_transaction(batch, Retries::Caller).await;
+            let result = self.send_transaction(batch, Retries::Caller, &token).await;
             let Err(TxFailure::Retry(message)) = &result else {
                 self.pacer.accepted(items, Instant::now());
                 return (failures, result);
@@ -104,14 +106,16 @@ impl DynamoStore {
             .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         for attempt in 0..MAX_BATCH_ROUNDS {
-            let output = self
-                .client()
-                .await
-                .batch_get_item()
-                .request_items(&self.table, request.clone())
-                .send()
-                .await
-                .map_err(unavailable)?;
+            let client = self.client().await;
+            let output = send_retrying(|| {
+                client
+                    .batch_get_item()
+                    .request_items(&self.table, request.clone())
+                    .send()
+            })
+            .await
+            .0
+            .map_err(unavailable)?;
             for item in output
                 .responses
                 .and_then(|mut r| r.remove(&self.table))

@@ -153,14 +153,16 @@ impl DynamoStore {
                 .collect();
             let mut pending = HashMap::from([(self.table.clone(), requests)]);
             for attempt in 0..MAX_BATCH_ROUNDS {
-                let output = self
-                    .client()
-                    .await
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
+                let client = self.client().await;
+                let output = send_retrying(|| {
+                    client
+                        .batch_write_item()
+                        .set_request_items(Some(pending.clone()))
+                        .send()
+                })
+                .await
+                .0
+                .map_err(unavailable)?;
                 pending = output.unprocessed_items.unwrap_or_default();
                 pending.retain(|_, v| !v.is_empty());
                 if pending.is_empty() {

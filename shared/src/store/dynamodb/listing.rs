@@ -18,16 +18,17 @@ impl DynamoStore {
     }
 
     pub(super) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
-        let output = self
+        let request = self
             .client()
             .await
             .get_item()
             .table_name(&self.table)
             .key("pk", s(pk))
             .key("sk", s(sk))
-            .consistent_read(true)
-            .send()
+            .consistent_read(true);
+        let output = send_retrying(|| request.clone().send())
             .await
+            .0
             .map_err(unavailable)?;
         Ok(output.item)
     }
@@ -70,7 +71,7 @@ impl DynamoStore {
                 values.insert(":end".into(), s(format!("{p}{PREFIX_END}")));
             }
         }
-        let output = self
+        let request = self
             .client()
             .await
             .query()
@@ -79,9 +80,10 @@ impl DynamoStore {
             .key_condition_expression(condition)
             .set_expression_attribute_values(Some(values))
             .scan_index_forward(forward)
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .send()
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX));
+        let output = send_retrying(|| request.clone().send())
             .await
+            .0
             .map_err(unavailable)?;
         let stopped_at = output
             .last_evaluated_key()

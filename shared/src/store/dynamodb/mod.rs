@@ -70,7 +70,7 @@ use keys::*;
 pub use keys::{INDEX_FIRST, INDEX_GROUP, INDEX_LAST, INDEX_LISTING, LIST_SHARDS, email_of_pk};
 use tx::*;
 
-use crate::aws::{AwsConfig, LazyClient};
+use crate::aws::{AwsConfig, LazyClient, send_retrying};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -104,24 +104,30 @@ pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// The store's two clients: one with the SDK's retries, and the same without them for paced
-/// bulk writes (see [`Retries`]).
+/// The store's client. The SDK's own retries are off: every call goes through
+/// [`send_retrying`] (budgeted to the invocation's deadline, any 5xx counted as transient), and
+/// paced bulk writes retry on their own schedule (see [`Retries`]). Each attempt has a time
+/// limit, so a hung connection becomes a timeout, which is retried.
 #[derive(Debug)]
 pub(super) struct Clients {
     pub(super) client: Client,
-    pub(super) bulk: Client,
 }
 
 impl Clients {
     fn of(client: Client) -> Self {
-        let bulk_config = client
+        let config = client
             .config()
             .to_builder()
             .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .timeout_config(
+                aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(3))
+                    .operation_attempt_timeout(std::time::Duration::from_secs(10))
+                    .build(),
+            )
             .build();
         Clients {
-            bulk: Client::from_conf(bulk_config),
-            client,
+            client: Client::from_conf(config),
         }
     }
 
@@ -155,9 +161,5 @@ impl DynamoStore {
 
     pub(super) async fn client(&self) -> &Client {
         &self.clients.get().await.client
-    }
-
-    pub(super) async fn bulk_client(&self) -> &Client {
-        &self.clients.get().await.bulk
     }
 }

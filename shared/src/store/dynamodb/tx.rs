@@ -85,16 +85,6 @@ pub(super) enum TxFailure {
     Failed(StoreError),
 }
 
-/// Errors after which the same request may succeed: throttling and transient server states.
-pub(super) const RETRYABLE_CODES: [&str; 6] = [
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "TransactionInProgressException",
-    "InternalServerError",
-    "ServiceUnavailable",
-];
-
 /// Exponential backoff with full jitter: up to 25 ms doubling to 3.2 s.
 pub(super) async fn backoff(attempt: usize) {
     let ceiling = 25u64 << attempt.min(7);
@@ -121,7 +111,8 @@ impl DynamoStore {
         }
         let (writes, failures): (Vec<_>, Vec<_>) =
             ops.into_iter().map(|op| (op.write, op.on_fail)).unzip();
-        match self.send_transaction(writes, Retries::Sdk).await {
+        let token = uuid::Uuid::new_v4().to_string();
+        match self.send_transaction(writes, Retries::Sdk, &token).await {
             Ok(()) => Ok(()),
             Err(TxFailure::Cancelled(codes)) => {
                 let failed = codes
@@ -147,20 +138,24 @@ impl DynamoStore {
         }
     }
 
+    /// Sends one transaction. `token` is its idempotency token (`ClientRequestToken`), the
+    /// same on every retry of this logical transaction: a retry after a lost answer is then
+    /// answered with the first one's success instead of failing its conditions.
     pub(super) async fn send_transaction(
         &self,
         writes: Vec<TransactWriteItem>,
         retries: Retries,
+        token: &str,
     ) -> Result<(), TxFailure> {
-        let client = match retries {
-            Retries::Sdk => self.client().await,
-            Retries::Caller => self.bulk_client().await,
-        };
-        let sent = client
+        let client = self.client().await;
+        let request = client
             .transact_write_items()
             .set_transact_items(Some(writes))
-            .send()
-            .await;
+            .client_request_token(token);
+        let sent = match retries {
+            Retries::Sdk => send_retrying(|| request.clone().send()).await.0,
+            Retries::Caller => request.send().await,
+        };
         let error = match sent {
             Ok(_) => return Ok(()),
             Err(error) => error,
@@ -168,27 +163,24 @@ impl DynamoStore {
         if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
             error.as_service_error()
         {
-            return Err(TxFailure::Cancelled(
-                cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| r.code().map(str::to_string))
-                    .collect(),
-            ));
+            let codes: Vec<Option<String>> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_string))
+                .collect();
+            // Throttled items cancel the whole transaction: the same one may go again.
+            if codes
+                .iter()
+                .flatten()
+                .any(|c| c == "ThrottlingError" || c == "ProvisionedThroughputExceeded")
+            {
+                return Err(TxFailure::Retry(format!(
+                    "dynamodb: transaction throttled: {codes:?}"
+                )));
+            }
+            return Err(TxFailure::Cancelled(codes));
         }
-        let code = error
-            .as_service_error()
-            .and_then(|e| e.meta().code())
-            .unwrap_or_default()
-            .to_string();
-        let transient = RETRYABLE_CODES.contains(&code.as_str())
-            || matches!(
-                error,
-                SdkError::TimeoutError(_)
-                    | SdkError::DispatchFailure(_)
-                    | SdkError::ResponseError(_)
-            );
-        if transient {
+        if crate::aws::is_transient(&error) {
             Err(TxFailure::Retry(format!(
                 "dynamodb: {}",
                 DisplayErrorContext(error)
@@ -198,13 +190,23 @@ impl DynamoStore {
         }
     }
 
+    /// A conditional `PutItem`. The item carries a write id: when an attempt failed in a way
+    /// that may have applied it (its answer lost) and the retry then meets its own condition
+    /// failing, the stored item is read back, and finding the write id there means the write
+    /// was ours and went through.
     pub(super) async fn put_conditional(
         &self,
-        item: Item,
+        mut item: Item,
         condition: &str,
         values: &[(&str, AttributeValue)],
         on_fail: StoreError,
     ) -> Result<(), StoreError> {
+        let write_id = uuid::Uuid::new_v4().to_string();
+        item.insert(WRITE_ID.into(), s(&write_id));
+        let key = (
+            get_s(&item, "pk").unwrap_or_default().to_string(),
+            get_s(&item, "sk").unwrap_or_default().to_string(),
+        );
         let mut request = self
             .client()
             .await
@@ -215,16 +217,32 @@ impl DynamoStore {
         for (name, value) in values {
             request = request.expression_attribute_values(*name, value.clone());
         }
-        match request.send().await {
+        let (outcome, retried) = send_retrying(|| request.clone().send()).await;
+        match outcome {
             Ok(_) => Ok(()),
             Err(error)
                 if error
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
+                if retried && self.holds_write(key, &write_id).await? {
+                    tracing::debug!("a conditional write's answer was lost; it was applied");
+                    return Ok(());
+                }
                 Err(on_fail)
             }
             Err(error) => Err(unavailable(error)),
         }
     }
+
+    /// Whether the item at `key` is the one written with `write_id`.
+    async fn holds_write(&self, key: (String, String), write_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .get(key.0, &key.1)
+            .await?
+            .is_some_and(|item| get_s(&item, WRITE_ID) == Some(write_id)))
+    }
 }
+
+/// The attribute holding the id of the write that put an item.
+pub(super) const WRITE_ID: &str = "write_id";

@@ -4,22 +4,26 @@ use super::*;
 use crate::domain::versioned::Versioned;
 
 /// Takes the job for this run unless another run holds an unexpired lease.
+/// A lease held by `owner` itself (a retry of the same Lambda event) is taken over at once.
 pub(super) async fn claim(
     ctx: &ImportContext,
     job: ImportJob,
     lease: Duration,
+    owner: Option<&str>,
 ) -> Result<Option<ImportJob>, HelpdeskError> {
     let now = crate::domain::clock::now();
-    if job
+    let held = job
         .lease_until
         .as_ref()
-        .is_some_and(|until| until.as_str() > now.as_str())
-    {
+        .is_some_and(|until| until.as_str() > now.as_str());
+    let own = owner.is_some() && job.lease_owner.as_deref() == owner;
+    if held && !own {
         return Ok(None);
     }
     let mut next = job.bumped();
     next.status = ImportStatus::Running;
     next.lease_until = Some(crate::domain::clock::timestamp_after(lease));
+    next.lease_owner = owner.map(str::to_string);
     match ctx.helpdesk.store().replace_import_job(&job, &next).await {
         Ok(()) => Ok(Some(next)),
         Err(StoreError::VersionMismatch) => Ok(None),
@@ -44,7 +48,13 @@ impl Run<'_> {
     }
 
     pub(super) async fn release(&mut self) {
-        if let Err(error) = self.save(|job| job.lease_until = None).await {
+        let released = self
+            .save(|job| {
+                job.lease_until = None;
+                job.lease_owner = None;
+            })
+            .await;
+        if let Err(error) = released {
             tracing::warn!(job = %self.job.id, %error, "could not release the import lease");
         }
     }

@@ -80,6 +80,8 @@ pub struct RunOptions {
     /// How long the run holds the job; a run that dies is taken over after it.
     pub lease: Duration,
     pub progress: Option<ProgressFn>,
+    /// Who runs it (the Lambda request id): a run of the same owner takes over its own lease.
+    pub owner: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -88,6 +90,7 @@ impl Default for RunOptions {
             deadline: None,
             lease: Duration::from_secs(120),
             progress: None,
+            owner: None,
         }
     }
 }
@@ -136,7 +139,7 @@ pub async fn run_import(
     if job.is_finished() {
         return Ok(RunOutcome::Finished(job));
     }
-    let Some(job) = claim(ctx, job, options.lease).await? else {
+    let Some(job) = claim(ctx, job, options.lease, options.owner.as_deref()).await? else {
         let current = store
             .get_import_job(job_id)
             .await?
@@ -298,7 +301,9 @@ impl Run<'_> {
                     let worker = Arc::clone(&worker);
                     // A task per batch: the CPU work of mapping and validation runs on every core,
                     // while `buffered` still hands results back in file order for the checkpoints.
-                    let task = tokio::spawn(async move { worker.process(batch).await });
+                    let task = tokio::spawn(crate::budget::inherit(async move {
+                        worker.process(batch).await
+                    }));
                     async move {
                         task.await
                             .map_err(|e| HelpdeskError::Unavailable(format!("import batch: {e}")))?
