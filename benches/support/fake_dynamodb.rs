@@ -3,7 +3,8 @@
 //! `ProvisionedThroughputExceededException`, as a provisioned table would.
 //!
 //! It speaks the subset the import uses: GetItem, PutItem, Query (partition key only),
-//! BatchGetItem and TransactWriteItems, with the condition expressions the store adapter sends.
+//! BatchGetItem and TransactWriteItems (idempotent by `ClientRequestToken`), with the condition
+//! expressions the store adapter sends.
 //! Items are kept as their JSON text and requests are parsed without building JSON trees, so
 //! that the endpoint's CPU cost stays small next to the importer's on a shared machine.
 //! Shared by `benches/import.rs` and the test suite (included with `#[path]`).
@@ -52,6 +53,9 @@ struct Shared {
     write_rate: f64,
     bucket: Mutex<TokenBucket>,
     items: Mutex<HashMap<Key, Stored>>,
+    /// `ClientRequestToken`s of the transactions that went through: a repeat is answered with
+    /// success and changes nothing, as DynamoDB does (for ten minutes; here, for ever).
+    tokens: Mutex<std::collections::HashSet<String>>,
     throttled: AtomicU64,
     requests: AtomicU64,
     items_written: AtomicU64,
@@ -83,6 +87,7 @@ impl FakeDynamo {
                 updated: Instant::now(),
             }),
             items: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(std::collections::HashSet::new()),
             throttled: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             items_written: AtomicU64::new(0),
@@ -414,6 +419,8 @@ fn batch_get(state: &Shared, body: &[u8]) -> Answer {
 struct TransactRequest<'a> {
     #[serde(borrow)]
     transact_items: Vec<TransactOp<'a>>,
+    #[serde(default)]
+    client_request_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -435,6 +442,15 @@ fn transact(state: &Shared, body: &[u8]) -> Answer {
     }
     admit_writes(state, request.transact_items.len())?;
     let mut items = state.items();
+    let mut tokens = state
+        .tokens
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(token) = &request.client_request_token
+        && tokens.contains(token)
+    {
+        return Ok(reply(StatusCode::OK, "{}".into()));
+    }
     // Check every condition first: all or nothing, with a reason per operation.
     let mut reasons = Vec::with_capacity(request.transact_items.len());
     let mut failed = false;
@@ -501,5 +517,8 @@ fn transact(state: &Shared, body: &[u8]) -> Answer {
         }
     }
     state.items_written.fetch_add(count, Ordering::Relaxed);
+    if let Some(token) = request.client_request_token {
+        tokens.insert(token);
+    }
     Ok(reply(StatusCode::OK, "{}".into()))
 }

@@ -60,12 +60,25 @@ impl Rig {
 
     /// One invocation with `remaining` time before the Lambda deadline.
     async fn invoke(&self, payload: Value, remaining: Duration) -> Value {
+        self.try_invoke(payload, remaining, "request-1")
+            .await
+            .expect("the handler accepts the event")
+    }
+
+    /// One invocation as Lambda makes it, with its request id (the same on Lambda's retries of
+    /// one event); answers what the function answered, success or failure.
+    async fn try_invoke(
+        &self,
+        payload: Value,
+        remaining: Duration,
+        request_id: &str,
+    ) -> Result<Value, helpdesk_shared::domain::error::HelpdeskError> {
         let mut context = Context::default();
         context.deadline = epoch_millis() + remaining.as_millis() as u64;
+        context.request_id = request_id.to_string();
         self.handler
             .handle(LambdaEvent::new(payload, context))
             .await
-            .expect("the handler accepts the event")
     }
 
     /// Puts `body` at `key` and delivers the S3 event for it, as S3 would.
@@ -666,4 +679,88 @@ async fn control_characters_in_single_line_cells_fail_their_row() {
         "{report}"
     );
     assert_eq!(rig.customer("ann@x.io").await["notes"], "two\nlines");
+}
+
+/// The csv-import handler against a DynamoDB that fails: one call in 7 before it reaches the
+/// table (JSON 500, throttling, HTML 500), one write in 5 applied with its answer lost. Lambda
+/// delivers the event up to three times; the outcome must be the fault-free one.
+#[tokio::test]
+async fn an_import_survives_a_failing_dynamodb_within_three_tries() {
+    use crate::fake_dynamodb::FakeDynamo;
+    use crate::fault_proxy::FaultProxy;
+    use std::sync::atomic::Ordering;
+    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let proxy = FaultProxy::start(&fake.endpoint(), 7, 5, 20_261_201).await;
+    let rig = Rig::new(crate::support::api_on_endpoint(&proxy.endpoint(), "faults"));
+    // 10,000 new customers, 500 repeated emails (the later row wins), 200 bad rows.
+    let mut csv = String::from("Email,First Name,Last Name\n");
+    for i in 0..10_000 {
+        csv.push_str(&format!("user{i}@faults.test,First{i},Last{i}\n"));
+    }
+    for i in 0..500 {
+        csv.push_str(&format!("user{i}@faults.test,Again{i},Last{i}\n"));
+    }
+    for i in 0..200 {
+        csv.push_str(&format!("not-an-email-{i},X,Y\n"));
+    }
+    let key = "imports/faults.csv";
+    rig.api
+        .objects
+        .put(key, csv.clone().into_bytes(), "text/csv")
+        .await
+        .unwrap();
+    let event = s3_event(key, "etag-faults", csv.len());
+    let mut answer = None;
+    for delivery in 1..=3 {
+        match rig
+            .try_invoke(event.clone(), Duration::from_secs(600), "delivery-1")
+            .await
+        {
+            Ok(done) => {
+                answer = Some(done);
+                break;
+            }
+            Err(error) => eprintln!("delivery {delivery} failed: {error}"),
+        }
+    }
+    let answer = answer.expect("the import finished within three deliveries");
+    let id = answer["handled"][0]["job_id"].as_str().unwrap().to_string();
+    let job = rig.job(&id).await;
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(counts(&job), [10_700, 10_000, 0, 0, 200, 500], "{job}");
+    assert_eq!(
+        rig.customer("user7@faults.test").await["first_name"],
+        "Again7"
+    );
+    assert_eq!(
+        rig.customer("user9999@faults.test").await["first_name"],
+        "First9999"
+    );
+    let report = rig.report(&job).await;
+    assert_eq!(report.lines().count(), 201, "a complete error report");
+    // Each customer stored once, plus the job.
+    assert_eq!(fake.stats().items_stored, 10_001, "{:?}", fake.stats());
+
+    // A redelivered event changes nothing.
+    let again = rig
+        .try_invoke(event, Duration::from_secs(600), "delivery-2")
+        .await
+        .expect("the redelivery is answered");
+    assert_eq!(again["handled"][0]["job_id"], json!(id));
+    assert_eq!(
+        counts(&rig.job(&id).await),
+        [10_700, 10_000, 0, 0, 200, 500]
+    );
+    assert_eq!(fake.stats().items_stored, 10_001);
+
+    let faults = &proxy.counts;
+    assert!(
+        faults.failed_before.load(Ordering::Relaxed) > 20,
+        "{faults:?}"
+    );
+    assert!(faults.html_errors.load(Ordering::Relaxed) > 5, "{faults:?}");
+    assert!(
+        faults.answers_lost.load(Ordering::Relaxed) > 5,
+        "{faults:?}"
+    );
 }

@@ -7,6 +7,7 @@ mod api;
 mod conformance;
 #[path = "../../benches/support/fake_dynamodb.rs"]
 mod fake_dynamodb;
+mod fault_proxy;
 mod imports;
 mod inbound;
 pub(crate) mod local;
