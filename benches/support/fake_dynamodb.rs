@@ -333,30 +333,57 @@ fn put_item(state: &Shared, body: &[u8]) -> Answer {
 struct QueryRequest<'a> {
     #[serde(default)]
     index_name: Option<String>,
+    #[serde(default)]
+    key_condition_expression: Option<String>,
+    #[serde(default)]
+    scan_index_forward: Option<bool>,
+    #[serde(default)]
+    limit: Option<usize>,
     #[serde(borrow, default)]
     expression_attribute_values: RawItem<'a>,
 }
 
 fn query(state: &Shared, body: &[u8]) -> Answer {
     let request: QueryRequest<'_> = parse(body)?;
-    // Only partition-key queries on the table (the import reads the custom fields this way).
+    // Table queries only (the import reads custom fields, a ticket reads its messages this
+    // way), with the sort-key conditions the adapter writes: `begins_with`, `>`, `<`, BETWEEN.
     if request.index_name.is_some() {
         return Err(error(
             "ValidationException",
             "the fake serves table queries only",
         ));
     }
-    let partition = request
-        .expression_attribute_values
-        .get(":p")
-        .and_then(|v| string_of(v))
-        .unwrap_or_default();
+    let value = |name: &str| {
+        request
+            .expression_attribute_values
+            .get(name)
+            .and_then(|v| string_of(v))
+    };
+    let partition = value(":p").unwrap_or_default();
+    let condition = request.key_condition_expression.unwrap_or_default();
+    let (prefix, after, end) = (value(":prefix"), value(":after"), value(":end"));
+    let sort_matches = |sk: &str| {
+        let prefixed = prefix.as_deref().is_none_or(|p| sk.starts_with(p));
+        let ranged = match (&after, &end) {
+            (Some(a), Some(e)) => sk >= a.as_str() && sk <= e.as_str(),
+            (Some(a), None) if condition.contains("> :after") => sk > a.as_str(),
+            (Some(a), None) if condition.contains("< :after") => sk < a.as_str(),
+            _ => true,
+        };
+        prefixed && ranged
+    };
     let items = state.items();
     let mut found: Vec<(&Key, &Stored)> = items
         .iter()
-        .filter(|((pk, _), _)| *pk == partition)
+        .filter(|((pk, sk), _)| *pk == partition && sort_matches(sk))
         .collect();
     found.sort_by(|a, b| a.0.cmp(b.0));
+    if request.scan_index_forward == Some(false) {
+        found.reverse();
+    }
+    if let Some(limit) = request.limit {
+        found.truncate(limit);
+    }
     let listed: Vec<&str> = found.iter().map(|(_, item)| item.json.as_str()).collect();
     Ok(reply(
         StatusCode::OK,

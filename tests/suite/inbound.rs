@@ -37,6 +37,41 @@ impl Mail {
         self.deliver_as(&id, raw.as_bytes(), &[]).await
     }
 
+    /// Stores `raw` at `inbound/{ses_id}` and hands the handler its SES event, as Lambda does:
+    /// up to three times while the handler fails. Answers the last outcome and the tries.
+    async fn deliver_retried(&self, ses_id: &str, raw: &[u8]) -> (Value, usize) {
+        self.api
+            .objects
+            .put(&format!("inbound/{ses_id}"), raw.to_vec(), "message/rfc822")
+            .await
+            .expect("the S3 action stores the message");
+        let mut event: Value =
+            serde_json::from_str(include_str!("../fixtures/ses-lambda-event.json")).unwrap();
+        let ses = &mut event["Records"][0]["ses"];
+        ses["mail"]["messageId"] = json!(ses_id);
+        let second = self.clock.fetch_add(1, Ordering::SeqCst);
+        ses["mail"]["timestamp"] = json!(format!(
+            "2026-11-21T{:02}:{:02}:{:02}.000Z",
+            10 + second / 3600,
+            (second / 60) % 60,
+            second % 60
+        ));
+        for tries in 1..=3 {
+            let mut context = Context::default();
+            context.request_id = format!("{ses_id}-request");
+            context.deadline = epoch_millis() + 120_000;
+            match self
+                .handler
+                .handle(LambdaEvent::new(event.clone(), context))
+                .await
+            {
+                Ok(answer) => return (answer["messages"][0].clone(), tries),
+                Err(error) => eprintln!("{ses_id}: try {tries} failed: {error}"),
+            }
+        }
+        panic!("{ses_id} was not ingested within three tries");
+    }
+
     /// Stores `raw` at `inbound/{ses_id}` and hands the handler the SES event for it, with
     /// `verdicts` (e.g. `("spamVerdict", "FAIL")`) over the fixture's PASS verdicts.
     async fn deliver_as(&self, ses_id: &str, raw: &[u8], verdicts: &[(&str, &str)]) -> Value {
@@ -95,6 +130,13 @@ impl Mail {
         assert_eq!(reply.status, 200, "{}", reply.body);
         reply.body["items"].as_array().unwrap().clone()
     }
+}
+
+fn epoch_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// A message with CRLF line ends: `headers` then `body`.
@@ -1192,4 +1234,65 @@ async fn html_mail_loads_no_remote_images_and_attachments_never_render(api: Lamb
         };
         assert!(head.contains(expected), "{filename}: {head}");
     }
+}
+
+/// 100 messages (50 first messages and 50 replies) through a DynamoDB that fails one call in 7
+/// and loses the answer of one write in 5: each is ingested once, within three tries, and
+/// threaded as without faults.
+#[tokio::test]
+async fn inbound_mail_survives_a_failing_dynamodb() {
+    use crate::fake_dynamodb::FakeDynamo;
+    use crate::fault_proxy::FaultProxy;
+    use std::sync::atomic::Ordering as Relaxed;
+    let fake = FakeDynamo::start(std::time::Duration::ZERO, 0.0).await;
+    let proxy = FaultProxy::start(&fake.endpoint(), 7, 5, 7).await;
+    let mail = Mail::new(crate::support::api_on_endpoint(
+        &proxy.endpoint(),
+        "mail-faults",
+    ));
+    let mut tickets = Vec::new();
+    for i in 0..50 {
+        let first = plain(
+            &format!("Person {i} <p{i}@faults.test>"),
+            &format!("Problem {i}"),
+            &format!("<first{i}@faults.test>"),
+            &[],
+            "It broke.",
+        );
+        let (record, _) = mail
+            .deliver_retried(&format!("ses-first-{i}"), first.as_bytes())
+            .await;
+        assert_eq!(record["status"], "ingested", "{record}");
+        assert_eq!(record["thread_reason"], "new", "{record}");
+        tickets.push(record["ticket_id"].clone());
+    }
+    for i in 0..50 {
+        let reply = plain(
+            &format!("p{i}@faults.test"),
+            &format!("Re: Problem {i}"),
+            &format!("<reply{i}@faults.test>"),
+            &[("In-Reply-To", &format!("<first{i}@faults.test>"))],
+            "Still broken.",
+        );
+        let (record, _) = mail
+            .deliver_retried(&format!("ses-reply-{i}"), reply.as_bytes())
+            .await;
+        assert_eq!(record["ticket_id"], tickets[i], "{record}");
+        assert_eq!(record["thread_reason"], "in_reply_to", "{record}");
+    }
+    // One ticket per person, each with its two messages once.
+    let distinct: std::collections::HashSet<String> =
+        tickets.iter().map(|t| t.to_string()).collect();
+    assert_eq!(distinct.len(), 50);
+    for ticket in &tickets {
+        let ticket = mail.ticket(ticket).await;
+        assert_eq!(ticket["message_count"], 2, "{ticket}");
+        assert_eq!(ticket["messages"].as_array().unwrap().len(), 2, "{ticket}");
+    }
+    let faults = &proxy.counts;
+    assert!(
+        faults.failed_before.load(Relaxed::Relaxed) > 20,
+        "{faults:?}"
+    );
+    assert!(faults.answers_lost.load(Relaxed::Relaxed) > 5, "{faults:?}");
 }

@@ -21,6 +21,8 @@ use crate::support::{As, LambdaApi, dynamo_client, moto_sent_mail, s3_store, ses
 struct Rig {
     api: LambdaApi,
     table: String,
+    /// Reads items for the stream records, straight from the endpoint (no faults).
+    reader: aws_sdk_dynamodb::Client,
     handler: NotifierHandler,
     sequence: AtomicUsize,
 }
@@ -54,6 +56,7 @@ impl Rig {
         let rig = Rig {
             api,
             table,
+            reader: dynamo_client(),
             handler: NotifierHandler::new(notifier),
             sequence: AtomicUsize::new(1),
         };
@@ -62,7 +65,8 @@ impl Rig {
 
     /// The stream record DynamoDB would emit for the customer's item as it is now.
     async fn record(&self, email: &str) -> Value {
-        let item = dynamo_client()
+        let item = self
+            .reader
             .get_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(format!("EMAIL#{email}")))
@@ -297,4 +301,86 @@ async fn concurrent_deliveries_send_one_welcome() {
     }
     assert_eq!(sent, 1);
     assert_eq!(mailer.sent.lock().unwrap().len(), 1);
+}
+
+/// Welcome emails through a DynamoDB that fails one call in 7 and loses the answer of one write
+/// in 5 (the fault proxy before the fake endpoint), SES on moto: every welcome is sent exactly
+/// once, each batch within Lambda's three tries.
+#[tokio::test]
+async fn welcomes_are_sent_once_through_a_failing_dynamodb() {
+    use crate::fake_dynamodb::FakeDynamo;
+    use crate::fault_proxy::FaultProxy;
+    let fake = FakeDynamo::start(std::time::Duration::ZERO, 0.0).await;
+    let proxy = FaultProxy::start(&fake.endpoint(), 7, 5, 42).await;
+    let domain = format!("helpdesk-{}.test", uuid::Uuid::new_v4().simple());
+    ses_client()
+        .create_email_identity()
+        .email_identity(&domain)
+        .send()
+        .await
+        .expect("moto accepts CreateEmailIdentity");
+    let api = crate::support::api_on_endpoint(&proxy.endpoint(), "welcome-faults");
+    let notifier = Notifier {
+        helpdesk: api.helpdesk(),
+        mailer: Arc::new(SesMailer::new(ses_client())),
+        template: WelcomeTemplate::with_sender(format!("help@{domain}")),
+    };
+    let rig = Rig {
+        api,
+        table: "fake".into(),
+        reader: crate::support::dynamo_client_at(&fake.endpoint()),
+        handler: NotifierHandler::new(notifier),
+        sequence: AtomicUsize::new(1),
+    };
+    let emails: Vec<String> = (0..20).map(|i| format!("c{i}@{domain}")).collect();
+    for email in &emails {
+        rig.api
+            .create(json!({"email": email, "first_name": "C", "send_welcome": true}))
+            .await;
+    }
+    let mut records = Vec::new();
+    for email in &emails {
+        records.push(rig.record(email).await);
+    }
+    // Lambda: the batch, then its failed items again, at most three tries.
+    let mut pending = records.clone();
+    for _ in 0..3 {
+        if pending.is_empty() {
+            break;
+        }
+        let answer = rig.deliver(pending.clone()).await;
+        let failed: Vec<String> = answer["batchItemFailures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["itemIdentifier"].as_str().unwrap().to_string())
+            .collect();
+        pending.retain(|r| {
+            failed
+                .iter()
+                .any(|id| r["dynamodb"]["SequenceNumber"] == json!(id))
+        });
+    }
+    assert!(pending.is_empty(), "every welcome done within three tries");
+    // A redelivery of everything sends nothing more.
+    rig.deliver(records).await;
+    // moto's whole state is read once: it holds every test's mail.
+    let sent = moto_sent_mail();
+    for email in &emails {
+        let count = sent.iter().filter(|(to, _)| to.contains(email)).count();
+        assert_eq!(count, 1, "exactly one welcome to {email}");
+        let customer = rig.api.get(As::Agent, &format!("/customers/{email}")).await;
+        assert_eq!(
+            customer.body["welcome"]["status"], "sent",
+            "{}",
+            customer.body
+        );
+    }
+    assert!(
+        proxy
+            .counts
+            .answers_lost
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
 }

@@ -24,10 +24,15 @@ pub fn moto_endpoint() -> String {
 }
 
 pub fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    dynamo_client_at(&moto_endpoint())
+}
+
+/// A DynamoDB client for `endpoint` (moto, the fake, or the fault proxy).
+pub fn dynamo_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .endpoint_url(moto_endpoint())
+        .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
