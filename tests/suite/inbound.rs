@@ -1266,7 +1266,7 @@ async fn inbound_mail_survives_a_failing_dynamodb() {
         assert_eq!(record["thread_reason"], "new", "{record}");
         tickets.push(record["ticket_id"].clone());
     }
-    for i in 0..50 {
+    for (i, ticket) in tickets.iter().enumerate() {
         let reply = plain(
             &format!("p{i}@faults.test"),
             &format!("Re: Problem {i}"),
@@ -1277,7 +1277,7 @@ async fn inbound_mail_survives_a_failing_dynamodb() {
         let (record, _) = mail
             .deliver_retried(&format!("ses-reply-{i}"), reply.as_bytes())
             .await;
-        assert_eq!(record["ticket_id"], tickets[i], "{record}");
+        assert_eq!(&record["ticket_id"], ticket, "{record}");
         assert_eq!(record["thread_reason"], "in_reply_to", "{record}");
     }
     // One ticket per person, each with its two messages once.
