@@ -3,6 +3,9 @@
 //! against a local DynamoDB-protocol endpoint that adds 10 ms per request and throttles
 //! (ProvisionedThroughputExceededException) above a write budget (default 40,000 items/s).
 //!
+//! (c) The same as (b) with the test suite's fault proxy in front of the endpoint: one call in 7
+//! fails before the table (JSON 500, throttling, HTML 500), one write in 5 loses its answer.
+//!
 //! Each scenario runs in a child process of this binary, so its peak RSS (VmHWM) is its own.
 //! Set `IMPORT_BENCH_ROWS=100000` to run one size, `IMPORT_BENCH_STORES=dynamodb` to run one
 //! store, `IMPORT_BENCH_WRITE_RATE` to change the budget. Nothing here asserts a time.
@@ -12,6 +15,9 @@ mod report;
 
 #[path = "support/fake_dynamodb.rs"]
 mod fake_dynamodb;
+
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -29,11 +35,12 @@ use helpdesk_shared::store::sqlite::SqliteStore;
 
 const SCENARIO_FLAG: &str = "--scenario";
 const FAKE_FLAG: &str = "--fake-dynamodb";
+const FAULTS_FLAG: &str = "--with-faults";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == FAKE_FLAG) {
-        serve_fake();
+        serve_fake(args.iter().any(|a| a == FAULTS_FLAG));
         return;
     }
     if let Some(position) = args.iter().position(|a| a == SCENARIO_FLAG) {
@@ -61,16 +68,20 @@ fn main() {
     for rows in sizes {
         let file = dir.join(format!("customers-{rows}.csv"));
         generate(&file, rows);
-        let stores =
-            std::env::var("IMPORT_BENCH_STORES").unwrap_or_else(|_| "sqlite,dynamodb".into());
-        for kind in ["sqlite", "dynamodb"]
+        let stores = std::env::var("IMPORT_BENCH_STORES")
+            .unwrap_or_else(|_| "sqlite,dynamodb,faults".into());
+        for kind in ["sqlite", "dynamodb", "faults"]
             .into_iter()
-            .filter(|k| stores.contains(k))
+            .filter(|k| stores.split(',').any(|s| s == *k))
         {
             // The endpoint runs in its own process: its memory is not the import's.
-            let mut fake = (kind == "dynamodb").then(|| {
-                Command::new(std::env::current_exe().expect("self"))
-                    .arg(FAKE_FLAG)
+            let mut fake = (kind != "sqlite").then(|| {
+                let mut command = Command::new(std::env::current_exe().expect("self"));
+                command.arg(FAKE_FLAG);
+                if kind == "faults" {
+                    command.arg(FAULTS_FLAG);
+                }
+                command
                     .stdout(Stdio::piped())
                     .spawn()
                     .expect("fake endpoint starts")
@@ -154,15 +165,21 @@ fn generate(path: &Path, rows: usize) {
     file.flush().expect("flush");
 }
 
-/// Runs the fake DynamoDB endpoint until killed; its address is the first line on stdout.
-fn serve_fake() {
+/// Runs the fake DynamoDB endpoint until killed (behind the fault proxy with `faults`); the
+/// address to use is the first line on stdout.
+fn serve_fake(faults: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
         let fake = fake_dynamodb::FakeDynamo::start(Duration::from_millis(10), write_rate()).await;
-        println!("{}", fake.endpoint());
+        if faults {
+            let proxy = fault_proxy::FaultProxy::start(&fake.endpoint(), 7, 5, 20_261_201).await;
+            println!("{}", proxy.endpoint());
+        } else {
+            println!("{}", fake.endpoint());
+        }
         std::future::pending::<()>().await;
     });
 }

@@ -7,7 +7,10 @@
 //! - About one write in `lose_one_in` reaches the table and is applied, but its answer is
 //!   replaced by a 500: the caller cannot know it went through.
 //!
-//! The faults are drawn from a seeded generator, so a failing run can be replayed.
+//! The faults are drawn from a seeded generator, so a failing run can be replayed. Requests
+//! that are not DynamoDB operations (the fake's `/stats`) pass untouched.
+//! Shared by `benches/import.rs` and the test suite (included with `#[path]`).
+#![allow(dead_code, reason = "the benchmark does not read the counters")]
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -111,6 +114,12 @@ async fn forward(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or_default()
         .to_string();
+    if operation.is_empty() {
+        return match send(&proxy.target, method, &uri, &headers, body).await {
+            Ok(answer) => answer,
+            Err(error) => (StatusCode::BAD_GATEWAY, format!("proxy: {error}")).into_response(),
+        };
+    }
     let is_write = WRITES.contains(&operation.as_str());
     let (fail, kind, lose) = {
         let mut rng = proxy.rng.lock().unwrap_or_else(|p| p.into_inner());
