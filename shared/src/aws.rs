@@ -121,6 +121,23 @@ where
     }
 }
 
+/// Whether `error` is throttling (the service is at capacity), as opposed to another fault.
+pub(crate) fn is_throttling<E>(error: &SdkError<E>) -> bool
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+{
+    match error {
+        SdkError::ServiceError(service) => {
+            service.raw().status().as_u16() == 429
+                || service
+                    .err()
+                    .code()
+                    .is_some_and(|code| THROTTLING_CODES.contains(&code))
+        }
+        _ => false,
+    }
+}
+
 /// Sends `request` (built again for each attempt) until it succeeds, fails for good, or a
 /// transient fault outlasts the budget ([`crate::budget::retry_until`]). Answers the outcome
 /// and whether an earlier attempt failed transiently (its write may have been applied, its

@@ -23,6 +23,10 @@ const SAME_BURST: Duration = Duration::from_millis(250);
 const WINDOW: Duration = Duration::from_secs(1);
 /// The pace never drops below this (items/s), so a cold table still makes progress.
 const MIN_RATE: f64 = 25.0;
+/// Nor below this share of the best second so far: throttles that come at random (a hot
+/// partition, a bad minute) rather than from a full table would otherwise cut the pace again
+/// and again, down to the floor.
+const BEST_SHARE: f64 = 0.5;
 
 #[derive(Debug, Default)]
 pub struct WritePacer {
@@ -43,6 +47,8 @@ struct State {
     window: Option<(Instant, u64)>,
     /// Items/s confirmed over the last full window.
     observed: Option<f64>,
+    /// The most items/s confirmed over any window.
+    best: f64,
 }
 
 impl WritePacer {
@@ -79,7 +85,9 @@ impl WritePacer {
         match state.window {
             Some((opened, count)) if now.duration_since(opened) >= WINDOW => {
                 let seconds = now.duration_since(opened).as_secs_f64();
-                state.observed = Some(count as f64 / seconds);
+                let observed = count as f64 / seconds;
+                state.observed = Some(observed);
+                state.best = state.best.max(observed);
                 state.window = Some((now, items as u64));
             }
             Some((opened, count)) => state.window = Some((opened, count + items as u64)),
@@ -126,7 +134,11 @@ impl WritePacer {
             },
         };
         state.ceiling = through;
-        state.rate = Some((through * DECREASE).max(MIN_RATE));
+        state.rate = Some(
+            (through * DECREASE)
+                .max(MIN_RATE)
+                .max(state.best * BEST_SHARE),
+        );
         state.last_cut = Some(now);
         state.last_raise = Some(now);
         state.next_start = state.next_start.map(|next| next.max(now));
@@ -153,6 +165,21 @@ mod tests {
         pacer.throttled(now + ms(500));
         let rate = pacer.rate().expect("paced after a measured throttle");
         assert!(rate > 1_000.0, "{rate}");
+    }
+
+    #[test]
+    fn random_throttles_do_not_cut_the_pace_below_half_the_best() {
+        let pacer = WritePacer::default();
+        let t0 = Instant::now();
+        for step in 0..=12 {
+            pacer.accepted(1_000, t0 + ms(100 * step));
+        }
+        // A throttle every 300 ms for a minute, whatever the pace.
+        for cut in 0..200 {
+            pacer.throttled(t0 + ms(1_300 + 300 * cut));
+        }
+        let rate = pacer.rate().unwrap_or_default();
+        assert!(rate >= 10_000.0 * BEST_SHARE - 1.0, "{rate}");
     }
 
     #[test]

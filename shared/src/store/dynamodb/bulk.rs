@@ -37,11 +37,14 @@ impl DynamoStore {
             let items = batch.len();
             self.pacer.pace(items).await;
             let result = self.send_transaction(batch, Retries::Caller, &token).await;
-            let Err(TxFailure::Retry(message)) = &result else {
+            let Err(TxFailure::Retry(message, throttled)) = &result else {
                 self.pacer.accepted(items, Instant::now());
                 return (failures, result);
             };
-            self.pacer.throttled(Instant::now());
+            // Only throttling says the table is full; a 5xx is just sent again.
+            if *throttled {
+                self.pacer.throttled(Instant::now());
+            }
             tracing::debug!(%message, "transaction throttled; sending it again");
             if attempt + 1 >= MAX_BATCH_ROUNDS {
                 return (failures, result);

@@ -290,7 +290,7 @@ impl CustomerStore for DynamoStore {
                         }
                         pending.extend(members.into_iter().filter(|&i| outcomes[i].is_none()));
                     }
-                    Err(TxFailure::Retry(message)) => {
+                    Err(TxFailure::Retry(message, _)) => {
                         tracing::debug!(%message, "transaction throttled; retrying");
                         pending.extend(members);
                     }

@@ -80,8 +80,9 @@ pub(super) enum Retries {
 pub(super) enum TxFailure {
     /// Cancelled: the cancellation code of each operation, in order ("None" for the fine ones).
     Cancelled(Vec<Option<String>>),
-    /// Throttled or a transient fault: the same transaction may be sent again.
-    Retry(String),
+    /// Throttled (`true`: the table is full, slow down) or a transient fault: the same
+    /// transaction may be sent again.
+    Retry(String, bool),
     Failed(StoreError),
 }
 
@@ -133,7 +134,7 @@ impl DynamoStore {
                     ))),
                 }
             }
-            Err(TxFailure::Retry(message)) => Err(StoreError::Unavailable(message)),
+            Err(TxFailure::Retry(message, _)) => Err(StoreError::Unavailable(message)),
             Err(TxFailure::Failed(error)) => Err(error),
         }
     }
@@ -174,17 +175,19 @@ impl DynamoStore {
                 .flatten()
                 .any(|c| c == "ThrottlingError" || c == "ProvisionedThroughputExceeded")
             {
-                return Err(TxFailure::Retry(format!(
-                    "dynamodb: transaction throttled: {codes:?}"
-                )));
+                return Err(TxFailure::Retry(
+                    format!("dynamodb: transaction throttled: {codes:?}"),
+                    true,
+                ));
             }
             return Err(TxFailure::Cancelled(codes));
         }
         if crate::aws::is_transient(&error) {
-            Err(TxFailure::Retry(format!(
-                "dynamodb: {}",
-                DisplayErrorContext(error)
-            )))
+            let throttled = crate::aws::is_throttling(&error);
+            Err(TxFailure::Retry(
+                format!("dynamodb: {}", DisplayErrorContext(error)),
+                throttled,
+            ))
         } else {
             Err(TxFailure::Failed(unavailable(error)))
         }
