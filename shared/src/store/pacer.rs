@@ -134,6 +134,9 @@ impl WritePacer {
             },
         };
         state.ceiling = through;
+        // The rate the first throttle found counts as a best too: it is what the table took
+        // before anything was paced.
+        state.best = state.best.max(through);
         state.rate = Some(
             (through * DECREASE)
                 .max(MIN_RATE)
