@@ -203,6 +203,8 @@ fn fake_stats(endpoint: &str) -> serde_json::Value {
 }
 
 fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
+    // Warnings only (stderr), unless RUST_LOG asks for more.
+    helpdesk_shared::telemetry::init(helpdesk_shared::telemetry::Logs::Quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

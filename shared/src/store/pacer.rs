@@ -122,16 +122,11 @@ impl WritePacer {
         let through = match (state.rate, state.observed) {
             (Some(rate), _) => rate,
             (None, Some(observed)) => observed,
-            (None, None) => match state.window {
-                Some((opened, count)) if count > 0 => {
-                    count as f64 / now.duration_since(opened).as_secs_f64().max(0.1)
-                }
-                // Throttled before any write was accepted: nothing measures the table's pace
-                // yet. Cutting to the floor here left imports crawling at a few dozen items a
-                // second for minutes; instead the writes are resent, and the first throttle
-                // after accepted writes sets the pace.
-                _ => return,
-            },
+            // Nothing has measured the table's pace over a whole window yet: the writes are
+            // resent, and the first throttle after a measured second sets the pace. Pacing from
+            // a partial first window (an import still ramping up, or nothing accepted yet) left
+            // imports crawling at a few hundred items a second for minutes.
+            (None, None) => return,
         };
         state.ceiling = through;
         // The rate the first throttle found counts as a best too: it is what the table took
@@ -163,11 +158,15 @@ mod tests {
         pacer.throttled(now);
         assert_eq!(pacer.rate(), None);
         assert_eq!(pacer.reserve(100, now), now);
-        // Once writes are accepted, a throttle paces at what got through.
+        // Nor does one before a whole window of accepted writes was measured.
         pacer.accepted(1_000, now);
         pacer.throttled(now + ms(500));
+        assert_eq!(pacer.rate(), None);
+        // Once a second of writes is measured, a throttle paces at what got through.
+        pacer.accepted(1_000, now + ms(1_000));
+        pacer.throttled(now + ms(1_300));
         let rate = pacer.rate().expect("paced after a measured throttle");
-        assert!(rate > 1_000.0, "{rate}");
+        assert!(rate > 900.0, "{rate}");
     }
 
     #[test]
@@ -220,23 +219,25 @@ mod tests {
         let pacer = WritePacer::default();
         let t0 = Instant::now();
         pacer.accepted(5_000, t0);
-        pacer.throttled(t0 + ms(500));
+        // The window closes: 5,000 items/s measured.
+        pacer.accepted(10, t0 + ms(1_000));
+        pacer.throttled(t0 + ms(1_500));
         let after_cut = pacer.rate().unwrap_or_default();
         // The same burst's other throttles do not cut again.
-        pacer.throttled(t0 + ms(520));
-        pacer.throttled(t0 + ms(600));
+        pacer.throttled(t0 + ms(1_520));
+        pacer.throttled(t0 + ms(1_600));
         assert_eq!(pacer.rate(), Some(after_cut));
         // A later burst does.
-        pacer.throttled(t0 + ms(900));
+        pacer.throttled(t0 + ms(1_900));
         let second_cut = pacer.rate().unwrap_or_default();
         assert!(second_cut < after_cut, "{second_cut} < {after_cut}");
         // Accepted writes raise the pace step by step, never more than once per step.
-        pacer.accepted(10, t0 + ms(1_200));
-        pacer.accepted(10, t0 + ms(1_210));
+        pacer.accepted(10, t0 + ms(2_200));
+        pacer.accepted(10, t0 + ms(2_210));
         let raised = pacer.rate().unwrap_or_default();
         assert!((raised - second_cut * RAISE).abs() < 1e-6, "{raised}");
         // Past the rate of the last throttle it only probes, slowly.
-        let mut at = t0 + ms(1_200);
+        let mut at = t0 + ms(2_200);
         let mut rate = raised;
         while rate * RAISE <= after_cut {
             at += RAISE_EVERY;
@@ -256,9 +257,10 @@ mod tests {
     fn the_pace_has_a_floor() {
         let pacer = WritePacer::default();
         let t0 = Instant::now();
-        // A measured pace first: a throttle before any accepted write sets none (see above).
+        // A measured pace first: a throttle before a measured window sets none (see above).
         pacer.accepted(10, t0);
-        for step in 1..50 {
+        pacer.accepted(10, t0 + ms(1_000));
+        for step in 4..60 {
             pacer.throttled(t0 + ms(300 * step));
         }
         assert_eq!(pacer.rate(), Some(MIN_RATE));
