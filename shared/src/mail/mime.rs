@@ -1,6 +1,12 @@
-//! Outgoing mail as RFC 5322 text.
+//! Outgoing mail as RFC 5322 text, written by mail-builder (the sibling of the mail-parser the
+//! inbound side reads with): header encoding, addresses with display names, dates and the
+//! body's transfer encoding are its business.
 
-use base64::Engine;
+use std::borrow::Cow;
+
+use mail_builder::MessageBuilder;
+use mail_builder::headers::address::Address;
+use mail_builder::headers::raw::Raw;
 
 use crate::ports::mailer::OutgoingMail;
 
@@ -8,46 +14,36 @@ impl OutgoingMail {
     /// The message as RFC 5322 text. It carries `Auto-Submitted: auto-generated`, so that other
     /// systems (and our own inbound screening) never answer it automatically, and asks Exchange
     /// not to send auto-replies.
-    pub fn to_mime(&self, message_id: &str) -> Vec<u8> {
-        let date = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc2822)
-            .unwrap_or_default();
-        let body = base64::engine::general_purpose::STANDARD.encode(self.text.as_bytes());
-        let mut mime = String::with_capacity(body.len() + 512);
-        for (name, value) in [
-            ("From", self.from.as_str()),
-            ("To", self.to.as_str()),
-            ("Subject", &encode_header(&self.subject)),
-            ("Date", &date),
-            ("Message-ID", &format!("<{message_id}>")),
-            ("Auto-Submitted", "auto-generated"),
-            ("X-Auto-Response-Suppress", "All"),
-            ("MIME-Version", "1.0"),
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Transfer-Encoding", "base64"),
-        ] {
-            // Header values come from configuration and records: no line breaks may pass.
-            let value: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-            mime.push_str(&format!("{name}: {value}\r\n"));
-        }
-        mime.push_str("\r\n");
-        for line in body.as_bytes().chunks(76) {
-            mime.push_str(&String::from_utf8_lossy(line));
-            mime.push_str("\r\n");
-        }
-        mime.into_bytes()
+    pub fn to_mime(&self, message_id: &str) -> std::io::Result<Vec<u8>> {
+        MessageBuilder::new()
+            .from(mailbox(&self.from))
+            .to(mailbox(&self.to))
+            .subject(one_line(&self.subject))
+            .message_id(message_id.to_string())
+            .header("Auto-Submitted", Raw::new("auto-generated"))
+            .header("X-Auto-Response-Suppress", Raw::new("All"))
+            .text_body(self.text.as_str())
+            .write_to_vec()
     }
 }
 
-/// RFC 2047: non-ASCII header text as a UTF-8 encoded word.
-fn encode_header(text: &str) -> String {
-    if text.is_ascii() {
-        text.to_string()
-    } else {
-        format!(
-            "=?UTF-8?B?{}?=",
-            base64::engine::general_purpose::STANDARD.encode(text.as_bytes())
-        )
+/// Header values come from configuration and records: no line breaks may pass.
+fn one_line(value: &str) -> String {
+    value.chars().filter(|c| *c != '\r' && *c != '\n').collect()
+}
+
+/// `Name <address>` or a bare address, as an address mail-builder encodes (a non-ASCII display
+/// name becomes an RFC 2047 encoded word).
+fn mailbox(raw: &str) -> Address<'static> {
+    let raw = one_line(raw);
+    match raw.rsplit_once('<') {
+        Some((name, address)) => {
+            let name = name.trim().trim_matches('"').trim();
+            let address = address.trim_end_matches('>').trim().to_string();
+            let name = (!name.is_empty()).then(|| Cow::Owned(name.to_string()));
+            Address::new_address(name, address)
+        }
+        None => Address::new_address(None::<Cow<'static, str>>, raw.trim().to_string()),
     }
 }
 
@@ -69,19 +65,29 @@ mod tests {
     fn mime_is_marked_automatic_and_encodes_what_is_not_ascii() {
         let mail = OutgoingMail {
             from: "Support <help@example.com>".into(),
-            to: "zoe@example.de".into(),
+            to: "Zoë Müller <zoe@example.de>".into(),
             subject: "Willkommen, Zoë".into(),
             text: "Hallo Zoë\n".into(),
         };
-        let mime = mail.to_mime("id-1@example.com");
+        let mime = mail.to_mime("id-1@example.com").unwrap();
         let parsed = mail_parser::MessageParser::default()
             .parse(&mime)
             .expect("parses");
         assert_eq!(parsed.subject(), Some("Willkommen, Zoë"));
-        assert_eq!(parsed.body_text(0).as_deref(), Some("Hallo Zoë\n"));
+        let from = parsed.from().and_then(|f| f.first()).expect("a sender");
+        assert_eq!(from.address(), Some("help@example.com"));
+        assert_eq!(from.name(), Some("Support"));
+        // MIME text travels with CRLF line breaks, as RFC 5322 wants.
+        assert_eq!(parsed.body_text(0).as_deref(), Some("Hallo Zoë\r\n"));
         assert_eq!(parsed.message_id(), Some("id-1@example.com"));
+        let to = parsed.to().and_then(|t| t.first()).expect("a recipient");
+        assert_eq!(to.name(), Some("Zoë Müller"));
         let text = String::from_utf8(mime).unwrap();
-        assert!(text.contains("\r\nAuto-Submitted: auto-generated\r\n"));
+        assert!(text.is_ascii(), "headers and body are encoded: {text}");
+        assert!(
+            text.contains("\r\nAuto-Submitted: auto-generated\r\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -92,7 +98,7 @@ mod tests {
             subject: "Hi".into(),
             text: String::new(),
         };
-        let text = String::from_utf8(mail.to_mime("a@b")).unwrap();
+        let text = String::from_utf8(mail.to_mime("a@b").unwrap()).unwrap();
         assert!(!text.contains("\r\nBcc:"), "{text}");
     }
 }

@@ -38,7 +38,10 @@ impl Mailer for OutboxMailer {
             uuid::Uuid::new_v4().simple()
         );
         let partial = self.folder.join(format!("{name}.partial"));
-        tokio::fs::write(&partial, mail.to_mime(&id))
+        let mime = mail
+            .to_mime(&id)
+            .map_err(|e| MailError::Rejected(format!("cannot write the message: {e}")))?;
+        tokio::fs::write(&partial, mime)
             .await
             .map_err(unavailable)?;
         tokio::fs::rename(&partial, self.folder.join(&name))

@@ -33,10 +33,11 @@ impl SesMailer {
 impl Mailer for SesMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
         use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+        let mime = mail
+            .to_mime(&message_id(&mail.from))
+            .map_err(|e| MailError::Rejected(format!("cannot write the message: {e}")))?;
         let raw = RawMessage::builder()
-            .data(aws_sdk_sesv2::primitives::Blob::new(
-                mail.to_mime(&message_id(&mail.from)),
-            ))
+            .data(aws_sdk_sesv2::primitives::Blob::new(mime))
             .build()
             .map_err(|e| MailError::Rejected(e.to_string()))?;
         let request = self
