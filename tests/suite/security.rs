@@ -773,3 +773,49 @@ fn an_import_over_the_size_limit_fails_before_any_row_is_read() {
         "{stderr}"
     );
 }
+
+/// The cloud API (API Gateway events through the shared router) logs one line per request
+/// with the caller's `sub`, and the lines logged inside the request carry it too.
+#[tokio::test]
+async fn the_cloud_api_logs_every_request_with_its_caller() {
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let api = LambdaApi::on_sqlite().await;
+    let created = api
+        .post(As::Agent, "/customers", json!({"email": "logged@x.test"}))
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(api.get(As::Anonymous, "/customers").await.status, 401);
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let sub = "7d1e2f3a-0b4c-4d5e-8f6a-7b8c9d0e1f2a";
+    let requests: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(" request ") || l.ends_with(" request"))
+        .filter(|l| l.contains("status="))
+        .collect();
+    assert_eq!(requests.len(), 2, "{log}");
+    assert!(requests[0].contains(sub), "{log}");
+    assert!(requests[1].contains("anonymous"), "{log}");
+    let created_line = log
+        .lines()
+        .find(|l| l.contains("customer created"))
+        .expect("the service's line");
+    assert!(created_line.contains(sub), "{log}");
+}

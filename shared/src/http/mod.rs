@@ -86,7 +86,8 @@ pub fn router(
     objects: Arc<dyn ObjectStore>,
     mail: Arc<dyn ObjectStore>,
 ) -> Router {
-    routes().with_state(AppState {
+    // The request log (with the caller) wraps every route, as in local mode.
+    with_request_log(routes()).with_state(AppState {
         helpdesk,
         auth,
         objects,
