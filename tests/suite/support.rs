@@ -78,16 +78,7 @@ pub async fn dynamo_store() -> Arc<dyn Store> {
 /// SQLite-free cloud stand-in for load and fault tests: the store on a DynamoDB-protocol
 /// endpoint (the project's fake), with a folder for the bucket.
 pub fn api_on_endpoint(endpoint: &str, label: &str) -> LambdaApi {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .build();
-    let store = Arc::new(DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
-        "fake",
-    ));
+    let store = Arc::new(DynamoStore::new(dynamo_client_at(endpoint), "fake"));
     LambdaApi::new(store, Arc::new(FolderStore::new(temp_dir(label))))
 }
 

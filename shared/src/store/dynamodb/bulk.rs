@@ -63,6 +63,25 @@ impl DynamoStore {
         }
     }
 
+    /// One string attribute of each item named by `pks`, in order (claims and pointers: a
+    /// Message-ID's ticket, a domain's company), read in batches.
+    pub(super) async fn batch_get_attribute(
+        &self,
+        pks: &[String],
+        attribute: &str,
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let items = self.batch_get(pks).await?;
+        Ok(pks
+            .iter()
+            .map(|pk| {
+                items
+                    .get(pk)
+                    .and_then(|item| get_s(item, attribute))
+                    .map(str::to_string)
+            })
+            .collect())
+    }
+
     /// Reads items by partition key, 100 at a time, retrying unprocessed keys with backoff.
     pub(super) async fn batch_get(
         &self,

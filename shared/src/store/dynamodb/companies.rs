@@ -167,16 +167,7 @@ impl CompanyStore for DynamoStore {
         domains: &[String],
     ) -> Result<Vec<Option<String>>, StoreError> {
         let pks: Vec<String> = domains.iter().map(|d| domain_pk(d)).collect();
-        let items = self.batch_get(&pks).await?;
-        Ok(pks
-            .iter()
-            .map(|pk| {
-                items
-                    .get(pk)
-                    .and_then(|item| get_s(item, "company_id"))
-                    .map(str::to_string)
-            })
-            .collect())
+        self.batch_get_attribute(&pks, "company_id").await
     }
 
     async fn company_for_domain(&self, domain: &str) -> Result<Option<String>, StoreError> {

@@ -133,15 +133,7 @@ impl TicketStore for DynamoStore {
         message_ids: &[String],
     ) -> Result<Vec<Option<String>>, StoreError> {
         let pks: Vec<String> = message_ids.iter().map(|id| message_id_pk(id)).collect();
-        let items = self.batch_get(&pks).await?;
-        Ok(pks
-            .iter()
-            .map(|pk| {
-                items
-                    .get(pk)
-                    .and_then(|item| get_s(item, "ticket_id").map(str::to_string))
-            })
-            .collect())
+        self.batch_get_attribute(&pks, "ticket_id").await
     }
 
     async fn get_tickets(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>, StoreError> {
