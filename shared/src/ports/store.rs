@@ -180,6 +180,13 @@ pub trait CustomerStore: Send + Sync {
         Ok(outcomes)
     }
 
+    /// A bulk load (an import run) has written its last batch. A store that defers index
+    /// work in `write_customers` completes it here; listings are correct either way, and a
+    /// store that defers nothing does nothing.
+    async fn finish_bulk_writes(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     // Internal notes, which hang off the customer id.
 
     async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;

@@ -1,6 +1,12 @@
 //! Customers, their email claims and notes.
 
+use super::keys::{
+    COMPANY, DOMAIN, FIRST_NAME, KeyWrites, LAST_NAME, MERGE_AT, key_email, merge_backlog,
+    successor, walk_emails, walk_keys, write_keys,
+};
 use super::*;
+use crate::domain::customer::WelcomeStatus;
+use crate::ports::store::{list_key, name_key};
 
 /// A customer by any of its emails, primary or alternate.
 pub(super) const CUSTOMER_BY_EMAIL: &str = "SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1";
@@ -11,16 +17,21 @@ impl SqliteStore {
         self.with(move |connection| {
             let rows: Vec<(String, Customer)> = read_docs(
                 connection,
-                "SELECT id, doc FROM customers
-                 WHERE json_extract(doc, '$.welcome.status') = 'pending'
-                   AND json_extract(doc, '$.welcome.sending_since') IS NULL
-                 LIMIT ?1",
+                "SELECT id, doc FROM customers WHERE welcome_due = 1 LIMIT ?1",
                 [limit as i64],
             )?;
             Ok(rows.into_iter().map(|(_, c)| c).collect())
         })
         .await
     }
+}
+
+/// Whether the notifier (local mode: its poller) still has to send this customer's welcome.
+pub(super) fn welcome_due(customer: &Customer) -> bool {
+    customer
+        .welcome
+        .as_ref()
+        .is_some_and(|w| w.status == WelcomeStatus::Pending && w.sending_since.is_none())
 }
 
 pub(super) fn email_owner(tx: &Connection, email: &str) -> Result<Option<String>, StoreError> {
@@ -41,25 +52,21 @@ pub(super) fn customer_version(tx: &Connection, id: &str) -> Result<Option<u64>,
     )
 }
 
-pub(super) fn write_customer_row(
-    tx: &Connection,
-    customer: &Customer,
-    doc: &str,
-) -> Result<(), StoreError> {
+fn write_customer_row(tx: &Connection, customer: &Customer, doc: &str) -> Result<(), StoreError> {
     exec(
         tx,
-        "INSERT INTO customers (id, email, first_lc, last_lc, company_id, email_domain, version, doc)
+        "INSERT INTO customers (id, email, first_lc, last_lc, company_id, welcome_due, version, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT(id) DO UPDATE SET email = excluded.email, first_lc = excluded.first_lc,
             last_lc = excluded.last_lc, company_id = excluded.company_id,
-            email_domain = excluded.email_domain, version = excluded.version, doc = excluded.doc",
+            welcome_due = excluded.welcome_due, version = excluded.version, doc = excluded.doc",
         params![
             customer.id,
             customer.email(),
             customer.first_name_key(),
             customer.last_name_key(),
             customer.profile.company_id,
-            email_domain(customer.email()),
+            welcome_due(customer),
             customer.version,
             doc
         ],
@@ -68,12 +75,14 @@ pub(super) fn write_customer_row(
 }
 
 // The two writes below check everything before they change anything, so a refused write
-// leaves no trace inside the surrounding transaction (a batch needs no savepoints).
-pub(super) fn insert_customer_in(
+// leaves no trace inside the surrounding transaction (a batch needs no savepoints). Each
+// answers how many listing keys it left in the backlog.
+fn insert_customer_in(
     tx: &Connection,
     customer: &Customer,
     doc: &str,
-) -> Result<(), StoreError> {
+    keys: KeyWrites,
+) -> Result<usize, StoreError> {
     for email in customer.all_emails() {
         if email_owner(tx, email)?.is_some() {
             return Err(StoreError::EmailTaken(email.to_string()));
@@ -86,15 +95,17 @@ pub(super) fn insert_customer_in(
             params![email, customer.id],
         )?;
     }
-    write_customer_row(tx, customer, doc)
+    write_customer_row(tx, customer, doc)?;
+    write_keys(tx, &customer.id, None, Some(customer), keys)
 }
 
-pub(super) fn replace_customer_in(
+fn replace_customer_in(
     tx: &Connection,
     previous: &Customer,
     next: &Customer,
     doc: &str,
-) -> Result<(), StoreError> {
+    keys: KeyWrites,
+) -> Result<usize, StoreError> {
     if customer_version(tx, &previous.id)? != Some(previous.version) {
         return Err(StoreError::VersionMismatch);
     }
@@ -124,15 +135,113 @@ pub(super) fn replace_customer_in(
             params![email, next.id],
         )?;
     }
-    write_customer_row(tx, next, doc)
+    write_customer_row(tx, next, doc)?;
+    write_keys(tx, &next.id, Some(previous), Some(next), keys)
+}
+
+/// The customer whose primary email ends `key`, if it still exists.
+fn customer_of_key(connection: &Connection, key: &str) -> Result<Option<Customer>, StoreError> {
+    let doc: Option<String> = query_row(connection, CUSTOMER_BY_EMAIL, [key_email(key)], |r| {
+        r.get(0)
+    })?;
+    doc.map(|d| from_doc(&d)).transpose()
+}
+
+/// Up to `want` customers listed under keys of `kind` in `[from, to)` (keys without their kind
+/// character), each with its position: `position(key, customer)` answers it, or `None` when
+/// the customer is listed elsewhere (or not at all).
+fn listed_by_keys(
+    connection: &Connection,
+    kind: char,
+    (from, to): (&str, &str),
+    want: usize,
+    position: impl Fn(&str, &Customer) -> Option<String>,
+) -> Result<Vec<(String, Customer)>, StoreError> {
+    let mut rows = Vec::new();
+    walk_keys(
+        connection,
+        &format!("{kind}{from}"),
+        &format!("{kind}{to}"),
+        |key| {
+            if let Some(customer) = customer_of_key(connection, key)?
+                && let Some(at) = position(&key[kind.len_utf8()..], &customer)
+            {
+                rows.push((at, customer));
+            }
+            Ok(rows.len() < want)
+        },
+    )?;
+    Ok(rows)
+}
+
+/// Up to `want` customers listed under their primary email in `[from, to)`.
+fn listed_by_email(
+    connection: &Connection,
+    query: &CustomerQuery,
+    (from, to): (&str, &str),
+    want: usize,
+) -> Result<Vec<(String, Customer)>, StoreError> {
+    let mut rows = Vec::new();
+    walk_emails(connection, from, to, |email, customer| {
+        if list_key(&customer, query).as_deref() == Some(email) {
+            rows.push((email.to_string(), customer));
+        }
+        Ok(rows.len() < want)
+    })?;
+    Ok(rows)
+}
+
+fn list_in(connection: &Connection, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+    let want = query.limit + 1;
+    let from = query.after.as_deref().map(successor).unwrap_or_default();
+    let end = PREFIX_END.to_string();
+    let listed_at = |key: &str, customer: &Customer| -> Option<String> {
+        let at = list_key(customer, query)?;
+        (at == key).then_some(at)
+    };
+    let rows = match (&query.company_id, &query.prefix) {
+        // Within a company, in email order; the prefix (if any) filters.
+        (Some(company), _) => listed_by_keys(
+            connection,
+            COMPANY,
+            (
+                &name_key(company, &from),
+                &format!("{company}{}", char::from(KEY_SEPARATOR as u8 + 1)),
+            ),
+            want,
+            |key, customer| listed_at(key_email(key), customer),
+        )?,
+        (None, None) => listed_by_email(connection, query, (&from, &end), want)?,
+        // Under the first of email, first name, last name that matches: each source answers
+        // its first `want` customers listed under it, and the page is the first `want` of all.
+        (None, Some(prefix)) => {
+            let to = format!("{prefix}{PREFIX_END}");
+            let from = from.as_str().max(prefix.as_str());
+            let mut rows = listed_by_email(connection, query, (from, &to), want)?;
+            for kind in [FIRST_NAME, LAST_NAME] {
+                rows.extend(listed_by_keys(
+                    connection,
+                    kind,
+                    (from, &to),
+                    want,
+                    listed_at,
+                )?);
+            }
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            rows.truncate(want);
+            rows
+        }
+    };
+    Ok(Page::from_rows(rows, query.limit))
 }
 
 #[async_trait]
 impl CustomerStore for SqliteStore {
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
         let (customer, doc) = (customer.clone(), to_doc(customer)?);
-        self.write(move |tx| insert_customer_in(tx, &customer, &doc))
-            .await
+        self.write(move |tx| insert_customer_in(tx, &customer, &doc, KeyWrites::Indexed))
+            .await?;
+        Ok(())
     }
 
     async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
@@ -147,8 +256,9 @@ impl CustomerStore for SqliteStore {
         next: &Customer,
     ) -> Result<(), StoreError> {
         let (previous, next, doc) = (previous.clone(), next.clone(), to_doc(next)?);
-        self.write(move |tx| replace_customer_in(tx, &previous, &next, &doc))
-            .await
+        self.write(move |tx| replace_customer_in(tx, &previous, &next, &doc, KeyWrites::Indexed))
+            .await?;
+        Ok(())
     }
 
     async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
@@ -169,6 +279,7 @@ impl CustomerStore for SqliteStore {
 
     /// One transaction for the whole batch (one commit, one fsync). Each write checks before it
     /// changes anything, so a refused write needs no rollback and does not stop the others.
+    /// Listing keys go to the backlog, merged in key order once it is large.
     async fn write_customers(
         &self,
         writes: &[CustomerWrite],
@@ -184,23 +295,50 @@ impl CustomerStore for SqliteStore {
                 Ok((write.clone(), to_doc(target)?))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.write(move |tx| {
-            let mut outcomes = Vec::with_capacity(prepared.len());
-            for (write, doc) in &prepared {
-                let outcome = match write {
-                    CustomerWrite::Insert(customer) => insert_customer_in(tx, customer, doc),
-                    CustomerWrite::Replace { previous, next } => {
-                        replace_customer_in(tx, previous, next, doc)
+        let backlog = Arc::clone(&self.backlog);
+        let (outcomes, staged) = self
+            .write(move |tx| {
+                let mut outcomes = Vec::with_capacity(prepared.len());
+                let mut staged = backlog.load(Ordering::Relaxed);
+                for (write, doc) in &prepared {
+                    let outcome = match write {
+                        CustomerWrite::Insert(customer) => {
+                            insert_customer_in(tx, customer, doc, KeyWrites::Backlog)
+                        }
+                        CustomerWrite::Replace { previous, next } => {
+                            replace_customer_in(tx, previous, next, doc, KeyWrites::Backlog)
+                        }
+                    };
+                    match outcome {
+                        Ok(keys) => {
+                            staged += keys;
+                            outcomes.push(Ok(()));
+                        }
+                        Err(StoreError::Unavailable(message)) => {
+                            return Err(StoreError::Unavailable(message));
+                        }
+                        Err(refused) => outcomes.push(Err(refused)),
                     }
-                };
-                if let Err(StoreError::Unavailable(message)) = outcome {
-                    return Err(StoreError::Unavailable(message));
                 }
-                outcomes.push(outcome);
-            }
-            Ok(outcomes)
-        })
-        .await
+                if staged >= MERGE_AT {
+                    merge_backlog(tx)?;
+                    staged = 0;
+                }
+                Ok((outcomes, staged))
+            })
+            .await?;
+        // Only once committed: a rolled-back batch left nothing in the backlog.
+        self.backlog.store(staged, Ordering::Relaxed);
+        Ok(outcomes)
+    }
+
+    async fn finish_bulk_writes(&self) -> Result<(), StoreError> {
+        if self.backlog.load(Ordering::Relaxed) == 0 {
+            return Ok(());
+        }
+        self.write(|tx| merge_backlog(tx)).await?;
+        self.backlog.store(0, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError> {
@@ -209,8 +347,15 @@ impl CustomerStore for SqliteStore {
             if customer_version(tx, &customer.id)? != Some(customer.version) {
                 return Err(StoreError::VersionMismatch);
             }
+            for email in customer.all_emails() {
+                exec(
+                    tx,
+                    "DELETE FROM customer_emails WHERE email = ?1 AND customer_id = ?2",
+                    params![email, customer.id],
+                )?;
+            }
+            write_keys(tx, &customer.id, Some(&customer), None, KeyWrites::Indexed)?;
             for sql in [
-                "DELETE FROM customer_emails WHERE customer_id = ?1",
                 "DELETE FROM notes WHERE customer_id = ?1",
                 "DELETE FROM customers WHERE id = ?1",
             ] {
@@ -223,48 +368,8 @@ impl CustomerStore for SqliteStore {
 
     async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
         let query = query.clone();
-        self.with(move |connection| {
-            let after = query.after.clone().unwrap_or_default();
-            let fetch = (query.limit + 1) as i64;
-            let (prefix, prefix_end) = match &query.prefix {
-                Some(p) => (p.clone(), format!("{p}{PREFIX_END}")),
-                None => (String::new(), PREFIX_END.to_string()),
-            };
-            let rows = match (&query.company_id, &query.prefix) {
-                (Some(company), _) => read_docs(
-                    connection,
-                    "SELECT email, doc FROM customers
-                     WHERE company_id = ?1 AND email > ?2
-                       AND ((email >= ?3 AND email < ?4) OR (first_lc >= ?3 AND first_lc < ?4)
-                            OR (last_lc >= ?3 AND last_lc < ?4))
-                     ORDER BY email LIMIT ?5",
-                    params![company, after, prefix, prefix_end, fetch],
-                )?,
-                (None, None) => read_docs(
-                    connection,
-                    "SELECT email, doc FROM customers WHERE email > ?1 ORDER BY email LIMIT ?2",
-                    params![after, fetch],
-                )?,
-                // A customer is listed once, under the first of email, first name, last name
-                // that matches; see `store::list_key`.
-                (None, Some(_)) => read_docs(
-                    connection,
-                    "SELECT k, doc FROM (
-                        SELECT email AS k, doc FROM customers WHERE email >= ?1 AND email < ?2
-                        UNION ALL
-                        SELECT first_lc || ?3 || email, doc FROM customers
-                         WHERE first_lc >= ?1 AND first_lc < ?2 AND NOT (email >= ?1 AND email < ?2)
-                        UNION ALL
-                        SELECT last_lc || ?3 || email, doc FROM customers
-                         WHERE last_lc >= ?1 AND last_lc < ?2 AND NOT (email >= ?1 AND email < ?2)
-                           AND NOT (coalesce(first_lc >= ?1 AND first_lc < ?2, 0))
-                     ) WHERE k > ?4 ORDER BY k LIMIT ?5",
-                    params![prefix, prefix_end, KEY_SEPARATOR.to_string(), after, fetch],
-                )?,
-            };
-            Ok(Page::from_rows(rows, query.limit))
-        })
-        .await
+        self.with(move |connection| list_in(connection, &query))
+            .await
     }
 
     async fn list_unassigned_by_domain(
@@ -273,13 +378,22 @@ impl CustomerStore for SqliteStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Customer>, StoreError> {
-        let (domain, after) = (domain.to_string(), after.unwrap_or_default().to_string());
+        let domain = domain.to_string();
+        let from = after.map(successor).unwrap_or_default();
         self.with(move |connection| {
-            let rows = read_docs(
+            let rows = listed_by_keys(
                 connection,
-                "SELECT email, doc FROM customers
-                 WHERE company_id IS NULL AND email_domain = ?1 AND email > ?2 ORDER BY email LIMIT ?3",
-                params![domain, after, (limit + 1) as i64],
+                DOMAIN,
+                (
+                    &name_key(&domain, &from),
+                    &format!("{domain}{}", char::from(KEY_SEPARATOR as u8 + 1)),
+                ),
+                limit + 1,
+                |key, customer| {
+                    (customer.profile.company_id.is_none()
+                        && email_domain(customer.email()) == domain)
+                        .then(|| key_email(key).to_string())
+                },
             )?;
             Ok(Page::from_rows(rows, limit))
         })

@@ -8,10 +8,12 @@ mod connection;
 mod customers;
 mod fields;
 mod imports;
+mod keys;
 mod schema;
 mod tickets;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -40,6 +42,8 @@ use connection::*;
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
+    /// Listing keys bulk writes left in the backlog since the last merge (see `keys`).
+    backlog: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for SqliteStore {

@@ -1,34 +1,47 @@
-//! The schema and opening the database file.
+//! The schema, opening the database file, and bringing older files up to date.
 
+use std::sync::atomic::AtomicUsize;
+
+use super::customers::welcome_due;
+use super::keys::{KeyWrites, merge_backlog, write_keys};
 use super::*;
 
+/// The schema version this code writes, kept in `PRAGMA user_version`:
+/// 0: the first layout (customers indexed by email, names and domain);
+/// 1: listing keys in `customer_keys`, filled in key order (see `keys`).
+const SCHEMA_VERSION: i64 = 1;
+
 pub(super) const SCHEMA: &str = r#"
+-- Customers in id order (ids are time-ordered UUIDs, so new rows append). Imports write many
+-- customers at once: each index keyed in random order costs them a page written per row, so
+-- this table has none; its listings go through customer_emails and customer_keys.
 CREATE TABLE IF NOT EXISTS customers (
-    id           TEXT PRIMARY KEY,
-    email        TEXT NOT NULL UNIQUE,
-    first_lc     TEXT,
-    last_lc      TEXT,
-    company_id   TEXT,
-    email_domain TEXT NOT NULL,
-    version      INTEGER NOT NULL,
-    doc          TEXT NOT NULL
+    id          TEXT PRIMARY KEY,
+    email       TEXT NOT NULL,
+    first_lc    TEXT,
+    last_lc     TEXT,
+    company_id  TEXT,
+    welcome_due INTEGER NOT NULL DEFAULT 0,
+    version     INTEGER NOT NULL,
+    doc         TEXT NOT NULL
 );
 -- Every email a customer owns, primary and alternate: one row each, unique across customers.
 CREATE TABLE IF NOT EXISTS customer_emails (
     email       TEXT PRIMARY KEY,
     customer_id TEXT NOT NULL
 ) WITHOUT ROWID;
--- Every index costs each import row a random-order insert: keys are kept short, and the
--- company index only holds customers that have a company.
-CREATE INDEX IF NOT EXISTS customers_first ON customers(first_lc) WHERE first_lc IS NOT NULL;
-CREATE INDEX IF NOT EXISTS customers_last ON customers(last_lc) WHERE last_lc IS NOT NULL;
-CREATE INDEX IF NOT EXISTS customers_company ON customers(company_id, email) WHERE company_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS customers_unassigned ON customers(email_domain, email) WHERE company_id IS NULL;
-CREATE INDEX IF NOT EXISTS customer_emails_owner ON customer_emails(customer_id);
+-- Listing keys (names, company, domain; see keys.rs), and those written by bulk writes and
+-- not yet merged, in customer order.
+CREATE TABLE IF NOT EXISTS customer_keys (
+    key TEXT PRIMARY KEY
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS customer_keys_backlog (
+    customer_id TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    PRIMARY KEY (customer_id, key)
+) WITHOUT ROWID;
 -- Customers whose welcome email is due: local mode has no change stream, so it looks here.
-CREATE INDEX IF NOT EXISTS customers_welcome_due ON customers(id)
-    WHERE json_extract(doc, '$.welcome.status') = 'pending'
-      AND json_extract(doc, '$.welcome.sending_since') IS NULL;
+CREATE INDEX IF NOT EXISTS customers_welcome_due ON customers(id) WHERE welcome_due = 1;
 CREATE TABLE IF NOT EXISTS notes (
     customer_id TEXT NOT NULL,
     sort_key    TEXT NOT NULL,
@@ -84,10 +97,62 @@ CREATE INDEX IF NOT EXISTS inbound_sorted ON inbound(sort_key);
 CREATE INDEX IF NOT EXISTS inbound_status ON inbound(status, sort_key);
 "#;
 
+/// Version 0 → 1: the customers table loses its indexes (and the unique email, which
+/// customer_emails already guarantees), and each customer's listing keys are written.
+fn migrate_to_listing_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "CREATE TABLE customers_v1 (
+             id          TEXT PRIMARY KEY,
+             email       TEXT NOT NULL,
+             first_lc    TEXT,
+             last_lc     TEXT,
+             company_id  TEXT,
+             welcome_due INTEGER NOT NULL DEFAULT 0,
+             version     INTEGER NOT NULL,
+             doc         TEXT NOT NULL
+         );
+         INSERT INTO customers_v1 (id, email, first_lc, last_lc, company_id, version, doc)
+             SELECT id, email, first_lc, last_lc, company_id, version, doc FROM customers
+             ORDER BY id;
+         DROP TABLE customers;
+         ALTER TABLE customers_v1 RENAME TO customers;
+         DROP INDEX IF EXISTS customer_emails_owner;
+         CREATE TABLE customer_keys (key TEXT PRIMARY KEY) WITHOUT ROWID;
+         CREATE TABLE customer_keys_backlog (
+             customer_id TEXT NOT NULL,
+             key         TEXT NOT NULL,
+             PRIMARY KEY (customer_id, key)
+         ) WITHOUT ROWID;",
+    )
+    .map_err(unavailable)?;
+    // Keys and the welcome flag come from the documents, through the code that writes them.
+    let mut cursor = String::new();
+    loop {
+        let chunk: Vec<(String, Customer)> = read_docs(
+            tx,
+            "SELECT id, doc FROM customers WHERE id > ?1 ORDER BY id LIMIT 1000",
+            [&cursor],
+        )?;
+        let Some((last, _)) = chunk.last() else { break };
+        cursor = last.clone();
+        for (id, customer) in &chunk {
+            write_keys(tx, id, None, Some(customer), KeyWrites::Backlog)?;
+            if welcome_due(customer) {
+                exec(
+                    tx,
+                    "UPDATE customers SET welcome_due = 1 WHERE id = ?1",
+                    [id],
+                )?;
+            }
+        }
+    }
+    merge_backlog(tx)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let connection = Connection::open(path).map_err(unavailable)?;
+        let mut connection = Connection::open(path).map_err(unavailable)?;
         connection
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
@@ -97,7 +162,6 @@ impl SqliteStore {
                  -- of their time in page-read system calls.
                  PRAGMA cache_size = -32768;
                  PRAGMA wal_autocheckpoint = 8192;
-                 PRAGMA temp_store = MEMORY;
                  PRAGMA foreign_keys = ON;",
             )
             .map_err(unavailable)?;
@@ -110,9 +174,32 @@ impl SqliteStore {
                 true,
             )
             .map_err(unavailable)?;
-        connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(unavailable)?;
+        let existing: bool = tx
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'customers'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(unavailable)?;
+        if existing && version < 1 {
+            tracing::info!(path = %path.display(), "bringing the local database to schema 1");
+            migrate_to_listing_keys(&tx)?;
+        }
+        tx.execute_batch(SCHEMA).map_err(unavailable)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(unavailable)?;
+        // Keys a bulk write left in the backlog before the process stopped.
+        merge_backlog(&tx)?;
+        tx.commit().map_err(unavailable)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
+            backlog: Arc::new(AtomicUsize::new(0)),
         })
     }
 }

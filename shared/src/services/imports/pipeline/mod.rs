@@ -364,6 +364,9 @@ impl Run<'_> {
         position = self
             .checkpoint(position, &mut pending_failures, true)
             .await?;
+        // Before the job says it succeeded: its customers are then found by every listing
+        // at full speed.
+        self.ctx.helpdesk.store().finish_bulk_writes().await?;
         let report = self
             .combine_report(position.report_parts, &plan.headers)
             .await?;

@@ -1,0 +1,201 @@
+//! Listing keys: how customers are found by name, company and domain without an index on the
+//! customers table itself.
+//!
+//! Each customer has up to three keys in `customer_keys`: its first and last name keys, and
+//! either its company or (without one) its email domain, each followed by the primary email.
+//! Single writes put their keys straight into `customer_keys`. Bulk writes (imports) append
+//! them to `customer_keys_backlog`, in customer-id order, and the backlog is merged into
+//! `customer_keys` in key order when it grows large, when an import ends and when the store
+//! opens. Inserting keys in random order into an index larger than the page cache rewrote a
+//! page per key at each commit; merged in key order, each page is written once per merge.
+//! Listings read both tables, so a key is found wherever it is.
+
+use super::*;
+use crate::ports::store::name_key;
+
+/// Keys in the backlog before a bulk write merges them (about 90,000 imported customers).
+/// Listings scan the backlog, so it stays small enough to scan in a few milliseconds.
+pub(super) const MERGE_AT: usize = 262_144;
+
+/// The kinds of listing key: the first character of each key.
+pub(super) const FIRST_NAME: char = 'f';
+pub(super) const LAST_NAME: char = 'l';
+pub(super) const COMPANY: char = 'c';
+/// Customers without a company, by the domain of their email.
+pub(super) const DOMAIN: char = 'd';
+
+/// The listing keys of `customer`.
+pub(super) fn customer_keys(customer: &Customer) -> Vec<String> {
+    let email = customer.email();
+    let mut keys = Vec::with_capacity(3);
+    if let Some(first) = customer.first_name_key() {
+        keys.push(format!("{FIRST_NAME}{}", name_key(&first, email)));
+    }
+    if let Some(last) = customer.last_name_key() {
+        keys.push(format!("{LAST_NAME}{}", name_key(&last, email)));
+    }
+    match &customer.profile.company_id {
+        Some(company) => keys.push(format!("{COMPANY}{}", name_key(company, email))),
+        None => keys.push(format!("{DOMAIN}{}", name_key(email_domain(email), email))),
+    }
+    keys
+}
+
+/// Where new keys go.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum KeyWrites {
+    /// Straight into the index (single writes).
+    Indexed,
+    /// Into the backlog, merged later in key order (bulk writes).
+    Backlog,
+}
+
+/// Replaces the keys of `previous` (if any) by those of `next` (if any); returns how many
+/// keys went to the backlog.
+pub(super) fn write_keys(
+    tx: &Connection,
+    customer_id: &str,
+    previous: Option<&Customer>,
+    next: Option<&Customer>,
+    writes: KeyWrites,
+) -> Result<usize, StoreError> {
+    let old = previous.map(customer_keys).unwrap_or_default();
+    let new = next.map(customer_keys).unwrap_or_default();
+    for key in old.iter().filter(|k| !new.contains(k)) {
+        exec(tx, "DELETE FROM customer_keys WHERE key = ?1", [key])?;
+        exec(
+            tx,
+            "DELETE FROM customer_keys_backlog WHERE customer_id = ?1 AND key = ?2",
+            params![customer_id, key],
+        )?;
+    }
+    let mut staged = 0;
+    for key in new.iter().filter(|k| !old.contains(k)) {
+        match writes {
+            KeyWrites::Indexed => exec(
+                tx,
+                "INSERT OR IGNORE INTO customer_keys (key) VALUES (?1)",
+                [key],
+            )?,
+            KeyWrites::Backlog => {
+                staged += 1;
+                exec(
+                    tx,
+                    "INSERT OR IGNORE INTO customer_keys_backlog (customer_id, key) VALUES (?1, ?2)",
+                    params![customer_id, key],
+                )?
+            }
+        };
+    }
+    Ok(staged)
+}
+
+/// Moves the backlog into the index, in key order.
+pub(super) fn merge_backlog(tx: &Connection) -> Result<(), StoreError> {
+    tx.execute_batch(
+        "INSERT OR IGNORE INTO customer_keys (key)
+            SELECT key FROM customer_keys_backlog ORDER BY key;
+         DELETE FROM customer_keys_backlog;",
+    )
+    .map_err(unavailable)
+}
+
+/// Rows fetched per step of a walk.
+const STEP: usize = 256;
+
+/// Visits, in key order, the keys in `[from, to)` of both the index and the backlog, until
+/// `visit` answers false.
+pub(super) fn walk_keys(
+    connection: &Connection,
+    from: &str,
+    to: &str,
+    mut visit: impl FnMut(&str) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    // The backlog is small (see MERGE_AT) and not ordered by key: its matches are read whole.
+    let mut backlog: Vec<String> = {
+        let mut statement = connection
+            .prepare_cached("SELECT key FROM customer_keys_backlog WHERE key >= ?1 AND key < ?2")
+            .map_err(unavailable)?;
+        let rows = statement
+            .query_map([from, to], |r| r.get(0))
+            .map_err(unavailable)?;
+        rows.collect::<Result<_, _>>().map_err(unavailable)?
+    };
+    backlog.sort_unstable();
+    let mut backlog = backlog.into_iter().peekable();
+    let mut from = from.to_string();
+    loop {
+        let chunk: Vec<String> = {
+            let mut statement = connection
+                .prepare_cached(
+                    "SELECT key FROM customer_keys WHERE key >= ?1 AND key < ?2 ORDER BY key LIMIT ?3",
+                )
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map(params![from, to, STEP as i64], |r| r.get(0))
+                .map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)?
+        };
+        let last_step = chunk.len() < STEP;
+        for key in chunk {
+            while let Some(staged) = backlog.next_if(|b| *b < key) {
+                if !visit(&staged)? {
+                    return Ok(());
+                }
+            }
+            if !visit(&key)? {
+                return Ok(());
+            }
+            from = successor(&key);
+        }
+        if last_step {
+            for staged in backlog {
+                if !visit(&staged)? {
+                    return Ok(());
+                }
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Visits, in email order, the customers owning an email in `[from, to)` (one visit per
+/// email, so a customer with alternates may come several times), until `visit` answers false.
+pub(super) fn walk_emails(
+    connection: &Connection,
+    from: &str,
+    to: &str,
+    mut visit: impl FnMut(&str, Customer) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let mut from = from.to_string();
+    loop {
+        let chunk: Vec<(String, Customer)> = read_docs(
+            connection,
+            "SELECT e.email, c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id
+             WHERE e.email >= ?1 AND e.email < ?2 ORDER BY e.email LIMIT ?3",
+            params![from, to, STEP as i64],
+        )?;
+        let last_step = chunk.len() < STEP;
+        for (email, customer) in chunk {
+            from = successor(&email);
+            if !visit(&email, customer)? {
+                return Ok(());
+            }
+        }
+        if last_step {
+            return Ok(());
+        }
+    }
+}
+
+/// The primary email a key ends with.
+pub(super) fn key_email(key: &str) -> &str {
+    key.split_once(KEY_SEPARATOR)
+        .map(|(_, email)| email)
+        .unwrap_or_default()
+}
+
+/// The smallest string after `key`: walks and listings resume strictly after a position.
+pub(super) fn successor(key: &str) -> String {
+    format!("{key}\u{0}")
+}
