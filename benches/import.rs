@@ -6,6 +6,11 @@
 //! (c) The same as (b) with the test suite's fault proxy in front of the endpoint: one call in 7
 //! fails before the table (JSON 500, throttling, HTML 500), one write in 5 loses its answer.
 //!
+//! (d) `sqlite-bare`: the bare-insert rate of the local schema, the baseline for (a). The same
+//! rows, built as records before the clock starts (no CSV, mapping or validation), written
+//! through the store's bulk write (prepared statements, batches of 1,000 as the import writes
+//! them); only the writes are timed.
+//!
 //! Each scenario runs in a child process of this binary, so its peak RSS (VmHWM) is its own.
 //! Set `IMPORT_BENCH_ROWS=100000` to run one size, `IMPORT_BENCH_STORES=dynamodb` to run one
 //! store, `IMPORT_BENCH_WRITE_RATE` to change the budget. Nothing here asserts a time.
@@ -26,9 +31,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use helpdesk_shared::Helpdesk;
-use helpdesk_shared::domain::import_job::{ImportJob, ImportOptions, RunAs};
+use helpdesk_shared::domain::customer::{Address, Customer, ImportMark, Profile};
+use helpdesk_shared::domain::email::Email;
+use helpdesk_shared::domain::import_job::{ImportJob, ImportOptions, RowOutcome, RunAs};
 use helpdesk_shared::objects::FolderStore;
-use helpdesk_shared::ports::store::Store;
+use helpdesk_shared::ports::store::{CustomerStore, CustomerWrite, Store};
 use helpdesk_shared::services::imports::{ImportContext, RunOptions, run_import};
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::store::sqlite::SqliteStore;
@@ -69,13 +76,14 @@ fn main() {
         let file = dir.join(format!("customers-{rows}.csv"));
         generate(&file, rows);
         let stores = std::env::var("IMPORT_BENCH_STORES")
-            .unwrap_or_else(|_| "sqlite,dynamodb,faults".into());
-        for kind in ["sqlite", "dynamodb", "faults"]
+            .unwrap_or_else(|_| "sqlite-bare,sqlite,dynamodb,faults".into());
+        let mut rates: Vec<(&str, f64)> = Vec::new();
+        for kind in ["sqlite-bare", "sqlite", "dynamodb", "faults"]
             .into_iter()
             .filter(|k| stores.split(',').any(|s| s == *k))
         {
             // The endpoint runs in its own process: its memory is not the import's.
-            let mut fake = (kind != "sqlite").then(|| {
+            let mut fake = (!kind.starts_with("sqlite")).then(|| {
                 let mut command = Command::new(std::env::current_exe().expect("self"));
                 command.arg(FAKE_FLAG);
                 if kind == "faults" {
@@ -132,6 +140,21 @@ fn main() {
                 );
             }
             println!("{}", text.replacen("{extra}", &extra, 1));
+            // The fourth column is rows/s.
+            if let Some(rate) = text
+                .split('|')
+                .nth(4)
+                .and_then(|r| r.trim().parse::<f64>().ok())
+            {
+                rates.push((kind, rate));
+            }
+        }
+        let rate_of = |wanted: &str| rates.iter().find(|(k, _)| *k == wanted).map(|(_, r)| *r);
+        if let (Some(import), Some(bare)) = (rate_of("sqlite"), rate_of("sqlite-bare")) {
+            println!(
+                "| sqlite import / bare inserts | {rows} | | {:.0}% | |",
+                100.0 * import / bare
+            );
         }
         let _ = std::fs::remove_file(&file);
     }
@@ -213,6 +236,17 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
         let work =
             std::env::temp_dir().join(format!("helpdesk-import-{kind}-{}", std::process::id()));
         std::fs::create_dir_all(&work).expect("work dir");
+        if kind == "sqlite-bare" {
+            let elapsed = bare_sqlite(rows, &work).await;
+            println!(
+                "| sqlite, bare inserts | {rows} | {:.1} s | {:.0} | {:.0} MiB |",
+                elapsed.as_secs_f64(),
+                rows as f64 / elapsed.as_secs_f64(),
+                report::peak_rss_mib()
+            );
+            let _ = std::fs::remove_dir_all(&work);
+            return;
+        }
         let store: Arc<dyn Store> = match endpoint {
             None => Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite")),
             Some(endpoint) => {
@@ -267,4 +301,58 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
         );
         let _ = std::fs::remove_dir_all(&work);
     });
+}
+
+/// The bare-insert baseline: the benchmark file's rows as records, written in batches of 1,000
+/// through the store's bulk write, then the end of the load. Only the store's calls are timed.
+async fn bare_sqlite(rows: usize, work: &Path) -> Duration {
+    let store = SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite");
+    let job = helpdesk_shared::new_id();
+    let mut spent = Duration::ZERO;
+    for start in (0..rows).step_by(1_000) {
+        let writes: Vec<CustomerWrite> = (start..rows.min(start + 1_000))
+            .map(|i| CustomerWrite::Insert(generated_customer(i, &job)))
+            .collect();
+        let started = Instant::now();
+        let outcomes = store.write_customers(&writes).await.expect("bulk write");
+        spent += started.elapsed();
+        assert!(outcomes.iter().all(Result::is_ok), "every row written");
+    }
+    let started = Instant::now();
+    store.finish_bulk_writes().await.expect("end of the load");
+    spent + started.elapsed()
+}
+
+/// Row `i` of [`generate`]'s file as the import stores it.
+fn generated_customer(i: usize, job: &str) -> Customer {
+    let now = helpdesk_shared::now();
+    Customer {
+        id: helpdesk_shared::new_id(),
+        profile: Profile {
+            email: Email::parse(&format!("person{i}@company{}.example", i % 5_000)).expect("email"),
+            first_name: Some(format!("First{i}")),
+            last_name: Some(format!("Last{}", i % 977)),
+            phones: vec![format!(
+                "+1 555 {:04} {:04}",
+                i % 10_000,
+                (i / 10_000) % 10_000
+            )],
+            tags: vec!["customer".into(), format!("tier{}", i % 3)],
+            address: Some(Address {
+                city: Some(format!("City {}", i % 50)),
+                country: Some("US".into()),
+                ..Address::default()
+            }),
+            ..Profile::default()
+        },
+        welcome: None,
+        import_mark: Some(ImportMark {
+            job: job.to_string(),
+            row: i as u64 + 2,
+            outcome: RowOutcome::Created,
+        }),
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
+    }
 }

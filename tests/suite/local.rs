@@ -617,8 +617,7 @@ fn serve_migrates_a_data_dir_from_the_first_schema() {
         emails("/customers?q=an"),
         ["cid@solo.test", "ann@acme.test"]
     );
-    let (status, _, ann) =
-        server.request("GET", "/customers/ann.archer@home.test", key, &[], None);
+    let (status, _, ann) = server.request("GET", "/customers/ann.archer@home.test", key, &[], None);
     assert_eq!(status, 200, "{ann}");
     assert_eq!(ann["email"], "ann@acme.test");
     let company = ann["company_id"].as_str().unwrap().to_string();

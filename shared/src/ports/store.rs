@@ -180,6 +180,13 @@ pub trait CustomerStore: Send + Sync {
         Ok(outcomes)
     }
 
+    /// How many batches of a bulk load (an import) to keep in flight: each holds memory, and
+    /// more only help a store that writes several at once. DynamoDB overlaps their round
+    /// trips: 6 kept a 1M-row import at its write budget (benches/import.rs).
+    fn bulk_batches_in_flight(&self) -> usize {
+        6
+    }
+
     /// A bulk load (an import run) has written its last batch. A store that defers index
     /// work in `write_customers` completes it here; listings are correct either way, and a
     /// store that defers nothing does nothing.

@@ -4,7 +4,7 @@
 //! Each customer has up to three keys in `customer_keys`: its first and last name keys, and
 //! either its company or (without one) its email domain, each followed by the primary email.
 //! Single writes put their keys straight into `customer_keys`. Bulk writes (imports) append
-//! them to `customer_keys_backlog`, in customer-id order, and the backlog is merged into
+//! them to `customer_keys_backlog`, one row per customer in id order, and the backlog is merged into
 //! `customer_keys` in key order when it grows large, when an import ends and when the store
 //! opens. Inserting keys in random order into an index larger than the page cache rewrote a
 //! page per key at each commit; merged in key order, each page is written once per merge.
@@ -13,9 +13,25 @@
 use super::*;
 use crate::ports::store::name_key;
 
-/// Keys in the backlog before a bulk write merges them (about 90,000 imported customers).
-/// Listings scan the backlog, so it stays small enough to scan in a few milliseconds.
-pub(super) const MERGE_AT: usize = 262_144;
+/// Customers in the backlog before a bulk write merges it, at the least. Beyond that, the
+/// backlog grows to the size of the index before it is merged: each merge rewrites the
+/// index's pages, so merging at sizes that double keeps a load's merges to about twice the
+/// final index's pages (a fixed size would rewrite the index once per fixed step). Listings
+/// scan the backlog, so they are slower while a large import runs.
+pub(super) const MERGE_AT: usize = 100_000;
+
+/// Whether a backlog of `staged` customers is due for a merge in a table whose newest row is
+/// `newest_row` (rows are numbered in insertion order, so it stands for the table's size).
+pub(super) fn merge_due(staged: usize, newest_row: usize) -> bool {
+    staged >= MERGE_AT.max(newest_row.saturating_sub(staged))
+}
+
+/// The number of the customers table's newest row.
+pub(super) fn newest_customer_row(tx: &Connection) -> Result<usize, StoreError> {
+    let newest: Option<i64> =
+        query_row(tx, "SELECT max(rowid) FROM customers", [], |r| r.get(0))?.flatten();
+    Ok(newest.unwrap_or(0).max(0) as usize)
+}
 
 /// The kinds of listing key: the first character of each key.
 pub(super) const FIRST_NAME: char = 'f';
@@ -50,53 +66,63 @@ pub(super) enum KeyWrites {
     Backlog,
 }
 
-/// Replaces the keys of `previous` (if any) by those of `next` (if any); returns how many
-/// keys went to the backlog.
+/// Replaces the keys of `previous` (if any) by those of `next` (if any); answers whether the
+/// customer was put in the backlog.
+///
+/// A customer's backlog row holds all its keys (one row, written in id order, costs a bulk
+/// write far less than a row per key); the merge skips those already indexed.
 pub(super) fn write_keys(
     tx: &Connection,
     customer_id: &str,
     previous: Option<&Customer>,
     next: Option<&Customer>,
     writes: KeyWrites,
-) -> Result<usize, StoreError> {
+) -> Result<bool, StoreError> {
     let old = previous.map(customer_keys).unwrap_or_default();
     let new = next.map(customer_keys).unwrap_or_default();
+    if previous.is_some() && old == new {
+        // Wherever they are, index or backlog, they are still right.
+        return Ok(false);
+    }
     for key in old.iter().filter(|k| !new.contains(k)) {
         exec(tx, "DELETE FROM customer_keys WHERE key = ?1", [key])?;
+    }
+    if writes == KeyWrites::Backlog && !new.is_empty() {
+        // Replaces any earlier backlog row of the customer, with keys removed just now.
+        let keys = serde_json::to_string(&new).map_err(unavailable)?;
         exec(
             tx,
-            "DELETE FROM customer_keys_backlog WHERE customer_id = ?1 AND key = ?2",
-            params![customer_id, key],
+            "INSERT OR REPLACE INTO customer_keys_backlog (customer_id, keys) VALUES (?1, ?2)",
+            params![customer_id, keys],
+        )?;
+        return Ok(true);
+    }
+    if previous.is_some() {
+        exec(
+            tx,
+            "DELETE FROM customer_keys_backlog WHERE customer_id = ?1",
+            [customer_id],
         )?;
     }
-    let mut staged = 0;
-    for key in new.iter().filter(|k| !old.contains(k)) {
-        match writes {
-            KeyWrites::Indexed => exec(
-                tx,
-                "INSERT OR IGNORE INTO customer_keys (key) VALUES (?1)",
-                [key],
-            )?,
-            KeyWrites::Backlog => {
-                staged += 1;
-                exec(
-                    tx,
-                    "INSERT OR IGNORE INTO customer_keys_backlog (customer_id, key) VALUES (?1, ?2)",
-                    params![customer_id, key],
-                )?
-            }
-        };
+    for key in &new {
+        exec(
+            tx,
+            "INSERT OR IGNORE INTO customer_keys (key) VALUES (?1)",
+            [key],
+        )?;
     }
-    Ok(staged)
+    Ok(false)
 }
+
+/// Every key in the backlog, as rows of one column.
+const BACKLOG_KEYS: &str = "SELECT j.value FROM customer_keys_backlog b, json_each(b.keys) j";
 
 /// Moves the backlog into the index, in key order.
 pub(super) fn merge_backlog(tx: &Connection) -> Result<(), StoreError> {
-    tx.execute_batch(
-        "INSERT OR IGNORE INTO customer_keys (key)
-            SELECT key FROM customer_keys_backlog ORDER BY key;
-         DELETE FROM customer_keys_backlog;",
-    )
+    tx.execute_batch(&format!(
+        "INSERT OR IGNORE INTO customer_keys (key) {BACKLOG_KEYS} ORDER BY 1;
+         DELETE FROM customer_keys_backlog;"
+    ))
     .map_err(unavailable)
 }
 
@@ -114,7 +140,9 @@ pub(super) fn walk_keys(
     // The backlog is small (see MERGE_AT) and not ordered by key: its matches are read whole.
     let mut backlog: Vec<String> = {
         let mut statement = connection
-            .prepare_cached("SELECT key FROM customer_keys_backlog WHERE key >= ?1 AND key < ?2")
+            .prepare_cached(&format!(
+                "{BACKLOG_KEYS} WHERE j.value >= ?1 AND j.value < ?2"
+            ))
             .map_err(unavailable)?;
         let rows = statement
             .query_map([from, to], |r| r.get(0))

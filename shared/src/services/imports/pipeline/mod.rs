@@ -52,9 +52,6 @@ use workers::*;
 /// Rows handed to one worker at a time.
 pub(super) const BATCH_ROWS: usize = 1_000;
 
-/// Batches in flight at once: bounds both memory and concurrency against the store.
-pub(super) const CONCURRENT_BATCHES: usize = 6;
-
 /// How often progress (counts, position, report part) is saved.
 pub(super) const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
@@ -274,7 +271,10 @@ impl Run<'_> {
         let bom = scan.bom_len;
         let last_row_of = Arc::new(scan.last_row_of);
         let plan = Arc::new(scan.plan);
-        let (sender, receiver) = mpsc::channel::<Batch>(CONCURRENT_BATCHES);
+        // Batches in flight at once (parsed and waiting, or being mapped and written): bounds
+        // both memory and concurrency against the store, which knows what it gains from more.
+        let in_flight = self.ctx.helpdesk.store().bulk_batches_in_flight().max(1);
+        let (sender, receiver) = mpsc::channel::<Batch>(in_flight);
         let producer = {
             let (plan, last_row_of) = (Arc::clone(&plan), Arc::clone(&last_row_of));
             tokio::task::spawn_blocking(move || {
@@ -309,7 +309,7 @@ impl Run<'_> {
                             .map_err(|e| HelpdeskError::Unavailable(format!("import batch: {e}")))?
                     }
                 })
-                .buffered(CONCURRENT_BATCHES),
+                .buffered(in_flight),
         );
 
         let mut position = start;
