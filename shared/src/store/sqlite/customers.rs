@@ -55,21 +55,10 @@ pub(super) fn customer_version(tx: &Connection, id: &str) -> Result<Option<u64>,
 fn write_customer_row(tx: &Connection, customer: &Customer, doc: &str) -> Result<(), StoreError> {
     exec(
         tx,
-        "INSERT INTO customers (id, email, first_lc, last_lc, company_id, welcome_due, version, doc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(id) DO UPDATE SET email = excluded.email, first_lc = excluded.first_lc,
-            last_lc = excluded.last_lc, company_id = excluded.company_id,
-            welcome_due = excluded.welcome_due, version = excluded.version, doc = excluded.doc",
-        params![
-            customer.id,
-            customer.email(),
-            customer.first_name_key(),
-            customer.last_name_key(),
-            customer.profile.company_id,
-            welcome_due(customer),
-            customer.version,
-            doc
-        ],
+        "INSERT INTO customers (id, welcome_due, version, doc) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT(id) DO UPDATE SET welcome_due = excluded.welcome_due,
+            version = excluded.version, doc = excluded.doc",
+        params![customer.id, welcome_due(customer), customer.version, doc],
     )?;
     Ok(())
 }

@@ -14,13 +14,10 @@ const SCHEMA_VERSION: i64 = 1;
 pub(super) const SCHEMA: &str = r#"
 -- Customers in id order (ids are time-ordered UUIDs, so new rows append). Imports write many
 -- customers at once: each index keyed in random order costs them a page written per row, so
--- this table has none; its listings go through customer_emails and customer_keys.
+-- this table has none; its listings go through customer_emails and customer_keys, and every
+-- listed customer is checked against its document (store::list_key).
 CREATE TABLE IF NOT EXISTS customers (
     id          TEXT PRIMARY KEY,
-    email       TEXT NOT NULL,
-    first_lc    TEXT,
-    last_lc     TEXT,
-    company_id  TEXT,
     welcome_due INTEGER NOT NULL DEFAULT 0,
     version     INTEGER NOT NULL,
     doc         TEXT NOT NULL
@@ -97,30 +94,25 @@ CREATE INDEX IF NOT EXISTS inbound_status ON inbound(status, sort_key);
 "#;
 
 /// Version 0 → 1: the customers table loses its indexes (and the unique email, which
-/// customer_emails already guarantees), and each customer's listing keys are written.
+/// customer_emails already guarantees) and the columns they indexed, and each customer's
+/// listing keys are written.
 fn migrate_to_listing_keys(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    // The old table steps aside with its indexes; SCHEMA then creates the new one.
     tx.execute_batch(
-        "CREATE TABLE customers_v1 (
-             id          TEXT PRIMARY KEY,
-             email       TEXT NOT NULL,
-             first_lc    TEXT,
-             last_lc     TEXT,
-             company_id  TEXT,
-             welcome_due INTEGER NOT NULL DEFAULT 0,
-             version     INTEGER NOT NULL,
-             doc         TEXT NOT NULL
-         );
-         INSERT INTO customers_v1 (id, email, first_lc, last_lc, company_id, version, doc)
-             SELECT id, email, first_lc, last_lc, company_id, version, doc FROM customers
-             ORDER BY id;
-         DROP TABLE customers;
-         ALTER TABLE customers_v1 RENAME TO customers;
-         DROP INDEX IF EXISTS customer_emails_owner;
-         CREATE TABLE customer_keys (key TEXT PRIMARY KEY) WITHOUT ROWID;
-         CREATE TABLE customer_keys_backlog (
-             customer_id TEXT PRIMARY KEY,
-             keys        TEXT NOT NULL
-         ) WITHOUT ROWID;",
+        "ALTER TABLE customers RENAME TO customers_v0;
+         DROP INDEX IF EXISTS customers_first;
+         DROP INDEX IF EXISTS customers_last;
+         DROP INDEX IF EXISTS customers_company;
+         DROP INDEX IF EXISTS customers_unassigned;
+         DROP INDEX IF EXISTS customers_welcome_due;
+         DROP INDEX IF EXISTS customer_emails_owner;",
+    )
+    .map_err(unavailable)?;
+    tx.execute_batch(SCHEMA).map_err(unavailable)?;
+    tx.execute_batch(
+        "INSERT INTO customers (id, version, doc)
+             SELECT id, version, doc FROM customers_v0 ORDER BY id;
+         DROP TABLE customers_v0;",
     )
     .map_err(unavailable)?;
     // Keys and the welcome flag come from the documents, through the code that writes them.
