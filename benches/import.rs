@@ -237,12 +237,18 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             std::env::temp_dir().join(format!("helpdesk-import-{kind}-{}", std::process::id()));
         std::fs::create_dir_all(&work).expect("work dir");
         if kind == "sqlite-bare" {
-            let elapsed = bare_sqlite(rows, &work).await;
+            let (elapsed, during, after) = bare_sqlite(rows, &work).await;
             println!(
                 "| sqlite, bare inserts | {rows} | {:.1} s | {:.0} | {:.0} MiB |",
                 elapsed.as_secs_f64(),
                 rows as f64 / elapsed.as_secs_f64(),
                 report::peak_rss_mib()
+            );
+            let ms = |t: [f64; 3]| format!("{:.1} / {:.1} / {:.1} ms", t[0], t[1], t[2]);
+            println!(
+                "| listings of 50 at {rows} (first page / name search / by domain) | with keys in the backlog: {} | merged: {} | | |",
+                ms(during),
+                ms(after)
             );
             let _ = std::fs::remove_dir_all(&work);
             return;
@@ -304,8 +310,9 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
 }
 
 /// The bare-insert baseline: the benchmark file's rows as records, written in batches of 1,000
-/// through the store's bulk write, then the end of the load. Only the store's calls are timed.
-async fn bare_sqlite(rows: usize, work: &Path) -> Duration {
+/// through the store's bulk write, then the end of the load. Only the store's writes are
+/// timed. Also answers listing times before and after the end of the load.
+async fn bare_sqlite(rows: usize, work: &Path) -> (Duration, [f64; 3], [f64; 3]) {
     let store = SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite");
     let job = helpdesk_shared::new_id();
     let mut spent = Duration::ZERO;
@@ -318,9 +325,45 @@ async fn bare_sqlite(rows: usize, work: &Path) -> Duration {
         spent += started.elapsed();
         assert!(outcomes.iter().all(Result::is_ok), "every row written");
     }
+    // Listings while the last keys wait in the backlog, then once the load is over.
+    let during = listing_times(&store).await;
     let started = Instant::now();
     store.finish_bulk_writes().await.expect("end of the load");
-    spent + started.elapsed()
+    let spent = spent + started.elapsed();
+    let after = listing_times(&store).await;
+    (spent, during, after)
+}
+
+/// Median milliseconds of 7 runs of three listings of 50: the first page by email, a name
+/// search (`first12`, which 1,111 customers of 1M match), and customers without a company at
+/// one domain.
+async fn listing_times(store: &SqliteStore) -> [f64; 3] {
+    use helpdesk_shared::ports::store::CustomerQuery;
+    let mut times = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..7 {
+        for (i, prefix) in [None, Some("first12")].into_iter().enumerate() {
+            let query = CustomerQuery {
+                prefix: prefix.map(str::to_string),
+                limit: 50,
+                ..CustomerQuery::default()
+            };
+            let started = Instant::now();
+            let page = store.list_customers(&query).await.expect("listing");
+            times[i].push(started.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(page.items.len(), 50);
+        }
+        let started = Instant::now();
+        let page = store
+            .list_unassigned_by_domain("company42.example", None, 50)
+            .await
+            .expect("by domain");
+        times[2].push(started.elapsed().as_secs_f64() * 1e3);
+        assert!(!page.items.is_empty());
+    }
+    times.map(|mut t| {
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    })
 }
 
 /// Row `i` of [`generate`]'s file as the import stores it.
