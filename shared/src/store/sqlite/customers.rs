@@ -250,20 +250,34 @@ impl CustomerStore for SqliteStore {
         Ok(())
     }
 
+    /// One statement for the whole batch: the emails go in as a JSON array, and each answer
+    /// comes back with its position (a statement per email cost an import a tenth of its time).
     async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
-        let emails = emails.to_vec();
-        let docs: Vec<Option<String>> = self
-            .read(move |tx| {
-                emails
-                    .iter()
-                    .map(|email| query_row(tx, CUSTOMER_BY_EMAIL, [email], |r| r.get(0)))
-                    .collect()
+        let wanted = serde_json::to_string(emails).map_err(unavailable)?;
+        let count = emails.len();
+        let found: Vec<(usize, String)> = self
+            .with(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(
+                        "SELECT j.key, c.doc FROM json_each(?1) j
+                         CROSS JOIN customer_emails e ON e.email = j.value
+                         CROSS JOIN customers c ON c.id = e.customer_id",
+                    )
+                    .map_err(unavailable)?;
+                let rows = statement
+                    .query_map([&wanted], |r| Ok((r.get::<_, i64>(0)? as usize, r.get(1)?)))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)
             })
             .await?;
         // Parsed here, outside the connection's lock.
-        docs.iter()
-            .map(|doc| doc.as_deref().map(from_doc).transpose())
-            .collect()
+        let mut customers = vec![None; count];
+        for (position, doc) in found {
+            if let Some(slot) = customers.get_mut(position) {
+                *slot = Some(from_doc(&doc)?);
+            }
+        }
+        Ok(customers)
     }
 
     /// One transaction for the whole batch (one commit, one fsync). Each write checks before it
