@@ -7,6 +7,7 @@
 pub mod parse;
 pub mod quotes;
 pub mod screen;
+mod threading;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ use crate::services::Helpdesk;
 use crate::services::customers::split_full_name;
 use crate::services::retry::{Attempt, retry_on_conflict};
 use parse::ParsedMail;
+use threading::Threading;
 
 /// How a message arrived: its id, where the raw bytes are, when and with which verdicts.
 #[derive(Debug, Clone)]
@@ -367,137 +369,6 @@ impl MailContext {
             unauthenticated,
         })
     }
-
-    /// Where the message goes. It joins the first ticket it names that accepts mail from the
-    /// sender ([`Ticket::accepts_mail_from`]): by subject token, then `In-Reply-To`, then
-    /// `References` newest first. Unverified mail never joins one; a closed ticket gets a
-    /// follow-up. Anything else starts a new ticket whose reason says why.
-    async fn place(
-        &self,
-        customer: &Customer,
-        message: &TicketMessage,
-        threading: &Threading,
-    ) -> Result<(TicketWrite, ThreadReason), HelpdeskError> {
-        let new = |follow_up_of, reason| {
-            Ok((
-                TicketWrite::Insert(new_ticket(customer, message, follow_up_of)),
-                reason,
-            ))
-        };
-        match self.named_ticket(customer, message, threading).await? {
-            Named::Nothing => new(None, ThreadReason::New),
-            Named::OthersOnly => new(None, ThreadReason::NotParticipant),
-            Named::Ticket(..) if message.unauthenticated => new(None, ThreadReason::Unverified),
-            Named::Ticket(ticket, _) if ticket.status == TicketStatus::Closed => {
-                new(Some(ticket.id), ThreadReason::New)
-            }
-            Named::Ticket(ticket, reason) => {
-                let ticket = *ticket;
-                let mut next = ticket.bumped();
-                next.message_count += 1;
-                next.last_message_at = message
-                    .received_at
-                    .clone()
-                    .max(ticket.last_message_at.clone());
-                // The customer wrote back: whatever agents were waiting for, it is their turn.
-                next.status = TicketStatus::Open;
-                Ok((
-                    TicketWrite::Replace {
-                        previous: ticket,
-                        next,
-                    },
-                    reason,
-                ))
-            }
-        }
-    }
-
-    /// The ticket a message names, in two batched reads whatever it carries: a few subject
-    /// tokens and the newest references only.
-    async fn named_ticket(
-        &self,
-        customer: &Customer,
-        message: &TicketMessage,
-        threading: &Threading,
-    ) -> Result<Named, HelpdeskError> {
-        let store = &self.helpdesk.store;
-        let mut candidates: Vec<(String, ThreadReason)> = subject_tokens(&message.subject)
-            .into_iter()
-            .take(MAX_SUBJECT_TOKENS)
-            .map(|token| (token, ThreadReason::Token))
-            .collect();
-        let newest = |ids: &[String], limit: usize| -> Vec<String> {
-            ids.iter().rev().take(limit).cloned().collect()
-        };
-        let mut referenced: Vec<(String, ThreadReason)> = Vec::new();
-        for (ids, reason) in [
-            (
-                newest(&threading.in_reply_to, MAX_IN_REPLY_TO),
-                ThreadReason::InReplyTo,
-            ),
-            (
-                newest(&threading.references, MAX_REFERENCES),
-                ThreadReason::References,
-            ),
-        ] {
-            for id in ids {
-                if !referenced.iter().any(|(seen, _)| *seen == id) {
-                    referenced.push((id, reason));
-                }
-            }
-        }
-        if !referenced.is_empty() {
-            let ids: Vec<String> = referenced.iter().map(|(id, _)| id.clone()).collect();
-            let owners = store.tickets_for_message_ids(&ids).await?;
-            for ((_, reason), owner) in referenced.into_iter().zip(owners) {
-                if let Some(ticket_id) = owner {
-                    candidates.push((ticket_id, reason));
-                }
-            }
-        }
-        let mut ids: Vec<String> = Vec::with_capacity(candidates.len());
-        candidates.retain(|(id, _)| {
-            let first = !ids.contains(id);
-            if first {
-                ids.push(id.clone());
-            }
-            first
-        });
-        if ids.is_empty() {
-            return Ok(Named::Nothing);
-        }
-        let tickets = store.get_tickets(&ids).await?;
-        let mut named_others = false;
-        for ((_, reason), ticket) in candidates.into_iter().zip(tickets) {
-            match ticket {
-                Some(ticket) if ticket.accepts_mail_from(customer) => {
-                    return Ok(Named::Ticket(Box::new(ticket), reason));
-                }
-                Some(_) => named_others = true,
-                None => {}
-            }
-        }
-        Ok(if named_others {
-            Named::OthersOnly
-        } else {
-            Named::Nothing
-        })
-    }
-}
-
-/// What a message's token and references point at.
-enum Named {
-    Nothing,
-    /// Only tickets the sender may not write into.
-    OthersOnly,
-    /// The first ticket that accepts the sender's mail, and how it was found.
-    Ticket(Box<Ticket>, ThreadReason),
-}
-
-/// The Message-IDs a message answers.
-struct Threading {
-    in_reply_to: Vec<String>,
-    references: Vec<String>,
 }
 
 fn blank_record(envelope: &Envelope, verdicts: Verdicts) -> InboundRecord {
@@ -515,33 +386,6 @@ fn blank_record(envelope: &Envelope, verdicts: Verdicts) -> InboundRecord {
         ticket_id: None,
         thread_reason: None,
         verdicts,
-    }
-}
-
-fn new_ticket(
-    customer: &Customer,
-    message: &TicketMessage,
-    follow_up_of: Option<String>,
-) -> Ticket {
-    let now = crate::domain::clock::now();
-    let subject = if message.subject.is_empty() {
-        "(no subject)".to_string()
-    } else {
-        message.subject.clone()
-    };
-    Ticket {
-        id: new_ticket_id(),
-        subject,
-        customer_id: customer.id.clone(),
-        customer_email: customer.email().to_string(),
-        company_id: customer.profile.company_id.clone(),
-        status: TicketStatus::Open,
-        message_count: 1,
-        last_message_at: message.received_at.clone(),
-        follow_up_of,
-        created_at: now.clone(),
-        updated_at: now,
-        version: 1,
     }
 }
 
