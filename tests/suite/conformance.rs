@@ -12,6 +12,7 @@ use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
 use helpdesk_shared::domain::ticket::{
     Mailbox, MessageBody, ThreadReason, Ticket, TicketMessage, TicketStatus,
 };
+use helpdesk_shared::domain::timestamp::Timestamp;
 use helpdesk_shared::ports::store::{
     CustomerQuery, CustomerStore, CustomerWrite, MessageWrite, Store, TicketWrite,
 };
@@ -48,12 +49,16 @@ fn company(name: &str, domains: &[&str]) -> Company {
     }
 }
 
+fn stamp(at: &str) -> Timestamp {
+    Timestamp::parse(at).expect("a test timestamp")
+}
+
 fn note(text: &str, at: &str) -> Note {
     Note {
         id: helpdesk_shared::new_id(),
         author: "agent".into(),
         text: text.into(),
-        created_at: at.into(),
+        created_at: stamp(at),
     }
 }
 
@@ -658,10 +663,10 @@ fn ticket(id: &str, customer_id: &str, created_at: &str) -> Ticket {
         company_id: None,
         status: TicketStatus::Open,
         message_count: 1,
-        last_message_at: created_at.into(),
+        last_message_at: stamp(created_at),
         follow_up_of: None,
-        created_at: created_at.into(),
-        updated_at: created_at.into(),
+        created_at: stamp(created_at),
+        updated_at: stamp(created_at),
         version: 1,
     }
 }
@@ -679,7 +684,7 @@ fn message(id: &str, ticket_id: &str, message_id: &str, at: &str) -> TicketMessa
         to: vec![],
         cc: vec![],
         date: None,
-        received_at: at.into(),
+        received_at: stamp(at),
         subject: "hello".into(),
         body: MessageBody {
             text: format!("text of {id}"),
@@ -698,7 +703,7 @@ fn record(id: &str, status: InboundStatus, at: &str) -> InboundRecord {
         id: id.into(),
         status,
         reason: None,
-        received_at: at.into(),
+        received_at: stamp(at),
         raw_key: format!("inbound/{id}"),
         from: None,
         subject: None,

@@ -1,5 +1,6 @@
 //! The company record: named groups of customers, matched by email domain, and its input rules.
 
+use crate::domain::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::error::HelpdeskError;
@@ -17,8 +18,8 @@ pub struct Company {
     pub name: String,
     pub domains: Vec<String>,
     pub notes: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: u64,
 }
 

@@ -1,5 +1,6 @@
 //! The customer record, its parts, and the rules that turn client input into a valid profile.
 
+use crate::domain::timestamp::Timestamp;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -74,10 +75,12 @@ pub enum WelcomeStatus {
 pub struct Welcome {
     pub status: WelcomeStatus,
     /// When it was requested (pending) or sent or given up (sent, failed).
-    pub at: String,
+    #[cfg_attr(feature = "http", schema(value_type = String))]
+    pub at: Timestamp,
     /// Set while the notifier sends it: a redelivered event then sends nothing more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sending_since: Option<String>,
+    #[cfg_attr(feature = "http", schema(value_type = Option<String>))]
+    pub sending_since: Option<Timestamp>,
     /// Sending attempts that failed so far.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed_attempts: u32,
@@ -128,8 +131,8 @@ pub struct Customer {
     /// writes and counts them once. Internal: never shown by the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_mark: Option<ImportMark>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: u64,
 }
 
@@ -149,10 +152,10 @@ impl Customer {
         self.profile.last_name.as_deref().map(str::to_lowercase)
     }
     /// The successor of this record carrying `profile`, one version on.
-    pub fn next_version(&self, profile: Profile, now: &str) -> Customer {
+    pub fn next_version(&self, profile: Profile, now: &Timestamp) -> Customer {
         Customer {
             profile,
-            updated_at: now.to_string(),
+            updated_at: now.clone(),
             version: self.version + 1,
             ..self.clone()
         }
@@ -181,7 +184,7 @@ pub struct Note {
     pub id: String,
     pub author: String,
     pub text: String,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 /// What a client may send for a customer. Unknown fields are refused, so typos do not vanish.

@@ -1,5 +1,6 @@
 //! Custom field definitions: what extra data a team keeps on customers, who may see and edit it.
 
+use crate::domain::timestamp::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -51,8 +52,8 @@ pub struct FieldDefinition {
     pub view_roles: Vec<Role>,
     /// Roles that may write the field; admins always may.
     pub edit_roles: Vec<Role>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: u64,
 }
 

@@ -1,5 +1,6 @@
 //! Import jobs: their options, counts, checkpoints and status.
 
+use crate::domain::timestamp::Timestamp;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -200,13 +201,13 @@ pub struct ImportJob {
     pub run_as: RunAs,
     pub checkpoint: Option<Checkpoint>,
     /// A running import holds the job until then; a crashed one is taken over after it.
-    pub lease_until: Option<String>,
+    pub lease_until: Option<Timestamp>,
     /// Who holds the lease: the Lambda request id of the run. Lambda retries an event with the
     /// same request id, so its retry takes over a lease the failed try could not give back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_owner: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: u64,
 }
 

@@ -1,5 +1,6 @@
 //! What happened to each received message: the inbound record, its status and SES verdicts.
 
+use crate::domain::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::ticket::ThreadReason;
@@ -82,7 +83,7 @@ pub struct InboundRecord {
     pub status: InboundStatus,
     /// Why it was ignored or failed.
     pub reason: Option<String>,
-    pub received_at: String,
+    pub received_at: Timestamp,
     /// The raw message, kept whatever the outcome.
     pub raw_key: String,
     pub from: Option<String>,

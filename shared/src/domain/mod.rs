@@ -14,5 +14,6 @@ pub mod import_mapping;
 pub mod inbound;
 pub mod patch;
 pub mod ticket;
+pub mod timestamp;
 pub mod validation;
 pub mod versioned;

@@ -1,5 +1,6 @@
 //! Tickets and their messages: the records, ids and subject tokens.
 
+use crate::domain::timestamp::Timestamp;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -65,12 +66,12 @@ pub struct Ticket {
     pub company_id: Option<String>,
     pub status: TicketStatus,
     pub message_count: u64,
-    pub last_message_at: String,
+    pub last_message_at: Timestamp,
     /// The closed ticket this one continues, when a customer wrote to a closed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up_of: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
     pub version: u64,
 }
 
@@ -186,7 +187,7 @@ pub struct TicketMessage {
     pub cc: Vec<Mailbox>,
     /// The sender's `Date` header (RFC 3339), when it had a valid one.
     pub date: Option<String>,
-    pub received_at: String,
+    pub received_at: Timestamp,
     pub subject: String,
     #[serde(flatten)]
     pub body: MessageBody,

@@ -2,12 +2,13 @@
 //! version. One way to make it, for every record.
 
 use crate::domain::clock::now;
+use crate::domain::timestamp::Timestamp;
 
 /// A record under optimistic concurrency.
 pub trait Versioned: Clone {
     fn version(&self) -> u64;
     /// Sets the version and the time of the change.
-    fn stamp(&mut self, version: u64, at: String);
+    fn stamp(&mut self, version: u64, at: Timestamp);
 
     /// A copy of this record as its next version, changed now.
     fn bumped(&self) -> Self {
@@ -23,7 +24,7 @@ macro_rules! versioned {
             fn version(&self) -> u64 {
                 self.version
             }
-            fn stamp(&mut self, version: u64, at: String) {
+            fn stamp(&mut self, version: u64, at: Timestamp) {
                 self.version = version;
                 self.updated_at = at;
             }

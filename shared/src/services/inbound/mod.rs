@@ -9,6 +9,7 @@ pub mod quotes;
 pub mod screen;
 mod threading;
 
+use crate::domain::timestamp::Timestamp;
 use std::sync::Arc;
 
 use crate::domain::customer::Customer;
@@ -46,7 +47,7 @@ use threading::Threading;
 pub struct Envelope {
     pub id: String,
     pub raw_key: String,
-    pub received_at: String,
+    pub received_at: Timestamp,
     /// `None` when the message carries no SES event (local files): read from its headers.
     pub verdicts: Option<Verdicts>,
 }

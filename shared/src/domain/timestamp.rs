@@ -1,0 +1,111 @@
+//! A point in time as records hold it and the API shows it: RFC 3339 UTC with milliseconds
+//! (`2026-12-02T03:41:42.123Z`). The fixed form sorts as text in time order, which listings,
+//! sort keys and lease checks rely on, so it is made only here.
+
+use std::fmt;
+use std::ops::Deref;
+
+use serde::{Deserialize, Serialize};
+
+const FORM: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
+
+/// A timestamp in the one stored form. Stored records deserialize as they were written.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(String);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp::at(time::OffsetDateTime::now_utc())
+    }
+
+    /// `after` from now.
+    pub fn after(after: std::time::Duration) -> Timestamp {
+        Timestamp::at(time::OffsetDateTime::now_utc() + after)
+    }
+
+    /// A Unix time in milliseconds (now, if it is out of range).
+    pub fn from_unix_millis(millis: i64) -> Timestamp {
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        Timestamp::at(at)
+    }
+
+    /// A timestamp written in the stored form, or why `text` is not one.
+    pub fn parse(text: &str) -> Result<Timestamp, String> {
+        let at = time::PrimitiveDateTime::parse(text, FORM).map_err(|e| {
+            format!("'{text}' is not a timestamp like 2026-01-31T09:30:00.000Z: {e}")
+        })?;
+        Ok(Timestamp::at(at.assume_utc()))
+    }
+
+    fn at(at: time::OffsetDateTime) -> Timestamp {
+        Timestamp(
+            at.format(FORM)
+                .unwrap_or_else(|_| at.unix_timestamp().to_string()),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Timestamp {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Timestamp {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(timestamp: Timestamp) -> String {
+        timestamp.0
+    }
+}
+
+impl PartialEq<str> for Timestamp {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Timestamp {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_form_sorts_in_time_order() {
+        let earlier = Timestamp::from_unix_millis(1_700_000_000_000);
+        let later = Timestamp::from_unix_millis(1_700_000_000_001);
+        assert_eq!(earlier, "2023-11-14T22:13:20.000Z");
+        assert!(earlier < later);
+        assert!(Timestamp::now() < Timestamp::after(std::time::Duration::from_secs(1)));
+        assert_eq!(
+            serde_json::to_string(&earlier).unwrap(),
+            "\"2023-11-14T22:13:20.000Z\""
+        );
+        assert_eq!(Timestamp::parse("2023-11-14T22:13:20.000Z"), Ok(earlier));
+        assert!(Timestamp::parse("2023-11-14 22:13").is_err());
+    }
+}
