@@ -298,7 +298,7 @@ impl CustomerStore for SqliteStore {
                 Ok((write.clone(), to_doc(target)?))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        let backlog = Arc::clone(&self.backlog);
+        let (backlog, merge_at) = (Arc::clone(&self.backlog), self.merge_at);
         let (outcomes, staged) = self
             .write(move |tx| {
                 let mut outcomes = Vec::with_capacity(prepared.len());
@@ -323,7 +323,7 @@ impl CustomerStore for SqliteStore {
                         Err(refused) => outcomes.push(Err(refused)),
                     }
                 }
-                if merge_due(staged, newest_customer_row(tx)?) {
+                if merge_due(staged, newest_customer_row(tx)?, merge_at) {
                     merge_backlog(tx)?;
                     staged = 0;
                 }

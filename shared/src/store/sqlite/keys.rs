@@ -21,9 +21,10 @@ use crate::ports::store::name_key;
 pub(super) const MERGE_AT: usize = 100_000;
 
 /// Whether a backlog of `staged` customers is due for a merge in a table whose newest row is
-/// `newest_row` (rows are numbered in insertion order, so it stands for the table's size).
-pub(super) fn merge_due(staged: usize, newest_row: usize) -> bool {
-    staged >= MERGE_AT.max(newest_row.saturating_sub(staged))
+/// `newest_row` (rows are numbered in insertion order, so it stands for the table's size), at
+/// least `merge_at` (MERGE_AT, but for tests).
+pub(super) fn merge_due(staged: usize, newest_row: usize, merge_at: usize) -> bool {
+    staged >= merge_at.max(newest_row.saturating_sub(staged))
 }
 
 /// The number of the customers table's newest row.

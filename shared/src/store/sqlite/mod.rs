@@ -9,6 +9,8 @@ mod customers;
 mod fields;
 mod imports;
 mod keys;
+#[cfg(test)]
+mod merge_tests;
 mod schema;
 mod tickets;
 
@@ -44,6 +46,8 @@ pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
     /// Listing keys bulk writes left in the backlog since the last merge (see `keys`).
     backlog: Arc<AtomicUsize>,
+    /// The least backlog a bulk write merges (`keys::MERGE_AT`; smaller in tests).
+    merge_at: usize,
 }
 
 impl std::fmt::Debug for SqliteStore {

@@ -192,6 +192,7 @@ impl SqliteStore {
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
             backlog: Arc::new(AtomicUsize::new(0)),
+            merge_at: super::keys::MERGE_AT,
         })
     }
 }
