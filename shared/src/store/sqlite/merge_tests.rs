@@ -23,7 +23,7 @@ fn person(i: usize) -> Customer {
             email: Email::parse(&format!("p{i:02}@acme.test")).unwrap(),
             first_name: Some(format!("Ann{i:02}")),
             last_name: Some("Lee".into()),
-            company_id: (i % 4 == 0).then(|| "c1".to_string()),
+            company_id: i.is_multiple_of(4).then(|| "c1".to_string()),
             ..Profile::default()
         },
         welcome: None,
