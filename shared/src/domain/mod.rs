@@ -13,6 +13,7 @@ pub mod import_job;
 pub mod import_mapping;
 pub mod inbound;
 pub mod patch;
+pub mod text;
 pub mod ticket;
 pub mod timestamp;
 pub mod validation;

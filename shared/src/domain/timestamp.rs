@@ -2,9 +2,6 @@
 //! (`2026-12-02T03:41:42.123Z`). The fixed form sorts as text in time order, which listings,
 //! sort keys and lease checks rely on, so it is made only here.
 
-use std::fmt;
-use std::ops::Deref;
-
 use serde::{Deserialize, Serialize};
 
 const FORM: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
@@ -47,48 +44,9 @@ impl Timestamp {
                 .unwrap_or_else(|_| at.unix_timestamp().to_string()),
         )
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl Deref for Timestamp {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Timestamp {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<Timestamp> for String {
-    fn from(timestamp: Timestamp) -> String {
-        timestamp.0
-    }
-}
-
-impl PartialEq<str> for Timestamp {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Timestamp {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
+crate::domain::text::text_newtype!(Timestamp);
 
 #[cfg(test)]
 mod tests {
