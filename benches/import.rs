@@ -11,6 +11,10 @@
 //! through the store's bulk write (prepared statements, batches of 1,000 as the import writes
 //! them); only the writes are timed.
 //!
+//! The endpoint counts capacity as DynamoDB charges it (benches/support/capacity.rs): (b) and
+//! (c) print the write request units per imported row, in the table and in its indexes, and
+//! the hottest partition key value's highest WRU in one second.
+//!
 //! Each scenario runs in a child process of this binary, so its peak RSS (VmHWM) is its own.
 //! Set `IMPORT_BENCH_ROWS=100000` to run one size, `IMPORT_BENCH_STORES=dynamodb` to run one
 //! store, `IMPORT_BENCH_WRITE_RATE` to change the budget. Nothing here asserts a time.
@@ -134,8 +138,19 @@ fn main() {
                     Some(rows as u64 + 1),
                     "{stats}"
                 );
+                // Capacity as DynamoDB would charge it (the fake counts it, capacity.rs).
+                let wru = |index: &str| stats["capacity"][index]["wru"].as_f64().unwrap_or(0.0);
+                let table = wru("table") / rows as f64;
+                let indexes = ["listing", "by_first", "by_last", "by_group"]
+                    .iter()
+                    .map(|index| wru(index))
+                    .sum::<f64>()
+                    / rows as f64;
+                let hottest = stats["hottest"][0]["wru_per_second"]
+                    .as_f64()
+                    .unwrap_or(0.0);
                 extra = format!(
-                    " ({} requests, {} throttled)",
+                    " ({} requests, {} throttled; WRU per row: {table:.2} table + {indexes:.2} indexes; hottest partition {hottest:.0} WRU/s)",
                     stats["requests"], stats["throttled"]
                 );
             }

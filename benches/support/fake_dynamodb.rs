@@ -8,6 +8,9 @@
 //! Items are kept as their JSON text and requests are parsed without building JSON trees, so
 //! that the endpoint's CPU cost stays small next to the importer's on a shared machine.
 //! Shared by `benches/import.rs` and the test suite (included with `#[path]`).
+//!
+//! It counts capacity as DynamoDB charges it (`capacity.rs`): WRU and RRU per table and per
+//! index, and the hottest partition key values, on `/stats`.
 #![allow(
     dead_code,
     reason = "the test suite reads counters in process, the benchmark over /stats"
@@ -16,6 +19,9 @@
     clippy::result_large_err,
     reason = "the error is the HTTP response itself, sent as it is"
 )]
+
+#[path = "capacity.rs"]
+mod capacity;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,6 +43,7 @@ type RawItem<'a> = HashMap<&'a str, &'a RawValue>;
 /// One stored item: its JSON text, and the attributes condition expressions compare.
 struct Stored {
     json: String,
+    footprint: capacity::Footprint,
     version: Option<String>,
     customer_id: Option<String>,
     company_id: Option<String>,
@@ -59,6 +66,7 @@ struct Shared {
     throttled: AtomicU64,
     requests: AtomicU64,
     items_written: AtomicU64,
+    meter: Mutex<capacity::Meter>,
 }
 
 struct TokenBucket {
@@ -91,6 +99,7 @@ impl FakeDynamo {
             throttled: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             items_written: AtomicU64::new(0),
+            meter: Mutex::new(capacity::Meter::default()),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -112,6 +121,11 @@ impl FakeDynamo {
     pub fn stats(&self) -> FakeStats {
         self.state.stats()
     }
+
+    /// WRU and RRU per table and index, and the hottest partitions, as `/stats` shows them.
+    pub fn capacity(&self) -> serde_json::Value {
+        self.state.meter().report()
+    }
 }
 
 impl Shared {
@@ -122,6 +136,12 @@ impl Shared {
             items_written: self.items_written.load(Ordering::Relaxed),
             items_stored: self.items.lock().map(|i| i.len()).unwrap_or(0),
         }
+    }
+
+    fn meter(&self) -> std::sync::MutexGuard<'_, capacity::Meter> {
+        self.meter
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn items(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Stored>> {
@@ -154,12 +174,17 @@ async fn handle(
     // Counters for a benchmark that runs the fake in another process.
     if uri.path() == "/stats" {
         let stats = state.stats();
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "requests": stats.requests,
             "throttled": stats.throttled,
             "items_written": stats.items_written,
             "items_stored": stats.items_stored,
         });
+        if let (Some(body), serde_json::Value::Object(capacity)) =
+            (body.as_object_mut(), state.meter().report())
+        {
+            body.extend(capacity);
+        }
         return reply(StatusCode::OK, body.to_string());
     }
     state.requests.fetch_add(1, Ordering::Relaxed);
@@ -224,6 +249,7 @@ fn stored(item: &RawItem<'_>) -> Stored {
     let text = |name: &str| item.get(name).map(|v| v.get().to_string());
     Stored {
         json,
+        footprint: capacity::Footprint::of(item),
         version: text("version"),
         customer_id: text("customer_id"),
         company_id: text("company_id"),
@@ -280,12 +306,16 @@ fn condition_holds(
 struct KeyRequest<'a> {
     #[serde(borrow)]
     key: RawItem<'a>,
+    #[serde(default)]
+    consistent_read: bool,
 }
 
 fn get_item(state: &Shared, body: &[u8]) -> Answer {
     let request: KeyRequest<'_> = parse(body)?;
     let key = key_of(&request.key)?;
     let items = state.items();
+    let size = items.get(&key).map_or(0, |item| item.footprint.size);
+    state.meter().read(None, size, request.consistent_read);
     Ok(match items.get(&key) {
         Some(item) => reply(StatusCode::OK, format!("{{\"Item\":{}}}", item.json)),
         None => reply(StatusCode::OK, "{}".into()),
@@ -323,7 +353,14 @@ fn put_item(state: &Shared, body: &[u8]) -> Answer {
             "The conditional request failed",
         ));
     }
-    items.insert(key, stored(&item));
+    let next = stored(&item);
+    state.meter().write(
+        &key.0,
+        items.get(&key).map(|current| &current.footprint),
+        Some(&next.footprint),
+        false,
+    );
+    items.insert(key, next);
     state.items_written.fetch_add(1, Ordering::Relaxed);
     Ok(reply(StatusCode::OK, "{}".into()))
 }
@@ -339,6 +376,8 @@ struct QueryRequest<'a> {
     scan_index_forward: Option<bool>,
     #[serde(default)]
     limit: Option<usize>,
+    #[serde(default)]
+    consistent_read: bool,
     #[serde(borrow, default)]
     expression_attribute_values: RawItem<'a>,
 }
@@ -384,6 +423,8 @@ fn query(state: &Shared, body: &[u8]) -> Answer {
     if let Some(limit) = request.limit {
         found.truncate(limit);
     }
+    let size = found.iter().map(|(_, item)| item.footprint.size).sum();
+    state.meter().read(None, size, request.consistent_read);
     let listed: Vec<&str> = found.iter().map(|(_, item)| item.json.as_str()).collect();
     Ok(reply(
         StatusCode::OK,
@@ -407,6 +448,8 @@ struct BatchGetRequest<'a> {
 struct BatchKeys<'a> {
     #[serde(borrow)]
     keys: Vec<RawItem<'a>>,
+    #[serde(default)]
+    consistent_read: bool,
 }
 
 fn batch_get(state: &Shared, body: &[u8]) -> Answer {
@@ -422,7 +465,10 @@ fn batch_get(state: &Shared, body: &[u8]) -> Answer {
         }
         let mut found = Vec::new();
         for key in &spec.keys {
-            if let Some(item) = items.get(&key_of(key)?) {
+            let item = items.get(&key_of(key)?);
+            let size = item.map_or(0, |item| item.footprint.size);
+            state.meter().read(None, size, spec.consistent_read);
+            if let Some(item) = item {
                 found.push(item.json.as_str());
             }
         }
@@ -533,6 +579,12 @@ fn transact(state: &Shared, body: &[u8]) -> Answer {
         return Err(reply(StatusCode::BAD_REQUEST, body));
     }
     let count = planned.len() as u64;
+    let mut meter = state.meter();
+    for (key, item) in &planned {
+        let before = items.get(key).map(|current| &current.footprint);
+        meter.write(&key.0, before, item.as_ref().map(|i| &i.footprint), true);
+    }
+    drop(meter);
     for (key, item) in planned {
         match item {
             Some(item) => {

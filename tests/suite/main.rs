@@ -7,6 +7,7 @@ mod api;
 mod conformance;
 #[path = "../../benches/support/fake_dynamodb.rs"]
 mod fake_dynamodb;
+mod fake_endpoint;
 #[path = "../../benches/support/fault_proxy.rs"]
 mod fault_proxy;
 mod imports;
