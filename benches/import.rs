@@ -15,6 +15,10 @@
 //! (c) print the write request units per imported row, in the table and in its indexes, and
 //! the hottest partition key value's highest WRU in one second.
 //!
+//! (e) `limits` (not run by default: `IMPORT_BENCH_STORES=limits`): (b) with DynamoDB's own
+//! limits in the endpoint instead of the flat item budget: 40,000 WRU/s per table and per
+//! index, 1,000 WRU/s per partition key value.
+//!
 //! Each scenario runs in a child process of this binary, so its peak RSS (VmHWM) is its own.
 //! Set `IMPORT_BENCH_ROWS=100000` to run one size, `IMPORT_BENCH_STORES=dynamodb` to run one
 //! store, `IMPORT_BENCH_WRITE_RATE` to change the budget. Nothing here asserts a time.
@@ -47,11 +51,15 @@ use helpdesk_shared::store::sqlite::SqliteStore;
 const SCENARIO_FLAG: &str = "--scenario";
 const FAKE_FLAG: &str = "--fake-dynamodb";
 const FAULTS_FLAG: &str = "--with-faults";
+const LIMITS_FLAG: &str = "--with-dynamodb-limits";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == FAKE_FLAG) {
-        serve_fake(args.iter().any(|a| a == FAULTS_FLAG));
+        serve_fake(
+            args.iter().any(|a| a == FAULTS_FLAG),
+            args.iter().any(|a| a == LIMITS_FLAG),
+        );
         return;
     }
     if let Some(position) = args.iter().position(|a| a == SCENARIO_FLAG) {
@@ -82,7 +90,7 @@ fn main() {
         let stores = std::env::var("IMPORT_BENCH_STORES")
             .unwrap_or_else(|_| "sqlite-bare,sqlite,dynamodb,faults".into());
         let mut rates: Vec<(&str, f64)> = Vec::new();
-        for kind in ["sqlite-bare", "sqlite", "dynamodb", "faults"]
+        for kind in ["sqlite-bare", "sqlite", "dynamodb", "faults", "limits"]
             .into_iter()
             .filter(|k| stores.split(',').any(|s| s == *k))
         {
@@ -92,6 +100,9 @@ fn main() {
                 command.arg(FAKE_FLAG);
                 if kind == "faults" {
                     command.arg(FAULTS_FLAG);
+                }
+                if kind == "limits" {
+                    command.arg(LIMITS_FLAG);
                 }
                 command
                     .stdout(Stdio::piped())
@@ -205,13 +216,23 @@ fn generate(path: &Path, rows: usize) {
 
 /// Runs the fake DynamoDB endpoint until killed (behind the fault proxy with `faults`); the
 /// address to use is the first line on stdout.
-fn serve_fake(faults: bool) {
+fn serve_fake(faults: bool, limits: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let fake = fake_dynamodb::FakeDynamo::start(Duration::from_millis(10), write_rate()).await;
+        let fake = if limits {
+            // DynamoDB's own limits instead of the flat item budget.
+            fake_dynamodb::FakeDynamo::start_with_limits(
+                Duration::from_millis(10),
+                0.0,
+                fake_dynamodb::capacity::Limits::DYNAMODB,
+            )
+            .await
+        } else {
+            fake_dynamodb::FakeDynamo::start(Duration::from_millis(10), write_rate()).await
+        };
         if faults {
             let proxy = fault_proxy::FaultProxy::start(&fake.endpoint(), 7, 5, 20_261_201).await;
             println!("{}", proxy.endpoint());

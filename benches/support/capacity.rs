@@ -7,7 +7,13 @@
 //!   returns), half for an eventually consistent read.
 //!
 //! Costs are kept per table and per index, and per partition key value per second, so that the
-//! hottest partitions (DynamoDB's limit is 1,000 WRU/s each) can be reported.
+//! hottest partitions can be reported.
+//!
+//! With [`Limits`], writes are throttled as DynamoDB throttles them: per table, per index, and
+//! per partition key value in the table and in each index (1,000 WRU/s each in DynamoDB), each
+//! a token bucket holding one second of its rate. A write whose index entry cannot be absorbed
+//! is refused as a whole, as DynamoDB applies GSI back-pressure to the base table; the refusal
+//! names its throttling reason (`TableWriteKeyRangeThroughputExceeded`, …).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -110,6 +116,104 @@ pub fn read_units(size: usize, consistent: bool) -> f64 {
     if consistent { units } else { units / 2.0 }
 }
 
+/// Write limits in WRU per second; 0 is unlimited.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub table: f64,
+    pub index: f64,
+    pub partition: f64,
+}
+
+impl Limits {
+    /// DynamoDB's defaults for an on-demand table: 40,000 WRU/s per table and per index,
+    /// 1,000 WRU/s per partition key value.
+    pub const DYNAMODB: Limits = Limits {
+        table: 40_000.0,
+        index: 40_000.0,
+        partition: 1_000.0,
+    };
+}
+
+/// One write's cost in one place: the table or an index, and a partition key value there.
+#[derive(Clone, Debug)]
+pub struct Charge {
+    pub resource: &'static str,
+    pub partition: String,
+    pub units: f64,
+}
+
+/// Why a write was refused, in DynamoDB's terms.
+#[derive(Clone, Debug)]
+pub struct Throttled {
+    /// `TableWriteKeyRangeThroughputExceeded`, `IndexWriteAccountLimitExceeded`, …
+    pub reason: String,
+    /// "table" or the index's name.
+    pub resource: &'static str,
+}
+
+/// What one write costs, from the item before to the item after.
+pub fn write_charges(
+    partition: &str,
+    before: Option<&Footprint>,
+    after: Option<&Footprint>,
+    transactional: bool,
+) -> Vec<Charge> {
+    let charge = |resource, partition: &str, size| Charge {
+        resource,
+        partition: partition.to_string(),
+        units: write_units(size),
+    };
+    let size = before
+        .map_or(0, |f| f.size)
+        .max(after.map_or(0, |f| f.size));
+    let mut base = charge("table", partition, size);
+    if transactional {
+        base.units *= 2.0;
+    }
+    let mut charges = vec![base];
+    for (i, index) in INDEXES.iter().enumerate() {
+        let old = before.and_then(|f| f.index_keys[i].as_ref());
+        let new = after.and_then(|f| f.index_keys[i].as_ref());
+        let (old_size, new_size) = (before.map_or(0, |f| f.size), after.map_or(0, |f| f.size));
+        match (old, new) {
+            (None, None) => {}
+            (Some(old_key), Some(new_key)) if old_key == new_key => {
+                charges.push(charge(index.name, &new_key.0, new_size));
+            }
+            (old_key, new_key) => {
+                if let Some(old_key) = old_key {
+                    charges.push(charge(index.name, &old_key.0, old_size));
+                }
+                if let Some(new_key) = new_key {
+                    charges.push(charge(index.name, &new_key.0, new_size));
+                }
+            }
+        }
+    }
+    charges
+}
+
+/// What one write takes from one bucket.
+struct Need {
+    key: (&'static str, String),
+    units: f64,
+    rate: f64,
+    reason: &'static str,
+}
+
+/// A token bucket of one second of `rate`.
+#[derive(Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn level(&self, rate: f64, now: Instant) -> f64 {
+        (self.tokens + now.duration_since(self.at).as_secs_f64() * rate).min(rate)
+    }
+}
+
 /// Running totals per table and index, and per partition key value per second.
 pub struct Meter {
     started: Instant,
@@ -120,6 +224,11 @@ pub struct Meter {
     this_second: HashMap<(&'static str, String), f64>,
     /// The highest WRU any partition key value took in one second, per (table or index, key).
     peaks: HashMap<(&'static str, String), f64>,
+    limits: Limits,
+    /// Buckets of the table and each index (key ""), and of partition key values; a bucket
+    /// that has refilled is dropped, so keys written once do not pile up.
+    buckets: HashMap<(&'static str, String), Bucket>,
+    throttled: HashMap<String, u64>,
 }
 
 /// One partition's highest WRU in a second.
@@ -130,53 +239,92 @@ pub struct Hot {
     pub wru_per_second: f64,
 }
 
-impl Default for Meter {
-    fn default() -> Self {
+impl Meter {
+    pub fn new(limits: Limits) -> Meter {
         Meter {
             started: Instant::now(),
             totals: HashMap::new(),
             second: 0,
             this_second: HashMap::new(),
             peaks: HashMap::new(),
+            limits,
+            buckets: HashMap::new(),
+            throttled: HashMap::new(),
         }
     }
-}
 
-impl Meter {
-    /// Charges one write of the item at `key` from `before` to `after` (either may be absent).
-    pub fn write(
-        &mut self,
-        partition: &str,
-        before: Option<&Footprint>,
-        after: Option<&Footprint>,
-        transactional: bool,
-    ) {
-        let size = before
-            .map_or(0, |f| f.size)
-            .max(after.map_or(0, |f| f.size));
-        let factor = if transactional { 2.0 } else { 1.0 };
-        self.charge_write("table", partition, write_units(size) * factor);
-        for (i, index) in INDEXES.iter().enumerate() {
-            let old = before.and_then(|f| f.index_keys[i].as_ref());
-            let new = after.and_then(|f| f.index_keys[i].as_ref());
-            match (old, new) {
-                (None, None) => {}
-                (Some(old_key), Some(new_key)) if old_key == new_key => {
-                    let size = after.map_or(0, |f| f.size);
-                    self.charge_write(index.name, &new_key.0, write_units(size));
+    /// Admits and records one write's `charges` (of [`write_charges`]), or refuses the whole
+    /// write at the first limit it would exceed.
+    pub fn admit(&mut self, charges: &[Charge]) -> Result<(), Throttled> {
+        let now = Instant::now();
+        // What the write takes from each bucket: the table's or an index's, and each
+        // partition key value's there.
+        let mut needs: Vec<Need> = Vec::new();
+        for charge in charges {
+            let table = charge.resource == "table";
+            let total = if table {
+                self.limits.table
+            } else {
+                self.limits.index
+            };
+            for (partition, rate, reason) in [
+                (
+                    String::new(),
+                    total,
+                    if table {
+                        "TableWriteAccountLimitExceeded"
+                    } else {
+                        "IndexWriteAccountLimitExceeded"
+                    },
+                ),
+                (
+                    charge.partition.clone(),
+                    self.limits.partition,
+                    if table {
+                        "TableWriteKeyRangeThroughputExceeded"
+                    } else {
+                        "IndexWriteKeyRangeThroughputExceeded"
+                    },
+                ),
+            ] {
+                if rate <= 0.0 {
+                    continue;
                 }
-                (old_key, new_key) => {
-                    if let Some(old_key) = old_key {
-                        let size = before.map_or(0, |f| f.size);
-                        self.charge_write(index.name, &old_key.0, write_units(size));
-                    }
-                    if let Some(new_key) = new_key {
-                        let size = after.map_or(0, |f| f.size);
-                        self.charge_write(index.name, &new_key.0, write_units(size));
-                    }
+                let key = (charge.resource, partition);
+                match needs.iter_mut().find(|need| need.key == key) {
+                    Some(need) => need.units += charge.units,
+                    None => needs.push(Need {
+                        key,
+                        units: charge.units,
+                        rate,
+                        reason,
+                    }),
                 }
             }
         }
+        let level = |buckets: &HashMap<(&'static str, String), Bucket>, need: &Need| {
+            buckets
+                .get(&need.key)
+                .map_or(need.rate, |bucket| bucket.level(need.rate, now))
+        };
+        if let Some(short) = needs
+            .iter()
+            .find(|need| level(&self.buckets, need) < need.units)
+        {
+            *self.throttled.entry(short.reason.to_string()).or_default() += 1;
+            return Err(Throttled {
+                reason: short.reason.to_string(),
+                resource: short.key.0,
+            });
+        }
+        for need in needs {
+            let tokens = level(&self.buckets, &need) - need.units;
+            self.buckets.insert(need.key, Bucket { tokens, at: now });
+        }
+        for charge in charges {
+            self.charge_write(charge.resource, &charge.partition, charge.units);
+        }
+        Ok(())
     }
 
     /// Charges a read of `size` bytes from the table or an index.
@@ -193,6 +341,16 @@ impl Meter {
         if second != self.second {
             self.second = second;
             self.this_second.clear();
+            // Full buckets are as good as none.
+            let (now, limits) = (Instant::now(), self.limits);
+            self.buckets.retain(|(resource, partition), bucket| {
+                let rate = match (partition.is_empty(), *resource == "table") {
+                    (false, _) => limits.partition,
+                    (true, true) => limits.table,
+                    (true, false) => limits.index,
+                };
+                bucket.level(rate, now) < rate
+            });
         }
         let key = (index, partition.to_string());
         let now = self.this_second.entry(key.clone()).or_default();
@@ -234,6 +392,10 @@ impl Meter {
             let (wru, rru) = self.totals(name);
             per_index.insert(name.into(), serde_json::json!({ "wru": wru, "rru": rru }));
         }
-        serde_json::json!({ "capacity": per_index, "hottest": self.hottest(10) })
+        serde_json::json!({
+            "capacity": per_index,
+            "hottest": self.hottest(10),
+            "throttled_by_reason": self.throttled,
+        })
     }
 }

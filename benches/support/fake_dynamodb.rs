@@ -21,7 +21,7 @@
 )]
 
 #[path = "capacity.rs"]
-mod capacity;
+pub mod capacity;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -86,6 +86,16 @@ pub struct FakeStats {
 impl FakeDynamo {
     /// Serves on a free loopback port until the runtime ends.
     pub async fn start(latency: Duration, write_rate: f64) -> FakeDynamo {
+        FakeDynamo::start_with_limits(latency, write_rate, capacity::Limits::default()).await
+    }
+
+    /// As [`FakeDynamo::start`], also throttling writes by capacity units as DynamoDB does
+    /// (per table, per index and per partition key value; `capacity.rs`).
+    pub async fn start_with_limits(
+        latency: Duration,
+        write_rate: f64,
+        limits: capacity::Limits,
+    ) -> FakeDynamo {
         let state = Arc::new(Shared {
             latency,
             write_rate,
@@ -99,7 +109,7 @@ impl FakeDynamo {
             throttled: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             items_written: AtomicU64::new(0),
-            meter: Mutex::new(capacity::Meter::default()),
+            meter: Mutex::new(capacity::Meter::new(limits)),
         });
         let app = axum::Router::new()
             .fallback(handle)
@@ -158,6 +168,22 @@ fn reply(status: StatusCode, body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+/// A write refused by a capacity limit, with its throttling reason as DynamoDB names it.
+fn throttled(state: &Shared, refusal: &capacity::Throttled) -> Response {
+    state.throttled.fetch_add(1, Ordering::Relaxed);
+    let mut resource = "arn:aws:dynamodb:us-east-1:000000000000:table/fake".to_string();
+    if refusal.resource != "table" {
+        resource.push_str("/index/");
+        resource.push_str(refusal.resource);
+    }
+    let body = serde_json::json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+        "message": format!("Throughput exceeds the current capacity ({})", refusal.reason),
+        "ThrottlingReasons": [{ "reason": refusal.reason, "resource": resource }],
+    });
+    reply(StatusCode::BAD_REQUEST, body.to_string())
 }
 
 fn error(kind: &str, message: &str) -> Response {
@@ -343,6 +369,18 @@ fn put_item(state: &Shared, body: &[u8]) -> Answer {
     let key = key_of(&item)?;
     admit_writes(state, 1)?;
     let mut items = state.items();
+    let next = stored(&item);
+    // Capacity is taken whether the condition holds or not, as DynamoDB does.
+    let charges = capacity::write_charges(
+        &key.0,
+        items.get(&key).map(|current| &current.footprint),
+        Some(&next.footprint),
+        false,
+    );
+    state
+        .meter()
+        .admit(&charges)
+        .map_err(|refusal| throttled(state, &refusal))?;
     if !condition_holds(
         items.get(&key),
         request.condition_expression.as_deref(),
@@ -353,13 +391,6 @@ fn put_item(state: &Shared, body: &[u8]) -> Answer {
             "The conditional request failed",
         ));
     }
-    let next = stored(&item);
-    state.meter().write(
-        &key.0,
-        items.get(&key).map(|current| &current.footprint),
-        Some(&next.footprint),
-        false,
-    );
     items.insert(key, next);
     state.items_written.fetch_add(1, Ordering::Relaxed);
     Ok(reply(StatusCode::OK, "{}".into()))
@@ -571,6 +602,21 @@ fn transact(state: &Shared, body: &[u8]) -> Answer {
             },
         ));
     }
+    let charges: Vec<capacity::Charge> = planned
+        .iter()
+        .flat_map(|(key, item)| {
+            capacity::write_charges(
+                &key.0,
+                items.get(key).map(|current| &current.footprint),
+                item.as_ref().map(|i| &i.footprint),
+                true,
+            )
+        })
+        .collect();
+    state
+        .meter()
+        .admit(&charges)
+        .map_err(|refusal| throttled(state, &refusal))?;
     if failed {
         let body = format!(
             "{{\"__type\":\"com.amazonaws.dynamodb.v20120810#TransactionCanceledException\",\"message\":\"Transaction cancelled, please refer cancellation reasons for specific reasons\",\"CancellationReasons\":[{}]}}",
@@ -579,12 +625,6 @@ fn transact(state: &Shared, body: &[u8]) -> Answer {
         return Err(reply(StatusCode::BAD_REQUEST, body));
     }
     let count = planned.len() as u64;
-    let mut meter = state.meter();
-    for (key, item) in &planned {
-        let before = items.get(key).map(|current| &current.footprint);
-        meter.write(&key.0, before, item.as_ref().map(|i| &i.footprint), true);
-    }
-    drop(meter);
     for (key, item) in planned {
         match item {
             Some(item) => {

@@ -78,3 +78,114 @@ async fn capacity_is_charged_by_size_kind_and_index() {
     assert_eq!(units(&fake, "table").1, 1.5);
     assert_eq!(fake.capacity()["hottest"].as_array().map(Vec::len), Some(0));
 }
+
+/// A client that does not retry: each refusal reaches the test.
+fn client_without_retries(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Puts items of 100 WRU each until one is refused. Answers how many went through, at most how
+/// many a limit of `per_second` WRU lets through in the time it took (a second's burst, then
+/// the refill), and the refusal's throttling reason and resource.
+async fn put_until_throttled(
+    client: &aws_sdk_dynamodb::Client,
+    per_second: f64,
+    item: impl Fn(usize) -> Vec<(&'static str, AttributeValue)>,
+) -> (usize, usize, String, String) {
+    let started = std::time::Instant::now();
+    for i in 0..100 {
+        let mut put = client.put_item().table_name("t");
+        for (name, value) in item(i) {
+            put = put.item(name, value);
+        }
+        // 102,300 bytes and the keys: just under 100 KiB, 100 WRU.
+        put = put.item("doc", AttributeValue::B(Blob::new(vec![b'x'; 102_300])));
+        match put.send().await {
+            Ok(_) => {}
+            Err(error) => {
+                let service = error.into_service_error();
+                let aws_sdk_dynamodb::operation::put_item::PutItemError::ProvisionedThroughputExceededException(throttle) = service else {
+                    panic!("not a throttle: {service:?}");
+                };
+                let reason = &throttle.throttling_reasons()[0];
+                let allowed =
+                    (per_second * (1.0 + started.elapsed().as_secs_f64()) / 100.0) as usize;
+                return (
+                    i,
+                    allowed,
+                    reason.reason().unwrap_or_default().to_string(),
+                    reason.resource().unwrap_or_default().to_string(),
+                );
+            }
+        }
+    }
+    panic!("never throttled");
+}
+
+#[tokio::test]
+async fn a_hot_partition_key_is_throttled_at_its_limit() {
+    let limits = crate::fake_dynamodb::capacity::Limits::DYNAMODB;
+    let fake = FakeDynamo::start_with_limits(Duration::ZERO, 0.0, limits).await;
+    let client = client_without_retries(&fake.endpoint());
+    // One item written again and again: 10 writes of 100 WRU fill its second of 1,000.
+    let (written, allowed, reason, resource) =
+        put_until_throttled(&client, 1_000.0, |_| vec![("pk", s("HOT")), ("sk", s("#"))]).await;
+    assert!((10..=allowed).contains(&written), "{written} of {allowed}");
+    assert_eq!(reason, "TableWriteKeyRangeThroughputExceeded");
+    assert!(resource.ends_with("table/fake"), "{resource}");
+    assert_eq!(fake.capacity()["hottest"][0]["key"], "HOT");
+    let hottest = fake.capacity()["hottest"][0]["wru_per_second"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (1_000.0..=allowed as f64 * 100.0).contains(&hottest),
+        "{hottest}"
+    );
+}
+
+#[tokio::test]
+async fn an_index_that_cannot_absorb_its_writes_throttles_the_table() {
+    let limits = crate::fake_dynamodb::capacity::Limits::DYNAMODB;
+    let fake = FakeDynamo::start_with_limits(Duration::ZERO, 0.0, limits).await;
+    let client = client_without_retries(&fake.endpoint());
+    // Every item its own table partition, all on one partition of the listing index.
+    let (written, allowed, reason, resource) = put_until_throttled(&client, 1_000.0, |i| {
+        vec![
+            ("pk", s(&format!("EMAIL#p{i}@x.io"))),
+            ("sk", s("#")),
+            ("list_pk", s("CUSTOMERS#0")),
+            ("list_sk", s(&format!("p{i}@x.io"))),
+        ]
+    })
+    .await;
+    assert!((10..=allowed).contains(&written), "{written} of {allowed}");
+    assert_eq!(reason, "IndexWriteKeyRangeThroughputExceeded");
+    assert!(resource.ends_with("/index/listing"), "{resource}");
+    // The refused write left nothing: the table holds those that went through.
+    assert_eq!(fake.stats().items_stored, written);
+}
+
+#[tokio::test]
+async fn a_table_over_its_budget_is_throttled_whatever_the_keys() {
+    let limits = crate::fake_dynamodb::capacity::Limits {
+        table: 500.0,
+        ..crate::fake_dynamodb::capacity::Limits::DYNAMODB
+    };
+    let fake = FakeDynamo::start_with_limits(Duration::ZERO, 0.0, limits).await;
+    let client = client_without_retries(&fake.endpoint());
+    let (written, allowed, reason, _) = put_until_throttled(&client, 500.0, |i| {
+        vec![("pk", s(&format!("K{i}"))), ("sk", s("#"))]
+    })
+    .await;
+    assert!((5..=allowed).contains(&written), "{written} of {allowed}");
+    assert_eq!(reason, "TableWriteAccountLimitExceeded");
+}
