@@ -160,8 +160,10 @@ fn main() {
                 let hottest = stats["hottest"][0]["wru_per_second"]
                     .as_f64()
                     .unwrap_or(0.0);
+                // On-demand writes in us-east-1 (since November 2024): $0.625 per million WRU.
+                let dollars = (table + indexes) * 0.625;
                 extra = format!(
-                    " ({} requests, {} throttled; WRU per row: {table:.2} table + {indexes:.2} indexes; hottest partition {hottest:.0} WRU/s)",
+                    " ({} requests, {} throttled; WRU per row: {table:.2} table + {indexes:.2} indexes = ${dollars:.2} per million rows; hottest partition {hottest:.0} WRU/s)",
                     stats["requests"], stats["throttled"]
                 );
             }
