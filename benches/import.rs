@@ -15,6 +15,10 @@
 //! (c) print the write request units per imported row, in the table and in its indexes, and
 //! the hottest partition key value's highest WRU in one second.
 //!
+//! `IMPORT_BENCH_AGAIN=1` makes (b) import two more files into the same table, and print the
+//! WRU and RRU per row of each: the same file again (every row unchanged), and the same emails
+//! with every last name changed (every row updated).
+//!
 //! (e) `limits` (not run by default: `IMPORT_BENCH_STORES=limits`): (b) with DynamoDB's own
 //! limits in the endpoint instead of the flat item budget: 40,000 WRU/s per table and per
 //! index, 1,000 WRU/s per partition key value.
@@ -143,10 +147,12 @@ fn main() {
                 let stats = fake_stats(&endpoint);
                 let _ = child.kill();
                 let _ = child.wait();
-                // Nothing lost, nothing twice: every customer once, plus the job.
+                // Nothing lost, nothing twice: every customer once, plus the jobs.
+                let again = kind == "dynamodb" && std::env::var_os("IMPORT_BENCH_AGAIN").is_some();
+                let jobs = if again { 3 } else { 1 };
                 assert_eq!(
                     stats["items_stored"].as_u64(),
-                    Some(rows as u64 + 1),
+                    Some(rows as u64 + jobs),
                     "{stats}"
                 );
                 // Capacity as DynamoDB would charge it (the fake counts it, capacity.rs).
@@ -162,10 +168,18 @@ fn main() {
                     .unwrap_or(0.0);
                 // On-demand writes in us-east-1 (since November 2024): $0.625 per million WRU.
                 let dollars = (table + indexes) * 0.625;
-                extra = format!(
-                    " ({} requests, {} throttled; WRU per row: {table:.2} table + {indexes:.2} indexes = ${dollars:.2} per million rows; hottest partition {hottest:.0} WRU/s)",
-                    stats["requests"], stats["throttled"]
-                );
+                extra = if again {
+                    // The counters hold all three imports: the lines below split them.
+                    format!(
+                        " ({} requests, {} throttled in all three imports)",
+                        stats["requests"], stats["throttled"]
+                    )
+                } else {
+                    format!(
+                        " ({} requests, {} throttled; WRU per row: {table:.2} table + {indexes:.2} indexes = ${dollars:.2} per million rows; hottest partition {hottest:.0} WRU/s)",
+                        stats["requests"], stats["throttled"]
+                    )
+                };
             }
             println!("{}", text.replacen("{extra}", &extra, 1));
             // The fourth column is rows/s.
@@ -291,6 +305,7 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             let _ = std::fs::remove_dir_all(&work);
             return;
         }
+        let endpoint_url = endpoint.clone();
         let store: Arc<dyn Store> = match endpoint {
             None => Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite")),
             Some(endpoint) => {
@@ -309,29 +324,9 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             }
         };
         let helpdesk = Helpdesk::new(store);
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("name")
-            .to_string();
-        let job = ImportJob::new(
-            helpdesk_shared::new_id(),
-            name,
-            ImportOptions::default(),
-            RunAs::system(),
-        );
-        helpdesk.store().insert_import_job(&job).await.expect("job");
-        let context = ImportContext {
-            helpdesk: helpdesk.clone(),
-            sources: Arc::new(FolderStore::new(file.parent().expect("folder"))),
-            reports: Arc::new(FolderStore::new(&work)),
-        };
         let started = Instant::now();
-        let outcome = run_import(&context, &job.id, RunOptions::default())
-            .await
-            .expect("import runs");
+        let job = import_file(&helpdesk, file, &work).await;
         let elapsed = started.elapsed();
-        let job = outcome.job();
         assert_eq!(
             job.counts.created as usize, rows,
             "every row created: {:?}",
@@ -343,8 +338,82 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             rows as f64 / elapsed.as_secs_f64(),
             report::peak_rss_mib()
         );
+        // What rows that change nothing, and rows that change a name, cost.
+        if let (Some(endpoint), true) = (
+            endpoint_url,
+            kind == "dynamodb" && std::env::var_os("IMPORT_BENCH_AGAIN").is_some(),
+        ) {
+            let units = |stats: &serde_json::Value| {
+                let sum = |what: &str| {
+                    ["table", "listing", "by_first", "by_last", "by_group"]
+                        .iter()
+                        .map(|index| stats["capacity"][index][what].as_f64().unwrap_or(0.0))
+                        .sum::<f64>()
+                };
+                (sum("wru"), sum("rru"))
+            };
+            let (wru, rru) = units(&fake_stats(&endpoint));
+            println!(
+                "| {kind}, new rows (the import above) | {rows} | | {:.2} WRU + {:.2} RRU per row | |",
+                wru / rows as f64,
+                rru / rows as f64
+            );
+            let updated = work.join("updated.csv");
+            generate_renamed(&updated, rows);
+            for (label, path) in [("same file again (unchanged)", file.to_path_buf()), ("every last name changed (updated)", updated)] {
+                let before = units(&fake_stats(&endpoint));
+                let job = import_file(&helpdesk, &path, &work).await;
+                let after = units(&fake_stats(&endpoint));
+                assert_eq!(job.counts.failed, 0, "{:?}", job.counts);
+                println!(
+                    "| {kind}, {label} | {rows} | | {:.2} WRU + {:.2} RRU per row | |",
+                    (after.0 - before.0) / rows as f64,
+                    (after.1 - before.1) / rows as f64
+                );
+            }
+        }
         let _ = std::fs::remove_dir_all(&work);
     });
+}
+
+/// Imports `file` as a new job, as `helpdesk import` does, and answers the finished job.
+async fn import_file(helpdesk: &Helpdesk, file: &Path, work: &Path) -> ImportJob {
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_string();
+    let job = ImportJob::new(
+        helpdesk_shared::new_id(),
+        name,
+        ImportOptions::default(),
+        RunAs::system(),
+    );
+    helpdesk.store().insert_import_job(&job).await.expect("job");
+    let context = ImportContext {
+        helpdesk: helpdesk.clone(),
+        sources: Arc::new(FolderStore::new(file.parent().expect("folder"))),
+        reports: Arc::new(FolderStore::new(work)),
+    };
+    let outcome = run_import(&context, &job.id, RunOptions::default())
+        .await
+        .expect("import runs");
+    outcome.job().clone()
+}
+
+/// [`generate`]'s file with every last name changed.
+fn generate_renamed(path: &Path, rows: usize) {
+    let mut file = std::io::BufWriter::new(std::fs::File::create(path).expect("create"));
+    writeln!(file, "Email,First Name,Last Name").expect("write");
+    for i in 0..rows {
+        writeln!(
+            file,
+            "person{i}@company{}.example,First{i},Moved{i}",
+            i % 5_000
+        )
+        .expect("write");
+    }
+    file.flush().expect("flush");
 }
 
 /// The bare-insert baseline: the benchmark file's rows as records, written in batches of 1,000
