@@ -151,6 +151,7 @@ pub(super) fn walk_keys(
         rows.collect::<Result<_, _>>().map_err(unavailable)?
     };
     backlog.sort_unstable();
+    backlog.dedup();
     let mut backlog = backlog.into_iter().peekable();
     let mut from = from.to_string();
     loop {
@@ -172,6 +173,9 @@ pub(super) fn walk_keys(
                     return Ok(());
                 }
             }
+            // A key in both (a bulk write put all of a customer's keys in its backlog row,
+            // some of them already indexed) is visited once.
+            backlog.next_if(|b| *b == key);
             if !visit(&key)? {
                 return Ok(());
             }

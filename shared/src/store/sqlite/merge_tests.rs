@@ -81,33 +81,39 @@ async fn keys_survive_merges_in_the_middle_of_a_load() {
         .to_vec();
     assert_eq!(listed(&store, Some("c1"), None).await, members);
 
-    // A merged customer (p01) and a waiting one (p09) renamed by a bulk write.
-    let renamed: Vec<CustomerWrite> = [1, 9]
-        .into_iter()
-        .map(|i| {
-            let mut next = people[i].clone();
-            next.profile.first_name = Some(format!("Zed{i:02}"));
-            next.version = 2;
-            CustomerWrite::Replace {
-                previous: people[i].clone(),
-                next,
-            }
-        })
-        .collect();
-    assert!(
-        store
-            .write_customers(&renamed)
-            .await
-            .unwrap()
-            .iter()
-            .all(Result::is_ok)
-    );
+    // A merged customer renamed by a bulk write (5 waiting now: no merge), and a waiting one
+    // by a single write.
+    let renamed = |i: usize| {
+        let mut next = people[i].clone();
+        next.profile.first_name = Some(format!("Zed{i:02}"));
+        next.version = 2;
+        next
+    };
+    let bulk = [CustomerWrite::Replace {
+        previous: people[1].clone(),
+        next: renamed(1),
+    }];
+    assert!(store.write_customers(&bulk).await.unwrap()[0].is_ok());
+    assert_eq!(count(&store, "customer_keys_backlog").await, 5);
+    store
+        .replace_customer(&people[9], &renamed(9))
+        .await
+        .unwrap();
     let zed = ["p01@acme.test", "p09@acme.test"]
         .map(String::from)
         .to_vec();
     assert_eq!(listed(&store, None, Some("zed")).await, zed);
     let not_renamed: Vec<String> = all.iter().filter(|e| !zed.contains(e)).cloned().collect();
     assert_eq!(listed(&store, None, Some("ann")).await, not_renamed);
+    // p01's unchanged keys (last name, domain) are in the index and in its backlog row, which
+    // holds all its keys: it is still listed once.
+    assert_eq!(listed(&store, None, Some("lee")).await, all);
+    let unassigned = store
+        .list_unassigned_by_domain("acme.test", None, 50)
+        .await
+        .unwrap();
+    assert_eq!(unassigned.items.len(), 9, "{:?}", unassigned.items);
+    assert_eq!(listed(&store, Some("c1"), None).await, members);
 
     store.finish_bulk_writes().await.unwrap();
     assert_eq!(count(&store, "customer_keys_backlog").await, 0);
