@@ -81,13 +81,7 @@ async fn capacity_is_charged_by_size_kind_and_index() {
 
 /// A client that does not retry: each refusal reaches the test.
 fn client_without_retries(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
+    let config = crate::support::dynamo_config_at(endpoint)
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)

@@ -29,13 +29,16 @@ pub fn dynamo_client() -> aws_sdk_dynamodb::Client {
 
 /// A DynamoDB client for `endpoint` (moto, the fake, or the fault proxy).
 pub fn dynamo_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_sdk_dynamodb::Config::builder()
+    aws_sdk_dynamodb::Client::from_conf(dynamo_config_at(endpoint).build())
+}
+
+/// The configuration of [`dynamo_client_at`], for a test to change before it builds it.
+pub fn dynamo_config_at(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "tests"))
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
 }
 
 pub fn s3_client() -> aws_sdk_s3::Client {
