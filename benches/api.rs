@@ -157,10 +157,12 @@ async fn handler_latency() {
     let store = SqliteStore::open(&dir.join("helpdesk.db")).expect("store");
     let lambda = Lambda {
         router: helpdesk_shared::http::router(
-            Helpdesk::new(Arc::new(store)),
+            Helpdesk::new(
+                Arc::new(store),
+                Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),
+                Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),
+            ),
             Arc::new(JwtClaimsAuthenticator),
-            Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),
-            Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),
         ),
         fixture: serde_json::from_str(include_str!("../tests/fixtures/apigw-v2-jwt.json"))
             .expect("fixture"),

@@ -42,12 +42,12 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use helpdesk_shared::Helpdesk;
 use helpdesk_shared::domain::customer::{Address, Customer, ImportMark, Profile};
 use helpdesk_shared::domain::email::Email;
 use helpdesk_shared::domain::import_job::{ImportJob, ImportOptions, RowOutcome, RunAs};
 use helpdesk_shared::objects::FolderStore;
 use helpdesk_shared::ports::store::{CustomerStore, CustomerWrite, Store};
+use helpdesk_shared::services::customers::CustomerService;
 use helpdesk_shared::services::imports::{ImportContext, RunOptions, run_import};
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::store::sqlite::SqliteStore;
@@ -323,9 +323,8 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
                 ))
             }
         };
-        let helpdesk = Helpdesk::new(store);
         let started = Instant::now();
-        let job = import_file(&helpdesk, file, &work).await;
+        let job = import_file(&store, file, &work).await;
         let elapsed = started.elapsed();
         assert_eq!(
             job.counts.created as usize, rows,
@@ -362,7 +361,7 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             generate_renamed(&updated, rows);
             for (label, path) in [("same file again (unchanged)", file.to_path_buf()), ("every last name changed (updated)", updated)] {
                 let before = units(&fake_stats(&endpoint));
-                let job = import_file(&helpdesk, &path, &work).await;
+                let job = import_file(&store, &path, &work).await;
                 let after = units(&fake_stats(&endpoint));
                 assert_eq!(job.counts.failed, 0, "{:?}", job.counts);
                 println!(
@@ -377,7 +376,7 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
 }
 
 /// Imports `file` as a new job, as `helpdesk import` does, and answers the finished job.
-async fn import_file(helpdesk: &Helpdesk, file: &Path, work: &Path) -> ImportJob {
+async fn import_file(store: &Arc<dyn Store>, file: &Path, work: &Path) -> ImportJob {
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
@@ -389,12 +388,14 @@ async fn import_file(helpdesk: &Helpdesk, file: &Path, work: &Path) -> ImportJob
         ImportOptions::default(),
         RunAs::system(),
     );
-    helpdesk.store().insert_import_job(&job).await.expect("job");
-    let context = ImportContext {
-        helpdesk: helpdesk.clone(),
-        sources: Arc::new(FolderStore::new(file.parent().expect("folder"))),
-        reports: Arc::new(FolderStore::new(work)),
-    };
+    store.insert_import_job(&job).await.expect("job");
+    let customers = CustomerService::new(store.clone(), store.clone(), store.clone());
+    let context = ImportContext::new(
+        store.clone(),
+        customers,
+        Arc::new(FolderStore::new(file.parent().expect("folder"))),
+        Arc::new(FolderStore::new(work)),
+    );
     let outcome = run_import(&context, &job.id, RunOptions::default())
         .await
         .expect("import runs");

@@ -18,9 +18,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use helpdesk_shared::Helpdesk;
 use helpdesk_shared::domain::inbound::InboundStatus;
 use helpdesk_shared::objects::FolderStore;
+use helpdesk_shared::services::customers::CustomerService;
 use helpdesk_shared::services::inbound::{Envelope, MailContext};
 use helpdesk_shared::store::sqlite::SqliteStore;
 
@@ -149,11 +149,10 @@ fn scenario(kind: &str, folder: &Path) {
         let work =
             std::env::temp_dir().join(format!("helpdesk-mail-{kind}-{}", std::process::id()));
         std::fs::create_dir_all(&work).expect("work dir");
-        let store = SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite");
-        let context = MailContext {
-            helpdesk: Helpdesk::new(Arc::new(store)),
-            mail: Arc::new(FolderStore::new(&work)),
-        };
+        let store = Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite"));
+        let customers = CustomerService::new(store.clone(), store.clone(), store.clone());
+        let mail = Arc::new(FolderStore::new(&work));
+        let context = MailContext::new(customers, store.clone(), store, mail);
         let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
             .expect("folder")
             .flatten()

@@ -330,7 +330,10 @@ async fn serve(
     telemetry::init(telemetry::Logs::Text);
     let data = DataDir::open(&data_dir)?;
     let store = data.store()?;
-    let helpdesk = helpdesk_shared::Helpdesk::new(store.clone());
+    // One folder store for the API and the download route, so the download tokens the API
+    // issues are the ones the route redeems.
+    let folder = Arc::new(data.objects());
+    let helpdesk = helpdesk_shared::Helpdesk::new(store.clone(), folder.clone(), folder.clone());
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
     let (auth, created_key) = data.authenticator(keys.as_deref())?;
     let uploaded = Arc::new(tokio::sync::Notify::new());
@@ -345,6 +348,7 @@ async fn serve(
     let router = helpdesk::local::router(
         data.clone(),
         helpdesk.clone(),
+        folder,
         Arc::new(auth),
         uploaded.clone(),
         &public_url,

@@ -26,7 +26,7 @@ impl DataDir {
         progress: Option<helpdesk_shared::services::imports::ProgressFn>,
     ) -> Result<helpdesk_shared::domain::import_job::ImportJob, String> {
         use helpdesk_shared::domain::import_job::{ImportJob, RunAs};
-        use helpdesk_shared::services::imports::{ImportContext, RunOptions, run_import};
+        use helpdesk_shared::services::imports::{RunOptions, run_import};
         options.validate().map_err(|e| {
             e.field_errors()
                 .iter()
@@ -47,16 +47,15 @@ impl DataDir {
             options,
             RunAs::system(),
         );
-        helpdesk
-            .store()
+        let context = helpdesk.import_context(
+            Arc::new(helpdesk_shared::objects::FolderStore::new(folder)),
+            Arc::new(self.objects()),
+        );
+        context
+            .jobs
             .insert_import_job(&job)
             .await
             .map_err(|e| e.to_string())?;
-        let context = ImportContext {
-            helpdesk: helpdesk.clone(),
-            sources: Arc::new(helpdesk_shared::objects::FolderStore::new(folder)),
-            reports: Arc::new(self.objects()),
-        };
         let run = RunOptions {
             progress,
             ..RunOptions::default()
@@ -74,18 +73,14 @@ impl DataDir {
         &self,
         helpdesk: &Helpdesk,
     ) -> Result<Vec<helpdesk_shared::domain::import_job::ImportJob>, String> {
-        use helpdesk_shared::services::imports::{ImportContext, RunOptions, run_import};
+        use helpdesk_shared::services::imports::{RunOptions, run_import};
         let folder = self.root.join(IMPORTS_DIR);
         let entries = match std::fs::read_dir(&folder) {
             Ok(entries) => entries,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(format!("{}: {e}", folder.display())),
         };
-        let context = ImportContext {
-            helpdesk: helpdesk.clone(),
-            sources: Arc::new(self.objects()),
-            reports: Arc::new(self.objects()),
-        };
+        let context = helpdesk.import_context(Arc::new(self.objects()), Arc::new(self.objects()));
         let mut finished = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
@@ -100,7 +95,7 @@ impl DataDir {
                 .map(|d| d.as_nanos())
                 .unwrap_or_default();
             let key = format!("{IMPORTS_DIR}/{name}");
-            let job = helpdesk
+            let job = context
                 .job_for_object(&key, &format!("{}-{modified}", meta.len()))
                 .await
                 .map_err(|e| e.to_string())?;

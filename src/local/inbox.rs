@@ -2,7 +2,6 @@
 //! `DATA_DIR/inbox/`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use helpdesk_shared::services::Helpdesk;
 
@@ -14,10 +13,7 @@ pub const INBOX_DIR: &str = "inbox";
 impl DataDir {
     /// The mail context of local mode: raw mail, attachments and bodies live in the data dir.
     pub fn mail(&self, helpdesk: &Helpdesk) -> helpdesk_shared::services::inbound::MailContext {
-        helpdesk_shared::services::inbound::MailContext {
-            helpdesk: helpdesk.clone(),
-            mail: Arc::new(self.objects()),
-        }
+        helpdesk.mail_context()
     }
 
     /// Ingests one `.eml` file, as `helpdesk ingest FILE` does. Its id is a digest of its bytes,
@@ -40,12 +36,7 @@ impl DataDir {
             helpdesk_shared::domain::inbound::INBOUND_PREFIX
         );
         let context = self.mail(helpdesk);
-        if let Some(existing) = helpdesk
-            .store()
-            .get_inbound(&id)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if let Some(existing) = context.record(&id).await.map_err(|e| e.to_string())? {
             return Ok(existing);
         }
         context

@@ -65,7 +65,8 @@ impl DataDir {
     }
 
     pub fn helpdesk(&self) -> Result<Helpdesk, String> {
-        Ok(Helpdesk::new(self.store()?))
+        let objects = Arc::new(self.objects());
+        Ok(Helpdesk::new(self.store()?, objects.clone(), objects))
     }
 
     /// The SQLite store itself, for what only local mode asks of it (welcome emails due).
@@ -85,15 +86,12 @@ impl DataDir {
             .ok()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| "helpdesk@localhost".to_string());
-        helpdesk_shared::services::notifications::Notifier {
-            helpdesk: helpdesk.clone(),
-            mailer: Arc::new(helpdesk_shared::mail::OutboxMailer::new(
+        helpdesk.notifier(
+            Arc::new(helpdesk_shared::mail::OutboxMailer::new(
                 self.root.join(OUTBOX_DIR),
             )),
-            template: helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(
-                sender,
-            ),
-        }
+            helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(sender),
+        )
     }
 }
 

@@ -12,19 +12,18 @@ use super::DataDir;
 pub fn router(
     data: DataDir,
     helpdesk: Helpdesk,
+    // The folder `helpdesk` was built over: the download route redeems the tokens it issues.
+    folder: Arc<helpdesk_shared::objects::FolderStore>,
     auth: Arc<dyn helpdesk_shared::http::auth::Authenticator>,
     uploaded: Arc<tokio::sync::Notify>,
     public_url: &str,
 ) -> axum::Router {
-    // One folder store for the API and the download route, so download tokens it issues are
-    // the ones the route redeems.
-    let folder = Arc::new(data.objects());
     let state = helpdesk_shared::http::AppState {
         helpdesk,
         auth,
-        objects: folder.clone(),
-        mail: folder.clone(),
-        public_url: Some(Arc::from(public_url)),
+        links: helpdesk_shared::http::Links {
+            public_url: Some(Arc::from(public_url)),
+        },
     };
     let routes = helpdesk_shared::http::routes()
         .merge(local_routes())
@@ -52,7 +51,9 @@ struct LocalUploads {
 /// `PUT /imports/{id}/file`: streams the body to `DATA_DIR/imports/{id}.csv` (never whole in
 /// memory), then wakes the importer.
 async fn upload_import_file(
-    axum::extract::State(state): axum::extract::State<helpdesk_shared::http::AppState>,
+    axum::extract::State(imports): axum::extract::State<
+        helpdesk_shared::services::imports::ImportService,
+    >,
     axum::Extension(uploads): axum::Extension<LocalUploads>,
     caller: helpdesk_shared::domain::caller::Caller,
     helpdesk_shared::http::Param(id): helpdesk_shared::http::Param,
@@ -63,7 +64,7 @@ async fn upload_import_file(
     use tokio::io::AsyncWriteExt;
 
     use helpdesk_shared::domain::error::HelpdeskError;
-    let job = state.helpdesk.import_awaiting_upload(&caller, &id).await?;
+    let job = imports.import_awaiting_upload(&caller, &id).await?;
     let unavailable = |e: std::io::Error| HelpdeskError::Unavailable(format!("upload: {e}"));
     let path = uploads
         .data

@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use helpdesk_shared::lambda::csv_import::{Continuation, CsvImportHandler};
-use helpdesk_shared::services::imports::ImportContext;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -44,11 +43,9 @@ impl Rig {
 
     /// `margin` is what the handler keeps back from the invocation's deadline.
     fn with_margin(api: LambdaApi, margin: Duration) -> Rig {
-        let context = ImportContext {
-            helpdesk: api.helpdesk(),
-            sources: Arc::clone(&api.objects),
-            reports: Arc::clone(&api.objects),
-        };
+        let context = api
+            .helpdesk()
+            .import_context(Arc::clone(&api.objects), Arc::clone(&api.objects));
         let continuations = Recorder::default();
         let handler = CsvImportHandler::new(context, continuations.clone(), margin);
         Rig {

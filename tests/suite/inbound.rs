@@ -5,7 +5,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use helpdesk_shared::lambda::email_ingest::EmailIngestHandler;
-use helpdesk_shared::services::inbound::MailContext;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
@@ -20,10 +19,7 @@ struct Mail {
 
 impl Mail {
     fn new(api: LambdaApi) -> Mail {
-        let context = MailContext {
-            helpdesk: api.helpdesk(),
-            mail: api.objects.clone(),
-        };
+        let context = api.helpdesk().mail_context();
         Mail {
             handler: EmailIngestHandler::new(context, None),
             api,

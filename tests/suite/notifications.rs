@@ -45,7 +45,7 @@ impl Rig {
         let store = Arc::new(DynamoStore::new(client, table.clone()));
         let api = LambdaApi::new(store, s3_store().await);
         let notifier = Notifier {
-            helpdesk: api.helpdesk(),
+            customers: api.store.clone(),
             mailer: Arc::new(SesMailer::new(ses_client())),
             template: WelcomeTemplate {
                 sender: format!("Support <help@{domain}>"),
@@ -234,7 +234,7 @@ async fn flaky(failures: usize) -> (LambdaApi, Arc<FlakyMailer>, Notifier) {
         sent: Mutex::new(Vec::new()),
     });
     let notifier = Notifier {
-        helpdesk: api.helpdesk(),
+        customers: api.store.clone(),
         mailer: mailer.clone(),
         template: WelcomeTemplate::with_sender("help@example.com".into()),
     };
@@ -321,7 +321,7 @@ async fn welcomes_are_sent_once_through_a_failing_dynamodb() {
         .expect("moto accepts CreateEmailIdentity");
     let api = crate::support::api_on_endpoint(&proxy.endpoint(), "welcome-faults");
     let notifier = Notifier {
-        helpdesk: api.helpdesk(),
+        customers: api.store.clone(),
         mailer: Arc::new(SesMailer::new(ses_client())),
         template: WelcomeTemplate::with_sender(format!("help@{domain}")),
     };

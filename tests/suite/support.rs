@@ -182,11 +182,8 @@ pub enum As {
 impl LambdaApi {
     pub fn new(store: Arc<dyn Store>, objects: Arc<dyn ObjectStore>) -> Self {
         let router = helpdesk_shared::http::router(
-            Helpdesk::new(Arc::clone(&store)),
+            Self::wire(&store, &objects),
             Arc::new(JwtClaimsAuthenticator),
-            Arc::clone(&objects),
-            // One bucket (or folder) serves as import and mail bucket in tests.
-            Arc::clone(&objects),
         );
         Self {
             router,
@@ -208,8 +205,14 @@ impl LambdaApi {
         Self::new(dynamo_store().await, s3_store().await)
     }
 
+    /// The services over this API's store and bucket, for the Lambda handlers under test.
     pub fn helpdesk(&self) -> Helpdesk {
-        Helpdesk::new(Arc::clone(&self.store))
+        Self::wire(&self.store, &self.objects)
+    }
+
+    fn wire(store: &Arc<dyn Store>, objects: &Arc<dyn ObjectStore>) -> Helpdesk {
+        // One bucket (or folder) serves as import and mail bucket in tests.
+        Helpdesk::new(Arc::clone(store), Arc::clone(objects), Arc::clone(objects))
     }
 
     pub async fn call(

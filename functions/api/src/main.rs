@@ -19,11 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = DynamoStore::from_config(&config)?;
     let imports = S3Store::from_config(&config, "IMPORT_BUCKET")?;
     let mail = S3Store::from_config(&config, "MAIL_BUCKET")?;
-    let router = http::router(
-        Helpdesk::new(Arc::new(store)),
-        Arc::new(JwtClaimsAuthenticator),
-        Arc::new(imports),
-        Arc::new(mail),
-    );
+    let helpdesk = Helpdesk::new(Arc::new(store), Arc::new(imports), Arc::new(mail));
+    let router = http::router(helpdesk, Arc::new(JwtClaimsAuthenticator));
     lambda_http::run(router).await
 }

@@ -8,7 +8,7 @@ use helpdesk_shared::lambda::notifier::NotifierHandler;
 use helpdesk_shared::mail::SesMailer;
 use helpdesk_shared::services::notifications::{Notifier, WelcomeTemplate};
 use helpdesk_shared::store::dynamodb::DynamoStore;
-use helpdesk_shared::{Helpdesk, telemetry};
+use helpdesk_shared::telemetry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
     let config = aws.get().await;
     let store = DynamoStore::from_config(&aws)?;
     let notifier = Notifier {
-        helpdesk: Helpdesk::new(Arc::new(store)),
+        customers: Arc::new(store),
         mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(config))),
         template: WelcomeTemplate::from_env()?,
     };

@@ -52,6 +52,7 @@ pub struct Verdicts {
     pub dmarc: Option<String>,
 }
 
+#[cfg(feature = "mail-parsing")]
 pub(crate) fn fails(verdict: &Option<String>) -> bool {
     verdict
         .as_deref()

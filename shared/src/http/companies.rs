@@ -9,11 +9,11 @@ use crate::http::views::{CompanyView, DomainAddedView};
     request_body = CompanyInput,
     responses((status = 201, description = "The company", body = CompanyView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn create_company(
-    State(s): State<AppState>,
+    State(companies): State<CompanyService>,
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let company = s.helpdesk.create_company(&caller, body).await?;
+    let company = companies.create_company(&caller, body).await?;
     Ok(with_etag(
         StatusCode::CREATED,
         company.version,
@@ -26,14 +26,13 @@ pub(super) async fn create_company(
         ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
     responses((status = 200, description = "A page of companies", body = PageView<CompanyView>)))]
 pub(super) async fn list_companies(
-    State(s): State<AppState>,
+    State(companies): State<CompanyService>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let scope = "companies";
     let (limit, after) = page_params(query, scope)?;
-    let page = s
-        .helpdesk
+    let page = companies
         .list_companies(&caller, after.as_deref(), limit)
         .await?;
     Ok(list_response(&page, CompanyView::from, scope))
@@ -43,11 +42,11 @@ pub(super) async fn list_companies(
     params(("id" = String, Path, description = "Company id")),
     responses((status = 200, description = "The company", body = CompanyView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_company(
-    State(s): State<AppState>,
+    State(companies): State<CompanyService>,
     caller: Caller,
     Param(id): Param,
 ) -> ApiResult {
-    let company = s.helpdesk.get_company(&caller, &id).await?;
+    let company = companies.get_company(&caller, &id).await?;
     Ok(with_etag(
         StatusCode::OK,
         company.version,
@@ -62,14 +61,13 @@ pub(super) async fn get_company(
     request_body(content = MergePatch, description = "JSON Merge Patch (RFC 7396) of name, domains and notes"),
     responses((status = 200, description = "The company", body = CompanyView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn update_company(
-    State(s): State<AppState>,
+    State(companies): State<CompanyService>,
     caller: Caller,
     Param(id): Param,
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
-    let company = s
-        .helpdesk
+    let company = companies
         .update_company(&caller, &id, precondition(&headers)?, patch)
         .await?;
     Ok(with_etag(
@@ -85,12 +83,12 @@ pub(super) async fn update_company(
         ("If-Match" = Option<String>, Header, description = "Delete only at this version")),
     responses((status = 204, description = "Deleted")))]
 pub(super) async fn delete_company(
-    State(s): State<AppState>,
+    State(companies): State<CompanyService>,
     caller: Caller,
     Param(id): Param,
     headers: HeaderMap,
 ) -> ApiResult {
-    s.helpdesk
+    companies
         .delete_company(&caller, &id, precondition(&headers)?)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -102,12 +100,12 @@ pub(super) async fn delete_company(
     request_body = AddDomain,
     responses((status = 200, description = "The company and how many customers joined it", body = DomainAddedView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn add_company_domain(
-    State(s): State<AppState>,
+    State(companies): State<CompanyService>,
     caller: Caller,
     Param(id): Param,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let added = s.helpdesk.add_company_domain(&caller, &id, body).await?;
+    let added = companies.add_company_domain(&caller, &id, body).await?;
     Ok(with_etag(
         StatusCode::OK,
         added.company.version,

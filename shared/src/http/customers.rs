@@ -9,12 +9,12 @@ use crate::http::views::{BatchResultView, NoteView, TicketSummaryView};
     request_body = CustomerInput,
     responses((status = 201, description = "The customer", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn create_customer(
-    State(s): State<AppState>,
+    State(customers): State<CustomerService>,
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let customer = s.helpdesk.create_customer(&caller, body).await?;
-    let fields = s.helpdesk.field_set().await?;
+    let customer = customers.create_customer(&caller, body).await?;
+    let fields = customers.field_set().await?;
     let mut response = with_etag(
         StatusCode::CREATED,
         customer.version,
@@ -30,12 +30,12 @@ pub(super) async fn create_customer(
     params(("email" = String, Path, description = "A primary or alternate email, case-insensitive")),
     responses((status = 200, description = "The customer", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_customer(
-    State(s): State<AppState>,
+    State(customers): State<CustomerService>,
     caller: Caller,
     Param(email): Param,
 ) -> ApiResult {
-    let customer = s.helpdesk.get_customer(&caller, &email).await?;
-    let fields = s.helpdesk.field_set().await?;
+    let customer = customers.get_customer(&caller, &email).await?;
+    let fields = customers.field_set().await?;
     Ok(with_etag(
         StatusCode::OK,
         customer.version,
@@ -50,17 +50,16 @@ pub(super) async fn get_customer(
     request_body(content = MergePatch, description = "JSON Merge Patch (RFC 7396) of the customer's writable fields; null removes"),
     responses((status = 200, description = "The customer", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn update_customer(
-    State(s): State<AppState>,
+    State(customers): State<CustomerService>,
     caller: Caller,
     Param(email): Param,
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
-    let customer = s
-        .helpdesk
+    let customer = customers
         .update_customer(&caller, &email, precondition(&headers)?, patch)
         .await?;
-    let fields = s.helpdesk.field_set().await?;
+    let fields = customers.field_set().await?;
     Ok(with_etag(
         StatusCode::OK,
         customer.version,
@@ -74,12 +73,12 @@ pub(super) async fn update_customer(
         ("If-Match" = Option<String>, Header, description = "Delete only at this version")),
     responses((status = 204, description = "Deleted")))]
 pub(super) async fn delete_customer(
-    State(s): State<AppState>,
+    State(customers): State<CustomerService>,
     caller: Caller,
     Param(email): Param,
     headers: HeaderMap,
 ) -> ApiResult {
-    s.helpdesk
+    customers
         .delete_customer(&caller, &email, precondition(&headers)?)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -93,7 +92,7 @@ pub(super) async fn delete_customer(
         ("q" = Option<String>, Query, description = "Prefix of the email, first or last name")),
     responses((status = 200, description = "A page of customers", body = PageView<CustomerView>)))]
 pub(super) async fn list_customers(
-    State(s): State<AppState>,
+    State(customers): State<CustomerService>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
@@ -125,8 +124,8 @@ pub(super) async fn list_customers(
         after,
         limit,
     };
-    let page = s.helpdesk.list_customers(&caller, &query).await?;
-    let fields = s.helpdesk.field_set().await?;
+    let page = customers.list_customers(&caller, &query).await?;
+    let fields = customers.field_set().await?;
     Ok(list_response(
         &page,
         |c| CustomerView::new(c, &fields, &caller),
@@ -139,12 +138,12 @@ pub(super) async fn list_customers(
     request_body = BatchInput,
     responses((status = 200, description = "One result per item", body = BatchResultView)))]
 pub(super) async fn batch_customers(
-    State(s): State<AppState>,
+    State(customers): State<CustomerService>,
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let results = s.helpdesk.batch_upsert(&caller, body).await?;
-    let fields = s.helpdesk.field_set().await?;
+    let results = customers.batch_upsert(&caller, body).await?;
+    let fields = customers.field_set().await?;
     let results = results
         .iter()
         .map(|item| BatchItemView::new(item, &fields, &caller))
@@ -158,12 +157,12 @@ pub(super) async fn batch_customers(
     request_body = NoteInput,
     responses((status = 201, description = "The note", body = NoteView)))]
 pub(super) async fn add_note(
-    State(s): State<AppState>,
+    State(customers): State<CustomerService>,
     caller: Caller,
     Param(email): Param,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let note = s.helpdesk.add_note(&caller, &email, body).await?;
+    let note = customers.add_note(&caller, &email, body).await?;
     Ok((StatusCode::CREATED, axum::Json(NoteView::from(&note))).into_response())
 }
 
@@ -173,15 +172,14 @@ pub(super) async fn add_note(
         ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
     responses((status = 200, description = "A page of notes", body = PageView<NoteView>)))]
 pub(super) async fn list_notes(
-    State(s): State<AppState>,
+    State(customers): State<CustomerService>,
     caller: Caller,
     Param(email): Param,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let scope = "notes";
     let (limit, after) = page_params(query, scope)?;
-    let page = s
-        .helpdesk
+    let page = customers
         .list_notes(&caller, &email, after.as_deref(), limit)
         .await?;
     Ok(list_response(&page, NoteView::from, scope))
@@ -193,15 +191,14 @@ pub(super) async fn list_notes(
         ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
     responses((status = 200, description = "A page of tickets", body = PageView<TicketSummaryView>)))]
 pub(super) async fn list_customer_tickets(
-    State(s): State<AppState>,
+    State(tickets): State<TicketService>,
     caller: Caller,
     Param(email): Param,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let scope = "tickets";
     let (limit, after) = page_params(query, scope)?;
-    let page = s
-        .helpdesk
+    let page = tickets
         .list_customer_tickets(&caller, &email, after.as_deref(), limit)
         .await?;
     Ok(list_response(&page, TicketSummaryView::from, scope))

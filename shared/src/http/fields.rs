@@ -7,8 +7,8 @@ use crate::http::views::{FieldListView, FieldView};
 
 #[utoipa::path(get, path = "/fields", tag = "fields", summary = "Custom field definitions",
     responses((status = 200, description = "Every definition, by key", body = FieldListView)))]
-pub(super) async fn list_fields(State(s): State<AppState>, caller: Caller) -> ApiResult {
-    let fields = s.helpdesk.list_fields(&caller).await?;
+pub(super) async fn list_fields(State(fields): State<FieldService>, caller: Caller) -> ApiResult {
+    let fields = fields.list_fields(&caller).await?;
     Ok(axum::Json(FieldListView {
         items: fields.iter().map(FieldView::from).collect(),
         next_cursor: None,
@@ -20,11 +20,11 @@ pub(super) async fn list_fields(State(s): State<AppState>, caller: Caller) -> Ap
     request_body = FieldInput,
     responses((status = 201, description = "The definition", body = FieldView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn create_field(
-    State(s): State<AppState>,
+    State(fields): State<FieldService>,
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let field = s.helpdesk.create_field(&caller, body).await?;
+    let field = fields.create_field(&caller, body).await?;
     Ok(with_etag(
         StatusCode::CREATED,
         field.version,
@@ -36,11 +36,11 @@ pub(super) async fn create_field(
     params(("key" = String, Path, description = "Field key")),
     responses((status = 200, description = "The definition", body = FieldView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_field(
-    State(s): State<AppState>,
+    State(fields): State<FieldService>,
     caller: Caller,
     Param(key): Param,
 ) -> ApiResult {
-    let field = s.helpdesk.get_field(&caller, &key).await?;
+    let field = fields.get_field(&caller, &key).await?;
     Ok(with_etag(
         StatusCode::OK,
         field.version,
@@ -55,14 +55,13 @@ pub(super) async fn get_field(
     request_body(content = MergePatch, description = "JSON Merge Patch (RFC 7396) of the definition"),
     responses((status = 200, description = "The definition", body = FieldView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn update_field(
-    State(s): State<AppState>,
+    State(fields): State<FieldService>,
     caller: Caller,
     Param(key): Param,
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
-    let field = s
-        .helpdesk
+    let field = fields
         .update_field(&caller, &key, precondition(&headers)?, patch)
         .await?;
     Ok(with_etag(

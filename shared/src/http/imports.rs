@@ -9,18 +9,16 @@ use crate::http::views::ImportJobView;
     request_body = ImportOptions,
     responses((status = 201, description = "The job, with upload_url", body = ImportJobView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn create_import(
-    State(s): State<AppState>,
+    State(imports): State<ImportService>,
+    State(links): State<Links>,
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> ApiResult {
-    let created = s
-        .helpdesk
-        .create_import(&caller, s.objects.as_ref(), body)
-        .await?;
+    let created = imports.create_import(&caller, body).await?;
     // Without presigning (local mode) the file goes to this API's own upload route.
     let upload_url = created
         .upload_url
-        .unwrap_or_else(|| s.local_url(&format!("/imports/{}/file", created.job.id)));
+        .unwrap_or_else(|| links.local_url(&format!("/imports/{}/file", created.job.id)));
     let view = ImportJobView::new(&created.job).with_upload(upload_url);
     Ok(with_etag(StatusCode::CREATED, created.job.version, view))
 }
@@ -30,11 +28,11 @@ pub(super) async fn create_import(
     params(("id" = String, Path, description = "Import job id")),
     responses((status = 200, description = "The job", body = ImportJobView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_import(
-    State(s): State<AppState>,
+    State(imports): State<ImportService>,
     caller: Caller,
     Param(id): Param,
 ) -> ApiResult {
-    let job = s.helpdesk.get_import(&caller, &id).await?;
+    let job = imports.get_import(&caller, &id).await?;
     Ok(with_etag(
         StatusCode::OK,
         job.version,

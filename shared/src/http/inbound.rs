@@ -11,7 +11,7 @@ use crate::http::views::InboundRecordView;
         ("status" = Option<InboundStatus>, Query, description = "Only records of this status")),
     responses((status = 200, description = "A page of inbound records", body = PageView<InboundRecordView>)))]
 pub(super) async fn list_inbound(
-    State(s): State<AppState>,
+    State(inbound): State<InboundRecordService>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
@@ -20,8 +20,7 @@ pub(super) async fn list_inbound(
     let status = params.get("status").map(String::as_str);
     let scope = format!("inbound:{}", status.unwrap_or_default());
     let after = decode_cursor(&params, &scope)?;
-    let page = s
-        .helpdesk
+    let page = inbound
         .list_inbound(&caller, status, after.as_deref(), limit)
         .await?;
     Ok(list_response(&page, InboundRecordView::from, &scope))
@@ -31,10 +30,10 @@ pub(super) async fn list_inbound(
     params(("id" = String, Path, description = "SES message id (or eml-… locally)")),
     responses((status = 200, description = "The record", body = InboundRecordView)))]
 pub(super) async fn get_inbound(
-    State(s): State<AppState>,
+    State(inbound): State<InboundRecordService>,
     caller: Caller,
     Param(id): Param,
 ) -> ApiResult {
-    let record = s.helpdesk.get_inbound(&caller, &id).await?;
+    let record = inbound.get_inbound(&caller, &id).await?;
     Ok(axum::Json(InboundRecordView::from(&record)).into_response())
 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRef, FromRequestParts, Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -32,10 +32,15 @@ use crate::domain::patch::Precondition;
 use crate::domain::patch::etag;
 use crate::domain::validation::FieldError;
 use crate::http::auth::Authenticator;
-use crate::ports::objects::ObjectStore;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
 use crate::services::Helpdesk;
+use crate::services::companies::CompanyService;
+use crate::services::customers::CustomerService;
+use crate::services::fields::FieldService;
+use crate::services::imports::ImportService;
+use crate::services::inbound_records::InboundRecordService;
+use crate::services::tickets::TicketService;
 use companies::*;
 use customers::*;
 pub use extract::Param;
@@ -56,23 +61,27 @@ pub const DEFAULT_PAGE: usize = 50;
 
 pub const MAX_PAGE: usize = 200;
 
+/// What the routes share. Each handler extracts only the service it calls (`State<CustomerService>`,
+/// …) through the `FromRef` impls below, so a handler reaches no port it does not use.
 #[derive(Clone)]
 pub struct AppState {
     pub helpdesk: Helpdesk,
     pub auth: Arc<dyn Authenticator>,
-    /// The import bucket (S3) or the data dir (local).
-    pub objects: Arc<dyn ObjectStore>,
-    /// The mail bucket (S3) or the data dir (local): attachments and large message bodies.
-    pub mail: Arc<dyn ObjectStore>,
-    /// Local mode's base URL for links to this server (upload and download routes). Never
-    /// taken from a request's `Host` header, which the client chooses.
-    pub public_url: Option<Arc<str>>,
+    pub links: Links,
 }
 
 /// Where `helpdesk serve` listens unless told otherwise.
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:3000";
 
-impl AppState {
+/// Local mode's base URL for links to this server (upload and download routes). Never taken
+/// from a request's `Host` header, which the client chooses. `None` in the cloud, whose links
+/// are presigned S3 URLs.
+#[derive(Clone, Default)]
+pub struct Links {
+    pub public_url: Option<Arc<str>>,
+}
+
+impl Links {
     /// An absolute URL for `path` on this server, from the configured public base URL.
     pub(super) fn local_url(&self, path: &str) -> String {
         let base = self.public_url.as_deref().unwrap_or(DEFAULT_PUBLIC_URL);
@@ -80,19 +89,37 @@ impl AppState {
     }
 }
 
-pub fn router(
-    helpdesk: Helpdesk,
-    auth: Arc<dyn Authenticator>,
-    objects: Arc<dyn ObjectStore>,
-    mail: Arc<dyn ObjectStore>,
-) -> Router {
+macro_rules! substate {
+    ($($service:ty => $field:ident),+ $(,)?) => {$(
+        impl FromRef<AppState> for $service {
+            fn from_ref(state: &AppState) -> Self {
+                state.helpdesk.$field.clone()
+            }
+        }
+    )+};
+}
+
+substate! {
+    CustomerService => customers,
+    CompanyService => companies,
+    FieldService => fields,
+    ImportService => imports,
+    TicketService => tickets,
+    InboundRecordService => inbound,
+}
+
+impl FromRef<AppState> for Links {
+    fn from_ref(state: &AppState) -> Self {
+        state.links.clone()
+    }
+}
+
+pub fn router(helpdesk: Helpdesk, auth: Arc<dyn Authenticator>) -> Router {
     // The request log (with the caller) wraps every route, as in local mode.
     with_request_log(routes()).with_state(AppState {
         helpdesk,
         auth,
-        objects,
-        mail,
-        public_url: None,
+        links: Links::default(),
     })
 }
 

@@ -10,7 +10,7 @@ use crate::http::views::{DownloadView, TicketSummaryView, TicketThreadView};
         ("cursor" = Option<String>, Query, description = "From messages_next_cursor, for long threads")),
     responses((status = 200, description = "The ticket and its messages", body = TicketThreadView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn get_ticket(
-    State(s): State<AppState>,
+    State(tickets): State<TicketService>,
     caller: Caller,
     Param(id): Param,
     RawQuery(query): RawQuery,
@@ -18,10 +18,7 @@ pub(super) async fn get_ticket(
     let params = query_params(query, &["cursor"])?;
     let scope = "messages";
     let after = decode_cursor(&params, scope)?;
-    let view = s
-        .helpdesk
-        .get_ticket(&caller, &id, after.as_deref(), s.mail.as_ref())
-        .await?;
+    let view = tickets.get_ticket(&caller, &id, after.as_deref()).await?;
     let version = view.ticket.version;
     let next_cursor = encode_cursor(view.messages_next.clone(), scope);
     Ok(with_etag(
@@ -37,14 +34,13 @@ pub(super) async fn get_ticket(
     request_body = TicketPatch,
     responses((status = 200, description = "The ticket", body = TicketSummaryView, headers(("ETag" = String, description = "The version, for If-Match")))))]
 pub(super) async fn update_ticket(
-    State(s): State<AppState>,
+    State(tickets): State<TicketService>,
     caller: Caller,
     Param(id): Param,
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
-    let ticket = s
-        .helpdesk
+    let ticket = tickets
         .update_ticket(&caller, &id, patch, precondition(&headers)?)
         .await?;
     Ok(with_etag(
@@ -63,17 +59,17 @@ pub(super) async fn update_ticket(
     responses((status = 303, description = "The download, at Location", body = DownloadView,
         headers(("Location" = String, description = "The short-lived URL")))))]
 pub(super) async fn download_attachment(
-    State(s): State<AppState>,
+    State(tickets): State<TicketService>,
+    State(links): State<Links>,
     caller: Caller,
     Params2(ticket, attachment): Params2,
 ) -> ApiResult {
-    let mut download = s
-        .helpdesk
-        .attachment_download(&caller, &ticket, &attachment, s.mail.as_ref())
+    let mut download = tickets
+        .attachment_download(&caller, &ticket, &attachment)
         .await?;
     if download.url.starts_with('/') {
         // Local folders answer a path on this server.
-        download.url = s.local_url(&download.url);
+        download.url = links.local_url(&download.url);
     }
     let mut response = (
         StatusCode::SEE_OTHER,

@@ -138,7 +138,7 @@ impl<C: Continuation> CsvImportHandler<C> {
                         .or_else(|| record.s3.object.e_tag.clone())
                         .or_else(|| record.s3.object.sequencer.clone())
                         .unwrap_or_default();
-                    let job = self.context.helpdesk.job_for_object(&key, &version).await?;
+                    let job = self.context.job_for_object(&key, &version).await?;
                     handled.push(self.run(&job.id, deadline, lease, &owner).await?);
                 }
             }

@@ -14,14 +14,41 @@ use crate::domain::validation::FieldError;
 use crate::domain::versioned::Versioned;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
-use crate::services::Helpdesk;
+use crate::ports::store::{CompanyStore, CustomerStore};
 use crate::services::retry::{Attempt, retry_on_conflict};
+use std::sync::Arc;
 
 const PAGE: usize = 100;
 /// Bounds the member release of one DELETE (100 customers a page).
 const MAX_RELEASE_PAGES: usize = 10_000;
 
-impl Helpdesk {
+/// Companies, and the moves of customers in and out of them that company changes cause.
+#[derive(Clone)]
+pub struct CompanyService {
+    store: Arc<dyn CompanyStore>,
+    customers: Arc<dyn CustomerStore>,
+}
+
+/// A company named by a client must exist: a 422 on `field` otherwise.
+pub(crate) async fn require_company(
+    store: &dyn CompanyStore,
+    id: &str,
+    field: &str,
+) -> Result<(), HelpdeskError> {
+    match store.get_company(id).await? {
+        Some(_) => Ok(()),
+        None => Err(HelpdeskError::Validation(vec![FieldError::new(
+            field,
+            format!("no company has id {id}"),
+        )])),
+    }
+}
+
+impl CompanyService {
+    pub fn new(store: Arc<dyn CompanyStore>, customers: Arc<dyn CustomerStore>) -> Self {
+        Self { store, customers }
+    }
+
     pub async fn create_company(
         &self,
         caller: &Caller,
@@ -56,17 +83,6 @@ impl Helpdesk {
             .get_company(id)
             .await?
             .ok_or_else(|| HelpdeskError::NotFound(format!("company {id}")))
-    }
-
-    /// A company named by a client must exist: a 422 on `field` otherwise.
-    pub(crate) async fn require_company(&self, id: &str, field: &str) -> Result<(), HelpdeskError> {
-        match self.store.get_company(id).await? {
-            Some(_) => Ok(()),
-            None => Err(HelpdeskError::Validation(vec![FieldError::new(
-                field,
-                format!("no company has id {id}"),
-            )])),
-        }
     }
 
     pub async fn list_companies(
@@ -130,7 +146,7 @@ impl Helpdesk {
                 limit: PAGE,
                 ..Default::default()
             };
-            let page = self.store.list_customers(&query).await?;
+            let page = self.customers.list_customers(&query).await?;
             for member in &page.items {
                 self.set_company_if(member, Some(&company.id), None).await?;
             }
@@ -176,7 +192,7 @@ impl Helpdesk {
             let mut after: Option<String> = None;
             loop {
                 let page = self
-                    .store
+                    .customers
                     .list_unassigned_by_domain(&domain, after.as_deref(), PAGE)
                     .await?;
                 for customer in &page.items {
@@ -213,7 +229,7 @@ impl Helpdesk {
             let given = first.lock().ok().and_then(|mut c| c.take());
             let current = match given {
                 Some(current) => current,
-                None => match self.store.find_customer(customer.email()).await? {
+                None => match self.customers.find_customer(customer.email()).await? {
                     Some(fresh) => fresh,
                     None => return Ok(Attempt::Done(false)),
                 },
@@ -224,7 +240,7 @@ impl Helpdesk {
             let mut profile = current.profile.clone();
             profile.company_id = to.cloned();
             let next = current.next_version(profile, &crate::domain::clock::now());
-            let outcome = self.store.replace_customer(&current, &next).await;
+            let outcome = self.customers.replace_customer(&current, &next).await;
             Attempt::of_write(outcome, || true)
         })
         .await

@@ -9,6 +9,7 @@ use crate::domain::customer::*;
 use crate::domain::email::Email;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
+use crate::domain::field::FieldSet;
 use crate::domain::patch::Precondition;
 use crate::domain::patch::merge_patch;
 use crate::domain::patch::parse_input;
@@ -16,8 +17,11 @@ use crate::domain::validation::FieldError;
 use crate::domain::validation::optional_text;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
-use crate::services::Helpdesk;
+use crate::ports::store::{CompanyStore, CustomerStore, FieldStore};
+use crate::services::companies::require_company;
+use crate::services::fields::FieldService;
 use crate::services::retry::{Attempt, retry_on_conflict};
+use std::sync::Arc;
 
 /// The outcome of one item of `POST /customers/batch`.
 #[derive(Debug, Clone)]
@@ -39,7 +43,53 @@ pub enum BatchStatus {
     Error,
 }
 
-impl Helpdesk {
+/// Customers and their notes. Companies are read (a named company must exist, a new customer
+/// joins the company owning its domain) and field definitions decide who sees and edits what.
+#[derive(Clone)]
+pub struct CustomerService {
+    store: Arc<dyn CustomerStore>,
+    companies: Arc<dyn CompanyStore>,
+    fields: FieldService,
+}
+
+/// The customer with this primary or alternate email, or a 404 naming it.
+pub(crate) async fn find_customer(
+    store: &dyn CustomerStore,
+    email: &str,
+) -> Result<Customer, HelpdeskError> {
+    let not_found = || HelpdeskError::NotFound(format!("customer {}", email.trim()));
+    let email = Email::parse(email).map_err(|_| not_found())?;
+    store.find_customer(&email).await?.ok_or_else(not_found)
+}
+
+impl CustomerService {
+    pub fn new(
+        store: Arc<dyn CustomerStore>,
+        companies: Arc<dyn CompanyStore>,
+        fields: Arc<dyn FieldStore>,
+    ) -> Self {
+        Self {
+            store,
+            companies,
+            fields: FieldService::new(fields),
+        }
+    }
+
+    /// The store, for bulk paths (imports) that batch what the operations here do one by one.
+    pub(crate) fn store(&self) -> &Arc<dyn CustomerStore> {
+        &self.store
+    }
+
+    /// The company store, for bulk paths that resolve and create companies by the batch.
+    pub(crate) fn companies(&self) -> &Arc<dyn CompanyStore> {
+        &self.companies
+    }
+
+    /// The field definitions in force: responses are shaped by them.
+    pub async fn field_set(&self) -> Result<FieldSet, HelpdeskError> {
+        self.fields.field_set().await
+    }
+
     /// `POST /customers`.
     pub async fn create_customer(
         &self,
@@ -68,10 +118,10 @@ impl Helpdesk {
         send_welcome: bool,
     ) -> Result<Customer, HelpdeskError> {
         match &profile.company_id {
-            Some(id) => self.require_company(id, "company_id").await?,
+            Some(id) => require_company(self.companies.as_ref(), id, "company_id").await?,
             None => {
                 profile.company_id = self
-                    .store
+                    .companies
                     .company_for_domain(crate::domain::validation::email_domain(&profile.email))
                     .await?
             }
@@ -90,12 +140,7 @@ impl Helpdesk {
     }
 
     pub(crate) async fn find_customer(&self, email: &str) -> Result<Customer, HelpdeskError> {
-        let not_found = || HelpdeskError::NotFound(format!("customer {}", email.trim()));
-        let email = Email::parse(email).map_err(|_| not_found())?;
-        self.store
-            .find_customer(&email)
-            .await?
-            .ok_or_else(not_found)
+        find_customer(self.store.as_ref(), email).await
     }
 
     /// `PATCH /customers/{email}`: JSON Merge Patch (RFC 7396) at the version named by If-Match.
@@ -140,7 +185,7 @@ impl Helpdesk {
         if profile.company_id != current.profile.company_id
             && let Some(id) = &profile.company_id
         {
-            self.require_company(id, "company_id").await?;
+            require_company(self.companies.as_ref(), id, "company_id").await?;
         }
         Ok(current.next_version(profile, &crate::domain::clock::now()))
     }

@@ -10,9 +10,22 @@ use crate::domain::patch::Precondition;
 use crate::domain::patch::merge_patch;
 use crate::domain::patch::parse_input;
 use crate::domain::patch::reject_read_only;
-use crate::services::Helpdesk;
+use std::sync::Arc;
 
-impl Helpdesk {
+use crate::ports::store::FieldStore;
+
+/// Custom field definitions: reading them (every customer operation does) and, for admins,
+/// defining them.
+#[derive(Clone)]
+pub struct FieldService {
+    store: Arc<dyn FieldStore>,
+}
+
+impl FieldService {
+    pub fn new(store: Arc<dyn FieldStore>) -> Self {
+        Self { store }
+    }
+
     /// The definitions in force, read once per request that needs them.
     pub async fn field_set(&self) -> Result<FieldSet, HelpdeskError> {
         Ok(FieldSet::new(self.store.list_fields().await?))

@@ -5,9 +5,21 @@ use crate::domain::caller::Caller;
 use crate::domain::error::HelpdeskError;
 use crate::domain::inbound::{InboundRecord, InboundStatus};
 use crate::ports::store::Page;
-use crate::services::Helpdesk;
+use std::sync::Arc;
 
-impl Helpdesk {
+use crate::ports::store::InboundStore;
+
+/// Reading the inbound records.
+#[derive(Clone)]
+pub struct InboundRecordService {
+    store: Arc<dyn InboundStore>,
+}
+
+impl InboundRecordService {
+    pub fn new(store: Arc<dyn InboundStore>) -> Self {
+        Self { store }
+    }
+
     /// `GET /inbound?status=`: what happened to received mail, newest first.
     pub async fn list_inbound(
         &self,

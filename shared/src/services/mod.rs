@@ -14,19 +14,86 @@ pub mod tickets;
 
 use std::sync::Arc;
 
+use crate::ports::mailer::Mailer;
+use crate::ports::objects::ObjectStore;
 use crate::ports::store::Store;
+use companies::CompanyService;
+use customers::CustomerService;
+use fields::FieldService;
+use imports::{ImportContext, ImportService};
+use inbound_records::InboundRecordService;
+use notifications::{Notifier, WelcomeTemplate};
+use tickets::TicketService;
 
-/// The services over one store. Cheap to clone; built once per process.
+/// Every capability wired over one store and the buckets: what the API serves and what local
+/// mode runs. Each service holds only the ports it uses; this is where they are handed out.
+/// Cheap to clone; built once per process.
 #[derive(Clone)]
 pub struct Helpdesk {
-    pub(crate) store: Arc<dyn Store>,
+    pub customers: CustomerService,
+    pub companies: CompanyService,
+    pub fields: FieldService,
+    pub imports: ImportService,
+    pub tickets: TicketService,
+    pub inbound: InboundRecordService,
+    store: Arc<dyn Store>,
+    #[cfg(feature = "mail-parsing")]
+    mail: Arc<dyn ObjectStore>,
 }
 
 impl Helpdesk {
-    pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+    /// `uploads` is where import files arrive (the import bucket or the data dir), `mail` where
+    /// inbound mail, attachments and large bodies are kept.
+    pub fn new(
+        store: Arc<dyn Store>,
+        uploads: Arc<dyn ObjectStore>,
+        mail: Arc<dyn ObjectStore>,
+    ) -> Self {
+        Self {
+            customers: customer_service(&store),
+            companies: CompanyService::new(store.clone(), store.clone()),
+            fields: FieldService::new(store.clone()),
+            imports: ImportService::new(store.clone(), uploads),
+            tickets: TicketService::new(store.clone(), store.clone(), mail.clone()),
+            inbound: InboundRecordService::new(store.clone()),
+            store,
+            #[cfg(feature = "mail-parsing")]
+            mail,
+        }
     }
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+
+    /// An import run reading files from `sources` and writing reports to `reports`.
+    pub fn import_context(
+        &self,
+        sources: Arc<dyn ObjectStore>,
+        reports: Arc<dyn ObjectStore>,
+    ) -> ImportContext {
+        ImportContext::new(self.store.clone(), self.customers.clone(), sources, reports)
     }
+
+    /// Inbound mail over this helpdesk's mail bucket.
+    #[cfg(feature = "mail-parsing")]
+    pub fn mail_context(&self) -> inbound::MailContext {
+        mail_context(&self.store, self.mail.clone())
+    }
+
+    /// Welcome emails, sent by `mailer`.
+    pub fn notifier(&self, mailer: Arc<dyn Mailer>, template: WelcomeTemplate) -> Notifier {
+        Notifier {
+            customers: self.store.clone(),
+            mailer,
+            template,
+        }
+    }
+}
+
+/// The customer operations over one store (the import and inbound paths need them too).
+pub fn customer_service(store: &Arc<dyn Store>) -> CustomerService {
+    CustomerService::new(store.clone(), store.clone(), store.clone())
+}
+
+/// Inbound mail over one store and the mail bucket.
+#[cfg(feature = "mail-parsing")]
+pub fn mail_context(store: &Arc<dyn Store>, mail: Arc<dyn ObjectStore>) -> inbound::MailContext {
+    inbound::MailContext::new(customer_service(store), store.clone(), store.clone(), mail)
 }

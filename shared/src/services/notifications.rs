@@ -12,7 +12,7 @@ use crate::domain::customer::Customer;
 use crate::domain::customer::WelcomeStatus;
 use crate::domain::error::HelpdeskError;
 use crate::ports::mailer::{MailError, Mailer, OutgoingMail};
-use crate::services::Helpdesk;
+use crate::ports::store::CustomerStore;
 use crate::services::retry::{Attempt, retry_on_conflict};
 
 /// Sends per event before a transient failure is handed back to the event source to retry.
@@ -98,7 +98,7 @@ pub enum WelcomeOutcome {
 
 #[derive(Clone)]
 pub struct Notifier {
-    pub helpdesk: Helpdesk,
+    pub customers: Arc<dyn CustomerStore>,
     pub mailer: Arc<dyn Mailer>,
     pub template: WelcomeTemplate,
 }
@@ -139,7 +139,7 @@ impl Notifier {
 
     /// Marks the welcome email as being sent, at the record's version: one claimant wins.
     async fn claim(&self, email: &str) -> Result<Option<Customer>, HelpdeskError> {
-        let store = &self.helpdesk.store;
+        let store = &self.customers;
         retry_on_conflict("customer", || async {
             let Some(customer) = store.find_customer(email).await? else {
                 return Ok(Attempt::Done(None));
@@ -164,7 +164,7 @@ impl Notifier {
         claimed: &Customer,
         result: Settle,
     ) -> Result<WelcomeOutcome, HelpdeskError> {
-        let store = &self.helpdesk.store;
+        let store = &self.customers;
         retry_on_conflict("customer", || async {
             // The record as it is now: agents or imports may have changed it since the claim.
             let Some(current) = store.find_customer(claimed.email()).await? else {

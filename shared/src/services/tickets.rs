@@ -13,9 +13,33 @@ use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::objects::SaveAs;
 use crate::ports::store::Page;
-use crate::services::Helpdesk;
+use crate::ports::store::{CustomerStore, TicketStore};
+use crate::services::customers::find_customer;
+use std::sync::Arc;
 
-impl Helpdesk {
+/// Tickets as agents see them: reading (bodies and attachments come from the mail bucket) and
+/// status changes.
+#[derive(Clone)]
+pub struct TicketService {
+    store: Arc<dyn TicketStore>,
+    customers: Arc<dyn CustomerStore>,
+    /// The mail bucket: large message bodies and attachments.
+    mail: Arc<dyn ObjectStore>,
+}
+
+impl TicketService {
+    pub fn new(
+        store: Arc<dyn TicketStore>,
+        customers: Arc<dyn CustomerStore>,
+        mail: Arc<dyn ObjectStore>,
+    ) -> Self {
+        Self {
+            store,
+            customers,
+            mail,
+        }
+    }
+
     /// `GET /customers/{email}/tickets`: newest first.
     pub async fn list_customer_tickets(
         &self,
@@ -25,7 +49,7 @@ impl Helpdesk {
         limit: usize,
     ) -> Result<Page<Ticket>, HelpdeskError> {
         caller.require_staff()?;
-        let customer = self.find_customer(email).await?;
+        let customer = find_customer(self.customers.as_ref(), email).await?;
         Ok(self.store.list_tickets(&customer.id, after, limit).await?)
     }
 
@@ -35,7 +59,6 @@ impl Helpdesk {
         caller: &Caller,
         id: &str,
         after: Option<&str>,
-        mail: &dyn ObjectStore,
     ) -> Result<TicketView, HelpdeskError> {
         caller.require_staff()?;
         let ticket = self.find_ticket(id).await?;
@@ -46,7 +69,7 @@ impl Helpdesk {
         let mut messages = page.items;
         for message in &mut messages {
             if let Some(key) = &message.body_key {
-                message.body = load_body(mail, key).await?;
+                message.body = load_body(self.mail.as_ref(), key).await?;
             }
         }
         Ok(TicketView {
@@ -105,7 +128,6 @@ impl Helpdesk {
         caller: &Caller,
         ticket_id: &str,
         attachment_id: &str,
-        mail: &dyn ObjectStore,
     ) -> Result<Download, HelpdeskError> {
         caller.require_staff()?;
         let ticket = self.find_ticket(ticket_id).await?;
@@ -125,7 +147,8 @@ impl Helpdesk {
                 .flat_map(|m| m.attachments.iter())
                 .find(|a| a.id == attachment_id);
             if let Some(attachment) = found {
-                let url = mail
+                let url = self
+                    .mail
                     .presign_get(
                         &attachment.key,
                         DOWNLOAD_URL_LIFETIME,

@@ -17,7 +17,8 @@ use crate::domain::import_job::*;
 use crate::domain::patch::parse_input;
 use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectStore;
-use crate::services::Helpdesk;
+use crate::ports::store::ImportJobStore;
+use crate::services::customers::CustomerService;
 
 /// A new import job and where to upload its file.
 #[derive(Debug)]
@@ -26,12 +27,23 @@ pub struct CreatedImport {
     pub upload_url: Option<String>,
 }
 
-impl Helpdesk {
+/// Import jobs as the API sees them: created with their options, read, and uploaded to.
+#[derive(Clone)]
+pub struct ImportService {
+    jobs: Arc<dyn ImportJobStore>,
+    /// Where import files are uploaded: the import bucket, or the data dir.
+    uploads: Arc<dyn ObjectStore>,
+}
+
+impl ImportService {
+    pub fn new(jobs: Arc<dyn ImportJobStore>, uploads: Arc<dyn ObjectStore>) -> Self {
+        Self { jobs, uploads }
+    }
+
     /// `POST /imports`: a pending job and a presigned URL for `imports/{id}.csv`.
     pub async fn create_import(
         &self,
         caller: &Caller,
-        objects: &dyn ObjectStore,
         body: Value,
     ) -> Result<CreatedImport, HelpdeskError> {
         caller.require_staff()?;
@@ -47,8 +59,9 @@ impl Helpdesk {
         };
         let id = crate::domain::clock::new_id();
         let job = ImportJob::new(id.clone(), upload_key(&id), options, run_as);
-        self.store.insert_import_job(&job).await?;
-        let upload_url = objects
+        self.jobs.insert_import_job(&job).await?;
+        let upload_url = self
+            .uploads
             .presign_put(&job.source_key, UPLOAD_URL_LIFETIME)
             .await
             .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
@@ -58,7 +71,7 @@ impl Helpdesk {
     /// `GET /imports/{id}`.
     pub async fn get_import(&self, caller: &Caller, id: &str) -> Result<ImportJob, HelpdeskError> {
         caller.require_staff()?;
-        self.store
+        self.jobs
             .get_import_job(id)
             .await?
             .ok_or_else(|| HelpdeskError::NotFound(format!("import {id}")))
@@ -83,6 +96,32 @@ impl Helpdesk {
         }
         Ok(job)
     }
+}
+
+/// Everything an import run needs: the job store, the customer operations it batches, where
+/// files come from and where reports go.
+#[derive(Clone)]
+pub struct ImportContext {
+    pub jobs: Arc<dyn ImportJobStore>,
+    pub customers: CustomerService,
+    pub sources: Arc<dyn ObjectStore>,
+    pub reports: Arc<dyn ObjectStore>,
+}
+
+impl ImportContext {
+    pub fn new(
+        jobs: Arc<dyn ImportJobStore>,
+        customers: CustomerService,
+        sources: Arc<dyn ObjectStore>,
+        reports: Arc<dyn ObjectStore>,
+    ) -> Self {
+        Self {
+            jobs,
+            customers,
+            sources,
+            reports,
+        }
+    }
 
     /// A file arrived at `key` (with version `etag`): the job that imports it, created with the
     /// default options when the file came without one. The same object announced again maps to
@@ -91,7 +130,7 @@ impl Helpdesk {
         if let Some(id) = key
             .strip_prefix(IMPORT_PREFIX)
             .and_then(|rest| rest.strip_suffix(".csv"))
-            && let Some(job) = self.store.get_import_job(id).await?
+            && let Some(job) = self.jobs.get_import_job(id).await?
         {
             return self.attach_source(job, etag).await;
         }
@@ -106,10 +145,10 @@ impl Helpdesk {
             ImportOptions::default(),
             RunAs::system(),
         );
-        match self.store.insert_import_job(&job).await {
+        match self.jobs.insert_import_job(&job).await {
             Ok(()) => self.attach_source(job, etag).await,
             Err(StoreError::Exists(_)) => self
-                .store
+                .jobs
                 .get_import_job(&id)
                 .await?
                 .ok_or_else(|| HelpdeskError::NotFound(format!("import {id}"))),
@@ -125,23 +164,15 @@ impl Helpdesk {
         }
         let mut next = job.bumped();
         next.source_etag = Some(etag.to_string());
-        match self.store.replace_import_job(&job, &next).await {
+        match self.jobs.replace_import_job(&job, &next).await {
             Ok(()) => Ok(next),
             // Another delivery attached it first: use what it stored.
             Err(StoreError::VersionMismatch) => self
-                .store
+                .jobs
                 .get_import_job(&job.id)
                 .await?
                 .ok_or_else(|| HelpdeskError::NotFound(format!("import {}", job.id))),
             Err(other) => Err(other.into()),
         }
     }
-}
-
-/// Everything an import run needs besides the store: where files come from and reports go.
-#[derive(Clone)]
-pub struct ImportContext {
-    pub helpdesk: Helpdesk,
-    pub sources: Arc<dyn ObjectStore>,
-    pub reports: Arc<dyn ObjectStore>,
 }

@@ -36,7 +36,8 @@ use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::MessageWrite;
 use crate::ports::store::TicketWrite;
-use crate::services::Helpdesk;
+use crate::ports::store::{InboundStore, TicketStore};
+use crate::services::customers::CustomerService;
 use crate::services::customers::split_full_name;
 use crate::services::retry::{Attempt, retry_on_conflict};
 use parse::ParsedMail;
@@ -52,20 +53,41 @@ pub struct Envelope {
     pub verdicts: Option<Verdicts>,
 }
 
-/// The services inbound mail needs: the store (through the helpdesk) and the mail bucket, which
-/// holds raw messages, attachments and large bodies.
+/// What inbound mail needs: customers (found or created), tickets and their messages, the
+/// inbound records, and the mail bucket, which holds raw messages, attachments and large bodies.
 #[derive(Clone)]
 pub struct MailContext {
-    pub helpdesk: Helpdesk,
+    pub customers: CustomerService,
+    pub tickets: Arc<dyn TicketStore>,
+    pub inbound: Arc<dyn InboundStore>,
     pub mail: Arc<dyn ObjectStore>,
 }
 
 impl MailContext {
+    pub fn new(
+        customers: CustomerService,
+        tickets: Arc<dyn TicketStore>,
+        inbound: Arc<dyn InboundStore>,
+        mail: Arc<dyn ObjectStore>,
+    ) -> Self {
+        Self {
+            customers,
+            tickets,
+            inbound,
+            mail,
+        }
+    }
+
+    /// What happened to the message with this id, if it was seen before.
+    pub async fn record(&self, id: &str) -> Result<Option<InboundRecord>, HelpdeskError> {
+        Ok(self.inbound.get_inbound(id).await?)
+    }
+
     /// Ingests the raw message stored at `envelope.raw_key`. A redelivered message answers its
     /// first outcome; a missing object is recorded as failed. Errors are transient (store or
     /// bucket unavailable): the caller retries and nothing is duplicated.
     pub async fn ingest_stored(&self, envelope: Envelope) -> Result<InboundRecord, HelpdeskError> {
-        if let Some(existing) = self.helpdesk.store.get_inbound(&envelope.id).await? {
+        if let Some(existing) = self.inbound.get_inbound(&envelope.id).await? {
             return Ok(existing);
         }
         let raw = match self.mail.get(&envelope.raw_key).await {
@@ -93,7 +115,7 @@ impl MailContext {
         envelope: Envelope,
         raw: &[u8],
     ) -> Result<InboundRecord, HelpdeskError> {
-        if let Some(existing) = self.helpdesk.store.get_inbound(&envelope.id).await? {
+        if let Some(existing) = self.inbound.get_inbound(&envelope.id).await? {
             return Ok(existing);
         }
         self.ingest_new(envelope, raw).await
@@ -106,7 +128,6 @@ impl MailContext {
         envelope: Envelope,
         raw: &[u8],
     ) -> Result<InboundRecord, HelpdeskError> {
-        let store = &self.helpdesk.store;
         let parsed_message = mail_parser::MessageParser::default().parse(raw);
         let verdicts = match (&envelope.verdicts, &parsed_message) {
             (Some(verdicts), _) => verdicts.clone(),
@@ -153,7 +174,7 @@ impl MailContext {
             .message_id
             .clone()
             .unwrap_or_else(|| format!("{}@inbound.invalid", envelope.id));
-        if let Some(ticket) = store.ticket_for_message_id(&message_id).await? {
+        if let Some(ticket) = self.tickets.ticket_for_message_id(&message_id).await? {
             record.ticket_id = Some(ticket.clone());
             let reason = format!("duplicate: message {message_id} is already in ticket {ticket}");
             return self.finish(record, InboundStatus::Ignored, reason).await;
@@ -185,7 +206,7 @@ impl MailContext {
                 message: ticket_message,
                 inbound: ingested.clone(),
             };
-            match store.store_message(&write).await {
+            match self.tickets.store_message(&write).await {
                 Ok(()) => {
                     tracing::info!(
                         inbound = %ingested.id,
@@ -198,13 +219,13 @@ impl MailContext {
                 }
                 // Another message changed the ticket, or a new id collided: place again.
                 Err(StoreError::VersionMismatch) => Ok(Attempt::Conflict),
-                Err(StoreError::Exists(_)) => match store.get_inbound(&envelope.id).await? {
+                Err(StoreError::Exists(_)) => match self.inbound.get_inbound(&envelope.id).await? {
                     // The same delivery got in first (a concurrent redelivery).
                     Some(existing) => Ok(Attempt::Done(existing)),
                     None => Ok(Attempt::Conflict),
                 },
                 Err(StoreError::MessageIdTaken(id)) => {
-                    let ticket = store.ticket_for_message_id(&id).await?;
+                    let ticket = self.tickets.ticket_for_message_id(&id).await?;
                     let mut duplicate = record.clone();
                     duplicate.ticket_id = ticket.clone();
                     let reason = format!(
@@ -231,14 +252,13 @@ impl MailContext {
     ) -> Result<InboundRecord, HelpdeskError> {
         record.status = status;
         record.reason = Some(reason);
-        match self.helpdesk.store.insert_inbound(&record).await {
+        match self.inbound.insert_inbound(&record).await {
             Ok(()) => {
                 tracing::info!(inbound = %record.id, status = status.as_str(), reason = record.reason.as_deref().unwrap_or_default(), "message not ingested");
                 Ok(record)
             }
             Err(StoreError::Exists(_)) => self
-                .helpdesk
-                .store
+                .inbound
                 .get_inbound(&record.id)
                 .await?
                 .ok_or_else(|| HelpdeskError::Unavailable("inbound record vanished".into())),
@@ -253,7 +273,7 @@ impl MailContext {
         sender: &Email,
         parsed: &ParsedMail<'_>,
     ) -> Result<(Customer, bool), HelpdeskError> {
-        let store = &self.helpdesk.store;
+        let store = self.customers.store();
         if let Some(customer) = store.find_customer(sender).await? {
             return Ok((customer, false));
         }
@@ -280,7 +300,7 @@ impl MailContext {
             last_name: clip(last_name),
             ..Profile::default()
         };
-        let customer = self.helpdesk.new_customer(profile, false).await?;
+        let customer = self.customers.new_customer(profile, false).await?;
         match store.insert_customer(&customer).await {
             Ok(()) => {
                 tracing::info!(customer = %customer.email(), "customer created from inbound mail");

@@ -55,7 +55,7 @@ impl MailContext {
         message: &TicketMessage,
         threading: &Threading,
     ) -> Result<Named, HelpdeskError> {
-        let store = &self.helpdesk.store;
+        let store = &self.tickets;
         let mut candidates: Vec<(String, ThreadReason)> = subject_tokens(&message.subject)
             .into_iter()
             .take(MAX_SUBJECT_TOKENS)

@@ -128,7 +128,7 @@ pub async fn run_import(
     job_id: &str,
     options: RunOptions,
 ) -> Result<RunOutcome, HelpdeskError> {
-    let store = ctx.helpdesk.store();
+    let store = &ctx.jobs;
     let job = store
         .get_import_job(job_id)
         .await?
@@ -164,7 +164,7 @@ impl Run<'_> {
     pub(super) async fn execute(&mut self) -> Result<RunOutcome, HelpdeskError> {
         let access = CustomerAccess::new(
             &self.job.run_as.caller(),
-            &self.ctx.helpdesk.field_set().await?,
+            &self.ctx.customers.field_set().await?,
         );
 
         // The file's size first: a file over the limit is refused before any of it is read.
@@ -273,7 +273,7 @@ impl Run<'_> {
         let plan = Arc::new(scan.plan);
         // Batches in flight at once (parsed and waiting, or being mapped and written): bounds
         // both memory and concurrency against the store, which knows what it gains from more.
-        let in_flight = self.ctx.helpdesk.store().bulk_batches_in_flight().max(1);
+        let in_flight = self.ctx.customers.store().bulk_batches_in_flight().max(1);
         let (sender, receiver) = mpsc::channel::<Batch>(in_flight);
         let producer = {
             let (plan, last_row_of) = (Arc::clone(&plan), Arc::clone(&last_row_of));
@@ -366,7 +366,7 @@ impl Run<'_> {
             .await?;
         // Before the job says it succeeded: its customers are then found by every listing
         // at full speed.
-        self.ctx.helpdesk.store().finish_bulk_writes().await?;
+        self.ctx.customers.store().finish_bulk_writes().await?;
         let report = self
             .combine_report(position.report_parts, &plan.headers)
             .await?;

@@ -184,7 +184,7 @@ impl Worker {
                 .iter()
                 .map(|c| c.values.email.to_string())
                 .collect();
-            let existing = self.ctx.helpdesk.store().find_customers(&emails).await?;
+            let existing = self.ctx.customers.store().find_customers(&emails).await?;
             self.prefetch_domains(&candidates, &existing).await?;
             let mut writes = Vec::new();
             let mut written = Vec::new();
@@ -202,7 +202,7 @@ impl Worker {
             if writes.is_empty() {
                 break;
             }
-            let results = self.ctx.helpdesk.store().write_customers(&writes).await?;
+            let results = self.ctx.customers.store().write_customers(&writes).await?;
             for ((candidate, outcome), result) in written.into_iter().zip(results) {
                 match result {
                     Ok(()) => counts.count(outcome),
@@ -296,7 +296,7 @@ impl Worker {
             .patch(Some(&existing), self.access.editable_fields(), company);
         match self
             .ctx
-            .helpdesk
+            .customers
             .patched(&existing, &self.access, patch)
             .await
         {
@@ -329,7 +329,7 @@ impl Worker {
                 .map(Some)
                 .ok_or_else(|| format!("company: no company is named '{name}'")));
         }
-        let store = self.ctx.helpdesk.store();
+        let store = self.ctx.customers.companies();
         let found = store.find_company_by_name(name).await?.map(|c| c.id);
         let id = match found {
             Some(id) => Some(id),
@@ -384,8 +384,8 @@ impl Worker {
         }
         let owners = self
             .ctx
-            .helpdesk
-            .store()
+            .customers
+            .companies()
             .companies_for_domains(&domains)
             .await?;
         for (domain, owner) in domains.into_iter().zip(owners) {
@@ -401,7 +401,12 @@ impl Worker {
         if let Some(found) = cached(&self.domains, domain) {
             return Ok(found);
         }
-        let found = self.ctx.helpdesk.store().company_for_domain(domain).await?;
+        let found = self
+            .ctx
+            .customers
+            .companies()
+            .company_for_domain(domain)
+            .await?;
         remember(&self.domains, domain.to_string(), found.clone());
         Ok(found)
     }
