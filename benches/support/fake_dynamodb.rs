@@ -415,14 +415,20 @@ struct QueryRequest<'a> {
 
 fn query(state: &Shared, body: &[u8]) -> Answer {
     let request: QueryRequest<'_> = parse(body)?;
-    // Table queries only (the import reads custom fields, a ticket reads its messages this
-    // way), with the sort-key conditions the adapter writes: `begins_with`, `>`, `<`, BETWEEN.
-    if request.index_name.is_some() {
-        return Err(error(
-            "ValidationException",
-            "the fake serves table queries only",
-        ));
-    }
+    // Table and index queries with the sort-key conditions the adapter writes: `begins_with`,
+    // `>`, `<`, BETWEEN. An index is found by name among the template's ([`capacity::INDEXES`]).
+    let index = match request.index_name.as_deref() {
+        None => None,
+        Some(name) => match capacity::INDEXES.iter().position(|i| i.name == name) {
+            Some(position) => Some(position),
+            None => {
+                return Err(error(
+                    "ValidationException",
+                    &format!("the table has no index {name}"),
+                ));
+            }
+        },
+    };
     let value = |name: &str| {
         request
             .expression_attribute_values
@@ -443,28 +449,62 @@ fn query(state: &Shared, body: &[u8]) -> Answer {
         prefixed && ranged
     };
     let items = state.items();
-    let mut found: Vec<(&Key, &Stored)> = items
+    // Each match with its position: (index sort key or table sort key, table key).
+    let mut found: Vec<((&str, &Key), &Stored)> = items
         .iter()
-        .filter(|((pk, sk), _)| *pk == partition && sort_matches(sk))
+        .filter_map(|(key, item)| match index {
+            None => (key.0 == partition).then_some(((key.1.as_str(), key), item)),
+            Some(i) => match item.footprint.index_keys.get(i) {
+                Some(Some((hash, range))) if *hash == partition => {
+                    Some(((range.as_str(), key), item))
+                }
+                _ => None,
+            },
+        })
+        .filter(|((sort, _), _)| sort_matches(sort))
         .collect();
-    found.sort_by(|a, b| a.0.cmp(b.0));
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     if request.scan_index_forward == Some(false) {
         found.reverse();
     }
-    if let Some(limit) = request.limit {
+    // DynamoDB stops at the limit and says where: the last item's table and index keys.
+    let mut last_key = String::new();
+    if let Some(limit) = request.limit
+        && found.len() > limit
+    {
         found.truncate(limit);
+        if let Some(((sort, (pk, sk)), _)) = found.last() {
+            let attribute = |name: &str, value: &str| {
+                format!("{}:{{\"S\":{}}}", json_string(name), json_string(value))
+            };
+            let mut parts = vec![attribute("pk", pk), attribute("sk", sk)];
+            if let Some(i) = index {
+                parts.push(attribute(capacity::INDEXES[i].hash, &partition));
+                parts.push(attribute(capacity::INDEXES[i].range, sort));
+            }
+            last_key = format!(",\"LastEvaluatedKey\":{{{}}}", parts.join(","));
+        }
     }
     let size = found.iter().map(|(_, item)| item.footprint.size).sum();
-    state.meter().read(None, size, request.consistent_read);
+    // Index reads are always eventually consistent.
+    let (index_name, consistent) = match index {
+        Some(i) => (Some(capacity::INDEXES[i].name), false),
+        None => (None, request.consistent_read),
+    };
+    state.meter().read(index_name, size, consistent);
     let listed: Vec<&str> = found.iter().map(|(_, item)| item.json.as_str()).collect();
     Ok(reply(
         StatusCode::OK,
         format!(
-            "{{\"Items\":[{}],\"Count\":{}}}",
+            "{{\"Items\":[{}],\"Count\":{}{last_key}}}",
             listed.join(","),
             listed.len()
         ),
     ))
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::Value::from(text).to_string()
 }
 
 #[derive(Deserialize)]

@@ -112,7 +112,7 @@ async fn customer_lifecycle(api: LambdaApi) {
     );
 }
 
-async fn listing_with_cursors_and_search(api: LambdaApi) {
+pub(crate) async fn listing_with_cursors_and_search(api: LambdaApi) {
     for (email, first, last) in [
         ("carol@a.com", "Carol", "King"),
         ("dave@b.com", "Dave", "Carter"),

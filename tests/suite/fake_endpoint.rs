@@ -183,3 +183,60 @@ async fn a_table_over_its_budget_is_throttled_whatever_the_keys() {
     assert!((5..=allowed).contains(&written), "{written} of {allowed}");
     assert_eq!(reason, "TableWriteAccountLimitExceeded");
 }
+
+#[tokio::test]
+async fn index_queries_page_as_dynamodb_does_and_are_charged_to_their_index() {
+    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
+    // The API's listing scenario (cursors over the sharded listing, name search over three
+    // indexes) on the fake instead of moto: pages stop at their limit with a LastEvaluatedKey.
+    crate::api::listing_with_cursors_and_search(crate::support::api_on_endpoint(
+        &fake.endpoint(),
+        "fake-listing",
+    ))
+    .await;
+    for index in ["listing", "by_first", "by_last"] {
+        let (_, rru) = units(&fake, index);
+        assert!(
+            rru > 0.0,
+            "reads of {index} are charged: {}",
+            fake.capacity()
+        );
+    }
+
+    // A query cut by its limit says where it stopped, with the index's keys.
+    let client = crate::support::dynamo_client_at(&fake.endpoint());
+    for email in ["a@x.io", "b@x.io", "c@x.io"] {
+        client
+            .put_item()
+            .table_name("t")
+            .item("pk", s(&format!("EMAIL#{email}")))
+            .item("sk", s("#"))
+            .item("list_pk", s("HOT"))
+            .item("list_sk", s(email))
+            .send()
+            .await
+            .unwrap();
+    }
+    let before = units(&fake, "listing").1;
+    let page = client
+        .query()
+        .table_name("t")
+        .index_name("listing")
+        .key_condition_expression("list_pk = :p")
+        .expression_attribute_values(":p", s("HOT"))
+        .limit(2)
+        .send()
+        .await
+        .unwrap();
+    let emails: Vec<&str> = page
+        .items()
+        .iter()
+        .map(|item| item["list_sk"].as_s().unwrap().as_str())
+        .collect();
+    assert_eq!(emails, ["a@x.io", "b@x.io"]);
+    let last = page.last_evaluated_key().expect("stopped at its limit");
+    assert_eq!(last["list_sk"].as_s().unwrap(), "b@x.io");
+    assert_eq!(last["pk"].as_s().unwrap(), "EMAIL#b@x.io");
+    // Index reads are eventually consistent: half a unit per started 4 KB.
+    assert_eq!(units(&fake, "listing").1 - before, 0.5);
+}

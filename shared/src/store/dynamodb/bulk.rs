@@ -8,6 +8,18 @@ pub(super) const MAX_BATCH_ROUNDS: usize = 12;
 /// Transactions (of up to 100 items each) one `write_customers` call has in flight.
 pub(super) const CONCURRENT_TRANSACTIONS: usize = 6;
 
+/// Single-item conditional puts one `write_customers` call has in flight. Each is one round
+/// trip for one item, so many overlap to keep the table's budget busy.
+pub(super) const CONCURRENT_PUTS: usize = 64;
+
+/// What became of one paced conditional put.
+pub(super) enum PutOutcome {
+    /// Written, or refused by its condition (with what that means).
+    Done(Result<(), StoreError>),
+    /// Still throttled or failing after every round: the caller says the store is unavailable.
+    GaveUp(String),
+}
+
 impl DynamoStore {
     pub(super) fn write_ops(&self, write: &CustomerWrite) -> Result<Vec<Op>, StoreError> {
         match write {
@@ -61,6 +73,69 @@ impl DynamoStore {
                 Err(error) => return (failures, Err(TxFailure::Failed(error))),
             }
         }
+    }
+
+    /// Sends one single-item write as a conditional `PutItem` (one WRU per KB, where the same
+    /// item in a transaction costs two), at the pace of the [`WritePacer`]. The item carries a
+    /// write id, so a retry after a lost answer that meets its own condition failing is known
+    /// to have been applied (as in `put_conditional`).
+    pub(super) async fn put_paced(&self, op: Op) -> Result<PutOutcome, StoreError> {
+        let Some(put) = op.write.put else {
+            return Err(StoreError::Unavailable(
+                "a bulk put without its item".into(),
+            ));
+        };
+        let write_id = uuid::Uuid::new_v4().to_string();
+        let mut item = put.item;
+        item.insert(WRITE_ID.into(), s(&write_id));
+        let sk = get_s(&item, "sk").unwrap_or(SINGLE).to_string();
+        let request = self
+            .client()
+            .await
+            .put_item()
+            .table_name(put.table_name)
+            .set_item(Some(item))
+            .set_condition_expression(put.condition_expression)
+            .set_expression_attribute_names(put.expression_attribute_names)
+            .set_expression_attribute_values(put.expression_attribute_values);
+        let mut message = String::new();
+        for attempt in 0..MAX_BATCH_ROUNDS {
+            if attempt > 0 {
+                backoff(attempt - 1).await;
+            }
+            self.pacer.pace(1).await;
+            let error = match request.clone().send().await {
+                Ok(_) => {
+                    self.pacer.accepted(1, Instant::now());
+                    return Ok(PutOutcome::Done(Ok(())));
+                }
+                Err(error) => error,
+            };
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception())
+            {
+                self.pacer.accepted(1, Instant::now());
+                let ours = attempt > 0
+                    && self
+                        .holds_write((op.key.clone(), sk.clone()), &write_id)
+                        .await?;
+                return Ok(PutOutcome::Done(if ours {
+                    Ok(())
+                } else {
+                    Err(op.on_fail)
+                }));
+            }
+            if !crate::aws::is_transient(&error) {
+                return Err(unavailable(error));
+            }
+            if crate::aws::is_throttling(&error) {
+                self.pacer.throttled(Instant::now());
+            }
+            message = format!("dynamodb: {}", DisplayErrorContext(error));
+            tracing::debug!(%message, "put throttled; sending it again");
+        }
+        Ok(PutOutcome::GaveUp(message))
     }
 
     /// One string attribute of each item named by `pks`, in order (claims and pointers: a

@@ -177,67 +177,15 @@ impl DynamoStore {
             }
         }
     }
-}
 
-#[async_trait]
-impl CustomerStore for DynamoStore {
-    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
-        if customer.profile.alternate_emails.is_empty() {
-            // The common case (API creates, imports) is one conditional put, not a transaction.
-            let on_fail = StoreError::EmailTaken(customer.email().to_string());
-            return self
-                .put_conditional(customer_item(customer)?, NOT_EXISTS, &[], on_fail)
-                .await;
-        }
-        self.transact(self.customer_ops(None, Some(customer))?)
-            .await
-    }
-
-    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
-        match self.get(email_pk(email), SINGLE).await? {
-            Some(item) => self.customer_by_item(item).await,
-            None => Ok(None),
-        }
-    }
-
-    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
-        let pks: Vec<String> = emails.iter().map(|e| email_pk(e)).collect();
-        let mut items = self.batch_get(&pks).await?;
-        let owners: Vec<String> = items
-            .values()
-            .filter(|item| get_s(item, "kind") == Some("alias"))
-            .filter_map(|item| get_s(item, "owner").map(email_pk))
-            .filter(|pk| !items.contains_key(pk))
-            .collect();
-        if !owners.is_empty() {
-            items.extend(self.batch_get(&owners).await?);
-        }
-        let customer_at = |pk: &str| -> Result<Option<Customer>, StoreError> {
-            match items.get(pk) {
-                Some(item) if get_s(item, "kind") == Some("customer") => from_item(item).map(Some),
-                _ => Ok(None),
-            }
-        };
-        pks.iter()
-            .map(|pk| match items.get(pk) {
-                Some(item) if get_s(item, "kind") == Some("alias") => match get_s(item, "owner") {
-                    Some(owner) => customer_at(&email_pk(owner)),
-                    None => Ok(None),
-                },
-                _ => customer_at(pk),
-            })
-            .collect()
-    }
-
-    /// Packs the writes into transactions of up to 100 items (each item once per transaction),
-    /// a few in flight at a time. A write whose condition fails gets its own error; the others
-    /// of its transaction, and throttled transactions, go again with backoff and jitter.
-    async fn write_customers(
+    /// The writes at `pending` (of `writes`), in transactions: see `write_customers`. Answers
+    /// an outcome for each of `pending`, `None` for the others.
+    async fn write_in_transactions(
         &self,
         writes: &[CustomerWrite],
-    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        mut pending: Vec<usize>,
+    ) -> Result<Vec<Option<Result<(), StoreError>>>, StoreError> {
         let mut outcomes: Vec<Option<Result<(), StoreError>>> = vec![None; writes.len()];
-        let mut pending: Vec<usize> = (0..writes.len()).collect();
         for round in 0..MAX_BATCH_ROUNDS {
             if pending.is_empty() {
                 break;
@@ -302,6 +250,100 @@ impl CustomerStore for DynamoStore {
             return Err(StoreError::Unavailable(
                 "dynamodb: writes stayed throttled; retry later".into(),
             ));
+        }
+        Ok(outcomes)
+    }
+}
+
+#[async_trait]
+impl CustomerStore for DynamoStore {
+    async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
+        if customer.profile.alternate_emails.is_empty() {
+            // The common case (API creates, imports) is one conditional put, not a transaction.
+            let on_fail = StoreError::EmailTaken(customer.email().to_string());
+            return self
+                .put_conditional(customer_item(customer)?, NOT_EXISTS, &[], on_fail)
+                .await;
+        }
+        self.transact(self.customer_ops(None, Some(customer))?)
+            .await
+    }
+
+    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
+        match self.get(email_pk(email), SINGLE).await? {
+            Some(item) => self.customer_by_item(item).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+        let pks: Vec<String> = emails.iter().map(|e| email_pk(e)).collect();
+        let mut items = self.batch_get(&pks).await?;
+        let owners: Vec<String> = items
+            .values()
+            .filter(|item| get_s(item, "kind") == Some("alias"))
+            .filter_map(|item| get_s(item, "owner").map(email_pk))
+            .filter(|pk| !items.contains_key(pk))
+            .collect();
+        if !owners.is_empty() {
+            items.extend(self.batch_get(&owners).await?);
+        }
+        let customer_at = |pk: &str| -> Result<Option<Customer>, StoreError> {
+            match items.get(pk) {
+                Some(item) if get_s(item, "kind") == Some("customer") => from_item(item).map(Some),
+                _ => Ok(None),
+            }
+        };
+        pks.iter()
+            .map(|pk| match items.get(pk) {
+                Some(item) if get_s(item, "kind") == Some("alias") => match get_s(item, "owner") {
+                    Some(owner) => customer_at(&email_pk(owner)),
+                    None => Ok(None),
+                },
+                _ => customer_at(pk),
+            })
+            .collect()
+    }
+
+    /// A write of one item (a new customer without alternate emails, or a change that keeps
+    /// every email) is a conditional `PutItem`, many in flight. The others are packed into
+    /// transactions of up to 100 items (each item once per transaction), a few in flight at a
+    /// time. A write whose condition fails gets its own error; the others of its transaction,
+    /// and throttled transactions, go again with backoff and jitter.
+    async fn write_customers(
+        &self,
+        writes: &[CustomerWrite],
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut singles = Vec::new();
+        let mut grouped = Vec::new();
+        for (index, write) in writes.iter().enumerate() {
+            let mut ops = self.write_ops(write)?;
+            if ops.len() == 1 && ops[0].write.put.is_some() {
+                singles.extend(ops.pop().map(|op| (index, op)));
+            } else {
+                grouped.push(index);
+            }
+        }
+        let puts = futures::stream::iter(
+            singles
+                .into_iter()
+                .map(|(index, op)| async move { (index, self.put_paced(op).await) }),
+        )
+        .buffer_unordered(CONCURRENT_PUTS)
+        .collect::<Vec<_>>();
+        let (put_outcomes, outcomes) =
+            futures::join!(puts, self.write_in_transactions(writes, grouped));
+        let mut outcomes = outcomes?;
+        for (index, outcome) in put_outcomes {
+            match outcome? {
+                PutOutcome::Done(result) => outcomes[index] = Some(result),
+                PutOutcome::GaveUp(message) => {
+                    tracing::warn!(%message, "bulk puts stayed throttled");
+                    return Err(StoreError::Unavailable(
+                        "dynamodb: writes stayed throttled; retry later".into(),
+                    ));
+                }
+            }
         }
         Ok(outcomes
             .into_iter()

@@ -239,7 +239,11 @@ impl DynamoStore {
     }
 
     /// Whether the item at `key` is the one written with `write_id`.
-    async fn holds_write(&self, key: (String, String), write_id: &str) -> Result<bool, StoreError> {
+    pub(super) async fn holds_write(
+        &self,
+        key: (String, String),
+        write_id: &str,
+    ) -> Result<bool, StoreError> {
         Ok(self
             .get(key.0, &key.1)
             .await?
