@@ -3,12 +3,20 @@
 //! - start-up: `helpdesk serve` from process start to its first answered request;
 //! - handler latency p50/p99 for create, get and list, in process, through the same path Lambda
 //!   takes (API Gateway v2 event → lambda_http adapter → router → SQLite store);
-//! - release binary sizes of the API function and of `helpdesk`.
+//! - release binary sizes of the API function and of `helpdesk`;
+//! - DynamoDB capacity (WRU/RRU) per API create, get, list page and name search, per inbound
+//!   message and per welcome email, against the fake endpoint, which charges as DynamoDB does.
 //!
 //! Loops are bounded by count; nothing here asserts a time.
 
 #[path = "support/report.rs"]
 mod report;
+
+#[path = "support/fake_dynamodb.rs"]
+mod fake_dynamodb;
+
+#[path = "support/unit_costs.rs"]
+mod unit_costs;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -35,9 +43,25 @@ fn main() {
         .expect("runtime");
     println!("# helpdesk API benchmark\n");
     println!("machine: {}", report::machine());
-    binary_sizes();
-    start_up();
-    runtime.block_on(handler_latency());
+    // `API_BENCH_SECTIONS=capacity` (a comma list of sizes, start, latency, capacity) runs some.
+    let sections = std::env::var("API_BENCH_SECTIONS").ok();
+    let run = |name: &str| {
+        sections
+            .as_deref()
+            .is_none_or(|s| s.split(',').any(|x| x.trim() == name))
+    };
+    if run("sizes") {
+        binary_sizes();
+    }
+    if run("start") {
+        start_up();
+    }
+    if run("latency") {
+        runtime.block_on(handler_latency());
+    }
+    if run("capacity") {
+        runtime.block_on(capacity_per_operation());
+    }
 }
 
 fn binary_sizes() {
@@ -213,6 +237,182 @@ async fn handler_latency() {
         &mut samples,
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Customers in the table while reads are measured: enough that a listing page is a small part.
+const COST_CUSTOMERS: usize = 2_000;
+const COST_READS: usize = 200;
+const COST_MESSAGES: usize = 200;
+
+async fn capacity_per_operation() {
+    use unit_costs::Units;
+    let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .build();
+    let store: Arc<dyn helpdesk_shared::ports::store::Store> =
+        Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
+            aws_sdk_dynamodb::Client::from_conf(config),
+            "bench",
+        ));
+    let dir = std::env::temp_dir().join(format!("helpdesk-bench-cost-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let folder = Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone()));
+    let helpdesk = Helpdesk::new(store.clone(), folder.clone(), folder.clone());
+    let lambda = Lambda {
+        router: helpdesk_shared::http::router(helpdesk.clone(), Arc::new(JwtClaimsAuthenticator)),
+        fixture: serde_json::from_str(include_str!("../tests/fixtures/apigw-v2-jwt.json"))
+            .expect("fixture"),
+    };
+    println!(
+        "\n## DynamoDB capacity per operation (fake endpoint, {COST_CUSTOMERS} customers, {} shards)\n",
+        helpdesk_shared::store::dynamodb::LIST_SHARDS
+    );
+    println!("{}", unit_costs::HEADER);
+    let before = Units::of(&fake);
+    for i in 0..COST_CUSTOMERS {
+        let body = json!({"email": format!("user{i:06}@company{}.com", i % 97), "first_name": format!("Pat{i}"), "last_name": format!("Doe{i}"),
+                          "phones": ["+1 555 0100"], "tags": ["bench"]});
+        assert_eq!(
+            lambda.call("POST", "/customers", "", Some(&body)).await,
+            201
+        );
+    }
+    println!(
+        "{}",
+        Units::of(&fake)
+            .per(before, COST_CUSTOMERS)
+            .row("API create (company-less, no alternate emails)")
+    );
+    let reads: [(&str, &str, Box<PathAndQuery>); 3] = [
+        (
+            "API get",
+            "GET",
+            Box::new(|i| {
+                (
+                    format!(
+                        "/customers/user{:06}@company{}.com",
+                        (i * 7919) % COST_CUSTOMERS,
+                        ((i * 7919) % COST_CUSTOMERS) % 97
+                    ),
+                    String::new(),
+                )
+            }),
+        ),
+        (
+            "API list, first page of 50",
+            "GET",
+            Box::new(|_| ("/customers".into(), "limit=50".into())),
+        ),
+        (
+            "API name search, page of 50 (`q=pat1`)",
+            "GET",
+            Box::new(|_| ("/customers".into(), "limit=50&q=pat1".into())),
+        ),
+    ];
+    for (label, method, request) in reads {
+        let before = Units::of(&fake);
+        for i in 0..COST_READS {
+            let (path, query) = request(i);
+            assert_eq!(lambda.call(method, &path, &query, None).await, 200);
+        }
+        println!("{}", Units::of(&fake).per(before, COST_READS).row(label));
+    }
+
+    // Inbound mail: a new sender (customer, ticket, message), then a reply into that ticket.
+    let mail = helpdesk.mail_context();
+    let message = |i: usize, reply: bool| {
+        let threading = if reply {
+            format!("In-Reply-To: <m{i}@bench.example>\r\n")
+        } else {
+            String::new()
+        };
+        let id = if reply {
+            format!("r{i}")
+        } else {
+            format!("m{i}")
+        };
+        format!(
+            "From: Sam {i} <sender{i}@mail.example>\r\nTo: help@helpdesk.example\r\nSubject: Question {i}\r\nMessage-ID: <{id}@bench.example>\r\n{threading}\r\nHello, a question.\r\n"
+        )
+    };
+    for reply in [false, true] {
+        let before = Units::of(&fake);
+        for i in 0..COST_MESSAGES {
+            let envelope = helpdesk_shared::services::inbound::Envelope {
+                id: format!("{}-{i}", if reply { "reply" } else { "new" }),
+                raw_key: format!("inbound/{reply}-{i}.eml"),
+                received_at: helpdesk_shared::domain::clock::now(),
+                verdicts: None,
+            };
+            let record = mail
+                .ingest(envelope, message(i, reply).as_bytes())
+                .await
+                .expect("ingested");
+            assert_eq!(record.status.as_str(), "ingested");
+        }
+        let label = if reply {
+            "inbound reply into its ticket"
+        } else {
+            "inbound message from a new sender"
+        };
+        println!("{}", Units::of(&fake).per(before, COST_MESSAGES).row(label));
+    }
+
+    // Welcome emails: customers created with send_welcome, then sent by the notifier.
+    let notifier = helpdesk.notifier(
+        Arc::new(Discard),
+        helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(
+            "help@helpdesk.example".into(),
+        ),
+    );
+    for i in 0..COST_MESSAGES {
+        let body = json!({"email": format!("welcome{i}@company.com"), "first_name": "Wil", "send_welcome": true});
+        assert_eq!(
+            lambda.call("POST", "/customers", "", Some(&body)).await,
+            201
+        );
+    }
+    let before = Units::of(&fake);
+    for i in 0..COST_MESSAGES {
+        notifier
+            .welcome(&format!("welcome{i}@company.com"))
+            .await
+            .expect("welcome");
+    }
+    println!(
+        "{}",
+        Units::of(&fake)
+            .per(before, COST_MESSAGES)
+            .row("welcome email (claim, send, record)")
+    );
+    println!(
+        "\nPrices: on-demand, us-east-1, ${} per million WRU, ${} per million RRU.",
+        unit_costs::DOLLARS_PER_MILLION_WRU,
+        unit_costs::DOLLARS_PER_MILLION_RRU
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The path and query string of the `i`th request of a kind.
+type PathAndQuery = dyn Fn(usize) -> (String, String);
+
+/// A mailer that accepts everything: the welcome email's cost is the store's, not SES's.
+struct Discard;
+
+#[async_trait::async_trait]
+impl helpdesk_shared::ports::mailer::Mailer for Discard {
+    async fn send(
+        &self,
+        _mail: &helpdesk_shared::ports::mailer::OutgoingMail,
+    ) -> Result<String, helpdesk_shared::ports::mailer::MailError> {
+        Ok("discarded".into())
+    }
 }
 
 fn report(label: &str, samples: &mut [Duration]) {

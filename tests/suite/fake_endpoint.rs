@@ -240,3 +240,77 @@ async fn index_queries_page_as_dynamodb_does_and_are_charged_to_their_index() {
     // Index reads are eventually consistent: half a unit per started 4 KB.
     assert_eq!(units(&fake, "listing").1 - before, 0.5);
 }
+
+#[tokio::test]
+async fn listings_over_many_shards_page_exactly_and_read_only_what_they_need() {
+    use helpdesk_shared::ports::store::{CustomerQuery, CustomerStore, CustomerWrite, list_key};
+    use helpdesk_shared::store::dynamodb::DynamoStore;
+    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let store = DynamoStore::new(crate::support::dynamo_client_at(&fake.endpoint()), "t");
+    // Enough customers that every shard holds several, with names that share prefixes.
+    let customers: Vec<_> = (0..900)
+        .map(|i| {
+            let mut c = crate::support::customer(&format!("c{i:04}@x{}.io", i % 7));
+            c.profile.first_name = Some(format!("Ann{}", i % 40));
+            c.profile.last_name = Some(format!("Lee{}", i % 13));
+            c
+        })
+        .collect();
+    let writes: Vec<_> = customers
+        .iter()
+        .cloned()
+        .map(CustomerWrite::Insert)
+        .collect();
+    for outcome in store.write_customers(&writes).await.unwrap() {
+        outcome.unwrap();
+    }
+    for prefix in [None, Some("ann1"), Some("lee1"), Some("c00"), Some("zzz")] {
+        let query = CustomerQuery {
+            prefix: prefix.map(str::to_string),
+            limit: 50,
+            ..Default::default()
+        };
+        let mut expected: Vec<String> = customers
+            .iter()
+            .filter_map(|c| list_key(c, &query))
+            .collect();
+        expected.sort();
+        let mut listed = Vec::new();
+        let mut after = None;
+        let before =
+            units(&fake, "listing").1 + units(&fake, "by_first").1 + units(&fake, "by_last").1;
+        let mut pages = 0;
+        loop {
+            let page = store
+                .list_customers(&CustomerQuery {
+                    after: after.clone(),
+                    ..query.clone()
+                })
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(page.items.len() <= 50);
+            listed.extend(page.items.iter().map(|c| list_key(c, &query).unwrap()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+            assert!(pages < 100, "the listing ends");
+        }
+        assert_eq!(
+            listed, expected,
+            "every customer once, in order, for {prefix:?}"
+        );
+        if prefix.is_none() {
+            // A first-round read of each shard (half a unit each), then only the shards that
+            // hold the page back: at most eight more reads per page on average.
+            let rru = units(&fake, "listing").1 - before;
+            let per_page = rru / f64::from(pages);
+            let shards = f64::from(helpdesk_shared::store::dynamodb::LIST_SHARDS);
+            assert!(
+                per_page <= shards / 2.0 + 4.0,
+                "{per_page} RRU per page over {shards} shards"
+            );
+        }
+    }
+}

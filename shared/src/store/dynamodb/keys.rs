@@ -2,7 +2,7 @@
 //! listing shards and index names. Nothing else in the adapter spells a prefix.
 
 /// Partitions of the customer listing indexes. Listing reads all of them in parallel and merges.
-pub const LIST_SHARDS: u32 = 16;
+pub const LIST_SHARDS: u32 = 64;
 
 pub const INDEX_LISTING: &str = "listing";
 pub const INDEX_FIRST: &str = "by_first";

@@ -141,6 +141,12 @@ impl DynamoStore {
     }
 
     /// All customers, merged from the shards of one (no prefix) or three (prefix) indexes.
+    ///
+    /// Every shard is read once for a fair share of the page; after that only the shards that
+    /// hold the merge back (those that stopped below the page's last needed key) are read
+    /// again, and what a shard returned beyond the safe boundary waits in its buffer. Each
+    /// query costs at least half a read unit, so reading only where needed is what keeps a
+    /// page cheap over many shards.
     pub(super) async fn list_merged(
         &self,
         query: &CustomerQuery,
@@ -154,68 +160,115 @@ impl DynamoStore {
         } else {
             &[(Some(INDEX_LISTING), "list_sk")]
         };
+        let mut shards: Vec<ShardCursor<'_>> = streams
+            .iter()
+            .flat_map(|&(index, sort)| {
+                (0..LIST_SHARDS).map(move |shard| ShardCursor {
+                    index,
+                    sort,
+                    shard,
+                    position: query.after.clone(),
+                    buffer: Vec::new(),
+                    more: true,
+                })
+            })
+            .collect();
         let mut after = query.after.clone();
         let mut found: Vec<(String, Customer)> = Vec::new();
-        for _ in 0..MAX_LIST_ROUNDS {
+        // Each shard holds about 1/LIST_SHARDS of the page: a fair share with headroom.
+        let per_shard = (query.limit + 1).div_ceil(LIST_SHARDS as usize) * 2 + 2;
+        for round in 0..MAX_LIST_ROUNDS {
             let want = query.limit + 1 - found.len();
-            // Each shard holds about 1/LIST_SHARDS of the page: read a fair share with headroom
-            // rather than a whole page from every shard; the boundary below keeps order exact.
-            let per_shard = want.div_ceil(LIST_SHARDS as usize) * 2 + 2;
-            let reads = streams.iter().flat_map(|(index, sort)| {
-                (0..LIST_SHARDS).map(move |shard| (*index, *sort, shard))
-            });
-            let pages = futures::future::try_join_all(reads.map(|(index, sort, shard)| {
-                let after = after.clone();
-                async move {
-                    let partition = ("list_pk", customers_list_pk(shard));
-                    self.query_page(
-                        index,
-                        partition,
-                        sort,
-                        after.as_deref(),
-                        query.prefix.as_deref(),
-                        per_shard,
-                        true,
-                    )
-                    .await
-                }
+            // The key of the `want`th buffered customer: shards stopped below it hold the
+            // page back. With fewer buffered, every shard that has more is read.
+            let mut buffered: Vec<&String> = shards
+                .iter()
+                .flat_map(|c| c.buffer.iter().map(|(k, _)| k))
+                .collect();
+            buffered.sort();
+            buffered.dedup();
+            let target = buffered.get(want.saturating_sub(1)).map(|k| (*k).clone());
+            let reads: Vec<usize> = shards
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| {
+                    c.more
+                        && (round == 0
+                            || target
+                                .as_ref()
+                                .is_none_or(|t| c.position.as_ref().is_none_or(|p| p < t)))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            let pages = futures::future::try_join_all(reads.iter().map(|&i| {
+                let cursor = &shards[i];
+                self.query_page(
+                    cursor.index,
+                    ("list_pk", customers_list_pk(cursor.shard)),
+                    cursor.sort,
+                    cursor.position.as_deref(),
+                    query.prefix.as_deref(),
+                    per_shard,
+                    true,
+                )
             }))
             .await?;
-            // Items are only safe to emit up to the smallest position where a shard stopped early.
-            let boundary = pages
-                .iter()
-                .filter_map(|(_, stopped)| stopped.clone())
-                .min();
-            let mut round: Vec<(String, Customer)> = Vec::new();
-            for (items, _) in &pages {
-                for item in items {
+            for (&i, (items, stopped)) in reads.iter().zip(pages) {
+                let cursor = &mut shards[i];
+                for item in &items {
                     let customer: Customer = from_item(item)?;
                     // list_key decides under which stream a customer is listed (once).
-                    let Some(key) = crate::ports::store::list_key(&customer, query) else {
-                        continue;
-                    };
-                    let in_range = after.as_ref().is_none_or(|a| &key > a)
-                        && boundary.as_ref().is_none_or(|b| &key <= b);
-                    if in_range {
-                        round.push((key, customer));
+                    if let Some(key) = crate::ports::store::list_key(&customer, query)
+                        && after.as_ref().is_none_or(|a| &key > a)
+                    {
+                        cursor.buffer.push((key, customer));
                     }
                 }
+                cursor.more = stopped.is_some();
+                cursor.position = stopped;
             }
-            round.sort_by(|a, b| a.0.cmp(&b.0));
-            round.dedup_by(|a, b| a.0 == b.0);
-            round.truncate(want);
-            found.extend(round);
-            if found.len() > query.limit {
+            // Customers are only safe to emit up to the smallest position where a shard that
+            // has more stopped.
+            let boundary = shards
+                .iter()
+                .filter(|c| c.more)
+                .filter_map(|c| c.position.clone())
+                .min();
+            let mut round_rows: Vec<(String, Customer)> = Vec::new();
+            for cursor in &mut shards {
+                let (ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut cursor.buffer)
+                    .into_iter()
+                    .partition(|(key, _)| boundary.as_ref().is_none_or(|b| key <= b));
+                cursor.buffer = waiting;
+                round_rows.extend(ready);
+            }
+            round_rows.sort_by(|a, b| a.0.cmp(&b.0));
+            round_rows.dedup_by(|a, b| a.0 == b.0);
+            round_rows.truncate(want);
+            found.extend(round_rows);
+            if found.len() > query.limit || boundary.is_none() {
                 return Ok(Page::from_rows(found, query.limit));
             }
-            match boundary {
-                Some(position) => after = Some(position),
-                None => return Ok(Page::from_rows(found, query.limit)),
-            }
+            // Everything up to the boundary has been read from every shard and emitted; what
+            // waits in the buffers lies beyond it.
+            after = boundary;
         }
         Ok(Page {
             next: found.last().map(|(k, _)| k.clone()).or(after),
             items: found.into_iter().map(|(_, c)| c).collect(),
         })
     }
+}
+
+/// Where the merge of a listing stands in one shard of one index.
+struct ShardCursor<'a> {
+    index: Option<&'a str>,
+    sort: &'a str,
+    shard: u32,
+    /// Where the next read of this shard starts (exclusive).
+    position: Option<String>,
+    /// Customers read beyond the last safe boundary, waiting their turn.
+    buffer: Vec<(String, Customer)>,
+    /// Whether the shard stopped early (may hold more beyond `position`).
+    more: bool,
 }
