@@ -324,15 +324,17 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             }
         };
         let started = Instant::now();
+        let cpu_before = report::cpu_seconds();
         let job = import_file(&store, file, &work).await;
         let elapsed = started.elapsed();
+        let cpu = report::cpu_seconds() - cpu_before;
         assert_eq!(
             job.counts.created as usize, rows,
             "every row created: {:?}",
             job.counts
         );
         println!(
-            "| {kind}{{extra}} | {rows} | {:.1} s | {:.0} | {:.0} MiB |",
+            "| {kind}{{extra}} | {rows} | {:.1} s (importer CPU {cpu:.1} s) | {:.0} | {:.0} MiB |",
             elapsed.as_secs_f64(),
             rows as f64 / elapsed.as_secs_f64(),
             report::peak_rss_mib()

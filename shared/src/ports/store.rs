@@ -182,9 +182,10 @@ pub trait CustomerStore: Send + Sync {
 
     /// How many batches of a bulk load (an import) to keep in flight: each holds memory, and
     /// more only help a store that writes several at once. DynamoDB overlaps their round
-    /// trips: 6 kept a 1M-row import at its write budget (benches/import.rs).
+    /// trips (and its puts within each batch): 4 kept a 1M-row import under 100 MiB
+    /// (benches/import.rs).
     fn bulk_batches_in_flight(&self) -> usize {
-        6
+        4
     }
 
     /// A bulk load (an import run) has written its last batch. A store that defers index

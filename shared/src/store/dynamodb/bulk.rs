@@ -10,7 +10,7 @@ pub(super) const CONCURRENT_TRANSACTIONS: usize = 6;
 
 /// Single-item conditional puts one `write_customers` call has in flight. Each is one round
 /// trip for one item, so many overlap to keep the table's budget busy.
-pub(super) const CONCURRENT_PUTS: usize = 64;
+pub(super) const CONCURRENT_PUTS: usize = 48;
 
 /// What became of one paced conditional put.
 pub(super) enum PutOutcome {
