@@ -504,6 +504,7 @@ fn generated_customer(i: usize, job: &str) -> Customer {
             row: i as u64 + 2,
             outcome: RowOutcome::Created,
         }),
+        blocked: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

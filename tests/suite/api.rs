@@ -299,6 +299,140 @@ async fn companies_domains_and_backfill(api: LambdaApi) {
     );
 }
 
+async fn blocking_customers(api: LambdaApi) {
+    for email in ["ann@a.com", "bob@b.com", "cat@c.com", "dan@d.com"] {
+        api.create(json!({"email": email, "first_name": "X"})).await;
+    }
+    let blocked = |api: &LambdaApi, path: &'static str| {
+        let api = api.clone();
+        async move {
+            let reply = api.get(As::Agent, path).await;
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            let emails: Vec<String> = reply.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["email"].as_str().unwrap().to_string())
+                .collect();
+            (
+                emails,
+                reply.body["next_cursor"].as_str().map(str::to_string),
+            )
+        }
+    };
+    // Only admins block and unblock.
+    api.post(As::Agent, "/customers/ann@a.com/block", json!({}))
+        .await
+        .assert_problem_status(403);
+    api.delete(As::Agent, "/customers/ann@a.com/block")
+        .await
+        .assert_problem_status(403);
+    api.post(As::Admin, "/customers/nobody@x.com/block", json!({}))
+        .await
+        .assert_problem_status(404);
+
+    let reply = api
+        .post(As::Admin, "/customers/ANN@a.com/block", json!({}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.body["blocked"]["by"]
+            .as_str()
+            .is_some_and(|by| !by.is_empty())
+    );
+    assert!(reply.body["blocked"]["at"].as_str().is_some());
+    let version = reply.body["version"].clone();
+    // Blocking again changes nothing.
+    let again = api
+        .post(As::Admin, "/customers/ann@a.com/block", json!({}))
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.body["version"], version);
+    assert_eq!(again.body["blocked"], reply.body["blocked"]);
+    let shown = api.get(As::Agent, "/customers/ann@a.com").await;
+    assert_eq!(shown.body["blocked"], reply.body["blocked"]);
+    // Editing the record does not unblock: `blocked` is not a writable field.
+    let etag = shown.headers["etag"].clone();
+    let edited = api
+        .patch(
+            As::Admin,
+            "/customers/ann@a.com",
+            Some(&etag),
+            json!({"blocked": null, "last_name": "Lee"}),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(edited.body["blocked"], reply.body["blocked"]);
+
+    for email in ["cat@c.com", "dan@d.com"] {
+        let reply = api
+            .post(As::Admin, &format!("/customers/{email}/block"), json!({}))
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+    let (page, cursor) = blocked(&api, "/customers?blocked=true&limit=2").await;
+    assert_eq!(page, ["ann@a.com", "cat@c.com"]);
+    let cursor = cursor.expect("a second page");
+    let second = api
+        .get(
+            As::Agent,
+            &format!("/customers?blocked=true&limit=2&cursor={cursor}"),
+        )
+        .await;
+    assert_eq!(second.body["items"][0]["email"], "dan@d.com");
+    assert!(second.body["next_cursor"].is_null());
+    // The whole listing still has everyone; blocked=false is the same.
+    assert_eq!(blocked(&api, "/customers").await.0.len(), 4);
+    assert_eq!(blocked(&api, "/customers?blocked=false").await.0.len(), 4);
+    // A cursor of the whole listing is not one of the blocked listing.
+    let all = api.get(As::Agent, "/customers?limit=1").await;
+    let other = all.body["next_cursor"].as_str().unwrap();
+    api.get(
+        As::Agent,
+        &format!("/customers?blocked=true&cursor={other}"),
+    )
+    .await
+    .assert_problem(400, "cursor");
+    api.get(As::Agent, "/customers?blocked=true&q=a")
+        .await
+        .assert_problem(400, "blocked");
+    api.get(As::Agent, "/customers?blocked=yes")
+        .await
+        .assert_problem(400, "blocked");
+
+    // A blocked customer who changes primary email stays blocked, under the new email.
+    let cat = api.get(As::Agent, "/customers/cat@c.com").await;
+    let etag = cat.headers["etag"].clone();
+    let moved = api
+        .patch(
+            As::Admin,
+            "/customers/cat@c.com",
+            Some(&etag),
+            json!({"email": "cathy@c.com"}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(
+        blocked(&api, "/customers?blocked=true").await.0,
+        ["ann@a.com", "cathy@c.com", "dan@d.com"]
+    );
+    // Deleted or unblocked, a customer leaves the listing.
+    assert_eq!(
+        api.delete(As::Admin, "/customers/dan@d.com").await.status,
+        204
+    );
+    let unblocked = api.delete(As::Admin, "/customers/ann@a.com/block").await;
+    assert_eq!(unblocked.status, 200, "{}", unblocked.body);
+    assert!(unblocked.body["blocked"].is_null());
+    assert_eq!(
+        blocked(&api, "/customers?blocked=true").await.0,
+        ["cathy@c.com"]
+    );
+    // Unblocking an unblocked customer changes nothing.
+    let again = api.delete(As::Admin, "/customers/ann@a.com/block").await;
+    assert_eq!(again.body["version"], unblocked.body["version"]);
+}
+
 macro_rules! on_both_stores {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -312,6 +446,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     customer_lifecycle,
+    blocking_customers,
     listing_with_cursors_and_search,
     companies_domains_and_backfill
 );

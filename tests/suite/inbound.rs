@@ -1071,6 +1071,42 @@ async fn messages_over_the_ses_limit_fail_unparsed() {
     );
 }
 
+async fn mail_from_a_blocked_customer_is_ignored(api: LambdaApi) {
+    let mail = Mail::new(api);
+    let first = mail.deliver(FIRST).await;
+    assert_eq!(first["status"], "ingested", "{first}");
+    let blocked = mail
+        .api
+        .post(As::Admin, "/customers/ann@acme.test/block", json!({}))
+        .await;
+    assert_eq!(blocked.status, 200, "{}", blocked.body);
+    let again = "From: Ann Lee <ann@acme.test>\r\nTo: help@helpdesk.test\r\nSubject: Re: Printer on fire\r\nMessage-ID: <m2@acme.test>\r\nIn-Reply-To: <m1@acme.test>\r\nContent-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nStill on fire.\r\n--x\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"fire.pdf\"\r\n\r\n%PDF-1.4\r\n--x--\r\n";
+    let record = mail.deliver(again).await;
+    assert_eq!(record["status"], "ignored", "{record}");
+    assert_eq!(record["reason"], "blocked");
+    assert!(record["ticket_id"].is_null(), "{record}");
+    // Recorded for agents to see, and nothing added to the ticket.
+    let ignored = mail.inbound("ignored").await;
+    assert!(
+        ignored.iter().any(|r| r["id"] == record["id"]),
+        "{ignored:?}"
+    );
+    let ticket = mail.ticket(&first["ticket_id"]).await;
+    assert_eq!(ticket["messages"].as_array().unwrap().len(), 1, "{ticket}");
+    assert_eq!(mail.tickets_of("ann@acme.test").await.len(), 1);
+
+    // Unblocked, the customer's mail comes in again.
+    let unblocked = mail
+        .api
+        .delete(As::Admin, "/customers/ann@acme.test/block")
+        .await;
+    assert_eq!(unblocked.status, 200);
+    let later = again.replace("<m2@acme.test>", "<m3@acme.test>");
+    let record = mail.deliver(&later).await;
+    assert_eq!(record["status"], "ingested", "{record}");
+    assert_eq!(record["ticket_id"], first["ticket_id"]);
+}
+
 macro_rules! on_both_stores {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1094,6 +1130,7 @@ macro_rules! on_both_stores {
 
 on_both_stores!(
     new_sender_becomes_a_customer_with_a_ticket,
+    mail_from_a_blocked_customer_is_ignored,
     senders_match_companies_and_alternate_emails,
     reply_chains_thread_by_token_in_reply_to_and_references,
     tokens_only_join_tickets_of_the_customer_or_their_company,

@@ -384,3 +384,35 @@ async fn welcomes_are_sent_once_through_a_failing_dynamodb() {
             > 0
     );
 }
+
+#[tokio::test]
+async fn a_blocked_customer_gets_no_welcome() {
+    let (api, mailer, notifier) = flaky(0).await;
+    api.create(json!({"email": "hal@example.com", "send_welcome": true}))
+        .await;
+    let blocked = api
+        .post(As::Admin, "/customers/hal@example.com/block", json!({}))
+        .await;
+    assert_eq!(blocked.status, 200, "{}", blocked.body);
+    // The block itself is a change with the welcome still due: the notifier sees it, and
+    // gives the welcome up without sending.
+    assert_eq!(
+        notifier.welcome("hal@example.com").await.unwrap(),
+        WelcomeOutcome::Failed
+    );
+    assert!(mailer.sent.lock().unwrap().is_empty());
+    let welcome = api.get(As::Agent, "/customers/hal@example.com").await.body["welcome"].clone();
+    assert_eq!(welcome["status"], "failed");
+    assert!(
+        welcome["error"].as_str().unwrap().contains("blocked"),
+        "{welcome}"
+    );
+    // Unblocking does not send it later.
+    api.delete(As::Admin, "/customers/hal@example.com/block")
+        .await;
+    assert_eq!(
+        notifier.welcome("hal@example.com").await.unwrap(),
+        WelcomeOutcome::NotDue
+    );
+    assert!(mailer.sent.lock().unwrap().is_empty());
+}

@@ -106,6 +106,7 @@ pub fn customer(email: &str) -> Customer {
         },
         welcome: None,
         import_mark: None,
+        blocked: None,
         created_at: helpdesk_shared::now(),
         updated_at: helpdesk_shared::now(),
         version: 1,

@@ -69,6 +69,17 @@ pub enum WelcomeStatus {
     Failed,
 }
 
+/// Who blocked a customer, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+pub struct Block {
+    /// When the customer was blocked.
+    #[cfg_attr(feature = "http", schema(value_type = String))]
+    pub at: Timestamp,
+    /// Who blocked them: the admin's `sub` or API key id.
+    pub by: String,
+}
+
 /// The state of the welcome email requested with `send_welcome: true`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
@@ -131,6 +142,10 @@ pub struct Customer {
     /// writes and counts them once. Internal: never shown by the API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import_mark: Option<ImportMark>,
+    /// Set by an admin: mail from this customer is ignored and nothing automated is sent to
+    /// them, until an admin unblocks them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Block>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,

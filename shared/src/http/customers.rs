@@ -89,14 +89,15 @@ pub(super) async fn delete_customer(
     params(("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
         ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page"),
         ("company_id" = Option<String>, Query, description = "Only this company's members"),
-        ("q" = Option<String>, Query, description = "Prefix of the email, first or last name")),
+        ("q" = Option<String>, Query, description = "Prefix of the email, first or last name"),
+        ("blocked" = Option<bool>, Query, description = "true: only blocked customers, by email (not with company_id or q)")),
     responses((status = 200, description = "A page of customers", body = PageView<CustomerView>)))]
 pub(super) async fn list_customers(
     State(customers): State<CustomerService>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
-    let params = query_params(query, &["limit", "cursor", "company_id", "q"])?;
+    let params = query_params(query, &["limit", "cursor", "company_id", "q", "blocked"])?;
     let limit = page_limit(&params)?;
     let company_id = params
         .get("company_id")
@@ -112,15 +113,33 @@ pub(super) async fn list_customers(
             "must be at most 254 characters",
         ));
     }
+    let blocked = match params.get("blocked").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(HelpdeskError::bad_request(
+                "blocked",
+                "must be true or false",
+            ));
+        }
+    };
+    if blocked && (company_id.is_some() || prefix.is_some()) {
+        return Err(HelpdeskError::bad_request(
+            "blocked",
+            "lists blocked customers on its own: not with company_id or q",
+        ));
+    }
     let scope = format!(
-        "c={}&q={}",
+        "c={}&q={}{}",
         company_id.as_deref().unwrap_or(""),
-        prefix.as_deref().unwrap_or("")
+        prefix.as_deref().unwrap_or(""),
+        if blocked { "&blocked" } else { "" }
     );
     let after = decode_cursor(&params, &scope)?;
     let query = CustomerQuery {
         company_id,
         prefix,
+        blocked,
         after,
         limit,
     };
@@ -202,4 +221,40 @@ pub(super) async fn list_customer_tickets(
         .list_customer_tickets(&caller, &email, after.as_deref(), limit)
         .await?;
     Ok(list_response(&page, TicketSummaryView::from, scope))
+}
+
+#[utoipa::path(post, path = "/customers/{email}/block", tag = "customers",
+    summary = "Block a customer (admin): their mail is ignored, nothing automated is sent to them",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive")),
+    responses((status = 200, description = "The customer, blocked", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
+pub(super) async fn block_customer(
+    State(customers): State<CustomerService>,
+    caller: Caller,
+    Param(email): Param,
+) -> ApiResult {
+    let customer = customers.set_blocked(&caller, &email, true).await?;
+    let fields = customers.field_set().await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        customer.version,
+        CustomerView::new(&customer, &fields, &caller),
+    ))
+}
+
+#[utoipa::path(delete, path = "/customers/{email}/block", tag = "customers",
+    summary = "Unblock a customer (admin)",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive")),
+    responses((status = 200, description = "The customer, no longer blocked", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
+pub(super) async fn unblock_customer(
+    State(customers): State<CustomerService>,
+    caller: Caller,
+    Param(email): Param,
+) -> ApiResult {
+    let customer = customers.set_blocked(&caller, &email, false).await?;
+    let fields = customers.field_set().await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        customer.version,
+        CustomerView::new(&customer, &fields, &caller),
+    ))
 }

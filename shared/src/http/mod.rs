@@ -149,6 +149,7 @@ route_table! { ROUTES, table_routes;
     "/customers/batch" => { post: batch_customers },
     "/customers/{email}" => { get: get_customer, patch: update_customer, delete: delete_customer },
     "/customers/{email}/notes" => { post: add_note, get: list_notes },
+    "/customers/{email}/block" => { post: block_customer, delete: unblock_customer },
     "/customers/{email}/tickets" => { get: list_customer_tickets },
     "/companies" => { post: create_company, get: list_companies },
     "/companies/{id}" => { get: get_company, patch: update_company, delete: delete_company },

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::domain::caller::{Caller, Role};
 use crate::domain::company::{Company, DomainAdded};
 use crate::domain::customer::Note;
-use crate::domain::customer::{Address, Customer, Entitlement, PortalAccess, Welcome};
+use crate::domain::customer::{Address, Block, Customer, Entitlement, PortalAccess, Welcome};
 use crate::domain::email::Email;
 use crate::domain::field::{FieldDefinition, FieldSet, FieldType};
 use crate::domain::import_job::{Counts, ImportJob, ImportOptions, ImportStatus};
@@ -42,6 +42,8 @@ pub struct CustomerView<'a> {
     pub notes: &'a Option<String>,
     pub entitlements: &'a [Entitlement],
     pub welcome: &'a Option<Welcome>,
+    /// Set while the customer is blocked.
+    pub blocked: &'a Option<Block>,
     pub created_at: &'a str,
     pub updated_at: &'a str,
     pub version: u64,
@@ -72,6 +74,7 @@ impl<'a> CustomerView<'a> {
             notes: &profile.notes,
             entitlements: &profile.entitlements,
             welcome: &customer.welcome,
+            blocked: &customer.blocked,
             created_at: &customer.created_at,
             updated_at: &customer.updated_at,
             version: customer.version,

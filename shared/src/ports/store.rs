@@ -70,6 +70,8 @@ pub struct CustomerQuery {
     pub company_id: Option<String>,
     /// Lower-cased prefix of the email, first name or last name.
     pub prefix: Option<String>,
+    /// Only blocked customers (in email order).
+    pub blocked: bool,
     pub after: Option<String>,
     pub limit: usize,
 }
@@ -85,6 +87,9 @@ pub const PREFIX_END: char = '\u{10FFFF}';
 /// of email, first name, last name that starts with the prefix; name keys carry the email so that
 /// they are unique. Both adapters and the DynamoDB indexes use exactly these keys.
 pub fn list_key(customer: &Customer, query: &CustomerQuery) -> Option<String> {
+    if query.blocked && customer.blocked.is_none() {
+        return None;
+    }
     if let Some(company) = &query.company_id
         && customer.company_id.as_ref() != Some(company)
     {

@@ -317,6 +317,35 @@ impl CustomerService {
         .await
     }
 
+    /// `POST` (block) and `DELETE` (unblock) `/customers/{email}/block`, admins only. Blocking
+    /// a blocked customer (or unblocking one who is not) changes nothing and answers the record.
+    pub async fn set_blocked(
+        &self,
+        caller: &Caller,
+        email: &str,
+        blocked: bool,
+    ) -> Result<Customer, HelpdeskError> {
+        caller.require_admin()?;
+        retry_on_conflict("customer", || async {
+            let current = self.find_customer(email).await?;
+            if current.blocked.is_some() == blocked {
+                return Ok(Attempt::Done(current));
+            }
+            let now = crate::domain::clock::now();
+            let mut next = current.next_version(current.profile.clone(), &now);
+            next.blocked = blocked.then(|| Block {
+                at: now.clone(),
+                by: caller.subject.clone(),
+            });
+            let outcome = self.store.replace_customer(&current, &next).await;
+            if outcome.is_ok() {
+                tracing::info!(customer = %next.email(), blocked, "customer block changed");
+            }
+            Attempt::of_write(outcome, || next)
+        })
+        .await
+    }
+
     /// `POST /customers/{email}/notes`.
     pub async fn add_note(
         &self,
@@ -382,6 +411,7 @@ pub fn customer_record(profile: Profile, send_welcome: bool) -> Customer {
             error: None,
         }),
         import_mark: None,
+        blocked: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

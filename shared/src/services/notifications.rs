@@ -112,6 +112,13 @@ impl Notifier {
         let Some(claimed) = self.claim(email).await? else {
             return Ok(WelcomeOutcome::NotDue);
         };
+        if claimed.blocked.is_some() {
+            // Nothing automated goes to a blocked customer; unblocking does not send it later.
+            let why = "not sent: the customer is blocked".to_string();
+            self.settle(&claimed, Settle::Failed(why)).await?;
+            tracing::info!(customer = %claimed.email(), "welcome email not sent: customer blocked");
+            return Ok(WelcomeOutcome::Failed);
+        }
         let mail = self.template.render(&claimed);
         let mut last_error = String::new();
         for attempt in 0..SEND_ATTEMPTS {

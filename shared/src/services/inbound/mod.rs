@@ -182,6 +182,12 @@ impl MailContext {
         let (customer, created) = self.customer_for(&sender, &parsed).await?;
         record.customer_email = Some(customer.email().to_string());
         record.customer_created = created;
+        if customer.blocked.is_some() {
+            // An admin blocked the sender: recorded, and no ticket, message or attachment kept.
+            return self
+                .finish(record, InboundStatus::Ignored, "blocked".into())
+                .await;
+        }
         let ticket_message = self
             .message(&envelope, &parsed, message_id, verdicts.unverified())
             .await?;

@@ -91,6 +91,21 @@ impl DynamoStore {
                 on_fail,
             )?);
         }
+        // A blocked customer has a marker under its primary email, written with the record.
+        let marker = |customer: Option<&Customer>| {
+            customer
+                .filter(|c| c.blocked.is_some())
+                .map(|c| c.email().to_string())
+        };
+        let (old_marker, new_marker) = (marker(previous), marker(next));
+        if old_marker != new_marker {
+            if let Some(email) = old_marker {
+                ops.push(marker_delete(table, email)?);
+            }
+            if let Some(email) = new_marker {
+                ops.push(marker_put(table, email)?);
+            }
+        }
         // The version guard must be part of every change, also when the primary item is untouched.
         Ok(ops)
     }
@@ -378,6 +393,9 @@ impl CustomerStore for DynamoStore {
     }
 
     async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+        if query.blocked {
+            return self.list_blocked(query).await;
+        }
         match &query.company_id {
             Some(company) => self.list_group(members_pk(company), query).await,
             None => self.list_merged(query).await,
@@ -434,5 +452,69 @@ impl CustomerStore for DynamoStore {
             .await?;
         let rows = keyed_rows(&items, "sk")?;
         Ok(Page::from_rows(rows, limit))
+    }
+}
+
+/// The marker of a blocked customer. Unconditional: the customer item's own condition guards
+/// the transaction it is part of.
+fn marker_put(table: &str, email: String) -> Result<Op, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .item("pk", s(BLOCKED_PK))
+        .item("sk", s(&email))
+        .item("owner", s(&email))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(Op {
+        key: format!("{BLOCKED_PK}#{email}"),
+        write: TransactWriteItem::builder().put(put).build(),
+        on_fail: StoreError::VersionMismatch,
+    })
+}
+
+fn marker_delete(table: &str, email: String) -> Result<Op, StoreError> {
+    let delete = Delete::builder()
+        .table_name(table)
+        .key("pk", s(BLOCKED_PK))
+        .key("sk", s(&email))
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(Op {
+        key: format!("{BLOCKED_PK}#{email}"),
+        write: TransactWriteItem::builder().delete(delete).build(),
+        on_fail: StoreError::VersionMismatch,
+    })
+}
+
+impl DynamoStore {
+    /// Blocked customers in email order: a page of markers, then their records in one batch.
+    async fn list_blocked(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {
+        let (markers, _) = self
+            .query_page(
+                None,
+                ("pk", BLOCKED_PK.to_string()),
+                "sk",
+                query.after.as_deref(),
+                None,
+                query.limit + 1,
+                true,
+            )
+            .await?;
+        let emails: Vec<String> = markers
+            .iter()
+            .filter_map(|m| get_s(m, "sk").map(str::to_string))
+            .collect();
+        let customers = self.find_customers(&emails).await?;
+        let rows = emails
+            .into_iter()
+            .zip(customers)
+            .filter_map(|(email, customer)| {
+                let customer = customer?;
+                // A marker and its record are written together; the check costs nothing.
+                (crate::ports::store::list_key(&customer, query).as_deref() == Some(email.as_str()))
+                    .then_some((email, customer))
+            })
+            .collect();
+        Ok(Page::from_rows(rows, query.limit))
     }
 }

@@ -46,6 +46,10 @@ pub(super) fn unassigned_pk(domain: &str) -> String {
     format!("UNASSIGNED#{domain}")
 }
 
+/// The partition of the blocked customers' markers (sort key: the primary email). Blocking is
+/// an admin's decision, a few a day at most: one partition holds them all.
+pub(super) const BLOCKED_PK: &str = "BLOCKED";
+
 pub(super) fn notes_pk(customer_id: &str) -> String {
     format!("NOTES#{customer_id}")
 }

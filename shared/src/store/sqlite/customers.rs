@@ -1,8 +1,8 @@
 //! Customers, their email claims and notes.
 
 use super::keys::{
-    COMPANY, DOMAIN, FIRST_NAME, KeyWrites, LAST_NAME, key_email, merge_backlog, merge_due,
-    newest_customer_row, successor, walk_emails, walk_keys, write_keys,
+    BLOCKED, COMPANY, DOMAIN, FIRST_NAME, KeyWrites, LAST_NAME, key_email, merge_backlog,
+    merge_due, newest_customer_row, successor, walk_emails, walk_keys, write_keys,
 };
 use super::*;
 use crate::domain::customer::WelcomeStatus;
@@ -189,6 +189,18 @@ fn list_in(connection: &Connection, query: &CustomerQuery) -> Result<Page<Custom
         (at == key).then_some(at)
     };
     let rows = match (&query.company_id, &query.prefix) {
+        // Blocked customers in email order (a listing of its own: the API takes no filter
+        // with it).
+        _ if query.blocked => listed_by_keys(
+            connection,
+            BLOCKED,
+            (
+                &name_key("", &from),
+                &format!("{}", char::from(KEY_SEPARATOR as u8 + 1)),
+            ),
+            want,
+            |key, customer| listed_at(key_email(key), customer),
+        )?,
         // Within a company, in email order; the prefix (if any) filters.
         (Some(company), _) => listed_by_keys(
             connection,

@@ -40,6 +40,9 @@ pub(super) const LAST_NAME: char = 'l';
 pub(super) const COMPANY: char = 'c';
 /// Customers without a company, by the domain of their email.
 pub(super) const DOMAIN: char = 'd';
+/// Blocked customers, by email (an empty name before the separator, so that every key ends
+/// with its email the same way).
+pub(super) const BLOCKED: char = 'b';
 
 /// The listing keys of `customer`.
 pub(super) fn customer_keys(customer: &Customer) -> Vec<String> {
@@ -54,6 +57,9 @@ pub(super) fn customer_keys(customer: &Customer) -> Vec<String> {
     match &customer.profile.company_id {
         Some(company) => keys.push(format!("{COMPANY}{}", name_key(company, email))),
         None => keys.push(format!("{DOMAIN}{}", name_key(email_domain(email), email))),
+    }
+    if customer.blocked.is_some() {
+        keys.push(format!("{BLOCKED}{}", name_key("", email)));
     }
     keys
 }

@@ -28,6 +28,7 @@ fn person(i: usize) -> Customer {
         },
         welcome: None,
         import_mark: None,
+        blocked: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,
@@ -48,6 +49,7 @@ async fn listed(store: &SqliteStore, company: Option<&str>, prefix: Option<&str>
     let mut query = CustomerQuery {
         company_id: company.map(str::to_string),
         prefix: prefix.map(str::to_string),
+        blocked: false,
         limit: 5,
         after: None,
     };
