@@ -88,12 +88,12 @@ impl Helpdesk {
 }
 
 /// The customer operations over one store (the import and inbound paths need them too).
-pub fn customer_service(store: &Arc<dyn Store>) -> CustomerService {
+fn customer_service(store: &Arc<dyn Store>) -> CustomerService {
     CustomerService::new(store.clone(), store.clone(), store.clone())
 }
 
 /// Inbound mail over one store and the mail bucket.
 #[cfg(feature = "mail-parsing")]
-pub fn mail_context(store: &Arc<dyn Store>, mail: Arc<dyn ObjectStore>) -> inbound::MailContext {
+fn mail_context(store: &Arc<dyn Store>, mail: Arc<dyn ObjectStore>) -> inbound::MailContext {
     inbound::MailContext::new(customer_service(store), store.clone(), store.clone(), mail)
 }

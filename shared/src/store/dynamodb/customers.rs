@@ -273,15 +273,16 @@ impl DynamoStore {
 #[async_trait]
 impl CustomerStore for DynamoStore {
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError> {
-        if customer.profile.alternate_emails.is_empty() {
-            // The common case (API creates, imports) is one conditional put, not a transaction.
+        let ops = self.customer_ops(None, Some(customer))?;
+        if ops.len() == 1 {
+            // The common case (API creates, inbound senders) is one conditional put, not a
+            // transaction: no alternate emails, no marker.
             let on_fail = StoreError::EmailTaken(customer.email().to_string());
             return self
                 .put_conditional(customer_item(customer)?, NOT_EXISTS, &[], on_fail)
                 .await;
         }
-        self.transact(self.customer_ops(None, Some(customer))?)
-            .await
+        self.transact(ops).await
     }
 
     async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
@@ -466,7 +467,7 @@ fn marker_put(table: &str, email: String) -> Result<Op, StoreError> {
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(Op {
-        key: format!("{BLOCKED_PK}#{email}"),
+        key: blocked_marker_key(&email),
         write: TransactWriteItem::builder().put(put).build(),
         on_fail: StoreError::VersionMismatch,
     })
@@ -480,7 +481,7 @@ fn marker_delete(table: &str, email: String) -> Result<Op, StoreError> {
         .build()
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     Ok(Op {
-        key: format!("{BLOCKED_PK}#{email}"),
+        key: blocked_marker_key(&email),
         write: TransactWriteItem::builder().delete(delete).build(),
         on_fail: StoreError::VersionMismatch,
     })

@@ -50,6 +50,11 @@ pub(super) fn unassigned_pk(domain: &str) -> String {
 /// an admin's decision, a few a day at most: one partition holds them all.
 pub(super) const BLOCKED_PK: &str = "BLOCKED";
 
+/// Names a blocked marker among a transaction's items (whose keys are otherwise their `pk`).
+pub(super) fn blocked_marker_key(email: &str) -> String {
+    format!("{BLOCKED_PK}#{email}")
+}
+
 pub(super) fn notes_pk(customer_id: &str) -> String {
     format!("NOTES#{customer_id}")
 }
