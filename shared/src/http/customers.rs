@@ -232,13 +232,7 @@ pub(super) async fn block_customer(
     caller: Caller,
     Param(email): Param,
 ) -> ApiResult {
-    let customer = customers.set_blocked(&caller, &email, true).await?;
-    let fields = customers.field_set().await?;
-    Ok(with_etag(
-        StatusCode::OK,
-        customer.version,
-        CustomerView::new(&customer, &fields, &caller),
-    ))
+    set_blocked(&customers, &caller, &email, true).await
 }
 
 #[utoipa::path(delete, path = "/customers/{email}/block", tag = "customers",
@@ -250,11 +244,20 @@ pub(super) async fn unblock_customer(
     caller: Caller,
     Param(email): Param,
 ) -> ApiResult {
-    let customer = customers.set_blocked(&caller, &email, false).await?;
+    set_blocked(&customers, &caller, &email, false).await
+}
+
+async fn set_blocked(
+    customers: &CustomerService,
+    caller: &Caller,
+    email: &str,
+    blocked: bool,
+) -> ApiResult {
+    let customer = customers.set_blocked(caller, email, blocked).await?;
     let fields = customers.field_set().await?;
     Ok(with_etag(
         StatusCode::OK,
         customer.version,
-        CustomerView::new(&customer, &fields, &caller),
+        CustomerView::new(&customer, &fields, caller),
     ))
 }
