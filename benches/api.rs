@@ -243,6 +243,7 @@ async fn handler_latency() {
 const COST_CUSTOMERS: usize = 2_000;
 const COST_READS: usize = 200;
 const COST_MESSAGES: usize = 200;
+const COST_BLOCKS: usize = 100;
 
 async fn capacity_per_operation() {
     use unit_costs::Units;
@@ -323,6 +324,35 @@ async fn capacity_per_operation() {
         }
         println!("{}", Units::of(&fake).per(before, COST_READS).row(label));
     }
+
+    // Blocking: an admin blocks 100 customers (the record and its marker, one transaction),
+    // then agents page through the blocked ones.
+    let before = Units::of(&fake);
+    for i in 0..COST_BLOCKS {
+        let path = format!("/customers/user{i:06}@company{}.com/block", i % 97);
+        assert_eq!(lambda.call("POST", &path, "", Some(&json!({}))).await, 200);
+    }
+    println!(
+        "{}",
+        Units::of(&fake)
+            .per(before, COST_BLOCKS)
+            .row("API block a customer")
+    );
+    let before = Units::of(&fake);
+    for _ in 0..COST_READS {
+        assert_eq!(
+            lambda
+                .call("GET", "/customers", "blocked=true&limit=50", None)
+                .await,
+            200
+        );
+    }
+    println!(
+        "{}",
+        Units::of(&fake)
+            .per(before, COST_READS)
+            .row("API list blocked, page of 50")
+    );
 
     // Inbound mail: a new sender (customer, ticket, message), then a reply into that ticket.
     let mail = helpdesk.mail_context();
