@@ -156,7 +156,21 @@ struct Lambda {
 
 impl Lambda {
     async fn call(&self, method: &str, path: &str, query: &str, body: Option<&Value>) -> u16 {
+        self.call_with(method, path, query, &[], body).await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> u16 {
         let mut event = self.fixture.clone();
+        for (name, value) in headers {
+            event["headers"][*name] = json!(value);
+        }
         event["rawPath"] = json!(path);
         event["rawQueryString"] = json!(query);
         event["requestContext"]["http"]["method"] = json!(method);
@@ -324,6 +338,35 @@ async fn capacity_per_operation() {
         }
         println!("{}", Units::of(&fake).per(before, COST_READS).row(label));
     }
+
+    // A change of one field: the record and its history entry, one transaction. Then the
+    // history of one of them (the change and the creation rolled back from it).
+    let before = Units::of(&fake);
+    for i in COST_BLOCKS..2 * COST_BLOCKS {
+        let path = format!("/customers/user{i:06}@company{}.com", i % 97);
+        let body = json!({"last_name": format!("Changed{i}")});
+        let patched = lambda
+            .call_with("PATCH", &path, "", &[("if-match", "\"1\"")], Some(&body))
+            .await;
+        assert_eq!(patched, 200);
+    }
+    println!(
+        "{}",
+        Units::of(&fake)
+            .per(before, COST_BLOCKS)
+            .row("API update one field (with its history entry)")
+    );
+    let before = Units::of(&fake);
+    for i in COST_BLOCKS..2 * COST_BLOCKS {
+        let path = format!("/customers/user{i:06}@company{}.com/history", i % 97);
+        assert_eq!(lambda.call("GET", &path, "", None).await, 200);
+    }
+    println!(
+        "{}",
+        Units::of(&fake)
+            .per(before, COST_BLOCKS)
+            .row("API history of a customer changed once")
+    );
 
     // Blocking: an admin blocks 100 customers (the record and its marker, one transaction),
     // then agents page through the blocked ones.

@@ -391,7 +391,8 @@ async fn import_file(store: &Arc<dyn Store>, file: &Path, work: &Path) -> Import
         RunAs::system(),
     );
     store.insert_import_job(&job).await.expect("job");
-    let customers = CustomerService::new(store.clone(), store.clone(), store.clone());
+    let customers =
+        CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
     let context = ImportContext::new(
         store.clone(),
         customers,
@@ -505,6 +506,8 @@ fn generated_customer(i: usize, job: &str) -> Customer {
             outcome: RowOutcome::Created,
         }),
         blocked: None,
+        created_by: None,
+        changed_by: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

@@ -43,6 +43,8 @@ fn company(name: &str, domains: &[&str]) -> Company {
         name: name.into(),
         domains: domains.iter().map(|d| d.to_string()).collect(),
         notes: None,
+        created_by: None,
+        changed_by: None,
         created_at: helpdesk_shared::now(),
         updated_at: helpdesk_shared::now(),
         version: 1,
@@ -63,7 +65,8 @@ fn note(text: &str, at: &str) -> Note {
 }
 
 fn next(c: &Customer, change: impl FnOnce(&mut Customer)) -> Customer {
-    let mut n = c.next_version(c.profile.clone(), &helpdesk_shared::now());
+    let by = helpdesk_shared::domain::history::Actor::caller("conformance");
+    let mut n = c.next_version(c.profile.clone(), &helpdesk_shared::now(), by);
     change(&mut n);
     n
 }
@@ -132,6 +135,95 @@ async fn replace_needs_the_current_version(store: Arc<dyn Store>) {
         Err(StoreError::VersionMismatch)
     );
     assert_eq!(store.find_customer("ann@acme.com").await.unwrap(), Some(v2));
+}
+
+/// Versions of the history of `id`, newest first, read `limit` at a time.
+async fn history_versions(store: &dyn Store, id: &str, limit: usize) -> Vec<u64> {
+    let mut versions = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_history(id, after.as_deref(), limit)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= limit);
+        versions.extend(page.items.iter().map(|e| e.version));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return versions,
+        }
+    }
+}
+
+async fn history_is_written_with_each_change(store: Arc<dyn Store>) {
+    let ann = with_alternates("ann@acme.com", &["ann@home.org"]);
+    store.insert_customer(&ann).await.unwrap();
+    let v2 = next(&ann, |c| c.profile.first_name = Some("Ann".into()));
+    store.replace_customer(&ann, &v2).await.unwrap();
+    // A refused change writes no entry.
+    let stale = next(&ann, |c| c.profile.first_name = Some("Stale".into()));
+    assert_eq!(
+        store.replace_customer(&ann, &stale).await,
+        Err(StoreError::VersionMismatch)
+    );
+    // A change of nothing the history follows (the welcome state) writes none either.
+    let v3 = next(&v2, |c| {
+        c.welcome = Some(helpdesk_shared::domain::customer::Welcome {
+            status: helpdesk_shared::domain::customer::WelcomeStatus::Sent,
+            at: helpdesk_shared::now(),
+            sending_since: None,
+            failed_attempts: 0,
+            error: None,
+        })
+    });
+    store.replace_customer(&v2, &v3).await.unwrap();
+    // Bulk writes record theirs too, and a change of primary email keeps the history.
+    let v4 = next(&v3, |c| c.profile.email = email("ann@new.org"));
+    let bob = customer("bob@acme.com");
+    store.insert_customer(&bob).await.unwrap();
+    let bob2 = next(&bob, |c| c.profile.tags = vec!["vip".into()]);
+    let outcomes = store
+        .write_customers(&[
+            CustomerWrite::Replace {
+                previous: v3.clone(),
+                next: v4.clone(),
+            },
+            CustomerWrite::Replace {
+                previous: bob.clone(),
+                next: bob2.clone(),
+            },
+        ])
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    store.finish_bulk_writes().await.unwrap();
+
+    assert_eq!(history_versions(store.as_ref(), &ann.id, 10).await, [4, 2]);
+    assert_eq!(history_versions(store.as_ref(), &ann.id, 1).await, [4, 2]);
+    assert_eq!(history_versions(store.as_ref(), &bob.id, 10).await, [2]);
+    let page = store.list_history(&ann.id, None, 10).await.unwrap();
+    let newest = &page.items[0];
+    assert_eq!(newest.record_id, ann.id);
+    assert_eq!(newest.changes.len(), 1);
+    assert_eq!(newest.changes[0].field, "email");
+    assert_eq!(newest.changes[0].from, "ann@acme.com");
+    assert_eq!(newest.changes[0].to, "ann@new.org");
+    assert_eq!(
+        newest.by,
+        Some(helpdesk_shared::domain::history::Actor::caller(
+            "conformance"
+        ))
+    );
+    assert_eq!(page.items[1].changes[0].field, "first_name");
+
+    // A deleted customer's history goes with it.
+    store.delete_customer(&v4).await.unwrap();
+    assert!(
+        history_versions(store.as_ref(), &ann.id, 10)
+            .await
+            .is_empty()
+    );
+    assert_eq!(history_versions(store.as_ref(), &bob.id, 10).await, [2]);
 }
 
 async fn primary_email_change_keeps_notes_and_frees_the_old_email(store: Arc<dyn Store>) {
@@ -506,11 +598,25 @@ async fn company_names_and_domains_are_unique(store: Arc<dyn Store>) {
     renamed.name = "Acme Corp".into();
     renamed.domains = vec!["acme.com".into(), "acme.dev".into()];
     renamed.version = 2;
+    renamed.changed_by = Some(helpdesk_shared::domain::history::Actor::caller(
+        "conformance",
+    ));
     store.replace_company(&acme, &renamed).await.unwrap();
     assert_eq!(
         store.replace_company(&acme, &renamed).await,
         Err(StoreError::VersionMismatch)
     );
+    // The change's history entry was written with it, once.
+    let history = store.list_history(&acme.id, None, 10).await.unwrap();
+    assert_eq!(history.items.len(), 1);
+    let fields: Vec<&str> = history.items[0]
+        .changes
+        .iter()
+        .map(|c| c.field.as_str())
+        .collect();
+    assert_eq!(fields, ["domains", "name"]);
+    assert_eq!(history.items[0].changes[1].from, "Acme");
+    assert_eq!(history.items[0].by, renamed.changed_by);
     assert_eq!(store.company_for_domain("acme.io").await.unwrap(), None);
     assert_eq!(
         store.company_for_domain("acme.dev").await.unwrap(),
@@ -535,6 +641,11 @@ async fn company_names_and_domains_are_unique(store: Arc<dyn Store>) {
     );
     store.delete_company(&renamed).await.unwrap();
     assert_eq!(store.get_company(&acme.id).await.unwrap(), None);
+    let history = store.list_history(&acme.id, None, 10).await.unwrap();
+    assert!(
+        history.items.is_empty(),
+        "a deleted company's history goes with it"
+    );
     assert_eq!(store.company_for_domain("acme.com").await.unwrap(), None);
     store
         .insert_company(&company("acme corp", &["acme.com"]))
@@ -926,6 +1037,7 @@ conformance!(
     finds_by_primary_and_alternate,
     emails_are_unique_across_primary_and_alternate,
     replace_needs_the_current_version,
+    history_is_written_with_each_change,
     primary_email_change_keeps_notes_and_frees_the_old_email,
     alternate_can_be_promoted_to_primary,
     alternate_changes_claim_and_release,

@@ -173,6 +173,16 @@ async fn s3_event_imports_into_dynamodb_end_to_end() {
     assert_eq!(counts(&job), [4, 2, 0, 0, 2, 0]);
     assert_eq!(rig.customer("ann@acme.com").await["last_name"], "Lee");
     assert_eq!(rig.customer("bob@acme.com").await["first_name"], "Bob");
+    // The history names the job and row that created the customer.
+    let history = rig
+        .api
+        .get(As::Agent, "/customers/bob@acme.com/history")
+        .await;
+    assert_eq!(history.body["items"][0]["version"], 1, "{}", history.body);
+    assert_eq!(
+        history.body["items"][0]["by"],
+        json!({"type": "import", "job": job["id"], "row": 3})
+    );
     let report = rig.report(&job).await;
     let lines: Vec<&str> = report.lines().collect();
     assert_eq!(
@@ -313,6 +323,23 @@ async fn updates_merge_into_existing_customers() {
         "an alternate email updates its customer, whose primary stays"
     );
     assert_eq!(ann["version"], 2);
+    // The history names the job and row that changed her, and what they changed.
+    let history = rig
+        .api
+        .get(As::Agent, "/customers/ann@acme.com/history")
+        .await;
+    let change = &history.body["items"][0];
+    assert_eq!(
+        change["by"],
+        json!({"type": "import", "job": job["id"], "row": 2})
+    );
+    let fields: Vec<&str> = change["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["last_name", "phones", "tags"], "{change}");
 }
 
 #[tokio::test]

@@ -200,6 +200,20 @@ async fn new_sender_becomes_a_customer_with_a_ticket(api: LambdaApi) {
     assert_eq!(customer.status, 200);
     assert_eq!(customer.body["first_name"], "Ann");
     assert_eq!(customer.body["last_name"], "Lee");
+    // The history names the message that created the customer.
+    let history = mail
+        .api
+        .get(As::Agent, "/customers/ann@acme.test/history")
+        .await;
+    let created = &history.body["items"][0];
+    assert_eq!(
+        created["by"],
+        json!({"type": "inbound", "message": record["id"]})
+    );
+    assert!(
+        created["changes"].to_string().contains("\"Lee\""),
+        "{created}"
+    );
     // Cc'd people are not customers until they write themselves.
     assert_eq!(
         mail.api

@@ -10,6 +10,7 @@ mod fake_dynamodb;
 mod fake_endpoint;
 #[path = "../../benches/support/fault_proxy.rs"]
 mod fault_proxy;
+mod history;
 mod imports;
 mod inbound;
 pub(crate) mod local;

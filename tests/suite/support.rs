@@ -107,6 +107,8 @@ pub fn customer(email: &str) -> Customer {
         welcome: None,
         import_mark: None,
         blocked: None,
+        created_by: None,
+        changed_by: None,
         created_at: helpdesk_shared::now(),
         updated_at: helpdesk_shared::now(),
         version: 1,
@@ -171,7 +173,7 @@ impl Reply {
 }
 
 /// Who sends a request: the claims a Cognito JWT authorizer would forward.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum As {
     Admin,
     Agent,

@@ -33,7 +33,8 @@ async fn main() -> Result<(), Error> {
         .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set")?;
     let store = Arc::new(DynamoStore::from_config(&aws)?);
     let objects = Arc::new(S3Store::from_config(&aws, "IMPORT_BUCKET")?);
-    let customers = CustomerService::new(store.clone(), store.clone(), store.clone());
+    let customers =
+        CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
     let context = ImportContext::new(store, customers, objects.clone(), objects);
     let continuation = SelfInvoke::new(aws_sdk_lambda::Client::new(config), function);
     let handler = CsvImportHandler::new(context, continuation, SAFETY_MARGIN);

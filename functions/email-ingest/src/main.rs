@@ -26,7 +26,8 @@ async fn main() -> Result<(), Error> {
     let config = AwsConfig::from_env();
     let store = Arc::new(DynamoStore::from_config(&config)?);
     let mail = Arc::new(S3Store::from_config(&config, "MAIL_BUCKET")?);
-    let customers = CustomerService::new(store.clone(), store.clone(), store.clone());
+    let customers =
+        CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
     let context = MailContext::new(customers, store.clone(), store, mail);
     let handler = EmailIngestHandler::new(context, std::env::var("MAIL_PREFIX").ok());
     let handler = &handler;

@@ -1,5 +1,6 @@
 //! The company record: named groups of customers, matched by email domain, and its input rules.
 
+use crate::domain::history::Actor;
 use crate::domain::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,12 @@ pub struct Company {
     pub name: String,
     pub domains: Vec<String>,
     pub notes: Option<String>,
+    /// Who created the company; `None` on companies created before history was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<Actor>,
+    /// Who made this version: the store files the change under their name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<Actor>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,

@@ -1,5 +1,6 @@
 //! The customer record, its parts, and the rules that turn client input into a valid profile.
 
+use crate::domain::history::Actor;
 use crate::domain::timestamp::Timestamp;
 use std::collections::BTreeMap;
 
@@ -146,6 +147,12 @@ pub struct Customer {
     /// them, until an admin unblocks them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<Block>,
+    /// Who created the record; `None` on records created before history was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<Actor>,
+    /// Who made this version: the store files the change under their name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<Actor>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
@@ -166,10 +173,11 @@ impl Customer {
     pub fn last_name_key(&self) -> Option<String> {
         self.profile.last_name.as_deref().map(str::to_lowercase)
     }
-    /// The successor of this record carrying `profile`, one version on.
-    pub fn next_version(&self, profile: Profile, now: &Timestamp) -> Customer {
+    /// The successor of this record carrying `profile`, one version on, made by `by`.
+    pub fn next_version(&self, profile: Profile, now: &Timestamp, by: Actor) -> Customer {
         Customer {
             profile,
+            changed_by: Some(by),
             updated_at: now.clone(),
             version: self.version + 1,
             ..self.clone()

@@ -9,6 +9,7 @@ pub mod customer;
 pub mod email;
 pub mod error;
 pub mod field;
+pub mod history;
 pub mod import_job;
 pub mod import_mapping;
 pub mod inbound;

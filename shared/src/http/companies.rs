@@ -3,7 +3,7 @@
 use super::*;
 use crate::domain::company::{AddDomain, CompanyInput};
 use crate::http::bodies::MergePatch;
-use crate::http::views::{CompanyView, DomainAddedView};
+use crate::http::views::{CompanyView, DomainAddedView, HistoryEntryView};
 
 #[utoipa::path(post, path = "/companies", tag = "companies", summary = "Create a company",
     request_body = CompanyInput,
@@ -52,6 +52,28 @@ pub(super) async fn get_company(
         company.version,
         CompanyView::from(&company),
     ))
+}
+
+#[utoipa::path(get, path = "/companies/{id}/history", tag = "companies",
+    summary = "Who changed what and when, newest first, ending with the creation",
+    params(("id" = String, Path, description = "Company id"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
+    responses((status = 200, description = "A page of changes", body = PageView<HistoryEntryView>)))]
+pub(super) async fn company_history(
+    State(companies): State<CompanyService>,
+    caller: Caller,
+    Param(id): Param,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let scope = "history";
+    let (limit, after) = page_params(query, scope)?;
+    let page = companies
+        .company_history(&caller, &id, after.as_deref(), limit)
+        .await?;
+    // Companies have no custom fields: every change is visible to staff.
+    let fields = crate::domain::field::FieldSet::default();
+    let view = |entry| HistoryEntryView::new(entry, &fields, &caller);
+    Ok(list_response(&page, view, scope))
 }
 
 #[utoipa::path(patch, path = "/companies/{id}", tag = "companies",

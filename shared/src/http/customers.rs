@@ -3,7 +3,7 @@
 use super::*;
 use crate::domain::customer::{CustomerInput, NoteInput};
 use crate::http::bodies::{BatchInput, MergePatch};
-use crate::http::views::{BatchResultView, NoteView, TicketSummaryView};
+use crate::http::views::{BatchResultView, HistoryEntryView, NoteView, TicketSummaryView};
 
 #[utoipa::path(post, path = "/customers", tag = "customers", summary = "Create a customer",
     request_body = CustomerInput,
@@ -202,6 +202,27 @@ pub(super) async fn list_notes(
         .list_notes(&caller, &email, after.as_deref(), limit)
         .await?;
     Ok(list_response(&page, NoteView::from, scope))
+}
+
+#[utoipa::path(get, path = "/customers/{email}/history", tag = "customers",
+    summary = "Who changed what and when, newest first, ending with the creation",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
+    responses((status = 200, description = "A page of changes", body = PageView<HistoryEntryView>)))]
+pub(super) async fn customer_history(
+    State(customers): State<CustomerService>,
+    caller: Caller,
+    Param(email): Param,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let scope = "history";
+    let (limit, after) = page_params(query, scope)?;
+    let page = customers
+        .customer_history(&caller, &email, after.as_deref(), limit)
+        .await?;
+    let fields = customers.field_set().await?;
+    let view = |entry| HistoryEntryView::new(entry, &fields, &caller);
+    Ok(list_response(&page, view, scope))
 }
 
 #[utoipa::path(get, path = "/customers/{email}/tickets", tag = "tickets",

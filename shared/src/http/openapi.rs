@@ -34,6 +34,8 @@ use super::{companies, customers, fields, imports, inbound, tickets};
         customers::delete_customer,
         customers::add_note,
         customers::list_notes,
+        customers::customer_history,
+        companies::company_history,
         customers::block_customer,
         customers::unblock_customer,
         customers::list_customer_tickets,

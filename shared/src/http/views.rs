@@ -12,6 +12,7 @@ use crate::domain::customer::Note;
 use crate::domain::customer::{Address, Block, Customer, Entitlement, PortalAccess, Welcome};
 use crate::domain::email::Email;
 use crate::domain::field::{FieldDefinition, FieldSet, FieldType};
+use crate::domain::history::{Actor, HistoryEntry};
 use crate::domain::import_job::{Counts, ImportJob, ImportOptions, ImportStatus};
 use crate::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
 use crate::domain::ticket::{
@@ -186,6 +187,64 @@ impl<'a> From<&'a Note> for NoteView<'a> {
             author: &note.author,
             text: &note.text,
             created_at: &note.created_at,
+        }
+    }
+}
+
+/// One change of a record as `caller` may see it: a custom field they may not view shows
+/// that it changed, not its values.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = HistoryEntry)]
+pub struct HistoryEntryView<'a> {
+    /// The version this change made; 1 is the creation.
+    pub version: u64,
+    pub at: &'a str,
+    /// Who made it; `null` for a creation before history was kept.
+    pub by: &'a Option<Actor>,
+    pub changes: Vec<FieldChangeView<'a>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = FieldChange)]
+pub struct FieldChangeView<'a> {
+    /// A top-level field, or `custom_fields.<key>`.
+    pub field: &'a str,
+    /// The value before (`null`: not set). Left out when hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub from: Option<&'a Value>,
+    /// The value after (`null`: not set). Left out when hidden.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub to: Option<&'a Value>,
+    /// True when the caller may not view this field's values.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+}
+
+impl<'a> HistoryEntryView<'a> {
+    pub fn new(entry: &'a HistoryEntry, fields: &FieldSet, caller: &Caller) -> Self {
+        let visible = |field: &str| match field.strip_prefix("custom_fields.") {
+            Some(key) => fields.get(key).is_some_and(|d| d.can_view(caller)),
+            None => true,
+        };
+        HistoryEntryView {
+            version: entry.version,
+            at: &entry.at,
+            by: &entry.by,
+            changes: entry
+                .changes
+                .iter()
+                .map(|change| {
+                    let shown = visible(&change.field);
+                    FieldChangeView {
+                        field: &change.field,
+                        from: shown.then_some(&change.from),
+                        to: shown.then_some(&change.to),
+                        hidden: !shown,
+                    }
+                })
+                .collect(),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::company::Company;
 use crate::domain::customer::Customer;
 use crate::domain::customer::Note;
 use crate::domain::field::FieldDefinition;
+use crate::domain::history::HistoryEntry;
 use crate::domain::import_job::ImportJob;
 use crate::domain::inbound::InboundRecord;
 use crate::domain::inbound::InboundStatus;
@@ -136,13 +137,16 @@ pub trait CustomerStore: Send + Sync {
     async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError>;
     /// Replaces `previous` by `next` if the stored customer is still at `previous.version`;
     /// `next.version` must be `previous.version + 1`. Handles a change of primary email and of
-    /// alternate emails atomically; notes stay attached (they hang off the immutable id).
+    /// alternate emails atomically; notes stay attached (they hang off the immutable id). The
+    /// history entry of the change ([`entry_between`](crate::domain::history::entry_between))
+    /// is written in the same transaction.
     async fn replace_customer(
         &self,
         previous: &Customer,
         next: &Customer,
     ) -> Result<(), StoreError>;
-    /// Deletes the customer (if still at `customer.version`), its email claims and its notes.
+    /// Deletes the customer (if still at `customer.version`), its email claims, notes and
+    /// history.
     async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError>;
     async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError>;
     /// Customers with no company whose primary email is at `domain`, in email order.
@@ -212,14 +216,30 @@ pub trait CustomerStore: Send + Sync {
     ) -> Result<Page<Note>, StoreError>;
 }
 
+/// The change history of customers and companies. Entries are written by the stores with each
+/// change (`replace_customer`, `replace_company`) and deleted with the record.
+#[async_trait]
+pub trait HistoryStore: Send + Sync {
+    /// The changes of a record (customer or company id), newest first; positions are
+    /// [`history_key`](crate::domain::history::history_key)s of versions, exclusive.
+    async fn list_history(
+        &self,
+        record_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<HistoryEntry>, StoreError>;
+}
+
 /// Companies with their name and domain claims.
 #[async_trait]
 pub trait CompanyStore: Send + Sync {
     /// Stores a new company; fails on a taken name (case-insensitive) or domain.
     async fn insert_company(&self, company: &Company) -> Result<(), StoreError>;
     async fn get_company(&self, id: &str) -> Result<Option<Company>, StoreError>;
-    /// Replaces `previous` by `next` at `previous.version`, moving name and domain claims.
+    /// Replaces `previous` by `next` at `previous.version`, moving name and domain claims, with
+    /// the change's history entry in the same transaction.
     async fn replace_company(&self, previous: &Company, next: &Company) -> Result<(), StoreError>;
+    /// Deletes the company (at its version), its claims and its history.
     async fn delete_company(&self, company: &Company) -> Result<(), StoreError>;
     /// Ordered by lower-cased name.
     async fn list_companies(
@@ -326,12 +346,24 @@ pub trait InboundStore: Send + Sync {
 /// Every port of the store at once, for wiring: an adapter that implements them all is a
 /// `Store`. Services and handlers name the narrower traits they use.
 pub trait Store:
-    CustomerStore + CompanyStore + FieldStore + ImportJobStore + TicketStore + InboundStore
+    CustomerStore
+    + CompanyStore
+    + HistoryStore
+    + FieldStore
+    + ImportJobStore
+    + TicketStore
+    + InboundStore
 {
 }
 
 impl<T> Store for T where
-    T: CustomerStore + CompanyStore + FieldStore + ImportJobStore + TicketStore + InboundStore
+    T: CustomerStore
+        + CompanyStore
+        + HistoryStore
+        + FieldStore
+        + ImportJobStore
+        + TicketStore
+        + InboundStore
 {
 }
 

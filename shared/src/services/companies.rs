@@ -6,6 +6,7 @@ use crate::domain::caller::Caller;
 use crate::domain::company::*;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
+use crate::domain::history::{Actor, HistoryEntry};
 use crate::domain::patch::Precondition;
 use crate::domain::patch::merge_patch;
 use crate::domain::patch::parse_input;
@@ -14,7 +15,8 @@ use crate::domain::validation::FieldError;
 use crate::domain::versioned::Versioned;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
-use crate::ports::store::{CompanyStore, CustomerStore};
+use crate::ports::store::{CompanyStore, CustomerStore, HistoryStore};
+use crate::services::history::history_page;
 use crate::services::retry::{Attempt, retry_on_conflict};
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ const MAX_RELEASE_PAGES: usize = 10_000;
 pub struct CompanyService {
     store: Arc<dyn CompanyStore>,
     customers: Arc<dyn CustomerStore>,
+    history: Arc<dyn HistoryStore>,
 }
 
 /// A company named by a client must exist: a 422 on `field` otherwise.
@@ -45,8 +48,16 @@ pub(crate) async fn require_company(
 }
 
 impl CompanyService {
-    pub fn new(store: Arc<dyn CompanyStore>, customers: Arc<dyn CustomerStore>) -> Self {
-        Self { store, customers }
+    pub fn new(
+        store: Arc<dyn CompanyStore>,
+        customers: Arc<dyn CustomerStore>,
+        history: Arc<dyn HistoryStore>,
+    ) -> Self {
+        Self {
+            store,
+            customers,
+            history,
+        }
     }
 
     pub async fn create_company(
@@ -65,6 +76,8 @@ impl CompanyService {
             name,
             domains,
             notes,
+            created_by: Some(Actor::caller(&caller.subject)),
+            changed_by: None,
             created_at: now.clone(),
             updated_at: now,
             version: 1,
@@ -116,11 +129,25 @@ impl CompanyService {
         let (name, domains, notes) =
             parse_input::<CompanyInput>(merge_patch(base, patch))?.validate()?;
         let mut next = current.bumped();
+        next.changed_by = Some(Actor::caller(&caller.subject));
         next.name = name;
         next.domains = domains;
         next.notes = notes;
         self.store.replace_company(&current, &next).await?;
         Ok(next)
+    }
+
+    /// `GET /companies/{id}/history`: who changed what, newest first, ending with the creation.
+    pub async fn company_history(
+        &self,
+        caller: &Caller,
+        id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<HistoryEntry>, HelpdeskError> {
+        caller.require_staff()?;
+        let company = self.find_company(id).await?;
+        history_page(self.history.as_ref(), &company, after, limit).await
     }
 
     /// `DELETE /companies/{id}`: its customers stay, without a company.
@@ -148,7 +175,8 @@ impl CompanyService {
             };
             let page = self.customers.list_customers(&query).await?;
             for member in &page.items {
-                self.set_company_if(member, Some(&company.id), None).await?;
+                self.set_company_if(caller, member, Some(&company.id), None)
+                    .await?;
             }
             match page.next {
                 Some(next) => after = Some(next),
@@ -183,6 +211,7 @@ impl CompanyService {
                 ));
             }
             let mut next = company.bumped();
+            next.changed_by = Some(Actor::caller(&caller.subject));
             next.domains.push(domain.clone());
             self.store.replace_company(&company, &next).await?;
             company = next;
@@ -197,7 +226,7 @@ impl CompanyService {
                     .await?;
                 for customer in &page.items {
                     if self
-                        .set_company_if(customer, None, Some(&company.id))
+                        .set_company_if(caller, customer, None, Some(&company.id))
                         .await?
                     {
                         assigned += 1;
@@ -219,6 +248,7 @@ impl CompanyService {
     /// the customer no longer belongs to `from` (someone else decided meanwhile).
     async fn set_company_if(
         &self,
+        caller: &Caller,
         customer: &crate::domain::customer::Customer,
         from: Option<&String>,
         to: Option<&String>,
@@ -239,7 +269,11 @@ impl CompanyService {
             }
             let mut profile = current.profile.clone();
             profile.company_id = to.cloned();
-            let next = current.next_version(profile, &crate::domain::clock::now());
+            let next = current.next_version(
+                profile,
+                &crate::domain::clock::now(),
+                Actor::caller(&caller.subject),
+            );
             let outcome = self.customers.replace_customer(&current, &next).await;
             Attempt::of_write(outcome, || true)
         })

@@ -10,6 +10,7 @@ use crate::domain::email::Email;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
 use crate::domain::field::FieldSet;
+use crate::domain::history::{Actor, HistoryEntry};
 use crate::domain::patch::Precondition;
 use crate::domain::patch::merge_patch;
 use crate::domain::patch::parse_input;
@@ -17,9 +18,10 @@ use crate::domain::validation::FieldError;
 use crate::domain::validation::optional_text;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
-use crate::ports::store::{CompanyStore, CustomerStore, FieldStore};
+use crate::ports::store::{CompanyStore, CustomerStore, FieldStore, HistoryStore};
 use crate::services::companies::require_company;
 use crate::services::fields::FieldService;
+use crate::services::history::history_page;
 use crate::services::retry::{Attempt, retry_on_conflict};
 use std::sync::Arc;
 
@@ -49,6 +51,7 @@ pub enum BatchStatus {
 pub struct CustomerService {
     store: Arc<dyn CustomerStore>,
     companies: Arc<dyn CompanyStore>,
+    history: Arc<dyn HistoryStore>,
     fields: FieldService,
 }
 
@@ -66,11 +69,13 @@ impl CustomerService {
     pub fn new(
         store: Arc<dyn CustomerStore>,
         companies: Arc<dyn CompanyStore>,
+        history: Arc<dyn HistoryStore>,
         fields: Arc<dyn FieldStore>,
     ) -> Self {
         Self {
             store,
             companies,
+            history,
             fields: FieldService::new(fields),
         }
     }
@@ -105,7 +110,8 @@ impl CustomerService {
             .into_profile(access.editable_fields())
             .map_err(HelpdeskError::Validation)?;
         let profile = access.confine(None, profile);
-        let customer = self.new_customer(profile, send_welcome).await?;
+        let by = Actor::caller(&caller.subject);
+        let customer = self.new_customer(profile, send_welcome, by).await?;
         self.store.insert_customer(&customer).await?;
         tracing::info!(customer = %customer.email(), "customer created");
         Ok(customer)
@@ -116,6 +122,7 @@ impl CustomerService {
         &self,
         mut profile: Profile,
         send_welcome: bool,
+        by: Actor,
     ) -> Result<Customer, HelpdeskError> {
         match &profile.company_id {
             Some(id) => require_company(self.companies.as_ref(), id, "company_id").await?,
@@ -126,7 +133,7 @@ impl CustomerService {
                     .await?
             }
         }
-        Ok(customer_record(profile, send_welcome))
+        Ok(customer_record(profile, send_welcome, by))
     }
 
     /// `GET /customers/{email}`: by primary or alternate email, case-insensitively.
@@ -159,7 +166,8 @@ impl CustomerService {
         if !precondition.matches(current.version) {
             return Err(HelpdeskError::PreconditionFailed);
         }
-        let next = self.patched(&current, &access, patch).await?;
+        let by = Actor::caller(&caller.subject);
+        let next = self.patched(&current, &access, patch, by).await?;
         if next.profile == current.profile {
             return Ok(current);
         }
@@ -174,6 +182,7 @@ impl CustomerService {
         current: &Customer,
         access: &CustomerAccess,
         patch: Value,
+        by: Actor,
     ) -> Result<Customer, HelpdeskError> {
         let base = access.editable_document(&current.profile)?;
         let merged = merge_patch(base, patch);
@@ -187,7 +196,7 @@ impl CustomerService {
         {
             require_company(self.companies.as_ref(), id, "company_id").await?;
         }
-        Ok(current.next_version(profile, &crate::domain::clock::now()))
+        Ok(current.next_version(profile, &crate::domain::clock::now(), by))
     }
 
     /// `DELETE /customers/{email}`; with If-Match only at that version.
@@ -287,7 +296,8 @@ impl CustomerService {
                         .into_profile(access.editable_fields())
                         .map_err(HelpdeskError::Validation)?;
                     let profile = access.confine(None, profile);
-                    let customer = self.new_customer(profile, send_welcome).await?;
+                    let by = Actor::caller(&access.caller().subject);
+                    let customer = self.new_customer(profile, send_welcome, by).await?;
                     match self.store.insert_customer(&customer).await {
                         // Someone created it meanwhile: go round again and update it instead.
                         Err(StoreError::EmailTaken(taken)) if taken == email => {
@@ -305,7 +315,8 @@ impl CustomerService {
                         // The item names the customer by any of its emails; keep its primary.
                         object.remove("email");
                     }
-                    let next = self.patched(&current, access, item_patch).await?;
+                    let by = Actor::caller(&access.caller().subject);
+                    let next = self.patched(&current, access, item_patch, by).await?;
                     if next.profile == current.profile {
                         return Ok(Attempt::Done((BatchStatus::Unchanged, current)));
                     }
@@ -332,7 +343,8 @@ impl CustomerService {
                 return Ok(Attempt::Done(current));
             }
             let now = crate::domain::clock::now();
-            let mut next = current.next_version(current.profile.clone(), &now);
+            let by = Actor::caller(&caller.subject);
+            let mut next = current.next_version(current.profile.clone(), &now, by);
             next.blocked = blocked.then(|| Block {
                 at: now.clone(),
                 by: caller.subject.clone(),
@@ -344,6 +356,20 @@ impl CustomerService {
             Attempt::of_write(outcome, || next)
         })
         .await
+    }
+
+    /// `GET /customers/{email}/history`: who changed what, newest first, ending with the
+    /// creation.
+    pub async fn customer_history(
+        &self,
+        caller: &Caller,
+        email: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<HistoryEntry>, HelpdeskError> {
+        caller.require_staff()?;
+        let customer = self.find_customer(email).await?;
+        history_page(self.history.as_ref(), &customer, after, limit).await
     }
 
     /// `POST /customers/{email}/notes`.
@@ -397,8 +423,8 @@ pub fn split_full_name(name: &str) -> (Option<String>, Option<String>) {
     (part(first), part(last))
 }
 
-/// A new customer record at version 1; `send_welcome` queues the welcome email.
-pub fn customer_record(profile: Profile, send_welcome: bool) -> Customer {
+/// A new customer record at version 1, created by `by`; `send_welcome` queues the welcome email.
+pub fn customer_record(profile: Profile, send_welcome: bool, by: Actor) -> Customer {
     let now = crate::domain::clock::now();
     Customer {
         id: crate::domain::clock::new_id(),
@@ -412,6 +438,8 @@ pub fn customer_record(profile: Profile, send_welcome: bool) -> Customer {
         }),
         import_mark: None,
         blocked: None,
+        created_by: Some(by.clone()),
+        changed_by: Some(by),
         created_at: now.clone(),
         updated_at: now,
         version: 1,

@@ -4,6 +4,7 @@
 pub mod companies;
 pub mod customers;
 pub mod fields;
+pub mod history;
 pub mod imports;
 #[cfg(feature = "mail-parsing")]
 pub mod inbound;
@@ -51,7 +52,7 @@ impl Helpdesk {
     ) -> Self {
         Self {
             customers: customer_service(&store),
-            companies: CompanyService::new(store.clone(), store.clone()),
+            companies: CompanyService::new(store.clone(), store.clone(), store.clone()),
             fields: FieldService::new(store.clone()),
             imports: ImportService::new(store.clone(), uploads),
             tickets: TicketService::new(store.clone(), store.clone(), mail.clone()),
@@ -89,7 +90,7 @@ impl Helpdesk {
 
 /// The customer operations over one store (the import and inbound paths need them too).
 fn customer_service(store: &Arc<dyn Store>) -> CustomerService {
-    CustomerService::new(store.clone(), store.clone(), store.clone())
+    CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone())
 }
 
 /// Inbound mail over one store and the mail bucket.

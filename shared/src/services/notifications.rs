@@ -155,7 +155,7 @@ impl Notifier {
                 return Ok(Attempt::Done(None));
             }
             let now = crate::domain::clock::now();
-            let mut next = customer.next_version(customer.profile.clone(), &now);
+            let mut next = customer.next_version(customer.profile.clone(), &now, notifier());
             if let Some(welcome) = next.welcome.as_mut() {
                 welcome.sending_since = Some(now);
             }
@@ -181,7 +181,7 @@ impl Notifier {
                 return Ok(Attempt::Done(WelcomeOutcome::NotDue));
             }
             let now = crate::domain::clock::now();
-            let mut next = current.next_version(current.profile.clone(), &now);
+            let mut next = current.next_version(current.profile.clone(), &now, notifier());
             let Some(welcome) = next.welcome.as_mut() else {
                 return Ok(Attempt::Done(WelcomeOutcome::NotDue));
             };
@@ -223,4 +223,11 @@ enum Settle {
     Sent,
     Failed(String),
     Retry(String),
+}
+
+/// The notifier's changes (welcome state) are its own, not anyone's edit of the customer.
+fn notifier() -> crate::domain::history::Actor {
+    crate::domain::history::Actor::System {
+        name: "notifier".into(),
+    }
 }

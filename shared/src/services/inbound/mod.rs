@@ -179,7 +179,7 @@ impl MailContext {
             let reason = format!("duplicate: message {message_id} is already in ticket {ticket}");
             return self.finish(record, InboundStatus::Ignored, reason).await;
         }
-        let (customer, created) = self.customer_for(&sender, &parsed).await?;
+        let (customer, created) = self.customer_for(&sender, &parsed, &record.id).await?;
         record.customer_email = Some(customer.email().to_string());
         record.customer_created = created;
         if customer.blocked.is_some() {
@@ -278,6 +278,7 @@ impl MailContext {
         &self,
         sender: &Email,
         parsed: &ParsedMail<'_>,
+        inbound_id: &str,
     ) -> Result<(Customer, bool), HelpdeskError> {
         let store = self.customers.store();
         if let Some(customer) = store.find_customer(sender).await? {
@@ -306,7 +307,10 @@ impl MailContext {
             last_name: clip(last_name),
             ..Profile::default()
         };
-        let customer = self.customers.new_customer(profile, false).await?;
+        let by = crate::domain::history::Actor::Inbound {
+            message: inbound_id.to_string(),
+        };
+        let customer = self.customers.new_customer(profile, false, by).await?;
         match store.insert_customer(&customer).await {
             Ok(()) => {
                 tracing::info!(customer = %customer.email(), "customer created from inbound mail");

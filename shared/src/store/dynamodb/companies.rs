@@ -92,6 +92,7 @@ impl CompanyStore for DynamoStore {
                 StoreError::VersionMismatch,
             )?);
         }
+        ops.extend(super::history::history_op(table, previous, next)?);
         self.transact(ops).await
     }
 
@@ -126,7 +127,8 @@ impl CompanyStore for DynamoStore {
                 StoreError::VersionMismatch,
             )?);
         }
-        self.transact(ops).await
+        self.transact(ops).await?;
+        self.delete_partition(history_pk(&company.id)).await
     }
 
     async fn list_companies(

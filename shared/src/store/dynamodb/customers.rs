@@ -106,6 +106,9 @@ impl DynamoStore {
                 ops.push(marker_put(table, email)?);
             }
         }
+        if let (Some(previous), Some(next)) = (previous, next) {
+            ops.extend(super::history::history_op(table, previous, next)?);
+        }
         // The version guard must be part of every change, also when the primary item is untouched.
         Ok(ops)
     }
@@ -128,68 +131,6 @@ impl DynamoStore {
                 }
             }
             _ => Ok(None),
-        }
-    }
-
-    /// Deletes every note of a deleted customer, 25 at a time (BatchWriteItem's limit).
-    pub(super) async fn delete_notes(&self, customer_id: &str) -> Result<(), StoreError> {
-        loop {
-            let (items, _) = self
-                .query_page(
-                    None,
-                    ("pk", notes_pk(customer_id)),
-                    "sk",
-                    None,
-                    None,
-                    25,
-                    true,
-                )
-                .await?;
-            if items.is_empty() {
-                return Ok(());
-            }
-            let requests = items
-                .iter()
-                .filter_map(|item| {
-                    let key = Item::from([
-                        ("pk".into(), item.get("pk")?.clone()),
-                        ("sk".into(), item.get("sk")?.clone()),
-                    ]);
-                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
-                        .set_key(Some(key))
-                        .build()
-                        .ok()?;
-                    Some(
-                        aws_sdk_dynamodb::types::WriteRequest::builder()
-                            .delete_request(delete)
-                            .build(),
-                    )
-                })
-                .collect();
-            let mut pending = HashMap::from([(self.table.clone(), requests)]);
-            for attempt in 0..MAX_BATCH_ROUNDS {
-                let client = self.client().await;
-                let output = send_retrying(|| {
-                    client
-                        .batch_write_item()
-                        .set_request_items(Some(pending.clone()))
-                        .send()
-                })
-                .await
-                .0
-                .map_err(unavailable)?;
-                pending = output.unprocessed_items.unwrap_or_default();
-                pending.retain(|_, v| !v.is_empty());
-                if pending.is_empty() {
-                    break;
-                }
-                backoff(attempt).await;
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable(
-                    "notes could not be deleted; retry the delete".into(),
-                ));
-            }
         }
     }
 
@@ -390,7 +331,8 @@ impl CustomerStore for DynamoStore {
     async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError> {
         self.transact(self.customer_ops(Some(customer), None)?)
             .await?;
-        self.delete_notes(&customer.id).await
+        self.delete_partition(notes_pk(&customer.id)).await?;
+        self.delete_partition(history_pk(&customer.id)).await
     }
 
     async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError> {

@@ -59,6 +59,11 @@ pub(super) fn notes_pk(customer_id: &str) -> String {
     format!("NOTES#{customer_id}")
 }
 
+/// A record's change history (sort key: `history_key` of the version).
+pub(super) fn history_pk(record_id: &str) -> String {
+    format!("HISTORY#{record_id}")
+}
+
 pub(super) fn company_pk(id: &str) -> String {
     format!("COMPANY#{id}")
 }

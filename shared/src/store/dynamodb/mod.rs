@@ -6,6 +6,8 @@
 //!   live under one key, a single `attribute_not_exists(pk)` keeps every email unique.
 //! - `NOTES#<customer id>` / `<created_at>#<note id>`: internal notes, attached to the immutable
 //!   customer id so a change of primary email keeps them.
+//! - `HISTORY#<record id>` / `<version, 20 digits>`: the change that made that version, written
+//!   in the change's transaction.
 //! - `COMPANY#<id>` / `#`, with claim items `COMPANYNAME#<lower name>` and `DOMAIN#<domain>`.
 //! - `FIELD` / `<key>`: custom field definitions.
 //!
@@ -19,6 +21,7 @@ mod bulk;
 mod companies;
 mod customers;
 mod fields;
+mod history;
 mod imports;
 mod items;
 mod keys;
@@ -54,6 +57,7 @@ use crate::domain::customer::Note;
 use crate::domain::email::Email;
 use crate::domain::error::StoreError;
 use crate::domain::field::FieldDefinition;
+use crate::domain::history::HistoryEntry;
 use crate::domain::import_job::ImportJob;
 use crate::domain::inbound::InboundRecord;
 use crate::domain::inbound::InboundStatus;

@@ -70,7 +70,7 @@ impl CompanyStore for SqliteStore {
                 "UPDATE companies SET name_key = ?2, version = ?3, doc = ?4 WHERE id = ?1",
                 params![next.id, next.name_key(), next.version, to_doc(&next)?],
             )?;
-            Ok(())
+            super::history::record_change(tx, &previous, &next)
         })
         .await
     }
@@ -92,6 +92,7 @@ impl CompanyStore for SqliteStore {
                 "DELETE FROM company_domains WHERE company_id = ?1",
                 [&company.id],
             )?;
+            exec(tx, super::history::DELETE_HISTORY, [&company.id])?;
             Ok(())
         })
         .await

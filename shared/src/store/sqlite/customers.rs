@@ -125,6 +125,7 @@ fn replace_customer_in(
         )?;
     }
     write_customer_row(tx, next, doc)?;
+    super::history::record_change(tx, previous, next)?;
     write_keys(tx, &next.id, Some(previous), Some(next), keys)
 }
 
@@ -379,6 +380,7 @@ impl CustomerStore for SqliteStore {
             write_keys(tx, &customer.id, Some(&customer), None, KeyWrites::Indexed)?;
             for sql in [
                 "DELETE FROM notes WHERE customer_id = ?1",
+                super::history::DELETE_HISTORY,
                 "DELETE FROM customers WHERE id = ?1",
             ] {
                 exec(tx, sql, [&customer.id])?;

@@ -29,6 +29,8 @@ fn person(i: usize) -> Customer {
         welcome: None,
         import_mark: None,
         blocked: None,
+        created_by: None,
+        changed_by: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

@@ -7,6 +7,7 @@ mod companies;
 mod connection;
 mod customers;
 mod fields;
+mod history;
 mod imports;
 mod keys;
 #[cfg(test)]

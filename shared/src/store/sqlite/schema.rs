@@ -44,6 +44,14 @@ CREATE TABLE IF NOT EXISTS notes (
     doc         TEXT NOT NULL,
     PRIMARY KEY (customer_id, sort_key)
 );
+-- The change that made each version of a record (history::entry_between), written in the
+-- change's transaction; sort_key is history_key(version).
+CREATE TABLE IF NOT EXISTS history (
+    record_id TEXT NOT NULL,
+    sort_key  TEXT NOT NULL,
+    doc       TEXT NOT NULL,
+    PRIMARY KEY (record_id, sort_key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS companies (
     id       TEXT PRIMARY KEY,
     name_key TEXT NOT NULL UNIQUE,

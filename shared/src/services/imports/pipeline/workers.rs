@@ -161,7 +161,7 @@ impl Worker {
             }
             let company_id = match &values.company {
                 None => None,
-                Some(name) => match self.company(name).await? {
+                Some(name) => match self.company(name, raw.row).await? {
                     Ok(id) => id,
                     Err(reason) => {
                         fail(&mut failures, &mut counts, raw, reason);
@@ -250,6 +250,10 @@ impl Worker {
             row: candidate.raw.row,
             outcome,
         };
+        let by = || crate::domain::history::Actor::Import {
+            job: self.job_id.clone(),
+            row: candidate.raw.row,
+        };
         let company = candidate.company_id.as_deref();
         let Some(existing) = current else {
             // A new customer: typed straight from the row when possible.
@@ -276,7 +280,7 @@ impl Worker {
                 profile.company_id = self.domain_company(email_domain(&profile.email)).await?;
             }
             let mut customer =
-                crate::services::customers::customer_record(profile, self.send_welcome);
+                crate::services::customers::customer_record(profile, self.send_welcome, by());
             customer.import_mark = Some(mark(RowOutcome::Created));
             return Ok(Ok(Plan::Write(
                 CustomerWrite::Insert(customer),
@@ -297,7 +301,7 @@ impl Worker {
         match self
             .ctx
             .customers
-            .patched(&existing, &self.access, patch)
+            .patched(&existing, &self.access, patch, by())
             .await
         {
             Err(HelpdeskError::Unavailable(message)) => Err(HelpdeskError::Unavailable(message)),
@@ -318,10 +322,12 @@ impl Worker {
         }
     }
 
-    /// The id of the company a row names; creates it when allowed. `Err` is the row's failure.
+    /// The id of the company row `row` names; creates it when allowed. `Err` is the row's
+    /// failure.
     pub(super) async fn company(
         &self,
         name: &str,
+        row: u64,
     ) -> Result<Result<Option<String>, String>, HelpdeskError> {
         let key = name_key(name);
         if let Some(found) = cached(&self.companies, &key) {
@@ -340,6 +346,11 @@ impl Worker {
                     name: name.trim().to_string(),
                     domains: Vec::new(),
                     notes: None,
+                    created_by: Some(crate::domain::history::Actor::Import {
+                        job: self.job_id.clone(),
+                        row,
+                    }),
+                    changed_by: None,
                     created_at: now.clone(),
                     updated_at: now,
                     version: 1,

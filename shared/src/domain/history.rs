@@ -1,0 +1,234 @@
+//! Change history: who changed which fields of a record, from what to what.
+//!
+//! Every new version of a customer names who made it ([`Actor`]). The store writes the
+//! [`HistoryEntry`] between two versions in the same transaction as the new version, so the
+//! history holds exactly the changes that happened. A creation writes no entry: the record
+//! keeps who created it, and the creation's values are the current ones with every later change
+//! rolled back ([`initial_values`]). That keeps a new customer (an imported row) one item.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::company::Company;
+use crate::domain::customer::Customer;
+use crate::domain::timestamp::Timestamp;
+
+/// Who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Actor {
+    /// A caller of the API: their JWT `sub` or API key id.
+    Caller { id: String },
+    /// A row of an import job.
+    Import { job: String, row: u64 },
+    /// A received message (its inbound record id).
+    Inbound { message: String },
+    /// A merge of customers.
+    Merge { id: String },
+    /// Something the helpdesk did by itself (`name` says what).
+    System { name: String },
+}
+
+impl Actor {
+    pub fn caller(subject: &str) -> Actor {
+        Actor::Caller {
+            id: subject.to_string(),
+        }
+    }
+}
+
+/// One field's change. `Null` stands for "not set".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// A top-level field (`first_name`), or `custom_fields.<key>` for a custom field.
+    pub field: String,
+    pub from: Value,
+    pub to: Value,
+}
+
+/// The change that made version `version` of a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The record's immutable id: history follows a customer through changes of email.
+    pub record_id: String,
+    pub version: u64,
+    pub at: Timestamp,
+    pub by: Option<Actor>,
+    pub changes: Vec<FieldChange>,
+}
+
+/// A record whose changes the history follows.
+pub trait Tracked {
+    fn record_id(&self) -> &str;
+    fn version(&self) -> u64;
+    fn created_at(&self) -> &Timestamp;
+    fn updated_at(&self) -> &Timestamp;
+    fn created_by(&self) -> Option<&Actor>;
+    fn changed_by(&self) -> Option<&Actor>;
+    /// The values the history compares, by field name, only those that are set.
+    fn tracked_fields(&self) -> BTreeMap<String, Value>;
+}
+
+/// Of a customer: the profile (custom fields one by one) and the block. Welcome state and
+/// import bookkeeping are the helpdesk's own and are not changes anyone made to the customer.
+impl Tracked for Customer {
+    fn record_id(&self) -> &str {
+        &self.id
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn created_at(&self) -> &Timestamp {
+        &self.created_at
+    }
+    fn updated_at(&self) -> &Timestamp {
+        &self.updated_at
+    }
+    fn created_by(&self) -> Option<&Actor> {
+        self.created_by.as_ref()
+    }
+    fn changed_by(&self) -> Option<&Actor> {
+        self.changed_by.as_ref()
+    }
+    fn tracked_fields(&self) -> BTreeMap<String, Value> {
+        let mut fields = BTreeMap::new();
+        if let Ok(Value::Object(profile)) = serde_json::to_value(&self.profile) {
+            for (key, value) in profile {
+                if key == "custom_fields" {
+                    for (custom, value) in value.as_object().into_iter().flatten() {
+                        fields.insert(format!("custom_fields.{custom}"), value.clone());
+                    }
+                } else {
+                    fields.insert(key, value);
+                }
+            }
+        }
+        if let Some(block) = &self.blocked
+            && let Ok(value) = serde_json::to_value(block)
+        {
+            fields.insert("blocked".into(), value);
+        }
+        fields.retain(|_, value| !is_unset(value));
+        fields
+    }
+}
+
+/// Of a company: its name, domains and notes.
+impl Tracked for Company {
+    fn record_id(&self) -> &str {
+        &self.id
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn created_at(&self) -> &Timestamp {
+        &self.created_at
+    }
+    fn updated_at(&self) -> &Timestamp {
+        &self.updated_at
+    }
+    fn created_by(&self) -> Option<&Actor> {
+        self.created_by.as_ref()
+    }
+    fn changed_by(&self) -> Option<&Actor> {
+        self.changed_by.as_ref()
+    }
+    fn tracked_fields(&self) -> BTreeMap<String, Value> {
+        let mut fields = BTreeMap::from([
+            ("name".to_string(), Value::from(self.name.clone())),
+            ("domains".to_string(), Value::from(self.domains.clone())),
+            ("notes".to_string(), Value::from(self.notes.clone())),
+        ]);
+        fields.retain(|_, value| !is_unset(value));
+        fields
+    }
+}
+
+/// Empty values and absent ones are the same to a reader: "not set".
+fn is_unset(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.is_empty(),
+        Value::Object(map) => map.is_empty(),
+        _ => false,
+    }
+}
+
+/// The changes from one set of field values to another, in field order.
+fn changes_between(
+    before: &BTreeMap<String, Value>,
+    after: &BTreeMap<String, Value>,
+) -> Vec<FieldChange> {
+    let mut names: Vec<&String> = before.keys().chain(after.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let from = before.get(name).cloned().unwrap_or(Value::Null);
+            let to = after.get(name).cloned().unwrap_or(Value::Null);
+            (from != to).then(|| FieldChange {
+                field: name.clone(),
+                from,
+                to,
+            })
+        })
+        .collect()
+}
+
+/// The entry a store writes with `next`, or `None` when no tracked field changed (a welcome
+/// sent, an import mark).
+pub fn entry_between<R: Tracked>(previous: &R, next: &R) -> Option<HistoryEntry> {
+    let changes = changes_between(&previous.tracked_fields(), &next.tracked_fields());
+    (!changes.is_empty()).then(|| HistoryEntry {
+        record_id: next.record_id().to_string(),
+        version: next.version(),
+        at: next.updated_at().clone(),
+        by: next.changed_by().cloned(),
+        changes,
+    })
+}
+
+/// The entry of a record's creation (version 1): its values then, from `current` with
+/// `later` (every stored entry, any order) rolled back. A record created before history was
+/// kept (no `created_by`) has an entry without changes: its first values are not known.
+pub fn creation_entry<R: Tracked>(current: &R, later: &[HistoryEntry]) -> HistoryEntry {
+    let mut later: Vec<&HistoryEntry> = later.iter().collect();
+    later.sort_by_key(|entry| std::cmp::Reverse(entry.version));
+    let changes = current.created_by().map(|_| {
+        let initial = initial_values(current.tracked_fields(), &later);
+        changes_between(&BTreeMap::new(), &initial)
+    });
+    HistoryEntry {
+        record_id: current.record_id().to_string(),
+        version: 1,
+        at: current.created_at().clone(),
+        by: current.created_by().cloned(),
+        changes: changes.unwrap_or_default(),
+    }
+}
+
+/// `values` with `later` (newest first) undone.
+fn initial_values(
+    mut values: BTreeMap<String, Value>,
+    later: &[&HistoryEntry],
+) -> BTreeMap<String, Value> {
+    for entry in later {
+        for change in &entry.changes {
+            if is_unset(&change.from) {
+                values.remove(&change.field);
+            } else {
+                values.insert(change.field.clone(), change.from.clone());
+            }
+        }
+    }
+    values
+}
+
+/// The sort key of an entry: versions in text order.
+pub fn history_key(version: u64) -> String {
+    format!("{version:020}")
+}

@@ -1,0 +1,38 @@
+//! Change history: one row per change, written in the change's transaction.
+
+use super::*;
+use crate::domain::history::{HistoryEntry, Tracked, entry_between, history_key};
+use crate::ports::store::HistoryStore;
+
+/// Deletes a deleted record's history (bound to its id).
+pub(super) const DELETE_HISTORY: &str = "DELETE FROM history WHERE record_id = ?1";
+
+/// Writes the entry of the change from `previous` to `next`, if a tracked field changed.
+pub(super) fn record_change<R: Tracked>(
+    tx: &Connection,
+    previous: &R,
+    next: &R,
+) -> Result<(), StoreError> {
+    if let Some(entry) = entry_between(previous, next) {
+        exec(
+            tx,
+            "INSERT INTO history (record_id, sort_key, doc) VALUES (?1, ?2, ?3)",
+            params![entry.record_id, history_key(entry.version), to_doc(&entry)?],
+        )?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
+    async fn list_history(
+        &self,
+        record_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<HistoryEntry>, StoreError> {
+        const SQL: &str = "SELECT sort_key, doc FROM history WHERE record_id = ?1 AND sort_key < ?2
+                           ORDER BY sort_key DESC LIMIT ?3";
+        self.newest_first(SQL, record_id, after, limit).await
+    }
+}
