@@ -153,7 +153,7 @@ fn scenario(kind: &str, folder: &Path) {
         let customers =
             CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
         let mail = Arc::new(FolderStore::new(&work));
-        let context = MailContext::new(customers, store.clone(), store, mail);
+        let context = MailContext::new(customers, store.clone(), store.clone(), store, mail);
         let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
             .expect("folder")
             .flatten()

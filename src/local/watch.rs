@@ -5,10 +5,11 @@ use std::sync::Arc;
 use helpdesk_shared::services::Helpdesk;
 use helpdesk_shared::store::sqlite::SqliteStore;
 
-use super::{DataDir, send_due_welcomes};
+use super::{DataDir, run_running_erasures, send_due_welcomes};
 
 /// Imports files dropped into `DATA_DIR/imports/` (or uploaded), ingests mail dropped into
-/// `DATA_DIR/inbox/` and writes due welcome emails to `DATA_DIR/outbox/`, checking every two seconds and whenever `uploaded` is notified. Runs until
+/// `DATA_DIR/inbox/`, writes due welcome emails to `DATA_DIR/outbox/` and runs requested
+/// erasures, checking every two seconds and whenever `uploaded` is notified. Runs until
 /// the process ends.
 pub async fn watch_folders(
     data: DataDir,
@@ -20,6 +21,9 @@ pub async fn watch_folders(
     loop {
         if let Err(error) = send_due_welcomes(&store, &notifier).await {
             tracing::warn!(%error, "welcome emails: will retry");
+        }
+        if let Err(error) = run_running_erasures(&store, &helpdesk.privacy).await {
+            tracing::warn!(%error, "erasures: will retry");
         }
         match data.ingest_dropped_mail(&helpdesk).await {
             Ok(records) => {

@@ -10,15 +10,15 @@ use serde_json::{Value, json};
 
 use crate::support::{As, LambdaApi};
 
-struct Mail {
-    api: LambdaApi,
+pub(crate) struct Mail {
+    pub(crate) api: LambdaApi,
     handler: EmailIngestHandler,
     /// Arrival times one second apart, so arrival order is the order of delivery.
     clock: AtomicU64,
 }
 
 impl Mail {
-    fn new(api: LambdaApi) -> Mail {
+    pub(crate) fn new(api: LambdaApi) -> Mail {
         let context = api.helpdesk().mail_context();
         Mail {
             handler: EmailIngestHandler::new(context, None),
@@ -28,7 +28,7 @@ impl Mail {
     }
 
     /// Delivers `raw` with passing verdicts; answers the inbound record.
-    async fn deliver(&self, raw: &str) -> Value {
+    pub(crate) async fn deliver(&self, raw: &str) -> Value {
         let id = format!("ses-{}", uuid::Uuid::new_v4().simple());
         self.deliver_as(&id, raw.as_bytes(), &[]).await
     }
@@ -102,7 +102,7 @@ impl Mail {
         record.body
     }
 
-    async fn ticket(&self, id: &Value) -> Value {
+    pub(crate) async fn ticket(&self, id: &Value) -> Value {
         let id = id.as_str().expect("a ticket id");
         let reply = self.api.get(As::Agent, &format!("/tickets/{id}")).await;
         assert_eq!(reply.status, 200, "{}", reply.body);

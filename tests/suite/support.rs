@@ -121,6 +121,19 @@ pub struct LambdaApi {
     router: axum::Router,
     pub store: Arc<dyn Store>,
     pub objects: Arc<dyn ObjectStore>,
+    /// Where everything is kept, for tests that look at every stored byte.
+    pub place: Place,
+}
+
+/// Where a test API keeps its data.
+#[derive(Clone, Debug)]
+pub enum Place {
+    /// The SQLite database file and the folder standing in for the buckets.
+    Local { database: PathBuf, folder: PathBuf },
+    /// The moto table and bucket.
+    Cloud { table: String, bucket: String },
+    /// Somewhere the test does not look.
+    Elsewhere,
 }
 
 pub struct Reply {
@@ -192,20 +205,33 @@ impl LambdaApi {
             router,
             store,
             objects,
+            place: Place::Elsewhere,
         }
     }
 
     /// SQLite with a folder for the bucket, as in local mode.
     pub async fn on_sqlite() -> Self {
-        Self::new(
-            sqlite_store(),
-            Arc::new(FolderStore::new(temp_dir("objects"))),
-        )
+        let database = temp_dir("sqlite").join("helpdesk.db");
+        let folder = temp_dir("objects");
+        let store = Arc::new(SqliteStore::open(&database).expect("open sqlite"));
+        let mut api = Self::new(store, Arc::new(FolderStore::new(folder.clone())));
+        api.place = Place::Local { database, folder };
+        api
     }
 
     /// DynamoDB and S3, both on moto, as in the cloud.
     pub async fn on_dynamodb() -> Self {
-        Self::new(dynamo_store().await, s3_store().await)
+        let client = dynamo_client();
+        let table = format!("helpdesk-{}", uuid::Uuid::new_v4());
+        DynamoStore::create_table(&client, &table)
+            .await
+            .expect("moto_server must accept CreateTable");
+        let store = Arc::new(DynamoStore::new(client, table.clone()));
+        let objects = s3_store().await;
+        let bucket = objects.bucket().to_string();
+        let mut api = Self::new(store, objects);
+        api.place = Place::Cloud { table, bucket };
+        api
     }
 
     /// The services over this API's store and bucket, for the Lambda handlers under test.

@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
     let mail = Arc::new(S3Store::from_config(&config, "MAIL_BUCKET")?);
     let customers =
         CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
-    let context = MailContext::new(customers, store.clone(), store, mail);
+    let context = MailContext::new(customers, store.clone(), store.clone(), store, mail);
     let handler = EmailIngestHandler::new(context, std::env::var("MAIL_PREFIX").ok());
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

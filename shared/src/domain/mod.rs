@@ -7,6 +7,7 @@ pub mod clock;
 pub mod company;
 pub mod customer;
 pub mod email;
+pub mod erasure;
 pub mod error;
 pub mod field;
 pub mod history;

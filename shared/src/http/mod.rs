@@ -8,6 +8,7 @@ mod fields;
 mod imports;
 mod inbound;
 mod pagination;
+mod privacy;
 mod problem;
 mod tickets;
 
@@ -40,6 +41,7 @@ use crate::services::customers::CustomerService;
 use crate::services::fields::FieldService;
 use crate::services::imports::ImportService;
 use crate::services::inbound_records::InboundRecordService;
+use crate::services::privacy::PrivacyService;
 use crate::services::tickets::TicketService;
 use companies::*;
 use customers::*;
@@ -50,6 +52,7 @@ use imports::*;
 use inbound::*;
 pub use pagination::PageView;
 use pagination::*;
+use privacy::*;
 use problem::*;
 use tickets::*;
 use views::{BatchItemView, CustomerView};
@@ -106,6 +109,7 @@ substate! {
     ImportService => imports,
     TicketService => tickets,
     InboundRecordService => inbound,
+    PrivacyService => privacy,
 }
 
 impl FromRef<AppState> for Links {
@@ -150,6 +154,9 @@ route_table! { ROUTES, table_routes;
     "/customers/{email}" => { get: get_customer, patch: update_customer, delete: delete_customer },
     "/customers/{email}/notes" => { post: add_note, get: list_notes },
     "/customers/{email}/history" => { get: customer_history },
+    "/customers/{email}/erase" => { post: erase_customer },
+    "/customers/{email}/export" => { get: export_customer },
+    "/erasures/{id}" => { get: get_erasure },
     "/customers/{email}/block" => { post: block_customer, delete: unblock_customer },
     "/customers/{email}/tickets" => { get: list_customer_tickets },
     "/companies" => { post: create_company, get: list_companies },

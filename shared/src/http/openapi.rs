@@ -13,7 +13,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
-use super::{companies, customers, fields, imports, inbound, tickets};
+use super::{companies, customers, fields, imports, inbound, privacy, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,9 @@ use super::{companies, customers, fields, imports, inbound, tickets};
         customers::list_notes,
         customers::customer_history,
         companies::company_history,
+        privacy::erase_customer,
+        privacy::get_erasure,
+        privacy::export_customer,
         customers::block_customer,
         customers::unblock_customer,
         customers::list_customer_tickets,

@@ -5,6 +5,8 @@
 pub mod csv_import;
 #[cfg(feature = "email-ingest")]
 pub mod email_ingest;
+#[cfg(feature = "jobs")]
+pub mod jobs;
 #[cfg(feature = "notifier")]
 pub mod notifier;
 

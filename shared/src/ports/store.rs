@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::erasure::Erasure;
 use crate::domain::error::StoreError;
 
 use crate::domain::company::Company;
@@ -326,6 +327,13 @@ pub trait TicketStore: Send + Sync {
     ) -> Result<Vec<Option<String>>, StoreError>;
     /// Tickets by id, in order, in one request (up to 100 ids).
     async fn get_tickets(&self, ids: &[String]) -> Result<Vec<Option<Ticket>>, StoreError>;
+    /// Deletes a ticket with its messages and their Message-ID claims; deleting what is gone
+    /// succeeds (erasure steps are repeated after a crash).
+    async fn delete_ticket(&self, ticket: &Ticket) -> Result<(), StoreError>;
+    /// Overwrites a stored message (erasure anonymises messages in place).
+    async fn rewrite_message(&self, message: &TicketMessage) -> Result<(), StoreError>;
+    /// Deletes the Message-ID claims of `message_ids` (anonymised messages thread no more).
+    async fn release_message_ids(&self, message_ids: &[String]) -> Result<(), StoreError>;
 }
 
 /// What happened to each received message.
@@ -341,6 +349,30 @@ pub trait InboundStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<InboundRecord>, StoreError>;
+    /// The records of mail from `sender` (compared lower-cased), newest first.
+    async fn list_inbound_from(
+        &self,
+        sender: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<InboundRecord>, StoreError>;
+    /// Deletes a record; deleting one that is gone succeeds.
+    async fn delete_inbound(&self, id: &str) -> Result<(), StoreError>;
+}
+
+/// Erasures (jobs, then tombstones) and the addresses they suppress.
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Stores a new erasure; `Exists` if its id is taken.
+    async fn insert_erasure(&self, erasure: &Erasure) -> Result<(), StoreError>;
+    async fn get_erasure(&self, id: &str) -> Result<Option<Erasure>, StoreError>;
+    /// Replaces `previous` by `next` if the stored erasure is still at `previous.version`.
+    async fn replace_erasure(&self, previous: &Erasure, next: &Erasure) -> Result<(), StoreError>;
+    /// The salt of address hashes: made on first use, then the same forever.
+    async fn erasure_salt(&self) -> Result<String, StoreError>;
+    /// Marks an address hash as suppressed: later mail from it is ignored.
+    async fn suppress(&self, email_hash: &str, erasure_id: &str) -> Result<(), StoreError>;
+    async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError>;
 }
 
 /// Every port of the store at once, for wiring: an adapter that implements them all is a
@@ -349,6 +381,7 @@ pub trait Store:
     CustomerStore
     + CompanyStore
     + HistoryStore
+    + ErasureStore
     + FieldStore
     + ImportJobStore
     + TicketStore
@@ -360,6 +393,7 @@ impl<T> Store for T where
     T: CustomerStore
         + CompanyStore
         + HistoryStore
+        + ErasureStore
         + FieldStore
         + ImportJobStore
         + TicketStore

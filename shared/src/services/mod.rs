@@ -10,6 +10,7 @@ pub mod imports;
 pub mod inbound;
 pub mod inbound_records;
 pub mod notifications;
+pub mod privacy;
 pub mod retry;
 pub mod tickets;
 
@@ -24,6 +25,7 @@ use fields::FieldService;
 use imports::{ImportContext, ImportService};
 use inbound_records::InboundRecordService;
 use notifications::{Notifier, WelcomeTemplate};
+use privacy::PrivacyService;
 use tickets::TicketService;
 
 /// Every capability wired over one store and the buckets: what the API serves and what local
@@ -37,6 +39,7 @@ pub struct Helpdesk {
     pub imports: ImportService,
     pub tickets: TicketService,
     pub inbound: InboundRecordService,
+    pub privacy: PrivacyService,
     store: Arc<dyn Store>,
     #[cfg(feature = "mail-parsing")]
     mail: Arc<dyn ObjectStore>,
@@ -57,6 +60,14 @@ impl Helpdesk {
             imports: ImportService::new(store.clone(), uploads),
             tickets: TicketService::new(store.clone(), store.clone(), mail.clone()),
             inbound: InboundRecordService::new(store.clone()),
+            privacy: PrivacyService::new(
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                store.clone(),
+                mail.clone(),
+            ),
             store,
             #[cfg(feature = "mail-parsing")]
             mail,
@@ -96,5 +107,11 @@ fn customer_service(store: &Arc<dyn Store>) -> CustomerService {
 /// Inbound mail over one store and the mail bucket.
 #[cfg(feature = "mail-parsing")]
 fn mail_context(store: &Arc<dyn Store>, mail: Arc<dyn ObjectStore>) -> inbound::MailContext {
-    inbound::MailContext::new(customer_service(store), store.clone(), store.clone(), mail)
+    inbound::MailContext::new(
+        customer_service(store),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        mail,
+    )
 }

@@ -183,7 +183,10 @@ impl TicketService {
     }
 }
 
-async fn load_body(mail: &dyn ObjectStore, key: &str) -> Result<MessageBody, HelpdeskError> {
+pub(crate) async fn load_body(
+    mail: &dyn ObjectStore,
+    key: &str,
+) -> Result<MessageBody, HelpdeskError> {
     let bytes = mail.get(key).await.map_err(|e| match e {
         ObjectError::NotFound(key) => {
             HelpdeskError::Unavailable(format!("message body {key} is missing"))

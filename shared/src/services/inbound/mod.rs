@@ -36,7 +36,7 @@ use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::MessageWrite;
 use crate::ports::store::TicketWrite;
-use crate::ports::store::{InboundStore, TicketStore};
+use crate::ports::store::{ErasureStore, InboundStore, TicketStore};
 use crate::services::customers::CustomerService;
 use crate::services::customers::split_full_name;
 use crate::services::retry::{Attempt, retry_on_conflict};
@@ -60,7 +60,11 @@ pub struct MailContext {
     pub customers: CustomerService,
     pub tickets: Arc<dyn TicketStore>,
     pub inbound: Arc<dyn InboundStore>,
+    /// Addresses whose erasure suppressed their mail.
+    pub erasures: Arc<dyn ErasureStore>,
     pub mail: Arc<dyn ObjectStore>,
+    /// The salt of address hashes, read once per process.
+    salt: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl MailContext {
@@ -68,14 +72,27 @@ impl MailContext {
         customers: CustomerService,
         tickets: Arc<dyn TicketStore>,
         inbound: Arc<dyn InboundStore>,
+        erasures: Arc<dyn ErasureStore>,
         mail: Arc<dyn ObjectStore>,
     ) -> Self {
         Self {
             customers,
             tickets,
             inbound,
+            erasures,
             mail,
+            salt: Arc::default(),
         }
+    }
+
+    /// Whether an erasure suppressed mail from `sender`.
+    async fn suppressed(&self, sender: &str) -> Result<bool, HelpdeskError> {
+        let salt = self
+            .salt
+            .get_or_try_init(|| self.erasures.erasure_salt())
+            .await?;
+        let hash = crate::domain::erasure::email_hash(salt, sender);
+        Ok(self.erasures.is_suppressed(&hash).await?)
     }
 
     /// What happened to the message with this id, if it was seen before.
@@ -179,7 +196,13 @@ impl MailContext {
             let reason = format!("duplicate: message {message_id} is already in ticket {ticket}");
             return self.finish(record, InboundStatus::Ignored, reason).await;
         }
-        let (customer, created) = self.customer_for(&sender, &parsed, &record.id).await?;
+        let Some((customer, created)) = self.customer_for(&sender, &parsed, &record.id).await?
+        else {
+            // An erased person asked that nothing of theirs be kept: no customer, no ticket.
+            return self
+                .finish(record, InboundStatus::Ignored, "erased".into())
+                .await;
+        };
         record.customer_email = Some(customer.email().to_string());
         record.customer_created = created;
         if customer.blocked.is_some() {
@@ -273,16 +296,20 @@ impl MailContext {
     }
 
     /// The customer the sender is (by primary or alternate email), created when unknown with
-    /// the name from the display name and a company by domain matching.
+    /// the name from the display name and a company by domain matching; `None` when unknown
+    /// and suppressed by an erasure.
     async fn customer_for(
         &self,
         sender: &Email,
         parsed: &ParsedMail<'_>,
         inbound_id: &str,
-    ) -> Result<(Customer, bool), HelpdeskError> {
+    ) -> Result<Option<(Customer, bool)>, HelpdeskError> {
         let store = self.customers.store();
         if let Some(customer) = store.find_customer(sender).await? {
-            return Ok((customer, false));
+            return Ok(Some((customer, false)));
+        }
+        if self.suppressed(sender).await? {
+            return Ok(None);
         }
         let (first_name, last_name) = parsed
             .from
@@ -314,13 +341,13 @@ impl MailContext {
         match store.insert_customer(&customer).await {
             Ok(()) => {
                 tracing::info!(customer = %customer.email(), "customer created from inbound mail");
-                Ok((customer, true))
+                Ok(Some((customer, true)))
             }
             // Another message from the same new sender got there first.
             Err(StoreError::EmailTaken(_)) => store
                 .find_customer(sender)
                 .await?
-                .map(|c| (c, false))
+                .map(|c| Some((c, false)))
                 .ok_or_else(|| HelpdeskError::Unavailable("customer vanished; retry".into())),
             Err(other) => Err(other.into()),
         }

@@ -134,7 +134,7 @@ pub(super) fn message_item(message: &TicketMessage) -> Result<Item, StoreError> 
 }
 
 pub(super) fn inbound_item(record: &InboundRecord) -> Result<Item, StoreError> {
-    Ok(Item::from([
+    let mut item = Item::from([
         ("pk".into(), s(inbound_pk(&record.id))),
         ("sk".into(), s(SINGLE)),
         ("doc".into(), to_doc(record)?),
@@ -145,7 +145,15 @@ pub(super) fn inbound_item(record: &InboundRecord) -> Result<Item, StoreError> {
             "group_pk".into(),
             s(inbound_status_pk(record.status.as_str())),
         ),
-    ]))
+    ]);
+    // The records of one sender (erasure and export find them), oldest first.
+    if let Some(from) = &record.from {
+        item.insert(
+            "first_sk".into(),
+            s(inbound_sender_key(from, &record.list_key())),
+        );
+    }
+    Ok(item)
 }
 
 pub(super) fn field_item(field: &FieldDefinition) -> Result<Item, StoreError> {

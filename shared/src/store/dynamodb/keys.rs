@@ -64,6 +64,26 @@ pub(super) fn history_pk(record_id: &str) -> String {
     format!("HISTORY#{record_id}")
 }
 
+const ERASURE: &str = "ERASURE#";
+
+/// An erasure job and, once done, its tombstone.
+pub(super) fn erasure_pk(id: &str) -> String {
+    format!("{ERASURE}{id}")
+}
+
+/// The erasure id of an `ERASURE#` key, for readers of the table's stream.
+pub fn erasure_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix(ERASURE)
+}
+
+/// A suppressed address, by its salted hash.
+pub(super) fn suppressed_pk(email_hash: &str) -> String {
+    format!("SUPPRESSED#{email_hash}")
+}
+
+/// Settings the table keeps for itself (`sk`: the setting's name).
+pub(super) const CONFIG_PK: &str = "CONFIG";
+
 pub(super) fn company_pk(id: &str) -> String {
     format!("COMPANY#{id}")
 }
@@ -109,6 +129,16 @@ pub(super) fn message_id_pk(message_id: &str) -> String {
 
 /// The `list_pk` of every inbound record (listing, newest first).
 pub(super) const INBOUND_LIST: &str = "INBOUND";
+
+/// An inbound record's position among its sender's (`first_sk` in the `INBOUND` partition of
+/// `by_first`); with an empty `list_key`, the prefix of them all.
+pub(super) fn inbound_sender_key(sender: &str, list_key: &str) -> String {
+    format!(
+        "{}{}{list_key}",
+        sender.trim().to_ascii_lowercase(),
+        crate::ports::store::KEY_SEPARATOR
+    )
+}
 
 pub(super) fn inbound_pk(id: &str) -> String {
     format!("INBOUND#{id}")

@@ -20,6 +20,8 @@
 mod bulk;
 mod companies;
 mod customers;
+mod deletes;
+mod erasures;
 mod fields;
 mod history;
 mod imports;
@@ -27,7 +29,7 @@ mod items;
 mod keys;
 mod listing;
 mod schema;
-#[cfg(feature = "notifier")]
+#[cfg(any(feature = "notifier", feature = "jobs"))]
 pub mod stream;
 mod tickets;
 mod tx;

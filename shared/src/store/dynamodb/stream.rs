@@ -1,11 +1,11 @@
-//! What the table's stream says, for its readers: which customer a record is about, and
-//! whether that customer's welcome email is due. The stream carries the table's own layout, so
+//! What the table's stream says, for its readers: which customer a record is about, whether
+//! that customer's welcome email is due, and which job a record wakes. The stream carries the table's own layout, so
 //! it is read here, beside the keys and items that define it.
 
 use aws_lambda_events::dynamodb::EventRecord;
 use serde_dynamo::AttributeValue;
 
-use super::keys::email_of_pk;
+use super::keys::{email_of_pk, erasure_of_pk};
 
 fn string<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
@@ -24,4 +24,16 @@ pub fn welcome_due(record: &EventRecord) -> Option<&str> {
         return None;
     }
     string(image, "pk").and_then(email_of_pk)
+}
+
+/// The id of the erasure a record shows as still running (an erasure item whose new image
+/// has `job_status = running`), or `None` for any other record.
+pub fn erasure_running(record: &EventRecord) -> Option<&str> {
+    let image = &record.change.new_image;
+    let running =
+        string(image, "kind") == Some("erasure") && string(image, "job_status") == Some("running");
+    if !running {
+        return None;
+    }
+    string(image, "pk").and_then(erasure_of_pk)
 }

@@ -143,6 +143,58 @@ impl TicketStore for DynamoStore {
             .map(|pk| items.get(pk).map(from_item).transpose())
             .collect()
     }
+
+    /// Messages and their claims first, the ticket item last: a crash half-way leaves a
+    /// ticket that the next attempt finds and finishes.
+    async fn delete_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        loop {
+            let (items, _) = self
+                .query_page(
+                    None,
+                    ("pk", ticket_pk(&ticket.id)),
+                    "sk",
+                    None,
+                    Some(MESSAGE_SK),
+                    100,
+                    true,
+                )
+                .await?;
+            if items.is_empty() {
+                break;
+            }
+            let mut keys = Vec::with_capacity(items.len() * 2);
+            for item in &items {
+                let message: TicketMessage = from_item(item)?;
+                keys.push((message_id_pk(&message.message_id), SINGLE.to_string()));
+                if let Some(sk) = get_s(item, "sk") {
+                    keys.push((ticket_pk(&ticket.id), sk.to_string()));
+                }
+            }
+            self.delete_keys(keys).await?;
+        }
+        self.delete_keys(vec![(ticket_pk(&ticket.id), SINGLE.to_string())])
+            .await
+    }
+
+    async fn rewrite_message(&self, message: &TicketMessage) -> Result<(), StoreError> {
+        // Only over a stored message: a message deleted meanwhile stays deleted.
+        let on_fail = StoreError::VersionMismatch;
+        match self
+            .put_conditional(message_item(message)?, EXISTS, &[], on_fail)
+            .await
+        {
+            Err(StoreError::VersionMismatch) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn release_message_ids(&self, message_ids: &[String]) -> Result<(), StoreError> {
+        let keys = message_ids
+            .iter()
+            .map(|id| (message_id_pk(id), SINGLE.to_string()))
+            .collect();
+        self.delete_keys(keys).await
+    }
 }
 
 #[async_trait]
@@ -182,5 +234,33 @@ impl InboundStore for DynamoStore {
             )
             .await?;
         Ok(Page::from_rows(keyed_rows(&items, "list_sk")?, limit))
+    }
+
+    /// Through `by_first`, where inbound records carry `<sender><separator><list key>` in the
+    /// `INBOUND` partition (customers' name keys live in the `CUSTOMERS#` partitions).
+    async fn list_inbound_from(
+        &self,
+        sender: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<InboundRecord>, StoreError> {
+        let prefix = inbound_sender_key(sender, "");
+        let (items, _) = self
+            .query_page(
+                Some(INDEX_FIRST),
+                ("list_pk", INBOUND_LIST.to_string()),
+                "first_sk",
+                after,
+                Some(&prefix),
+                limit + 1,
+                true,
+            )
+            .await?;
+        Ok(Page::from_rows(keyed_rows(&items, "first_sk")?, limit))
+    }
+
+    async fn delete_inbound(&self, id: &str) -> Result<(), StoreError> {
+        self.delete_keys(vec![(inbound_pk(id), SINGLE.to_string())])
+            .await
     }
 }

@@ -96,6 +96,7 @@ pub(super) async fn backoff(attempt: usize) {
 pub(super) const NOT_EXISTS: &str = "attribute_not_exists(pk)";
 
 pub(super) const AT_VERSION: &str = "version = :version";
+pub(super) const EXISTS: &str = "attribute_exists(pk)";
 
 pub(super) const OWNED_BY: &str = "customer_id = :id";
 

@@ -6,6 +6,7 @@
 mod companies;
 mod connection;
 mod customers;
+mod erasures;
 mod fields;
 mod history;
 mod imports;

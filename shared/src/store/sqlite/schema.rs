@@ -99,6 +99,24 @@ CREATE TABLE IF NOT EXISTS inbound (
 );
 CREATE INDEX IF NOT EXISTS inbound_sorted ON inbound(sort_key);
 CREATE INDEX IF NOT EXISTS inbound_status ON inbound(status, sort_key);
+-- The records of one sender (erasure and export find them); an expression index, so records
+-- stored before it existed are covered too.
+CREATE INDEX IF NOT EXISTS inbound_sender ON inbound(lower(json_extract(doc, '$.from')), sort_key);
+-- Erasures (jobs, then tombstones), the salt of address hashes, suppressed address hashes.
+CREATE TABLE IF NOT EXISTS erasures (
+    id      TEXT PRIMARY KEY,
+    running INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS suppressed (
+    email_hash TEXT PRIMARY KEY,
+    erasure_id TEXT NOT NULL
+) WITHOUT ROWID;
 "#;
 
 /// Version 0 → 1: the customers table loses its indexes (and the unique email, which
@@ -162,7 +180,10 @@ impl SqliteStore {
                  -- listing keys (peaks 105, 121 and 149 MiB).
                  PRAGMA cache_size = -8192;
                  PRAGMA wal_autocheckpoint = 8192;
-                 PRAGMA foreign_keys = ON;",
+                 PRAGMA foreign_keys = ON;
+                 -- Deleted content is overwritten, not left in free pages: an erasure
+                 -- leaves nothing in the file to recover.
+                 PRAGMA secure_delete = ON;",
             )
             .map_err(unavailable)?;
         // Plans do not depend on bound values: without this, SQLite recompiles a statement

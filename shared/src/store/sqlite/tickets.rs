@@ -142,6 +142,48 @@ impl TicketStore for SqliteStore {
         })
         .await
     }
+
+    async fn delete_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        let id = ticket.id.clone();
+        self.write(move |tx| {
+            for sql in [
+                // Through the messages' own Message-IDs: message_ids is keyed by them alone.
+                "DELETE FROM message_ids WHERE message_id IN
+                   (SELECT json_extract(doc, '$.message_id') FROM ticket_messages
+                    WHERE ticket_id = ?1)",
+                "DELETE FROM ticket_messages WHERE ticket_id = ?1",
+                "DELETE FROM tickets WHERE id = ?1",
+            ] {
+                exec(tx, sql, [&id])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rewrite_message(&self, message: &TicketMessage) -> Result<(), StoreError> {
+        let message = message.clone();
+        self.write(move |tx| {
+            exec(
+                tx,
+                "UPDATE ticket_messages SET doc = ?3 WHERE ticket_id = ?1 AND sort_key = ?2",
+                params![message.ticket_id, message.list_key(), to_doc(&message)?],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn release_message_ids(&self, message_ids: &[String]) -> Result<(), StoreError> {
+        let ids = message_ids.to_vec();
+        self.write(move |tx| {
+            for id in &ids {
+                exec(tx, "DELETE FROM message_ids WHERE message_id = ?1", [id])?;
+            }
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -194,6 +236,37 @@ impl InboundStore for SqliteStore {
         })
         .await
     }
+
+    async fn list_inbound_from(
+        &self,
+        sender: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<InboundRecord>, StoreError> {
+        let sender = sender.trim().to_ascii_lowercase();
+        let after = after.unwrap_or_default().to_string();
+        self.with(move |connection| {
+            // The expression is the index's (inbound_sender), so the index serves it.
+            let rows = read_docs(
+                connection,
+                "SELECT sort_key, doc FROM inbound
+                 WHERE lower(json_extract(doc, '$.from')) = ?1 AND sort_key > ?2
+                 ORDER BY sort_key LIMIT ?3",
+                params![sender, after, (limit + 1) as i64],
+            )?;
+            Ok(Page::from_rows(rows, limit))
+        })
+        .await
+    }
+
+    async fn delete_inbound(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            exec(tx, "DELETE FROM inbound WHERE id = ?1", [&id])?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 pub(super) fn replace_ticket_in(
@@ -203,8 +276,15 @@ pub(super) fn replace_ticket_in(
 ) -> Result<(), StoreError> {
     let updated = exec(
         tx,
-        "UPDATE tickets SET version = ?3, doc = ?4 WHERE id = ?1 AND version = ?2",
-        params![previous.id, previous.version, next.version, to_doc(next)?],
+        "UPDATE tickets SET version = ?3, doc = ?4, customer_id = ?5
+         WHERE id = ?1 AND version = ?2",
+        params![
+            previous.id,
+            previous.version,
+            next.version,
+            to_doc(next)?,
+            next.customer_id
+        ],
     )?;
     if updated == 0 {
         return Err(StoreError::VersionMismatch);

@@ -1,0 +1,92 @@
+//! Erasures, the salt of address hashes and suppressed addresses.
+
+use super::*;
+use crate::domain::erasure::Erasure;
+use crate::ports::store::ErasureStore;
+
+const SALT_SK: &str = "erasure_salt";
+
+/// An erasure item. While it runs it carries `job_status`, which the jobs function's stream
+/// subscription filters on: each checkpoint it writes wakes the next run.
+fn erasure_item(erasure: &Erasure) -> Result<Item, StoreError> {
+    let mut item = Item::from([
+        ("pk".into(), s(erasure_pk(&erasure.id))),
+        ("sk".into(), s(SINGLE)),
+        ("kind".into(), s("erasure")),
+        ("version".into(), n(erasure.version)),
+        ("doc".into(), to_doc(erasure)?),
+    ]);
+    if !erasure.is_done() {
+        item.insert("job_status".into(), s("running"));
+    }
+    Ok(item)
+}
+
+#[async_trait]
+impl ErasureStore for DynamoStore {
+    async fn insert_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
+        let on_fail = StoreError::Exists(format!("erasure {}", erasure.id));
+        self.put_conditional(erasure_item(erasure)?, NOT_EXISTS, &[], on_fail)
+            .await
+    }
+
+    async fn get_erasure(&self, id: &str) -> Result<Option<Erasure>, StoreError> {
+        self.get_doc(erasure_pk(id)).await
+    }
+
+    async fn replace_erasure(&self, previous: &Erasure, next: &Erasure) -> Result<(), StoreError> {
+        let values = [(":version", n(previous.version))];
+        self.put_conditional(
+            erasure_item(next)?,
+            AT_VERSION,
+            &values,
+            StoreError::VersionMismatch,
+        )
+        .await
+    }
+
+    async fn erasure_salt(&self) -> Result<String, StoreError> {
+        if let Some(item) = self.get(CONFIG_PK.into(), SALT_SK).await?
+            && let Some(salt) = get_s(&item, "value")
+        {
+            return Ok(salt.to_string());
+        }
+        let salt = crate::domain::erasure::new_salt();
+        let item = Item::from([
+            ("pk".into(), s(CONFIG_PK)),
+            ("sk".into(), s(SALT_SK)),
+            ("value".into(), s(&salt)),
+        ]);
+        // Two first uses at once: one salt wins, and both read it back.
+        let on_fail = StoreError::VersionMismatch;
+        match self.put_conditional(item, NOT_EXISTS, &[], on_fail).await {
+            Ok(()) => Ok(salt),
+            Err(StoreError::VersionMismatch) => self
+                .get(CONFIG_PK.into(), SALT_SK)
+                .await?
+                .and_then(|item| get_s(&item, "value").map(str::to_string))
+                .ok_or_else(|| StoreError::Unavailable("erasure salt vanished".into())),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn suppress(&self, email_hash: &str, erasure_id: &str) -> Result<(), StoreError> {
+        let item = Item::from([
+            ("pk".into(), s(suppressed_pk(email_hash))),
+            ("sk".into(), s(SINGLE)),
+            ("erasure_id".into(), s(erasure_id)),
+        ]);
+        // Suppressed already (by this erasure's earlier attempt, or an earlier erasure).
+        match self
+            .put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch)
+            .await
+        {
+            Err(StoreError::VersionMismatch) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError> {
+        Ok(self.get(suppressed_pk(email_hash), SINGLE).await?.is_some())
+    }
+}

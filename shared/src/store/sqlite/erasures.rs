@@ -1,0 +1,126 @@
+//! Erasures, the salt of address hashes and suppressed addresses.
+
+use super::*;
+use crate::domain::erasure::Erasure;
+use crate::ports::store::ErasureStore;
+
+const SALT: &str = "erasure_salt";
+
+impl SqliteStore {
+    /// Erasures still running, oldest first: local mode's runner continues them (the cloud's
+    /// is woken by the table's stream).
+    pub async fn running_erasures(&self, limit: usize) -> Result<Vec<Erasure>, StoreError> {
+        self.with(move |connection| {
+            let rows: Vec<(String, Erasure)> = read_docs(
+                connection,
+                "SELECT id, doc FROM erasures WHERE running = 1 ORDER BY id LIMIT ?1",
+                [limit as i64],
+            )?;
+            Ok(rows.into_iter().map(|(_, erasure)| erasure).collect())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ErasureStore for SqliteStore {
+    async fn insert_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
+        let erasure = erasure.clone();
+        self.write(move |tx| {
+            let inserted = exec(
+                tx,
+                "INSERT INTO erasures (id, running, version, doc) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![
+                    erasure.id,
+                    !erasure.is_done(),
+                    erasure.version,
+                    to_doc(&erasure)?
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Exists(format!("erasure {}", erasure.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_erasure(&self, id: &str) -> Result<Option<Erasure>, StoreError> {
+        let id = id.to_string();
+        self.with(move |connection| {
+            read_doc(connection, "SELECT doc FROM erasures WHERE id = ?1", [&id])
+        })
+        .await
+    }
+
+    async fn replace_erasure(&self, previous: &Erasure, next: &Erasure) -> Result<(), StoreError> {
+        let (previous, next) = (previous.clone(), next.clone());
+        self.write(move |tx| {
+            let updated = exec(
+                tx,
+                "UPDATE erasures SET running = ?3, version = ?4, doc = ?5
+                 WHERE id = ?1 AND version = ?2",
+                params![
+                    previous.id,
+                    previous.version,
+                    !next.is_done(),
+                    next.version,
+                    to_doc(&next)?
+                ],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::VersionMismatch);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn erasure_salt(&self) -> Result<String, StoreError> {
+        let fresh = crate::domain::erasure::new_salt();
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![SALT, fresh],
+            )?;
+            query_row(
+                tx,
+                "SELECT value FROM settings WHERE name = ?1",
+                [SALT],
+                |r| r.get(0),
+            )?
+            .ok_or_else(|| StoreError::Unavailable("erasure salt vanished".into()))
+        })
+        .await
+    }
+
+    async fn suppress(&self, email_hash: &str, erasure_id: &str) -> Result<(), StoreError> {
+        let (hash, id) = (email_hash.to_string(), erasure_id.to_string());
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO suppressed (email_hash, erasure_id) VALUES (?1, ?2)
+                 ON CONFLICT DO NOTHING",
+                params![hash, id],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError> {
+        let hash = email_hash.to_string();
+        self.with(move |connection| {
+            Ok(query_row(
+                connection,
+                "SELECT 1 FROM suppressed WHERE email_hash = ?1",
+                [&hash],
+                |r| r.get::<_, i64>(0),
+            )?
+            .is_some())
+        })
+        .await
+    }
+}
