@@ -136,6 +136,10 @@ pub async fn run_running_erasures(
         tracing::info!(erasure = %done.id, status = ?done.status, counts = ?done.counts, "erasure run");
         finished += usize::from(done.is_done());
     }
+    if finished > 0 {
+        // Erased rows leave the write-ahead log too, not only the database file.
+        store.checkpoint().await.map_err(|e| e.to_string())?;
+    }
     Ok(finished)
 }
 

@@ -1012,6 +1012,178 @@ async fn inbound_records_list_newest_first_by_status(store: Arc<dyn Store>) {
     assert!(list(Some(InboundStatus::Ingested)).await.is_empty());
 }
 
+/// What erasure asks of a store: whole tickets deleted, messages rewritten, claims released,
+/// a sender's inbound records found and deleted, erasures versioned, one salt, suppression.
+async fn erasure_operations(store: Arc<dyn Store>) {
+    use helpdesk_shared::domain::erasure::*;
+    let t1 = ticket("T1", "c1", "2026-01-01T00:00:00.000Z");
+    let m1 = message("ses-1", "T1", "one@mail", "2026-01-01T00:00:00.000Z");
+    let mut t1b = t1.clone();
+    t1b.message_count = 2;
+    t1b.version = 2;
+    let m2 = message("ses-2", "T1", "two@mail", "2026-01-01T00:00:01.000Z");
+    store
+        .store_message(&write(TicketWrite::Insert(t1.clone()), m1.clone()))
+        .await
+        .unwrap();
+    let replace = TicketWrite::Replace {
+        previous: t1.clone(),
+        next: t1b.clone(),
+    };
+    store
+        .store_message(&write(replace, m2.clone()))
+        .await
+        .unwrap();
+    let t2 = ticket("T2", "c1", "2026-01-02T00:00:00.000Z");
+    let m3 = message("ses-3", "T2", "three@mail", "2026-01-02T00:00:00.000Z");
+    store
+        .store_message(&write(TicketWrite::Insert(t2.clone()), m3.clone()))
+        .await
+        .unwrap();
+
+    // Rewriting a message in place; rewriting one that is gone writes nothing.
+    let mut quiet = m1.clone();
+    quiet.body.text = ERASED_TEXT.into();
+    store.rewrite_message(&quiet).await.unwrap();
+    let messages = store.list_messages("T1", None, 10).await.unwrap();
+    assert_eq!(messages.items[0].body.text, ERASED_TEXT);
+    assert_eq!(messages.items[1], m2);
+    store
+        .release_message_ids(&["two@mail".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.ticket_for_message_id("two@mail").await.unwrap(), None);
+    assert_eq!(
+        store.ticket_for_message_id("one@mail").await.unwrap(),
+        Some("T1".into())
+    );
+
+    // A whole ticket: messages, claims and the ticket; twice is the same as once.
+    store.delete_ticket(&t1b).await.unwrap();
+    store.delete_ticket(&t1b).await.unwrap();
+    assert_eq!(store.get_ticket("T1").await.unwrap(), None);
+    assert!(
+        store
+            .list_messages("T1", None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(store.ticket_for_message_id("one@mail").await.unwrap(), None);
+    let mut ghost = m2.clone();
+    ghost.body.text = "back from the dead".into();
+    store.rewrite_message(&ghost).await.unwrap();
+    assert!(
+        store
+            .list_messages("T1", None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert_eq!(store.get_ticket("T2").await.unwrap(), Some(t2));
+    assert_eq!(
+        store.ticket_for_message_id("three@mail").await.unwrap(),
+        Some("T2".into())
+    );
+
+    // A sender's records, oldest first, whatever the case of the address.
+    for (i, from) in [
+        "Ann@Acme.com",
+        "bob@acme.com",
+        "ann@acme.com",
+        "ann@acme.com",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut r = record(
+            &format!("r{i}"),
+            InboundStatus::Ignored,
+            &format!("2026-02-0{}T00:00:00.000Z", i + 1),
+        );
+        r.from = Some(from.to_string());
+        store.insert_inbound(&r).await.unwrap();
+    }
+    let first = store
+        .list_inbound_from("ANN@acme.com", None, 2)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = first.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r0", "r2"]);
+    let rest = store
+        .list_inbound_from("ann@acme.com", first.next.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["r3"]
+    );
+    assert_eq!(rest.next, None);
+    store.delete_inbound("r0").await.unwrap();
+    store.delete_inbound("r0").await.unwrap();
+    assert_eq!(store.get_inbound("r0").await.unwrap(), None);
+    assert_eq!(
+        store.get_inbound("r1").await.unwrap().map(|r| r.id),
+        Some("r1".into())
+    );
+
+    // Erasures are versioned records; the salt is made once; suppression is idempotent.
+    let salt = store.erasure_salt().await.unwrap();
+    assert_eq!(salt.len(), 64);
+    assert_eq!(store.erasure_salt().await.unwrap(), salt);
+    let now = helpdesk_shared::now();
+    let erasure = Erasure {
+        id: "e1".into(),
+        status: ErasureStatus::Running,
+        step: ErasureStep::Tickets,
+        customer_id: "c1".into(),
+        emails: vec!["ann@acme.com".into()],
+        email_hashes: vec![email_hash(&salt, "ann@acme.com")],
+        suppress: true,
+        tickets: TicketErasure::Delete,
+        cursor: None,
+        email_index: 0,
+        requested_by: "admin".into(),
+        requested_at: now.clone(),
+        finished_at: None,
+        counts: ErasureCounts::default(),
+        updated_at: now,
+        version: 1,
+    };
+    store.insert_erasure(&erasure).await.unwrap();
+    assert!(matches!(
+        store.insert_erasure(&erasure).await,
+        Err(StoreError::Exists(_))
+    ));
+    let mut done = erasure.clone();
+    done.status = ErasureStatus::Succeeded;
+    done.emails.clear();
+    done.version = 2;
+    store.replace_erasure(&erasure, &done).await.unwrap();
+    assert_eq!(
+        store.replace_erasure(&erasure, &done).await,
+        Err(StoreError::VersionMismatch)
+    );
+    assert_eq!(store.get_erasure("e1").await.unwrap(), Some(done));
+    let hash = email_hash(&salt, " ANN@acme.com ");
+    assert_eq!(
+        hash, erasure.email_hashes[0],
+        "hashes are of the normalised address"
+    );
+    assert!(!store.is_suppressed(&hash).await.unwrap());
+    store.suppress(&hash, "e1").await.unwrap();
+    store.suppress(&hash, "e1").await.unwrap();
+    assert!(store.is_suppressed(&hash).await.unwrap());
+    assert!(
+        !store
+            .is_suppressed(&email_hash(&salt, "bob@acme.com"))
+            .await
+            .unwrap()
+    );
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1054,6 +1226,7 @@ conformance!(
     messages_store_atomically_with_ticket_claim_and_record,
     tickets_list_newest_first_per_customer,
     inbound_records_list_newest_first_by_status,
+    erasure_operations,
 );
 
 /// Items written before documents became binary attributes hold them as strings: still read.

@@ -580,6 +580,50 @@ fn serve_writes_welcome_emails_to_the_outbox() {
     );
 }
 
+/// `helpdesk serve` runs a requested erasure in the background: the customer and their notes
+/// are gone when `GET /erasures/{id}` says it succeeded.
+#[test]
+fn serve_runs_erasures() {
+    let data = temp_dir("serve-erase");
+    let server = Server::start(&data, None);
+    let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
+    let key = key.trim();
+    let customer = json!({"email": "eve@acme.test", "first_name": "Evangeline"});
+    let (status, _, _) = server.request("POST", "/customers", key, &[], Some(&customer));
+    assert_eq!(status, 201);
+    let note = json!({"text": "Evangeline called"});
+    let path = "/customers/eve@acme.test/notes";
+    assert_eq!(server.request("POST", path, key, &[], Some(&note)).0, 201);
+    let (status, _, erasure) = server.request(
+        "POST",
+        "/customers/eve@acme.test/erase",
+        key,
+        &[],
+        Some(&json!({})),
+    );
+    assert_eq!(status, 202, "{erasure}");
+    let id = erasure["id"].as_str().unwrap().to_string();
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = server
+            .request("GET", &format!("/erasures/{id}"), key, &[], None)
+            .2;
+        if shown["status"] == "succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(shown["status"], "succeeded", "{shown}");
+    assert_eq!(shown["counts"]["customers"], 1);
+    let (status, _, _) = server.request("GET", "/customers/eve@acme.test", key, &[], None);
+    assert_eq!(status, 404);
+    for file in ["helpdesk.db", "helpdesk.db-wal"] {
+        let bytes = std::fs::read(data.join(file)).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("Evangeline"), "{file} still holds her name");
+    }
+}
+
 /// A data directory written by the first local schema (tests/fixtures/sqlite-v0: four imported
 /// customers with pending welcomes, one with an alternate email, two in a company, and one
 /// who wrote in) opens with the current code: every record is found and listed as before, and

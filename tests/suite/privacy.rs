@@ -163,7 +163,10 @@ async fn everything_stored(api: &LambdaApi) -> Vec<String> {
 async fn assert_traces(api: &LambdaApi) {
     let stored = everything_stored(api).await;
     for trace in TRACES {
-        assert!(stored.iter().any(|s| s.contains(trace)), "{trace} is not stored");
+        assert!(
+            stored.iter().any(|s| s.contains(trace)),
+            "{trace} is not stored"
+        );
     }
 }
 

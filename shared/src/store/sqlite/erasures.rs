@@ -7,6 +7,17 @@ use crate::ports::store::ErasureStore;
 const SALT: &str = "erasure_salt";
 
 impl SqliteStore {
+    /// Moves everything in the write-ahead log into the database file and empties the log.
+    /// With `secure_delete`, what an erasure deleted is then in neither file.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.with(|connection| {
+            connection
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(unavailable)
+        })
+        .await
+    }
+
     /// Erasures still running, oldest first: local mode's runner continues them (the cloud's
     /// is woken by the table's stream).
     pub async fn running_erasures(&self, limit: usize) -> Result<Vec<Erasure>, StoreError> {
