@@ -193,10 +193,13 @@ pub fn entry_between<R: Tracked>(previous: &R, next: &R) -> Option<HistoryEntry>
 }
 
 /// The entry of a record's creation (version 1): its values then, from `current` with
-/// `later` (every stored entry, any order) rolled back. A record created before history was
+/// `later` (every stored entry of the record, any order; others are skipped) rolled back. A record created before history was
 /// kept (no `created_by`) has an entry without changes: its first values are not known.
 pub fn creation_entry<R: Tracked>(current: &R, later: &[HistoryEntry]) -> HistoryEntry {
-    let mut later: Vec<&HistoryEntry> = later.iter().collect();
+    let mut later: Vec<&HistoryEntry> = later
+        .iter()
+        .filter(|entry| entry.record_id == current.record_id())
+        .collect();
     later.sort_by_key(|entry| std::cmp::Reverse(entry.version));
     let changes = current.created_by().map(|_| {
         let initial = initial_values(current.tracked_fields(), &later);
@@ -228,7 +231,16 @@ fn initial_values(
     values
 }
 
-/// The sort key of an entry: versions in text order.
-pub fn history_key(version: u64) -> String {
-    format!("{version:020}")
+impl HistoryEntry {
+    /// The entry's position in a history: by time, then record and version. A merged customer's
+    /// history holds the entries of the customers merged into it, so versions alone would not
+    /// order it.
+    pub fn key(&self) -> String {
+        format!("{}#{}#{:020}", self.at, self.record_id, self.version)
+    }
+
+    /// The creation of its record.
+    pub fn is_creation_of(&self, record_id: &str) -> bool {
+        self.version == 1 && self.record_id == record_id
+    }
 }

@@ -222,7 +222,8 @@ pub trait CustomerStore: Send + Sync {
 #[async_trait]
 pub trait HistoryStore: Send + Sync {
     /// The changes of a record (customer or company id), newest first; positions are
-    /// [`history_key`](crate::domain::history::history_key)s of versions, exclusive.
+    /// [`key`](crate::domain::history::HistoryEntry::key)s (by time), exclusive. The
+    /// entries of a merged customer include those of the customers merged into it.
     async fn list_history(
         &self,
         record_id: &str,

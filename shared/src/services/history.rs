@@ -2,7 +2,7 @@
 //! record's creation.
 
 use crate::domain::error::HelpdeskError;
-use crate::domain::history::{HistoryEntry, Tracked, creation_entry, history_key};
+use crate::domain::history::{HistoryEntry, Tracked, creation_entry};
 use crate::ports::store::{HistoryStore, Page};
 
 /// How many stored changes the creation entry rolls back. A record changed more often than
@@ -10,44 +10,47 @@ use crate::ports::store::{HistoryStore, Page};
 const MAX_CHANGES_ROLLED_BACK: usize = 10_000;
 const READ_PAGE: usize = 100;
 
-/// A page of `record`'s history, newest first. The last page ends with the creation
-/// (version 1), whose values are the current ones with every later change rolled back.
+/// A page of `record`'s history, newest first. The last page ends with the creation (version
+/// 1): stored once the record took part in a merge, otherwise made here from the current
+/// values with every later change rolled back (all of a never-merged record's changes are
+/// newer than its creation, so it belongs at the end).
 pub(crate) async fn history_page<R: Tracked>(
     store: &dyn HistoryStore,
     record: &R,
     after: Option<&str>,
     limit: usize,
 ) -> Result<Page<HistoryEntry>, HelpdeskError> {
-    let creation = history_key(1);
-    if after.is_some_and(|after| after <= creation.as_str()) {
-        return Ok(Page {
-            items: vec![],
-            next: None,
-        });
-    }
     let mut page = store.list_history(record.record_id(), after, limit).await?;
     if page.next.is_some() {
         return Ok(page);
     }
-    if page.items.len() == limit {
-        // The creation goes on a page of its own.
-        page.next = page.items.last().map(|entry| history_key(entry.version));
+    let id = record.record_id();
+    if page.items.iter().any(|entry| entry.is_creation_of(id)) {
         return Ok(page);
     }
-    let later = match after {
+    if page.items.len() == limit {
+        // The creation goes on a page of its own.
+        page.next = page.items.last().map(HistoryEntry::key);
+        return Ok(page);
+    }
+    let all = match after {
         None => page.items.clone(),
-        Some(_) => all_history(store, record.record_id()).await?,
+        Some(_) => all_history(store, id).await?,
     };
-    let mut created = creation_entry(record, &later);
-    if later.len() >= MAX_CHANGES_ROLLED_BACK {
+    if all.iter().any(|entry| entry.is_creation_of(id)) {
+        // Stored, on an earlier page: entries of customers merged in may be older.
+        return Ok(page);
+    }
+    let mut created = creation_entry(record, &all);
+    if all.len() >= MAX_CHANGES_ROLLED_BACK {
         created.changes.clear();
     }
     page.items.push(created);
     Ok(page)
 }
 
-/// Every stored change of a record, up to [`MAX_CHANGES_ROLLED_BACK`].
-async fn all_history(
+/// Every stored change of a record's history, up to [`MAX_CHANGES_ROLLED_BACK`].
+pub(crate) async fn all_history(
     store: &dyn HistoryStore,
     record_id: &str,
 ) -> Result<Vec<HistoryEntry>, HelpdeskError> {

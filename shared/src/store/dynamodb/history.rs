@@ -2,7 +2,7 @@
 //! transaction.
 
 use super::*;
-use crate::domain::history::{Tracked, entry_between, history_key};
+use crate::domain::history::{Tracked, entry_between};
 use crate::ports::store::HistoryStore;
 
 /// The history item of the change from `previous` to `next`, if a tracked field changed.
@@ -17,7 +17,7 @@ pub(super) fn history_op<R: Tracked>(
     };
     let item = Item::from([
         ("pk".into(), s(history_pk(&entry.record_id))),
-        ("sk".into(), s(history_key(entry.version))),
+        ("sk".into(), s(entry.key())),
         ("doc".into(), to_doc(&entry)?),
     ]);
     put(table, item, NOT_EXISTS, &[], StoreError::VersionMismatch).map(Some)

@@ -59,7 +59,7 @@ pub(super) fn notes_pk(customer_id: &str) -> String {
     format!("NOTES#{customer_id}")
 }
 
-/// A record's change history (sort key: `history_key` of the version).
+/// A record's change history (sort key: `HistoryEntry::key`, by time).
 pub(super) fn history_pk(record_id: &str) -> String {
     format!("HISTORY#{record_id}")
 }

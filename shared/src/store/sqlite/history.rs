@@ -1,7 +1,7 @@
 //! Change history: one row per change, written in the change's transaction.
 
 use super::*;
-use crate::domain::history::{HistoryEntry, Tracked, entry_between, history_key};
+use crate::domain::history::{HistoryEntry, Tracked, entry_between};
 use crate::ports::store::HistoryStore;
 
 /// Deletes a deleted record's history (bound to its id).
@@ -17,7 +17,7 @@ pub(super) fn record_change<R: Tracked>(
         exec(
             tx,
             "INSERT INTO history (record_id, sort_key, doc) VALUES (?1, ?2, ?3)",
-            params![entry.record_id, history_key(entry.version), to_doc(&entry)?],
+            params![entry.record_id, entry.key(), to_doc(&entry)?],
         )?;
     }
     Ok(())

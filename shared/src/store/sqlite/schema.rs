@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS notes (
     PRIMARY KEY (customer_id, sort_key)
 );
 -- The change that made each version of a record (history::entry_between), written in the
--- change's transaction; sort_key is history_key(version).
+-- change's transaction; sort_key is HistoryEntry::key (time, record, version).
 CREATE TABLE IF NOT EXISTS history (
     record_id TEXT NOT NULL,
     sort_key  TEXT NOT NULL,
