@@ -143,6 +143,25 @@ pub async fn run_running_erasures(
     Ok(finished)
 }
 
+/// Runs the moves of merges (and undos) still running to their end.
+pub async fn run_running_merges(
+    store: &SqliteStore,
+    merges: &helpdesk_shared::services::merges::MergeService,
+) -> Result<usize, String> {
+    let running = store.running_merges(10).await.map_err(|e| e.to_string())?;
+    let mut finished = 0;
+    for merge in running {
+        let budget = std::time::Duration::from_secs(24 * 3600);
+        let done = merges
+            .run_merge(&merge.id, budget)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::info!(merge = %done.id, status = ?done.status, moved = ?done.counts, "merge moves run");
+        finished += usize::from(!done.is_running());
+    }
+    Ok(finished)
+}
+
 impl DataDir {
     /// Keys from `HELPDESK_API_KEYS` when given; otherwise the admin key kept in the data dir,
     /// created on first start. Returns the authenticator and, when a key was just created, it.

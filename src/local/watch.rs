@@ -5,11 +5,11 @@ use std::sync::Arc;
 use helpdesk_shared::services::Helpdesk;
 use helpdesk_shared::store::sqlite::SqliteStore;
 
-use super::{DataDir, run_running_erasures, send_due_welcomes};
+use super::{DataDir, run_running_erasures, run_running_merges, send_due_welcomes};
 
 /// Imports files dropped into `DATA_DIR/imports/` (or uploaded), ingests mail dropped into
 /// `DATA_DIR/inbox/`, writes due welcome emails to `DATA_DIR/outbox/` and runs requested
-/// erasures, checking every two seconds and whenever `uploaded` is notified. Runs until
+/// erasures and merges, checking every two seconds and whenever `uploaded` is notified. Runs until
 /// the process ends.
 pub async fn watch_folders(
     data: DataDir,
@@ -24,6 +24,9 @@ pub async fn watch_folders(
         }
         if let Err(error) = run_running_erasures(&store, &helpdesk.privacy).await {
             tracing::warn!(%error, "erasures: will retry");
+        }
+        if let Err(error) = run_running_merges(&store, &helpdesk.merges).await {
+            tracing::warn!(%error, "merges: will retry");
         }
         match data.ingest_dropped_mail(&helpdesk).await {
             Ok(records) => {

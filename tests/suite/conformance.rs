@@ -61,6 +61,7 @@ fn note(text: &str, at: &str) -> Note {
         author: "agent".into(),
         text: text.into(),
         created_at: stamp(at),
+        moved_by: None,
     }
 }
 
@@ -776,6 +777,7 @@ fn ticket(id: &str, customer_id: &str, created_at: &str) -> Ticket {
         message_count: 1,
         last_message_at: stamp(created_at),
         follow_up_of: None,
+        moved_by: None,
         created_at: stamp(created_at),
         updated_at: stamp(created_at),
         version: 1,
@@ -1184,6 +1186,170 @@ async fn erasure_operations(store: Arc<dyn Store>) {
     );
 }
 
+/// A merge's and an undo's change of records: emails pass between the customers written, the
+/// merge record is written with them, and nothing is written when any part is refused.
+async fn merge_writes_are_all_or_nothing(store: Arc<dyn Store>) {
+    use helpdesk_shared::domain::merge::*;
+    use helpdesk_shared::ports::store::MergeWrite;
+    let ann = with_alternates("ann@acme.com", &["ann@home.org"]);
+    let bob = with_alternates("bob@acme.com", &["bob@home.org"]);
+    let dan = customer("dan@acme.com");
+    for c in [&ann, &bob, &dan] {
+        store.insert_customer(c).await.unwrap();
+    }
+    let merged = next(&ann, |c| {
+        c.profile.alternate_emails = ["ann@home.org", "bob@acme.com", "bob@home.org"]
+            .iter()
+            .map(|e| email(e))
+            .collect();
+        c.profile.first_name = Some("Ann".into());
+    });
+    let now = helpdesk_shared::now();
+    let record = |id: &str| Merge {
+        id: id.into(),
+        status: MergeStatus::Running,
+        step: MoveStep::Tickets,
+        target_before: ann.clone(),
+        target_after: merged.clone(),
+        sources: vec![bob.clone()],
+        source_index: 0,
+        cursor: None,
+        counts: MergeCounts::default(),
+        requested_by: "agent".into(),
+        requested_at: now.clone(),
+        finished_at: None,
+        undone_at: None,
+        updated_at: now.clone(),
+        version: 1,
+    };
+    // An email of someone outside the merge: refused whole, no merge record.
+    let grabbing = next(&ann, |c| {
+        c.profile.alternate_emails.push(email("dan@acme.com"))
+    });
+    assert_eq!(
+        store
+            .write_merge(
+                std::slice::from_ref(&ann),
+                &[grabbing],
+                &MergeWrite::Insert(record("m0"))
+            )
+            .await,
+        Err(StoreError::EmailTaken("dan@acme.com".into()))
+    );
+    assert_eq!(store.get_merge("m0").await.unwrap(), None);
+    assert_eq!(
+        store.find_customer("ann@acme.com").await.unwrap(),
+        Some(ann.clone())
+    );
+
+    let m1 = record("m1");
+    store
+        .write_merge(
+            &[ann.clone(), bob.clone()],
+            std::slice::from_ref(&merged),
+            &MergeWrite::Insert(m1.clone()),
+        )
+        .await
+        .unwrap();
+    for address in ["bob@acme.com", "bob@home.org", "ann@home.org"] {
+        assert_eq!(
+            store.find_customer(address).await.unwrap(),
+            Some(merged.clone()),
+            "{address}"
+        );
+    }
+    assert_eq!(store.get_merge("m1").await.unwrap(), Some(m1.clone()));
+    assert_eq!(
+        store
+            .list_history(&ann.id, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    // The same merge again: its records moved on.
+    assert_eq!(
+        store
+            .write_merge(
+                &[ann.clone(), bob.clone()],
+                std::slice::from_ref(&merged),
+                &MergeWrite::Insert(record("m2"))
+            )
+            .await,
+        Err(StoreError::VersionMismatch)
+    );
+    assert_eq!(store.get_merge("m2").await.unwrap(), None);
+
+    // The undo gives Bob his emails back, exactly as he was.
+    let restored = next(&merged, |c| c.profile = ann.profile.clone());
+    let mut undoing = m1.clone();
+    undoing.status = MergeStatus::Undoing;
+    undoing.version = 2;
+    let undo = MergeWrite::Replace {
+        previous: m1.clone(),
+        next: undoing.clone(),
+    };
+    store
+        .write_merge(
+            std::slice::from_ref(&merged),
+            &[restored.clone(), bob.clone()],
+            &undo,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.find_customer("bob@home.org").await.unwrap(),
+        Some(bob.clone())
+    );
+    assert_eq!(
+        store.find_customer("ann@home.org").await.unwrap(),
+        Some(restored)
+    );
+    assert_eq!(store.get_merge("m1").await.unwrap(), Some(undoing));
+    assert_eq!(
+        store
+            .write_merge(
+                std::slice::from_ref(&merged),
+                std::slice::from_ref(&bob),
+                &undo
+            )
+            .await,
+        Err(StoreError::VersionMismatch)
+    );
+
+    // Moving notes and history entries between customers.
+    let n = note("moved along", "2026-03-01T00:00:00.000Z");
+    store.add_note(&bob.id, &n).await.unwrap();
+    store.delete_note(&bob.id, &n).await.unwrap();
+    store.delete_note(&bob.id, &n).await.unwrap();
+    assert!(
+        store
+            .list_notes(&bob.id, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let entry = store.list_history(&ann.id, None, 10).await.unwrap().items[0].clone();
+    store.put_history(&bob.id, &entry).await.unwrap();
+    store.put_history(&bob.id, &entry).await.unwrap();
+    assert_eq!(
+        store.list_history(&bob.id, None, 10).await.unwrap().items,
+        vec![entry.clone()]
+    );
+    store.delete_history(&bob.id, &entry).await.unwrap();
+    store.delete_history(&bob.id, &entry).await.unwrap();
+    assert!(
+        store
+            .list_history(&bob.id, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -1227,6 +1393,7 @@ conformance!(
     tickets_list_newest_first_per_customer,
     inbound_records_list_newest_first_by_status,
     erasure_operations,
+    merge_writes_are_all_or_nothing,
 );
 
 /// Items written before documents became binary attributes hold them as strings: still read.

@@ -14,6 +14,7 @@ mod history;
 mod imports;
 pub(crate) mod inbound;
 pub(crate) mod local;
+mod merges;
 mod notifications;
 mod privacy;
 mod security;

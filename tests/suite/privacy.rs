@@ -2,10 +2,6 @@
 //! function's handler, fed the stream record its request wrote; afterwards every table item
 //! and every stored object is searched for the person.
 
-use std::time::Duration;
-
-use helpdesk_shared::lambda::jobs::JobsHandler;
-use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
 use crate::inbound::Mail;
@@ -35,27 +31,7 @@ fn mail_from(from: &str, message_id: &str, extra_headers: &str, text: &str) -> S
 
 /// Runs the erasure as the jobs function does when the table's stream shows it running.
 async fn run_jobs(api: &LambdaApi, erasure_id: &str) -> Value {
-    let mut event: Value =
-        serde_json::from_str(include_str!("../fixtures/dynamodb-stream.json")).unwrap();
-    let image = &mut event["Records"][0]["dynamodb"]["NewImage"];
-    *image = json!({
-        "pk": {"S": format!("ERASURE#{erasure_id}")},
-        "sk": {"S": "#"},
-        "kind": {"S": "erasure"},
-        "job_status": {"S": "running"},
-    });
-    let handler = JobsHandler::new(api.helpdesk().privacy, Duration::from_secs(1));
-    let mut context = Context::default();
-    context.deadline = (std::time::SystemTime::now() + Duration::from_secs(120))
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    let answer = handler
-        .handle(LambdaEvent::new(event, context))
-        .await
-        .expect("the handler accepts the event");
-    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
-    answer
+    crate::support::run_job(api, "erasure", erasure_id).await
 }
 
 /// Every stored item and object, as text.

@@ -16,6 +16,7 @@ use helpdesk_shared::store::sqlite::SqliteStore;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 pub fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").expect(
@@ -431,4 +432,32 @@ pub fn moto_sent_mail() -> Vec<(Vec<String>, String)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Runs job `id` (`erasure` or `merge`) as the jobs function does when the table's stream
+/// shows it running: the handler fed the stream record of its item. Answers the handler's
+/// answer, which must report no failed record.
+pub async fn run_job(api: &LambdaApi, kind: &str, id: &str) -> Value {
+    use helpdesk_shared::lambda::jobs::JobsHandler;
+    let mut event: Value =
+        serde_json::from_str(include_str!("../fixtures/dynamodb-stream.json")).unwrap();
+    event["Records"][0]["dynamodb"]["NewImage"] = json!({
+        "pk": {"S": format!("{}#{id}", kind.to_ascii_uppercase())},
+        "sk": {"S": "#"},
+        "kind": {"S": kind},
+        "job_status": {"S": "running"},
+    });
+    let helpdesk = api.helpdesk();
+    let handler = JobsHandler::new(helpdesk.privacy, helpdesk.merges, Duration::from_secs(1));
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = (std::time::SystemTime::now() + Duration::from_secs(120))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let answer = handler
+        .handle(lambda_runtime::LambdaEvent::new(event, context))
+        .await
+        .expect("the handler accepts the event");
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    answer
 }

@@ -1,5 +1,5 @@
-//! The jobs Lambda: DynamoDB stream records of erasures still running (the event source
-//! mapping filters on `job_status`) run them until done or near the deadline.
+//! The jobs Lambda: DynamoDB stream records of erasures and merges still running (the event
+//! source mapping filters on `job_status`) run them until done or near the deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,6 +7,8 @@ use std::time::Duration;
 use helpdesk_shared::aws::AwsConfig;
 use helpdesk_shared::lambda::jobs::JobsHandler;
 use helpdesk_shared::objects::S3Store;
+use helpdesk_shared::ports::store::Store;
+use helpdesk_shared::services::merge_service;
 use helpdesk_shared::services::privacy::PrivacyService;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::telemetry;
@@ -20,17 +22,17 @@ const DEADLINE_MARGIN: Duration = Duration::from_secs(10);
 async fn main() -> Result<(), Error> {
     telemetry::init(telemetry::Logs::Json);
     let config = AwsConfig::from_env();
-    let store = Arc::new(DynamoStore::from_config(&config)?);
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config)?);
     let mail = Arc::new(S3Store::from_config(&config, "MAIL_BUCKET")?);
     let privacy = PrivacyService::new(
         store.clone(),
         store.clone(),
         store.clone(),
         store.clone(),
-        store,
+        store.clone(),
         mail,
     );
-    let handler = JobsHandler::new(privacy, DEADLINE_MARGIN);
+    let handler = JobsHandler::new(privacy, merge_service(&store), DEADLINE_MARGIN);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

@@ -208,6 +208,9 @@ pub struct Note {
     pub author: String,
     pub text: String,
     pub created_at: Timestamp,
+    /// Set while the note sits on a customer a merge moved it to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_by: Option<crate::domain::merge::MovedBy>,
 }
 
 /// What a client may send for a customer. Unknown fields are refused, so typos do not vanish.

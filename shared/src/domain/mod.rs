@@ -14,6 +14,7 @@ pub mod history;
 pub mod import_job;
 pub mod import_mapping;
 pub mod inbound;
+pub mod merge;
 pub mod patch;
 pub mod text;
 pub mod ticket;

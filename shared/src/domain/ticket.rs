@@ -70,6 +70,9 @@ pub struct Ticket {
     /// The closed ticket this one continues, when a customer wrote to a closed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up_of: Option<String>,
+    /// Set while the ticket sits on a customer a merge moved it to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_by: Option<crate::domain::merge::MovedBy>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,

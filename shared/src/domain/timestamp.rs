@@ -38,6 +38,14 @@ impl Timestamp {
         Ok(Timestamp::at(at.assume_utc()))
     }
 
+    /// This time `days` later; a timestamp that does not parse stays as it is.
+    pub fn plus_days(&self, days: i64) -> Timestamp {
+        match time::PrimitiveDateTime::parse(&self.0, FORM) {
+            Ok(at) => Timestamp::at(at.assume_utc() + time::Duration::days(days)),
+            Err(_) => self.clone(),
+        }
+    }
+
     fn at(at: time::OffsetDateTime) -> Timestamp {
         Timestamp(
             at.format(FORM)

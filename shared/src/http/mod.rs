@@ -7,6 +7,7 @@ mod extract;
 mod fields;
 mod imports;
 mod inbound;
+mod merges;
 mod pagination;
 mod privacy;
 mod problem;
@@ -41,6 +42,7 @@ use crate::services::customers::CustomerService;
 use crate::services::fields::FieldService;
 use crate::services::imports::ImportService;
 use crate::services::inbound_records::InboundRecordService;
+use crate::services::merges::MergeService;
 use crate::services::privacy::PrivacyService;
 use crate::services::tickets::TicketService;
 use companies::*;
@@ -50,6 +52,7 @@ use extract::*;
 use fields::*;
 use imports::*;
 use inbound::*;
+use merges::*;
 pub use pagination::PageView;
 use pagination::*;
 use privacy::*;
@@ -110,6 +113,7 @@ substate! {
     TicketService => tickets,
     InboundRecordService => inbound,
     PrivacyService => privacy,
+    MergeService => merges,
 }
 
 impl FromRef<AppState> for Links {
@@ -157,6 +161,9 @@ route_table! { ROUTES, table_routes;
     "/customers/{email}/erase" => { post: erase_customer },
     "/customers/{email}/export" => { get: export_customer },
     "/erasures/{id}" => { get: get_erasure },
+    "/customers/{email}/merge" => { post: merge_customers },
+    "/merges/{id}" => { get: get_merge },
+    "/merges/{id}/undo" => { post: undo_merge },
     "/customers/{email}/block" => { post: block_customer, delete: unblock_customer },
     "/customers/{email}/tickets" => { get: list_customer_tickets },
     "/companies" => { post: create_company, get: list_companies },

@@ -13,7 +13,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
-use super::{companies, customers, fields, imports, inbound, privacy, tickets};
+use super::{companies, customers, fields, imports, inbound, merges, privacy, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -39,6 +39,9 @@ use super::{companies, customers, fields, imports, inbound, privacy, tickets};
         privacy::erase_customer,
         privacy::get_erasure,
         privacy::export_customer,
+        merges::merge_customers,
+        merges::get_merge,
+        merges::undo_merge,
         customers::block_customer,
         customers::unblock_customer,
         customers::list_customer_tickets,

@@ -211,11 +211,11 @@ pub struct FieldChangeView<'a> {
     pub field: &'a str,
     /// The value before (`null`: not set). Left out when hidden.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub from: Option<&'a Value>,
     /// The value after (`null`: not set). Left out when hidden.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub to: Option<&'a Value>,
     /// True when the caller may not view this field's values.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

@@ -1,6 +1,7 @@
-//! The jobs function's handler: DynamoDB stream records of erasures still running in, the
-//! erasure run until its deadline out. A run that stops early writes a checkpoint, whose
-//! stream record invokes the next run; a failed record is retried by Lambda, then dead-lettered.
+//! The jobs function's handler: DynamoDB stream records of erasures and merges still running
+//! in, each run until done or its deadline out. A run that stops early writes a checkpoint,
+//! whose stream record invokes the next run; a failed record is retried by Lambda, then
+//! dead-lettered.
 
 use std::time::Duration;
 
@@ -9,18 +10,24 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
 use crate::domain::error::HelpdeskError;
+use crate::services::merges::MergeService;
 use crate::services::privacy::PrivacyService;
-use crate::store::dynamodb::stream::erasure_running;
+use crate::store::dynamodb::stream::{RunningJob, running_job};
 
 pub struct JobsHandler {
     privacy: PrivacyService,
+    merges: MergeService,
     /// Kept back from the invocation's deadline for the last checkpoint.
     margin: Duration,
 }
 
 impl JobsHandler {
-    pub fn new(privacy: PrivacyService, margin: Duration) -> Self {
-        Self { privacy, margin }
+    pub fn new(privacy: PrivacyService, merges: MergeService, margin: Duration) -> Self {
+        Self {
+            privacy,
+            merges,
+            margin,
+        }
     }
 
     /// Answers `batchItemFailures` as Lambda's `ReportBatchItemFailures` expects.
@@ -35,29 +42,41 @@ impl JobsHandler {
             HelpdeskError::bad_request("Records", format!("not a DynamoDB stream event: {e}"))
         })?;
         let mut failures = Vec::new();
-        let mut done: Vec<String> = Vec::new();
+        let mut done: Vec<RunningJob<'_>> = Vec::new();
         let mut outcomes = Vec::new();
         for record in &stream.records {
             let sequence = record.change.sequence_number.clone().unwrap_or_default();
-            let Some(id) = erasure_running(record) else {
+            let Some(job) = running_job(record) else {
                 continue;
             };
-            // A batch often holds several checkpoints of one erasure: one run serves them.
-            if done.iter().any(|d| d == id) {
+            // A batch often holds several checkpoints of one job: one run serves them.
+            if done.contains(&job) {
                 continue;
             }
             let budget = deadline
                 .duration_since(std::time::SystemTime::now())
                 .unwrap_or_default()
                 .saturating_sub(self.margin);
-            match self.privacy.run_erasure(id, budget).await {
-                Ok(erasure) => {
-                    outcomes.push(json!({"erasure": erasure.id, "status": erasure.status}));
-                    done.push(id.to_string());
+            let outcome = match job {
+                RunningJob::Erasure(id) => self
+                    .privacy
+                    .run_erasure(id, budget)
+                    .await
+                    .map(|e| json!({"erasure": e.id, "status": e.status})),
+                RunningJob::Merge(id) => self
+                    .merges
+                    .run_merge(id, budget)
+                    .await
+                    .map(|m| json!({"merge": m.id, "status": m.status})),
+            };
+            match outcome {
+                Ok(outcome) => {
+                    outcomes.push(outcome);
+                    done.push(job);
                 }
-                Err(HelpdeskError::NotFound(_)) => done.push(id.to_string()),
+                Err(HelpdeskError::NotFound(_)) => done.push(job),
                 Err(error) => {
-                    tracing::warn!(%error, sequence, erasure = id, "erasure: will retry the record");
+                    tracing::warn!(%error, sequence, ?job, "job: will retry the record");
                     failures.push(json!({ "itemIdentifier": sequence }));
                 }
             }

@@ -16,6 +16,7 @@ use crate::domain::history::HistoryEntry;
 use crate::domain::import_job::ImportJob;
 use crate::domain::inbound::InboundRecord;
 use crate::domain::inbound::InboundStatus;
+use crate::domain::merge::Merge;
 use crate::domain::ticket::Ticket;
 use crate::domain::ticket::TicketMessage;
 
@@ -208,6 +209,9 @@ pub trait CustomerStore: Send + Sync {
     // Internal notes, which hang off the customer id.
 
     async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;
+    /// Deletes a note; deleting one that is gone succeeds.
+    async fn delete_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;
+
     /// Newest first.
     async fn list_notes(
         &self,
@@ -230,6 +234,44 @@ pub trait HistoryStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<HistoryEntry>, StoreError>;
+    /// Files `entry` in the history of `owner_id` (a merge moves entries between histories);
+    /// filing it again changes nothing.
+    async fn put_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Takes `entry` out of the history of `owner_id`; taking out what is gone succeeds.
+    async fn delete_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
+}
+
+/// Merges, kept while they can be undone.
+#[async_trait]
+pub trait MergeStore: Send + Sync {
+    /// Stores a new merge; `Exists` if its id is taken.
+    async fn insert_merge(&self, merge: &Merge) -> Result<(), StoreError>;
+    async fn get_merge(&self, id: &str) -> Result<Option<Merge>, StoreError>;
+    /// Replaces `previous` by `next` if the stored merge is still at `previous.version`.
+    async fn replace_merge(&self, previous: &Merge, next: &Merge) -> Result<(), StoreError>;
+    /// A merge's (or its undo's) change of records, all or nothing: the customers `previous`
+    /// (each at its version) become `next`, and the merge record is written with them.
+    /// Customers only in `previous` are deleted (not their notes or history), customers only
+    /// in `next` are inserted, the others replaced with their history entries. Emails may pass
+    /// between these customers; any other owner of an email makes it `EmailTaken`.
+    async fn write_merge(
+        &self,
+        previous: &[Customer],
+        next: &[Customer],
+        merge: &MergeWrite,
+    ) -> Result<(), StoreError>;
+}
+
+/// The merge record written with a merge's change of records: new (a merge), or replaced at
+/// its version (an undo).
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per merge or undo, consumed at once; boxing buys nothing"
+)]
+pub enum MergeWrite {
+    Insert(Merge),
+    Replace { previous: Merge, next: Merge },
 }
 
 /// Companies with their name and domain claims.
@@ -383,6 +425,7 @@ pub trait Store:
     + CompanyStore
     + HistoryStore
     + ErasureStore
+    + MergeStore
     + FieldStore
     + ImportJobStore
     + TicketStore
@@ -395,6 +438,7 @@ impl<T> Store for T where
         + CompanyStore
         + HistoryStore
         + ErasureStore
+        + MergeStore
         + FieldStore
         + ImportJobStore
         + TicketStore

@@ -390,6 +390,7 @@ impl CustomerService {
             author: caller.subject.clone(),
             text,
             created_at: crate::domain::clock::now(),
+            moved_by: None,
         };
         self.store.add_note(&customer.id, &note).await?;
         Ok(note)

@@ -9,6 +9,7 @@ pub mod imports;
 #[cfg(feature = "mail-parsing")]
 pub mod inbound;
 pub mod inbound_records;
+pub mod merges;
 pub mod notifications;
 pub mod privacy;
 pub mod retry;
@@ -24,6 +25,7 @@ use customers::CustomerService;
 use fields::FieldService;
 use imports::{ImportContext, ImportService};
 use inbound_records::InboundRecordService;
+use merges::MergeService;
 use notifications::{Notifier, WelcomeTemplate};
 use privacy::PrivacyService;
 use tickets::TicketService;
@@ -40,6 +42,7 @@ pub struct Helpdesk {
     pub tickets: TicketService,
     pub inbound: InboundRecordService,
     pub privacy: PrivacyService,
+    pub merges: MergeService,
     store: Arc<dyn Store>,
     #[cfg(feature = "mail-parsing")]
     mail: Arc<dyn ObjectStore>,
@@ -68,6 +71,7 @@ impl Helpdesk {
                 store.clone(),
                 mail.clone(),
             ),
+            merges: merge_service(&store),
             store,
             #[cfg(feature = "mail-parsing")]
             mail,
@@ -102,6 +106,17 @@ impl Helpdesk {
 /// The customer operations over one store (the import and inbound paths need them too).
 fn customer_service(store: &Arc<dyn Store>) -> CustomerService {
     CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone())
+}
+
+/// Merges over one store (the API's, and the jobs function's).
+pub fn merge_service(store: &Arc<dyn Store>) -> MergeService {
+    MergeService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        FieldService::new(store.clone()),
+    )
 }
 
 /// Inbound mail over one store and the mail bucket.

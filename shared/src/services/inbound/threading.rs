@@ -156,6 +156,7 @@ fn new_ticket(
         message_count: 1,
         last_message_at: message.received_at.clone(),
         follow_up_of,
+        moved_by: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

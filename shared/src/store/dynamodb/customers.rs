@@ -360,6 +360,11 @@ impl CustomerStore for DynamoStore {
         Ok(page)
     }
 
+    async fn delete_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
+        let key = (notes_pk(customer_id), crate::ports::store::note_key(note));
+        self.delete_keys(vec![key]).await
+    }
+
     async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
         let item = Item::from([
             ("pk".into(), s(notes_pk(customer_id))),
@@ -400,7 +405,7 @@ impl CustomerStore for DynamoStore {
 
 /// The marker of a blocked customer. Unconditional: the customer item's own condition guards
 /// the transaction it is part of.
-fn marker_put(table: &str, email: String) -> Result<Op, StoreError> {
+pub(super) fn marker_put(table: &str, email: String) -> Result<Op, StoreError> {
     let put = Put::builder()
         .table_name(table)
         .item("pk", s(BLOCKED_PK))
@@ -415,7 +420,7 @@ fn marker_put(table: &str, email: String) -> Result<Op, StoreError> {
     })
 }
 
-fn marker_delete(table: &str, email: String) -> Result<Op, StoreError> {
+pub(super) fn marker_delete(table: &str, email: String) -> Result<Op, StoreError> {
     let delete = Delete::builder()
         .table_name(table)
         .key("pk", s(BLOCKED_PK))

@@ -25,6 +25,26 @@ pub(super) fn history_op<R: Tracked>(
 
 #[async_trait]
 impl HistoryStore for DynamoStore {
+    async fn put_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
+        let item = Item::from([
+            ("pk".into(), s(history_pk(owner_id))),
+            ("sk".into(), s(entry.key())),
+            ("doc".into(), to_doc(entry)?),
+        ]);
+        match self
+            .put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch)
+            .await
+        {
+            Err(StoreError::VersionMismatch) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn delete_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
+        self.delete_keys(vec![(history_pk(owner_id), entry.key())])
+            .await
+    }
+
     async fn list_history(
         &self,
         record_id: &str,

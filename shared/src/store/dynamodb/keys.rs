@@ -64,6 +64,18 @@ pub(super) fn history_pk(record_id: &str) -> String {
     format!("HISTORY#{record_id}")
 }
 
+const MERGE: &str = "MERGE#";
+
+/// A merge, kept while it can be undone.
+pub(super) fn merge_pk(id: &str) -> String {
+    format!("{MERGE}{id}")
+}
+
+/// The merge id of a `MERGE#` key, for readers of the table's stream.
+pub fn merge_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix(MERGE)
+}
+
 const ERASURE: &str = "ERASURE#";
 
 /// An erasure job and, once done, its tombstone.

@@ -28,6 +28,7 @@ mod imports;
 mod items;
 mod keys;
 mod listing;
+mod merges;
 mod schema;
 #[cfg(any(feature = "notifier", feature = "jobs"))]
 pub mod stream;

@@ -5,7 +5,7 @@
 use aws_lambda_events::dynamodb::EventRecord;
 use serde_dynamo::AttributeValue;
 
-use super::keys::{email_of_pk, erasure_of_pk};
+use super::keys::{email_of_pk, erasure_of_pk, merge_of_pk};
 
 fn string<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
@@ -26,14 +26,24 @@ pub fn welcome_due(record: &EventRecord) -> Option<&str> {
     string(image, "pk").and_then(email_of_pk)
 }
 
-/// The id of the erasure a record shows as still running (an erasure item whose new image
-/// has `job_status = running`), or `None` for any other record.
-pub fn erasure_running(record: &EventRecord) -> Option<&str> {
+/// A job a stream record shows as still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunningJob<'a> {
+    Erasure(&'a str),
+    Merge(&'a str),
+}
+
+/// The job (erasure or merge) a record shows as still running (its new image has
+/// `job_status = running`), or `None` for any other record.
+pub fn running_job(record: &EventRecord) -> Option<RunningJob<'_>> {
     let image = &record.change.new_image;
-    let running =
-        string(image, "kind") == Some("erasure") && string(image, "job_status") == Some("running");
-    if !running {
+    if string(image, "job_status") != Some("running") {
         return None;
     }
-    string(image, "pk").and_then(erasure_of_pk)
+    let pk = string(image, "pk")?;
+    match string(image, "kind")? {
+        "erasure" => erasure_of_pk(pk).map(RunningJob::Erasure),
+        "merge" => merge_of_pk(pk).map(RunningJob::Merge),
+        _ => None,
+    }
 }

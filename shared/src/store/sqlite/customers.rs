@@ -52,7 +52,11 @@ pub(super) fn customer_version(tx: &Connection, id: &str) -> Result<Option<u64>,
     )
 }
 
-fn write_customer_row(tx: &Connection, customer: &Customer, doc: &str) -> Result<(), StoreError> {
+pub(super) fn write_customer_row(
+    tx: &Connection,
+    customer: &Customer,
+    doc: &str,
+) -> Result<(), StoreError> {
     exec(
         tx,
         "INSERT INTO customers (id, welcome_due, version, doc) VALUES (?1, ?2, ?3, ?4)
@@ -432,6 +436,19 @@ impl CustomerStore for SqliteStore {
                 "INSERT INTO notes (customer_id, sort_key, doc) VALUES (?1, ?2, ?3)
                  ON CONFLICT DO NOTHING",
                 params![customer_id, note_key(&note), to_doc(&note)?],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
+        let (id, key) = (customer_id.to_string(), crate::ports::store::note_key(note));
+        self.write(move |tx| {
+            exec(
+                tx,
+                "DELETE FROM notes WHERE customer_id = ?1 AND sort_key = ?2",
+                params![id, key],
             )?;
             Ok(())
         })

@@ -25,6 +25,33 @@ pub(super) fn record_change<R: Tracked>(
 
 #[async_trait]
 impl HistoryStore for SqliteStore {
+    async fn put_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
+        let (owner, key, doc) = (owner_id.to_string(), entry.key(), to_doc(entry)?);
+        self.write(move |tx| {
+            exec(
+                tx,
+                "INSERT INTO history (record_id, sort_key, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![owner, key, doc],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
+        let (owner, key) = (owner_id.to_string(), entry.key());
+        self.write(move |tx| {
+            exec(
+                tx,
+                "DELETE FROM history WHERE record_id = ?1 AND sort_key = ?2",
+                params![owner, key],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_history(
         &self,
         record_id: &str,

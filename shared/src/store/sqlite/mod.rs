@@ -13,6 +13,7 @@ mod imports;
 mod keys;
 #[cfg(test)]
 mod merge_tests;
+mod merges;
 mod schema;
 mod tickets;
 

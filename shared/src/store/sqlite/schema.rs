@@ -109,6 +109,12 @@ CREATE TABLE IF NOT EXISTS erasures (
     version INTEGER NOT NULL,
     doc     TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS merges (
+    id      TEXT PRIMARY KEY,
+    running INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -1,0 +1,375 @@
+//! Merging customers: the rules that make one profile of several, and the merge record that
+//! keeps what an undo needs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::domain::customer::{
+    Customer, MAX_ALTERNATE_EMAILS, MAX_ENTITLEMENTS, MAX_PHONES, MAX_SOCIAL_LINKS, MAX_TAGS,
+    Profile,
+};
+use crate::domain::timestamp::Timestamp;
+use crate::domain::validation::FieldError;
+
+/// At most this many customers merge into one at a time.
+pub const MAX_MERGE_SOURCES: usize = 10;
+/// How long a merge can be undone.
+pub const UNDO_DAYS: i64 = 30;
+
+/// What the merge of `sources` into a target takes from where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergePlan {
+    /// The target's profile after the merge.
+    pub profile: Profile,
+    /// Each field of the result and where its value comes from (`target` or a source's email).
+    pub origins: Vec<FieldOrigin>,
+    /// Emails that become the target's alternates (the sources' primary and alternate emails).
+    pub new_alternates: Vec<String>,
+    /// What keeps the merge from going ahead.
+    pub conflicts: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+pub struct FieldOrigin {
+    pub field: String,
+    #[cfg_attr(feature = "http", schema(value_type = Value))]
+    pub value: Value,
+    /// `target`, or the emails of the sources the value (or part of a list) comes from.
+    pub from: Vec<String>,
+}
+
+/// How each field merges. Lists gather everything (the target's first); the rest keep the
+/// target's value when it has one, else take the first source's that has one.
+fn rule(field: &str) -> Rule {
+    match field {
+        "email" | "alternate_emails" => Rule::Identity,
+        "phones" | "tags" | "entitlements" => Rule::Union,
+        "social" | "custom_fields" => Rule::Keyed,
+        _ => Rule::FirstSet,
+    }
+}
+
+#[derive(PartialEq)]
+enum Rule {
+    Identity,
+    Union,
+    Keyed,
+    FirstSet,
+}
+
+fn unset(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+fn document(profile: &Profile) -> Map<String, Value> {
+    match serde_json::to_value(profile) {
+        Ok(Value::Object(map)) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Merges `sources` into `target`. `keep` picks, per field (or `custom_fields.<key>`), the
+/// source whose value wins over everything else; `may_change_company` is false for callers
+/// who may not change a customer's company, whose merge keeps the target's.
+pub fn plan_merge(
+    target: &Customer,
+    sources: &[Customer],
+    keep: &BTreeMap<String, String>,
+    may_change_company: bool,
+) -> MergePlan {
+    let mut conflicts = Vec::new();
+    let base = document(&target.profile);
+    let others: Vec<(String, Map<String, Value>)> = sources
+        .iter()
+        .map(|s| (s.email().to_string(), document(&s.profile)))
+        .collect();
+    let picked = |field: &str| -> Option<&Map<String, Value>> {
+        let email = keep.get(field)?;
+        others.iter().find(|(e, _)| e == email).map(|(_, d)| d)
+    };
+    for (field, email) in keep {
+        let known = base.contains_key(field)
+            || field.strip_prefix("custom_fields.").is_some_and(|k| {
+                others
+                    .iter()
+                    .any(|(_, d)| d["custom_fields"].get(k).is_some())
+            });
+        if !known || rule(field) == Rule::Identity {
+            conflicts.push(FieldError::new(
+                format!("keep.{field}"),
+                "is not a field a merge can take from a source",
+            ));
+        } else if !others.iter().any(|(e, _)| e == email) {
+            conflicts.push(FieldError::new(
+                format!("keep.{field}"),
+                format!("{email} is not one of the customers merged"),
+            ));
+        }
+    }
+
+    let mut merged = Map::new();
+    let mut origins = Vec::new();
+    for (field, value) in &base {
+        let (value, from) = match (rule(field), picked(field)) {
+            (Rule::Identity, _) => (value.clone(), vec!["target".to_string()]),
+            (_, Some(doc)) => (
+                doc.get(field).cloned().unwrap_or(Value::Null),
+                vec![keep[field].clone()],
+            ),
+            (Rule::Union, None) => union(field, value, &others),
+            (Rule::Keyed, None) => keyed(field, value, &others, keep),
+            (Rule::FirstSet, None) => first_set(field, value, &others),
+        };
+        merged.insert(field.clone(), value.clone());
+        origins.push(FieldOrigin {
+            field: field.clone(),
+            value,
+            from,
+        });
+    }
+    if !may_change_company && keep.contains_key("company_id") {
+        conflicts.push(FieldError::new(
+            "keep.company_id",
+            "your role may not change a customer's company",
+        ));
+    }
+    if !may_change_company && merged.get("company_id") != base.get("company_id") {
+        let value = base.get("company_id").cloned().unwrap_or(Value::Null);
+        merged.insert("company_id".into(), value.clone());
+        if let Some(origin) = origins.iter_mut().find(|o| o.field == "company_id") {
+            origin.value = value;
+            origin.from = vec!["target".into()];
+        }
+    }
+
+    let mut new_alternates = Vec::new();
+    for source in sources {
+        for email in source.all_emails() {
+            let taken = email == target.email()
+                || target
+                    .profile
+                    .alternate_emails
+                    .iter()
+                    .any(|a| a.as_str() == email)
+                || new_alternates.iter().any(|a| a == email);
+            if !taken {
+                new_alternates.push(email.to_string());
+            }
+        }
+    }
+    let mut alternates: Vec<Value> = target
+        .profile
+        .alternate_emails
+        .iter()
+        .map(|e| Value::from(e.as_str()))
+        .collect();
+    alternates.extend(new_alternates.iter().map(|e| Value::from(e.as_str())));
+    merged.insert("alternate_emails".into(), Value::from(alternates.clone()));
+    if let Some(origin) = origins.iter_mut().find(|o| o.field == "alternate_emails") {
+        origin.value = Value::from(alternates.clone());
+        origin.from = std::iter::once("target".to_string())
+            .chain(sources.iter().map(|s| s.email().to_string()))
+            .collect();
+    }
+
+    for (field, limit) in [
+        ("alternate_emails", MAX_ALTERNATE_EMAILS),
+        ("phones", MAX_PHONES),
+        ("tags", MAX_TAGS),
+        ("entitlements", MAX_ENTITLEMENTS),
+    ] {
+        let count = merged
+            .get(field)
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        if count > limit {
+            conflicts.push(FieldError::new(
+                field,
+                format!(
+                    "{count} after the merge, over the limit of {limit}; pick one side with keep"
+                ),
+            ));
+        }
+    }
+    let social = merged
+        .get("social")
+        .and_then(Value::as_object)
+        .map_or(0, Map::len);
+    if social > MAX_SOCIAL_LINKS {
+        conflicts.push(FieldError::new(
+            "social",
+            format!("{social} links after the merge, over the limit of {MAX_SOCIAL_LINKS}"),
+        ));
+    }
+    let profile = serde_json::from_value(Value::Object(merged)).unwrap_or_else(|error| {
+        conflicts.push(FieldError::new(
+            "body",
+            format!("the merged profile is invalid: {error}"),
+        ));
+        target.profile.clone()
+    });
+    MergePlan {
+        profile,
+        origins,
+        new_alternates,
+        conflicts,
+    }
+}
+
+/// Every item of the target's list, then each source's items it lacks.
+fn union(
+    field: &str,
+    value: &Value,
+    others: &[(String, Map<String, Value>)],
+) -> (Value, Vec<String>) {
+    let mut items: Vec<Value> = value.as_array().cloned().unwrap_or_default();
+    let mut from = vec!["target".to_string()];
+    for (email, doc) in others {
+        let mut added = false;
+        for item in doc
+            .get(field)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !items.contains(item) {
+                items.push(item.clone());
+                added = true;
+            }
+        }
+        if added {
+            from.push(email.clone());
+        }
+    }
+    (Value::from(items), from)
+}
+
+/// The target's keys, then each source's keys the target lacks (a `keep` of
+/// `custom_fields.<key>` takes that key from its source).
+fn keyed(
+    field: &str,
+    value: &Value,
+    others: &[(String, Map<String, Value>)],
+    keep: &BTreeMap<String, String>,
+) -> (Value, Vec<String>) {
+    let mut map = value.as_object().cloned().unwrap_or_default();
+    let mut from = vec!["target".to_string()];
+    for (email, doc) in others {
+        for (key, item) in doc
+            .get(field)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            let wanted = keep.get(&format!("{field}.{key}")) == Some(email);
+            if (wanted || !map.contains_key(key)) && !unset(item) {
+                map.insert(key.clone(), item.clone());
+                if !from.contains(email) {
+                    from.push(email.clone());
+                }
+            }
+        }
+    }
+    (Value::Object(map), from)
+}
+
+/// The target's value if it has one, else the first source's that has one.
+fn first_set(
+    field: &str,
+    value: &Value,
+    others: &[(String, Map<String, Value>)],
+) -> (Value, Vec<String>) {
+    if !unset(value) {
+        return (value.clone(), vec!["target".into()]);
+    }
+    others
+        .iter()
+        .find_map(|(email, doc)| {
+            doc.get(field)
+                .filter(|v| !unset(v))
+                .map(|v| (v.clone(), vec![email.clone()]))
+        })
+        .unwrap_or((value.clone(), vec!["target".into()]))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MergeStatus {
+    /// The records are merged; tickets, notes and history are moving to the target.
+    Running,
+    Succeeded,
+    /// The records are restored; tickets, notes and history are moving back.
+    Undoing,
+    Undone,
+}
+
+/// Where a merge's moves are, forward (merge) or back (undo). Each step is idempotent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MoveStep {
+    Tickets,
+    Notes,
+    History,
+    Done,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+pub struct MergeCounts {
+    pub tickets: u64,
+    pub notes: u64,
+    pub history: u64,
+}
+
+/// Marks a ticket or note a merge moved, so an undo moves exactly those back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovedBy {
+    pub merge_id: String,
+    /// The customer it belonged to before.
+    pub customer_id: String,
+    /// The version the move made (tickets): another version means it changed since.
+    #[serde(default)]
+    pub version: u64,
+}
+
+/// A merge, kept as long as it can be undone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Merge {
+    pub id: String,
+    pub status: MergeStatus,
+    pub step: MoveStep,
+    /// The target as it was, and as the merge left it.
+    pub target_before: Customer,
+    pub target_after: Customer,
+    /// The customers merged in, exactly as they were.
+    pub sources: Vec<Customer>,
+    /// Which source's items are moving, and where in their listing.
+    #[serde(default)]
+    pub source_index: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    pub counts: MergeCounts,
+    pub requested_by: String,
+    pub requested_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub undone_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    pub version: u64,
+}
+
+impl Merge {
+    /// Its moves still have work to do.
+    pub fn is_running(&self) -> bool {
+        matches!(self.status, MergeStatus::Running | MergeStatus::Undoing)
+    }
+}

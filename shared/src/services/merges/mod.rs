@@ -1,0 +1,407 @@
+//! `POST /customers/{email}/merge` (with a preview), `GET /merges/{id}` and
+//! `POST /merges/{id}/undo`.
+//!
+//! The records change at once, in one transaction with the merge record: the sources are gone
+//! and their emails are the target's alternates, so mail and imports land on the target from
+//! then on. Tickets, notes and history then move in a job (`moves`) that checkpoints as it
+//! goes; the merge shows `running` until they all have. An undo restores the records the same
+//! way, then moves everything back.
+
+mod moves;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::caller::Caller;
+use crate::domain::customer::Customer;
+use crate::domain::email::Email;
+use crate::domain::error::{HelpdeskError, StoreError};
+use crate::domain::history::Actor;
+use crate::domain::merge::*;
+use crate::domain::patch::parse_input;
+use crate::domain::validation::FieldError;
+use crate::ports::store::{CustomerStore, HistoryStore, MergeStore, MergeWrite, Page, TicketStore};
+use crate::services::customers::find_customer;
+use crate::services::fields::FieldService;
+use crate::services::history::all_history;
+
+/// Tickets, notes or history entries handled between two checkpoints.
+const PAGE: usize = 50;
+
+/// Merges and their undo: the customers, their tickets, notes and history.
+#[derive(Clone)]
+pub struct MergeService {
+    customers: Arc<dyn CustomerStore>,
+    history: Arc<dyn HistoryStore>,
+    tickets: Arc<dyn TicketStore>,
+    merges: Arc<dyn MergeStore>,
+    fields: FieldService,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MergeInput {
+    /// The customers to merge into this one, by any of their emails (1 to 10).
+    pub from: Vec<String>,
+    /// Answer what the merge would do, and do nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Per field (or `custom_fields.<key>`), the source email whose value wins.
+    #[serde(default)]
+    pub keep: BTreeMap<String, String>,
+}
+
+/// What a merge would do.
+#[derive(Debug, Clone)]
+pub struct MergePreview {
+    pub target: Customer,
+    pub plan: MergePlan,
+    /// What would move to the target.
+    pub moves: MergeCounts,
+    /// Entitlements the sources add.
+    pub entitlements: u64,
+}
+
+pub enum MergeOutcome {
+    Preview(Box<MergePreview>),
+    Started(Box<Merge>),
+}
+
+impl MergeService {
+    pub fn new(
+        customers: Arc<dyn CustomerStore>,
+        history: Arc<dyn HistoryStore>,
+        tickets: Arc<dyn TicketStore>,
+        merges: Arc<dyn MergeStore>,
+        fields: FieldService,
+    ) -> Self {
+        Self {
+            customers,
+            history,
+            tickets,
+            merges,
+            fields,
+        }
+    }
+
+    /// The field definitions in force: previews are shown through them.
+    pub async fn field_set(&self) -> Result<crate::domain::field::FieldSet, HelpdeskError> {
+        self.fields.field_set().await
+    }
+
+    /// Merges the customers of `body.from` into the customer with this email, or (dry run)
+    /// answers what that would do. Conflicts refuse the merge with a 409 naming them.
+    pub async fn merge(
+        &self,
+        caller: &Caller,
+        email: &str,
+        body: Value,
+    ) -> Result<MergeOutcome, HelpdeskError> {
+        caller.require_staff()?;
+        let input: MergeInput = parse_input(body)?;
+        if input.from.is_empty() || input.from.len() > MAX_MERGE_SOURCES {
+            return Err(HelpdeskError::invalid(
+                "from",
+                format!("name 1 to {MAX_MERGE_SOURCES} customers to merge"),
+            ));
+        }
+        let target = find_customer(self.customers.as_ref(), email).await?;
+        let (sources, mut conflicts) = self.sources(&target, &input.from).await?;
+        let keep = self.keep(caller, &input.keep, &mut conflicts).await?;
+        for customer in std::iter::once(&target).chain(&sources) {
+            if customer
+                .blocked
+                .as_ref()
+                .is_some_and(|b| b.by.starts_with("erasure "))
+            {
+                conflicts.push(FieldError::new(
+                    "from",
+                    format!("{} is being erased", customer.email()),
+                ));
+            }
+        }
+        let mut plan = plan_merge(&target, &sources, &keep, caller.can_manage_companies());
+        plan.conflicts.splice(0..0, conflicts);
+        if input.dry_run {
+            let moves = self.would_move(&sources).await?;
+            let entitlements =
+                plan.profile
+                    .entitlements
+                    .len()
+                    .saturating_sub(target.profile.entitlements.len()) as u64;
+            return Ok(MergeOutcome::Preview(Box::new(MergePreview {
+                target,
+                plan,
+                moves,
+                entitlements,
+            })));
+        }
+        if !plan.conflicts.is_empty() {
+            return Err(HelpdeskError::Conflict {
+                detail: "the merge cannot go ahead; see errors, or preview it with dry_run".into(),
+                errors: plan.conflicts,
+            });
+        }
+        let id = crate::domain::clock::new_id();
+        let now = crate::domain::clock::now();
+        let by = Actor::Merge { id: id.clone() };
+        let target_after = target.next_version(plan.profile, &now, by);
+        let merge = Merge {
+            id,
+            status: MergeStatus::Running,
+            step: MoveStep::Tickets,
+            target_before: target.clone(),
+            target_after: target_after.clone(),
+            sources: sources.clone(),
+            source_index: 0,
+            cursor: None,
+            counts: MergeCounts::default(),
+            requested_by: caller.subject.clone(),
+            requested_at: now.clone(),
+            finished_at: None,
+            undone_at: None,
+            updated_at: now,
+            version: 1,
+        };
+        let previous: Vec<Customer> = std::iter::once(target).chain(sources).collect();
+        let written = self
+            .merges
+            .write_merge(
+                &previous,
+                &[target_after],
+                &MergeWrite::Insert(merge.clone()),
+            )
+            .await;
+        changed_meanwhile(written)?;
+        tracing::info!(merge = %merge.id, sources = merge.sources.len(), "customers merged");
+        Ok(MergeOutcome::Started(Box::new(merge)))
+    }
+
+    /// The customers named in `from`, and what is wrong with any of them.
+    async fn sources(
+        &self,
+        target: &Customer,
+        from: &[String],
+    ) -> Result<(Vec<Customer>, Vec<FieldError>), HelpdeskError> {
+        let mut sources: Vec<Customer> = Vec::new();
+        let mut conflicts = Vec::new();
+        for (i, raw) in from.iter().enumerate() {
+            let field = format!("from[{i}]");
+            let email = Email::parse(raw).map_err(|m| HelpdeskError::invalid(&field, m))?;
+            match self.customers.find_customer(&email).await? {
+                None => conflicts.push(FieldError::new(field, format!("no customer has {email}"))),
+                Some(c) if c.id == target.id => conflicts.push(FieldError::new(
+                    field,
+                    format!("{email} is the customer merged into"),
+                )),
+                Some(c) if sources.iter().any(|s| s.id == c.id) => conflicts.push(FieldError::new(
+                    field,
+                    format!("{email} names a customer already named"),
+                )),
+                Some(c) => sources.push(c),
+            }
+        }
+        Ok((sources, conflicts))
+    }
+
+    /// `keep` with its emails normalised; custom fields the caller may not edit are refused
+    /// as the API refuses them everywhere.
+    async fn keep(
+        &self,
+        caller: &Caller,
+        keep: &BTreeMap<String, String>,
+        conflicts: &mut Vec<FieldError>,
+    ) -> Result<BTreeMap<String, String>, HelpdeskError> {
+        let fields = self.fields.field_set().await?;
+        let mut normalised = BTreeMap::new();
+        for (field, email) in keep {
+            if let Some(key) = field.strip_prefix("custom_fields.") {
+                let editable = fields
+                    .get(key)
+                    .is_some_and(|d| d.can_view(caller) && d.can_edit(caller));
+                if !editable {
+                    conflicts.push(FieldError::new(
+                        format!("keep.{field}"),
+                        "is not a field a merge can take from a source",
+                    ));
+                    continue;
+                }
+            }
+            normalised.insert(field.clone(), email.trim().to_ascii_lowercase());
+        }
+        Ok(normalised)
+    }
+
+    /// How many tickets, notes and history entries the sources hold.
+    async fn would_move(&self, sources: &[Customer]) -> Result<MergeCounts, HelpdeskError> {
+        let mut counts = MergeCounts::default();
+        for source in sources {
+            let id = source.id.as_str();
+            counts.tickets += count(|after| async move {
+                self.tickets.list_tickets(id, after.as_deref(), 200).await
+            })
+            .await?;
+            counts.notes += count(|after| async move {
+                self.customers.list_notes(id, after.as_deref(), 200).await
+            })
+            .await?;
+            let entries = all_history(self.history.as_ref(), &source.id).await?;
+            // Its creation moves too, whether stored or made from the record.
+            let creation = usize::from(!entries.iter().any(|e| e.is_creation_of(&source.id)));
+            counts.history += (entries.len() + creation) as u64;
+        }
+        Ok(counts)
+    }
+
+    /// `GET /merges/{id}`.
+    pub async fn get_merge(&self, caller: &Caller, id: &str) -> Result<Merge, HelpdeskError> {
+        caller.require_staff()?;
+        self.find(id).await
+    }
+
+    async fn find(&self, id: &str) -> Result<Merge, HelpdeskError> {
+        self.merges
+            .get_merge(id)
+            .await?
+            .ok_or_else(|| HelpdeskError::NotFound(format!("merge {id}")))
+    }
+
+    /// `POST /merges/{id}/undo`: restores the customers exactly as they were, if nothing the
+    /// merge made has changed since; otherwise a 409 names what changed and nothing is undone.
+    pub async fn undo(&self, caller: &Caller, id: &str) -> Result<Merge, HelpdeskError> {
+        caller.require_staff()?;
+        let merge = self.find(id).await?;
+        match merge.status {
+            MergeStatus::Running => {
+                return Err(HelpdeskError::conflict(
+                    "status",
+                    "the merge is still moving tickets, notes and history; undo it when it has finished",
+                ));
+            }
+            MergeStatus::Undoing | MergeStatus::Undone => return Ok(merge),
+            MergeStatus::Succeeded => {}
+        }
+        let deadline = merge.requested_at.plus_days(UNDO_DAYS);
+        if crate::domain::clock::now() > deadline {
+            return Err(HelpdeskError::conflict(
+                "merge",
+                format!(
+                    "a merge can be undone for {UNDO_DAYS} days; this one was made {}",
+                    merge.requested_at
+                ),
+            ));
+        }
+        let after = &merge.target_after;
+        let emails: Vec<String> = after.all_emails().map(str::to_string).collect();
+        let current = self
+            .customers
+            .find_customers(&emails)
+            .await?
+            .into_iter()
+            .flatten()
+            .find(|c| c.id == after.id);
+        let mut changed = Vec::new();
+        match &current {
+            Some(c) if c.version == after.version => {}
+            _ => changed.push(FieldError::new(
+                format!("customers[{}]", after.email()),
+                "changed since the merge",
+            )),
+        }
+        for ticket in self.moved_tickets(&merge).await? {
+            let moved_at = ticket.moved_by.as_ref().map_or(0, |m| m.version);
+            if ticket.version != moved_at {
+                changed.push(FieldError::new(
+                    format!("tickets[{}]", ticket.id),
+                    "changed since the merge",
+                ));
+            }
+        }
+        let Some(current) = current.filter(|_| changed.is_empty()) else {
+            return Err(HelpdeskError::Conflict {
+                detail: "records changed since the merge; nothing was undone".into(),
+                errors: changed,
+            });
+        };
+        let now = crate::domain::clock::now();
+        let mut restored = merge.target_before.clone();
+        restored.version = current.version + 1;
+        restored.updated_at = now.clone();
+        restored.changed_by = Some(Actor::Merge {
+            id: merge.id.clone(),
+        });
+        let mut next = merge.clone();
+        next.status = MergeStatus::Undoing;
+        next.step = MoveStep::Tickets;
+        next.source_index = 0;
+        next.cursor = None;
+        next.version = merge.version + 1;
+        next.updated_at = now;
+        let records: Vec<Customer> = std::iter::once(restored)
+            .chain(merge.sources.clone())
+            .collect();
+        let write = MergeWrite::Replace {
+            previous: merge,
+            next: next.clone(),
+        };
+        changed_meanwhile(self.merges.write_merge(&[current], &records, &write).await)?;
+        tracing::info!(merge = %next.id, "merge undone");
+        Ok(next)
+    }
+
+    /// The target's tickets that this merge moved there.
+    async fn moved_tickets(
+        &self,
+        merge: &Merge,
+    ) -> Result<Vec<crate::domain::ticket::Ticket>, HelpdeskError> {
+        let mut moved = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .tickets
+                .list_tickets(&merge.target_after.id, after.as_deref(), 200)
+                .await?;
+            moved.extend(
+                page.items
+                    .into_iter()
+                    .filter(|t| t.moved_by.as_ref().is_some_and(|m| m.merge_id == merge.id)),
+            );
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(moved),
+            }
+        }
+    }
+}
+
+/// A record that changed between reading and writing: the caller can simply try again.
+fn changed_meanwhile(written: Result<(), StoreError>) -> Result<(), HelpdeskError> {
+    match written {
+        Err(StoreError::VersionMismatch) | Err(StoreError::EmailTaken(_)) => Err(
+            HelpdeskError::conflict("customer", "a customer changed meanwhile; try again"),
+        ),
+        other => Ok(other?),
+    }
+}
+
+/// How many items a listing holds, read page by page.
+async fn count<T, F, Fut>(mut read: F) -> Result<u64, HelpdeskError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
+{
+    let mut total = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let page = read(after.take()).await?;
+        total += page.items.len() as u64;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(total),
+        }
+    }
+}

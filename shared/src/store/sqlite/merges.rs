@@ -1,0 +1,162 @@
+//! Writes of merges and their undo: several customers at once with emails passing between
+//! them, and the merge records.
+
+use super::customers::{customer_version, email_owner, write_customer_row};
+use super::keys::{KeyWrites, write_keys};
+use super::*;
+use crate::domain::merge::Merge;
+use crate::ports::store::{MergeStore, MergeWrite};
+
+impl SqliteStore {
+    /// Merges still moving tickets, notes or history, oldest first: local mode's runner
+    /// continues them (the cloud's is woken by the table's stream).
+    pub async fn running_merges(&self, limit: usize) -> Result<Vec<Merge>, StoreError> {
+        self.with(move |connection| {
+            let rows: Vec<(String, Merge)> = read_docs(
+                connection,
+                "SELECT id, doc FROM merges WHERE running = 1 ORDER BY id LIMIT ?1",
+                [limit as i64],
+            )?;
+            Ok(rows.into_iter().map(|(_, merge)| merge).collect())
+        })
+        .await
+    }
+}
+
+/// See `MergeStore::write_merge`. Everything is checked before anything changes.
+fn replace_many_in(
+    tx: &Connection,
+    previous: &[Customer],
+    next: &[Customer],
+) -> Result<(), StoreError> {
+    for customer in previous {
+        if customer_version(tx, &customer.id)? != Some(customer.version) {
+            return Err(StoreError::VersionMismatch);
+        }
+    }
+    let involved = |id: &str| previous.iter().chain(next).any(|c| c.id == id);
+    for customer in next {
+        for email in customer.all_emails() {
+            if let Some(owner) = email_owner(tx, email)?
+                && !involved(&owner)
+            {
+                return Err(StoreError::EmailTaken(email.to_string()));
+            }
+        }
+    }
+    for customer in previous {
+        exec(
+            tx,
+            "DELETE FROM customer_emails WHERE customer_id = ?1",
+            [&customer.id],
+        )?;
+        write_keys(tx, &customer.id, Some(customer), None, KeyWrites::Indexed)?;
+        if !next.iter().any(|c| c.id == customer.id) {
+            exec(tx, "DELETE FROM customers WHERE id = ?1", [&customer.id])?;
+        }
+    }
+    for customer in next {
+        for email in customer.all_emails() {
+            exec(
+                tx,
+                "INSERT INTO customer_emails (email, customer_id) VALUES (?1, ?2)",
+                params![email, customer.id],
+            )?;
+        }
+        write_customer_row(tx, customer, &to_doc(customer)?)?;
+        write_keys(tx, &customer.id, None, Some(customer), KeyWrites::Indexed)?;
+        if let Some(old) = previous.iter().find(|p| p.id == customer.id) {
+            super::history::record_change(tx, old, customer)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl MergeStore for SqliteStore {
+    async fn insert_merge(&self, merge: &Merge) -> Result<(), StoreError> {
+        let merge = merge.clone();
+        self.write(move |tx| {
+            let inserted = exec(
+                tx,
+                "INSERT INTO merges (id, running, version, doc) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT DO NOTHING",
+                params![merge.id, merge.is_running(), merge.version, to_doc(&merge)?],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::Exists(format!("merge {}", merge.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_merge(&self, id: &str) -> Result<Option<Merge>, StoreError> {
+        let id = id.to_string();
+        self.with(move |connection| {
+            read_doc(connection, "SELECT doc FROM merges WHERE id = ?1", [&id])
+        })
+        .await
+    }
+
+    async fn replace_merge(&self, previous: &Merge, next: &Merge) -> Result<(), StoreError> {
+        let (previous, next) = (previous.clone(), next.clone());
+        self.write(move |tx| {
+            let updated = exec(
+                tx,
+                "UPDATE merges SET running = ?3, version = ?4, doc = ?5
+                 WHERE id = ?1 AND version = ?2",
+                params![
+                    previous.id,
+                    previous.version,
+                    next.is_running(),
+                    next.version,
+                    to_doc(&next)?
+                ],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::VersionMismatch);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn write_merge(
+        &self,
+        previous: &[Customer],
+        next: &[Customer],
+        merge: &MergeWrite,
+    ) -> Result<(), StoreError> {
+        let (previous, next, merge) = (previous.to_vec(), next.to_vec(), merge.clone());
+        self.write(move |tx| {
+            let written = match &merge {
+                MergeWrite::Insert(merge) => exec(
+                    tx,
+                    "INSERT INTO merges (id, running, version, doc) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT DO NOTHING",
+                    params![merge.id, merge.is_running(), merge.version, to_doc(merge)?],
+                )?,
+                MergeWrite::Replace { previous, next } => exec(
+                    tx,
+                    "UPDATE merges SET running = ?3, version = ?4, doc = ?5
+                     WHERE id = ?1 AND version = ?2",
+                    params![
+                        previous.id,
+                        previous.version,
+                        next.is_running(),
+                        next.version,
+                        to_doc(next)?
+                    ],
+                )?,
+            };
+            if written == 0 {
+                return Err(StoreError::VersionMismatch);
+            }
+            // Last: a refused merge record has changed nothing, and the records' checks
+            // come before their writes.
+            replace_many_in(tx, &previous, &next)
+        })
+        .await
+    }
+}
