@@ -204,7 +204,38 @@ async fn annabel_and_bob(api: &LambdaApi) -> (Mail, Value) {
 
 async fn export_holds_everything(api: LambdaApi) {
     let (_mail, first) = annabel_and_bob(&api).await;
+    // A field agents may not view: in an admin's export, not in an agent's.
+    let field = api
+        .post(
+            As::Admin,
+            "/fields",
+            json!({"key": "risk", "label": "Risk", "type": "number",
+                                           "view_roles": ["admin"], "edit_roles": ["admin"]}),
+        )
+        .await;
+    assert_eq!(field.status, 201, "{}", field.body);
+    let etag = api.get(As::Admin, "/customers/ann@acme.test").await.headers["etag"].clone();
+    let scored = api
+        .patch(
+            As::Admin,
+            "/customers/ann@acme.test",
+            Some(&etag),
+            json!({"custom_fields": {"risk": 7}}),
+        )
+        .await;
+    assert_eq!(scored.status, 200, "{}", scored.body);
+    let full = api.get(As::Admin, "/customers/ann@acme.test/export").await;
+    assert_eq!(full.body["customer"]["custom_fields"]["risk"], 7);
     let reply = api.get(As::Agent, "/customers/ANN@home.test/export").await;
+    assert!(
+        reply.body["customer"]["custom_fields"]
+            .get("risk")
+            .is_none()
+    );
+    let hidden = &reply.body["history"][0]["changes"][0];
+    assert_eq!(hidden["field"], "custom_fields.risk");
+    assert_eq!(hidden["hidden"], true);
+    assert!(hidden.get("to").is_none(), "{hidden}");
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.headers["cache-control"], "no-store");
     let export = &reply.body;
@@ -220,7 +251,7 @@ async fn export_holds_everything(api: LambdaApi) {
         .iter()
         .map(|e| &e["version"])
         .collect();
-    assert_eq!(versions, [&json!(2), &json!(1)]);
+    assert_eq!(versions, [&json!(3), &json!(2), &json!(1)]);
     let tickets = export["tickets"].as_array().unwrap();
     assert_eq!(tickets.len(), 1);
     assert_eq!(tickets[0]["id"], first["ticket_id"]);
