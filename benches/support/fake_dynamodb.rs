@@ -229,6 +229,7 @@ async fn handle(
         "Query" => query(&state, &body),
         "BatchGetItem" => batch_get(&state, &body),
         "TransactWriteItems" => transact(&state, &body),
+        "BatchWriteItem" => batch_write(&state, &body),
         other => Err(error(
             "UnknownOperationException",
             &format!("{other} is not implemented by the fake"),
@@ -324,6 +325,7 @@ fn condition_holds(
     match condition {
         None => true,
         Some("attribute_not_exists(pk)") => current.is_none(),
+        Some("attribute_exists(pk)") => current.is_some(),
         Some("version = :version") => same(current.and_then(|c| c.version.as_ref()), ":version"),
         Some("customer_id = :id") => same(current.and_then(|c| c.customer_id.as_ref()), ":id"),
         Some("company_id = :id") => same(current.and_then(|c| c.company_id.as_ref()), ":id"),
@@ -377,6 +379,85 @@ fn put_item(state: &Shared, body: &[u8]) -> Answer {
     items.insert(key, next);
     state.items_written.fetch_add(1, Ordering::Relaxed);
     Ok(reply(StatusCode::OK, "{}".into()))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchWriteRequest<'a> {
+    #[serde(borrow)]
+    request_items: std::collections::HashMap<String, Vec<BatchWriteOp<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BatchWriteOp<'a> {
+    #[serde(borrow, default)]
+    put_request: Option<Write<'a>>,
+    #[serde(borrow, default)]
+    delete_request: Option<Write<'a>>,
+}
+
+/// Puts and deletes without conditions, each charged as its own write (no transaction).
+fn batch_write(state: &Shared, body: &[u8]) -> Answer {
+    let request: BatchWriteRequest<'_> = parse(body)?;
+    let operations: Vec<&BatchWriteOp<'_>> = request.request_items.values().flatten().collect();
+    if operations.len() > 25 {
+        return Err(error(
+            "ValidationException",
+            "Too many items requested for the BatchWriteItem call",
+        ));
+    }
+    admit_writes(state, operations.len())?;
+    let mut items = state.items();
+    let mut planned: Vec<(Key, Option<Stored>)> = Vec::with_capacity(operations.len());
+    for operation in operations {
+        let (key, next) = match (&operation.put_request, &operation.delete_request) {
+            (Some(put), None) => {
+                let item = put
+                    .item
+                    .as_ref()
+                    .ok_or_else(|| error("ValidationException", "PutRequest without Item"))?;
+                (key_of(item)?, Some(stored(item)))
+            }
+            (None, Some(delete)) => {
+                let key = delete
+                    .key
+                    .as_ref()
+                    .ok_or_else(|| error("ValidationException", "DeleteRequest without Key"))?;
+                (key_of(key)?, None)
+            }
+            _ => return Err(error("ValidationException", "an empty write request")),
+        };
+        planned.push((key, next));
+    }
+    let charges: Vec<capacity::Charge> = planned
+        .iter()
+        .flat_map(|(key, item)| {
+            capacity::write_charges(
+                &key.0,
+                items.get(key).map(|current| &current.footprint),
+                item.as_ref().map(|i| &i.footprint),
+                false,
+            )
+        })
+        .collect();
+    state
+        .meter()
+        .admit(&charges)
+        .map_err(|refusal| throttled(state, &refusal))?;
+    let count = planned.len() as u64;
+    for (key, item) in planned {
+        match item {
+            Some(item) => {
+                items.insert(key, item);
+            }
+            None => {
+                items.remove(&key);
+            }
+        }
+    }
+    state.items_written.fetch_add(count, Ordering::Relaxed);
+    Ok(reply(StatusCode::OK, r#"{"UnprocessedItems":{}}"#.into()))
 }
 
 #[derive(Deserialize)]

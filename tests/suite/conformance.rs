@@ -1123,8 +1123,8 @@ async fn erasure_operations(store: Arc<dyn Store>) {
         ["r3"]
     );
     assert_eq!(rest.next, None);
-    store.delete_inbound("r0").await.unwrap();
-    store.delete_inbound("r0").await.unwrap();
+    store.delete_inbounds(&["r0".into()]).await.unwrap();
+    store.delete_inbounds(&["r0".into()]).await.unwrap();
     assert_eq!(store.get_inbound("r0").await.unwrap(), None);
     assert_eq!(
         store.get_inbound("r1").await.unwrap().map(|r| r.id),

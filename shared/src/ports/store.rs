@@ -399,8 +399,16 @@ pub trait InboundStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<InboundRecord>, StoreError>;
-    /// Deletes a record; deleting one that is gone succeeds.
-    async fn delete_inbound(&self, id: &str) -> Result<(), StoreError>;
+    /// Records by id, in order (up to 100 ids).
+    async fn get_inbounds(&self, ids: &[String]) -> Result<Vec<Option<InboundRecord>>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.push(self.get_inbound(id).await?);
+        }
+        Ok(found)
+    }
+    /// Deletes records; deleting one that is gone succeeds.
+    async fn delete_inbounds(&self, ids: &[String]) -> Result<(), StoreError>;
 }
 
 /// Erasures (jobs, then tombstones) and the addresses they suppress.

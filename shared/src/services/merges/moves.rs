@@ -34,6 +34,9 @@ impl MergeService {
                 MoveStep::Done => {
                     let now = crate::domain::clock::now();
                     if forward {
+                        // Counted from what moved, not from this run's work: two runs at
+                        // once (a redelivered record) each did part of it.
+                        next.counts = self.moved(&job).await?;
                         next.status = MergeStatus::Succeeded;
                         next.finished_at = Some(now);
                     } else {
@@ -256,6 +259,39 @@ impl MergeService {
             Self::advance(next, MoveStep::Done);
         }
         Ok(())
+    }
+
+    /// What this merge moved to the target: marked tickets and notes, the sources' entries.
+    async fn moved(&self, job: &Merge) -> Result<MergeCounts, HelpdeskError> {
+        let target = &job.target_after.id;
+        let tickets = self.moved_tickets(job).await?.len() as u64;
+        let mut notes = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .customers
+                .list_notes(target, after.as_deref(), 200)
+                .await?;
+            notes += page
+                .items
+                .iter()
+                .filter(|n| n.moved_by.as_ref().is_some_and(|m| m.merge_id == job.id))
+                .count() as u64;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let history = all_history(self.history.as_ref(), target)
+            .await?
+            .iter()
+            .filter(|e| job.sources.iter().any(|s| s.id == e.record_id))
+            .count() as u64;
+        Ok(MergeCounts {
+            tickets,
+            notes,
+            history,
+        })
     }
 
     /// Stores `record`'s creation entry in the history of `owner` unless it is stored.

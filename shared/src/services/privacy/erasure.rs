@@ -158,11 +158,11 @@ impl PrivacyService {
                             .inbound
                             .list_inbound_from(email, job.cursor.as_deref(), PAGE)
                             .await?;
-                        for listed in &page.items {
-                            if let Some(record) = self.inbound.get_inbound(&listed.id).await? {
-                                self.erase_inbound(&record, &mut next.counts).await?;
-                            }
-                        }
+                        // Read again by id (consistently): the listing may lag behind.
+                        let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
+                        let records = self.inbound.get_inbounds(&ids).await?;
+                        self.erase_inbound(records.into_iter().flatten(), &mut next.counts)
+                            .await?;
                         next.cursor = page.next;
                         if next.cursor.is_none() {
                             next.email_index += 1;
@@ -264,11 +264,13 @@ impl PrivacyService {
                 .tickets
                 .list_messages(&ticket.id, after.as_deref(), 100)
                 .await?;
+            // Each message came in as an inbound record of the same id.
+            let ids: Vec<String> = page.items.iter().map(|m| m.id.clone()).collect();
+            let records = self.inbound.get_inbounds(&ids).await?;
+            self.erase_inbound(records.into_iter().flatten(), counts)
+                .await?;
             for message in &page.items {
                 self.erase_message_objects(message, counts).await?;
-                if let Some(record) = self.inbound.get_inbound(&message.id).await? {
-                    self.erase_inbound(&record, counts).await?;
-                }
                 if job.tickets == TicketErasure::Anonymise {
                     let anonymous = anonymised(message, &job.emails);
                     self.tickets.rewrite_message(&anonymous).await?;
@@ -320,16 +322,20 @@ impl PrivacyService {
         Ok(())
     }
 
-    /// The raw mail, then the record.
+    /// The raw mail, then the records.
     async fn erase_inbound(
         &self,
-        record: &InboundRecord,
+        records: impl Iterator<Item = InboundRecord>,
         counts: &mut ErasureCounts,
     ) -> Result<(), HelpdeskError> {
-        self.delete_object(&record.raw_key).await?;
-        counts.objects += 1;
-        self.inbound.delete_inbound(&record.id).await?;
-        counts.inbound_records += 1;
+        let mut ids = Vec::new();
+        for record in records {
+            self.delete_object(&record.raw_key).await?;
+            counts.objects += 1;
+            ids.push(record.id);
+        }
+        self.inbound.delete_inbounds(&ids).await?;
+        counts.inbound_records += ids.len() as u64;
         Ok(())
     }
 

@@ -259,8 +259,19 @@ impl InboundStore for DynamoStore {
         Ok(Page::from_rows(keyed_rows(&items, "first_sk")?, limit))
     }
 
-    async fn delete_inbound(&self, id: &str) -> Result<(), StoreError> {
-        self.delete_keys(vec![(inbound_pk(id), SINGLE.to_string())])
-            .await
+    async fn get_inbounds(&self, ids: &[String]) -> Result<Vec<Option<InboundRecord>>, StoreError> {
+        let pks: Vec<String> = ids.iter().map(|id| inbound_pk(id)).collect();
+        let items = self.batch_get(&pks).await?;
+        pks.iter()
+            .map(|pk| items.get(pk).map(from_item).transpose())
+            .collect()
+    }
+
+    async fn delete_inbounds(&self, ids: &[String]) -> Result<(), StoreError> {
+        let keys = ids
+            .iter()
+            .map(|id| (inbound_pk(id), SINGLE.to_string()))
+            .collect();
+        self.delete_keys(keys).await
     }
 }

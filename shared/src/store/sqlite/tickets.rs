@@ -259,10 +259,12 @@ impl InboundStore for SqliteStore {
         .await
     }
 
-    async fn delete_inbound(&self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_string();
+    async fn delete_inbounds(&self, ids: &[String]) -> Result<(), StoreError> {
+        let ids = ids.to_vec();
         self.write(move |tx| {
-            exec(tx, "DELETE FROM inbound WHERE id = ?1", [&id])?;
+            for id in &ids {
+                exec(tx, "DELETE FROM inbound WHERE id = ?1", [id])?;
+            }
             Ok(())
         })
         .await

@@ -1,0 +1,292 @@
+//! Customer lifecycle benchmark (`cargo bench --bench lifecycle`): a merge, its undo and an
+//! erasure of a customer with 10,000 messages, against the fake DynamoDB endpoint (which
+//! charges as DynamoDB does) and a folder standing in for the mail bucket.
+//!
+//! The customer has 500 tickets of 20 messages, each message with its inbound record and raw
+//! mail, and 100 notes. Printed per operation: wall time (the request plus its job run to the
+//! end), DynamoDB requests, WRU and RRU. Loops are bounded by count; nothing here asserts a time.
+
+#[path = "support/report.rs"]
+mod report;
+
+#[path = "support/fake_dynamodb.rs"]
+mod fake_dynamodb;
+
+// Only `Units` and the prices are used here; the table helpers serve the other benches.
+#[allow(dead_code)]
+#[path = "support/unit_costs.rs"]
+mod unit_costs;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use helpdesk_shared::Helpdesk;
+use helpdesk_shared::domain::caller::{Caller, Role};
+use helpdesk_shared::domain::customer::{Note, Profile};
+use helpdesk_shared::domain::email::Email;
+use helpdesk_shared::domain::history::Actor;
+use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
+use helpdesk_shared::domain::ticket::{
+    Mailbox, MessageBody, ThreadReason, Ticket, TicketMessage, TicketStatus,
+};
+use helpdesk_shared::ports::objects::ObjectStore;
+use helpdesk_shared::ports::store::{MessageWrite, Store, TicketWrite};
+use helpdesk_shared::services::customers::customer_record;
+use helpdesk_shared::services::merges::MergeOutcome;
+use serde_json::json;
+use unit_costs::Units;
+
+const TICKETS: usize = 500;
+const MESSAGES_PER_TICKET: usize = 20;
+const NOTES: usize = 100;
+/// Seeding writes this many tickets at once.
+const SEED_CONCURRENCY: usize = 16;
+const NO_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!("# helpdesk customer lifecycle benchmark\n");
+    println!("machine: {}", report::machine());
+    runtime.block_on(lifecycle());
+}
+
+fn email(raw: &str) -> Email {
+    Email::parse(raw).expect("a valid email")
+}
+
+async fn lifecycle() {
+    let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .build();
+    let store: Arc<dyn Store> = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        "bench",
+    ));
+    let dir = std::env::temp_dir().join(format!("helpdesk-bench-life-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mail = Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone()));
+    let helpdesk = Helpdesk::new(store.clone(), mail.clone(), mail.clone());
+    let admin = Caller::new("bench-admin", [Role::Admin], true);
+    let by = Actor::caller("bench-admin");
+
+    let profile = |address: &str, first: &str| Profile {
+        email: email(address),
+        first_name: Some(first.into()),
+        ..Profile::default()
+    };
+    let target = customer_record(profile("ann@acme.test", "Ann"), false, by.clone());
+    let mut source = customer_record(profile("annie@home.test", "Annie"), false, by.clone());
+    source.profile.alternate_emails = vec![email("a.lee@home.test")];
+    store.insert_customer(&target).await.expect("target");
+    store.insert_customer(&source).await.expect("source");
+
+    let seeding = Instant::now();
+    seed(&store, mail.as_ref(), &source.id).await;
+    for i in 0..NOTES {
+        let note = Note {
+            id: format!("note-{i:04}"),
+            author: "bench".into(),
+            text: format!("note {i}"),
+            created_at: helpdesk_shared::now(),
+            moved_by: None,
+        };
+        store.add_note(&source.id, &note).await.expect("note");
+    }
+    println!(
+        "\nseeded {TICKETS} tickets × {MESSAGES_PER_TICKET} messages ({} messages, each with its inbound record and raw mail) and {NOTES} notes in {:.1} s\n",
+        TICKETS * MESSAGES_PER_TICKET,
+        seeding.elapsed().as_secs_f64()
+    );
+    println!("| operation | wall time | DynamoDB requests | WRU table | WRU indexes | RRU | $ |");
+    println!("|---|---|---|---|---|---|---|");
+
+    let row = |name: &str, took: Duration, before: Units| {
+        let units = Units::of(&fake).per(before, 1);
+        let dollars = (units.table_wru + units.index_wru) * unit_costs::DOLLARS_PER_MILLION_WRU
+            / 1e6
+            + units.rru * unit_costs::DOLLARS_PER_MILLION_RRU / 1e6;
+        println!(
+            "| {name} | {:.2} s | {:.0} | {:.0} | {:.0} | {:.0} | ${dollars:.4} |",
+            took.as_secs_f64(),
+            units.requests,
+            units.table_wru,
+            units.index_wru,
+            units.rru
+        );
+    };
+
+    // Merge: the records in the request, then the job moves tickets, notes and history.
+    let (before, started) = (Units::of(&fake), Instant::now());
+    let outcome = helpdesk
+        .merges
+        .merge(
+            &admin,
+            "ann@acme.test",
+            json!({"from": ["annie@home.test"]}),
+        )
+        .await
+        .expect("merge");
+    let MergeOutcome::Started(merge) = outcome else {
+        panic!("not a merge");
+    };
+    let merged = helpdesk
+        .merges
+        .run_merge(&merge.id, NO_DEADLINE)
+        .await
+        .expect("moves");
+    row(
+        &format!(
+            "merge (moves {} tickets, {} notes, {} history entries)",
+            merged.counts.tickets, merged.counts.notes, merged.counts.history
+        ),
+        started.elapsed(),
+        before,
+    );
+
+    // Undo: the records restored, then everything moved back.
+    let (before, started) = (Units::of(&fake), Instant::now());
+    helpdesk.merges.undo(&admin, &merge.id).await.expect("undo");
+    let undone = helpdesk
+        .merges
+        .run_merge(&merge.id, NO_DEADLINE)
+        .await
+        .expect("moves back");
+    row(
+        &format!("undo ({:?})", undone.status),
+        started.elapsed(),
+        before,
+    );
+
+    // Erasure of the source again holding its 10,000 messages.
+    let (before, started) = (Units::of(&fake), Instant::now());
+    let erasure = helpdesk
+        .privacy
+        .request_erasure(&admin, "annie@home.test", json!({}))
+        .await
+        .expect("erasure");
+    let erased = helpdesk
+        .privacy
+        .run_erasure(&erasure.id, NO_DEADLINE)
+        .await
+        .expect("erasure run");
+    row(
+        &format!(
+            "erasure (deletes {} tickets, {} messages, {} inbound records, {} objects)",
+            erased.counts.tickets,
+            erased.counts.messages,
+            erased.counts.inbound_records,
+            erased.counts.objects
+        ),
+        started.elapsed(),
+        before,
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The source's tickets, each message stored as inbound mail is (ticket, message, Message-ID
+/// claim and inbound record in one transaction) with its raw mail in the folder.
+async fn seed(store: &Arc<dyn Store>, mail: &dyn ObjectStore, customer_id: &str) {
+    use futures::StreamExt;
+    futures::stream::iter(0..TICKETS)
+        .for_each_concurrent(SEED_CONCURRENCY, |t| async move {
+            let mut ticket: Option<Ticket> = None;
+            for m in 0..MESSAGES_PER_TICKET {
+                let id = format!("ses-{t:04}-{m:02}");
+                let now = helpdesk_shared::now();
+                let message = TicketMessage {
+                    id: id.clone(),
+                    ticket_id: format!("T{t:04}"),
+                    message_id: format!("{id}@home.test"),
+                    from: Mailbox {
+                        name: Some("Annie".into()),
+                        email: "annie@home.test".into(),
+                    },
+                    reply_to: vec![],
+                    to: vec![],
+                    cc: vec![],
+                    date: None,
+                    received_at: now.clone(),
+                    subject: format!("ticket {t}"),
+                    body: MessageBody {
+                        text: "The printer is on fire again. ".repeat(10),
+                        html: None,
+                        reply_text: "The printer is on fire again.".into(),
+                    },
+                    body_key: None,
+                    attachments: vec![],
+                    thread_reason: ThreadReason::New,
+                    unauthenticated: false,
+                };
+                let write = match &ticket {
+                    None => TicketWrite::Insert(Ticket {
+                        id: message.ticket_id.clone(),
+                        subject: message.subject.clone(),
+                        customer_id: customer_id.to_string(),
+                        customer_email: "annie@home.test".into(),
+                        company_id: None,
+                        status: TicketStatus::Open,
+                        message_count: 1,
+                        last_message_at: now.clone(),
+                        follow_up_of: None,
+                        moved_by: None,
+                        created_at: now.clone(),
+                        updated_at: now.clone(),
+                        version: 1,
+                    }),
+                    Some(previous) => {
+                        let mut next = previous.clone();
+                        next.version += 1;
+                        next.message_count += 1;
+                        next.last_message_at = now.clone();
+                        TicketWrite::Replace {
+                            previous: previous.clone(),
+                            next,
+                        }
+                    }
+                };
+                let raw_key = format!("inbound/{id}");
+                mail.put(
+                    &raw_key,
+                    b"From: annie@home.test\r\n\r\nfire\r\n".to_vec(),
+                    "message/rfc822",
+                )
+                .await
+                .expect("raw mail");
+                let inbound = InboundRecord {
+                    id: id.clone(),
+                    status: InboundStatus::Ingested,
+                    reason: None,
+                    received_at: now,
+                    raw_key,
+                    from: Some("annie@home.test".into()),
+                    subject: Some(message.subject.clone()),
+                    message_id: Some(message.message_id.clone()),
+                    customer_email: Some("annie@home.test".into()),
+                    customer_created: false,
+                    ticket_id: Some(message.ticket_id.clone()),
+                    thread_reason: Some(ThreadReason::New),
+                    verdicts: Verdicts::default(),
+                };
+                let next_ticket = write.ticket().clone();
+                store
+                    .store_message(&MessageWrite {
+                        ticket: write,
+                        message,
+                        inbound,
+                    })
+                    .await
+                    .expect("store message");
+                ticket = Some(next_ticket);
+            }
+        })
+        .await;
+}
