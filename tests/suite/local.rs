@@ -580,10 +580,10 @@ fn serve_writes_welcome_emails_to_the_outbox() {
     );
 }
 
-/// `helpdesk serve` runs a requested erasure in the background: the customer and their notes
-/// are gone when `GET /erasures/{id}` says it succeeded.
+/// `helpdesk serve` runs a requested erasure in the background (the customer and their notes
+/// are gone when `GET /erasures/{id}` says it succeeded), and a merge's moves.
 #[test]
-fn serve_runs_erasures() {
+fn serve_runs_erasures_and_merges() {
     let data = temp_dir("serve-erase");
     let server = Server::start(&data, None);
     let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
@@ -617,6 +617,52 @@ fn serve_runs_erasures() {
     assert_eq!(shown["counts"]["customers"], 1);
     let (status, _, _) = server.request("GET", "/customers/eve@acme.test", key, &[], None);
     assert_eq!(status, 404);
+    // A merge's moves run in the background too.
+    for email in ["kim@acme.test", "kim@home.test"] {
+        let (status, _, _) = server.request(
+            "POST",
+            "/customers",
+            key,
+            &[],
+            Some(&json!({"email": email})),
+        );
+        assert_eq!(status, 201);
+    }
+    let note = json!({"text": "from home"});
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/customers/kim@home.test/notes",
+                key,
+                &[],
+                Some(&note)
+            )
+            .0,
+        201
+    );
+    let merge = json!({"from": ["kim@home.test"]});
+    let (status, _, merged) = server.request(
+        "POST",
+        "/customers/kim@acme.test/merge",
+        key,
+        &[],
+        Some(&merge),
+    );
+    assert_eq!(status, 202, "{merged}");
+    let merge_id = merged["merge_id"].as_str().unwrap().to_string();
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = server
+            .request("GET", &format!("/merges/{merge_id}"), key, &[], None)
+            .2;
+        if shown["status"] == "succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(shown["status"], "succeeded", "{shown}");
+    assert_eq!(shown["moved"]["notes"], 1);
     for file in ["helpdesk.db", "helpdesk.db-wal"] {
         let bytes = std::fs::read(data.join(file)).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
