@@ -433,17 +433,6 @@ async fn blocking_customers(api: LambdaApi) {
     assert_eq!(again.body["version"], unblocked.body["version"]);
 }
 
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_sqlite().await).await; } )*
-        }
-        mod dynamodb {
-            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_dynamodb().await).await; } )*
-        }
-    };
-}
-
 on_both_stores!(
     customer_lifecycle,
     blocking_customers,

@@ -246,17 +246,6 @@ async fn company_changes_are_recorded(api: LambdaApi) {
     assert_eq!(change(moved, "company_id")["to"], id.as_str());
 }
 
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_sqlite().await).await; } )*
-        }
-        mod dynamodb {
-            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_dynamodb().await).await; } )*
-        }
-    };
-}
-
 on_both_stores!(
     history_records_every_change,
     imports_and_batches_are_recorded,

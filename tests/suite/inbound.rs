@@ -1121,27 +1121,6 @@ async fn mail_from_a_blocked_customer_is_ignored(api: LambdaApi) {
     assert_eq!(record["ticket_id"], first["ticket_id"]);
 }
 
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(crate::support::LambdaApi::on_sqlite().await).await;
-                }
-            )*
-        }
-        mod dynamodb {
-            $(
-                #[tokio::test]
-                async fn $test() {
-                    super::$test(crate::support::LambdaApi::on_dynamodb().await).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_stores!(
     new_sender_becomes_a_customer_with_a_ticket,
     mail_from_a_blocked_customer_is_ignored,

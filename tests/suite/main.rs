@@ -3,6 +3,20 @@
 //! DynamoDB tests talk to `moto_server`, which `bash tests/run` installs and starts; its address
 //! comes in `MOTO_ENDPOINT`. Without it those tests fail with a message saying so.
 
+/// Instantiates each named test (an `async fn(LambdaApi)`) twice: on SQLite with a folder, as
+/// in local mode, and on DynamoDB and S3 (moto), as in the cloud. Defined before the modules
+/// so that every one of them can use it.
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_sqlite().await).await; } )*
+        }
+        mod dynamodb {
+            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_dynamodb().await).await; } )*
+        }
+    };
+}
+
 mod api;
 mod conformance;
 #[path = "../../benches/support/fake_dynamodb.rs"]

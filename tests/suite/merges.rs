@@ -319,17 +319,6 @@ async fn undo_refuses_what_changed_since(api: LambdaApi) {
         .assert_problem_status(401);
 }
 
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_sqlite().await).await; } )*
-        }
-        mod dynamodb {
-            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_dynamodb().await).await; } )*
-        }
-    };
-}
-
 on_both_stores!(
     merge_preview_merge_and_undo,
     undo_refuses_what_changed_since

@@ -415,17 +415,6 @@ async fn anonymised_tickets_stay_without_the_person(api: LambdaApi) {
     assert_ne!(later["ticket_id"], first["ticket_id"]);
 }
 
-macro_rules! on_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_sqlite().await).await; } )*
-        }
-        mod dynamodb {
-            $( #[tokio::test] async fn $test() { super::$test(crate::support::LambdaApi::on_dynamodb().await).await; } )*
-        }
-    };
-}
-
 on_both_stores!(
     export_holds_everything,
     erasure_leaves_no_trace,

@@ -176,20 +176,6 @@ pub(super) async fn export_customer(
             .insert(header::CACHE_CONTROL, no_store);
         return Ok(response);
     }
-    let mut download = privacy.keep_export(&export.customer.id, document).await?;
-    if download.url.starts_with('/') {
-        download.url = links.local_url(&download.url);
-    }
-    let mut response = (
-        StatusCode::SEE_OTHER,
-        axum::Json(DownloadView::from(&download)),
-    )
-        .into_response();
-    if let Ok(location) = HeaderValue::from_str(&download.url) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, no_store);
-    Ok(response)
+    let download = privacy.keep_export(&export.customer.id, document).await?;
+    Ok(super::tickets::see_other(download, &links))
 }

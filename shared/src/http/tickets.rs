@@ -64,11 +64,16 @@ pub(super) async fn download_attachment(
     caller: Caller,
     Params2(ticket, attachment): Params2,
 ) -> ApiResult {
-    let mut download = tickets
+    let download = tickets
         .attachment_download(&caller, &ticket, &attachment)
         .await?;
+    Ok(see_other(download, &links))
+}
+
+/// A 303 to a short-lived download link, with the link's details in the body. Local folders
+/// answer a path on this server, made absolute here.
+pub(super) fn see_other(mut download: crate::domain::ticket::Download, links: &Links) -> Response {
     if download.url.starts_with('/') {
-        // Local folders answer a path on this server.
         download.url = links.local_url(&download.url);
     }
     let mut response = (
@@ -82,5 +87,5 @@ pub(super) async fn download_attachment(
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    response
 }

@@ -372,13 +372,7 @@ impl CustomerStore for DynamoStore {
             ("doc".into(), to_doc(note)?),
         ]);
         // A retried request writes the same note again: keep the first.
-        match self
-            .put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch)
-            .await
-        {
-            Err(StoreError::VersionMismatch) => Ok(()),
-            other => other,
-        }
+        self.put_if_absent(item).await
     }
 
     async fn list_notes(

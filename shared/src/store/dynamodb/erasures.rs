@@ -77,13 +77,7 @@ impl ErasureStore for DynamoStore {
             ("erasure_id".into(), s(erasure_id)),
         ]);
         // Suppressed already (by this erasure's earlier attempt, or an earlier erasure).
-        match self
-            .put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch)
-            .await
-        {
-            Err(StoreError::VersionMismatch) => Ok(()),
-            other => other,
-        }
+        self.put_if_absent(item).await
     }
 
     async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError> {

@@ -31,13 +31,7 @@ impl HistoryStore for DynamoStore {
             ("sk".into(), s(entry.key())),
             ("doc".into(), to_doc(entry)?),
         ]);
-        match self
-            .put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch)
-            .await
-        {
-            Err(StoreError::VersionMismatch) => Ok(()),
-            other => other,
-        }
+        self.put_if_absent(item).await
     }
 
     async fn delete_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {

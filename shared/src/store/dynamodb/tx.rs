@@ -239,6 +239,18 @@ impl DynamoStore {
         }
     }
 
+    /// Puts `item` unless an item is at its key: writing what is already written (a retried
+    /// request, a repeated job step) succeeds and keeps the first.
+    pub(super) async fn put_if_absent(&self, item: Item) -> Result<(), StoreError> {
+        match self
+            .put_conditional(item, NOT_EXISTS, &[], StoreError::VersionMismatch)
+            .await
+        {
+            Err(StoreError::VersionMismatch) => Ok(()),
+            other => other,
+        }
+    }
+
     /// Whether the item at `key` is the one written with `write_id`.
     pub(super) async fn holds_write(
         &self,
