@@ -111,6 +111,23 @@ async fn merge_preview_merge_and_undo(api: LambdaApi) {
     );
 
     // Conflicts are named; without dry_run they refuse the merge.
+    api.create(json!({"email": "spam@junk.test"})).await;
+    let blocked = api
+        .post(As::Admin, "/customers/spam@junk.test/block", json!({}))
+        .await;
+    assert_eq!(blocked.status, 200);
+    let refused = api
+        .post(
+            As::Agent,
+            "/customers/ann@acme.test/merge",
+            json!({"from": ["spam@junk.test"], "dry_run": true}),
+        )
+        .await;
+    assert!(
+        refused.body["conflicts"].to_string().contains("is blocked"),
+        "{}",
+        refused.body
+    );
     let own = api
         .post(
             As::Agent,

@@ -124,6 +124,16 @@ impl MergeService {
                 ));
             }
         }
+        // Merged in, a blocked customer's addresses would reach the target unblocked.
+        for source in sources.iter().filter(|s| s.blocked.is_some()) {
+            conflicts.push(FieldError::new(
+                "from",
+                format!(
+                    "{} is blocked: unblock it, or merge into it",
+                    source.email()
+                ),
+            ));
+        }
         let mut plan = plan_merge(&target, &sources, &keep, caller.can_manage_companies());
         plan.conflicts.splice(0..0, conflicts);
         if input.dry_run {
