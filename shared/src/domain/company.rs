@@ -1,6 +1,6 @@
 //! The company record: named groups of customers, matched by email domain, and its input rules.
 
-use crate::domain::history::Actor;
+use crate::domain::provenance::Actor;
 use crate::domain::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! The customer record, its parts, and the rules that turn client input into a valid profile.
 
-use crate::domain::history::Actor;
+use crate::domain::provenance::Actor;
 use crate::domain::timestamp::Timestamp;
 use std::collections::BTreeMap;
 
@@ -210,7 +210,7 @@ pub struct Note {
     pub created_at: Timestamp,
     /// Set while the note sits on a customer a merge moved it to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moved_by: Option<crate::domain::merge::MovedBy>,
+    pub moved_by: Option<crate::domain::provenance::MovedBy>,
 }
 
 /// What a client may send for a customer. Unknown fields are refused, so typos do not vanish.

@@ -11,34 +11,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::domain::provenance::Actor;
+
 use crate::domain::company::Company;
 use crate::domain::customer::Customer;
 use crate::domain::timestamp::Timestamp;
-
-/// Who made a change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Actor {
-    /// A caller of the API: their JWT `sub` or API key id.
-    Caller { id: String },
-    /// A row of an import job.
-    Import { job: String, row: u64 },
-    /// A received message (its inbound record id).
-    Inbound { message: String },
-    /// A merge of customers.
-    Merge { id: String },
-    /// Something the helpdesk did by itself (`name` says what).
-    System { name: String },
-}
-
-impl Actor {
-    pub fn caller(subject: &str) -> Actor {
-        Actor::Caller {
-            id: subject.to_string(),
-        }
-    }
-}
 
 /// One field's change. `Null` stands for "not set".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

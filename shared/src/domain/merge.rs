@@ -11,6 +11,8 @@ use crate::domain::customer::{
     Profile,
 };
 use crate::domain::timestamp::Timestamp;
+
+pub use crate::domain::provenance::MovedBy;
 use crate::domain::validation::FieldError;
 
 /// At most this many customers merge into one at a time.
@@ -329,17 +331,6 @@ pub struct MergeCounts {
     pub tickets: u64,
     pub notes: u64,
     pub history: u64,
-}
-
-/// Marks a ticket or note a merge moved, so an undo moves exactly those back.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MovedBy {
-    pub merge_id: String,
-    /// The customer it belonged to before.
-    pub customer_id: String,
-    /// The version the move made (tickets): another version means it changed since.
-    #[serde(default)]
-    pub version: u64,
 }
 
 /// A merge, kept as long as it can be undone.

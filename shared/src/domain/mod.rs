@@ -16,6 +16,7 @@ pub mod import_mapping;
 pub mod inbound;
 pub mod merge;
 pub mod patch;
+pub mod provenance;
 pub mod text;
 pub mod ticket;
 pub mod timestamp;

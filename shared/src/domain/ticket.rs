@@ -72,7 +72,7 @@ pub struct Ticket {
     pub follow_up_of: Option<String>,
     /// Set while the ticket sits on a customer a merge moved it to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub moved_by: Option<crate::domain::merge::MovedBy>,
+    pub moved_by: Option<crate::domain::provenance::MovedBy>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
