@@ -43,7 +43,7 @@ pub trait Tracked {
     fn version(&self) -> u64;
     fn created_at(&self) -> &Timestamp;
     fn updated_at(&self) -> &Timestamp;
-    fn created_by(&self) -> Option<&Actor>;
+    fn created_by(&self) -> Option<Actor>;
     fn changed_by(&self) -> Option<&Actor>;
     /// The values the history compares, by field name, only those that are set.
     fn tracked_fields(&self) -> BTreeMap<String, Value>;
@@ -64,8 +64,8 @@ impl Tracked for Customer {
     fn updated_at(&self) -> &Timestamp {
         &self.updated_at
     }
-    fn created_by(&self) -> Option<&Actor> {
-        self.created_by.as_ref()
+    fn created_by(&self) -> Option<Actor> {
+        self.creator()
     }
     fn changed_by(&self) -> Option<&Actor> {
         self.changed_by.as_ref()
@@ -107,8 +107,8 @@ impl Tracked for Company {
     fn updated_at(&self) -> &Timestamp {
         &self.updated_at
     }
-    fn created_by(&self) -> Option<&Actor> {
-        self.created_by.as_ref()
+    fn created_by(&self) -> Option<Actor> {
+        self.created_by.clone()
     }
     fn changed_by(&self) -> Option<&Actor> {
         self.changed_by.as_ref()
@@ -186,7 +186,7 @@ pub fn creation_entry<R: Tracked>(current: &R, later: &[HistoryEntry]) -> Histor
         record_id: current.record_id().to_string(),
         version: 1,
         at: current.created_at().clone(),
-        by: current.created_by().cloned(),
+        by: current.created_by(),
         changes: changes.unwrap_or_default(),
     }
 }

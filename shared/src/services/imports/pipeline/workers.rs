@@ -282,6 +282,8 @@ impl Worker {
             let mut customer =
                 crate::services::customers::customer_record(profile, self.send_welcome, by());
             customer.import_mark = Some(mark(RowOutcome::Created));
+            // The mark names the job and row: `Customer::creator` reads it from there.
+            customer.created_by = None;
             return Ok(Ok(Plan::Write(
                 CustomerWrite::Insert(customer),
                 RowOutcome::Created,
