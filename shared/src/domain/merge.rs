@@ -103,7 +103,7 @@ pub fn plan_merge(
             || field.strip_prefix("custom_fields.").is_some_and(|k| {
                 others
                     .iter()
-                    .any(|(_, d)| d["custom_fields"].get(k).is_some())
+                    .any(|(_, d)| d.get("custom_fields").and_then(|c| c.get(k)).is_some())
             });
         if !known || rule(field) == Rule::Identity {
             conflicts.push(FieldError::new(
@@ -125,7 +125,7 @@ pub fn plan_merge(
             (Rule::Identity, _) => (value.clone(), vec!["target".to_string()]),
             (_, Some(doc)) => (
                 doc.get(field).cloned().unwrap_or(Value::Null),
-                vec![keep[field].clone()],
+                keep.get(field).cloned().into_iter().collect(),
             ),
             (Rule::Union, None) => union(field, value, &others),
             (Rule::Keyed, None) => keyed(field, value, &others, keep),
