@@ -143,6 +143,37 @@ pub async fn run_running_erasures(
     Ok(finished)
 }
 
+/// How long an export too large to answer inline stays in `DATA_DIR/exports/` (as the cloud's
+/// bucket rule keeps it): personal data, kept only as long as its link may be used.
+pub const EXPORT_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+impl DataDir {
+    /// Deletes exports older than [`EXPORT_LIFETIME`]; answers how many.
+    pub fn expire_exports(&self) -> Result<usize, String> {
+        let folder = self
+            .root
+            .join(helpdesk_shared::services::privacy::EXPORTS_PREFIX.trim_end_matches('/'));
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("{}: {e}", folder.display())),
+        };
+        let mut expired = 0;
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .is_some_and(|age| age > EXPORT_LIFETIME);
+            if old && std::fs::remove_file(entry.path()).is_ok() {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+}
+
 /// Runs the moves of merges (and undos) still running to their end.
 pub async fn run_running_merges(
     store: &SqliteStore,

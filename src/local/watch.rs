@@ -28,6 +28,11 @@ pub async fn watch_folders(
         if let Err(error) = run_running_merges(&store, &helpdesk.merges).await {
             tracing::warn!(%error, "merges: will retry");
         }
+        match data.expire_exports() {
+            Ok(0) => {}
+            Ok(expired) => tracing::info!(expired, "old exports deleted"),
+            Err(error) => tracing::warn!(%error, "exports: will retry"),
+        }
         match data.ingest_dropped_mail(&helpdesk).await {
             Ok(records) => {
                 for record in records {

@@ -670,6 +670,37 @@ fn serve_runs_erasures_and_merges() {
     }
 }
 
+/// Exports too large to answer inline expire from `DATA_DIR/exports/` after a day, as the
+/// cloud's bucket rule has them do.
+#[test]
+fn serve_deletes_old_exports() {
+    let data = temp_dir("serve-exports");
+    let exports = data.join("exports");
+    std::fs::create_dir_all(&exports).unwrap();
+    for name in ["old.json", "new.json"] {
+        std::fs::write(exports.join(name), b"{}").unwrap();
+    }
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(exports.join("old.json"))
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let _server = Server::start(&data, None);
+    for _ in 0..100 {
+        if !exports.join("old.json").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !exports.join("old.json").exists(),
+        "the old export is deleted"
+    );
+    assert!(exports.join("new.json").exists(), "a recent export stays");
+}
+
 /// A data directory written by the first local schema (tests/fixtures/sqlite-v0: four imported
 /// customers with pending welcomes, one with an alternate email, two in a company, and one
 /// who wrote in) opens with the current code: every record is found and listed as before, and

@@ -5,7 +5,7 @@ mod export;
 
 use std::sync::Arc;
 
-pub use export::{Export, ExportedTicket};
+pub use export::{EXPORTS_PREFIX, Export, ExportedTicket};
 
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::{CustomerStore, ErasureStore, HistoryStore, InboundStore, TicketStore};
