@@ -1,10 +1,12 @@
 //! Erasures, the salt of address hashes and suppressed addresses.
 
+use super::job_rows::{insert_job, replace_job};
 use super::*;
 use crate::domain::erasure::Erasure;
 use crate::ports::store::ErasureStore;
 
 const SALT: &str = "erasure_salt";
+const TABLE: &str = "erasures";
 
 impl SqliteStore {
     /// Moves everything in the write-ahead log into the database file and empties the log.
@@ -36,25 +38,10 @@ impl SqliteStore {
 #[async_trait]
 impl ErasureStore for SqliteStore {
     async fn insert_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
-        let erasure = erasure.clone();
-        self.write(move |tx| {
-            let inserted = exec(
-                tx,
-                "INSERT INTO erasures (id, running, version, doc) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
-                params![
-                    erasure.id,
-                    !erasure.is_done(),
-                    erasure.version,
-                    to_doc(&erasure)?
-                ],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::Exists(format!("erasure {}", erasure.id)));
-            }
-            Ok(())
-        })
-        .await
+        let (running, doc) = (!erasure.is_done(), to_doc(erasure)?);
+        let (id, version) = (erasure.id.clone(), erasure.version);
+        self.write(move |tx| insert_job(tx, TABLE, &id, running, version, doc))
+            .await
     }
 
     async fn get_erasure(&self, id: &str) -> Result<Option<Erasure>, StoreError> {
@@ -66,26 +53,10 @@ impl ErasureStore for SqliteStore {
     }
 
     async fn replace_erasure(&self, previous: &Erasure, next: &Erasure) -> Result<(), StoreError> {
-        let (previous, next) = (previous.clone(), next.clone());
-        self.write(move |tx| {
-            let updated = exec(
-                tx,
-                "UPDATE erasures SET running = ?3, version = ?4, doc = ?5
-                 WHERE id = ?1 AND version = ?2",
-                params![
-                    previous.id,
-                    previous.version,
-                    !next.is_done(),
-                    next.version,
-                    to_doc(&next)?
-                ],
-            )?;
-            if updated == 0 {
-                return Err(StoreError::VersionMismatch);
-            }
-            Ok(())
-        })
-        .await
+        let (id, was) = (previous.id.clone(), previous.version);
+        let (running, version, doc) = (!next.is_done(), next.version, to_doc(next)?);
+        self.write(move |tx| replace_job(tx, TABLE, &id, was, running, version, doc))
+            .await
     }
 
     async fn erasure_salt(&self) -> Result<String, StoreError> {

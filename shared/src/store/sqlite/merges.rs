@@ -2,10 +2,13 @@
 //! them, and the merge records.
 
 use super::customers::{customer_version, email_owner, write_customer_row};
+use super::job_rows::{insert_job, replace_job};
 use super::keys::{KeyWrites, write_keys};
 use super::*;
 use crate::domain::merge::Merge;
 use crate::ports::store::{MergeStore, MergeWrite};
+
+const TABLE: &str = "merges";
 
 impl SqliteStore {
     /// Merges still moving tickets, notes or history, oldest first: local mode's runner
@@ -75,20 +78,10 @@ fn replace_many_in(
 #[async_trait]
 impl MergeStore for SqliteStore {
     async fn insert_merge(&self, merge: &Merge) -> Result<(), StoreError> {
-        let merge = merge.clone();
-        self.write(move |tx| {
-            let inserted = exec(
-                tx,
-                "INSERT INTO merges (id, running, version, doc) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT DO NOTHING",
-                params![merge.id, merge.is_running(), merge.version, to_doc(&merge)?],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::Exists(format!("merge {}", merge.id)));
-            }
-            Ok(())
-        })
-        .await
+        let (running, doc) = (merge.is_running(), to_doc(merge)?);
+        let (id, version) = (merge.id.clone(), merge.version);
+        self.write(move |tx| insert_job(tx, TABLE, &id, running, version, doc))
+            .await
     }
 
     async fn get_merge(&self, id: &str) -> Result<Option<Merge>, StoreError> {
@@ -100,26 +93,10 @@ impl MergeStore for SqliteStore {
     }
 
     async fn replace_merge(&self, previous: &Merge, next: &Merge) -> Result<(), StoreError> {
-        let (previous, next) = (previous.clone(), next.clone());
-        self.write(move |tx| {
-            let updated = exec(
-                tx,
-                "UPDATE merges SET running = ?3, version = ?4, doc = ?5
-                 WHERE id = ?1 AND version = ?2",
-                params![
-                    previous.id,
-                    previous.version,
-                    next.is_running(),
-                    next.version,
-                    to_doc(&next)?
-                ],
-            )?;
-            if updated == 0 {
-                return Err(StoreError::VersionMismatch);
-            }
-            Ok(())
-        })
-        .await
+        let (id, was) = (previous.id.clone(), previous.version);
+        let (running, version, doc) = (next.is_running(), next.version, to_doc(next)?);
+        self.write(move |tx| replace_job(tx, TABLE, &id, was, running, version, doc))
+            .await
     }
 
     async fn write_merge(
@@ -130,28 +107,19 @@ impl MergeStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (previous, next, merge) = (previous.to_vec(), next.to_vec(), merge.clone());
         self.write(move |tx| {
-            let written = match &merge {
-                MergeWrite::Insert(merge) => exec(
+            match &merge {
+                MergeWrite::Insert(m) => {
+                    insert_job(tx, TABLE, &m.id, m.is_running(), m.version, to_doc(m)?)?
+                }
+                MergeWrite::Replace { previous, next } => replace_job(
                     tx,
-                    "INSERT INTO merges (id, running, version, doc) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT DO NOTHING",
-                    params![merge.id, merge.is_running(), merge.version, to_doc(merge)?],
+                    TABLE,
+                    &previous.id,
+                    previous.version,
+                    next.is_running(),
+                    next.version,
+                    to_doc(next)?,
                 )?,
-                MergeWrite::Replace { previous, next } => exec(
-                    tx,
-                    "UPDATE merges SET running = ?3, version = ?4, doc = ?5
-                     WHERE id = ?1 AND version = ?2",
-                    params![
-                        previous.id,
-                        previous.version,
-                        next.is_running(),
-                        next.version,
-                        to_doc(next)?
-                    ],
-                )?,
-            };
-            if written == 0 {
-                return Err(StoreError::VersionMismatch);
             }
             // Last: a refused merge record has changed nothing, and the records' checks
             // come before their writes.

@@ -10,6 +10,7 @@ mod erasures;
 mod fields;
 mod history;
 mod imports;
+mod job_rows;
 mod keys;
 #[cfg(test)]
 mod merge_tests;
