@@ -507,6 +507,8 @@ fn generated_customer(i: usize, job: &str) -> Customer {
             outcome: RowOutcome::Created,
         }),
         blocked: None,
+        undeliverable: None,
+        complained: None,
         created_by: None,
         changed_by: None,
         created_at: now.clone(),

@@ -225,6 +225,11 @@ async fn seed(store: &Arc<dyn Store>, mail: &dyn ObjectStore, customer_id: &str)
                     attachments: vec![],
                     thread_reason: ThreadReason::New,
                     unauthenticated: false,
+                    kind: Default::default(),
+                    author: None,
+                    delivery: None,
+                    in_reply_to: None,
+                    references: Vec::new(),
                 };
                 let write = match &ticket {
                     None => TicketWrite::Insert(Ticket {
@@ -238,6 +243,7 @@ async fn seed(store: &Arc<dyn Store>, mail: &dyn ObjectStore, customer_id: &str)
                         last_message_at: now.clone(),
                         follow_up_of: None,
                         moved_by: None,
+                        changed_by: None,
                         created_at: now.clone(),
                         updated_at: now.clone(),
                         version: 1,
@@ -281,7 +287,7 @@ async fn seed(store: &Arc<dyn Store>, mail: &dyn ObjectStore, customer_id: &str)
                     .store_message(&MessageWrite {
                         ticket: write,
                         message,
-                        inbound,
+                        inbound: Some(inbound),
                     })
                     .await
                     .expect("store message");

@@ -107,7 +107,7 @@ pub async fn send_due_welcomes(
     let mut sent = 0;
     for customer in due {
         match notifier.welcome(customer.email()).await {
-            Ok(helpdesk_shared::services::notifications::WelcomeOutcome::Sent) => sent += 1,
+            Ok(helpdesk_shared::services::notifications::SendOutcome::Sent) => sent += 1,
             Ok(_) => {}
             Err(error) => return Err(error.to_string()),
         }

@@ -778,6 +778,7 @@ fn ticket(id: &str, customer_id: &str, created_at: &str) -> Ticket {
         last_message_at: stamp(created_at),
         follow_up_of: None,
         moved_by: None,
+        changed_by: None,
         created_at: stamp(created_at),
         updated_at: stamp(created_at),
         version: 1,
@@ -808,6 +809,11 @@ fn message(id: &str, ticket_id: &str, message_id: &str, at: &str) -> TicketMessa
         attachments: vec![],
         thread_reason: ThreadReason::New,
         unauthenticated: false,
+        kind: Default::default(),
+        author: None,
+        delivery: None,
+        in_reply_to: None,
+        references: Vec::new(),
     }
 }
 
@@ -834,7 +840,7 @@ fn write(ticket: TicketWrite, message: TicketMessage) -> MessageWrite {
     MessageWrite {
         ticket,
         message,
-        inbound,
+        inbound: Some(inbound),
     }
 }
 

@@ -11,7 +11,7 @@ use base64::Engine;
 use helpdesk_shared::lambda::notifier::NotifierHandler;
 use helpdesk_shared::mail::SesMailer;
 use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail};
-use helpdesk_shared::services::notifications::{Notifier, WelcomeOutcome, WelcomeTemplate};
+use helpdesk_shared::services::notifications::{Notifier, SendOutcome, WelcomeTemplate};
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
@@ -249,7 +249,7 @@ async fn transient_failures_are_retried_and_recorded() {
         .await;
     assert_eq!(
         notifier.welcome("eve@example.com").await.unwrap(),
-        WelcomeOutcome::Retrying
+        SendOutcome::Retrying
     );
     let welcome = api.get(As::Agent, "/customers/eve@example.com").await.body["welcome"].clone();
     assert_eq!(welcome["status"], "pending");
@@ -257,7 +257,7 @@ async fn transient_failures_are_retried_and_recorded() {
     assert!(welcome["error"].as_str().unwrap().contains("throttled"));
     assert_eq!(
         notifier.welcome("eve@example.com").await.unwrap(),
-        WelcomeOutcome::Sent
+        SendOutcome::Sent
     );
     let welcome = api.get(As::Agent, "/customers/eve@example.com").await.body["welcome"].clone();
     assert_eq!(welcome["status"], "sent");
@@ -278,7 +278,7 @@ async fn transient_failures_are_retried_and_recorded() {
     assert!(mailer.sent.lock().unwrap().is_empty());
     assert_eq!(
         notifier.welcome("fay@example.com").await.unwrap(),
-        WelcomeOutcome::NotDue
+        SendOutcome::NotDue
     );
 }
 
@@ -295,7 +295,7 @@ async fn concurrent_deliveries_send_one_welcome() {
         .collect();
     let mut sent = 0;
     for run in runs {
-        if run.await.unwrap() == WelcomeOutcome::Sent {
+        if run.await.unwrap() == SendOutcome::Sent {
             sent += 1;
         }
     }
@@ -398,7 +398,7 @@ async fn a_blocked_customer_gets_no_welcome() {
     // gives the welcome up without sending.
     assert_eq!(
         notifier.welcome("hal@example.com").await.unwrap(),
-        WelcomeOutcome::Failed
+        SendOutcome::Failed
     );
     assert!(mailer.sent.lock().unwrap().is_empty());
     let welcome = api.get(As::Agent, "/customers/hal@example.com").await.body["welcome"].clone();
@@ -412,7 +412,7 @@ async fn a_blocked_customer_gets_no_welcome() {
         .await;
     assert_eq!(
         notifier.welcome("hal@example.com").await.unwrap(),
-        WelcomeOutcome::NotDue
+        SendOutcome::NotDue
     );
     assert!(mailer.sent.lock().unwrap().is_empty());
 }

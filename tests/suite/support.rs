@@ -108,6 +108,8 @@ pub fn customer(email: &str) -> Customer {
         welcome: None,
         import_mark: None,
         blocked: None,
+        undeliverable: None,
+        complained: None,
         created_by: None,
         changed_by: None,
         created_at: helpdesk_shared::now(),

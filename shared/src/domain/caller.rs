@@ -35,6 +35,8 @@ pub struct Caller {
     pub roles: BTreeSet<Role>,
     /// The `manage_companies` permission an agent may hold (admins always have it).
     pub manage_companies: bool,
+    /// The display name their replies go out under (the token's `name` claim), if known.
+    pub name: Option<String>,
 }
 
 impl Caller {
@@ -47,7 +49,15 @@ impl Caller {
             subject: subject.into(),
             roles: roles.into_iter().collect(),
             manage_companies,
+            name: None,
         }
+    }
+    /// The caller, with the display name their replies go out under.
+    pub fn with_name(mut self, name: Option<String>) -> Self {
+        self.name = name
+            .map(|n| n.chars().filter(|c| !c.is_control()).take(100).collect())
+            .filter(|n: &String| !n.trim().is_empty());
+        self
     }
     pub fn is_admin(&self) -> bool {
         self.roles.contains(&Role::Admin)

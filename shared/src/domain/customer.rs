@@ -4,6 +4,7 @@ use crate::domain::provenance::Actor;
 use crate::domain::timestamp::Timestamp;
 use std::collections::BTreeMap;
 
+use crate::domain::delivery::AddressProblem;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -147,6 +148,14 @@ pub struct Customer {
     /// them, until an admin unblocks them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<Block>,
+    /// Set when mail to the customer's address bounced for good: no reply is sent to it until
+    /// the email is changed or an admin clears the mark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undeliverable: Option<AddressProblem>,
+    /// Set when the customer marked our mail as spam: nothing automated (welcome emails) is
+    /// sent to them any more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complained: Option<AddressProblem>,
     /// Who created the record; `None` on records created before history was kept, and on
     /// records an import created while its `import_mark` still says so (see `creator`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +180,8 @@ impl PartialEq for Customer {
             welcome,
             import_mark,
             blocked,
+            undeliverable,
+            complained,
             created_by,
             changed_by: _,
             created_at,
@@ -182,6 +193,8 @@ impl PartialEq for Customer {
             && *welcome == other.welcome
             && *import_mark == other.import_mark
             && *blocked == other.blocked
+            && *undeliverable == other.undeliverable
+            && *complained == other.complained
             && *created_by == other.created_by
             && *created_at == other.created_at
             && *updated_at == other.updated_at
@@ -192,6 +205,16 @@ impl PartialEq for Customer {
 impl Customer {
     pub fn email(&self) -> &str {
         &self.profile.email
+    }
+    /// First and last name as a mail header shows them, if the customer has either.
+    pub fn display_name(&self) -> Option<String> {
+        let parts: Vec<&str> = [&self.profile.first_name, &self.profile.last_name]
+            .into_iter()
+            .flatten()
+            .map(|part| part.trim())
+            .filter(|part| !part.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
     }
     /// Every email this customer owns: primary first.
     pub fn all_emails(&self) -> impl Iterator<Item = &str> {
@@ -222,8 +245,14 @@ impl Customer {
     /// The successor of this record carrying `profile`, one version on, made by `by`. Its
     /// creator is kept in `created_by`, as a later import overwrites the import mark.
     pub fn next_version(&self, profile: Profile, now: &Timestamp, by: Actor) -> Customer {
+        // A bounce is about an address: a new primary email starts clean.
+        let undeliverable = self
+            .undeliverable
+            .clone()
+            .filter(|_| profile.email == self.profile.email);
         Customer {
             created_by: self.creator(),
+            undeliverable,
             profile,
             changed_by: Some(by),
             updated_at: now.clone(),

@@ -15,6 +15,7 @@ pub use crate::domain::provenance::Actor;
 
 use crate::domain::company::Company;
 use crate::domain::customer::Customer;
+use crate::domain::ticket::Ticket;
 use crate::domain::timestamp::Timestamp;
 
 /// One field's change. `Null` stands for "not set".
@@ -88,6 +89,16 @@ impl Tracked for Customer {
         {
             fields.insert("blocked".into(), value);
         }
+        for (name, problem) in [
+            ("undeliverable", &self.undeliverable),
+            ("complained", &self.complained),
+        ] {
+            if let Some(problem) = problem
+                && let Ok(value) = serde_json::to_value(problem)
+            {
+                fields.insert(name.into(), value);
+            }
+        }
         fields.retain(|_, value| !is_unset(value));
         fields
     }
@@ -121,6 +132,36 @@ impl Tracked for Company {
         ]);
         fields.retain(|_, value| !is_unset(value));
         fields
+    }
+}
+
+/// Of a ticket: its status. Its messages are the ticket's thread; the history says who moved
+/// the ticket between open, pending, solved and closed, and when.
+impl Tracked for Ticket {
+    fn record_id(&self) -> &str {
+        &self.id
+    }
+    fn version(&self) -> u64 {
+        self.version
+    }
+    fn created_at(&self) -> &Timestamp {
+        &self.created_at
+    }
+    fn updated_at(&self) -> &Timestamp {
+        &self.updated_at
+    }
+    /// Tickets begin with a customer's mail.
+    fn created_by(&self) -> Option<Actor> {
+        Some(Actor::System {
+            name: "inbound".into(),
+        })
+    }
+    fn changed_by(&self) -> Option<&Actor> {
+        self.changed_by.as_ref()
+    }
+    fn tracked_fields(&self) -> BTreeMap<String, Value> {
+        let status = serde_json::to_value(self.status).unwrap_or(Value::Null);
+        BTreeMap::from([("status".to_string(), status)])
     }
 }
 

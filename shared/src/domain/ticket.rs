@@ -6,6 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::customer::Customer;
+use crate::domain::delivery::Delivery;
+use crate::domain::reply::MessageKind;
 
 /// Messages whose text and HTML together exceed this are kept in the mail bucket rather than
 /// in the store (DynamoDB items stop at 400 KB, and ticket listings stay light).
@@ -42,6 +44,8 @@ pub enum ThreadReason {
     /// It named a ticket (token or Message-ID) of a customer who is neither the sender nor of
     /// the sender's company: it started this one instead.
     NotParticipant,
+    /// Written in the helpdesk by an agent (a reply or an internal note).
+    Agent,
     /// It named one of the sender's tickets, but SES could not verify the sender (neither SPF
     /// nor DKIM passed): it started this one instead, marked unverified.
     Unverified,
@@ -54,7 +58,7 @@ pub const MAX_IN_REPLY_TO: usize = 3;
 /// `References` ids that are looked up, at most: the newest (the end of the header).
 pub const MAX_REFERENCES: usize = 20;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ticket {
     /// Short and upper-case, so it reads well in the subject token `[#ID]`.
     pub id: String,
@@ -73,10 +77,51 @@ pub struct Ticket {
     /// Set while the ticket sits on a customer a merge moved it to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_by: Option<crate::domain::provenance::MovedBy>,
+    /// Who is making this version: the store files a change of status in the ticket's
+    /// history under their name. Not stored with the ticket (the entry keeps it).
+    #[serde(skip)]
+    pub changed_by: Option<crate::domain::provenance::Actor>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
 }
+
+/// Two tickets are equal when their stored state is (`changed_by` is not kept).
+impl PartialEq for Ticket {
+    fn eq(&self, other: &Self) -> bool {
+        let Ticket {
+            id,
+            subject,
+            customer_id,
+            customer_email,
+            company_id,
+            status,
+            message_count,
+            last_message_at,
+            follow_up_of,
+            moved_by,
+            changed_by: _,
+            created_at,
+            updated_at,
+            version,
+        } = self;
+        *id == other.id
+            && *subject == other.subject
+            && *customer_id == other.customer_id
+            && *customer_email == other.customer_email
+            && *company_id == other.company_id
+            && *status == other.status
+            && *message_count == other.message_count
+            && *last_message_at == other.last_message_at
+            && *follow_up_of == other.follow_up_of
+            && *moved_by == other.moved_by
+            && *created_at == other.created_at
+            && *updated_at == other.updated_at
+            && *version == other.version
+    }
+}
+
+impl Eq for Ticket {}
 
 impl Ticket {
     /// The token outgoing mail carries in its subject, e.g. `[#K7Q2M9XD4T]`.
@@ -203,6 +248,21 @@ pub struct TicketMessage {
     /// forged. Such mail never joins an existing ticket.
     #[serde(default)]
     pub unauthenticated: bool,
+    /// Mail from the customer, or an agent's reply or note.
+    #[serde(default, skip_serializing_if = "MessageKind::is_inbound")]
+    pub kind: MessageKind,
+    /// The agent who wrote a reply or note (their `sub` or API key id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// A reply's way to the customer: queued, then sent or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    /// The Message-ID a reply answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_reply_to: Option<String>,
+    /// The thread's Message-IDs a reply names, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
 }
 
 impl Ticket {

@@ -51,7 +51,12 @@ impl Authenticator for JwtClaimsAuthenticator {
         let manage = words
             .iter()
             .any(|w| w == MANAGE_COMPANIES || w.ends_with(&format!("/{MANAGE_COMPANIES}")));
-        Ok(Caller::new(subject.clone(), roles, manage))
+        let name = claims.get("name").cloned().or_else(|| {
+            let given = claims.get("given_name").map(String::as_str).unwrap_or("");
+            let family = claims.get("family_name").map(String::as_str).unwrap_or("");
+            Some(format!("{given} {family}").trim().to_string())
+        });
+        Ok(Caller::new(subject.clone(), roles, manage).with_name(name))
     }
 }
 

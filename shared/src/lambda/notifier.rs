@@ -7,7 +7,7 @@ use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 
 use crate::domain::error::HelpdeskError;
-use crate::services::notifications::{Notifier, WelcomeOutcome};
+use crate::services::notifications::{Notifier, SendOutcome};
 use crate::store::dynamodb::stream::welcome_due;
 
 pub struct NotifierHandler {
@@ -35,7 +35,7 @@ impl NotifierHandler {
         for record in &stream.records {
             let sequence = record.change.sequence_number.clone().unwrap_or_default();
             let Some(email) = welcome_due(record) else {
-                outcomes.push(WelcomeOutcome::NotDue);
+                outcomes.push(SendOutcome::NotDue);
                 continue;
             };
             match self.notifier.welcome(email).await {

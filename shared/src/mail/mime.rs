@@ -11,19 +11,37 @@ use mail_builder::headers::raw::Raw;
 use crate::ports::mailer::OutgoingMail;
 
 impl OutgoingMail {
-    /// The message as RFC 5322 text. It carries `Auto-Submitted: auto-generated`, so that other
-    /// systems (and our own inbound screening) never answer it automatically, and asks Exchange
-    /// not to send auto-replies.
+    /// The message as RFC 5322 text, with text and (when given) HTML parts. Automated mail
+    /// carries `Auto-Submitted: auto-generated`, so that other systems (and our own inbound
+    /// screening) never answer it automatically, and asks Exchange not to send auto-replies;
+    /// a person's reply carries neither, and threads with `In-Reply-To` and `References`.
     pub fn to_mime(&self, message_id: &str) -> std::io::Result<Vec<u8>> {
-        MessageBuilder::new()
+        let mut builder = MessageBuilder::new()
             .from(mailbox(&self.from))
             .to(mailbox(&self.to))
             .subject(one_line(&self.subject))
-            .message_id(message_id.to_string())
-            .header("Auto-Submitted", Raw::new("auto-generated"))
-            .header("X-Auto-Response-Suppress", Raw::new("All"))
-            .text_body(self.text.as_str())
-            .write_to_vec()
+            .message_id(message_id.to_string());
+        if !self.cc.is_empty() {
+            let cc: Vec<Address<'static>> = self.cc.iter().map(|c| mailbox(c)).collect();
+            builder = builder.cc(Address::new_list(cc));
+        }
+        if let Some(parent) = &self.in_reply_to {
+            builder = builder.in_reply_to(one_line(parent));
+        }
+        if !self.references.is_empty() {
+            let references: Vec<String> = self.references.iter().map(|r| one_line(r)).collect();
+            builder = builder.references(references);
+        }
+        if self.automated {
+            builder = builder
+                .header("Auto-Submitted", Raw::new("auto-generated"))
+                .header("X-Auto-Response-Suppress", Raw::new("All"));
+        }
+        builder = builder.text_body(self.text.as_str());
+        if let Some(html) = &self.html {
+            builder = builder.html_body(html.as_str());
+        }
+        builder.write_to_vec()
     }
 }
 
@@ -68,6 +86,8 @@ mod tests {
             to: "Zoë Müller <zoe@example.de>".into(),
             subject: "Willkommen, Zoë".into(),
             text: "Hallo Zoë\n".into(),
+            automated: true,
+            ..OutgoingMail::default()
         };
         let mime = mail.to_mime("id-1@example.com").unwrap();
         let parsed = mail_parser::MessageParser::default()
@@ -96,9 +116,43 @@ mod tests {
             from: "help@example.com".into(),
             to: "x@example.com\r\nBcc: victim@example.com".into(),
             subject: "Hi".into(),
-            text: String::new(),
+            cc: vec!["y@example.com\r\nBcc: victim@example.com".into()],
+            in_reply_to: Some("a@b>\r\nBcc: victim@example.com".into()),
+            ..OutgoingMail::default()
         };
         let text = String::from_utf8(mail.to_mime("a@b").unwrap()).unwrap();
         assert!(!text.contains("\r\nBcc:"), "{text}");
+    }
+}
+
+#[cfg(test)]
+mod reply_tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_threads_carries_both_bodies_and_is_not_marked_automatic() {
+        let mail = OutgoingMail {
+            from: "Ann (Support) <help@example.com>".into(),
+            to: "zoe@example.de".into(),
+            cc: vec!["Boss <boss@example.de>".into()],
+            subject: "Re: Printer [#K7Q2M9XD4T]".into(),
+            text: "Try turning it off.\n".into(),
+            html: Some("<p>Try turning it <b>off</b>.</p>".into()),
+            in_reply_to: Some("first@mail.example.de".into()),
+            references: vec!["first@mail.example.de".into()],
+            ..OutgoingMail::default()
+        };
+        let mime = mail.to_mime("r1@example.com").unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(&mime)
+            .expect("parses");
+        assert_eq!(parsed.in_reply_to().as_text(), Some("first@mail.example.de"));
+        assert_eq!(parsed.references().as_text(), Some("first@mail.example.de"));
+        let cc = parsed.cc().and_then(|c| c.first()).expect("a cc");
+        assert_eq!(cc.address(), Some("boss@example.de"));
+        assert!(parsed.body_html(0).is_some_and(|h| h.contains("<b>off</b>")));
+        assert!(parsed.body_text(0).is_some_and(|t| t.contains("turning it off")));
+        let text = String::from_utf8(mime).unwrap();
+        assert!(!text.contains("Auto-Submitted"), "{text}");
     }
 }

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use crate::ports::mailer::MailError;
 use crate::ports::mailer::Mailer;
 use crate::ports::mailer::OutgoingMail;
+use crate::ports::mailer::Sent;
 
 use super::mime::message_id;
 
@@ -26,12 +27,15 @@ impl OutboxMailer {
 
 #[async_trait]
 impl Mailer for OutboxMailer {
-    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
+    async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
         let unavailable = |e: std::io::Error| MailError::Unavailable(format!("outbox: {e}"));
         tokio::fs::create_dir_all(&self.folder)
             .await
             .map_err(unavailable)?;
-        let id = message_id(&mail.from);
+        let id = mail
+            .message_id
+            .clone()
+            .unwrap_or_else(|| message_id(&mail.from));
         let name = format!(
             "{}-{}.eml",
             crate::domain::clock::now().replace(':', ""),
@@ -47,6 +51,10 @@ impl Mailer for OutboxMailer {
         tokio::fs::rename(&partial, self.folder.join(&name))
             .await
             .map_err(unavailable)?;
-        Ok(id)
+        // The file is the mail as it went out: its Message-ID is the one answers will name.
+        Ok(Sent {
+            provider_id: name.trim_end_matches(".eml").to_string(),
+            message_id: id,
+        })
     }
 }

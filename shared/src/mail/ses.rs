@@ -5,12 +5,18 @@ use async_trait::async_trait;
 use crate::ports::mailer::MailError;
 use crate::ports::mailer::Mailer;
 use crate::ports::mailer::OutgoingMail;
+use crate::ports::mailer::Sent;
 
 use super::mime::message_id;
 
 /// The cloud: SES API v2, raw content (so the headers above go out as written).
 pub struct SesMailer {
     client: aws_sdk_sesv2::Client,
+    /// Sends through this configuration set, whose event destination reports bounces and
+    /// complaints.
+    configuration_set: Option<String>,
+    /// The domain of the Message-IDs SES gives the mail it sends from this region.
+    message_id_domain: String,
 }
 
 impl SesMailer {
@@ -23,29 +29,60 @@ impl SesMailer {
             .to_builder()
             .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled())
             .build();
+        let region = client
+            .config()
+            .region()
+            .map(|r| r.as_ref().to_string())
+            .unwrap_or_else(|| "us-east-1".to_string());
         Self {
             client: aws_sdk_sesv2::Client::from_conf(config),
+            configuration_set: None,
+            message_id_domain: ses_message_id_domain(&region),
         }
+    }
+
+    /// Sends through `name` (from `SES_CONFIGURATION_SET`), so its event destination hears of
+    /// bounces and complaints.
+    pub fn with_configuration_set(mut self, name: Option<String>) -> Self {
+        self.configuration_set = name.filter(|n| !n.trim().is_empty());
+        self
     }
 }
 
 #[async_trait]
 impl Mailer for SesMailer {
-    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
-        use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
+    async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
+        use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
+        let id = mail
+            .message_id
+            .clone()
+            .unwrap_or_else(|| message_id(&mail.from));
         let mime = mail
-            .to_mime(&message_id(&mail.from))
+            .to_mime(&id)
             .map_err(|e| MailError::Rejected(format!("cannot write the message: {e}")))?;
         let raw = RawMessage::builder()
             .data(aws_sdk_sesv2::primitives::Blob::new(mime))
             .build()
             .map_err(|e| MailError::Rejected(e.to_string()))?;
-        let request = self
+        let mut destination = Destination::builder().to_addresses(&mail.to);
+        for cc in &mail.cc {
+            destination = destination.cc_addresses(cc);
+        }
+        let mut request = self
             .client
             .send_email()
             .from_email_address(&mail.from)
-            .destination(Destination::builder().to_addresses(&mail.to).build())
-            .content(EmailContent::builder().raw(raw).build());
+            .destination(destination.build())
+            .content(EmailContent::builder().raw(raw).build())
+            .set_configuration_set_name(self.configuration_set.clone());
+        for (name, value) in &mail.tags {
+            let tag = MessageTag::builder()
+                .name(name)
+                .value(value)
+                .build()
+                .map_err(|e| MailError::Rejected(e.to_string()))?;
+            request = request.email_tags(tag);
+        }
         let until = crate::budget::retry_until();
         let mut attempt = 0u32;
         let output = loop {
@@ -69,6 +106,20 @@ impl Mailer for SesMailer {
                 MailError::Unavailable(text)
             });
         };
-        Ok(output.message_id.unwrap_or_default())
+        let provider_id = output.message_id.unwrap_or_default();
+        Ok(Sent {
+            message_id: format!("{provider_id}@{}", self.message_id_domain),
+            provider_id,
+        })
+    }
+}
+
+/// SES replaces a message's Message-ID by `<SES message id>@<region's domain>`: us-east-1
+/// answers for `email.amazonses.com`, every other region for `<region>.amazonses.com`.
+fn ses_message_id_domain(region: &str) -> String {
+    if region == "us-east-1" {
+        "email.amazonses.com".to_string()
+    } else {
+        format!("{region}.amazonses.com")
     }
 }

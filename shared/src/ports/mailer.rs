@@ -2,13 +2,36 @@
 
 use async_trait::async_trait;
 
-/// One plain-text message from the helpdesk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One message from the helpdesk: an automated one (a welcome email) or an agent's reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutgoingMail {
+    /// `Name <address>` or a bare address.
     pub from: String,
     pub to: String,
+    pub cc: Vec<String>,
     pub subject: String,
     pub text: String,
+    pub html: Option<String>,
+    /// The Message-ID to send with (without angle brackets); the mailer makes one in the
+    /// sender's domain when `None`.
+    pub message_id: Option<String>,
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
+    /// Sent by the helpdesk on its own (`Auto-Submitted: auto-generated`), not by a person.
+    pub automated: bool,
+    /// Name and value pairs the provider hands back with its delivery feedback (SES message
+    /// tags): letters, digits, `_` and `-` only.
+    pub tags: Vec<(String, String)>,
+}
+
+/// What the provider did with a sent message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The provider's id of the message, which its delivery feedback names.
+    pub provider_id: String,
+    /// The Message-ID the message went out with (without angle brackets). SES replaces the
+    /// one it is given by its own, so answers to the mail name this one.
+    pub message_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +46,6 @@ pub enum MailError {
 
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    /// Sends `mail`, answering the provider's message id.
-    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError>;
+    /// Sends `mail`, answering what the provider made of it.
+    async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError>;
 }

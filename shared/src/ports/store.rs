@@ -51,13 +51,14 @@ impl TicketWrite {
     }
 }
 
-/// Everything one accepted message writes, all or nothing: its ticket, the message, the claim
-/// on its Message-ID and the inbound record that says what happened.
+/// Everything one message writes, all or nothing: its ticket, the message, the claim on its
+/// Message-ID (mail only: an internal note has none) and, for received mail, the inbound
+/// record that says what happened.
 #[derive(Debug, Clone)]
 pub struct MessageWrite {
     pub ticket: TicketWrite,
     pub message: TicketMessage,
-    pub inbound: InboundRecord,
+    pub inbound: Option<InboundRecord>,
 }
 
 /// One page of a listing; `next` is the store's position after the last item, if more may follow.
@@ -339,12 +340,13 @@ pub trait ImportJobStore: Send + Sync {
 /// Tickets, their messages and the Message-IDs they claim.
 #[async_trait]
 pub trait TicketStore: Send + Sync {
-    /// Stores a message with its ticket, Message-ID claim and inbound record in one atomic
-    /// write. Fails with `Exists` when the ticket id (insert) or inbound record already exists,
+    /// Stores a message with its ticket (and the history entry of a change of status),
+    /// Message-ID claim and inbound record in one atomic write. Fails with `Exists` when the ticket id (insert) or inbound record already exists,
     /// `VersionMismatch` when the ticket changed, `MessageIdTaken` when the Message-ID is stored.
     async fn store_message(&self, write: &MessageWrite) -> Result<(), StoreError>;
     async fn get_ticket(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
-    /// Replaces `previous` by `next` at `previous.version` (status changes).
+    /// Replaces `previous` by `next` at `previous.version` (status changes), with the history
+    /// entry of a change of status in the same write.
     async fn replace_ticket(&self, previous: &Ticket, next: &Ticket) -> Result<(), StoreError>;
     /// A customer's tickets, newest first ([`Ticket::list_key`] descending).
     async fn list_tickets(
@@ -360,6 +362,22 @@ pub trait TicketStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<TicketMessage>, StoreError>;
+    /// One message by its position in the ticket ([`TicketMessage::list_key`]).
+    async fn get_message(
+        &self,
+        ticket_id: &str,
+        key: &str,
+    ) -> Result<Option<TicketMessage>, StoreError>;
+    /// Replaces a reply's stored record by `next` if its delivery state is still at the
+    /// revision `previous` shows (`VersionMismatch` otherwise).
+    async fn replace_delivery(
+        &self,
+        previous: &TicketMessage,
+        next: &TicketMessage,
+    ) -> Result<(), StoreError>;
+    /// Claims a further Message-ID for a ticket (the one the mail provider gave a sent
+    /// reply); claiming it again for the same ticket succeeds, `MessageIdTaken` otherwise.
+    async fn claim_message_id(&self, message_id: &str, ticket_id: &str) -> Result<(), StoreError>;
     /// The ticket holding the message with this Message-ID.
     async fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<String>, StoreError>;
     /// [`ticket_for_message_id`](Self::ticket_for_message_id) for several at once, in order, in

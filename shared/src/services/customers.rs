@@ -439,6 +439,8 @@ pub fn customer_record(profile: Profile, send_welcome: bool, by: Actor) -> Custo
         }),
         import_mark: None,
         blocked: None,
+        undeliverable: None,
+        complained: None,
         created_by: Some(by.clone()),
         changed_by: Some(by),
         created_at: now.clone(),

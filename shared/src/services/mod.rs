@@ -12,6 +12,7 @@ pub mod inbound_records;
 pub mod merges;
 pub mod notifications;
 pub mod privacy;
+pub mod replies;
 pub mod retry;
 pub mod tickets;
 

@@ -78,14 +78,17 @@ impl WelcomeTemplate {
             to: customer.email().to_string(),
             subject: fill(&self.subject),
             text: fill(&self.body),
+            automated: true,
+            tags: vec![("kind".into(), "welcome".into())],
+            ..OutgoingMail::default()
         }
     }
 }
 
-/// What one call did.
+/// What one attempt to send a message (a welcome email, a reply) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WelcomeOutcome {
+pub enum SendOutcome {
     Sent,
     /// The provider refused it for good, or it failed too often.
     Failed,
@@ -108,16 +111,17 @@ impl Notifier {
     /// leaves it pending with the error and a count of failed attempts (the change is itself
     /// the next event); after [`MAX_FAILED_ATTEMPTS`] it is `failed`. An error means the store
     /// was unavailable: the caller retries the event.
-    pub async fn welcome(&self, email: &str) -> Result<WelcomeOutcome, HelpdeskError> {
+    pub async fn welcome(&self, email: &str) -> Result<SendOutcome, HelpdeskError> {
         let Some(claimed) = self.claim(email).await? else {
-            return Ok(WelcomeOutcome::NotDue);
+            return Ok(SendOutcome::NotDue);
         };
-        if claimed.blocked.is_some() {
-            // Nothing automated goes to a blocked customer; unblocking does not send it later.
-            let why = "not sent: the customer is blocked".to_string();
+        if let Some(why) = automated_mail_barred(&claimed) {
+            // Nothing automated goes to a blocked customer, one who complained, or an address
+            // that bounced; lifting the bar does not send it later.
+            let why = format!("not sent: {why}");
+            tracing::info!(customer = %claimed.email(), reason = %why, "welcome email not sent");
             self.settle(&claimed, Settle::Failed(why)).await?;
-            tracing::info!(customer = %claimed.email(), "welcome email not sent: customer blocked");
-            return Ok(WelcomeOutcome::Failed);
+            return Ok(SendOutcome::Failed);
         }
         let mail = self.template.render(&claimed);
         let mut last_error = String::new();
@@ -125,13 +129,13 @@ impl Notifier {
             match self.mailer.send(&mail).await {
                 Ok(id) => {
                     self.settle(&claimed, Settle::Sent).await?;
-                    tracing::info!(customer = %claimed.email(), provider_id = %id, "welcome email sent");
-                    return Ok(WelcomeOutcome::Sent);
+                    tracing::info!(customer = %claimed.email(), provider_id = %id.provider_id, "welcome email sent");
+                    return Ok(SendOutcome::Sent);
                 }
                 Err(MailError::Rejected(why)) => {
                     self.settle(&claimed, Settle::Failed(why.clone())).await?;
                     tracing::warn!(customer = %claimed.email(), error = %why, "welcome email rejected");
-                    return Ok(WelcomeOutcome::Failed);
+                    return Ok(SendOutcome::Failed);
                 }
                 Err(MailError::Unavailable(why)) => {
                     last_error = why;
@@ -170,20 +174,20 @@ impl Notifier {
         &self,
         claimed: &Customer,
         result: Settle,
-    ) -> Result<WelcomeOutcome, HelpdeskError> {
+    ) -> Result<SendOutcome, HelpdeskError> {
         let store = &self.customers;
         retry_on_conflict("customer", || async {
             // The record as it is now: agents or imports may have changed it since the claim.
             let Some(current) = store.find_customer(claimed.email()).await? else {
-                return Ok(Attempt::Done(WelcomeOutcome::NotDue));
+                return Ok(Attempt::Done(SendOutcome::NotDue));
             };
             if current.id != claimed.id {
-                return Ok(Attempt::Done(WelcomeOutcome::NotDue));
+                return Ok(Attempt::Done(SendOutcome::NotDue));
             }
             let now = crate::domain::clock::now();
             let mut next = current.next_version(current.profile.clone(), &now, notifier());
             let Some(welcome) = next.welcome.as_mut() else {
-                return Ok(Attempt::Done(WelcomeOutcome::NotDue));
+                return Ok(Attempt::Done(SendOutcome::NotDue));
             };
             welcome.sending_since = None;
             let outcome = match &result {
@@ -191,14 +195,14 @@ impl Notifier {
                     welcome.status = WelcomeStatus::Sent;
                     welcome.at = now.clone();
                     welcome.error = None;
-                    WelcomeOutcome::Sent
+                    SendOutcome::Sent
                 }
                 Settle::Failed(why) => {
                     welcome.status = WelcomeStatus::Failed;
                     welcome.at = now.clone();
                     welcome.failed_attempts += 1;
                     welcome.error = Some(why.clone());
-                    WelcomeOutcome::Failed
+                    SendOutcome::Failed
                 }
                 Settle::Retry(why) => {
                     welcome.failed_attempts += 1;
@@ -206,9 +210,9 @@ impl Notifier {
                     if welcome.failed_attempts >= MAX_FAILED_ATTEMPTS {
                         welcome.status = WelcomeStatus::Failed;
                         welcome.at = now.clone();
-                        WelcomeOutcome::Failed
+                        SendOutcome::Failed
                     } else {
-                        WelcomeOutcome::Retrying
+                        SendOutcome::Retrying
                     }
                 }
             };
@@ -216,6 +220,19 @@ impl Notifier {
             Attempt::of_write(written, || outcome)
         })
         .await
+    }
+}
+
+/// Why no automated mail may go to `customer` now, if it may not.
+fn automated_mail_barred(customer: &Customer) -> Option<&'static str> {
+    if customer.blocked.is_some() {
+        Some("the customer is blocked")
+    } else if customer.complained.is_some() {
+        Some("the customer marked our mail as spam")
+    } else if customer.undeliverable.is_some() {
+        Some("the customer's address bounced")
+    } else {
+        None
     }
 }
 

@@ -109,6 +109,7 @@ impl TicketService {
         }
         let mut next = ticket.bumped();
         next.status = status;
+        next.changed_by = Some(crate::domain::history::Actor::caller(&caller.subject));
         match self.store.replace_ticket(&ticket, &next).await {
             Ok(()) => {
                 tracing::info!(ticket = %next.id, status = ?next.status, "ticket status changed");

@@ -233,7 +233,7 @@ impl MailContext {
             let write = MessageWrite {
                 ticket,
                 message: ticket_message,
-                inbound: ingested.clone(),
+                inbound: Some(ingested.clone()),
             };
             match self.tickets.store_message(&write).await {
                 Ok(()) => {
@@ -425,6 +425,11 @@ impl MailContext {
             attachments,
             thread_reason: ThreadReason::New,
             unauthenticated,
+            kind: Default::default(),
+            author: None,
+            delivery: None,
+            in_reply_to: None,
+            references: Vec::new(),
         })
     }
 }

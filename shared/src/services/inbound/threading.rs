@@ -36,6 +36,9 @@ impl MailContext {
                     .max(ticket.last_message_at.clone());
                 // The customer wrote back: whatever agents were waiting for, it is their turn.
                 next.status = TicketStatus::Open;
+                next.changed_by = Some(crate::domain::history::Actor::Inbound {
+                    message: message.id.clone(),
+                });
                 Ok((
                     TicketWrite::Replace {
                         previous: ticket,
@@ -157,6 +160,7 @@ fn new_ticket(
         last_message_at: message.received_at.clone(),
         follow_up_of,
         moved_by: None,
+        changed_by: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

@@ -123,14 +123,25 @@ pub(super) fn ticket_item(ticket: &Ticket) -> Result<Item, StoreError> {
 }
 
 pub(super) fn message_item(message: &TicketMessage) -> Result<Item, StoreError> {
-    Ok(Item::from([
+    let mut item = Item::from([
         ("pk".into(), s(ticket_pk(&message.ticket_id))),
         (
             "sk".into(),
             s(format!("{MESSAGE_SK}{}", message.list_key())),
         ),
         ("doc".into(), to_doc(message)?),
-    ]))
+    ]);
+    if let Some(delivery) = &message.delivery {
+        // A write of the delivery state names the revision it read.
+        item.insert("delivery_rev".into(), n(delivery.revision));
+        // The notifier's stream subscription filters on these: only replies due to be sent
+        // invoke it.
+        if delivery.is_due() {
+            item.insert("kind".into(), s("message"));
+            item.insert("delivery_status".into(), s("queued"));
+        }
+    }
+    Ok(item)
 }
 
 pub(super) fn inbound_item(record: &InboundRecord) -> Result<Item, StoreError> {

@@ -7,51 +7,44 @@ impl TicketStore for DynamoStore {
     async fn store_message(&self, write: &MessageWrite) -> Result<(), StoreError> {
         let table = self.table.as_str();
         let message = &write.message;
-        let claim = Item::from([
-            ("pk".into(), s(message_id_pk(&message.message_id))),
-            ("sk".into(), s(SINGLE)),
-            ("ticket_id".into(), s(&message.ticket_id)),
-        ]);
-        let ticket = match &write.ticket {
-            TicketWrite::Insert(ticket) => put(
+        let mut ops = Vec::with_capacity(5);
+        if let Some(inbound) = &write.inbound {
+            ops.push(put(
+                table,
+                inbound_item(inbound)?,
+                NOT_EXISTS,
+                &[],
+                StoreError::Exists(format!("inbound {}", inbound.id)),
+            )?);
+        }
+        if message.kind.is_mail() {
+            ops.push(put(
+                table,
+                message_id_claim(&message.message_id, &message.ticket_id),
+                NOT_EXISTS,
+                &[],
+                StoreError::MessageIdTaken(message.message_id.clone()),
+            )?);
+        }
+        match &write.ticket {
+            TicketWrite::Insert(ticket) => ops.push(put(
                 table,
                 ticket_item(ticket)?,
                 NOT_EXISTS,
                 &[],
                 StoreError::Exists(format!("ticket {}", ticket.id)),
-            )?,
-            TicketWrite::Replace { previous, next } => put(
-                table,
-                ticket_item(next)?,
-                AT_VERSION,
-                &[(":version", n(previous.version))],
-                StoreError::VersionMismatch,
-            )?,
-        };
-        let ops = vec![
-            put(
-                table,
-                inbound_item(&write.inbound)?,
-                NOT_EXISTS,
-                &[],
-                StoreError::Exists(format!("inbound {}", write.inbound.id)),
-            )?,
-            put(
-                table,
-                claim,
-                NOT_EXISTS,
-                &[],
-                StoreError::MessageIdTaken(message.message_id.clone()),
-            )?,
-            ticket,
-            put(
-                table,
-                message_item(message)?,
-                NOT_EXISTS,
-                &[],
-                StoreError::Exists(format!("message {}", message.id)),
-            )?,
-        ];
+            )?),
+            TicketWrite::Replace { previous, next } => {
+                ops.extend(ticket_replace_ops(table, previous, next)?);
+            }
+        }
+        ops.push(put(
+            table,
+            message_item(message)?,
+            NOT_EXISTS,
+            &[],
+            StoreError::Exists(format!("message {}", message.id)),
+        )?);
         self.transact(ops).await
     }
 
@@ -60,14 +53,21 @@ impl TicketStore for DynamoStore {
     }
 
     async fn replace_ticket(&self, previous: &Ticket, next: &Ticket) -> Result<(), StoreError> {
-        let values = [(":version", n(previous.version))];
-        self.put_conditional(
-            ticket_item(next)?,
-            AT_VERSION,
-            &values,
-            StoreError::VersionMismatch,
-        )
-        .await
+        let mut ops = ticket_replace_ops(&self.table, previous, next)?;
+        match ops.len() {
+            // No change of status: the ticket alone, without a transaction's double cost.
+            1 => {
+                let values = [(":version", n(previous.version))];
+                self.put_conditional(
+                    ticket_item(next)?,
+                    AT_VERSION,
+                    &values,
+                    StoreError::VersionMismatch,
+                )
+                .await
+            }
+            _ => self.transact(std::mem::take(&mut ops)).await,
+        }
     }
 
     async fn list_tickets(
@@ -144,6 +144,49 @@ impl TicketStore for DynamoStore {
             .collect()
     }
 
+    async fn get_message(
+        &self,
+        ticket_id: &str,
+        key: &str,
+    ) -> Result<Option<TicketMessage>, StoreError> {
+        self.get(ticket_pk(ticket_id), &format!("{MESSAGE_SK}{key}"))
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
+    async fn replace_delivery(
+        &self,
+        previous: &TicketMessage,
+        next: &TicketMessage,
+    ) -> Result<(), StoreError> {
+        let revision = previous.delivery.as_ref().map_or(0, |d| d.revision);
+        self.put_conditional(
+            message_item(next)?,
+            "delivery_rev = :rev",
+            &[(":rev", n(revision))],
+            StoreError::VersionMismatch,
+        )
+        .await
+    }
+
+    async fn claim_message_id(&self, message_id: &str, ticket_id: &str) -> Result<(), StoreError> {
+        let claim = message_id_claim(message_id, ticket_id);
+        let taken = StoreError::MessageIdTaken(message_id.to_string());
+        match self
+            .put_conditional(claim, NOT_EXISTS, &[], taken.clone())
+            .await
+        {
+            Err(StoreError::MessageIdTaken(_)) => {
+                match self.ticket_for_message_id(message_id).await? {
+                    Some(holder) if holder == ticket_id => Ok(()),
+                    _ => Err(taken),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Messages and their claims first, the ticket item last: a crash half-way leaves a
     /// ticket that the next attempt finds and finishes.
     async fn delete_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
@@ -172,6 +215,7 @@ impl TicketStore for DynamoStore {
             }
             self.delete_keys(keys).await?;
         }
+        self.delete_partition(history_pk(&ticket.id)).await?;
         self.delete_keys(vec![(ticket_pk(&ticket.id), SINGLE.to_string())])
             .await
     }
@@ -274,4 +318,26 @@ impl InboundStore for DynamoStore {
             .collect();
         self.delete_keys(keys).await
     }
+}
+
+/// The claim of a Message-ID by the ticket holding its message.
+fn message_id_claim(message_id: &str, ticket_id: &str) -> Item {
+    Item::from([
+        ("pk".into(), s(message_id_pk(message_id))),
+        ("sk".into(), s(SINGLE)),
+        ("ticket_id".into(), s(ticket_id)),
+    ])
+}
+
+/// The ticket put at its version, and the history entry of a change of status with it.
+fn ticket_replace_ops(table: &str, previous: &Ticket, next: &Ticket) -> Result<Vec<Op>, StoreError> {
+    let mut ops = vec![put(
+        table,
+        ticket_item(next)?,
+        AT_VERSION,
+        &[(":version", n(previous.version))],
+        StoreError::VersionMismatch,
+    )?];
+    ops.extend(super::history::history_op(table, previous, next)?);
+    Ok(ops)
 }

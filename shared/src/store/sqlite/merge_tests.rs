@@ -29,6 +29,8 @@ fn person(i: usize) -> Customer {
         welcome: None,
         import_mark: None,
         blocked: None,
+        undeliverable: None,
+        complained: None,
         created_by: None,
         changed_by: None,
         created_at: now.clone(),

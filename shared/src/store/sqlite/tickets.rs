@@ -9,17 +9,13 @@ impl TicketStore for SqliteStore {
         self.write(move |tx| {
             // Checked in the order the DynamoDB transaction lists them, so both stores report
             // the same failure when several apply.
-            if !insert_inbound_in(tx, &write.inbound)? {
-                return Err(StoreError::Exists(format!("inbound {}", write.inbound.id)));
+            if let Some(inbound) = &write.inbound
+                && !insert_inbound_in(tx, inbound)?
+            {
+                return Err(StoreError::Exists(format!("inbound {}", inbound.id)));
             }
             let message = &write.message;
-            let claimed = exec(
-                tx,
-                "INSERT INTO message_ids (message_id, ticket_id) VALUES (?1, ?2)
-                 ON CONFLICT DO NOTHING",
-                params![message.message_id, message.ticket_id],
-            )?;
-            if claimed == 0 {
+            if message.kind.is_mail() && !claim_in(tx, &message.message_id, &message.ticket_id)? {
                 return Err(StoreError::MessageIdTaken(message.message_id.clone()));
             }
             match &write.ticket {
@@ -98,6 +94,64 @@ impl TicketStore for SqliteStore {
         .await
     }
 
+    async fn get_message(
+        &self,
+        ticket_id: &str,
+        key: &str,
+    ) -> Result<Option<TicketMessage>, StoreError> {
+        let (ticket_id, key) = (ticket_id.to_string(), key.to_string());
+        self.with(move |connection| {
+            read_doc(
+                connection,
+                "SELECT doc FROM ticket_messages WHERE ticket_id = ?1 AND sort_key = ?2",
+                [&ticket_id, &key],
+            )
+        })
+        .await
+    }
+
+    async fn replace_delivery(
+        &self,
+        previous: &TicketMessage,
+        next: &TicketMessage,
+    ) -> Result<(), StoreError> {
+        let revision = previous.delivery.as_ref().map_or(0, |d| d.revision);
+        let next = next.clone();
+        self.write(move |tx| {
+            let updated = exec(
+                tx,
+                "UPDATE ticket_messages SET doc = ?3 WHERE ticket_id = ?1 AND sort_key = ?2
+                   AND json_extract(doc, '$.delivery.revision') = ?4",
+                params![next.ticket_id, next.list_key(), to_doc(&next)?, revision],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::VersionMismatch);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn claim_message_id(&self, message_id: &str, ticket_id: &str) -> Result<(), StoreError> {
+        let (message_id, ticket_id) = (message_id.to_string(), ticket_id.to_string());
+        self.write(move |tx| {
+            if claim_in(tx, &message_id, &ticket_id)? {
+                return Ok(());
+            }
+            let holder: Option<String> = query_row(
+                tx,
+                "SELECT ticket_id FROM message_ids WHERE message_id = ?1",
+                [&message_id],
+                |r| r.get(0),
+            )?;
+            match holder {
+                Some(holder) if holder == ticket_id => Ok(()),
+                _ => Err(StoreError::MessageIdTaken(message_id.clone())),
+            }
+        })
+        .await
+    }
+
     async fn ticket_for_message_id(&self, message_id: &str) -> Result<Option<String>, StoreError> {
         let message_id = message_id.to_string();
         self.with(move |connection| {
@@ -152,6 +206,7 @@ impl TicketStore for SqliteStore {
                    (SELECT json_extract(doc, '$.message_id') FROM ticket_messages
                     WHERE ticket_id = ?1)",
                 "DELETE FROM ticket_messages WHERE ticket_id = ?1",
+                super::history::DELETE_HISTORY,
                 "DELETE FROM tickets WHERE id = ?1",
             ] {
                 exec(tx, sql, [&id])?;
@@ -291,7 +346,18 @@ pub(super) fn replace_ticket_in(
     if updated == 0 {
         return Err(StoreError::VersionMismatch);
     }
-    Ok(())
+    super::history::record_change(tx, previous, next)
+}
+
+/// Claims a Message-ID for a ticket; false when it is claimed already.
+fn claim_in(tx: &Connection, message_id: &str, ticket_id: &str) -> Result<bool, StoreError> {
+    let claimed = exec(
+        tx,
+        "INSERT INTO message_ids (message_id, ticket_id) VALUES (?1, ?2)
+         ON CONFLICT DO NOTHING",
+        params![message_id, ticket_id],
+    )?;
+    Ok(claimed == 1)
 }
 
 /// Inserts an inbound record; false when one with its id exists.
