@@ -483,8 +483,12 @@ impl helpdesk_shared::ports::mailer::Mailer for Discard {
     async fn send(
         &self,
         _mail: &helpdesk_shared::ports::mailer::OutgoingMail,
-    ) -> Result<String, helpdesk_shared::ports::mailer::MailError> {
-        Ok("discarded".into())
+    ) -> Result<helpdesk_shared::ports::mailer::Sent, helpdesk_shared::ports::mailer::MailError>
+    {
+        Ok(helpdesk_shared::ports::mailer::Sent {
+            provider_id: "discarded".into(),
+            message_id: "discarded@helpdesk.invalid".into(),
+        })
     }
 }
 

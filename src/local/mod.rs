@@ -66,7 +66,8 @@ impl DataDir {
 
     pub fn helpdesk(&self) -> Result<Helpdesk, String> {
         let objects = Arc::new(self.objects());
-        Ok(Helpdesk::new(self.store()?, objects.clone(), objects))
+        let support = helpdesk_shared::services::replies::SupportAddress::from_env()?;
+        Ok(Helpdesk::new(self.store()?, objects.clone(), objects).with_support_address(support))
     }
 
     /// The SQLite store itself, for what only local mode asks of it (welcome emails due).
@@ -74,6 +75,13 @@ impl DataDir {
         SqliteStore::open(&self.root.join(DATABASE_FILE))
             .map(Arc::new)
             .map_err(|e| e.to_string())
+    }
+
+    /// The outbox mailer: each message a `.eml` file in `DATA_DIR/outbox/`.
+    pub fn outbox(&self) -> Arc<helpdesk_shared::mail::OutboxMailer> {
+        Arc::new(helpdesk_shared::mail::OutboxMailer::new(
+            self.root.join(OUTBOX_DIR),
+        ))
     }
 
     /// Welcome emails go to `DATA_DIR/outbox/` as `.eml` files. The sender comes from
@@ -87,9 +95,7 @@ impl DataDir {
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| "helpdesk@localhost".to_string());
         helpdesk.notifier(
-            Arc::new(helpdesk_shared::mail::OutboxMailer::new(
-                self.root.join(OUTBOX_DIR),
-            )),
+            self.outbox(),
             helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(sender),
         )
     }
@@ -107,6 +113,24 @@ pub async fn send_due_welcomes(
     let mut sent = 0;
     for customer in due {
         match notifier.welcome(customer.email()).await {
+            Ok(helpdesk_shared::services::notifications::SendOutcome::Sent) => sent += 1,
+            Ok(_) => {}
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+    Ok(sent)
+}
+
+/// Sends the replies that are queued (local mode's stand-in for the table's stream, which wakes
+/// the notifier in the cloud). Answers how many went out.
+pub async fn send_queued_replies(
+    store: &SqliteStore,
+    sender: &helpdesk_shared::services::replies::sender::ReplySender,
+) -> Result<usize, String> {
+    let due = store.replies_due(100).await.map_err(|e| e.to_string())?;
+    let mut sent = 0;
+    for reply in due {
+        match sender.send(&reply.ticket_id, &reply.list_key()).await {
             Ok(helpdesk_shared::services::notifications::SendOutcome::Sent) => sent += 1,
             Ok(_) => {}
             Err(error) => return Err(error.to_string()),

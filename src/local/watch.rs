@@ -5,10 +5,13 @@ use std::sync::Arc;
 use helpdesk_shared::services::Helpdesk;
 use helpdesk_shared::store::sqlite::SqliteStore;
 
-use super::{DataDir, run_running_erasures, run_running_merges, send_due_welcomes};
+use super::{
+    DataDir, run_running_erasures, run_running_merges, send_due_welcomes, send_queued_replies,
+};
 
 /// Imports files dropped into `DATA_DIR/imports/` (or uploaded), ingests mail dropped into
-/// `DATA_DIR/inbox/`, writes due welcome emails to `DATA_DIR/outbox/` and runs requested
+/// `DATA_DIR/inbox/`, writes due welcome emails and queued replies to `DATA_DIR/outbox/` and
+/// runs requested
 /// erasures and merges, checking every two seconds and whenever `uploaded` is notified. Runs until
 /// the process ends.
 pub async fn watch_folders(
@@ -18,9 +21,13 @@ pub async fn watch_folders(
     uploaded: Arc<tokio::sync::Notify>,
 ) {
     let notifier = data.notifier(&helpdesk);
+    let replies = helpdesk.reply_sender(data.outbox());
     loop {
         if let Err(error) = send_due_welcomes(&store, &notifier).await {
             tracing::warn!(%error, "welcome emails: will retry");
+        }
+        if let Err(error) = send_queued_replies(&store, &replies).await {
+            tracing::warn!(%error, "replies: will retry");
         }
         if let Err(error) = run_running_erasures(&store, &helpdesk.privacy).await {
             tracing::warn!(%error, "erasures: will retry");

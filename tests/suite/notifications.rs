@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use base64::Engine;
 use helpdesk_shared::lambda::notifier::NotifierHandler;
 use helpdesk_shared::mail::SesMailer;
-use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail};
+use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
 use helpdesk_shared::services::notifications::{Notifier, SendOutcome, WelcomeTemplate};
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use lambda_runtime::{Context, LambdaEvent};
@@ -44,9 +44,11 @@ impl Rig {
         DynamoStore::create_table(&client, &table).await.unwrap();
         let store = Arc::new(DynamoStore::new(client, table.clone()));
         let api = LambdaApi::new(store, s3_store().await);
+        let mailer = Arc::new(SesMailer::new(ses_client()));
+        let replies = helpdesk_shared::services::reply_sender(&api.store, mailer.clone());
         let notifier = Notifier {
             customers: api.store.clone(),
-            mailer: Arc::new(SesMailer::new(ses_client())),
+            mailer,
             template: WelcomeTemplate {
                 sender: format!("Support <help@{domain}>"),
                 subject: "Welcome, {{name}}".into(),
@@ -57,7 +59,7 @@ impl Rig {
             api,
             table,
             reader: dynamo_client(),
-            handler: NotifierHandler::new(notifier),
+            handler: NotifierHandler::new(notifier, replies),
             sequence: AtomicUsize::new(1),
         };
         (rig, domain)
@@ -214,7 +216,7 @@ struct FlakyMailer {
 
 #[async_trait]
 impl Mailer for FlakyMailer {
-    async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
+    async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
         if self
             .failures
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -223,7 +225,10 @@ impl Mailer for FlakyMailer {
             return Err(MailError::Unavailable("throttled".into()));
         }
         self.sent.lock().unwrap().push(mail.clone());
-        Ok("id".into())
+        Ok(Sent {
+            provider_id: "id".into(),
+            message_id: mail.message_id.clone().unwrap_or_default(),
+        })
     }
 }
 
@@ -320,16 +325,18 @@ async fn welcomes_are_sent_once_through_a_failing_dynamodb() {
         .await
         .expect("moto accepts CreateEmailIdentity");
     let api = crate::support::api_on_endpoint(&proxy.endpoint(), "welcome-faults");
+    let mailer = Arc::new(SesMailer::new(ses_client()));
+    let replies = helpdesk_shared::services::reply_sender(&api.store, mailer.clone());
     let notifier = Notifier {
         customers: api.store.clone(),
-        mailer: Arc::new(SesMailer::new(ses_client())),
+        mailer,
         template: WelcomeTemplate::with_sender(format!("help@{domain}")),
     };
     let rig = Rig {
         api,
         table: "fake".into(),
         reader: crate::support::dynamo_client_at(&fake.endpoint()),
-        handler: NotifierHandler::new(notifier),
+        handler: NotifierHandler::new(notifier, replies),
         sequence: AtomicUsize::new(1),
     };
     let emails: Vec<String> = (0..20).map(|i| format!("c{i}@{domain}")).collect();

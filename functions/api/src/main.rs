@@ -5,6 +5,7 @@ use std::sync::Arc;
 use helpdesk_shared::aws::AwsConfig;
 use helpdesk_shared::http::auth::JwtClaimsAuthenticator;
 use helpdesk_shared::objects::S3Store;
+use helpdesk_shared::services::replies::SupportAddress;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::{Helpdesk, http, telemetry};
 
@@ -19,7 +20,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = DynamoStore::from_config(&config)?;
     let imports = S3Store::from_config(&config, "IMPORT_BUCKET")?;
     let mail = S3Store::from_config(&config, "MAIL_BUCKET")?;
-    let helpdesk = Helpdesk::new(Arc::new(store), Arc::new(imports), Arc::new(mail));
+    // Replies are written here (with their Message-IDs in the support domain) and sent by the
+    // notifier.
+    let support = SupportAddress::from_env()?;
+    let helpdesk = Helpdesk::new(Arc::new(store), Arc::new(imports), Arc::new(mail))
+        .with_support_address(support);
     let router = http::router(helpdesk, Arc::new(JwtClaimsAuthenticator));
     lambda_http::run(router).await
 }

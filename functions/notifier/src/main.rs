@@ -1,12 +1,15 @@
-//! The notifier Lambda: DynamoDB stream records of customers whose welcome email is due (the
-//! event source mapping filters on `welcome_status`) send it through SES, once.
+//! The notifier Lambda: DynamoDB stream records of customers whose welcome email is due and of
+//! agents' replies queued (the event source mapping filters on `welcome_status` and
+//! `delivery_status`) send them through SES, once each.
 
 use std::sync::Arc;
 
 use helpdesk_shared::aws::AwsConfig;
 use helpdesk_shared::lambda::notifier::NotifierHandler;
 use helpdesk_shared::mail::SesMailer;
+use helpdesk_shared::ports::store::Store;
 use helpdesk_shared::services::notifications::{Notifier, WelcomeTemplate};
+use helpdesk_shared::services::reply_sender;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::telemetry;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -24,13 +27,17 @@ async fn main() -> Result<(), Error> {
     // One AWS configuration for the process, handed to every client.
     let aws = AwsConfig::from_env();
     let config = aws.get().await;
-    let store = DynamoStore::from_config(&aws)?;
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&aws)?);
+    // Through the configuration set whose event destination reports bounces and complaints.
+    let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(config))
+        .with_configuration_set(std::env::var("SES_CONFIGURATION_SET").ok());
+    let mailer = Arc::new(mailer);
     let notifier = Notifier {
-        customers: Arc::new(store),
-        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(config))),
+        customers: store.clone(),
+        mailer: mailer.clone(),
         template: WelcomeTemplate::from_env()?,
     };
-    let handler = NotifierHandler::new(notifier);
+    let handler = NotifierHandler::new(notifier, reply_sender(&store, mailer));
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

@@ -58,11 +58,7 @@ pub struct ReplyInput {
 /// The subject of a reply: the ticket's, with its `[#ID]` token (added when missing), as
 /// an answer (`Re:`).
 pub fn reply_subject(ticket: &Ticket) -> String {
-    let subject: String = ticket
-        .subject
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
+    let subject: String = ticket.subject.chars().filter(|c| !c.is_control()).collect();
     let subject = subject.trim();
     let token = ticket.token();
     let with_token = if subject.to_ascii_uppercase().contains(&token) {

@@ -268,6 +268,24 @@ pub(super) async fn unblock_customer(
     set_blocked(&customers, &caller, &email, false).await
 }
 
+#[utoipa::path(delete, path = "/customers/{email}/undeliverable", tag = "customers",
+    summary = "Clear the undeliverable mark of a customer's address (admin): replies may go to it again",
+    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive")),
+    responses((status = 200, description = "The customer, deliverable", body = CustomerView, headers(("ETag" = String, description = "The version, for If-Match")))))]
+pub(super) async fn clear_undeliverable(
+    State(customers): State<CustomerService>,
+    caller: Caller,
+    Param(email): Param,
+) -> ApiResult {
+    let customer = customers.clear_undeliverable(&caller, &email).await?;
+    let fields = customers.field_set().await?;
+    Ok(with_etag(
+        StatusCode::OK,
+        customer.version,
+        CustomerView::new(&customer, &fields, &caller),
+    ))
+}
+
 async fn set_blocked(
     customers: &CustomerService,
     caller: &Caller,

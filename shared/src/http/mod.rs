@@ -44,6 +44,7 @@ use crate::services::imports::ImportService;
 use crate::services::inbound_records::InboundRecordService;
 use crate::services::merges::MergeService;
 use crate::services::privacy::PrivacyService;
+use crate::services::replies::ReplyService;
 use crate::services::tickets::TicketService;
 use companies::*;
 use customers::*;
@@ -114,6 +115,7 @@ substate! {
     InboundRecordService => inbound,
     PrivacyService => privacy,
     MergeService => merges,
+    ReplyService => replies,
 }
 
 impl FromRef<AppState> for Links {
@@ -165,6 +167,7 @@ route_table! { ROUTES, table_routes;
     "/merges/{id}" => { get: get_merge },
     "/merges/{id}/undo" => { post: undo_merge },
     "/customers/{email}/block" => { post: block_customer, delete: unblock_customer },
+    "/customers/{email}/undeliverable" => { delete: clear_undeliverable },
     "/customers/{email}/tickets" => { get: list_customer_tickets },
     "/companies" => { post: create_company, get: list_companies },
     "/companies/{id}" => { get: get_company, patch: update_company, delete: delete_company },
@@ -176,6 +179,8 @@ route_table! { ROUTES, table_routes;
     "/imports/template.csv" => { get: import_template },
     "/imports/{id}" => { get: get_import },
     "/tickets/{id}" => { get: get_ticket, patch: update_ticket },
+    "/tickets/{id}/messages" => { post: post_message },
+    "/tickets/{id}/history" => { get: ticket_history },
     "/tickets/{id}/attachments/{attachment}" => { get: download_attachment },
     "/inbound" => { get: list_inbound },
     "/inbound/{id}" => { get: get_inbound },

@@ -1,8 +1,11 @@
 //! `/tickets`: tickets, status changes and attachment downloads.
 
 use super::*;
+use crate::domain::reply::ReplyInput;
 use crate::domain::ticket::TicketPatch;
-use crate::http::views::{DownloadView, TicketSummaryView, TicketThreadView};
+use crate::http::views::{
+    DownloadView, HistoryEntryView, MessageView, TicketSummaryView, TicketThreadView,
+};
 
 #[utoipa::path(get, path = "/tickets/{id}", tag = "tickets",
     summary = "A ticket with its messages in arrival order",
@@ -48,6 +51,42 @@ pub(super) async fn update_ticket(
         ticket.version,
         TicketSummaryView::from(&ticket),
     ))
+}
+
+#[utoipa::path(post, path = "/tickets/{id}/messages", tag = "tickets",
+    summary = "Reply to the customer (queued, then sent by mail) or add an internal note",
+    params(("id" = String, Path, description = "Ticket id (the [#ID] subject token)")),
+    request_body = ReplyInput,
+    responses((status = 201, description = "The message: a reply with delivery status queued, or a note", body = MessageView)))]
+pub(super) async fn post_message(
+    State(replies): State<ReplyService>,
+    caller: Caller,
+    Param(id): Param,
+    JsonBody(body): JsonBody,
+) -> ApiResult {
+    let message = replies.post_message(&caller, &id, body).await?;
+    Ok((StatusCode::CREATED, axum::Json(MessageView::from(&message))).into_response())
+}
+
+#[utoipa::path(get, path = "/tickets/{id}/history", tag = "tickets",
+    summary = "Who changed the ticket's status and when, newest first, ending with the creation",
+    params(("id" = String, Path, description = "Ticket id"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
+    responses((status = 200, description = "A page of changes", body = PageView<HistoryEntryView>)))]
+pub(super) async fn ticket_history(
+    State(tickets): State<TicketService>,
+    caller: Caller,
+    Param(id): Param,
+    RawQuery(query): RawQuery,
+) -> ApiResult {
+    let scope = "ticket-history";
+    let (limit, after) = page_params(query, scope)?;
+    let page = tickets
+        .ticket_history(&caller, &id, after.as_deref(), limit)
+        .await?;
+    let fields = crate::domain::field::FieldSet::default();
+    let view = |entry| HistoryEntryView::new(entry, &fields, &caller);
+    Ok(list_response(&page, view, scope))
 }
 
 /// Answers the download's details with a short-lived URL, and redirects there (`303`), so a

@@ -10,11 +10,13 @@ use crate::domain::caller::{Caller, Role};
 use crate::domain::company::{Company, DomainAdded};
 use crate::domain::customer::Note;
 use crate::domain::customer::{Address, Block, Customer, Entitlement, PortalAccess, Welcome};
+use crate::domain::delivery::{AddressProblem, Delivery};
 use crate::domain::email::Email;
 use crate::domain::field::{FieldDefinition, FieldSet, FieldType};
 use crate::domain::history::{Actor, HistoryEntry};
 use crate::domain::import_job::{Counts, ImportJob, ImportOptions, ImportStatus};
 use crate::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
+use crate::domain::reply::MessageKind;
 use crate::domain::ticket::{
     Attachment, Download, Mailbox, ThreadReason, Ticket, TicketMessage, TicketStatus, TicketView,
 };
@@ -45,6 +47,11 @@ pub struct CustomerView<'a> {
     pub welcome: &'a Option<Welcome>,
     /// Set while the customer is blocked.
     pub blocked: &'a Option<Block>,
+    /// Set when mail to the address bounced for good: replies are refused until the email
+    /// changes or an admin clears it (`DELETE /customers/{email}/undeliverable`).
+    pub undeliverable: &'a Option<AddressProblem>,
+    /// Set when the customer marked our mail as spam: no automated mail goes to them.
+    pub complained: &'a Option<AddressProblem>,
     pub created_at: &'a str,
     pub updated_at: &'a str,
     pub version: u64,
@@ -76,6 +83,8 @@ impl<'a> CustomerView<'a> {
             entitlements: &profile.entitlements,
             welcome: &customer.welcome,
             blocked: &customer.blocked,
+            undeliverable: &customer.undeliverable,
+            complained: &customer.complained,
             created_at: &customer.created_at,
             updated_at: &customer.updated_at,
             version: customer.version,
@@ -400,6 +409,16 @@ pub struct MessageView<'a> {
     pub attachments: &'a [Attachment],
     pub thread_reason: ThreadReason,
     pub unauthenticated: bool,
+    /// Mail from the customer, or an agent's reply or internal note.
+    pub kind: MessageKind,
+    /// The agent who wrote a reply or note.
+    pub author: &'a Option<String>,
+    /// A reply's way to the customer: `queued`, then `sent` or `failed`.
+    pub delivery: &'a Option<Delivery>,
+    /// The Message-ID a reply answers.
+    pub in_reply_to: &'a Option<String>,
+    /// The thread's Message-IDs a reply names.
+    pub references: &'a [String],
 }
 
 impl<'a> From<&'a TicketMessage> for MessageView<'a> {
@@ -422,6 +441,11 @@ impl<'a> From<&'a TicketMessage> for MessageView<'a> {
             attachments: &message.attachments,
             thread_reason: message.thread_reason,
             unauthenticated: message.unauthenticated,
+            kind: message.kind,
+            author: &message.author,
+            delivery: &message.delivery,
+            in_reply_to: &message.in_reply_to,
+            references: &message.references,
         }
     }
 }

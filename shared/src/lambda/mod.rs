@@ -3,6 +3,8 @@
 
 #[cfg(feature = "csv-import")]
 pub mod csv_import;
+#[cfg(feature = "delivery-feedback")]
+pub mod delivery_feedback;
 #[cfg(feature = "email-ingest")]
 pub mod email_ingest;
 #[cfg(feature = "jobs")]

@@ -1,5 +1,5 @@
 //! The notifier function's handler: DynamoDB stream records of customers with a welcome email
-//! due in, welcome emails out. Failed records are reported one by one, so a batch is not
+//! due, and of agents' replies queued, in; mail out. Failed records are reported one by one, so a batch is not
 //! replayed for the sake of one record.
 
 use aws_lambda_events::dynamodb::Event;
@@ -8,15 +8,17 @@ use serde_json::{Value, json};
 
 use crate::domain::error::HelpdeskError;
 use crate::services::notifications::{Notifier, SendOutcome};
-use crate::store::dynamodb::stream::welcome_due;
+use crate::services::replies::sender::ReplySender;
+use crate::store::dynamodb::stream::{reply_due, welcome_due};
 
 pub struct NotifierHandler {
     notifier: Notifier,
+    replies: ReplySender,
 }
 
 impl NotifierHandler {
-    pub fn new(notifier: Notifier) -> Self {
-        Self { notifier }
+    pub fn new(notifier: Notifier, replies: ReplySender) -> Self {
+        Self { notifier, replies }
     }
 
     /// Answers `batchItemFailures` (the records to retry, by sequence number) as Lambda's
@@ -34,14 +36,17 @@ impl NotifierHandler {
         let mut outcomes = Vec::new();
         for record in &stream.records {
             let sequence = record.change.sequence_number.clone().unwrap_or_default();
-            let Some(email) = welcome_due(record) else {
-                outcomes.push(SendOutcome::NotDue);
-                continue;
+            let sent = if let Some(email) = welcome_due(record) {
+                self.notifier.welcome(email).await
+            } else if let Some((ticket, message)) = reply_due(record) {
+                self.replies.send(ticket, message).await
+            } else {
+                Ok(SendOutcome::NotDue)
             };
-            match self.notifier.welcome(email).await {
+            match sent {
                 Ok(outcome) => outcomes.push(outcome),
                 Err(error) => {
-                    tracing::warn!(%error, sequence, "welcome email: will retry the record");
+                    tracing::warn!(%error, sequence, "outgoing mail: will retry the record");
                     failures.push(json!({ "itemIdentifier": sequence }));
                 }
             }

@@ -146,12 +146,23 @@ mod reply_tests {
         let parsed = mail_parser::MessageParser::default()
             .parse(&mime)
             .expect("parses");
-        assert_eq!(parsed.in_reply_to().as_text(), Some("first@mail.example.de"));
+        assert_eq!(
+            parsed.in_reply_to().as_text(),
+            Some("first@mail.example.de")
+        );
         assert_eq!(parsed.references().as_text(), Some("first@mail.example.de"));
         let cc = parsed.cc().and_then(|c| c.first()).expect("a cc");
         assert_eq!(cc.address(), Some("boss@example.de"));
-        assert!(parsed.body_html(0).is_some_and(|h| h.contains("<b>off</b>")));
-        assert!(parsed.body_text(0).is_some_and(|t| t.contains("turning it off")));
+        assert!(
+            parsed
+                .body_html(0)
+                .is_some_and(|h| h.contains("<b>off</b>"))
+        );
+        assert!(
+            parsed
+                .body_text(0)
+                .is_some_and(|t| t.contains("turning it off"))
+        );
         let text = String::from_utf8(mime).unwrap();
         assert!(!text.contains("Auto-Submitted"), "{text}");
     }

@@ -358,6 +358,30 @@ impl CustomerService {
         .await
     }
 
+    /// `DELETE /customers/{email}/undeliverable`, admins only: replies may go to the address
+    /// again (after the customer said it works). Clearing a mark that is not there changes
+    /// nothing and answers the record.
+    pub async fn clear_undeliverable(
+        &self,
+        caller: &Caller,
+        email: &str,
+    ) -> Result<Customer, HelpdeskError> {
+        caller.require_admin()?;
+        retry_on_conflict("customer", || async {
+            let current = self.find_customer(email).await?;
+            if current.undeliverable.is_none() {
+                return Ok(Attempt::Done(current));
+            }
+            let now = crate::domain::clock::now();
+            let by = Actor::caller(&caller.subject);
+            let mut next = current.next_version(current.profile.clone(), &now, by);
+            next.undeliverable = None;
+            let outcome = self.store.replace_customer(&current, &next).await;
+            Attempt::of_write(outcome, || next)
+        })
+        .await
+    }
+
     /// `GET /customers/{email}/history`: who changed what, newest first, ending with the
     /// creation.
     pub async fn customer_history(

@@ -29,6 +29,9 @@ use inbound_records::InboundRecordService;
 use merges::MergeService;
 use notifications::{Notifier, WelcomeTemplate};
 use privacy::PrivacyService;
+use replies::feedback::FeedbackService;
+use replies::sender::ReplySender;
+use replies::{ReplyService, SupportAddress};
 use tickets::TicketService;
 
 /// Every capability wired over one store and the buckets: what the API serves and what local
@@ -44,6 +47,7 @@ pub struct Helpdesk {
     pub inbound: InboundRecordService,
     pub privacy: PrivacyService,
     pub merges: MergeService,
+    pub replies: ReplyService,
     store: Arc<dyn Store>,
     #[cfg(feature = "mail-parsing")]
     mail: Arc<dyn ObjectStore>,
@@ -62,7 +66,7 @@ impl Helpdesk {
             companies: CompanyService::new(store.clone(), store.clone(), store.clone()),
             fields: FieldService::new(store.clone()),
             imports: ImportService::new(store.clone(), uploads),
-            tickets: TicketService::new(store.clone(), store.clone(), mail.clone()),
+            tickets: TicketService::new(store.clone(), store.clone(), mail.clone(), store.clone()),
             inbound: InboundRecordService::new(store.clone()),
             privacy: PrivacyService::new(
                 store.clone(),
@@ -73,10 +77,17 @@ impl Helpdesk {
                 mail.clone(),
             ),
             merges: merge_service(&store),
+            replies: ReplyService::new(store.clone(), store.clone(), SupportAddress::fallback()),
             store,
             #[cfg(feature = "mail-parsing")]
             mail,
         }
+    }
+
+    /// Replies go out from `support` (the default is `helpdesk@localhost`).
+    pub fn with_support_address(mut self, support: SupportAddress) -> Self {
+        self.replies = ReplyService::new(self.store.clone(), self.store.clone(), support);
+        self
     }
 
     /// An import run reading files from `sources` and writing reports to `reports`.
@@ -101,6 +112,27 @@ impl Helpdesk {
             mailer,
             template,
         }
+    }
+}
+
+impl Helpdesk {
+    /// Queued replies, sent by `mailer`.
+    pub fn reply_sender(&self, mailer: Arc<dyn Mailer>) -> ReplySender {
+        reply_sender(&self.store, mailer)
+    }
+
+    /// SES's delivery feedback, applied to replies and customers.
+    pub fn feedback(&self) -> FeedbackService {
+        FeedbackService::new(self.store.clone(), self.store.clone())
+    }
+}
+
+/// Queued replies over one store (the notifier's, and local mode's).
+pub fn reply_sender(store: &Arc<dyn Store>, mailer: Arc<dyn Mailer>) -> ReplySender {
+    ReplySender {
+        tickets: store.clone(),
+        customers: store.clone(),
+        mailer,
     }
 }
 

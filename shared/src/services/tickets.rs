@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use crate::domain::caller::Caller;
 use crate::domain::error::HelpdeskError;
+use crate::domain::history::HistoryEntry;
 use crate::domain::patch::Precondition;
 use crate::domain::patch::parse_input;
 use crate::domain::ticket::*;
@@ -13,8 +14,9 @@ use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::objects::SaveAs;
 use crate::ports::store::Page;
-use crate::ports::store::{CustomerStore, TicketStore};
+use crate::ports::store::{CustomerStore, HistoryStore, TicketStore};
 use crate::services::customers::find_customer;
+use crate::services::history::history_page;
 use std::sync::Arc;
 
 /// Tickets as agents see them: reading (bodies and attachments come from the mail bucket) and
@@ -25,6 +27,7 @@ pub struct TicketService {
     customers: Arc<dyn CustomerStore>,
     /// The mail bucket: large message bodies and attachments.
     mail: Arc<dyn ObjectStore>,
+    history: Arc<dyn HistoryStore>,
 }
 
 impl TicketService {
@@ -32,12 +35,28 @@ impl TicketService {
         store: Arc<dyn TicketStore>,
         customers: Arc<dyn CustomerStore>,
         mail: Arc<dyn ObjectStore>,
+        history: Arc<dyn HistoryStore>,
     ) -> Self {
         Self {
             store,
             customers,
             mail,
+            history,
         }
+    }
+
+    /// `GET /tickets/{id}/history`: who moved the ticket between statuses, newest first, ending
+    /// with its creation. Its messages (with agents' replies and notes) are its thread.
+    pub async fn ticket_history(
+        &self,
+        caller: &Caller,
+        id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<HistoryEntry>, HelpdeskError> {
+        caller.require_staff()?;
+        let ticket = self.find_ticket(id).await?;
+        history_page(self.history.as_ref(), &ticket, after, limit).await
     }
 
     /// `GET /customers/{email}/tickets`: newest first.

@@ -52,9 +52,7 @@ impl FeedbackService {
             FeedbackKind::HardBounce(recipients) => {
                 (Some(Mark::Undeliverable), recipients, Some("bounced"))
             }
-            FeedbackKind::SoftBounce(recipients) => {
-                (None, recipients, Some("bounced (temporary)"))
-            }
+            FeedbackKind::SoftBounce(recipients) => (None, recipients, Some("bounced (temporary)")),
             FeedbackKind::Complaint(recipients) => (Some(Mark::Complained), recipients, None),
         };
         if let Some(mark) = mark {

@@ -41,8 +41,8 @@ impl SupportAddress {
             ),
             None => ("", raw),
         };
-        let email = Email::parse(address)
-            .map_err(|why| format!("support address {address:?} {why}"))?;
+        let email =
+            Email::parse(address).map_err(|why| format!("support address {address:?} {why}"))?;
         Ok(Self {
             mailbox: Mailbox {
                 name: (!name.is_empty()).then(|| name.to_string()),
@@ -51,13 +51,27 @@ impl SupportAddress {
         })
     }
 
-    /// From `SUPPORT_ADDRESS`, else `WELCOME_SENDER`, else `fallback`.
-    pub fn from_env(fallback: &str) -> Result<Self, String> {
+    /// From `SUPPORT_ADDRESS`, else `WELCOME_SENDER`, else [`fallback`](Self::fallback).
+    pub fn from_env() -> Result<Self, String> {
         let configured = ["SUPPORT_ADDRESS", "WELCOME_SENDER"]
             .iter()
             .filter_map(|name| std::env::var(name).ok())
             .find(|value| !value.trim().is_empty());
-        Self::parse(configured.as_deref().unwrap_or(fallback))
+        match configured {
+            Some(raw) => Self::parse(&raw),
+            None => Ok(Self::fallback()),
+        }
+    }
+
+    /// `helpdesk@localhost`, local mode's sender when none is configured (as for welcome
+    /// emails).
+    pub fn fallback() -> Self {
+        Self {
+            mailbox: Mailbox {
+                name: None,
+                email: "helpdesk@localhost".into(),
+            },
+        }
     }
 
     /// The sender of an agent's reply: the agent's name (with the team's, when it has one),

@@ -80,7 +80,10 @@ impl ReplySender {
         Ok(if customer.blocked.is_some() {
             Some("not sent: the customer is blocked".into())
         } else if customer.undeliverable.is_some() {
-            Some(format!("not sent: the address {} is undeliverable", to.email))
+            Some(format!(
+                "not sent: the address {} is undeliverable",
+                to.email
+            ))
         } else {
             None
         })

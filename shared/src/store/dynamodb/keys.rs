@@ -121,6 +121,16 @@ pub(super) fn ticket_pk(id: &str) -> String {
     format!("TICKET#{id}")
 }
 
+/// The ticket id of a `TICKET#` key, for readers of the table's stream.
+pub fn ticket_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix("TICKET#")
+}
+
+/// A message's position in its ticket from its sort key, for readers of the table's stream.
+pub fn message_of_sk(sk: &str) -> Option<&str> {
+    sk.strip_prefix(MESSAGE_SK)
+}
+
 /// A customer's tickets (`group_pk`).
 pub(super) fn tickets_of_pk(customer_id: &str) -> String {
     format!("TICKETS#{customer_id}")

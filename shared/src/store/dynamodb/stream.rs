@@ -1,11 +1,12 @@
 //! What the table's stream says, for its readers: which customer a record is about, whether
-//! that customer's welcome email is due, and which job a record wakes. The stream carries the table's own layout, so
+//! that customer's welcome email is due, which reply is due to be sent, and which job a record
+//! wakes. The stream carries the table's own layout, so
 //! it is read here, beside the keys and items that define it.
 
 use aws_lambda_events::dynamodb::EventRecord;
 use serde_dynamo::AttributeValue;
 
-use super::keys::{email_of_pk, erasure_of_pk, merge_of_pk};
+use super::keys::{email_of_pk, erasure_of_pk, merge_of_pk, message_of_sk, ticket_of_pk};
 
 fn string<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
@@ -24,6 +25,20 @@ pub fn welcome_due(record: &EventRecord) -> Option<&str> {
         return None;
     }
     string(image, "pk").and_then(email_of_pk)
+}
+
+/// The ticket id and message position of the reply a record shows as queued for sending (a
+/// message item whose new image has `delivery_status = queued`), or `None` for any other record.
+pub fn reply_due(record: &EventRecord) -> Option<(&str, &str)> {
+    let image = &record.change.new_image;
+    let due = string(image, "kind") == Some("message")
+        && string(image, "delivery_status") == Some("queued");
+    if !due {
+        return None;
+    }
+    let ticket = string(image, "pk").and_then(ticket_of_pk)?;
+    let message = string(image, "sk").and_then(message_of_sk)?;
+    Some((ticket, message))
 }
 
 /// A job a stream record shows as still running.

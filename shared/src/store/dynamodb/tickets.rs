@@ -330,7 +330,11 @@ fn message_id_claim(message_id: &str, ticket_id: &str) -> Item {
 }
 
 /// The ticket put at its version, and the history entry of a change of status with it.
-fn ticket_replace_ops(table: &str, previous: &Ticket, next: &Ticket) -> Result<Vec<Op>, StoreError> {
+fn ticket_replace_ops(
+    table: &str,
+    previous: &Ticket,
+    next: &Ticket,
+) -> Result<Vec<Op>, StoreError> {
     let mut ops = vec![put(
         table,
         ticket_item(next)?,

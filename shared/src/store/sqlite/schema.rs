@@ -86,6 +86,11 @@ CREATE TABLE IF NOT EXISTS ticket_messages (
     doc       TEXT NOT NULL,
     PRIMARY KEY (ticket_id, sort_key)
 ) WITHOUT ROWID;
+-- Replies queued for sending (local mode's stand-in for the table's stream polls it): a
+-- partial expression index, so it holds only the few queued and covers older databases too.
+CREATE INDEX IF NOT EXISTS ticket_messages_queued
+    ON ticket_messages(json_extract(doc, '$.delivery.status'))
+    WHERE json_extract(doc, '$.delivery.status') = 'queued';
 -- Each stored Message-ID once: threading looks replies up here, and a copy is stored once.
 CREATE TABLE IF NOT EXISTS message_ids (
     message_id TEXT PRIMARY KEY,
