@@ -71,6 +71,30 @@ impl Mail {
     /// Stores `raw` at `inbound/{ses_id}` and hands the handler the SES event for it, with
     /// `verdicts` (e.g. `("spamVerdict", "FAIL")`) over the fixture's PASS verdicts.
     async fn deliver_as(&self, ses_id: &str, raw: &[u8], verdicts: &[(&str, &str)]) -> Value {
+        let second = self.clock.fetch_add(1, Ordering::SeqCst);
+        let at = format!(
+            "2026-11-21T{:02}:{:02}:{:02}.000Z",
+            10 + second / 3600,
+            (second / 60) % 60,
+            second % 60
+        );
+        self.deliver_at(ses_id, raw, verdicts, &at).await
+    }
+
+    /// Delivers `raw` as arriving now: after what agents wrote during the test.
+    pub(crate) async fn deliver_now(&self, raw: &str) -> Value {
+        let id = format!("ses-{}", uuid::Uuid::new_v4().simple());
+        let at = helpdesk_shared::now().to_string();
+        self.deliver_at(&id, raw.as_bytes(), &[], &at).await
+    }
+
+    async fn deliver_at(
+        &self,
+        ses_id: &str,
+        raw: &[u8],
+        verdicts: &[(&str, &str)],
+        at: &str,
+    ) -> Value {
         self.api
             .objects
             .put(&format!("inbound/{ses_id}"), raw.to_vec(), "message/rfc822")
@@ -80,13 +104,6 @@ impl Mail {
             serde_json::from_str(include_str!("../fixtures/ses-lambda-event.json")).unwrap();
         let ses = &mut event["Records"][0]["ses"];
         ses["mail"]["messageId"] = json!(ses_id);
-        let second = self.clock.fetch_add(1, Ordering::SeqCst);
-        let at = format!(
-            "2026-11-21T{:02}:{:02}:{:02}.000Z",
-            10 + second / 3600,
-            (second / 60) % 60,
-            second % 60
-        );
         ses["mail"]["timestamp"] = json!(at);
         for (verdict, status) in verdicts {
             ses["receipt"][verdict]["status"] = json!(status);
@@ -146,7 +163,7 @@ fn eml(headers: &[(&str, &str)], body: &str) -> String {
     raw
 }
 
-fn plain(
+pub(crate) fn plain(
     from: &str,
     subject: &str,
     message_id: &str,

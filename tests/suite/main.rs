@@ -31,5 +31,6 @@ pub(crate) mod local;
 mod merges;
 mod notifications;
 mod privacy;
+mod replies;
 mod security;
 mod support;

@@ -6,8 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine;
 use helpdesk_shared::lambda::notifier::NotifierHandler;
 use helpdesk_shared::mail::SesMailer;
 use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
@@ -16,7 +14,9 @@ use helpdesk_shared::store::dynamodb::DynamoStore;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 
-use crate::support::{As, LambdaApi, dynamo_client, moto_sent_mail, s3_store, ses_client};
+use crate::support::{
+    As, LambdaApi, dynamo_client, moto_sent_mail, s3_store, ses_client, stream_record,
+};
 
 struct Rig {
     api: LambdaApi,
@@ -67,40 +67,15 @@ impl Rig {
 
     /// The stream record DynamoDB would emit for the customer's item as it is now.
     async fn record(&self, email: &str) -> Value {
-        let item = self
-            .reader
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(format!("EMAIL#{email}")))
-            .key("sk", AttributeValue::S("#".into()))
-            .send()
-            .await
-            .unwrap()
-            .item
-            .expect("the customer's item");
-        let image: serde_json::Map<String, Value> = item
-            .iter()
-            .map(|(name, value)| {
-                let value = match value {
-                    AttributeValue::S(s) => json!({ "S": s }),
-                    AttributeValue::N(n) => json!({ "N": n }),
-                    // Stream records carry binary attributes base64-encoded.
-                    AttributeValue::B(b) => json!({
-                        "B": base64::engine::general_purpose::STANDARD.encode(b.as_ref())
-                    }),
-                    other => panic!("unexpected attribute {other:?}"),
-                };
-                (name.clone(), value)
-            })
-            .collect();
-        let fixture: Value =
-            serde_json::from_str(include_str!("../fixtures/dynamodb-stream.json")).unwrap();
-        let mut record = fixture["Records"][0].clone();
-        record["dynamodb"]["Keys"] = json!({ "pk": image["pk"], "sk": image["sk"] });
-        record["dynamodb"]["NewImage"] = Value::Object(image);
         let sequence = self.sequence.fetch_add(1, Ordering::SeqCst);
-        record["dynamodb"]["SequenceNumber"] = json!(format!("{sequence:025}"));
-        record
+        stream_record(
+            &self.reader,
+            &self.table,
+            &format!("EMAIL#{email}"),
+            "#",
+            sequence,
+        )
+        .await
     }
 
     async fn deliver(&self, records: Vec<Value>) -> Value {
@@ -209,9 +184,19 @@ async fn a_rejected_welcome_is_failed_and_visible() {
 }
 
 /// Fails with `Unavailable` for the first `failures` sends, then delivers into `sent`.
-struct FlakyMailer {
-    failures: AtomicUsize,
-    sent: Mutex<Vec<OutgoingMail>>,
+pub(crate) struct FlakyMailer {
+    pub(crate) failures: AtomicUsize,
+    pub(crate) sent: Mutex<Vec<OutgoingMail>>,
+}
+
+impl FlakyMailer {
+    /// Fails (as throttled) `failures` times, then accepts everything.
+    pub(crate) fn new(failures: usize) -> Arc<FlakyMailer> {
+        Arc::new(FlakyMailer {
+            failures: AtomicUsize::new(failures),
+            sent: Mutex::new(Vec::new()),
+        })
+    }
 }
 
 #[async_trait]
@@ -234,10 +219,7 @@ impl Mailer for FlakyMailer {
 
 async fn flaky(failures: usize) -> (LambdaApi, Arc<FlakyMailer>, Notifier) {
     let api = LambdaApi::on_sqlite().await;
-    let mailer = Arc::new(FlakyMailer {
-        failures: AtomicUsize::new(failures),
-        sent: Mutex::new(Vec::new()),
-    });
+    let mailer = FlakyMailer::new(failures);
     let notifier = Notifier {
         customers: api.store.clone(),
         mailer: mailer.clone(),

@@ -11,6 +11,7 @@ use helpdesk_shared::http::auth::JwtClaimsAuthenticator;
 use helpdesk_shared::objects::{FolderStore, S3Store};
 use helpdesk_shared::ports::objects::ObjectStore;
 use helpdesk_shared::ports::store::Store;
+use helpdesk_shared::services::replies::SupportAddress;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::store::sqlite::SqliteStore;
 use lambda_http::request::LambdaRequest;
@@ -117,6 +118,9 @@ pub fn customer(email: &str) -> Customer {
         version: 1,
     }
 }
+
+/// The address the test APIs' replies come from.
+pub const SUPPORT_ADDRESS: &str = "Acme Support <support@helpdesk.test>";
 
 /// The API as API Gateway and Lambda run it: events in, API Gateway v2 responses out.
 #[derive(Clone)]
@@ -244,7 +248,9 @@ impl LambdaApi {
 
     fn wire(store: &Arc<dyn Store>, objects: &Arc<dyn ObjectStore>) -> Helpdesk {
         // One bucket (or folder) serves as import and mail bucket in tests.
+        let support = SupportAddress::parse(SUPPORT_ADDRESS).expect("a valid support address");
         Helpdesk::new(Arc::clone(store), Arc::clone(objects), Arc::clone(objects))
+            .with_support_address(support)
     }
 
     pub async fn call(
@@ -462,4 +468,49 @@ pub async fn run_job(api: &LambdaApi, kind: &str, id: &str) -> Value {
         .expect("the handler accepts the event");
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     answer
+}
+
+/// The stream record DynamoDB would emit (`NEW_IMAGE`) for the item at `pk`/`sk` as it is now,
+/// read straight from the table; `sequence` numbers the record.
+pub async fn stream_record(
+    reader: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk: &str,
+    sk: &str,
+    sequence: usize,
+) -> Value {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use base64::Engine;
+    let item = reader
+        .get_item()
+        .table_name(table)
+        .key("pk", AttributeValue::S(pk.to_string()))
+        .key("sk", AttributeValue::S(sk.to_string()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_else(|| panic!("the item {pk} {sk}"));
+    let image: serde_json::Map<String, Value> = item
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                AttributeValue::S(s) => json!({ "S": s }),
+                AttributeValue::N(n) => json!({ "N": n }),
+                // Stream records carry binary attributes base64-encoded.
+                AttributeValue::B(b) => json!({
+                    "B": base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+                }),
+                other => panic!("unexpected attribute {other:?}"),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let fixture: Value =
+        serde_json::from_str(include_str!("../fixtures/dynamodb-stream.json")).unwrap();
+    let mut record = fixture["Records"][0].clone();
+    record["dynamodb"]["Keys"] = json!({ "pk": image["pk"], "sk": image["sk"] });
+    record["dynamodb"]["NewImage"] = Value::Object(image);
+    record["dynamodb"]["SequenceNumber"] = json!(format!("{sequence:025}"));
+    record
 }

@@ -16,11 +16,17 @@ pub fn parse_input<T: DeserializeOwned>(body: Value) -> Result<T, HelpdeskError>
     serde_path_to_error::deserialize(body).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner().to_string();
-        // The path already ends in the offending key, also for unknown fields.
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
+        // The path already ends in the offending key, also for unknown fields; a missing
+        // field is named in the message only.
+        let missing = inner
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_string());
+        let field = match (path.as_str(), missing) {
+            (".", Some(name)) => name,
+            (".", None) => "body".to_string(),
+            (_, Some(name)) => format!("{path}.{name}"),
+            (_, None) => path,
         };
         let message = inner
             .split(" at line ")
