@@ -844,6 +844,147 @@ fn write(ticket: TicketWrite, message: TicketMessage) -> MessageWrite {
     }
 }
 
+/// Agents' messages: a reply (no inbound record) claims its Message-ID, a note claims none; a
+/// reply's delivery state changes only at the revision it was read; a further Message-ID
+/// (the provider's) is claimed for the same ticket only; a change of status writes the
+/// ticket's history with it.
+async fn agent_messages_delivery_and_ticket_history(store: Arc<dyn Store>) {
+    use helpdesk_shared::domain::delivery::{Delivery, DeliveryStatus};
+    use helpdesk_shared::domain::history::Actor;
+    use helpdesk_shared::domain::reply::MessageKind;
+
+    let t1 = ticket("T1", "c1", "2026-01-01T00:00:00.000Z");
+    let m1 = message("ses-1", "T1", "one@mail", "2026-01-01T00:00:00.000Z");
+    store
+        .store_message(&write(TicketWrite::Insert(t1.clone()), m1))
+        .await
+        .unwrap();
+    let mut reply = message("r1", "T1", "r1@support", "2026-01-01T00:01:00.000Z");
+    reply.kind = MessageKind::Reply;
+    reply.delivery = Some(Delivery::queued(stamp("2026-01-01T00:01:00.000Z")));
+    let mut pending = t1.clone();
+    pending.version = 2;
+    pending.status = TicketStatus::Pending;
+    pending.changed_by = Some(Actor::caller("agent-1"));
+    let agent_write = |previous: &Ticket, next: &Ticket, message: &TicketMessage| MessageWrite {
+        ticket: TicketWrite::Replace {
+            previous: previous.clone(),
+            next: next.clone(),
+        },
+        message: message.clone(),
+        inbound: None,
+    };
+    store
+        .store_message(&agent_write(&t1, &pending, &reply))
+        .await
+        .expect("a reply needs no inbound record");
+    assert_eq!(
+        store.ticket_for_message_id("r1@support").await.unwrap(),
+        Some("T1".into())
+    );
+    let history = store.list_history("T1", None, 10).await.unwrap().items;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].by, Some(Actor::caller("agent-1")));
+    assert_eq!(history[0].changes[0].field, "status");
+
+    let mut note = message("n1", "T1", "n1@note.invalid", "2026-01-01T00:02:00.000Z");
+    note.kind = MessageKind::Note;
+    let mut noted = pending.clone();
+    noted.version = 3;
+    store
+        .store_message(&agent_write(&pending, &noted, &note))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .ticket_for_message_id("n1@note.invalid")
+            .await
+            .unwrap(),
+        None,
+        "a note claims no Message-ID"
+    );
+    assert_eq!(
+        store
+            .list_history("T1", None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1,
+        "no change of status, no entry"
+    );
+
+    let key = reply.list_key();
+    let stored = store.get_message("T1", &key).await.unwrap();
+    assert_eq!(stored.as_ref(), Some(&reply));
+    assert_eq!(store.get_message("T1", "nope").await.unwrap(), None);
+    let mut claimed = reply.clone();
+    let mut state = reply.delivery.clone().unwrap().next();
+    state.sending_since = Some(stamp("2026-01-01T00:01:01.000Z"));
+    claimed.delivery = Some(state);
+    store.replace_delivery(&reply, &claimed).await.unwrap();
+    assert_eq!(
+        store.replace_delivery(&reply, &claimed).await,
+        Err(StoreError::VersionMismatch),
+        "a second claim from the same revision loses"
+    );
+    let mut sent = claimed.clone();
+    let mut state = claimed.delivery.clone().unwrap().next();
+    state.status = DeliveryStatus::Sent;
+    state.sending_since = None;
+    state.delivered_as = Some("ses-id@amazonses".into());
+    sent.delivery = Some(state);
+    store.replace_delivery(&claimed, &sent).await.unwrap();
+    assert_eq!(store.get_message("T1", &key).await.unwrap(), Some(sent));
+
+    store
+        .claim_message_id("ses-id@amazonses", "T1")
+        .await
+        .unwrap();
+    store
+        .claim_message_id("ses-id@amazonses", "T1")
+        .await
+        .expect("claiming again for the same ticket succeeds");
+    assert_eq!(
+        store.claim_message_id("ses-id@amazonses", "T2").await,
+        Err(StoreError::MessageIdTaken("ses-id@amazonses".into()))
+    );
+    assert_eq!(
+        store
+            .ticket_for_message_id("ses-id@amazonses")
+            .await
+            .unwrap(),
+        Some("T1".into())
+    );
+
+    // A plain status change writes its entry too, and deleting the ticket takes its history.
+    let mut solved = noted.clone();
+    solved.version = 4;
+    solved.status = TicketStatus::Solved;
+    store.replace_ticket(&noted, &solved).await.unwrap();
+    assert_eq!(
+        store
+            .list_history("T1", None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    store.delete_ticket(&solved).await.unwrap();
+    assert!(
+        store
+            .list_history("T1", None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    for id in ["one@mail", "r1@support", "ses-id@amazonses"] {
+        assert_eq!(store.ticket_for_message_id(id).await.unwrap(), None, "{id}");
+    }
+}
+
 async fn messages_store_atomically_with_ticket_claim_and_record(store: Arc<dyn Store>) {
     let t1 = ticket("T1", "c1", "2026-01-01T00:00:00.000Z");
     let m1 = message("ses-1", "T1", "one@mail", "2026-01-01T00:00:00.000Z");
@@ -1400,6 +1541,7 @@ conformance!(
     inbound_records_list_newest_first_by_status,
     erasure_operations,
     merge_writes_are_all_or_nothing,
+    agent_messages_delivery_and_ticket_history,
 );
 
 /// Items written before documents became binary attributes hold them as strings: still read.

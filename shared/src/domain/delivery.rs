@@ -45,6 +45,10 @@ pub struct Delivery {
     /// The provider's id of the sent mail (SES message id), which its feedback names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
+    /// The Message-ID the mail went out with, when the provider replaced the reply's own
+    /// (SES does): claimed for the ticket too, so answers naming it join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_as: Option<String>,
 }
 
 impl Delivery {
@@ -57,6 +61,7 @@ impl Delivery {
             failed_attempts: 0,
             error: None,
             provider_id: None,
+            delivered_as: None,
         }
     }
 

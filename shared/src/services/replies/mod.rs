@@ -51,16 +51,24 @@ impl SupportAddress {
         })
     }
 
-    /// From `SUPPORT_ADDRESS`, else `WELCOME_SENDER`, else [`fallback`](Self::fallback).
+    /// From `SUPPORT_ADDRESS`, else `WELCOME_SENDER`, else [`fallback`](Self::fallback); its
+    /// display name from `SUPPORT_NAME` when the address carries none.
     pub fn from_env() -> Result<Self, String> {
-        let configured = ["SUPPORT_ADDRESS", "WELCOME_SENDER"]
-            .iter()
-            .filter_map(|name| std::env::var(name).ok())
-            .find(|value| !value.trim().is_empty());
-        match configured {
-            Some(raw) => Self::parse(&raw),
-            None => Ok(Self::fallback()),
+        let configured = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        let mut support =
+            match configured("SUPPORT_ADDRESS").or_else(|| configured("WELCOME_SENDER")) {
+                Some(raw) => Self::parse(&raw)?,
+                None => Self::fallback(),
+            };
+        if support.mailbox.name.is_none() {
+            support.mailbox.name = configured("SUPPORT_NAME")
+                .map(|name| name.chars().filter(|c| !c.is_control()).collect());
         }
+        Ok(support)
     }
 
     /// `helpdesk@localhost`, local mode's sender when none is configured (as for welcome

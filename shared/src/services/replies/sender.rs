@@ -152,6 +152,8 @@ impl ReplySender {
                     state.at = now;
                     state.error = None;
                     state.provider_id = Some(sent.provider_id.clone());
+                    state.delivered_as =
+                        (sent.message_id != current.message_id).then(|| sent.message_id.clone());
                     SendOutcome::Sent
                 }
                 Settle::Failed(why) => {

@@ -209,6 +209,9 @@ impl TicketStore for DynamoStore {
             for item in &items {
                 let message: TicketMessage = from_item(item)?;
                 keys.push((message_id_pk(&message.message_id), SINGLE.to_string()));
+                if let Some(id) = message.delivery.and_then(|d| d.delivered_as) {
+                    keys.push((message_id_pk(&id), SINGLE.to_string()));
+                }
                 if let Some(sk) = get_s(item, "sk") {
                     keys.push((ticket_pk(&ticket.id), sk.to_string()));
                 }

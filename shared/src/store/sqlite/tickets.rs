@@ -224,6 +224,10 @@ impl TicketStore for SqliteStore {
                 "DELETE FROM message_ids WHERE message_id IN
                    (SELECT json_extract(doc, '$.message_id') FROM ticket_messages
                     WHERE ticket_id = ?1)",
+                // And the Message-IDs the provider gave sent replies.
+                "DELETE FROM message_ids WHERE message_id IN
+                   (SELECT json_extract(doc, '$.delivery.delivered_as') FROM ticket_messages
+                    WHERE ticket_id = ?1)",
                 "DELETE FROM ticket_messages WHERE ticket_id = ?1",
                 super::history::DELETE_HISTORY,
                 "DELETE FROM tickets WHERE id = ?1",
