@@ -5,10 +5,16 @@
 //!
 //! Both ingest through the shared pipeline on the SQLite store with a folder for the mail bucket,
 //! as `helpdesk ingest` does, one message after another (each SES delivery is one invocation).
+//! (3) Agents' replies through the local pipeline: written as `POST /tickets/{id}/messages` writes
+//! them (default 2,000 over 200 tickets), then sent as `helpdesk serve` sends them (the queued
+//! replies, each claimed, written to the outbox folder as `.eml`, and settled).
+//! `MAIL_BENCH_REPLIES` sets how many.
 //! Each scenario runs in a child process of this binary, so its peak RSS (VmHWM) is its own.
 //! `MAIL_BENCH_MESSAGES` sets the corpus size, `MAIL_BENCH_LARGE_MB` the large message's size.
 //! Nothing here asserts a time.
 
+#[path = "support/replies.rs"]
+mod replies;
 #[path = "support/report.rs"]
 mod report;
 
@@ -54,7 +60,7 @@ fn main() {
     std::fs::create_dir_all(&large).expect("dir");
     generate_corpus(&corpus, messages);
     generate_large(&large.join("large.eml"), large_mb * 1024 * 1024);
-    for (kind, folder) in [("corpus", &corpus), ("large", &large)] {
+    for (kind, folder) in [("corpus", &corpus), ("large", &large), ("replies", &corpus)] {
         let output = Command::new(std::env::current_exe().expect("self"))
             .args([SCENARIO_FLAG, kind, folder.to_str().expect("path")])
             .output()
@@ -141,6 +147,9 @@ fn generate_large(path: &Path, size: usize) {
 }
 
 fn scenario(kind: &str, folder: &Path) {
+    if kind == "replies" {
+        return replies::scenario();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

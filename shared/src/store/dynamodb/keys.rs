@@ -71,6 +71,7 @@ pub(super) fn merge_pk(id: &str) -> String {
     format!("{MERGE}{id}")
 }
 
+#[cfg(any(feature = "notifier", feature = "jobs"))]
 /// The merge id of a `MERGE#` key, for readers of the table's stream.
 pub fn merge_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix(MERGE)
@@ -83,6 +84,7 @@ pub(super) fn erasure_pk(id: &str) -> String {
     format!("{ERASURE}{id}")
 }
 
+#[cfg(any(feature = "notifier", feature = "jobs"))]
 /// The erasure id of an `ERASURE#` key, for readers of the table's stream.
 pub fn erasure_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix(ERASURE)
@@ -121,11 +123,13 @@ pub(super) fn ticket_pk(id: &str) -> String {
     format!("TICKET#{id}")
 }
 
+#[cfg(any(feature = "notifier", feature = "jobs"))]
 /// The ticket id of a `TICKET#` key, for readers of the table's stream.
 pub fn ticket_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix("TICKET#")
 }
 
+#[cfg(any(feature = "notifier", feature = "jobs"))]
 /// A message's position in its ticket from its sort key, for readers of the table's stream.
 pub fn message_of_sk(sk: &str) -> Option<&str> {
     sk.strip_prefix(MESSAGE_SK)
