@@ -851,7 +851,7 @@ fn write(ticket: TicketWrite, message: TicketMessage) -> MessageWrite {
 async fn agent_messages_delivery_and_ticket_history(store: Arc<dyn Store>) {
     use helpdesk_shared::domain::delivery::{Delivery, DeliveryStatus};
     use helpdesk_shared::domain::history::Actor;
-    use helpdesk_shared::domain::reply::MessageKind;
+    use helpdesk_shared::domain::ticket::MessageKind;
 
     let t1 = ticket("T1", "c1", "2026-01-01T00:00:00.000Z");
     let m1 = message("ses-1", "T1", "one@mail", "2026-01-01T00:00:00.000Z");

@@ -605,10 +605,68 @@ async fn bounces_and_complaints_mark_replies_and_customers(api: LambdaApi) {
     assert!(desk.sent_to(&cy).is_empty());
 }
 
+/// Erasing a customer who was answered (tickets anonymised): the replies lose the person too,
+/// and the Message-ID their mail went out with no longer threads.
+async fn erasure_anonymises_replies_and_releases_their_message_ids(api: LambdaApi) {
+    let desk = Desk::new(api).await;
+    let ann = address("ann");
+    let (ticket, _) = desk.first_mail(&ann).await;
+    let reply = desk
+        .reply(&ticket, json!({"text": "Dear Ann Lee, try this."}))
+        .await
+        .body;
+    assert_eq!(desk.send(&reply, 1).await, vec![json!("sent")]);
+    let delivered = desk.message(&ticket, &reply["id"]).await;
+    let sent = desk.sent_to(&ann);
+    let answered = desk.answered_id(&delivered, &sent[0]);
+    let unsent = desk.reply(&ticket, json!({"text": "And this."})).await.body;
+
+    let requested = desk
+        .api()
+        .post(
+            As::Admin,
+            &format!("/customers/{ann}/erase"),
+            json!({"tickets": "anonymise"}),
+        )
+        .await;
+    assert_eq!(requested.status, 202, "{}", requested.body);
+    crate::support::run_job(
+        desk.api(),
+        "erasure",
+        requested.body["id"].as_str().unwrap(),
+    )
+    .await;
+    let erased = desk.message(&ticket, &reply["id"]).await;
+    assert_eq!(erased["to"][0]["email"], "erased@erased.invalid");
+    assert_eq!(erased["text"], "[erased]");
+    assert_eq!(erased["in_reply_to"], Value::Null);
+    assert_eq!(erased["references"], json!([]));
+    // A reply still queued is not sent to anyone any more.
+    let unsent = desk.message(&ticket, &unsent["id"]).await;
+    assert_eq!(unsent["delivery"]["status"], "failed", "{unsent}");
+    assert_eq!(desk.send(&unsent, 1).await, vec![json!("not_due")]);
+    assert_eq!(desk.sent_to(&ann).len(), 1);
+
+    // Someone answering the old mail starts a ticket of their own.
+    let stranger = address("eve");
+    let record = desk
+        .mail
+        .deliver_now(&plain(
+            &stranger,
+            "Re: something",
+            &format!("<late-{}@mail.test>", uuid::Uuid::new_v4().simple()),
+            &[("In-Reply-To", &format!("<{answered}>"))],
+            "Hello?\n",
+        ))
+        .await;
+    assert_eq!(record["thread_reason"], "new", "{record}");
+}
+
 on_both_stores!(
     a_reply_goes_out_once_and_the_answer_joins_the_ticket,
     notes_stay_inside_and_bad_replies_are_refused,
     bounces_and_complaints_mark_replies_and_customers,
+    erasure_anonymises_replies_and_releases_their_message_ids,
 );
 
 /// Two deliveries of one stream record at the same time: one mail.

@@ -2,33 +2,9 @@
 //! notes, which stay in the ticket. The rules for their headers live here: the subject with
 //! the ticket's token, and the `In-Reply-To`/`References` that thread them in mail clients.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::domain::ticket::{Ticket, TicketMessage};
-
-/// Who wrote a message of a ticket.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    /// Mail from the customer (or their company).
-    #[default]
-    Inbound,
-    /// An agent's public reply, mailed to the customer.
-    Reply,
-    /// An agent's internal note: never sent, never shown to the customer.
-    Note,
-}
-
-impl MessageKind {
-    pub fn is_inbound(&self) -> bool {
-        *self == MessageKind::Inbound
-    }
-    /// Mail that travelled (or travels): it has a Message-ID others may answer.
-    pub fn is_mail(&self) -> bool {
-        *self != MessageKind::Note
-    }
-}
 
 /// Text and HTML of a reply together, at most: the size a message keeps inline in the store.
 pub const MAX_REPLY_BYTES: usize = crate::domain::ticket::INLINE_BODY_BYTES;

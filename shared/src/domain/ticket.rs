@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::customer::Customer;
 use crate::domain::delivery::Delivery;
-use crate::domain::reply::MessageKind;
 
 /// Messages whose text and HTML together exceed this are kept in the mail bucket rather than
 /// in the store (DynamoDB items stop at 400 KB, and ticket listings stay light).
@@ -219,6 +218,30 @@ pub struct MessageBody {
     pub text: String,
     pub html: Option<String>,
     pub reply_text: String,
+}
+
+/// Who wrote a message of a ticket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Mail from the customer (or their company).
+    #[default]
+    Inbound,
+    /// An agent's public reply, mailed to the customer.
+    Reply,
+    /// An agent's internal note: never sent, never shown to the customer.
+    Note,
+}
+
+impl MessageKind {
+    pub fn is_inbound(&self) -> bool {
+        *self == MessageKind::Inbound
+    }
+    /// Mail that travelled (or travels): it has a Message-ID others may answer.
+    pub fn is_mail(&self) -> bool {
+        *self != MessageKind::Note
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -87,7 +87,7 @@ impl std::fmt::Debug for ApiKeyAuthenticator {
 
 impl ApiKeyAuthenticator {
     /// Parses `HELPDESK_API_KEYS`: comma-separated `KEY:ROLE` entries, a role optionally followed
-    /// by `+manage_companies`.
+    /// by `+manage_companies`, then optionally by `=Display Name` (for the key's replies).
     pub fn parse(spec: &str) -> Result<Self, String> {
         let mut keys = HashMap::new();
         for (index, entry) in spec
@@ -105,6 +105,11 @@ impl ApiKeyAuthenticator {
                     index + 1
                 ));
             }
+            // `=Display Name` after the grant: the name the key's replies go out under.
+            let (grant, name) = match grant.split_once('=') {
+                Some((grant, name)) => (grant, Some(name.trim().to_string())),
+                None => (grant, None),
+            };
             let mut parts = grant.split('+');
             let role = parts
                 .next()
@@ -119,7 +124,10 @@ impl ApiKeyAuthenticator {
                 }
             }
             let label = format!("api-key-{}", index + 1);
-            keys.insert(key.to_string(), Caller::new(label, [role], manage));
+            keys.insert(
+                key.to_string(),
+                Caller::new(label, [role], manage).with_name(name),
+            );
         }
         if keys.is_empty() {
             return Err("no API keys given".into());
@@ -185,6 +193,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(auth.keys.len(), 2);
+        let named = ApiKeyAuthenticator::parse("k3k3k3k3k3k3k3k3:agent=Sam Agent").unwrap();
+        let caller = named.keys.values().next().unwrap();
+        assert_eq!(caller.name.as_deref(), Some("Sam Agent"));
+        assert!(caller.roles.contains(&Role::Agent));
         assert!(ApiKeyAuthenticator::parse("short:admin").is_err());
         assert!(ApiKeyAuthenticator::parse("k1k1k1k1k1k1k1k1:boss").is_err());
         assert!(ApiKeyAuthenticator::parse("").is_err());

@@ -16,7 +16,7 @@ use crate::domain::field::{FieldDefinition, FieldSet, FieldType};
 use crate::domain::history::{Actor, HistoryEntry};
 use crate::domain::import_job::{Counts, ImportJob, ImportOptions, ImportStatus};
 use crate::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
-use crate::domain::reply::MessageKind;
+use crate::domain::ticket::MessageKind;
 use crate::domain::ticket::{
     Attachment, Download, Mailbox, ThreadReason, Ticket, TicketMessage, TicketStatus, TicketView,
 };

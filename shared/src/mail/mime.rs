@@ -65,6 +65,16 @@ fn mailbox(raw: &str) -> Address<'static> {
     }
 }
 
+/// The address of `Name <address>` (or a bare address): SES takes display names in the MIME
+/// header, and only ASCII ones in its `FromEmailAddress`.
+pub(super) fn bare_address(raw: &str) -> String {
+    let raw = one_line(raw);
+    match raw.rsplit_once('<') {
+        Some((_, address)) => address.trim_end_matches('>').trim().to_string(),
+        None => raw.trim().to_string(),
+    }
+}
+
 /// A Message-ID in the sender's domain.
 pub(super) fn message_id(from: &str) -> String {
     let domain = from

@@ -7,7 +7,7 @@ use crate::ports::mailer::Mailer;
 use crate::ports::mailer::OutgoingMail;
 use crate::ports::mailer::Sent;
 
-use super::mime::message_id;
+use super::mime::{bare_address, message_id};
 
 /// The cloud: SES API v2, raw content (so the headers above go out as written).
 pub struct SesMailer {
@@ -71,7 +71,7 @@ impl Mailer for SesMailer {
         let mut request = self
             .client
             .send_email()
-            .from_email_address(&mail.from)
+            .from_email_address(bare_address(&mail.from))
             .destination(destination.build())
             .content(EmailContent::builder().raw(raw).build())
             .set_configuration_set_name(self.configuration_set.clone());

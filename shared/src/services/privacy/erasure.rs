@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::PrivacyService;
 use crate::domain::caller::Caller;
 use crate::domain::customer::{Block, Customer};
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::erasure::*;
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::history::Actor;
@@ -276,6 +277,14 @@ impl PrivacyService {
                     self.tickets.rewrite_message(&anonymous).await?;
                 }
                 message_ids.push(message.message_id.clone());
+                // The Message-ID SES gave a sent reply is claimed for the ticket too.
+                if let Some(id) = message
+                    .delivery
+                    .as_ref()
+                    .and_then(|d| d.delivered_as.clone())
+                {
+                    message_ids.push(id);
+                }
                 counts.messages += 1;
             }
             match page.next {
@@ -379,5 +388,19 @@ fn anonymised(message: &TicketMessage, emails: &[String]) -> TicketMessage {
     };
     next.body_key = None;
     next.attachments.clear();
+    // A reply's thread headers name the person's own Message-IDs.
+    next.in_reply_to = None;
+    next.references.clear();
+    // A reply still queued is not sent any more: there is nobody left to send it to.
+    if let Some(delivery) = &message.delivery
+        && delivery.status == DeliveryStatus::Queued
+    {
+        let mut state = delivery.next();
+        state.status = DeliveryStatus::Failed;
+        state.sending_since = None;
+        state.at = crate::domain::clock::now();
+        state.error = Some("not sent: the customer was erased".into());
+        next.delivery = Some(state);
+    }
     next
 }
