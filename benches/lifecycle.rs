@@ -244,6 +244,7 @@ async fn seed(store: &Arc<dyn Store>, mail: &dyn ObjectStore, customer_id: &str)
                         follow_up_of: None,
                         moved_by: None,
                         changed_by: None,
+                        last_agent_message: None,
                         created_at: now.clone(),
                         updated_at: now.clone(),
                         version: 1,

@@ -779,6 +779,7 @@ fn ticket(id: &str, customer_id: &str, created_at: &str) -> Ticket {
         follow_up_of: None,
         moved_by: None,
         changed_by: None,
+        last_agent_message: None,
         created_at: stamp(created_at),
         updated_at: stamp(created_at),
         version: 1,

@@ -5,13 +5,13 @@
 //! Every loop runs on both stores.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use helpdesk_shared::lambda::delivery_feedback::DeliveryFeedbackHandler;
 use helpdesk_shared::lambda::notifier::NotifierHandler;
 use helpdesk_shared::mail::{OutboxMailer, SesMailer};
-use helpdesk_shared::ports::mailer::Mailer;
+use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
 use helpdesk_shared::services::notifications::{Notifier, SendOutcome, WelcomeTemplate};
 use helpdesk_shared::services::replies::sender::ReplySender;
 use lambda_runtime::{Context, LambdaEvent};
@@ -25,6 +25,7 @@ use crate::support::{As, LambdaApi, Place, dynamo_client, moto_sent_mail, ses_cl
 /// `.eml` files (local).
 enum Wire {
     Cloud {
+        recorder: Arc<Recorder>,
         handler: NotifierHandler,
         reader: aws_sdk_dynamodb::Client,
         table: String,
@@ -34,6 +35,23 @@ enum Wire {
         sender: ReplySender,
         outbox: PathBuf,
     },
+}
+
+/// Hands mail to the real mailer (moto's SES) and keeps what SES accepted: moto's own record
+/// of sent mail (`/moto-api/data.json`) holds every test's tables too, so it is read once, in
+/// the round-trip test, rather than by every test.
+struct Recorder {
+    inner: Arc<dyn Mailer>,
+    accepted: Mutex<Vec<OutgoingMail>>,
+}
+
+#[async_trait::async_trait]
+impl Mailer for Recorder {
+    async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
+        let sent = self.inner.send(mail).await?;
+        self.accepted.lock().unwrap().push(mail.clone());
+        Ok(sent)
+    }
 }
 
 /// A helpdesk with its mail wired both ways.
@@ -56,7 +74,11 @@ impl Desk {
                     .email_identity("helpdesk.test")
                     .send()
                     .await;
-                let mailer: Arc<dyn Mailer> = Arc::new(SesMailer::new(ses_client()));
+                let recorder = Arc::new(Recorder {
+                    inner: Arc::new(SesMailer::new(ses_client())),
+                    accepted: Mutex::new(Vec::new()),
+                });
+                let mailer: Arc<dyn Mailer> = recorder.clone();
                 let notifier = Notifier {
                     customers: api.store.clone(),
                     mailer: mailer.clone(),
@@ -64,6 +86,7 @@ impl Desk {
                 };
                 let handler = NotifierHandler::new(notifier, helpdesk.reply_sender(mailer.clone()));
                 let wire = Wire::Cloud {
+                    recorder,
                     handler,
                     reader: dynamo_client(),
                     table: table.clone(),
@@ -108,6 +131,7 @@ impl Desk {
                     reader,
                     table,
                     sequence,
+                    ..
                 } => {
                     let n = sequence.fetch_add(1, Ordering::SeqCst);
                     let record = crate::support::stream_record(
@@ -141,10 +165,16 @@ impl Desk {
     /// The raw mail sent to `address` so far.
     fn sent_to(&self, address: &str) -> Vec<String> {
         match &self.wire {
-            Wire::Cloud { .. } => moto_sent_mail()
-                .into_iter()
-                .filter(|(to, _)| to.iter().any(|t| t.contains(address)))
-                .map(|(_, raw)| raw)
+            Wire::Cloud { recorder, .. } => recorder
+                .accepted
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|mail| mail.to.contains(address))
+                .map(|mail| {
+                    let id = mail.message_id.clone().unwrap_or_default();
+                    String::from_utf8(mail.to_mime(&id).unwrap()).unwrap()
+                })
                 .collect(),
             Wire::Local { outbox, .. } => {
                 let Ok(entries) = std::fs::read_dir(outbox) else {
@@ -342,6 +372,16 @@ async fn a_reply_goes_out_once_and_the_answer_joins_the_ticket(api: LambdaApi) {
         sent[0]
     );
     assert_eq!(mail.message_id(), reply["message_id"].as_str());
+    if let Wire::Cloud { .. } = &desk.wire {
+        // What moto's SES itself holds: the one raw message, to the customer and the Cc.
+        let held: Vec<_> = moto_sent_mail()
+            .into_iter()
+            .filter(|(to, _)| to.iter().any(|t| t.contains(&ann)))
+            .collect();
+        assert_eq!(held.len(), 1, "{held:?}");
+        assert!(held[0].0.iter().any(|t| t.contains("boss@acme.test")), "{held:?}");
+        assert_eq!(parse(&held[0].1).message_id(), reply["message_id"].as_str());
+    }
 
     let delivered = desk.message(&ticket, &reply["id"]).await;
     assert_eq!(delivered["delivery"]["status"], "sent", "{delivered}");
@@ -379,26 +419,34 @@ async fn a_reply_goes_out_once_and_the_answer_joins_the_ticket(api: LambdaApi) {
         .await;
     assert_eq!(history.status, 200, "{}", history.body);
     let entries = history.body["items"].as_array().unwrap();
-    let steps: Vec<(Value, Value, Value)> = entries
-        .iter()
-        .map(|e| {
-            (
-                e["changes"][0]["from"].clone(),
-                e["changes"][0]["to"].clone(),
-                e["by"]["type"].clone(),
-            )
-        })
-        .collect();
+    let change = |entry: &Value, field: &str| {
+        entry["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["field"] == field)
+            .map(|c| (c["from"].clone(), c["to"].clone()))
+    };
+    assert_eq!(entries.len(), 3, "{}", history.body);
     assert_eq!(
-        steps,
-        vec![
-            (json!("pending"), json!("open"), json!("inbound")),
-            (json!("open"), json!("pending"), json!("caller")),
-            (Value::Null, json!("open"), json!("system")),
-        ],
-        "{}",
-        history.body
+        change(&entries[0], "status"),
+        Some((json!("pending"), json!("open")))
     );
+    assert_eq!(entries[0]["by"]["type"], "inbound");
+    assert_eq!(
+        change(&entries[1], "status"),
+        Some((json!("open"), json!("pending")))
+    );
+    assert_eq!(
+        change(&entries[1], "last_agent_message"),
+        Some((Value::Null, json!({"id": reply["id"], "kind": "reply"})))
+    );
+    assert_eq!(entries[1]["by"]["type"], "caller");
+    assert_eq!(
+        change(&entries[2], "status"),
+        Some((Value::Null, json!("open")))
+    );
+    assert_eq!(entries[2]["by"]["type"], "system");
 }
 
 async fn notes_stay_inside_and_bad_replies_are_refused(api: LambdaApi) {
@@ -421,6 +469,16 @@ async fn notes_stay_inside_and_bad_replies_are_refused(api: LambdaApi) {
     let thread = desk.mail.ticket(&json!(ticket)).await;
     assert_eq!(thread["status"], "open", "a note leaves the status alone");
     assert_eq!(thread["message_count"], 2);
+    let history = desk
+        .api()
+        .get(As::Agent, &format!("/tickets/{ticket}/history"))
+        .await
+        .body;
+    assert_eq!(
+        history["items"][0]["changes"],
+        json!([{"field": "last_agent_message", "from": null, "to": {"id": note.body["id"], "kind": "note"}}]),
+        "the note is in the ticket's history, the status unchanged"
+    );
 
     let path = format!("/tickets/{ticket}/messages");
     let cases = [

@@ -135,8 +135,9 @@ impl Tracked for Company {
     }
 }
 
-/// Of a ticket: its status. Its messages are the ticket's thread; the history says who moved
-/// the ticket between open, pending, solved and closed, and when.
+/// Of a ticket: its status and its newest agent message. Its messages are the ticket's
+/// thread; the history says who moved the ticket between open, pending, solved and closed,
+/// and which reply or note each agent wrote, in order.
 impl Tracked for Ticket {
     fn record_id(&self) -> &str {
         &self.id
@@ -161,7 +162,13 @@ impl Tracked for Ticket {
     }
     fn tracked_fields(&self) -> BTreeMap<String, Value> {
         let status = serde_json::to_value(self.status).unwrap_or(Value::Null);
-        BTreeMap::from([("status".to_string(), status)])
+        let mut fields = BTreeMap::from([("status".to_string(), status)]);
+        if let Some(message) = &self.last_agent_message
+            && let Ok(value) = serde_json::to_value(message)
+        {
+            fields.insert("last_agent_message".into(), value);
+        }
+        fields
     }
 }
 

@@ -99,6 +99,7 @@ mod tests {
             follow_up_of: None,
             moved_by: None,
             changed_by: None,
+            last_agent_message: None,
             created_at: crate::domain::clock::now(),
             updated_at: crate::domain::clock::now(),
             version: 1,

@@ -76,6 +76,10 @@ pub struct Ticket {
     /// Set while the ticket sits on a customer a merge moved it to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moved_by: Option<crate::domain::provenance::MovedBy>,
+    /// The newest reply or note an agent wrote: each one is a change in the ticket's history,
+    /// so replies and changes of status read there in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_agent_message: Option<AgentMessageRef>,
     /// Who is making this version: the store files a change of status in the ticket's
     /// history under their name. Not stored with the ticket (the entry keeps it).
     #[serde(skip)]
@@ -83,6 +87,14 @@ pub struct Ticket {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
+}
+
+/// An agent's message as the ticket's history names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentMessageRef {
+    /// The message's id in the ticket.
+    pub id: String,
+    pub kind: MessageKind,
 }
 
 /// Two tickets are equal when their stored state is (`changed_by` is not kept).
@@ -99,6 +111,7 @@ impl PartialEq for Ticket {
             last_message_at,
             follow_up_of,
             moved_by,
+            last_agent_message,
             changed_by: _,
             created_at,
             updated_at,
@@ -114,6 +127,7 @@ impl PartialEq for Ticket {
             && *last_message_at == other.last_message_at
             && *follow_up_of == other.follow_up_of
             && *moved_by == other.moved_by
+            && *last_agent_message == other.last_agent_message
             && *created_at == other.created_at
             && *updated_at == other.updated_at
             && *version == other.version

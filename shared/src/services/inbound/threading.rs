@@ -161,6 +161,7 @@ fn new_ticket(
         follow_up_of,
         moved_by: None,
         changed_by: None,
+        last_agent_message: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

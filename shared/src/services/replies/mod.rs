@@ -173,6 +173,10 @@ impl ReplyService {
             if !content.internal {
                 next.status = TicketStatus::Pending;
             }
+            next.last_agent_message = Some(AgentMessageRef {
+                id: message.id.clone(),
+                kind: message.kind,
+            });
             next.changed_by = Some(Actor::caller(&caller.subject));
             let write = MessageWrite {
                 ticket: TicketWrite::Replace {
