@@ -19,7 +19,7 @@ use super::{companies, customers, fields, imports, inbound, merges, privacy, tic
 #[openapi(
     info(
         title = "helpdesk",
-        description = "Customer management for support teams: customers, companies, custom fields, CSV imports, tickets from inbound mail. Errors are application/problem+json (RFC 9457) naming the bad fields.",
+        description = "Customer management for support teams: customers, companies, custom fields, CSV imports, tickets from inbound mail, agents' replies. Errors are application/problem+json (RFC 9457) naming the bad fields.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     servers((url = "/")),

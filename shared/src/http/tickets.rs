@@ -69,7 +69,7 @@ pub(super) async fn post_message(
 }
 
 #[utoipa::path(get, path = "/tickets/{id}/history", tag = "tickets",
-    summary = "Who changed the ticket's status and when, newest first, ending with the creation",
+    summary = "Changes of status, replies and notes: who and when, newest first, ending with the creation",
     params(("id" = String, Path, description = "Ticket id"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
         ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
     responses((status = 200, description = "A page of changes", body = PageView<HistoryEntryView>)))]
