@@ -379,7 +379,10 @@ async fn a_reply_goes_out_once_and_the_answer_joins_the_ticket(api: LambdaApi) {
             .filter(|(to, _)| to.iter().any(|t| t.contains(&ann)))
             .collect();
         assert_eq!(held.len(), 1, "{held:?}");
-        assert!(held[0].0.iter().any(|t| t.contains("boss@acme.test")), "{held:?}");
+        assert!(
+            held[0].0.iter().any(|t| t.contains("boss@acme.test")),
+            "{held:?}"
+        );
         assert_eq!(parse(&held[0].1).message_id(), reply["message_id"].as_str());
     }
 
