@@ -333,7 +333,9 @@ async fn serve(
     // One folder store for the API and the download route, so the download tokens the API
     // issues are the ones the route redeems.
     let folder = Arc::new(data.objects());
-    let helpdesk = helpdesk_shared::Helpdesk::new(store.clone(), folder.clone(), folder.clone());
+    let support = helpdesk_shared::services::replies::SupportAddress::from_env()?;
+    let helpdesk = helpdesk_shared::Helpdesk::new(store.clone(), folder.clone(), folder.clone())
+        .with_support_address(support);
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
     let (auth, created_key) = data.authenticator(keys.as_deref())?;
     let uploaded = Arc::new(tokio::sync::Notify::new());

@@ -31,6 +31,25 @@ impl Server {
         args: &[&str],
         umask: Option<&str>,
     ) -> Server {
+        Server::spawn(data_dir, api_keys, args, umask, &[])
+    }
+
+    /// As [`Server::start`], with extra environment variables.
+    pub(crate) fn start_with_env(
+        data_dir: &Path,
+        api_keys: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
+        Server::spawn(data_dir, api_keys, &[], None, env)
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        api_keys: Option<&str>,
+        args: &[&str],
+        umask: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Server {
         let log = temp_dir("serve-log").join("stderr.log");
         let mut command = match umask {
             // The shell sets the mask, then becomes the server.
@@ -56,6 +75,7 @@ impl Server {
         if let Some(keys) = api_keys {
             command.env("HELPDESK_API_KEYS", keys);
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("helpdesk binary starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut output = Vec::new();

@@ -796,9 +796,13 @@ async fn transient_send_failures_are_retried_then_given_up() {
 fn serve_writes_replies_to_the_outbox_and_threads_the_answer() {
     use std::time::Duration;
     let data = crate::support::temp_dir("serve-replies");
-    let server = crate::local::Server::start(&data, None);
-    let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
-    let key = key.trim();
+    let key = "serve-replies-agent-key:agent=Sam Agent";
+    let env = [
+        ("SUPPORT_ADDRESS", "support@acme.test"),
+        ("SUPPORT_NAME", "Acme Support"),
+    ];
+    let server = crate::local::Server::start_with_env(&data, Some(key), &env);
+    let key = "serve-replies-agent-key";
     let drop_mail = |name: &str, raw: String| {
         std::fs::create_dir_all(data.join("inbox")).unwrap();
         std::fs::write(data.join(format!("{name}.tmp")), raw).unwrap();
@@ -853,6 +857,15 @@ fn serve_writes_replies_to_the_outbox_and_threads_the_answer() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     let mail = parse(&sent[0]);
     assert_eq!(mail.message_id(), reply["message_id"].as_str());
+    assert!(
+        reply["message_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("@acme.test")
+    );
+    let from = mail.from().and_then(|f| f.first()).expect("a sender");
+    assert_eq!(from.address(), Some("support@acme.test"));
+    assert_eq!(from.name(), Some("Sam Agent (Acme Support)"));
     assert_eq!(mail.in_reply_to().as_text(), Some("first@acme.test"));
     assert_eq!(
         mail.subject(),
