@@ -74,8 +74,17 @@ impl Desk {
                     .email_identity("helpdesk.test")
                     .send()
                     .await;
+                // As the notifier sends: through the stack's configuration set.
+                let set = format!("helpdesk-mail-{}", uuid::Uuid::new_v4().simple());
+                ses_client()
+                    .create_configuration_set()
+                    .configuration_set_name(&set)
+                    .send()
+                    .await
+                    .expect("moto accepts CreateConfigurationSet");
+                let ses = SesMailer::new(ses_client()).with_configuration_set(Some(set));
                 let recorder = Arc::new(Recorder {
-                    inner: Arc::new(SesMailer::new(ses_client())),
+                    inner: Arc::new(ses),
                     accepted: Mutex::new(Vec::new()),
                 });
                 let mailer: Arc<dyn Mailer> = recorder.clone();
