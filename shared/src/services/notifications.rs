@@ -11,12 +11,33 @@ use std::time::Duration;
 use crate::domain::customer::Customer;
 use crate::domain::customer::WelcomeStatus;
 use crate::domain::error::HelpdeskError;
-use crate::ports::mailer::{MailError, Mailer, OutgoingMail};
+use crate::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
 use crate::ports::store::CustomerStore;
 use crate::services::retry::{Attempt, retry_on_conflict};
 
 /// Sends per event before a transient failure is handed back to the event source to retry.
 const SEND_ATTEMPTS: u32 = 3;
+
+/// Sends `mail`, retrying throttling and outages [`SEND_ATTEMPTS`] times with jittered backoff.
+/// Welcome emails and replies both go out this way; a refusal is answered at once, the last
+/// transient error after the attempts.
+pub(crate) async fn send_with_retries(
+    mailer: &dyn Mailer,
+    mail: &OutgoingMail,
+) -> Result<Sent, MailError> {
+    let mut attempt = 0;
+    loop {
+        match mailer.send(mail).await {
+            Err(MailError::Unavailable(why)) if attempt + 1 < SEND_ATTEMPTS => {
+                tracing::debug!(error = %why, attempt, "mail provider unavailable; retrying");
+                let wait = 200u64 << attempt;
+                tokio::time::sleep(Duration::from_millis(rand::random_range(0..=wait))).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
 /// Failed attempts (across events) after which the welcome email is given up as `failed`.
 pub const MAX_FAILED_ATTEMPTS: u32 = 5;
 
@@ -124,28 +145,22 @@ impl Notifier {
             return Ok(SendOutcome::Failed);
         }
         let mail = self.template.render(&claimed);
-        let mut last_error = String::new();
-        for attempt in 0..SEND_ATTEMPTS {
-            match self.mailer.send(&mail).await {
-                Ok(id) => {
-                    self.settle(&claimed, Settle::Sent).await?;
-                    tracing::info!(customer = %claimed.email(), provider_id = %id.provider_id, "welcome email sent");
-                    return Ok(SendOutcome::Sent);
-                }
-                Err(MailError::Rejected(why)) => {
-                    self.settle(&claimed, Settle::Failed(why.clone())).await?;
-                    tracing::warn!(customer = %claimed.email(), error = %why, "welcome email rejected");
-                    return Ok(SendOutcome::Failed);
-                }
-                Err(MailError::Unavailable(why)) => {
-                    last_error = why;
-                    let wait = 200u64 << attempt;
-                    tokio::time::sleep(Duration::from_millis(rand::random_range(0..=wait))).await;
-                }
+        match send_with_retries(self.mailer.as_ref(), &mail).await {
+            Ok(id) => {
+                self.settle(&claimed, Settle::Sent).await?;
+                tracing::info!(customer = %claimed.email(), provider_id = %id.provider_id, "welcome email sent");
+                Ok(SendOutcome::Sent)
+            }
+            Err(MailError::Rejected(why)) => {
+                self.settle(&claimed, Settle::Failed(why.clone())).await?;
+                tracing::warn!(customer = %claimed.email(), error = %why, "welcome email rejected");
+                Ok(SendOutcome::Failed)
+            }
+            Err(MailError::Unavailable(why)) => {
+                tracing::warn!(customer = %claimed.email(), error = %why, "welcome email not sent yet");
+                self.settle(&claimed, Settle::Retry(why)).await
             }
         }
-        tracing::warn!(customer = %claimed.email(), error = %last_error, "welcome email not sent yet");
-        self.settle(&claimed, Settle::Retry(last_error)).await
     }
 
     /// Marks the welcome email as being sent, at the record's version: one claimant wins.

@@ -8,18 +8,14 @@
 //! stream record); after [`MAX_SEND_ATTEMPTS`] it is `failed`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::domain::delivery::{DeliveryStatus, MAX_SEND_ATTEMPTS};
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::ticket::TicketMessage;
 use crate::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
 use crate::ports::store::{CustomerStore, TicketStore};
-use crate::services::notifications::SendOutcome;
+use crate::services::notifications::{SendOutcome, send_with_retries};
 use crate::services::retry::{Attempt, retry_on_conflict};
-
-/// Sends per call before a transient failure is handed back to the stream to retry.
-const SEND_ATTEMPTS: u32 = 3;
 
 #[derive(Clone)]
 pub struct ReplySender {
@@ -46,26 +42,20 @@ impl ReplySender {
             return self.settle(&claimed, Settle::Failed(why)).await;
         }
         let mail = outgoing(&claimed);
-        let mut last_error = String::new();
-        for attempt in 0..SEND_ATTEMPTS {
-            match self.mailer.send(&mail).await {
-                Ok(sent) => {
-                    tracing::info!(ticket = %ticket_id, message = %claimed.id, provider_id = %sent.provider_id, "reply sent");
-                    return self.settle(&claimed, Settle::Sent(sent)).await;
-                }
-                Err(MailError::Rejected(why)) => {
-                    tracing::warn!(ticket = %ticket_id, message = %claimed.id, error = %why, "reply rejected");
-                    return self.settle(&claimed, Settle::Failed(why)).await;
-                }
-                Err(MailError::Unavailable(why)) => {
-                    last_error = why;
-                    let wait = 200u64 << attempt;
-                    tokio::time::sleep(Duration::from_millis(rand::random_range(0..=wait))).await;
-                }
+        match send_with_retries(self.mailer.as_ref(), &mail).await {
+            Ok(sent) => {
+                tracing::info!(ticket = %ticket_id, message = %claimed.id, provider_id = %sent.provider_id, "reply sent");
+                self.settle(&claimed, Settle::Sent(sent)).await
+            }
+            Err(MailError::Rejected(why)) => {
+                tracing::warn!(ticket = %ticket_id, message = %claimed.id, error = %why, "reply rejected");
+                self.settle(&claimed, Settle::Failed(why)).await
+            }
+            Err(MailError::Unavailable(why)) => {
+                tracing::warn!(ticket = %ticket_id, message = %claimed.id, error = %why, "reply not sent yet");
+                self.settle(&claimed, Settle::Retry(why)).await
             }
         }
-        tracing::warn!(ticket = %ticket_id, message = %claimed.id, error = %last_error, "reply not sent yet");
-        self.settle(&claimed, Settle::Retry(last_error)).await
     }
 
     /// Why the reply may no longer go out: its customer was blocked, or their address
