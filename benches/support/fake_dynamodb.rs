@@ -51,6 +51,7 @@ struct Stored {
     version: Option<String>,
     customer_id: Option<String>,
     company_id: Option<String>,
+    has_first_sk: bool,
 }
 
 pub struct FakeDynamo {
@@ -284,6 +285,7 @@ fn stored(item: &RawItem<'_>) -> Stored {
         version: text("version"),
         customer_id: text("customer_id"),
         company_id: text("company_id"),
+        has_first_sk: item.contains_key("first_sk"),
     }
 }
 
@@ -329,6 +331,10 @@ fn condition_holds(
         Some("version = :version") => same(current.and_then(|c| c.version.as_ref()), ":version"),
         Some("customer_id = :id") => same(current.and_then(|c| c.customer_id.as_ref()), ":id"),
         Some("company_id = :id") => same(current.and_then(|c| c.company_id.as_ref()), ":id"),
+        // The layout migration's back-fill: only an item nobody rewrote since it was read.
+        Some("attribute_exists(pk) AND attribute_not_exists(first_sk)") => {
+            current.is_some_and(|c| !c.has_first_sk)
+        }
         Some(_) => false,
     }
 }

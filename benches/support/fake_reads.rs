@@ -37,6 +37,8 @@ struct QueryRequest<'a> {
     limit: Option<usize>,
     #[serde(default)]
     consistent_read: bool,
+    #[serde(default)]
+    filter_expression: Option<String>,
     #[serde(borrow, default)]
     expression_attribute_values: RawItem<'a>,
 }
@@ -113,6 +115,7 @@ pub(super) fn query(state: &Shared, body: &[u8]) -> Answer {
             last_key = format!(",\"LastEvaluatedKey\":{{{}}}", parts.join(","));
         }
     }
+    // Read (and charged) first, filtered after, as DynamoDB does.
     let size = found.iter().map(|(_, item)| item.footprint.size).sum();
     // Index reads are always eventually consistent.
     let (index_name, consistent) = match index {
@@ -120,7 +123,16 @@ pub(super) fn query(state: &Shared, body: &[u8]) -> Answer {
         None => (None, request.consistent_read),
     };
     state.meter().read(index_name, size, consistent);
-    let listed: Vec<&str> = found.iter().map(|(_, item)| item.json.as_str()).collect();
+    let mut listed: Vec<&str> = Vec::with_capacity(found.len());
+    for (_, item) in &found {
+        let kept = match &request.filter_expression {
+            None => true,
+            Some(filter) => filter_holds(&item.json, filter, &request.expression_attribute_values)?,
+        };
+        if kept {
+            listed.push(item.json.as_str());
+        }
+    }
     Ok(reply(
         StatusCode::OK,
         format!(
@@ -129,6 +141,36 @@ pub(super) fn query(state: &Shared, body: &[u8]) -> Answer {
             listed.len()
         ),
     ))
+}
+
+/// The filter expressions the adapter sends: one function of one attribute (and a value).
+fn filter_holds(item_json: &str, expression: &str, values: &RawItem<'_>) -> Result<bool, Response> {
+    let unsupported = || {
+        error(
+            "ValidationException",
+            &format!("unsupported filter {expression}"),
+        )
+    };
+    let item: RawItem<'_> = serde_json::from_str(item_json).map_err(|_| unsupported())?;
+    let (function, arguments) = expression
+        .trim()
+        .strip_suffix(')')
+        .and_then(|call| call.split_once('('))
+        .ok_or_else(unsupported)?;
+    let arguments: Vec<&str> = arguments.split(',').map(str::trim).collect();
+    let attribute = arguments.first().and_then(|name| item.get(name));
+    let text = attribute.and_then(|v| string_of(v));
+    let value = arguments
+        .get(1)
+        .and_then(|placeholder| values.get(placeholder))
+        .and_then(|v| string_of(v));
+    match (function.trim(), value) {
+        ("attribute_exists", None) => Ok(attribute.is_some()),
+        ("attribute_not_exists", None) => Ok(attribute.is_none()),
+        ("contains", Some(value)) => Ok(text.is_some_and(|t| t.contains(&value))),
+        ("begins_with", Some(value)) => Ok(text.is_some_and(|t| t.starts_with(&value))),
+        _ => Err(unsupported()),
+    }
 }
 
 fn json_string(text: &str) -> String {

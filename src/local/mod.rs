@@ -217,6 +217,28 @@ pub async fn run_running_merges(
     Ok(finished)
 }
 
+/// Runs the migrations started through the API to their end (a local file's own schema is
+/// migrated when it opens, so they find nothing to rewrite). Answers how many finished.
+pub async fn run_running_migrations(
+    store: &SqliteStore,
+    migrations: &helpdesk_shared::services::migrations::MigrationService,
+) -> Result<usize, String> {
+    let running = store
+        .running_migrations()
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut finished = 0;
+    for migration in running {
+        let budget = std::time::Duration::from_secs(24 * 3600);
+        let done = migrations
+            .run(&migration.name, budget)
+            .await
+            .map_err(|e| e.to_string())?;
+        finished += usize::from(!done.is_running());
+    }
+    Ok(finished)
+}
+
 impl DataDir {
     /// Keys from `HELPDESK_API_KEYS` when given; otherwise the admin key kept in the data dir,
     /// created on first start. Returns the authenticator and, when a key was just created, it.

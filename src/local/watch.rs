@@ -6,14 +6,14 @@ use helpdesk_shared::services::Helpdesk;
 use helpdesk_shared::store::sqlite::SqliteStore;
 
 use super::{
-    DataDir, run_running_erasures, run_running_merges, send_due_welcomes, send_queued_replies,
+    DataDir, run_running_erasures, run_running_merges, run_running_migrations, send_due_welcomes,
+    send_queued_replies,
 };
 
 /// Imports files dropped into `DATA_DIR/imports/` (or uploaded), ingests mail dropped into
 /// `DATA_DIR/inbox/`, writes due welcome emails and queued replies to `DATA_DIR/outbox/` and
-/// runs requested
-/// erasures and merges, checking every two seconds and whenever `uploaded` is notified. Runs until
-/// the process ends.
+/// runs requested erasures, merges and migrations, checking every two seconds and whenever
+/// `uploaded` is notified. Runs until the process ends.
 pub async fn watch_folders(
     data: DataDir,
     helpdesk: Helpdesk,
@@ -34,6 +34,9 @@ pub async fn watch_folders(
         }
         if let Err(error) = run_running_merges(&store, &helpdesk.merges).await {
             tracing::warn!(%error, "merges: will retry");
+        }
+        if let Err(error) = run_running_migrations(&store, &helpdesk.migrations).await {
+            tracing::warn!(%error, "migrations: will retry");
         }
         match data.expire_exports() {
             Ok(0) => {}

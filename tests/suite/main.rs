@@ -29,6 +29,7 @@ mod imports;
 pub(crate) mod inbound;
 pub(crate) mod local;
 mod merges;
+mod migrations;
 mod notifications;
 mod privacy;
 mod replies;

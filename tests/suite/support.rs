@@ -468,7 +468,12 @@ pub async fn run_job(api: &LambdaApi, kind: &str, id: &str) -> Value {
         "job_status": {"S": "running"},
     });
     let helpdesk = api.helpdesk();
-    let handler = JobsHandler::new(helpdesk.privacy, helpdesk.merges, Duration::from_secs(1));
+    let handler = JobsHandler::new(
+        helpdesk.privacy,
+        helpdesk.merges,
+        helpdesk.migrations,
+        Duration::from_secs(1),
+    );
     let mut context = lambda_runtime::Context::default();
     context.deadline = (std::time::SystemTime::now() + Duration::from_secs(120))
         .duration_since(std::time::UNIX_EPOCH)

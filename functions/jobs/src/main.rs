@@ -1,5 +1,5 @@
-//! The jobs Lambda: DynamoDB stream records of erasures and merges still running (the event
-//! source mapping filters on `job_status`) run them until done or near the deadline.
+//! The jobs Lambda: DynamoDB stream records of erasures, merges and migrations still running
+//! (the event source mapping filters on `job_status`) run them until done or near the deadline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use helpdesk_shared::lambda::jobs::JobsHandler;
 use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::ports::store::Store;
 use helpdesk_shared::services::merge_service;
+use helpdesk_shared::services::migrations::MigrationService;
 use helpdesk_shared::services::privacy::PrivacyService;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::telemetry;
@@ -32,7 +33,8 @@ async fn main() -> Result<(), Error> {
         store.clone(),
         mail,
     );
-    let handler = JobsHandler::new(privacy, merge_service(&store), DEADLINE_MARGIN);
+    let migrations = MigrationService::new(store.clone());
+    let handler = JobsHandler::new(privacy, merge_service(&store), migrations, DEADLINE_MARGIN);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

@@ -16,6 +16,7 @@ pub mod import_job;
 pub mod import_mapping;
 pub mod inbound;
 pub mod merge;
+pub mod migration;
 pub mod patch;
 pub mod provenance;
 pub mod reply;

@@ -8,6 +8,7 @@ mod fields;
 mod imports;
 mod inbound;
 mod merges;
+mod migrations;
 mod pagination;
 mod privacy;
 mod problem;
@@ -43,6 +44,7 @@ use crate::services::fields::FieldService;
 use crate::services::imports::ImportService;
 use crate::services::inbound_records::InboundRecordService;
 use crate::services::merges::MergeService;
+use crate::services::migrations::MigrationService;
 use crate::services::privacy::PrivacyService;
 use crate::services::replies::ReplyService;
 use crate::services::tickets::TicketService;
@@ -54,6 +56,7 @@ use fields::*;
 use imports::*;
 use inbound::*;
 use merges::*;
+use migrations::*;
 pub use pagination::PageView;
 use pagination::*;
 use privacy::*;
@@ -115,6 +118,7 @@ substate! {
     InboundRecordService => inbound,
     PrivacyService => privacy,
     MergeService => merges,
+    MigrationService => migrations,
     ReplyService => replies,
 }
 
@@ -184,6 +188,7 @@ route_table! { ROUTES, table_routes;
     "/tickets/{id}/attachments/{attachment}" => { get: download_attachment },
     "/inbound" => { get: list_inbound },
     "/inbound/{id}" => { get: get_inbound },
+    "/migrations/{name}" => { get: get_migration, post: start_migration },
 }
 
 /// The routes, before their state: local mode adds its own (uploads, downloads) to these.

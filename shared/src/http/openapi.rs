@@ -13,7 +13,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
-use super::{companies, customers, fields, imports, inbound, merges, privacy, tickets};
+use super::{companies, customers, fields, imports, inbound, merges, migrations, privacy, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -66,6 +66,8 @@ use super::{companies, customers, fields, imports, inbound, merges, privacy, tic
         tickets::download_attachment,
         inbound::list_inbound,
         inbound::get_inbound,
+        migrations::start_migration,
+        migrations::get_migration,
     ),
     components(schemas(Problem)),
     modifiers(&Conventions),

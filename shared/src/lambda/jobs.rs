@@ -1,7 +1,7 @@
-//! The jobs function's handler: DynamoDB stream records of erasures and merges still running
-//! in, each run until done or its deadline out. A run that stops early writes a checkpoint,
-//! whose stream record invokes the next run; a failed record is retried by Lambda, then
-//! dead-lettered.
+//! The jobs function's handler: DynamoDB stream records of erasures, merges and migrations
+//! still running in, each run until done or its deadline out. A run that stops early writes a
+//! checkpoint, whose stream record invokes the next run; a failed record is retried by Lambda,
+//! then dead-lettered.
 
 use std::time::Duration;
 
@@ -11,21 +11,29 @@ use serde_json::{Value, json};
 
 use crate::domain::error::HelpdeskError;
 use crate::services::merges::MergeService;
+use crate::services::migrations::MigrationService;
 use crate::services::privacy::PrivacyService;
 use crate::store::dynamodb::stream::{RunningJob, running_job};
 
 pub struct JobsHandler {
     privacy: PrivacyService,
     merges: MergeService,
+    migrations: MigrationService,
     /// Kept back from the invocation's deadline for the last checkpoint.
     margin: Duration,
 }
 
 impl JobsHandler {
-    pub fn new(privacy: PrivacyService, merges: MergeService, margin: Duration) -> Self {
+    pub fn new(
+        privacy: PrivacyService,
+        merges: MergeService,
+        migrations: MigrationService,
+        margin: Duration,
+    ) -> Self {
         Self {
             privacy,
             merges,
+            migrations,
             margin,
         }
     }
@@ -68,6 +76,11 @@ impl JobsHandler {
                     .run_merge(id, budget)
                     .await
                     .map(|m| json!({"merge": m.id, "status": m.status})),
+                RunningJob::Migration(name) => self
+                    .migrations
+                    .run(name, budget)
+                    .await
+                    .map(|m| json!({"migration": m.name, "status": m.status})),
             };
             match outcome {
                 Ok(outcome) => {

@@ -17,6 +17,7 @@ use crate::domain::import_job::ImportJob;
 use crate::domain::inbound::InboundRecord;
 use crate::domain::inbound::InboundStatus;
 use crate::domain::merge::Merge;
+use crate::domain::migration::{Migration, MigrationStep};
 use crate::domain::ticket::Ticket;
 use crate::domain::ticket::TicketMessage;
 
@@ -444,6 +445,29 @@ pub trait ErasureStore: Send + Sync {
     async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError>;
 }
 
+/// Migrations of the stored layout: their records, and the steps that rewrite old items.
+#[async_trait]
+pub trait MigrationStore: Send + Sync {
+    /// Stores a migration's first run; `Exists` if one was started before.
+    async fn insert_migration(&self, migration: &Migration) -> Result<(), StoreError>;
+    async fn get_migration(&self, name: &str) -> Result<Option<Migration>, StoreError>;
+    /// Replaces `previous` by `next` if the stored record is still at `previous.version`.
+    async fn replace_migration(
+        &self,
+        previous: &Migration,
+        next: &Migration,
+    ) -> Result<(), StoreError>;
+    /// Rewrites the next items (about `limit` read) that migration `name` changes, from
+    /// `cursor` (`None`: the start). Idempotent: an item already in the new layout, or changed
+    /// since it was read, is left alone. `name` is one of `domain::migration::MIGRATIONS`.
+    async fn migrate(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<MigrationStep, StoreError>;
+}
+
 /// Every port of the store at once, for wiring: an adapter that implements them all is a
 /// `Store`. Services and handlers name the narrower traits they use.
 pub trait Store:
@@ -452,6 +476,7 @@ pub trait Store:
     + HistoryStore
     + ErasureStore
     + MergeStore
+    + MigrationStore
     + FieldStore
     + ImportJobStore
     + TicketStore
@@ -465,6 +490,7 @@ impl<T> Store for T where
         + HistoryStore
         + ErasureStore
         + MergeStore
+        + MigrationStore
         + FieldStore
         + ImportJobStore
         + TicketStore

@@ -10,6 +10,7 @@ pub mod imports;
 pub mod inbound;
 pub mod inbound_records;
 pub mod merges;
+pub mod migrations;
 pub mod notifications;
 pub mod privacy;
 pub mod replies;
@@ -27,6 +28,7 @@ use fields::FieldService;
 use imports::{ImportContext, ImportService};
 use inbound_records::InboundRecordService;
 use merges::MergeService;
+use migrations::MigrationService;
 use notifications::{Notifier, WelcomeTemplate};
 use privacy::PrivacyService;
 use replies::feedback::FeedbackService;
@@ -47,6 +49,7 @@ pub struct Helpdesk {
     pub inbound: InboundRecordService,
     pub privacy: PrivacyService,
     pub merges: MergeService,
+    pub migrations: MigrationService,
     pub replies: ReplyService,
     store: Arc<dyn Store>,
     #[cfg(feature = "mail-parsing")]
@@ -77,6 +80,7 @@ impl Helpdesk {
                 mail.clone(),
             ),
             merges: merge_service(&store),
+            migrations: MigrationService::new(store.clone()),
             replies: ReplyService::new(store.clone(), store.clone(), SupportAddress::fallback()),
             store,
             #[cfg(feature = "mail-parsing")]

@@ -351,13 +351,7 @@ impl CustomerStore for DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Customer>, StoreError> {
-        let query = CustomerQuery {
-            after: after.map(str::to_string),
-            limit,
-            ..Default::default()
-        };
-        let page = self.list_group(unassigned_pk(domain), &query).await?;
-        Ok(page)
+        self.list_domain_without_company(domain, after, limit).await
     }
 
     async fn delete_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {

@@ -41,7 +41,8 @@ pub(super) fn members_pk(company_id: &str) -> String {
     format!("MEMBERS#{company_id}")
 }
 
-/// Customers of an email domain without a company (`group_pk`), for domain back-fill.
+/// The group entry that customers without a company had until layout-2026-12 (the customers
+/// of their email domain, for domain back-fill); the migration drops it.
 pub(super) fn unassigned_pk(domain: &str) -> String {
     format!("UNASSIGNED#{domain}")
 }
@@ -75,6 +76,19 @@ pub(super) fn merge_pk(id: &str) -> String {
 /// The merge id of a `MERGE#` key, for readers of the table's stream.
 pub fn merge_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix(MERGE)
+}
+
+const MIGRATION: &str = "MIGRATION#";
+
+/// A migration of the table's layout.
+pub(super) fn migration_pk(name: &str) -> String {
+    format!("{MIGRATION}{name}")
+}
+
+#[cfg(any(feature = "notifier", feature = "jobs"))]
+/// The migration name of a `MIGRATION#` key, for readers of the table's stream.
+pub fn migration_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix(MIGRATION)
 }
 
 const ERASURE: &str = "ERASURE#";

@@ -47,6 +47,33 @@ impl DynamoStore {
         limit: usize,
         forward: bool,
     ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let page = Range {
+            after,
+            prefix,
+            limit,
+            forward,
+        };
+        self.query_filtered(index, partition, sort, page, None)
+            .await
+    }
+
+    /// As [`DynamoStore::query_page`], with a filter DynamoDB applies after reading: `limit`
+    /// counts the items read (and charged), so a page may hold fewer than it, or none, and
+    /// still stop early.
+    pub(super) async fn query_filtered(
+        &self,
+        index: Option<&str>,
+        partition: (&str, String),
+        sort: &str,
+        page: Range<'_>,
+        filter: Option<&ReadFilter>,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        let Range {
+            after,
+            prefix,
+            limit,
+            forward,
+        } = page;
         let mut condition = format!("{} = :p", partition.0);
         let mut values = HashMap::from([(":p".to_string(), s(partition.1))]);
         match (after, prefix, forward) {
@@ -71,6 +98,9 @@ impl DynamoStore {
                 values.insert(":end".into(), s(format!("{p}{PREFIX_END}")));
             }
         }
+        if let Some(filter) = filter {
+            values.extend(filter.values.iter().cloned());
+        }
         let request = self
             .client()
             .await
@@ -78,6 +108,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_index_name(index.map(str::to_string))
             .key_condition_expression(condition)
+            .set_filter_expression(filter.map(|f| f.expression.clone()))
             .set_expression_attribute_values(Some(values))
             .scan_index_forward(forward)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX));
@@ -98,8 +129,7 @@ impl DynamoStore {
         Ok((items, stopped_at))
     }
 
-    /// Customers of one company (or all companies-less customers of a domain) in email order,
-    /// optionally filtered by prefix.
+    /// Customers of one company in email order, optionally filtered by prefix.
     pub(super) async fn list_group(
         &self,
         group: String,
@@ -141,12 +171,6 @@ impl DynamoStore {
     }
 
     /// All customers, merged from the shards of one (no prefix) or three (prefix) indexes.
-    ///
-    /// Every shard is read once for a fair share of the page; after that only the shards that
-    /// hold the merge back (those that stopped below the page's last needed key) are read
-    /// again, and what a shard returned beyond the safe boundary waits in its buffer. Each
-    /// query costs at least half a read unit, so reading only where needed is what keeps a
-    /// page cheap over many shards.
     pub(super) async fn list_merged(
         &self,
         query: &CustomerQuery,
@@ -160,25 +184,90 @@ impl DynamoStore {
         } else {
             &[(Some(INDEX_LISTING), "list_sk")]
         };
+        let listing = ShardedListing {
+            streams,
+            prefix: query.prefix.as_deref(),
+            after: query.after.clone(),
+            limit: query.limit,
+            // Each shard holds about 1/LIST_SHARDS of the page: a fair share with headroom.
+            per_shard: (query.limit + 1).div_ceil(LIST_SHARDS as usize) * 2 + 2,
+            filter: None,
+        };
+        self.merge_shards(listing, |customer| {
+            crate::ports::store::list_key(customer, query)
+        })
+        .await
+    }
+
+    /// The customers of one email domain that have no company, in email order: the customer
+    /// listing read with a filter, so that no index entry is written for them (a new customer
+    /// costs one index write less; adding a domain to a company is rare, imports are not).
+    pub(super) async fn list_domain_without_company(
+        &self,
+        domain: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError> {
+        let filter = ReadFilter {
+            expression: "contains(list_sk, :domain)".into(),
+            values: vec![(":domain".into(), s(format!("@{domain}")))],
+        };
+        let listing = ShardedListing {
+            streams: &[(Some(INDEX_LISTING), "list_sk")],
+            prefix: None,
+            after: after.map(str::to_string),
+            limit,
+            // Most of what a shard reads is filtered out: read as much as a page can carry.
+            per_shard: FILTERED_PER_SHARD,
+            filter: Some(&filter),
+        };
+        self.merge_shards(listing, |customer| {
+            let email = customer.email();
+            (customer.company_id.is_none() && email_domain(email) == domain)
+                .then(|| email.to_string())
+        })
+        .await
+    }
+
+    /// Merges the shards of a listing in key order. `accept` gives a customer's position in
+    /// the listing, or `None` when it does not belong there.
+    ///
+    /// Every shard is read once for a fair share of the page; after that only the shards that
+    /// hold the merge back (those that stopped below the page's last needed key) are read
+    /// again, and what a shard returned beyond the safe boundary waits in its buffer. Each
+    /// query costs at least half a read unit, so reading only where needed is what keeps a
+    /// page cheap over many shards.
+    async fn merge_shards(
+        &self,
+        listing: ShardedListing<'_>,
+        accept: impl Fn(&Customer) -> Option<String>,
+    ) -> Result<Page<Customer>, StoreError> {
+        let ShardedListing {
+            streams,
+            prefix,
+            after: start,
+            limit,
+            per_shard,
+            filter,
+        } = listing;
         let mut shards: Vec<ShardCursor<'_>> = streams
             .iter()
             .flat_map(|&(index, sort)| {
+                let start = &start;
                 (0..LIST_SHARDS).map(move |shard| ShardCursor {
                     index,
                     sort,
                     shard,
-                    position: query.after.clone(),
+                    position: start.clone(),
                     buffer: Vec::new(),
                     more: true,
                 })
             })
             .collect();
-        let mut after = query.after.clone();
+        let mut after = start.clone();
         let mut found: Vec<(String, Customer)> = Vec::new();
-        // Each shard holds about 1/LIST_SHARDS of the page: a fair share with headroom.
-        let per_shard = (query.limit + 1).div_ceil(LIST_SHARDS as usize) * 2 + 2;
         for round in 0..MAX_LIST_ROUNDS {
-            let want = query.limit + 1 - found.len();
+            let want = limit + 1 - found.len();
             // The key of the `want`th buffered customer: shards stopped below it hold the
             // page back. With fewer buffered, every shard that has more is read.
             let mut buffered: Vec<&String> = shards
@@ -202,14 +291,18 @@ impl DynamoStore {
                 .collect();
             let pages = futures::future::try_join_all(reads.iter().map(|&i| {
                 let cursor = &shards[i];
-                self.query_page(
+                let range = Range {
+                    after: cursor.position.as_deref(),
+                    prefix,
+                    limit: per_shard,
+                    forward: true,
+                };
+                self.query_filtered(
                     cursor.index,
                     ("list_pk", customers_list_pk(cursor.shard)),
                     cursor.sort,
-                    cursor.position.as_deref(),
-                    query.prefix.as_deref(),
-                    per_shard,
-                    true,
+                    range,
+                    filter,
                 )
             }))
             .await?;
@@ -218,7 +311,7 @@ impl DynamoStore {
                 for item in &items {
                     let customer: Customer = from_item(item)?;
                     // list_key decides under which stream a customer is listed (once).
-                    if let Some(key) = crate::ports::store::list_key(&customer, query)
+                    if let Some(key) = accept(&customer)
                         && after.as_ref().is_none_or(|a| &key > a)
                     {
                         cursor.buffer.push((key, customer));
@@ -246,8 +339,8 @@ impl DynamoStore {
             round_rows.dedup_by(|a, b| a.0 == b.0);
             round_rows.truncate(want);
             found.extend(round_rows);
-            if found.len() > query.limit || boundary.is_none() {
-                return Ok(Page::from_rows(found, query.limit));
+            if found.len() > limit || boundary.is_none() {
+                return Ok(Page::from_rows(found, limit));
             }
             // Everything up to the boundary has been read from every shard and emitted; what
             // waits in the buffers lies beyond it.
@@ -258,6 +351,40 @@ impl DynamoStore {
             items: found.into_iter().map(|(_, c)| c).collect(),
         })
     }
+}
+
+/// Items each shard is asked to read per round of a filtered listing (a query page stops at
+/// 1 MB anyway: about a thousand customers).
+const FILTERED_PER_SHARD: usize = 1000;
+
+/// A listing merged from the [`LIST_SHARDS`] partitions of one or more indexes.
+struct ShardedListing<'a> {
+    /// (index, sort attribute) pairs, each read over every shard.
+    streams: &'a [(Option<&'a str>, &'a str)],
+    prefix: Option<&'a str>,
+    after: Option<String>,
+    limit: usize,
+    /// Items read from one shard per query.
+    per_shard: usize,
+    filter: Option<&'a ReadFilter>,
+}
+
+/// Which part of a partition a query reads.
+#[derive(Clone, Copy)]
+pub(super) struct Range<'a> {
+    /// Sort keys above (forward) or below this one.
+    pub after: Option<&'a str>,
+    /// Only sort keys starting with this.
+    pub prefix: Option<&'a str>,
+    /// Items read at most.
+    pub limit: usize,
+    pub forward: bool,
+}
+
+/// A filter DynamoDB applies to what a query read (and charged for).
+pub(super) struct ReadFilter {
+    pub expression: String,
+    pub values: Vec<(String, AttributeValue)>,
 }
 
 /// Where the merge of a listing stands in one shard of one index.

@@ -14,8 +14,8 @@
 //! Indexes: `listing` (`list_pk`, `list_sk`) lists customers by email over [`LIST_SHARDS`]
 //! partitions (so bulk writes are not throttled on one hot key) and companies by name;
 //! `by_first` / `by_last` (`list_pk`, `first_sk` / `last_sk`) serve name-prefix search;
-//! `by_group` (`group_pk`, `list_sk`) lists a company's members, or the customers of one email
-//! domain that have no company (for domain back-fill).
+//! `by_group` (`group_pk`, `list_sk`) lists a company's members. The customers of one email
+//! domain that have no company (for domain back-fill) are a filtered read of `listing`.
 
 mod bulk;
 mod companies;
@@ -29,6 +29,7 @@ mod items;
 mod keys;
 mod listing;
 mod merges;
+mod migrations;
 mod schema;
 #[cfg(any(feature = "notifier", feature = "jobs"))]
 pub mod stream;

@@ -6,7 +6,9 @@
 use aws_lambda_events::dynamodb::EventRecord;
 use serde_dynamo::AttributeValue;
 
-use super::keys::{email_of_pk, erasure_of_pk, merge_of_pk, message_of_sk, ticket_of_pk};
+use super::keys::{
+    email_of_pk, erasure_of_pk, merge_of_pk, message_of_sk, migration_of_pk, ticket_of_pk,
+};
 
 fn string<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
     match item.get(name) {
@@ -46,9 +48,10 @@ pub fn reply_due(record: &EventRecord) -> Option<(&str, &str)> {
 pub enum RunningJob<'a> {
     Erasure(&'a str),
     Merge(&'a str),
+    Migration(&'a str),
 }
 
-/// The job (erasure or merge) a record shows as still running (its new image has
+/// The job (erasure, merge or migration) a record shows as still running (its new image has
 /// `job_status = running`), or `None` for any other record.
 pub fn running_job(record: &EventRecord) -> Option<RunningJob<'_>> {
     let image = &record.change.new_image;
@@ -59,6 +62,7 @@ pub fn running_job(record: &EventRecord) -> Option<RunningJob<'_>> {
     match string(image, "kind")? {
         "erasure" => erasure_of_pk(pk).map(RunningJob::Erasure),
         "merge" => merge_of_pk(pk).map(RunningJob::Merge),
+        "migration" => migration_of_pk(pk).map(RunningJob::Migration),
         _ => None,
     }
 }

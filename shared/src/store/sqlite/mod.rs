@@ -15,6 +15,7 @@ mod keys;
 #[cfg(test)]
 mod merge_tests;
 mod merges;
+mod migrations;
 mod schema;
 mod tickets;
 

@@ -1,0 +1,207 @@
+//! Migrations of the table's layout: their records, and the steps that rewrite old items.
+//!
+//! `layout-2026-12` walks the listing index: the customer shards for items that still carry a
+//! company-less group entry (`UNASSIGNED#<domain>`, dropped: the domain's customers are now
+//! found by a filtered read of the listing), then the inbound records without a sender key
+//! (`first_sk`, back-filled: export and erasure find a sender's records by it). Each rewrite
+//! is conditional, so a record changed meanwhile (already in the new layout) is left alone.
+
+use serde::Deserialize;
+
+use super::listing::{Range, ReadFilter};
+use super::*;
+use crate::domain::migration::{LAYOUT_2026_12, Migration, MigrationStep};
+use crate::ports::store::MigrationStore;
+
+/// A migration's record. While it runs it carries `job_status`, which the jobs function's
+/// stream subscription filters on: each checkpoint it writes wakes the next run.
+fn migration_item(migration: &Migration) -> Result<Item, StoreError> {
+    let mut item = Item::from([
+        ("pk".into(), s(migration_pk(&migration.name))),
+        ("sk".into(), s(SINGLE)),
+        ("kind".into(), s("migration")),
+        ("version".into(), n(migration.version)),
+        ("doc".into(), to_doc(migration)?),
+    ]);
+    if migration.is_running() {
+        item.insert("job_status".into(), s("running"));
+    }
+    Ok(item)
+}
+
+/// Where `layout-2026-12` stands: a stage (the customer shards `0..LIST_SHARDS`, then the
+/// inbound records) and the last listing position read in it.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LayoutCursor {
+    stage: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+}
+
+const INBOUND_STAGE: u32 = LIST_SHARDS;
+
+/// Only a record nobody rewrote since it was read gets its sender key.
+const WITHOUT_SENDER_KEY: &str = "attribute_exists(pk) AND attribute_not_exists(first_sk)";
+
+#[async_trait]
+impl MigrationStore for DynamoStore {
+    async fn insert_migration(&self, migration: &Migration) -> Result<(), StoreError> {
+        let on_fail = StoreError::Exists(format!("migration {}", migration.name));
+        self.put_conditional(migration_item(migration)?, NOT_EXISTS, &[], on_fail)
+            .await
+    }
+
+    async fn get_migration(&self, name: &str) -> Result<Option<Migration>, StoreError> {
+        self.get_doc(migration_pk(name)).await
+    }
+
+    async fn replace_migration(
+        &self,
+        previous: &Migration,
+        next: &Migration,
+    ) -> Result<(), StoreError> {
+        let values = [(":version", n(previous.version))];
+        self.put_conditional(
+            migration_item(next)?,
+            AT_VERSION,
+            &values,
+            StoreError::VersionMismatch,
+        )
+        .await
+    }
+
+    async fn migrate(
+        &self,
+        name: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<MigrationStep, StoreError> {
+        if name != LAYOUT_2026_12 {
+            return Err(StoreError::Unavailable(format!("unknown migration {name}")));
+        }
+        let position: LayoutCursor = match cursor {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| StoreError::Unavailable(format!("migration cursor: {e}")))?,
+            None => LayoutCursor::default(),
+        };
+        let range = Range {
+            after: position.after.as_deref(),
+            prefix: None,
+            limit,
+            forward: true,
+        };
+        let (read, rewritten, stopped_at) = if position.stage < INBOUND_STAGE {
+            self.drop_unassigned_groups(position.stage, range).await?
+        } else {
+            self.add_sender_keys(range).await?
+        };
+        let next = match stopped_at {
+            Some(after) => Some(LayoutCursor {
+                stage: position.stage,
+                after: Some(after),
+            }),
+            None if position.stage < INBOUND_STAGE => Some(LayoutCursor {
+                stage: position.stage + 1,
+                after: None,
+            }),
+            None => None,
+        };
+        let next = next
+            .map(|c| serde_json::to_string(&c))
+            .transpose()
+            .map_err(|e| StoreError::Unavailable(format!("migration cursor: {e}")))?;
+        Ok(MigrationStep {
+            read,
+            rewritten,
+            next,
+        })
+    }
+}
+
+impl DynamoStore {
+    /// Rewrites the customers of one listing shard that still carry a company-less group
+    /// entry; the rewritten item has none.
+    async fn drop_unassigned_groups(
+        &self,
+        shard: u32,
+        range: Range<'_>,
+    ) -> Result<(u64, u64, Option<String>), StoreError> {
+        let filter = ReadFilter {
+            expression: "begins_with(group_pk, :unassigned)".into(),
+            values: vec![(":unassigned".into(), s(unassigned_pk("")))],
+        };
+        let (items, stopped_at) = self
+            .query_filtered(
+                Some(INDEX_LISTING),
+                ("list_pk", customers_list_pk(shard)),
+                "list_sk",
+                range,
+                Some(&filter),
+            )
+            .await?;
+        let mut rewritten = 0;
+        for item in &items {
+            let customer: Customer = from_item(item)?;
+            let values = [(":version", n(customer.version))];
+            let put = self.put_conditional(
+                customer_item(&customer)?,
+                AT_VERSION,
+                &values,
+                StoreError::VersionMismatch,
+            );
+            match put.await {
+                Ok(()) => rewritten += 1,
+                // Changed since the index showed it: written in the new layout already.
+                Err(StoreError::VersionMismatch) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((items.len() as u64, rewritten, stopped_at))
+    }
+
+    /// Gives the inbound records written without a sender key one.
+    async fn add_sender_keys(
+        &self,
+        range: Range<'_>,
+    ) -> Result<(u64, u64, Option<String>), StoreError> {
+        let filter = ReadFilter {
+            expression: "attribute_not_exists(first_sk)".into(),
+            values: Vec::new(),
+        };
+        let (items, stopped_at) = self
+            .query_filtered(
+                Some(INDEX_LISTING),
+                ("list_pk", INBOUND_LIST.to_string()),
+                "list_sk",
+                range,
+                Some(&filter),
+            )
+            .await?;
+        let mut rewritten = 0;
+        for item in &items {
+            let listed: InboundRecord = from_item(item)?;
+            if listed.from.is_none() {
+                continue;
+            }
+            // The index may lag: rewrite what the table holds now.
+            let Some(record) = self
+                .get_doc::<InboundRecord>(inbound_pk(&listed.id))
+                .await?
+            else {
+                continue;
+            };
+            let put = self.put_conditional(
+                inbound_item(&record)?,
+                WITHOUT_SENDER_KEY,
+                &[],
+                StoreError::VersionMismatch,
+            );
+            match put.await {
+                Ok(()) => rewritten += 1,
+                Err(StoreError::VersionMismatch) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok((items.len() as u64, rewritten, stopped_at))
+    }
+}

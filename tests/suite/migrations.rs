@@ -1,0 +1,309 @@
+//! Layout migrations. Items written in the layout before 2026-12 (customers in the group
+//! index under `UNASSIGNED#<domain>`, inbound records without a sender key, JSON as a string
+//! attribute) are read, rewritten by the migration job and then served as new ones. The cloud
+//! runs are on a moto table and on the project's DynamoDB endpoint; SQLite, whose file is
+//! migrated when it opens, finds nothing to rewrite.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
+use helpdesk_shared::domain::migration::LAYOUT_2026_12;
+use serde_json::{Value, json};
+
+use crate::fake_dynamodb::FakeDynamo;
+use crate::support::{As, LambdaApi, Place, api_on_endpoint, dynamo_client, dynamo_client_at};
+
+const PATH: &str = "/migrations/layout-2026-12";
+
+fn s(text: &str) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+/// A table with raw access, to write items as older versions did and look at what is stored.
+struct Table {
+    client: aws_sdk_dynamodb::Client,
+    name: String,
+}
+
+impl Table {
+    async fn item(&self, pk: &str) -> std::collections::HashMap<String, AttributeValue> {
+        self.client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", s(pk))
+            .key("sk", s("#"))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_else(|| panic!("no item {pk}"))
+    }
+
+    /// Rewrites the item at `pk` as it was written before 2026-12: `change` edits it, and its
+    /// document becomes a string attribute.
+    async fn make_old(
+        &self,
+        pk: &str,
+        change: impl FnOnce(&mut std::collections::HashMap<String, AttributeValue>),
+    ) {
+        let mut item = self.item(pk).await;
+        if let Some(AttributeValue::B(doc)) = item.get("doc") {
+            let text = String::from_utf8(doc.as_ref().to_vec()).unwrap();
+            item.insert("doc".into(), s(&text));
+        }
+        change(&mut item);
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn old_items_on_moto_are_migrated_and_served() {
+    let api = LambdaApi::on_dynamodb().await;
+    let Place::Cloud { table, .. } = &api.place else {
+        unreachable!("on_dynamodb keeps a moto table")
+    };
+    let table = Table {
+        client: dynamo_client(),
+        name: table.clone(),
+    };
+    migrate_old_items(&api, &table).await;
+}
+
+#[tokio::test]
+async fn old_items_on_the_fake_endpoint_are_migrated_and_served() {
+    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let api = api_on_endpoint(&fake.endpoint(), "migration");
+    let table = Table {
+        client: dynamo_client_at(&fake.endpoint()),
+        name: "fake".into(),
+    };
+    migrate_old_items(&api, &table).await;
+    // What the second run read was charged to the listing; it wrote nothing to the group index.
+    let capacity = fake.capacity();
+    assert!(capacity["capacity"]["listing"]["rru"].as_f64().unwrap() > 0.0);
+}
+
+async fn migrate_old_items(api: &LambdaApi, table: &Table) {
+    for email in ["ann@old.test", "bob@old.test"] {
+        let created = api
+            .post(
+                As::Admin,
+                "/customers",
+                json!({"email": email, "first_name": "Old"}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        // A company-less customer is in no group any more; before 2026-12 it was.
+        assert!(
+            !table
+                .item(&format!("EMAIL#{email}"))
+                .await
+                .contains_key("group_pk")
+        );
+        table
+            .make_old(&format!("EMAIL#{email}"), |item| {
+                item.insert("group_pk".into(), s("UNASSIGNED#old.test"));
+            })
+            .await;
+    }
+    // Ann's mail that made no ticket, recorded before inbound records had a sender key.
+    let record = InboundRecord {
+        id: "ses-old-1".into(),
+        status: InboundStatus::Ignored,
+        reason: Some("auto-submitted".into()),
+        received_at: helpdesk_shared::now(),
+        raw_key: "inbound/ses-old-1".into(),
+        from: Some("Ann@Old.test".into()),
+        subject: Some("Out of office".into()),
+        message_id: None,
+        customer_email: None,
+        customer_created: false,
+        ticket_id: None,
+        thread_reason: None,
+        verdicts: Verdicts::default(),
+    };
+    api.store.insert_inbound(&record).await.unwrap();
+    table
+        .make_old("INBOUND#ses-old-1", |item| {
+            item.remove("first_sk");
+        })
+        .await;
+    // Old items are read as they are...
+    let ann = api.get(As::Agent, "/customers/ann@old.test").await;
+    assert_eq!(ann.body["first_name"], "Old", "{}", ann.body);
+    // ...but without its sender key, Ann's export (and erasure) cannot find her record.
+    let export = api.get(As::Admin, "/customers/ann@old.test/export").await;
+    assert_eq!(export.body["inbound"], json!([]), "{}", export.body);
+
+    // Only admins run migrations, and only those this version knows.
+    api.post(As::Agent, PATH, json!({}))
+        .await
+        .assert_problem_status(403);
+    api.get(As::Admin, PATH).await.assert_problem_status(404);
+    api.post(As::Admin, "/migrations/drop-everything", json!({}))
+        .await
+        .assert_problem_status(404);
+    let started = api.post(As::Admin, PATH, json!({})).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    assert_eq!(started.body["status"], "running");
+    assert_eq!(started.header("location"), Some(PATH));
+    // Asked again while it runs: the same run.
+    let again = api.post(As::Admin, PATH, json!({})).await;
+    assert_eq!(again.body["started_at"], started.body["started_at"]);
+
+    // Runs stopped after every step (page of one item) go on from their checkpoint: every
+    // listing shard, then the inbound records, each visited once.
+    let service = api.helpdesk().migrations.with_page(1);
+    let mut runs = 0;
+    loop {
+        let run = service.run(LAYOUT_2026_12, Duration::ZERO).await.unwrap();
+        runs += 1;
+        if !run.is_running() {
+            break;
+        }
+        assert!(runs < 1_000, "the migration ends");
+    }
+    let shards = helpdesk_shared::store::dynamodb::LIST_SHARDS as usize;
+    assert!(runs > shards, "one run per step: {runs}");
+    let done = api.get(As::Admin, PATH).await;
+    assert_eq!(done.body["status"], "succeeded", "{}", done.body);
+    assert_eq!(done.body["counts"]["rewritten"], 3, "{}", done.body);
+    assert!(done.body["finished_at"].is_string());
+    assert!(
+        done.body.get("cursor").is_none(),
+        "the position stays inside"
+    );
+
+    // Stored in the new layout...
+    for email in ["ann@old.test", "bob@old.test"] {
+        let item = table.item(&format!("EMAIL#{email}")).await;
+        assert!(!item.contains_key("group_pk"), "{email}: {item:?}");
+        assert!(matches!(item.get("doc"), Some(AttributeValue::B(_))));
+    }
+    let inbound = table.item("INBOUND#ses-old-1").await;
+    assert!(inbound.contains_key("first_sk"), "{inbound:?}");
+    // ...and served: the export finds Ann's record, the domain back-fill finds both.
+    let export = api.get(As::Admin, "/customers/ann@old.test/export").await;
+    let ids: Vec<&Value> = export.body["inbound"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["id"])
+        .collect();
+    assert_eq!(ids, [&json!("ses-old-1")], "{}", export.body);
+    let company = api
+        .post(As::Admin, "/companies", json!({"name": "Old Ltd"}))
+        .await
+        .body;
+    let added = api
+        .post(
+            As::Admin,
+            &format!("/companies/{}/domains", company["id"].as_str().unwrap()),
+            json!({"domain": "old.test", "apply_to_existing": true}),
+        )
+        .await;
+    assert_eq!(added.body["assigned_customers"], 2, "{}", added.body);
+
+    // A migration that succeeded runs again on request (through the jobs function, as the
+    // table's stream wakes it) and finds nothing left to rewrite.
+    let rerun = api.post(As::Admin, PATH, json!({})).await;
+    assert_eq!(rerun.status, 202);
+    assert_eq!(rerun.body["status"], "running");
+    let answer = crate::support::run_job(api, "migration", LAYOUT_2026_12).await;
+    assert_eq!(answer["outcomes"][0]["status"], "succeeded", "{answer}");
+    let second = api.get(As::Admin, PATH).await;
+    assert_eq!(second.body["counts"]["rewritten"], 0, "{}", second.body);
+}
+
+#[tokio::test]
+async fn a_local_data_file_has_nothing_to_migrate() {
+    let api = LambdaApi::on_sqlite().await;
+    api.create(json!({"email": "ann@old.test"})).await;
+    let started = api.post(As::Admin, PATH, json!({})).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let answer = crate::support::run_job(&api, "migration", LAYOUT_2026_12).await;
+    assert_eq!(answer["outcomes"][0]["status"], "succeeded", "{answer}");
+    let done = api.get(As::Admin, PATH).await;
+    assert_eq!(done.body["status"], "succeeded");
+    assert_eq!(done.body["counts"], json!({"read": 0, "rewritten": 0}));
+}
+
+/// Company-less customers are found by a filtered read of the listing: every one of a domain
+/// over many shards and pages, none of a domain that only ends the same, none with a company.
+#[tokio::test]
+async fn domain_back_fill_reads_the_listing_and_the_group_index_holds_members_only() {
+    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let api = api_on_endpoint(&fake.endpoint(), "back-fill");
+    let other = api
+        .post(As::Admin, "/companies", json!({"name": "Other"}))
+        .await
+        .body;
+    let mut batch = Vec::new();
+    for i in 0..260 {
+        let email = match i % 4 {
+            0 | 1 => format!("c{i}@acme.test"),
+            2 => format!("c{i}@acme.test.au"),
+            _ => format!("c{i}@xacme.test"),
+        };
+        batch.push(json!({"email": email}));
+    }
+    // One of acme.test's already belongs to another company.
+    batch.push(json!({"email": "taken@acme.test", "company_id": other["id"]}));
+    for chunk in batch.chunks(100) {
+        let written = api
+            .post(As::Admin, "/customers/batch", json!({"customers": chunk}))
+            .await;
+        assert_eq!(written.status, 200, "{}", written.body);
+    }
+    let group = |fake: &FakeDynamo| {
+        fake.capacity()["capacity"]["by_group"]["wru"]
+            .as_f64()
+            .unwrap()
+    };
+    // 261 customers, one with a company: one group index entry.
+    assert_eq!(group(&fake), 1.0);
+    let acme = api
+        .post(As::Admin, "/companies", json!({"name": "Acme"}))
+        .await
+        .body;
+    let added = api
+        .post(
+            As::Admin,
+            &format!("/companies/{}/domains", acme["id"].as_str().unwrap()),
+            json!({"domain": "acme.test", "apply_to_existing": true}),
+        )
+        .await;
+    assert_eq!(added.body["assigned_customers"], 130, "{}", added.body);
+    let members = api
+        .get(
+            As::Agent,
+            &format!(
+                "/customers?company_id={}&limit=200",
+                acme["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+    let emails: Vec<&str> = members.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails.len(), 130);
+    assert!(
+        emails.iter().all(|e| e.ends_with("@acme.test")),
+        "{emails:?}"
+    );
+    assert_eq!(
+        api.get(As::Agent, "/customers/taken@acme.test").await.body["company_id"],
+        other["id"]
+    );
+}
