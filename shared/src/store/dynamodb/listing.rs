@@ -190,7 +190,8 @@ impl DynamoStore {
             after: query.after.clone(),
             limit: query.limit,
             // Each shard holds about 1/LIST_SHARDS of the page: a fair share with headroom.
-            per_shard: (query.limit + 1).div_ceil(LIST_SHARDS as usize) * 2 + 2,
+            per_shard: fair_share(query.limit),
+            max_per_shard: fair_share(query.limit),
             filter: None,
         };
         self.merge_shards(listing, |customer| {
@@ -217,8 +218,11 @@ impl DynamoStore {
             prefix: None,
             after: after.map(str::to_string),
             limit,
-            // Most of what a shard reads is filtered out: read as much as a page can carry.
-            per_shard: FILTERED_PER_SHARD,
+            // How much of a shard is the domain's is unknown: a fair share first, then four
+            // times more each round. What a call reads beyond the page it answers is read
+            // again by the next call, so that overshoot stays near what the page needed.
+            per_shard: fair_share(limit),
+            max_per_shard: FILTERED_PER_SHARD,
             filter: Some(&filter),
         };
         self.merge_shards(listing, |customer| {
@@ -248,6 +252,7 @@ impl DynamoStore {
             after: start,
             limit,
             per_shard,
+            max_per_shard,
             filter,
         } = listing;
         let mut shards: Vec<ShardCursor<'_>> = streams
@@ -266,6 +271,7 @@ impl DynamoStore {
             .collect();
         let mut after = start.clone();
         let mut found: Vec<(String, Customer)> = Vec::new();
+        let mut read = per_shard;
         for round in 0..MAX_LIST_ROUNDS {
             let want = limit + 1 - found.len();
             // The key of the `want`th buffered customer: shards stopped below it hold the
@@ -294,7 +300,7 @@ impl DynamoStore {
                 let range = Range {
                     after: cursor.position.as_deref(),
                     prefix,
-                    limit: per_shard,
+                    limit: read,
                     forward: true,
                 };
                 self.query_filtered(
@@ -345,6 +351,7 @@ impl DynamoStore {
             // Everything up to the boundary has been read from every shard and emitted; what
             // waits in the buffers lies beyond it.
             after = boundary;
+            read = (read * 4).min(max_per_shard);
         }
         Ok(Page {
             next: found.last().map(|(k, _)| k.clone()).or(after),
@@ -364,9 +371,16 @@ struct ShardedListing<'a> {
     prefix: Option<&'a str>,
     after: Option<String>,
     limit: usize,
-    /// Items read from one shard per query.
+    /// Items read from one shard per query in the first round.
     per_shard: usize,
+    /// Each round reads four times more than the one before, up to this.
+    max_per_shard: usize,
     filter: Option<&'a ReadFilter>,
+}
+
+/// What one shard contributes to a page of `limit`, with headroom.
+fn fair_share(limit: usize) -> usize {
+    (limit + 1).div_ceil(LIST_SHARDS as usize) * 2 + 2
 }
 
 /// Which part of a partition a query reads.

@@ -40,6 +40,9 @@ struct LayoutCursor {
 
 const INBOUND_STAGE: u32 = LIST_SHARDS;
 
+/// Rewrites of one page sent at once.
+const REWRITES_IN_FLIGHT: usize = 16;
+
 /// Only a record nobody rewrote since it was read gets its sender key.
 const WITHOUT_SENDER_KEY: &str = "attribute_exists(pk) AND attribute_not_exists(first_sk)";
 
@@ -139,9 +142,9 @@ impl DynamoStore {
                 Some(&filter),
             )
             .await?;
-        let mut rewritten = 0;
-        for item in &items {
-            let customer: Customer = from_item(item)?;
+        let read = items.len() as u64;
+        let rewrites = items.into_iter().map(|item| async move {
+            let customer: Customer = from_item(&item)?;
             let values = [(":version", n(customer.version))];
             let put = self.put_conditional(
                 customer_item(&customer)?,
@@ -149,14 +152,10 @@ impl DynamoStore {
                 &values,
                 StoreError::VersionMismatch,
             );
-            match put.await {
-                Ok(()) => rewritten += 1,
-                // Changed since the index showed it: written in the new layout already.
-                Err(StoreError::VersionMismatch) => {}
-                Err(other) => return Err(other),
-            }
-        }
-        Ok((items.len() as u64, rewritten, stopped_at))
+            written(put.await)
+        });
+        let rewritten = count_rewritten(rewrites).await?;
+        Ok((read, rewritten, stopped_at))
     }
 
     /// Gives the inbound records written without a sender key one.
@@ -177,18 +176,19 @@ impl DynamoStore {
                 Some(&filter),
             )
             .await?;
-        let mut rewritten = 0;
-        for item in &items {
-            let listed: InboundRecord = from_item(item)?;
+        let read = items.len() as u64;
+        let rewrites = items.into_iter().map(|item| async move {
+            let listed: InboundRecord = from_item(&item)?;
             if listed.from.is_none() {
-                continue;
+                // No sender, no key.
+                return Ok(false);
             }
             // The index may lag: rewrite what the table holds now.
             let Some(record) = self
                 .get_doc::<InboundRecord>(inbound_pk(&listed.id))
                 .await?
             else {
-                continue;
+                return Ok(false);
             };
             let put = self.put_conditional(
                 inbound_item(&record)?,
@@ -196,12 +196,34 @@ impl DynamoStore {
                 &[],
                 StoreError::VersionMismatch,
             );
-            match put.await {
-                Ok(()) => rewritten += 1,
-                Err(StoreError::VersionMismatch) => {}
-                Err(other) => return Err(other),
-            }
-        }
-        Ok((items.len() as u64, rewritten, stopped_at))
+            written(put.await)
+        });
+        let rewritten = count_rewritten(rewrites).await?;
+        Ok((read, rewritten, stopped_at))
     }
+}
+
+/// Whether a conditional rewrite was written: its condition failing means the item changed
+/// since it was read, so it is in the new layout already.
+fn written(outcome: Result<(), StoreError>) -> Result<bool, StoreError> {
+    match outcome {
+        Ok(()) => Ok(true),
+        Err(StoreError::VersionMismatch) => Ok(false),
+        Err(other) => Err(other),
+    }
+}
+
+/// Runs a page's rewrites a few at a time; answers how many were written.
+async fn count_rewritten(
+    rewrites: impl Iterator<Item = impl std::future::Future<Output = Result<bool, StoreError>>>,
+) -> Result<u64, StoreError> {
+    let outcomes: Vec<Result<bool, StoreError>> = futures::stream::iter(rewrites)
+        .buffer_unordered(REWRITES_IN_FLIGHT)
+        .collect()
+        .await;
+    let mut rewritten = 0;
+    for outcome in outcomes {
+        rewritten += u64::from(outcome?);
+    }
+    Ok(rewritten)
 }

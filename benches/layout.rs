@@ -1,0 +1,341 @@
+//! Layout benchmark (`cargo bench --bench layout`): the table's layout-2026-12 migration and
+//! the domain back-fill it changed, against the fake DynamoDB endpoint (which charges as
+//! DynamoDB does).
+//!
+//! The table is seeded as the layout before 2026-12 wrote it: customers over many email
+//! domains, none with a company, each in the group index under `UNASSIGNED#<domain>` with its
+//! JSON as a string attribute, and inbound records without a sender key. Printed: what finding
+//! one domain's customers reads in the old layout (the group index) and in the new one (a
+//! filtered read of the listing), a whole back-fill in each, and the migration itself (time,
+//! items per second, requests, WRU, RRU, dollars). Loops are bounded by count; nothing here
+//! asserts a time.
+
+#[path = "support/report.rs"]
+mod report;
+
+#[path = "support/fake_dynamodb.rs"]
+mod fake_dynamodb;
+
+#[allow(dead_code)]
+#[path = "support/unit_costs.rs"]
+mod unit_costs;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use helpdesk_shared::Helpdesk;
+use helpdesk_shared::domain::caller::{Caller, Role};
+use helpdesk_shared::domain::customer::Profile;
+use helpdesk_shared::domain::email::Email;
+use helpdesk_shared::domain::history::Actor;
+use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
+use helpdesk_shared::domain::migration::LAYOUT_2026_12;
+use helpdesk_shared::ports::store::Store;
+use helpdesk_shared::services::customers::customer_record;
+use helpdesk_shared::store::dynamodb::LIST_SHARDS;
+use serde_json::json;
+use unit_costs::Units;
+
+const TABLE: &str = "bench";
+const CUSTOMERS: usize = 100_000;
+const DOMAINS: usize = 1_000;
+const INBOUND: usize = 10_000;
+/// Seeding writes this many batches of 25 at once.
+const SEED_CONCURRENCY: usize = 8;
+const NO_DEADLINE: Duration = Duration::from_secs(24 * 3600);
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!("# helpdesk layout benchmark\n");
+    println!("machine: {}", report::machine());
+    runtime.block_on(layout());
+}
+
+fn s(text: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(text.into())
+}
+
+fn domain(i: usize) -> String {
+    format!("d{:04}.test", i % DOMAINS)
+}
+
+async fn layout() {
+    let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(fake.endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let store: Arc<dyn Store> = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
+        client.clone(),
+        TABLE,
+    ));
+    let dir = std::env::temp_dir().join(format!("helpdesk-bench-layout-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mail = Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone()));
+    let helpdesk = Helpdesk::new(store.clone(), mail.clone(), mail);
+    let admin = Caller::new("bench-admin", [Role::Admin], true);
+
+    let seeding = Instant::now();
+    seed_old_layout(&client).await;
+    println!(
+        "\nseeded {CUSTOMERS} customers over {DOMAINS} domains (no company) and {INBOUND} inbound records, as the layout before 2026-12 wrote them, in {:.1} s\n",
+        seeding.elapsed().as_secs_f64()
+    );
+    println!("| operation | wall time | DynamoDB requests | WRU table | WRU indexes | RRU | $ |");
+    println!("|---|---|---|---|---|---|---|");
+    let row = |name: &str, took: Duration, before: Units| {
+        let units = Units::of(&fake).per(before, 1);
+        let dollars = (units.table_wru + units.index_wru) * unit_costs::DOLLARS_PER_MILLION_WRU
+            / 1e6
+            + units.rru * unit_costs::DOLLARS_PER_MILLION_RRU / 1e6;
+        println!(
+            "| {name} | {:.2} s | {:.0} | {:.0} | {:.0} | {:.1} | ${dollars:.4} |",
+            took.as_secs_f64(),
+            units.requests,
+            units.table_wru,
+            units.index_wru,
+            units.rru
+        );
+    };
+
+    // What the back-fill read before 2026-12: the domain's partition of the group index, in
+    // pages of 101 (its page of 100 and one to see whether there is more).
+    let (before, started) = (Units::of(&fake), Instant::now());
+    let found = read_group(&client, &format!("UNASSIGNED#{}", domain(7))).await;
+    row(
+        &format!("find one domain's {found} customers: group index (before)"),
+        started.elapsed(),
+        before,
+    );
+    // What it reads now: every shard of the listing, filtered by the domain.
+    let (before, started) = (Units::of(&fake), Instant::now());
+    let page = store
+        .list_unassigned_by_domain(&domain(8), None, 100)
+        .await
+        .expect("listing");
+    let mut found = page.items.len();
+    let mut next = page.next;
+    while let Some(after) = next {
+        let page = store
+            .list_unassigned_by_domain(&domain(8), Some(&after), 100)
+            .await
+            .expect("listing");
+        found += page.items.len();
+        next = page.next;
+    }
+    row(
+        &format!("find one domain's {found} customers: filtered listing (now)"),
+        started.elapsed(),
+        before,
+    );
+    // A whole back-fill now: the company, the domain, each customer assigned.
+    let company = helpdesk
+        .companies
+        .create_company(&admin, json!({"name": "Bench"}))
+        .await
+        .expect("company");
+    let (before, started) = (Units::of(&fake), Instant::now());
+    let added = helpdesk
+        .companies
+        .add_company_domain(
+            &admin,
+            &company.id,
+            json!({"domain": domain(9), "apply_to_existing": true}),
+        )
+        .await
+        .expect("back-fill");
+    row(
+        &format!(
+            "add a domain, assign its {} customers (now)",
+            added.assigned_customers
+        ),
+        started.elapsed(),
+        before,
+    );
+
+    // The migration: every shard of the listing, then the inbound records.
+    let (before, started) = (Units::of(&fake), Instant::now());
+    helpdesk
+        .migrations
+        .start(&admin, LAYOUT_2026_12)
+        .await
+        .expect("start");
+    let done = helpdesk
+        .migrations
+        .run(LAYOUT_2026_12, NO_DEADLINE)
+        .await
+        .expect("migration");
+    let took = started.elapsed();
+    row(
+        &format!(
+            "migration {LAYOUT_2026_12} ({:?}: {} read, {} rewritten, {:.0} items/s)",
+            done.status,
+            done.counts.read,
+            done.counts.rewritten,
+            done.counts.rewritten as f64 / took.as_secs_f64()
+        ),
+        took,
+        before,
+    );
+    let (before, started) = (Units::of(&fake), Instant::now());
+    helpdesk
+        .migrations
+        .start(&admin, LAYOUT_2026_12)
+        .await
+        .expect("start again");
+    let again = helpdesk
+        .migrations
+        .run(LAYOUT_2026_12, NO_DEADLINE)
+        .await
+        .expect("migration again");
+    row(
+        &format!("the migration again ({} rewritten)", again.counts.rewritten),
+        started.elapsed(),
+        before,
+    );
+    let left = read_group(&client, &format!("UNASSIGNED#{}", domain(7))).await;
+    println!("\ngroup index entries left for a migrated domain: {left}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Every item of one `by_group` partition, read as the back-fill before 2026-12 read it: pages
+/// of 101 from the last sort key (at most 10,000 pages).
+async fn read_group(client: &aws_sdk_dynamodb::Client, group: &str) -> usize {
+    let mut found = 0;
+    let mut after: Option<String> = None;
+    for _ in 0..10_000 {
+        let mut query = client
+            .query()
+            .table_name(TABLE)
+            .index_name("by_group")
+            .expression_attribute_values(":p", s(group))
+            .limit(101);
+        query = match &after {
+            Some(position) => query
+                .key_condition_expression("group_pk = :p AND list_sk > :after")
+                .expression_attribute_values(":after", s(position)),
+            None => query.key_condition_expression("group_pk = :p"),
+        };
+        let page = query.send().await.expect("query");
+        found += page.items().len();
+        let stopped = page
+            .last_evaluated_key()
+            .and_then(|key| key.get("list_sk"))
+            .and_then(|value| value.as_s().ok())
+            .cloned();
+        match stopped {
+            Some(position) => after = Some(position),
+            None => break,
+        }
+    }
+    found
+}
+
+/// Customers and inbound records as the layout before 2026-12 wrote them.
+async fn seed_old_layout(client: &aws_sdk_dynamodb::Client) {
+    use futures::StreamExt;
+    let by = Actor::caller("bench-admin");
+    let mut items: Vec<HashMap<String, AttributeValue>> = Vec::with_capacity(CUSTOMERS + INBOUND);
+    for i in 0..CUSTOMERS {
+        let address = format!("c{i:06}@{}", domain(i));
+        let profile = Profile {
+            email: Email::parse(&address).expect("a valid email"),
+            first_name: Some(format!("Ann{}", i % 500)),
+            ..Profile::default()
+        };
+        let customer = customer_record(profile, false, by.clone());
+        let email = customer.email().to_string();
+        let shard = helpdesk_shared::stable_hash(&email) % u64::from(LIST_SHARDS);
+        let mut item = HashMap::from([
+            ("pk".to_string(), s(format!("EMAIL#{email}"))),
+            ("sk".into(), s("#")),
+            ("kind".into(), s("customer")),
+            ("customer_id".into(), s(&customer.id)),
+            (
+                "version".into(),
+                AttributeValue::N(customer.version.to_string()),
+            ),
+            (
+                "doc".into(),
+                s(serde_json::to_string(&customer).expect("json")),
+            ),
+            ("list_pk".into(), s(format!("CUSTOMERS#{shard}"))),
+            ("list_sk".into(), s(&email)),
+            ("group_pk".into(), s(format!("UNASSIGNED#{}", domain(i)))),
+        ]);
+        if let Some(first) = customer.first_name_key() {
+            item.insert(
+                "first_sk".into(),
+                s(helpdesk_shared::ports::store::name_key(&first, &email)),
+            );
+        }
+        items.push(item);
+    }
+    for i in 0..INBOUND {
+        let record = InboundRecord {
+            id: format!("ses-{i:06}"),
+            status: InboundStatus::Ignored,
+            reason: Some("auto-submitted".into()),
+            received_at: helpdesk_shared::now(),
+            raw_key: format!("inbound/ses-{i:06}"),
+            from: Some(format!("c{i:06}@{}", domain(i))),
+            subject: Some("Out of office".into()),
+            message_id: None,
+            customer_email: None,
+            customer_created: false,
+            ticket_id: None,
+            thread_reason: None,
+            verdicts: Verdicts::default(),
+        };
+        items.push(HashMap::from([
+            ("pk".to_string(), s(format!("INBOUND#{}", record.id))),
+            ("sk".into(), s("#")),
+            (
+                "doc".into(),
+                s(serde_json::to_string(&record).expect("json")),
+            ),
+            ("list_pk".into(), s("INBOUND")),
+            ("list_sk".into(), s(record.list_key())),
+            ("group_pk".into(), s("INBOUND#ignored")),
+        ]));
+    }
+    let batches: Vec<Vec<WriteRequest>> = items
+        .chunks(25)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|item| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(item.clone()))
+                        .build()
+                        .expect("put");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect()
+        })
+        .collect();
+    futures::stream::iter(batches)
+        .for_each_concurrent(SEED_CONCURRENCY, |batch| async move {
+            let written = client
+                .batch_write_item()
+                .request_items(TABLE, batch)
+                .send()
+                .await
+                .expect("seed batch");
+            assert!(
+                written.unprocessed_items().is_none_or(|u| u.is_empty()),
+                "the fake endpoint processes every item"
+            );
+        })
+        .await;
+}
