@@ -15,6 +15,8 @@ mod report;
 #[path = "support/fake_dynamodb.rs"]
 mod fake_dynamodb;
 
+// The timed rows serve the lifecycle and layout benches.
+#[allow(dead_code)]
 #[path = "support/unit_costs.rs"]
 mod unit_costs;
 
@@ -262,19 +264,9 @@ const COST_BLOCKS: usize = 100;
 async fn capacity_per_operation() {
     use unit_costs::Units;
     let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .endpoint_url(fake.endpoint())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "bench", "bench", None, None, "bench",
-        ))
-        .build();
-    let store: Arc<dyn helpdesk_shared::ports::store::Store> =
-        Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
-            aws_sdk_dynamodb::Client::from_conf(config),
-            "bench",
-        ));
+    let store: Arc<dyn helpdesk_shared::ports::store::Store> = Arc::new(
+        helpdesk_shared::store::dynamodb::DynamoStore::new(fake.client(), "bench"),
+    );
     let dir = std::env::temp_dir().join(format!("helpdesk-bench-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let folder = Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone()));

@@ -66,15 +66,7 @@ fn domain(i: usize) -> String {
 
 async fn layout() {
     let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .endpoint_url(fake.endpoint())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "bench", "bench", None, None, "bench",
-        ))
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let client = fake.client();
     let store: Arc<dyn Store> = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
         client.clone(),
         TABLE,
@@ -91,21 +83,9 @@ async fn layout() {
         "\nseeded {CUSTOMERS} customers over {DOMAINS} domains (no company) and {INBOUND} inbound records, as the layout before 2026-12 wrote them, in {:.1} s\n",
         seeding.elapsed().as_secs_f64()
     );
-    println!("| operation | wall time | DynamoDB requests | WRU table | WRU indexes | RRU | $ |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("{}", unit_costs::TIMED_HEADER);
     let row = |name: &str, took: Duration, before: Units| {
-        let units = Units::of(&fake).per(before, 1);
-        let dollars = (units.table_wru + units.index_wru) * unit_costs::DOLLARS_PER_MILLION_WRU
-            / 1e6
-            + units.rru * unit_costs::DOLLARS_PER_MILLION_RRU / 1e6;
-        println!(
-            "| {name} | {:.2} s | {:.0} | {:.0} | {:.0} | {:.1} | ${dollars:.4} |",
-            took.as_secs_f64(),
-            units.requests,
-            units.table_wru,
-            units.index_wru,
-            units.rru
-        );
+        println!("{}", Units::of(&fake).per(before, 1).timed_row(name, took));
     };
 
     // What the back-fill read before 2026-12: the domain's partition of the group index, in
@@ -163,18 +143,21 @@ async fn layout() {
         before,
     );
 
-    // The migration: every shard of the listing, then the inbound records.
+    // The migration: every shard of the listing, then the inbound records; then once more.
+    let migrate = || async {
+        helpdesk
+            .migrations
+            .start(&admin, LAYOUT_2026_12)
+            .await
+            .expect("start");
+        helpdesk
+            .migrations
+            .run(LAYOUT_2026_12, NO_DEADLINE)
+            .await
+            .expect("migration")
+    };
     let (before, started) = (Units::of(&fake), Instant::now());
-    helpdesk
-        .migrations
-        .start(&admin, LAYOUT_2026_12)
-        .await
-        .expect("start");
-    let done = helpdesk
-        .migrations
-        .run(LAYOUT_2026_12, NO_DEADLINE)
-        .await
-        .expect("migration");
+    let done = migrate().await;
     let took = started.elapsed();
     row(
         &format!(
@@ -188,16 +171,7 @@ async fn layout() {
         before,
     );
     let (before, started) = (Units::of(&fake), Instant::now());
-    helpdesk
-        .migrations
-        .start(&admin, LAYOUT_2026_12)
-        .await
-        .expect("start again");
-    let again = helpdesk
-        .migrations
-        .run(LAYOUT_2026_12, NO_DEADLINE)
-        .await
-        .expect("migration again");
+    let again = migrate().await;
     row(
         &format!("the migration again ({} rewritten)", again.counts.rewritten),
         started.elapsed(),

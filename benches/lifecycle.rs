@@ -59,16 +59,8 @@ fn email(raw: &str) -> Email {
 
 async fn lifecycle() {
     let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .endpoint_url(fake.endpoint())
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "bench", "bench", None, None, "bench",
-        ))
-        .build();
     let store: Arc<dyn Store> = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
-        aws_sdk_dynamodb::Client::from_conf(config),
+        fake.client(),
         "bench",
     ));
     let dir = std::env::temp_dir().join(format!("helpdesk-bench-life-{}", std::process::id()));
@@ -106,22 +98,9 @@ async fn lifecycle() {
         TICKETS * MESSAGES_PER_TICKET,
         seeding.elapsed().as_secs_f64()
     );
-    println!("| operation | wall time | DynamoDB requests | WRU table | WRU indexes | RRU | $ |");
-    println!("|---|---|---|---|---|---|---|");
-
+    println!("{}", unit_costs::TIMED_HEADER);
     let row = |name: &str, took: Duration, before: Units| {
-        let units = Units::of(&fake).per(before, 1);
-        let dollars = (units.table_wru + units.index_wru) * unit_costs::DOLLARS_PER_MILLION_WRU
-            / 1e6
-            + units.rru * unit_costs::DOLLARS_PER_MILLION_RRU / 1e6;
-        println!(
-            "| {name} | {:.2} s | {:.0} | {:.0} | {:.0} | {:.0} | ${dollars:.4} |",
-            took.as_secs_f64(),
-            units.requests,
-            units.table_wru,
-            units.index_wru,
-            units.rru
-        );
+        println!("{}", Units::of(&fake).per(before, 1).timed_row(name, took));
     };
 
     // Merge: the records in the request, then the job moves tickets, notes and history.

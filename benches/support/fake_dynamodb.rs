@@ -133,6 +133,19 @@ impl FakeDynamo {
         format!("http://{}", self.address)
     }
 
+    /// A DynamoDB client of this endpoint, with the SDK's defaults.
+    pub fn client(&self) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "fake", "fake", None, None, "fake",
+            ))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
     pub fn stats(&self) -> FakeStats {
         self.state.stats()
     }

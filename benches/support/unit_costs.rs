@@ -59,4 +59,24 @@ impl Units {
     }
 }
 
+impl Units {
+    /// One markdown row of an operation that took `took`: its requests, units and dollars
+    /// (under [`TIMED_HEADER`]).
+    pub fn timed_row(&self, operation: &str, took: std::time::Duration) -> String {
+        let dollars = (self.table_wru + self.index_wru) * DOLLARS_PER_MILLION_WRU / 1e6
+            + self.rru * DOLLARS_PER_MILLION_RRU / 1e6;
+        format!(
+            "| {operation} | {:.2} s | {:.0} | {:.0} | {:.0} | {:.1} | ${dollars:.4} |",
+            took.as_secs_f64(),
+            self.requests,
+            self.table_wru,
+            self.index_wru,
+            self.rru
+        )
+    }
+}
+
+/// The header of [`Units::timed_row`]'s table.
+pub const TIMED_HEADER: &str = "| operation | wall time | DynamoDB requests | WRU table | WRU indexes | RRU | $ |\n|---|---|---|---|---|---|---|";
+
 pub const HEADER: &str = "| operation | requests | WRU table | WRU indexes | RRU | $ per million |\n|---|---|---|---|---|---|";

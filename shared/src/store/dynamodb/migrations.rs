@@ -122,6 +122,23 @@ impl MigrationStore for DynamoStore {
 }
 
 impl DynamoStore {
+    /// One filtered page of a `listing` partition, and where it stopped.
+    async fn listing_page(
+        &self,
+        partition: String,
+        range: Range<'_>,
+        filter: &ReadFilter,
+    ) -> Result<(Vec<Item>, Option<String>), StoreError> {
+        self.query_filtered(
+            Some(INDEX_LISTING),
+            ("list_pk", partition),
+            "list_sk",
+            range,
+            Some(filter),
+        )
+        .await
+    }
+
     /// Rewrites the customers of one listing shard that still carry a company-less group
     /// entry; the rewritten item has none.
     async fn drop_unassigned_groups(
@@ -134,13 +151,7 @@ impl DynamoStore {
             values: vec![(":unassigned".into(), s(unassigned_pk("")))],
         };
         let (items, stopped_at) = self
-            .query_filtered(
-                Some(INDEX_LISTING),
-                ("list_pk", customers_list_pk(shard)),
-                "list_sk",
-                range,
-                Some(&filter),
-            )
+            .listing_page(customers_list_pk(shard), range, &filter)
             .await?;
         let read = items.len() as u64;
         let rewrites = items.into_iter().map(|item| async move {
@@ -168,13 +179,7 @@ impl DynamoStore {
             values: Vec::new(),
         };
         let (items, stopped_at) = self
-            .query_filtered(
-                Some(INDEX_LISTING),
-                ("list_pk", INBOUND_LIST.to_string()),
-                "list_sk",
-                range,
-                Some(&filter),
-            )
+            .listing_page(INBOUND_LIST.to_string(), range, &filter)
             .await?;
         let read = items.len() as u64;
         let rewrites = items.into_iter().map(|item| async move {
