@@ -601,9 +601,9 @@ fn serve_writes_welcome_emails_to_the_outbox() {
 }
 
 /// `helpdesk serve` runs a requested erasure in the background (the customer and their notes
-/// are gone when `GET /erasures/{id}` says it succeeded), and a merge's moves.
+/// are gone when `GET /erasures/{id}` says it succeeded), a merge's moves, and a migration.
 #[test]
-fn serve_runs_erasures_and_merges() {
+fn serve_runs_erasures_merges_and_migrations() {
     let data = temp_dir("serve-erase");
     let server = Server::start(&data, None);
     let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
@@ -683,6 +683,20 @@ fn serve_runs_erasures_and_merges() {
     }
     assert_eq!(shown["status"], "succeeded", "{shown}");
     assert_eq!(shown["moved"]["notes"], 1);
+    // And a migration started through the API: the file migrated itself when it opened.
+    let path = "/migrations/layout-2026-12";
+    let (status, _, started) = server.request("POST", path, key, &[], Some(&json!({})));
+    assert_eq!(status, 202, "{started}");
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = server.request("GET", path, key, &[], None).2;
+        if shown["status"] == "succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(shown["status"], "succeeded", "{shown}");
+    assert_eq!(shown["counts"]["rewritten"], 0);
     for file in ["helpdesk.db", "helpdesk.db-wal"] {
         let bytes = std::fs::read(data.join(file)).unwrap_or_default();
         let text = String::from_utf8_lossy(&bytes);
