@@ -1,14 +1,17 @@
 //! `helpdesk`: the whole product on one machine. The same router and rules as the Lambda
 //! functions, on an embedded SQLite store, with folders standing in for the buckets.
 
+mod cli;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
-use helpdesk::local::DataDir;
+use clap::Parser;
+use cli::{Cli, Command, ImportArgs, ServeArgs};
+use helpdesk::local::{DATABASE_FILE, DataDir};
 use helpdesk_shared::domain::import_job::{ImportOptions, ImportStatus};
 use helpdesk_shared::http::views::ImportJobView;
 use helpdesk_shared::services::imports::{Progress, ProgressFn};
@@ -20,80 +23,6 @@ use std::io::IsTerminal;
 // Its settings are in `.cargo/config.toml`.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-#[derive(Parser)]
-#[command(
-    name = "helpdesk",
-    version,
-    about = "Customer management for support teams, running locally"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Import customers from a CSV file (upsert by email), as the csv-import function does.
-    Import {
-        /// The CSV file: UTF-8, with a header row.
-        file: PathBuf,
-        /// Count what would happen; write nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// A JSON file mapping column headers to properties, e.g. {"E-mail": "email"}.
-        #[arg(long)]
-        mapping: Option<PathBuf>,
-        /// Create companies named in the file that do not exist yet.
-        #[arg(long)]
-        create_missing_companies: bool,
-        /// Properties every row must have (comma-separated); default email,first_name,last_name.
-        #[arg(long, value_delimiter = ',')]
-        required: Option<Vec<String>>,
-        /// Queue a welcome email for every customer created.
-        #[arg(long)]
-        send_welcome: bool,
-        #[arg(long, default_value = "./data", env = "HELPDESK_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Print the job as JSON instead of a summary.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Ingest raw email files (.eml), as the email-ingest function does: each sender becomes a
-    /// customer if needed and the message joins or starts a ticket.
-    Ingest {
-        /// One or more RFC 5322 messages (.eml).
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long, default_value = "./data", env = "HELPDESK_DATA_DIR")]
-        data_dir: PathBuf,
-        /// Print one JSON record per message instead of a line of text.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Serve the HTTP API on a local address.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        listen: SocketAddr,
-        /// Where the database (and later the import and mail folders) live.
-        #[arg(long, default_value = "./data", env = "HELPDESK_DATA_DIR")]
-        data_dir: PathBuf,
-        /// The base URL clients reach this server at (upload and download links are built
-        /// from it, never from a request's Host header). Default: http://<listen address>.
-        #[arg(long, env = "HELPDESK_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// Seconds a client has to send a request's headers (1-30).
-        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=30))]
-        header_timeout: u64,
-        /// Seconds a request body may pause between two pieces (1-600).
-        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
-        body_timeout: u64,
-        /// Open connections at most (1-65536); more wait until one closes.
-        #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
-        max_connections: u64,
-    },
-}
 
 fn main() -> ExitCode {
     // Customer data is private whatever the user's umask: every file and folder helpdesk
@@ -117,63 +46,15 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve {
-                listen,
-                data_dir,
-                public_url,
-                header_timeout,
-                body_timeout,
-                max_connections,
-            } => {
-                let limits = helpdesk::local::Limits {
-                    header_timeout: Duration::from_secs(header_timeout),
-                    body_idle_timeout: Duration::from_secs(body_timeout),
-                    max_connections: usize::try_from(max_connections).unwrap_or(usize::MAX),
-                };
-                serve(listen, data_dir, public_url, limits).await
+            Command::Serve(args) => serve(args).await,
+            Command::Ingest(args) => {
+                let data_dir = args.data_dir.for_command(DATABASE_FILE)?;
+                ingest(args.files, data_dir, args.json).await
             }
-            Command::Ingest {
-                files,
-                data_dir,
-                json,
-            } => ingest(files, data_dir, json).await,
-            Command::Import {
-                file,
-                dry_run,
-                mapping,
-                create_missing_companies,
-                required,
-                send_welcome,
-                data_dir,
-                json,
-            } => {
-                let mapping = match mapping {
-                    None => Default::default(),
-                    Some(path) => {
-                        let text = std::fs::read_to_string(&path)
-                            .map_err(|e| format!("{}: {e}", path.display()))?;
-                        serde_json::from_str(&text).map_err(|e| {
-                            format!(
-                                "{}: not a JSON object of column → property: {e}",
-                                path.display()
-                            )
-                        })?
-                    }
-                };
-                let mut options = ImportOptions {
-                    mapping,
-                    dry_run,
-                    create_missing_companies,
-                    send_welcome,
-                    ..ImportOptions::default()
-                };
-                if let Some(required) = required {
-                    options.required = required
-                        .into_iter()
-                        .map(|r| r.trim().to_string())
-                        .filter(|r| !r.is_empty())
-                        .collect();
-                }
+            Command::Import(args) => {
+                let data_dir = args.data_dir.for_command(DATABASE_FILE)?;
+                let json = args.json;
+                let (file, options) = import_options(args)?;
                 import(file, options, data_dir, json).await
             }
         }
@@ -185,6 +66,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The file and the job options of `helpdesk import`.
+fn import_options(args: ImportArgs) -> Result<(PathBuf, ImportOptions), String> {
+    let mapping = match &args.mapping {
+        None => Default::default(),
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            serde_json::from_str(&text).map_err(|e| {
+                format!(
+                    "{}: not a JSON object of column → property: {e}",
+                    path.display()
+                )
+            })?
+        }
+    };
+    let mut options = ImportOptions {
+        mapping,
+        dry_run: args.dry_run,
+        create_missing_companies: args.create_missing_companies,
+        send_welcome: args.send_welcome,
+        ..ImportOptions::default()
+    };
+    if let Some(required) = args.required {
+        options.required = required
+            .into_iter()
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty())
+            .collect();
+    }
+    Ok((args.file, options))
 }
 
 async fn import(
@@ -224,7 +137,7 @@ async fn import(
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
             if job.dry_run {
-                " (dry run: nothing written)"
+                " (dry run: no customer written)"
             } else {
                 ""
             },
@@ -321,14 +234,14 @@ fn describe(record: &helpdesk_shared::domain::inbound::InboundRecord) -> String 
     }
 }
 
-async fn serve(
-    listen: SocketAddr,
-    data_dir: PathBuf,
-    public_url: Option<String>,
-    limits: helpdesk::local::Limits,
-) -> Result<(), String> {
+async fn serve(args: ServeArgs) -> Result<(), String> {
     telemetry::init(telemetry::Logs::Text);
-    let data = DataDir::open(&data_dir)?;
+    let limits = helpdesk::local::Limits {
+        header_timeout: Duration::from_secs(args.header_timeout),
+        body_idle_timeout: Duration::from_secs(args.body_timeout),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+    };
+    let data = DataDir::open(&args.data_dir.for_serve())?;
     let store = data.store()?;
     // One folder store for the API and the download route, so the download tokens the API
     // issues are the ones the route redeems.
@@ -337,13 +250,14 @@ async fn serve(
     let helpdesk = helpdesk_shared::Helpdesk::new(store.clone(), folder.clone(), folder.clone())
         .with_support_address(support);
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
-    let (auth, created_key) = data.authenticator(keys.as_deref())?;
+    let (auth, keys_in_use) = data.authenticator(keys.as_deref())?;
     let uploaded = Arc::new(tokio::sync::Notify::new());
+    let listen: SocketAddr = args.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let public_url = match public_url {
+    let public_url = match args.public_url {
         Some(url) => helpdesk::local::public_url(&url)?,
         None => format!("http://{address}"),
     };
@@ -361,17 +275,7 @@ async fn serve(
         store,
         uploaded,
     ));
-    match (created_key, keys.is_some()) {
-        (Some(key), _) => println!(
-            "Created an admin API key (kept in {}):\n\n    {key}\n\nSend it as: Authorization: Bearer {key}",
-            data.path().join(helpdesk::local::ADMIN_KEY_FILE).display()
-        ),
-        (None, false) => println!(
-            "Admin API key: see {}",
-            data.path().join(helpdesk::local::ADMIN_KEY_FILE).display()
-        ),
-        (None, true) => println!("Using the API keys from HELPDESK_API_KEYS"),
-    }
+    println!("{keys_in_use}");
     println!(
         "helpdesk listening on http://{address} (data in {})",
         data.path().display()

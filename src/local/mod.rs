@@ -39,6 +39,10 @@ impl DataDir {
         std::fs::create_dir_all(root)
             .map_err(|e| format!("cannot create data dir {}: {e}", root.display()))?;
         set_mode(root, 0o700)?;
+        // Absolute from here on: what it prints names the folder wherever it was started.
+        let root = &root
+            .canonicalize()
+            .map_err(|e| format!("cannot open data dir {}: {e}", root.display()))?;
         // The drop folders exist from the start, so users see where files go.
         for folder in [INBOX_DIR, IMPORTS_DIR] {
             std::fs::create_dir_all(root.join(folder))
@@ -240,32 +244,52 @@ pub async fn run_running_migrations(
 }
 
 impl DataDir {
-    /// Keys from `HELPDESK_API_KEYS` when given; otherwise the admin key kept in the data dir,
-    /// created on first start. Returns the authenticator and, when a key was just created, it.
+    /// The API keys `helpdesk serve` accepts: those of `HELPDESK_API_KEYS` when given, and the
+    /// admin key kept in the data dir. That key is made (and printed once) on the first start
+    /// without configured keys; configured keys never retire it silently, deleting its file
+    /// does. Answers the authenticator and the start-up line that says which keys work.
     pub fn authenticator(
         &self,
         configured: Option<&str>,
-    ) -> Result<(ApiKeyAuthenticator, Option<String>), String> {
-        if let Some(spec) = configured.filter(|s| !s.trim().is_empty()) {
-            return ApiKeyAuthenticator::parse(spec)
-                .map(|a| (a, None))
-                .map_err(|e| format!("HELPDESK_API_KEYS: {e}"));
-        }
+    ) -> Result<(ApiKeyAuthenticator, String), String> {
         let path = self.root.join(ADMIN_KEY_FILE);
-        let (key, created) = match std::fs::read_to_string(&path) {
-            Ok(existing) if existing.trim().len() >= 16 => (existing.trim().to_string(), false),
-            _ => {
+        let admin = Caller::new("local-admin", [Role::Admin], true);
+        let existing = std::fs::read_to_string(&path)
+            .ok()
+            .map(|key| key.trim().to_string())
+            .filter(|key| key.len() >= 16);
+        if let Some(spec) = configured.filter(|s| !s.trim().is_empty()) {
+            let mut auth =
+                ApiKeyAuthenticator::parse(spec).map_err(|e| format!("HELPDESK_API_KEYS: {e}"))?;
+            let configured = auth.len();
+            let line = match existing {
+                Some(key) => {
+                    auth.add_key(&key, admin);
+                    format!(
+                        "API keys: {configured} from HELPDESK_API_KEYS, and the admin key in {} \
+                         (delete that file to retire it)",
+                        path.display()
+                    )
+                }
+                None => format!("API keys: {configured} from HELPDESK_API_KEYS"),
+            };
+            return Ok((auth, line));
+        }
+        let (key, line) = match existing {
+            Some(key) => (key, format!("Admin API key: see {}", path.display())),
+            None => {
                 let key = new_api_key();
                 write_private(&path, &key)
                     .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                (key, true)
+                let line = format!(
+                    "Created an admin API key (kept in {}):\n\n    {key}\n\n\
+                     Send it as: Authorization: Bearer {key}",
+                    path.display()
+                );
+                (key, line)
             }
         };
-        let caller = Caller::new("local-admin", [Role::Admin], true);
-        Ok((
-            ApiKeyAuthenticator::with_key(&key, caller),
-            created.then_some(key),
-        ))
+        Ok((ApiKeyAuthenticator::with_key(&key, admin), line))
     }
 }
 

@@ -240,16 +240,11 @@ async fn columns_map_by_explicit_mapping_synonyms_and_custom_fields() {
     // Google Contacts export headers, plus custom fields by label and by key, plus a mapping.
     let file = "Name,Given Name,Family Name,E-mail 1 - Value,E-mail 2 - Value,Phone 1 - Value,Organization 1 - Name,Plan Tier,seats,Customer Since,Birthday\n\
                 Ann Lee,Ann,Lee,ann@acme.com,ann@home.org,+1 555 0100 ::: +1 555 0101,acme,pro,12,2020-04-01,1990-01-01\n";
-    let job = rig
-        .import(json!({"mapping": {"Customer Since": "custom_fields.plan_since", "Birthday": "ignore"}, "required": ["email"]}), file.as_bytes())
-        .await;
-    // plan_since is not a defined field: the row fails and says so.
-    assert_eq!(counts(&job), [1, 0, 0, 0, 1, 0], "{job}");
-    assert!(
-        rig.report(&job)
-            .await
-            .contains("custom_fields.plan_since: is not a defined custom field")
-    );
+    // plan_since is not a defined field: the job is refused before any file is sent.
+    rig.api
+        .post(As::Admin, "/imports", json!({"mapping": {"Customer Since": "custom_fields.plan_since", "Birthday": "ignore"}, "required": ["email"]}))
+        .await
+        .assert_problem(422, "mapping.Customer Since");
 
     let job = rig
         .import(
@@ -790,3 +785,62 @@ async fn an_import_survives_a_failing_dynamodb_within_three_tries() {
         "{faults:?}"
     );
 }
+
+/// A mapping (or `required`) naming a custom field that does not exist, or that the caller may
+/// not see, is refused when the job is created: the job would otherwise fail every row.
+async fn a_mapping_to_a_missing_custom_field_is_refused_when_the_job_is_created(api: LambdaApi) {
+    let hidden = json!({"key": "salary", "label": "Salary", "type": "number",
+                        "view_roles": ["admin"], "edit_roles": ["admin"]});
+    assert_eq!(api.post(As::Admin, "/fields", hidden).await.status, 201);
+    let undefined = json!({"mapping": {"Kundennummer": "custom_fields.customer_no"}});
+    let refused = api.post(As::Admin, "/imports", undefined).await;
+    refused.assert_problem(422, "mapping.Kundennummer");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("customer_no")),
+        "{}",
+        refused.body
+    );
+    let required = json!({"required": ["email", "custom_fields.customer_no"]});
+    api.post(As::Admin, "/imports", required)
+        .await
+        .assert_problem(422, "required[1]");
+    // A field the agent may not see is, for them, one that does not exist: same answer.
+    let hidden = json!({"mapping": {"Pay": "custom_fields.salary"}});
+    let as_agent = api.post(As::Agent, "/imports", hidden.clone()).await;
+    as_agent.assert_problem(422, "mapping.Pay");
+    assert!(
+        !as_agent.body.to_string().contains("view"),
+        "{}",
+        as_agent.body
+    );
+    assert_eq!(api.post(As::Admin, "/imports", hidden).await.status, 201);
+    // Defined, the same mapping is accepted.
+    let field = json!({"key": "customer_no", "label": "Customer number", "type": "text"});
+    assert_eq!(api.post(As::Admin, "/fields", field).await.status, 201);
+    let defined = json!({"mapping": {"Kundennummer": "custom_fields.customer_no"}});
+    assert_eq!(api.post(As::Admin, "/imports", defined).await.status, 201);
+}
+
+/// The error report lists failed rows in file order, whichever stage failed them (a row with
+/// the wrong number of fields fails before a row with a bad value is looked at).
+async fn the_error_report_lists_rows_in_file_order(api: LambdaApi) {
+    let rig = Rig::new(api);
+    // Row 2 fails on its values (checked last), row 3 on its email, row 4 on its shape.
+    let file = "Email,First Name,Last Name\nann@x.io,\"Ann\tTab\",Lee\nnot-an-email,C,D\nbo@x.io,Bo\nok@x.io,Ok,Fine\n";
+    let job = rig.import(json!({"dry_run": true}), file.as_bytes()).await;
+    assert_eq!(counts(&job), [4, 1, 0, 0, 3, 0], "{job}");
+    let report = rig.report(&job).await;
+    let rows: Vec<&str> = report
+        .lines()
+        .skip(1)
+        .map(|line| line.split(',').next().unwrap_or_default())
+        .collect();
+    assert_eq!(rows, ["2", "3", "4"], "{report}");
+}
+
+on_both_stores!(
+    a_mapping_to_a_missing_custom_field_is_refused_when_the_job_is_created,
+    the_error_report_lists_rows_in_file_order,
+);

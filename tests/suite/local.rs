@@ -237,6 +237,14 @@ fn serve_with_configured_keys_applies_their_roles() {
         !data.join("admin.key").exists(),
         "no admin key is made when keys are configured"
     );
+    assert!(
+        server
+            .output
+            .iter()
+            .any(|line| line == "API keys: 2 from HELPDESK_API_KEYS"),
+        "{:?}",
+        server.output
+    );
     let (status, head, problem) = server.request(
         "POST",
         "/companies",
@@ -257,6 +265,119 @@ fn serve_with_configured_keys_applies_their_roles() {
     assert_eq!(status, 201);
     let (status, _, _) = server.request("GET", "/fields", manager, &[], None);
     assert_eq!(status, 403, "field definitions are for admins");
+}
+
+/// Configured keys do not silently retire the data dir's admin key: it keeps working beside
+/// them, and the start says so (and how to retire it).
+#[test]
+fn configured_keys_keep_the_admin_key_working_and_say_so() {
+    let data = temp_dir("keys-and-admin");
+    let first = Server::start(&data, None);
+    let admin = std::fs::read_to_string(data.join("admin.key"))
+        .expect("admin key made on the first start")
+        .trim()
+        .to_string();
+    drop(first);
+    let agent = "agent-key-0123456789";
+    let server = Server::start(&data, Some(&format!("{agent}:agent")));
+    let banner = server
+        .output
+        .iter()
+        .find(|line| line.starts_with("API keys:"))
+        .expect("a start-up line about the keys");
+    assert!(
+        banner.contains("1 from HELPDESK_API_KEYS")
+            && banner.contains("admin.key")
+            && banner.contains("delete that file"),
+        "{banner}"
+    );
+    let (status, _, _) = server.request("GET", "/fields", &admin, &[], None);
+    assert_eq!(status, 200, "the admin key still works (and is an admin's)");
+    let (status, _, _) = server.request("GET", "/customers", agent, &[], None);
+    assert_eq!(status, 200);
+    let (status, _, _) = server.request("GET", "/fields", agent, &[], None);
+    assert_eq!(status, 403);
+    drop(server);
+
+    // Deleting the file retires it.
+    std::fs::remove_file(data.join("admin.key")).expect("delete the admin key");
+    let server = Server::start(&data, Some(&format!("{agent}:agent")));
+    let (status, _, _) = server.request("GET", "/customers", &admin, &[], None);
+    assert_eq!(status, 401);
+    assert!(!data.join("admin.key").exists(), "not made again");
+}
+
+/// Every answer carries a request id (the client's, or a new one), and the request's log line
+/// names it once, with the caller once.
+#[test]
+fn requests_carry_an_id_into_the_answer_and_the_log() {
+    let data = temp_dir("request-ids");
+    let key = "admin-key-0123456789";
+    let server = Server::start(&data, Some(&format!("{key}:admin")));
+    let (status, head, _) = server.request(
+        "GET",
+        "/customers",
+        key,
+        &[("x-request-id", "tour-42")],
+        None,
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("x-request-id: tour-42"), "{head}");
+    let (_, head, _) = server.request("GET", "/customers", key, &[], None);
+    let made = head
+        .lines()
+        .find_map(|line| line.strip_prefix("x-request-id: "))
+        .expect("a request id is made when none is sent")
+        .to_string();
+    assert!(!made.is_empty());
+    let mut log = String::new();
+    for _ in 0..50 {
+        log = server.log_text();
+        if log.contains(&made) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for id in ["tour-42", made.as_str()] {
+        let line = log
+            .lines()
+            .find(|line| line.contains(id) && line.contains("route=/customers"))
+            .unwrap_or_else(|| panic!("no log line for {id}: {log}"));
+        assert_eq!(line.matches("caller=").count(), 1, "{line}");
+        assert_eq!(line.matches("request_id=").count(), 1, "{line}");
+        assert!(!line.contains("request_id=\"\""), "{line}");
+    }
+}
+
+/// `import` and `ingest` refuse the default data dir when it holds no database (run from the
+/// wrong folder, they would fill a new one); a data dir they are given is used, new or not.
+#[test]
+fn one_shot_commands_refuse_an_empty_default_data_dir() {
+    let folder = temp_dir("wrong-folder");
+    let file = folder.join("customers.csv");
+    std::fs::write(&file, "Email,First Name,Last Name\nann@x.io,Ann,Lee\n").expect("csv");
+    for args in [vec!["import", "customers.csv"], vec!["ingest", "mail.eml"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+            .args(&args)
+            .current_dir(&folder)
+            .env_remove("HELPDESK_DATA_DIR")
+            .output()
+            .expect("runs");
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("no helpdesk data in") && stderr.contains("--data-dir"),
+            "{stderr}"
+        );
+        assert!(!folder.join("data").exists(), "{args:?} made no data dir");
+    }
+    let named = helpdesk(&["import", file.to_str().unwrap()], &folder.join("named"));
+    assert!(
+        named.status.success(),
+        "{}",
+        String::from_utf8_lossy(&named.stderr)
+    );
+    assert!(folder.join("named").join("helpdesk.db").exists());
 }
 
 #[test]

@@ -807,7 +807,7 @@ async fn the_cloud_api_logs_every_request_with_its_caller() {
     let sub = "7d1e2f3a-0b4c-4d5e-8f6a-7b8c9d0e1f2a";
     let requests: Vec<&str> = log
         .lines()
-        .filter(|l| l.contains(" request ") || l.ends_with(" request"))
+        .filter(|l| l.contains(" answered "))
         .filter(|l| l.contains("status="))
         .collect();
     assert_eq!(requests.len(), 2, "{log}");

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::access::CustomerAccess;
 use crate::domain::caller::Caller;
 use crate::domain::caller::Role;
 use crate::domain::error::HelpdeskError;
@@ -96,6 +97,38 @@ impl ImportOptions {
 pub struct ParsedOptions {
     pub mapping: BTreeMap<String, Option<Target>>,
     pub required: Vec<Target>,
+}
+
+impl ParsedOptions {
+    /// Every custom field the mapping or `required` names must exist for the import's author:
+    /// otherwise every row would fail on it. A field they may not view is, for them, an
+    /// undefined one (the message is the same, so it tells nothing about hidden fields).
+    pub fn check_custom_fields(&self, access: &CustomerAccess) -> Result<(), HelpdeskError> {
+        let mut errors = crate::domain::validation::Errors::default();
+        let undefined = |target: &Target| match target {
+            Target::Custom(key) if access.visible_fields().get(key).is_none() => Some(key.clone()),
+            _ => None,
+        };
+        for (column, target) in &self.mapping {
+            if let Some(key) = target.as_ref().and_then(undefined) {
+                errors.add(format!("mapping.{column}"), no_such_field(&key));
+            }
+        }
+        for (i, target) in self.required.iter().enumerate() {
+            if let Some(key) = undefined(target) {
+                errors.add(format!("required[{i}]"), no_such_field(&key));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(HelpdeskError::Validation(errors.into_vec()))
+        }
+    }
+}
+
+fn no_such_field(key: &str) -> String {
+    format!("there is no custom field '{key}': define it first, or map the column elsewhere")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

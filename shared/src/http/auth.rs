@@ -140,6 +140,20 @@ impl ApiKeyAuthenticator {
             keys: HashMap::from([(key.to_string(), caller)]),
         }
     }
+
+    /// Accepts `key` too, as `caller` (local mode's admin key beside the configured ones).
+    pub fn add_key(&mut self, key: &str, caller: Caller) {
+        self.keys.insert(key.to_string(), caller);
+    }
+
+    /// How many keys are accepted.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 impl Authenticator for ApiKeyAuthenticator {

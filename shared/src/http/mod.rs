@@ -256,21 +256,29 @@ pub(super) async fn log_request(
             .headers()
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
             .map(str::to_string)
     })
-    .unwrap_or_default();
+    // Locally nothing in front gives one: every request still gets an id to find its lines by.
+    .unwrap_or_else(crate::domain::clock::new_id);
     let audit = AuditCaller::default();
     request.extensions_mut().insert(audit.clone());
-    let span = tracing::info_span!("request", request_id, caller = tracing::field::Empty);
-    let response = next.run(request).instrument(span.clone()).await;
+    let span = tracing::info_span!("request", %request_id, caller = tracing::field::Empty);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    if audit.0.get().is_none() {
+        span.record("caller", "anonymous");
+    }
     let _entered = span.enter();
     let status = response.status().as_u16();
     let millis = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
-    let caller = audit.0.get().map(String::as_str).unwrap_or("anonymous");
+    // The request id and the caller are the span's fields, on this line as on every other.
     if status >= 500 {
-        tracing::error!(%method, %route, status, millis, caller, "request");
+        tracing::error!(%method, %route, status, millis, "answered");
     } else {
-        tracing::info!(%method, %route, status, millis, caller, "request");
+        tracing::info!(%method, %route, status, millis, "answered");
+    }
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
     }
     response
 }

@@ -68,7 +68,7 @@ impl Helpdesk {
             customers: customer_service(&store),
             companies: CompanyService::new(store.clone(), store.clone(), store.clone()),
             fields: FieldService::new(store.clone()),
-            imports: ImportService::new(store.clone(), uploads),
+            imports: ImportService::new(store.clone(), store.clone(), uploads),
             tickets: TicketService::new(store.clone(), store.clone(), mail.clone(), store.clone()),
             inbound: InboundRecordService::new(store.clone()),
             privacy: PrivacyService::new(

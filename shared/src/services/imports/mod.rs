@@ -10,6 +10,7 @@ use serde_json::Value;
 
 pub use pipeline::{Progress, ProgressFn, RunOptions, RunOutcome, run_import};
 
+use crate::domain::access::CustomerAccess;
 use crate::domain::caller::Caller;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
@@ -17,8 +18,9 @@ use crate::domain::import_job::*;
 use crate::domain::patch::parse_input;
 use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectStore;
-use crate::ports::store::ImportJobStore;
+use crate::ports::store::{FieldStore, ImportJobStore};
 use crate::services::customers::CustomerService;
+use crate::services::fields::FieldService;
 
 /// A new import job and where to upload its file.
 #[derive(Debug)]
@@ -31,13 +33,23 @@ pub struct CreatedImport {
 #[derive(Clone)]
 pub struct ImportService {
     jobs: Arc<dyn ImportJobStore>,
+    /// The custom fields a mapping may name.
+    fields: FieldService,
     /// Where import files are uploaded: the import bucket, or the data dir.
     uploads: Arc<dyn ObjectStore>,
 }
 
 impl ImportService {
-    pub fn new(jobs: Arc<dyn ImportJobStore>, uploads: Arc<dyn ObjectStore>) -> Self {
-        Self { jobs, uploads }
+    pub fn new(
+        jobs: Arc<dyn ImportJobStore>,
+        fields: Arc<dyn FieldStore>,
+        uploads: Arc<dyn ObjectStore>,
+    ) -> Self {
+        Self {
+            jobs,
+            fields: FieldService::new(fields),
+            uploads,
+        }
     }
 
     /// `POST /imports`: a pending job and a presigned URL for `imports/{id}.csv`.
@@ -48,7 +60,8 @@ impl ImportService {
     ) -> Result<CreatedImport, HelpdeskError> {
         caller.require_staff()?;
         let options: ImportOptions = parse_input(body)?;
-        options.validate()?;
+        let access = CustomerAccess::new(caller, &self.fields.field_set().await?);
+        options.parse()?.check_custom_fields(&access)?;
         if options.create_missing_companies {
             caller.require_manage_companies(Some("create_missing_companies"))?;
         }

@@ -198,7 +198,11 @@ impl Run<'_> {
         };
         // The job's options were checked when it was created; a stored job whose options no
         // longer parse fails with the reason rather than running with parts left out.
-        let options = match self.job.options.parse() {
+        let checked = self.job.options.parse().and_then(|options| {
+            options.check_custom_fields(&access)?;
+            Ok(options)
+        });
+        let options = match checked {
             Ok(options) => options,
             Err(error) => {
                 let reasons = error
@@ -321,7 +325,11 @@ impl Run<'_> {
             let done = done?;
             self.job.counts.add(&done.counts);
             pending_bytes += done.failures.iter().map(Failure::bytes).sum::<usize>();
-            pending_failures.extend(done.failures);
+            // A batch covers consecutive rows, and batches come back in file order: sorted
+            // within the batch, the report lists rows in file order.
+            let mut failures = done.failures;
+            failures.sort_by_key(|failure| failure.row);
+            pending_failures.extend(failures);
             position = Checkpoint {
                 report_parts: position.report_parts,
                 ..done.end

@@ -1,0 +1,174 @@
+//! The command line of `helpdesk`: what each command takes, with the help it prints.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+/// Where the data lives unless `--data-dir` or `HELPDESK_DATA_DIR` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+#[derive(Parser)]
+#[command(
+    name = "helpdesk",
+    version,
+    about = "Customer management for support teams, on one machine",
+    long_about = "Customer management for support teams, on one machine: an HTTP API, bulk \
+                  CSV import and inbound mail, with every record in one SQLite file.\n\n\
+                  Start with `helpdesk serve`; the other commands work on the same data dir, \
+                  also while the server runs.",
+    after_help = "Examples:\n  \
+        helpdesk serve                                  # http://127.0.0.1:3000, data in ./data\n  \
+        helpdesk import contacts.csv --dry-run          # what an import would do\n  \
+        helpdesk ingest mail/*.eml                      # mail files become tickets\n\n\
+        Documentation: docs/README.md in the source, or `helpdesk <command> --help`."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API, and work on the data dir's folders (inbox, imports, outbox).
+    #[command(
+        long_about = "Serves the HTTP API on a local address and, every two seconds, imports CSV \
+                      files dropped into DATA_DIR/imports/, ingests .eml files dropped into \
+                      DATA_DIR/inbox/, writes welcome emails and replies to DATA_DIR/outbox/ and \
+                      runs erasures, merges and migrations.\n\n\
+                      API keys: set HELPDESK_API_KEYS=\"KEY:ROLE[+manage_companies][=Display \
+                      Name],...\" (roles admin or agent, keys of 16 characters or more). The \
+                      first start also creates an admin key in DATA_DIR/admin.key and prints it \
+                      once; it keeps working beside HELPDESK_API_KEYS until the file is deleted.\n\n\
+                      Mail: replies go out from SUPPORT_ADDRESS (\"Name <address>\"), welcome \
+                      emails from WELCOME_SENDER, with WELCOME_SUBJECT and WELCOME_BODY.",
+        after_help = "Examples:\n  \
+            helpdesk serve\n  \
+            helpdesk serve --listen 0.0.0.0:8080 --public-url https://help.example.com\n  \
+            HELPDESK_API_KEYS='k3y-for-ann-0123456:agent=Ann Lee' helpdesk serve --data-dir /srv/helpdesk"
+    )]
+    Serve(ServeArgs),
+    /// Import customers from a CSV file: upsert by email, with a report of the rows that fail.
+    #[command(
+        long_about = "Imports customers from a CSV file into the data dir: each row creates or \
+                      updates the customer with its email. Headers are matched to properties by \
+                      their names (Google Contacts and Outlook exports work as they are); \
+                      --mapping names the others. Rows that fail are listed in \
+                      DATA_DIR/import-reports/<job>.errors.csv with their row numbers.",
+        after_help = "Examples:\n  \
+            helpdesk import contacts.csv --dry-run\n  \
+            helpdesk import contacts.csv --mapping mapping.json --create-missing-companies\n\n\
+            mapping.json: {\"Kundennummer\": \"custom_fields.customer_no\", \"Fax\": \"ignore\"}"
+    )]
+    Import(ImportArgs),
+    /// Ingest raw email files (.eml): senders become customers, messages join their tickets.
+    #[command(
+        long_about = "Ingests raw email files (RFC 5322 .eml) into the data dir, as mail to the \
+                      support address is: each sender becomes a customer if needed and the \
+                      message joins its ticket or starts one. Prints one outcome per file; \
+                      ingesting a file twice changes nothing.",
+        after_help = "Examples:\n  \
+            helpdesk ingest mail/*.eml\n  \
+            helpdesk ingest --json message.eml"
+    )]
+    Ingest(IngestArgs),
+}
+
+/// The data dir option every command has.
+#[derive(Args)]
+pub struct DataDirArg {
+    /// Where the database and its folders live [default: ./data]. `import` and `ingest` refuse
+    /// the default when it holds no database, so that they never fill a new one by mistake.
+    #[arg(long, env = "HELPDESK_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DataDirArg {
+    /// The data dir for `serve`, which makes it when it is new.
+    pub fn for_serve(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
+    /// The data dir for a one-shot command: a named one is used (and made) as it is; the
+    /// default only when it already holds a database.
+    pub fn for_command(&self, database_file: &str) -> Result<PathBuf, String> {
+        if let Some(dir) = &self.data_dir {
+            return Ok(dir.clone());
+        }
+        let default = Path::new(DEFAULT_DATA_DIR);
+        if default.join(database_file).exists() {
+            return Ok(default.to_path_buf());
+        }
+        let here = std::env::current_dir()
+            .map(|d| d.join("data").display().to_string())
+            .unwrap_or_else(|_| DEFAULT_DATA_DIR.into());
+        Err(format!(
+            "no helpdesk data in {here}: run this in the folder where `helpdesk serve` keeps \
+             its data, or name the data dir with --data-dir DIR (or HELPDESK_DATA_DIR); a data \
+             dir named that way is created when it is new"
+        ))
+    }
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// The base URL clients reach this server at (upload and download links are built from
+    /// it, never from a request's Host header). Default: http://<listen address>.
+    #[arg(long, env = "HELPDESK_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Seconds a client has to send a request's headers (1-30).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub header_timeout: u64,
+    /// Seconds a request body may pause between two pieces (1-600).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub body_timeout: u64,
+    /// Open connections at most (1-65536); more wait until one closes.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub max_connections: u64,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// The CSV file: UTF-8 (with or without BOM), a header row, then one customer per row.
+    pub file: PathBuf,
+    /// Count what would happen and report the rows that would fail; write no customer.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// A JSON file mapping column headers to properties, e.g. {"E-mail": "email"}; "ignore"
+    /// skips a column.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Option<PathBuf>,
+    /// Create the companies named in the file that do not exist yet.
+    #[arg(long)]
+    pub create_missing_companies: bool,
+    /// Properties every row must have (comma-separated) [default: email,first_name,last_name].
+    #[arg(long, value_delimiter = ',', value_name = "PROPERTIES")]
+    pub required: Option<Vec<String>>,
+    /// Queue a welcome email for every customer created (`helpdesk serve` writes them).
+    #[arg(long)]
+    pub send_welcome: bool,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// Print the finished job as JSON instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct IngestArgs {
+    /// One or more RFC 5322 messages (.eml).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+    /// Print one JSON record per message instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+}
