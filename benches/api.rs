@@ -26,8 +26,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use helpdesk_shared::Helpdesk;
-use helpdesk_shared::http::auth::JwtClaimsAuthenticator;
 use helpdesk_shared::store::sqlite::SqliteStore;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Context, LambdaEvent, Service};
@@ -196,14 +194,18 @@ async fn handler_latency() {
     std::fs::create_dir_all(&dir).expect("dir");
     let store = SqliteStore::open(&dir.join("helpdesk.db")).expect("store");
     let lambda = Lambda {
-        router: helpdesk_shared::http::router(
-            Helpdesk::new(
-                Arc::new(store),
-                Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),
-                Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone())),
-            ),
-            Arc::new(JwtClaimsAuthenticator),
-        ),
+        router: helpdesk_shared::http::router({
+            let store: Arc<dyn helpdesk_shared::ports::store::Store> = Arc::new(store);
+            let folder = Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone()));
+            helpdesk_shared::app::api_state(
+                &store,
+                folder.clone(),
+                folder,
+                helpdesk_shared::services::replies::SupportAddress::fallback(),
+                Arc::new(helpdesk_shared::http::auth::JwtClaimsAuthenticator),
+                helpdesk_shared::http::Links::default(),
+            )
+        }),
         fixture: serde_json::from_str(include_str!("../tests/fixtures/apigw-v2-jwt.json"))
             .expect("fixture"),
     };
@@ -270,9 +272,15 @@ async fn capacity_per_operation() {
     let dir = std::env::temp_dir().join(format!("helpdesk-bench-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let folder = Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone()));
-    let helpdesk = Helpdesk::new(store.clone(), folder.clone(), folder.clone());
     let lambda = Lambda {
-        router: helpdesk_shared::http::router(helpdesk.clone(), Arc::new(JwtClaimsAuthenticator)),
+        router: helpdesk_shared::http::router(helpdesk_shared::app::api_state(
+            &store,
+            folder.clone(),
+            folder.clone(),
+            helpdesk_shared::services::replies::SupportAddress::fallback(),
+            Arc::new(helpdesk_shared::http::auth::JwtClaimsAuthenticator),
+            helpdesk_shared::http::Links::default(),
+        )),
         fixture: serde_json::from_str(include_str!("../tests/fixtures/apigw-v2-jwt.json"))
             .expect("fixture"),
     };
@@ -390,7 +398,7 @@ async fn capacity_per_operation() {
     );
 
     // Inbound mail: a new sender (customer, ticket, message), then a reply into that ticket.
-    let mail = helpdesk.mail_context();
+    let mail = helpdesk_shared::app::inbound(&store, folder.clone());
     let message = |i: usize, reply: bool| {
         let threading = if reply {
             format!("In-Reply-To: <m{i}@bench.example>\r\n")
@@ -430,12 +438,13 @@ async fn capacity_per_operation() {
     }
 
     // Welcome emails: customers created with send_welcome, then sent by the notifier.
-    let notifier = helpdesk.notifier(
-        Arc::new(Discard),
-        helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(
+    let notifier = helpdesk_shared::services::notifications::Notifier {
+        customers: store.clone(),
+        mailer: Arc::new(Discard),
+        template: helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(
             "help@helpdesk.example".into(),
         ),
-    );
+    };
     for i in 0..COST_MESSAGES {
         let body = json!({"email": format!("welcome{i}@company.com"), "first_name": "Wil", "send_welcome": true});
         assert_eq!(

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use helpdesk_shared::Helpdesk;
 use helpdesk_shared::domain::caller::{Caller, Role};
 use helpdesk_shared::domain::customer::Profile;
 use helpdesk_shared::domain::email::Email;
@@ -74,7 +73,14 @@ async fn layout() {
     let dir = std::env::temp_dir().join(format!("helpdesk-bench-layout-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let mail = Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone()));
-    let helpdesk = Helpdesk::new(store.clone(), mail.clone(), mail);
+    let helpdesk = helpdesk_shared::app::api_state(
+        &store,
+        mail.clone(),
+        mail,
+        helpdesk_shared::services::replies::SupportAddress::fallback(),
+        Arc::new(helpdesk_shared::http::auth::JwtClaimsAuthenticator),
+        helpdesk_shared::http::Links::default(),
+    );
     let admin = Caller::new("bench-admin", [Role::Admin], true);
 
     let seeding = Instant::now();

@@ -20,7 +20,6 @@ mod unit_costs;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use helpdesk_shared::Helpdesk;
 use helpdesk_shared::domain::caller::{Caller, Role};
 use helpdesk_shared::domain::customer::{Note, Profile};
 use helpdesk_shared::domain::email::Email;
@@ -66,7 +65,14 @@ async fn lifecycle() {
     let dir = std::env::temp_dir().join(format!("helpdesk-bench-life-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let mail = Arc::new(helpdesk_shared::objects::FolderStore::new(dir.clone()));
-    let helpdesk = Helpdesk::new(store.clone(), mail.clone(), mail.clone());
+    let helpdesk = helpdesk_shared::app::api_state(
+        &store,
+        mail.clone(),
+        mail.clone(),
+        helpdesk_shared::services::replies::SupportAddress::fallback(),
+        Arc::new(helpdesk_shared::http::auth::JwtClaimsAuthenticator),
+        helpdesk_shared::http::Links::default(),
+    );
     let admin = Caller::new("bench-admin", [Role::Admin], true);
     let by = Actor::caller("bench-admin");
 

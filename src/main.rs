@@ -108,7 +108,7 @@ async fn import(
 ) -> Result<(), String> {
     telemetry::init(telemetry::Logs::Quiet);
     let data = DataDir::open(&data_dir)?;
-    let helpdesk = data.helpdesk()?;
+    let app = data.app()?;
     let bar = std::io::stderr().is_terminal().then(progress_bar);
     let progress = bar.clone().map(|bar| {
         Arc::new(move |progress: &Progress| {
@@ -117,7 +117,7 @@ async fn import(
             bar.set_message(progress.counts.failed.to_string());
         }) as ProgressFn
     });
-    let job = data.import_file(&helpdesk, &file, options, progress).await;
+    let job = data.import_file(&app, &file, options, progress).await;
     if let Some(bar) = bar {
         bar.finish();
     }
@@ -181,10 +181,10 @@ fn progress_bar() -> indicatif::ProgressBar {
 async fn ingest(files: Vec<PathBuf>, data_dir: PathBuf, json: bool) -> Result<(), String> {
     telemetry::init(telemetry::Logs::Quiet);
     let data = DataDir::open(&data_dir)?;
-    let helpdesk = data.helpdesk()?;
+    let app = data.app()?;
     let mut errors = Vec::new();
     for file in &files {
-        match data.ingest_file(&helpdesk, file).await {
+        match data.ingest_file(&app, file).await {
             Ok(record) if json => {
                 let mut value = serde_json::json!(record);
                 if let Some(object) = value.as_object_mut() {
@@ -242,13 +242,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
     let data = DataDir::open(&args.data_dir.for_serve())?;
-    let store = data.store()?;
-    // One folder store for the API and the download route, so the download tokens the API
-    // issues are the ones the route redeems.
-    let folder = Arc::new(data.objects());
-    let support = helpdesk_shared::services::replies::SupportAddress::from_env()?;
-    let helpdesk = helpdesk_shared::Helpdesk::new(store.clone(), folder.clone(), folder.clone())
-        .with_support_address(support);
+    let app = data.app()?;
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
     let (auth, keys_in_use) = data.authenticator(keys.as_deref())?;
     let uploaded = Arc::new(tokio::sync::Notify::new());
@@ -263,18 +257,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     };
     let router = helpdesk::local::router(
         data.clone(),
-        helpdesk.clone(),
-        folder,
+        &app,
         Arc::new(auth),
         uploaded.clone(),
         &public_url,
     );
-    tokio::spawn(helpdesk::local::watch_folders(
-        data.clone(),
-        helpdesk,
-        store,
-        uploaded,
-    ));
+    tokio::spawn(helpdesk::local::watch_folders(data.clone(), app, uploaded));
     println!("{keys_in_use}");
     println!(
         "helpdesk listening on http://{address} (data in {})",

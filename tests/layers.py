@@ -2,7 +2,7 @@
 """The core's layers point one way: this check fails on an import that points up.
 
     domain  <-  ports  <-  services  <-  adapters and edges (store, objects, mail, http,
-                                         lambda, telemetry)
+                                         lambda, telemetry)  <-  app (the wiring)
 
 Every `crate::…` path in a file of shared/src (in `use` items and inline) is read, and a file
 may name only modules of its own layer or below. The lower layers may not use the crates of
@@ -27,8 +27,9 @@ LAYERS = {
     "http": 4,
     "lambda": 4,
     "telemetry": 4,
+    "app": 5,
 }
-NAMES = {1: "domain", 2: "ports", 3: "services", 4: "adapters and edges"}
+NAMES = {1: "domain", 2: "ports", 3: "services", 4: "adapters and edges", 5: "the wiring"}
 # Crates that do I/O with a particular outside system: adapters' business only.
 ADAPTER_CRATES = re.compile(
     r"\b(aws_sdk_\w+|aws_config|aws_lambda_events|rusqlite|axum|lambda_http|lambda_runtime)::"

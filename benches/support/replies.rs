@@ -9,7 +9,6 @@ use helpdesk_shared::domain::caller::{Caller, Role};
 use helpdesk_shared::domain::inbound::InboundStatus;
 use helpdesk_shared::mail::OutboxMailer;
 use helpdesk_shared::objects::FolderStore;
-use helpdesk_shared::services::Helpdesk;
 use helpdesk_shared::services::inbound::Envelope;
 use helpdesk_shared::services::notifications::SendOutcome;
 use helpdesk_shared::services::replies::SupportAddress;
@@ -31,10 +30,17 @@ pub fn scenario() {
         let store = Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite"));
         let folder = Arc::new(FolderStore::new(&work));
         let support = SupportAddress::parse("Acme Support <support@helpdesk.test>").expect("address");
-        let helpdesk =
-            Helpdesk::new(store.clone(), folder.clone(), folder).with_support_address(support);
+        let shared: Arc<dyn helpdesk_shared::ports::store::Store> = store.clone();
+        let helpdesk = helpdesk_shared::app::api_state(
+            &shared,
+            folder.clone(),
+            folder.clone(),
+            support,
+            Arc::new(helpdesk_shared::http::auth::JwtClaimsAuthenticator),
+            helpdesk_shared::http::Links::default(),
+        );
         // The tickets the replies answer: one customer mail each.
-        let context = helpdesk.mail_context();
+        let context = helpdesk_shared::app::inbound(&shared, folder);
         let mut ids = Vec::with_capacity(tickets);
         for n in 0..tickets {
             let raw = format!(
@@ -64,19 +70,21 @@ pub fn scenario() {
                 .expect("reply written");
         }
         let written = started.elapsed();
-        let sender = helpdesk.reply_sender(Arc::new(OutboxMailer::new(work.join("outbox"))));
+        let sender =
+            helpdesk_shared::app::reply_sender(&shared, Arc::new(OutboxMailer::new(work.join("outbox"))));
         let started = Instant::now();
         let mut sent = 0usize;
         loop {
-            let due = store.replies_due(100).await.expect("queued replies");
+            use helpdesk_shared::ports::due::{DueWork, DueWorkSource};
+            let due = store.due_work(100).await.expect("queued replies");
             if due.is_empty() {
                 break;
             }
-            for reply in due {
-                let outcome = sender
-                    .send(&reply.ticket_id, &reply.list_key())
-                    .await
-                    .expect("sent");
+            for work in due {
+                let DueWork::Reply { ticket_id, message_key } = work else {
+                    continue;
+                };
+                let outcome = sender.send(&ticket_id, &message_key).await.expect("sent");
                 assert_eq!(outcome, SendOutcome::Sent);
                 sent += 1;
             }

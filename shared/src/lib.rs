@@ -6,9 +6,12 @@
 //!    tickets, notifications) over the ports.
 //! 4. Adapters ([`store`], [`objects`], [`mail`]) and the edges ([`http`], [`lambda`],
 //!    [`telemetry`]).
+//! 5. [`app`]: the wiring, one constructor per entry point.
 //!
-//! The Lambda functions and the local `helpdesk` program are thin wiring around it.
+//! The Lambda functions and the local `helpdesk` program read their configuration and call
+//! one constructor of [`app`].
 
+pub mod app;
 #[cfg(any(feature = "dynamodb", feature = "s3"))]
 pub mod aws;
 pub mod budget;
@@ -25,4 +28,3 @@ pub mod store;
 pub mod telemetry;
 
 pub use domain::clock::{new_id, now, stable_hash};
-pub use services::Helpdesk;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use helpdesk_shared::services::Helpdesk;
+use helpdesk_shared::app::Local;
 
 use super::DataDir;
 
@@ -20,7 +20,7 @@ impl DataDir {
     /// Imports one file from anywhere on disk, as `helpdesk import FILE` does.
     pub async fn import_file(
         &self,
-        helpdesk: &Helpdesk,
+        app: &Local,
         file: &Path,
         options: helpdesk_shared::domain::import_job::ImportOptions,
         progress: Option<helpdesk_shared::services::imports::ProgressFn>,
@@ -47,10 +47,7 @@ impl DataDir {
             options,
             RunAs::system(),
         );
-        let context = helpdesk.import_context(
-            Arc::new(helpdesk_shared::objects::FolderStore::new(folder)),
-            Arc::new(self.objects()),
-        );
+        let context = app.import_run(Arc::new(helpdesk_shared::objects::FolderStore::new(folder)));
         context
             .jobs
             .insert_import_job(&job)
@@ -71,7 +68,7 @@ impl DataDir {
     /// again and an unchanged one never twice.
     pub async fn import_dropped_files(
         &self,
-        helpdesk: &Helpdesk,
+        app: &Local,
     ) -> Result<Vec<helpdesk_shared::domain::import_job::ImportJob>, String> {
         use helpdesk_shared::services::imports::{RunOptions, run_import};
         let folder = self.root.join(IMPORTS_DIR);
@@ -80,7 +77,7 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(format!("{}: {e}", folder.display())),
         };
-        let context = helpdesk.import_context(Arc::new(self.objects()), Arc::new(self.objects()));
+        let context = app.import_run(app.folder().clone());
         let mut finished = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();

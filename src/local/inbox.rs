@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use helpdesk_shared::services::Helpdesk;
+use helpdesk_shared::app::Local;
 
 use super::DataDir;
 
@@ -11,17 +11,12 @@ use super::DataDir;
 pub const INBOX_DIR: &str = "inbox";
 
 impl DataDir {
-    /// The mail context of local mode: raw mail, attachments and bodies live in the data dir.
-    pub fn mail(&self, helpdesk: &Helpdesk) -> helpdesk_shared::services::inbound::MailContext {
-        helpdesk.mail_context()
-    }
-
     /// Ingests one `.eml` file, as `helpdesk ingest FILE` does. Its id is a digest of its bytes,
     /// so the same file ingested twice is recognised; the raw message is kept under
     /// `DATA_DIR/inbound/`.
     pub async fn ingest_file(
         &self,
-        helpdesk: &Helpdesk,
+        app: &Local,
         file: &Path,
     ) -> Result<helpdesk_shared::domain::inbound::InboundRecord, String> {
         let raw = tokio::fs::read(file)
@@ -35,7 +30,7 @@ impl DataDir {
             "{}{id}.eml",
             helpdesk_shared::domain::inbound::INBOUND_PREFIX
         );
-        let context = self.mail(helpdesk);
+        let context = &app.inbound;
         if let Some(existing) = context.record(&id).await.map_err(|e| e.to_string())? {
             return Ok(existing);
         }
@@ -61,7 +56,7 @@ impl DataDir {
     /// transient error stays for the next round.
     pub async fn ingest_dropped_mail(
         &self,
-        helpdesk: &Helpdesk,
+        app: &Local,
     ) -> Result<Vec<helpdesk_shared::domain::inbound::InboundRecord>, String> {
         let folder = self.root.join(INBOX_DIR);
         let entries = match std::fs::read_dir(&folder) {
@@ -83,7 +78,7 @@ impl DataDir {
         paths.sort();
         let mut done = Vec::new();
         for path in paths {
-            match self.ingest_file(helpdesk, &path).await {
+            match self.ingest_file(app, &path).await {
                 Ok(record) => {
                     let _ = tokio::fs::remove_file(&path).await;
                     done.push(record);

@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use helpdesk_shared::app::{self, Local, LocalMail};
 use helpdesk_shared::domain::caller::Caller;
 use helpdesk_shared::domain::caller::Role;
 use helpdesk_shared::http::auth::ApiKeyAuthenticator;
-use helpdesk_shared::services::Helpdesk;
+use helpdesk_shared::mail::OutboxMailer;
+use helpdesk_shared::services::notifications::WelcomeTemplate;
+use helpdesk_shared::services::replies::SupportAddress;
 use helpdesk_shared::store::sqlite::SqliteStore;
 
 mod imports;
@@ -68,108 +71,28 @@ impl DataDir {
         &self.root
     }
 
-    pub fn helpdesk(&self) -> Result<Helpdesk, String> {
-        let objects = Arc::new(self.objects());
-        let support = helpdesk_shared::services::replies::SupportAddress::from_env()?;
-        Ok(Helpdesk::new(self.store()?, objects.clone(), objects).with_support_address(support))
-    }
-
-    /// The SQLite store itself, for what only local mode asks of it (welcome emails due).
-    pub fn store(&self) -> Result<Arc<SqliteStore>, String> {
-        SqliteStore::open(&self.root.join(DATABASE_FILE))
-            .map(Arc::new)
-            .map_err(|e| e.to_string())
-    }
-
-    /// The outbox mailer: each message a `.eml` file in `DATA_DIR/outbox/`.
-    pub fn outbox(&self) -> Arc<helpdesk_shared::mail::OutboxMailer> {
-        Arc::new(helpdesk_shared::mail::OutboxMailer::new(
-            self.root.join(OUTBOX_DIR),
-        ))
-    }
-
-    /// Welcome emails go to `DATA_DIR/outbox/` as `.eml` files. The sender comes from
+    /// Local mode over this data dir: its SQLite store, its folder for the buckets, and mail
+    /// to its outbox. Replies go out from `SUPPORT_ADDRESS`, welcome emails from
     /// `WELCOME_SENDER` (default `helpdesk@localhost`); subject and body as in the cloud.
-    pub fn notifier(
-        &self,
-        helpdesk: &Helpdesk,
-    ) -> helpdesk_shared::services::notifications::Notifier {
+    pub fn app(&self) -> Result<Local, String> {
+        let store = SqliteStore::open(&self.root.join(DATABASE_FILE))
+            .map(Arc::new)
+            .map_err(|e| e.to_string())?;
         let sender = std::env::var("WELCOME_SENDER")
             .ok()
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| "helpdesk@localhost".to_string());
-        helpdesk.notifier(
-            self.outbox(),
-            helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(sender),
-        )
+        let mail = LocalMail {
+            support: SupportAddress::from_env()?,
+            welcome: WelcomeTemplate::with_sender(sender),
+            mailer: Arc::new(OutboxMailer::new(self.root.join(OUTBOX_DIR))),
+        };
+        Ok(app::local(store, Arc::new(self.objects()), mail))
     }
 }
 
 /// Outgoing mail of local mode, one `.eml` file per message.
 pub const OUTBOX_DIR: &str = "outbox";
-
-/// Sends the welcome emails that are due (local mode's stand-in for the table's stream).
-pub async fn send_due_welcomes(
-    store: &SqliteStore,
-    notifier: &helpdesk_shared::services::notifications::Notifier,
-) -> Result<usize, String> {
-    let due = store.welcomes_due(100).await.map_err(|e| e.to_string())?;
-    let mut sent = 0;
-    for customer in due {
-        match notifier.welcome(customer.email()).await {
-            Ok(helpdesk_shared::services::notifications::SendOutcome::Sent) => sent += 1,
-            Ok(_) => {}
-            Err(error) => return Err(error.to_string()),
-        }
-    }
-    Ok(sent)
-}
-
-/// Sends the replies that are queued (local mode's stand-in for the table's stream, which wakes
-/// the notifier in the cloud). Answers how many went out.
-pub async fn send_queued_replies(
-    store: &SqliteStore,
-    sender: &helpdesk_shared::services::replies::sender::ReplySender,
-) -> Result<usize, String> {
-    let due = store.replies_due(100).await.map_err(|e| e.to_string())?;
-    let mut sent = 0;
-    for reply in due {
-        match sender.send(&reply.ticket_id, &reply.list_key()).await {
-            Ok(helpdesk_shared::services::notifications::SendOutcome::Sent) => sent += 1,
-            Ok(_) => {}
-            Err(error) => return Err(error.to_string()),
-        }
-    }
-    Ok(sent)
-}
-
-/// Runs the erasures still running to their end (local mode's stand-in for the jobs function,
-/// which the table's stream wakes). Answers how many finished.
-pub async fn run_running_erasures(
-    store: &SqliteStore,
-    privacy: &helpdesk_shared::services::privacy::PrivacyService,
-) -> Result<usize, String> {
-    let running = store
-        .running_erasures(10)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut finished = 0;
-    for erasure in running {
-        // No deadline here: a budget a run never reaches.
-        let budget = std::time::Duration::from_secs(24 * 3600);
-        let done = privacy
-            .run_erasure(&erasure.id, budget)
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!(erasure = %done.id, status = ?done.status, counts = ?done.counts, "erasure run");
-        finished += usize::from(done.is_done());
-    }
-    if finished > 0 {
-        // Erased rows leave the write-ahead log too, not only the database file.
-        store.checkpoint().await.map_err(|e| e.to_string())?;
-    }
-    Ok(finished)
-}
 
 /// How long an export too large to answer inline stays in `DATA_DIR/exports/` (as the cloud's
 /// bucket rule keeps it): personal data, kept only as long as its link may be used.
@@ -200,47 +123,6 @@ impl DataDir {
         }
         Ok(expired)
     }
-}
-
-/// Runs the moves of merges (and undos) still running to their end.
-pub async fn run_running_merges(
-    store: &SqliteStore,
-    merges: &helpdesk_shared::services::merges::MergeService,
-) -> Result<usize, String> {
-    let running = store.running_merges(10).await.map_err(|e| e.to_string())?;
-    let mut finished = 0;
-    for merge in running {
-        let budget = std::time::Duration::from_secs(24 * 3600);
-        let done = merges
-            .run_merge(&merge.id, budget)
-            .await
-            .map_err(|e| e.to_string())?;
-        tracing::info!(merge = %done.id, status = ?done.status, moved = ?done.counts, "merge moves run");
-        finished += usize::from(!done.is_running());
-    }
-    Ok(finished)
-}
-
-/// Runs the migrations started through the API to their end (a local file's own schema is
-/// migrated when it opens, so they find nothing to rewrite). Answers how many finished.
-pub async fn run_running_migrations(
-    store: &SqliteStore,
-    migrations: &helpdesk_shared::services::migrations::MigrationService,
-) -> Result<usize, String> {
-    let running = store
-        .running_migrations()
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut finished = 0;
-    for migration in running {
-        let budget = std::time::Duration::from_secs(24 * 3600);
-        let done = migrations
-            .run(&migration.name, budget)
-            .await
-            .map_err(|e| e.to_string())?;
-        finished += usize::from(!done.is_running());
-    }
-    Ok(finished)
 }
 
 impl DataDir {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use helpdesk_shared::services::Helpdesk;
+use helpdesk_shared::app::Local;
 
 use super::DataDir;
 
@@ -11,24 +11,20 @@ use super::DataDir;
 /// import files through the API (the cloud uses presigned S3 URLs instead).
 pub fn router(
     data: DataDir,
-    helpdesk: Helpdesk,
-    // The folder `helpdesk` was built over: the download route redeems the tokens it issues.
-    folder: Arc<helpdesk_shared::objects::FolderStore>,
+    app: &Local,
     auth: Arc<dyn helpdesk_shared::http::auth::Authenticator>,
     uploaded: Arc<tokio::sync::Notify>,
     public_url: &str,
 ) -> axum::Router {
-    let state = helpdesk_shared::http::AppState {
-        helpdesk,
-        auth,
-        links: helpdesk_shared::http::Links {
-            public_url: Some(Arc::from(public_url)),
-        },
+    let links = helpdesk_shared::http::Links {
+        public_url: Some(Arc::from(public_url)),
     };
+    let state = app.api_state(auth, links);
     let routes = helpdesk_shared::http::routes()
         .merge(local_routes())
         .layer(axum::Extension(LocalUploads { data, uploaded }))
-        .layer(axum::Extension(folder));
+        // The folder the API was built over: the download route redeems the tokens it issues.
+        .layer(axum::Extension(app.folder().clone()));
     helpdesk_shared::http::with_request_log(routes).with_state(state)
 }
 

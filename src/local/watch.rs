@@ -1,49 +1,34 @@
 //! The folder watcher of `helpdesk serve`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use helpdesk_shared::services::Helpdesk;
-use helpdesk_shared::store::sqlite::SqliteStore;
+use helpdesk_shared::app::Local;
+use helpdesk_shared::services::due::DueOutcome;
 
-use super::{
-    DataDir, run_running_erasures, run_running_merges, run_running_migrations, send_due_welcomes,
-    send_queued_replies,
-};
+use super::DataDir;
 
-/// Imports files dropped into `DATA_DIR/imports/` (or uploaded), ingests mail dropped into
-/// `DATA_DIR/inbox/`, writes due welcome emails and queued replies to `DATA_DIR/outbox/` and
-/// runs requested erasures, merges and migrations, checking every two seconds and whenever
-/// `uploaded` is notified. Runs until the process ends.
-pub async fn watch_folders(
-    data: DataDir,
-    helpdesk: Helpdesk,
-    store: Arc<SqliteStore>,
-    uploaded: Arc<tokio::sync::Notify>,
-) {
-    let notifier = data.notifier(&helpdesk);
-    let replies = helpdesk.reply_sender(data.outbox());
+/// Pieces of each kind of due work taken per round.
+const DUE_PER_ROUND: usize = 100;
+
+/// No deadline locally: a job runs to its end in one go (a budget it never reaches).
+const JOB_BUDGET: Duration = Duration::from_secs(24 * 3600);
+
+/// Does the work that is due (welcome emails and queued replies to `DATA_DIR/outbox/`,
+/// erasures, merges and migrations), imports files dropped into `DATA_DIR/imports/` (or
+/// uploaded), ingests mail dropped into `DATA_DIR/inbox/` and expires old exports, every two
+/// seconds and whenever `uploaded` is notified. Runs until the process ends.
+pub async fn watch_folders(data: DataDir, app: Local, uploaded: Arc<tokio::sync::Notify>) {
     loop {
-        if let Err(error) = send_due_welcomes(&store, &notifier).await {
-            tracing::warn!(%error, "welcome emails: will retry");
-        }
-        if let Err(error) = send_queued_replies(&store, &replies).await {
-            tracing::warn!(%error, "replies: will retry");
-        }
-        if let Err(error) = run_running_erasures(&store, &helpdesk.privacy).await {
-            tracing::warn!(%error, "erasures: will retry");
-        }
-        if let Err(error) = run_running_merges(&store, &helpdesk.merges).await {
-            tracing::warn!(%error, "merges: will retry");
-        }
-        if let Err(error) = run_running_migrations(&store, &helpdesk.migrations).await {
-            tracing::warn!(%error, "migrations: will retry");
+        if let Err(error) = run_due_work(&app).await {
+            tracing::warn!(%error, "due work: will retry");
         }
         match data.expire_exports() {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "old exports deleted"),
             Err(error) => tracing::warn!(%error, "exports: will retry"),
         }
-        match data.ingest_dropped_mail(&helpdesk).await {
+        match data.ingest_dropped_mail(&app).await {
             Ok(records) => {
                 for record in records {
                     tracing::info!(inbound = %record.id, status = record.status.as_str(), ticket = record.ticket_id.as_deref().unwrap_or_default(), reason = record.reason.as_deref().unwrap_or_default(), "mail from the inbox");
@@ -51,7 +36,7 @@ pub async fn watch_folders(
             }
             Err(error) => tracing::warn!(%error, "inbox scan failed; retrying"),
         }
-        match data.import_dropped_files(&helpdesk).await {
+        match data.import_dropped_files(&app).await {
             Ok(jobs) => {
                 for job in jobs {
                     tracing::info!(job = %job.id, file = %job.source_key, status = ?job.status, counts = ?job.counts, "import done");
@@ -60,8 +45,28 @@ pub async fn watch_folders(
             Err(error) => tracing::warn!(%error, "import of dropped files failed; retrying"),
         }
         tokio::select! {
-            () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            () = tokio::time::sleep(Duration::from_secs(2)) => {}
             () = uploaded.notified() => {}
         }
     }
+}
+
+/// Asks the store what is due and does it, as the cloud's stream-driven functions do with the
+/// stream's records. A failed piece stays due and is tried again next round.
+async fn run_due_work(app: &Local) -> Result<(), String> {
+    let due = app
+        .due
+        .due_work(DUE_PER_ROUND)
+        .await
+        .map_err(|e| e.to_string())?;
+    for work in due {
+        match app.runner.run(&work, JOB_BUDGET).await {
+            Ok(outcome @ DueOutcome::Job(_)) => {
+                tracing::info!(?work, finished = outcome.finished_job(), "job run");
+            }
+            Ok(DueOutcome::Mail(_)) => {}
+            Err(error) => tracing::warn!(%error, ?work, "due work: will retry"),
+        }
+    }
+    Ok(())
 }

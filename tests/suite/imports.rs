@@ -43,11 +43,13 @@ impl Rig {
 
     /// `margin` is what the handler keeps back from the invocation's deadline.
     fn with_margin(api: LambdaApi, margin: Duration) -> Rig {
-        let context = api
-            .helpdesk()
-            .import_context(Arc::clone(&api.objects), Arc::clone(&api.objects));
         let continuations = Recorder::default();
-        let handler = CsvImportHandler::new(context, continuations.clone(), margin);
+        let handler = helpdesk_shared::app::csv_import(
+            &api.store,
+            Arc::clone(&api.objects),
+            continuations.clone(),
+            margin,
+        );
         Rig {
             api,
             handler,

@@ -19,7 +19,7 @@ pub(crate) struct Mail {
 
 impl Mail {
     pub(crate) fn new(api: LambdaApi) -> Mail {
-        let context = api.helpdesk().mail_context();
+        let context = helpdesk_shared::app::inbound(&api.store, api.objects.clone());
         Mail {
             handler: EmailIngestHandler::new(context, None),
             api,

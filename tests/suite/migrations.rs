@@ -161,7 +161,7 @@ async fn migrate_old_items(api: &LambdaApi, table: &Table) {
 
     // Runs stopped after every step (page of one item) go on from their checkpoint: every
     // listing shard, then the inbound records, each visited once.
-    let service = api.helpdesk().migrations.with_page(1);
+    let service = api.services().migrations.with_page(1);
     let mut runs = 0;
     loop {
         let run = service.run(LAYOUT_2026_12, Duration::ZERO).await.unwrap();

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use helpdesk_shared::lambda::notifier::NotifierHandler;
+use helpdesk_shared::app;
+use helpdesk_shared::lambda::due_work::DueWorkHandler;
 use helpdesk_shared::mail::SesMailer;
 use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
 use helpdesk_shared::services::notifications::{Notifier, SendOutcome, WelcomeTemplate};
@@ -23,7 +24,7 @@ struct Rig {
     table: String,
     /// Reads items for the stream records, straight from the endpoint (no faults).
     reader: aws_sdk_dynamodb::Client,
-    handler: NotifierHandler,
+    handler: DueWorkHandler,
     sequence: AtomicUsize,
 }
 
@@ -45,21 +46,17 @@ impl Rig {
         let store = Arc::new(DynamoStore::new(client, table.clone()));
         let api = LambdaApi::new(store, s3_store().await);
         let mailer = Arc::new(SesMailer::new(ses_client()));
-        let replies = helpdesk_shared::services::reply_sender(&api.store, mailer.clone());
-        let notifier = Notifier {
-            customers: api.store.clone(),
-            mailer,
-            template: WelcomeTemplate {
-                sender: format!("Support <help@{domain}>"),
-                subject: "Welcome, {{name}}".into(),
-                body: "Hello {{first_name}} {{last_name}} ({{email}})".into(),
-            },
+        let template = WelcomeTemplate {
+            sender: format!("Support <help@{domain}>"),
+            subject: "Welcome, {{name}}".into(),
+            body: "Hello {{first_name}} {{last_name}} ({{email}})".into(),
         };
+        let handler = app::notifier(&api.store, mailer, template);
         let rig = Rig {
             api,
             table,
             reader: dynamo_client(),
-            handler: NotifierHandler::new(notifier, replies),
+            handler,
             sequence: AtomicUsize::new(1),
         };
         (rig, domain)
@@ -308,17 +305,13 @@ async fn welcomes_are_sent_once_through_a_failing_dynamodb() {
         .expect("moto accepts CreateEmailIdentity");
     let api = crate::support::api_on_endpoint(&proxy.endpoint(), "welcome-faults");
     let mailer = Arc::new(SesMailer::new(ses_client()));
-    let replies = helpdesk_shared::services::reply_sender(&api.store, mailer.clone());
-    let notifier = Notifier {
-        customers: api.store.clone(),
-        mailer,
-        template: WelcomeTemplate::with_sender(format!("help@{domain}")),
-    };
+    let template = WelcomeTemplate::with_sender(format!("help@{domain}"));
+    let handler = app::notifier(&api.store, mailer, template);
     let rig = Rig {
         api,
         table: "fake".into(),
         reader: crate::support::dynamo_client_at(&fake.endpoint()),
-        handler: NotifierHandler::new(notifier, replies),
+        handler,
         sequence: AtomicUsize::new(1),
     };
     let emails: Vec<String> = (0..20).map(|i| format!("c{i}@{domain}")).collect();

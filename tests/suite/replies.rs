@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use helpdesk_shared::app;
 use helpdesk_shared::lambda::delivery_feedback::DeliveryFeedbackHandler;
-use helpdesk_shared::lambda::notifier::NotifierHandler;
+use helpdesk_shared::lambda::due_work::DueWorkHandler;
 use helpdesk_shared::mail::{OutboxMailer, SesMailer};
 use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
 use helpdesk_shared::services::notifications::{Notifier, SendOutcome, WelcomeTemplate};
@@ -26,7 +27,7 @@ use crate::support::{As, LambdaApi, Place, dynamo_client, moto_sent_mail, ses_cl
 enum Wire {
     Cloud {
         recorder: Arc<Recorder>,
-        handler: NotifierHandler,
+        handler: Box<DueWorkHandler>,
         reader: aws_sdk_dynamodb::Client,
         table: String,
         sequence: AtomicUsize,
@@ -64,8 +65,7 @@ struct Desk {
 
 impl Desk {
     async fn new(api: LambdaApi) -> Desk {
-        let helpdesk = api.helpdesk();
-        let feedback = DeliveryFeedbackHandler::new(helpdesk.feedback());
+        let feedback = DeliveryFeedbackHandler::new(app::feedback(&api.store));
         let (wire, mailer): (Wire, Arc<dyn Mailer>) = match &api.place {
             Place::Cloud { table, .. } => {
                 // moto's SES sends from any address once it knows one identity.
@@ -88,12 +88,8 @@ impl Desk {
                     accepted: Mutex::new(Vec::new()),
                 });
                 let mailer: Arc<dyn Mailer> = recorder.clone();
-                let notifier = Notifier {
-                    customers: api.store.clone(),
-                    mailer: mailer.clone(),
-                    template: WelcomeTemplate::with_sender("support@helpdesk.test".into()),
-                };
-                let handler = NotifierHandler::new(notifier, helpdesk.reply_sender(mailer.clone()));
+                let template = WelcomeTemplate::with_sender("support@helpdesk.test".into());
+                let handler = Box::new(app::notifier(&api.store, mailer.clone(), template));
                 let wire = Wire::Cloud {
                     recorder,
                     handler,
@@ -106,7 +102,7 @@ impl Desk {
             Place::Local { folder, .. } => {
                 let outbox = folder.join("outbox");
                 let mailer: Arc<dyn Mailer> = Arc::new(OutboxMailer::new(&outbox));
-                let sender = helpdesk.reply_sender(mailer.clone());
+                let sender = app::reply_sender(&api.store, mailer.clone());
                 (Wire::Local { sender, outbox }, mailer)
             }
             Place::Elsewhere => panic!("a desk needs a known place"),
@@ -654,10 +650,11 @@ async fn bounces_and_complaints_mark_replies_and_customers(api: LambdaApi) {
     let complaint = include_str!("../fixtures/eventbridge-ses-complaint.json");
     let applied = desk.feedback(complaint, &cy, None).await;
     assert_eq!(applied["applied"]["customers_marked"], 1);
-    let notifier = desk.api().helpdesk().notifier(
-        desk.mailer.clone(),
-        WelcomeTemplate::with_sender("support@helpdesk.test".into()),
-    );
+    let notifier = Notifier {
+        customers: desk.api().store.clone(),
+        mailer: desk.mailer.clone(),
+        template: WelcomeTemplate::with_sender("support@helpdesk.test".into()),
+    };
     assert_eq!(notifier.welcome(&cy).await.unwrap(), SendOutcome::Failed);
     let cy_now = desk
         .api()
@@ -769,7 +766,7 @@ async fn transient_send_failures_are_retried_then_given_up() {
     );
     // Three sends per attempt: four failures make one failed attempt, then it goes out.
     let flaky = FlakyMailer::new(4);
-    let sender = desk.api().helpdesk().reply_sender(flaky.clone());
+    let sender = app::reply_sender(&desk.api().store, flaky.clone());
     assert_eq!(
         sender.send(&ticket, &key).await.unwrap(),
         SendOutcome::Retrying
@@ -787,7 +784,7 @@ async fn transient_send_failures_are_retried_then_given_up() {
         second["received_at"].as_str().unwrap(),
         second["id"].as_str().unwrap()
     );
-    let down = desk.api().helpdesk().reply_sender(FlakyMailer::new(1_000));
+    let down = app::reply_sender(&desk.api().store, FlakyMailer::new(1_000));
     let mut outcomes = Vec::new();
     for _ in 0..5 {
         outcomes.push(down.send(&ticket, &key).await.unwrap());

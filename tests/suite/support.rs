@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-use helpdesk_shared::Helpdesk;
 use helpdesk_shared::domain::customer::{Customer, Profile};
 use helpdesk_shared::http::auth::JwtClaimsAuthenticator;
+use helpdesk_shared::http::{AppState, Links};
 use helpdesk_shared::objects::{FolderStore, S3Store};
 use helpdesk_shared::ports::objects::ObjectStore;
 use helpdesk_shared::ports::store::Store;
@@ -204,10 +204,7 @@ pub enum As {
 
 impl LambdaApi {
     pub fn new(store: Arc<dyn Store>, objects: Arc<dyn ObjectStore>) -> Self {
-        let router = helpdesk_shared::http::router(
-            Self::wire(&store, &objects),
-            Arc::new(JwtClaimsAuthenticator),
-        );
+        let router = helpdesk_shared::http::router(Self::wire(&store, &objects));
         Self {
             router,
             store,
@@ -241,16 +238,22 @@ impl LambdaApi {
         api
     }
 
-    /// The services over this API's store and bucket, for the Lambda handlers under test.
-    pub fn helpdesk(&self) -> Helpdesk {
+    /// The API's services over this API's store and bucket, for tests that call one directly.
+    pub fn services(&self) -> AppState {
         Self::wire(&self.store, &self.objects)
     }
 
-    fn wire(store: &Arc<dyn Store>, objects: &Arc<dyn ObjectStore>) -> Helpdesk {
+    fn wire(store: &Arc<dyn Store>, objects: &Arc<dyn ObjectStore>) -> AppState {
         // One bucket (or folder) serves as import and mail bucket in tests.
         let support = SupportAddress::parse(SUPPORT_ADDRESS).expect("a valid support address");
-        Helpdesk::new(Arc::clone(store), Arc::clone(objects), Arc::clone(objects))
-            .with_support_address(support)
+        helpdesk_shared::app::api_state(
+            store,
+            Arc::clone(objects),
+            Arc::clone(objects),
+            support,
+            Arc::new(JwtClaimsAuthenticator),
+            Links::default(),
+        )
     }
 
     pub async fn call(
@@ -458,7 +461,6 @@ pub fn moto_sent_mail() -> Vec<(Vec<String>, String)> {
 /// shows it running: the handler fed the stream record of its item. Answers the handler's
 /// answer, which must report no failed record.
 pub async fn run_job(api: &LambdaApi, kind: &str, id: &str) -> Value {
-    use helpdesk_shared::lambda::jobs::JobsHandler;
     let mut event: Value =
         serde_json::from_str(include_str!("../fixtures/dynamodb-stream.json")).unwrap();
     event["Records"][0]["dynamodb"]["NewImage"] = json!({
@@ -467,13 +469,8 @@ pub async fn run_job(api: &LambdaApi, kind: &str, id: &str) -> Value {
         "kind": {"S": kind},
         "job_status": {"S": "running"},
     });
-    let helpdesk = api.helpdesk();
-    let handler = JobsHandler::new(
-        helpdesk.privacy,
-        helpdesk.merges,
-        helpdesk.migrations,
-        Duration::from_secs(1),
-    );
+    let handler =
+        helpdesk_shared::app::jobs(&api.store, api.objects.clone(), Duration::from_secs(1));
     let mut context = lambda_runtime::Context::default();
     context.deadline = (std::time::SystemTime::now() + Duration::from_secs(120))
         .duration_since(std::time::UNIX_EPOCH)

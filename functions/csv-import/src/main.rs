@@ -5,12 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helpdesk_shared::aws::AwsConfig;
-use helpdesk_shared::lambda::csv_import::{CsvImportHandler, SelfInvoke};
+use helpdesk_shared::lambda::csv_import::SelfInvoke;
 use helpdesk_shared::objects::S3Store;
-use helpdesk_shared::services::customers::CustomerService;
-use helpdesk_shared::services::imports::ImportContext;
+use helpdesk_shared::ports::store::Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
-use helpdesk_shared::telemetry;
+use helpdesk_shared::{app, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -31,13 +30,10 @@ async fn main() -> Result<(), Error> {
     let config = aws.get().await;
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set")?;
-    let store = Arc::new(DynamoStore::from_config(&aws)?);
-    let objects = Arc::new(S3Store::from_config(&aws, "IMPORT_BUCKET")?);
-    let customers =
-        CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
-    let context = ImportContext::new(store, customers, objects.clone(), objects);
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&aws)?);
+    let bucket = Arc::new(S3Store::from_config(&aws, "IMPORT_BUCKET")?);
     let continuation = SelfInvoke::new(aws_sdk_lambda::Client::new(config), function);
-    let handler = CsvImportHandler::new(context, continuation, SAFETY_MARGIN);
+    let handler = app::csv_import(&store, bucket, continuation, SAFETY_MARGIN);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use helpdesk_shared::aws::AwsConfig;
-use helpdesk_shared::lambda::delivery_feedback::DeliveryFeedbackHandler;
-use helpdesk_shared::services::replies::feedback::FeedbackService;
+use helpdesk_shared::ports::store::Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
-use helpdesk_shared::telemetry;
+use helpdesk_shared::{app, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -16,8 +15,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     telemetry::init(telemetry::Logs::Json);
     let aws = AwsConfig::from_env();
-    let store = Arc::new(DynamoStore::from_config(&aws)?);
-    let handler = DeliveryFeedbackHandler::new(FeedbackService::new(store.clone(), store));
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&aws)?);
+    let handler = app::delivery_feedback(&store);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

@@ -4,12 +4,10 @@
 use std::sync::Arc;
 
 use helpdesk_shared::aws::AwsConfig;
-use helpdesk_shared::lambda::email_ingest::EmailIngestHandler;
 use helpdesk_shared::objects::S3Store;
-use helpdesk_shared::services::customers::CustomerService;
-use helpdesk_shared::services::inbound::MailContext;
+use helpdesk_shared::ports::store::Store;
 use helpdesk_shared::store::dynamodb::DynamoStore;
-use helpdesk_shared::telemetry;
+use helpdesk_shared::{app, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -24,12 +22,9 @@ async fn main() -> Result<(), Error> {
     telemetry::init(telemetry::Logs::Json);
     // One AWS configuration for the process, loaded when the first event needs a client.
     let config = AwsConfig::from_env();
-    let store = Arc::new(DynamoStore::from_config(&config)?);
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config)?);
     let mail = Arc::new(S3Store::from_config(&config, "MAIL_BUCKET")?);
-    let customers =
-        CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
-    let context = MailContext::new(customers, store.clone(), store.clone(), store, mail);
-    let handler = EmailIngestHandler::new(context, std::env::var("MAIL_PREFIX").ok());
+    let handler = app::email_ingest(&store, mail, std::env::var("MAIL_PREFIX").ok());
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

@@ -5,14 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use helpdesk_shared::aws::AwsConfig;
-use helpdesk_shared::lambda::jobs::JobsHandler;
 use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::ports::store::Store;
-use helpdesk_shared::services::merge_service;
-use helpdesk_shared::services::migrations::MigrationService;
-use helpdesk_shared::services::privacy::PrivacyService;
 use helpdesk_shared::store::dynamodb::DynamoStore;
-use helpdesk_shared::telemetry;
+use helpdesk_shared::{app, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -25,16 +21,7 @@ async fn main() -> Result<(), Error> {
     let config = AwsConfig::from_env();
     let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&config)?);
     let mail = Arc::new(S3Store::from_config(&config, "MAIL_BUCKET")?);
-    let privacy = PrivacyService::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        mail,
-    );
-    let migrations = MigrationService::new(store.clone());
-    let handler = JobsHandler::new(privacy, merge_service(&store), migrations, DEADLINE_MARGIN);
+    let handler = app::jobs(&store, mail, DEADLINE_MARGIN);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

@@ -5,13 +5,11 @@
 use std::sync::Arc;
 
 use helpdesk_shared::aws::AwsConfig;
-use helpdesk_shared::lambda::notifier::NotifierHandler;
 use helpdesk_shared::mail::SesMailer;
 use helpdesk_shared::ports::store::Store;
-use helpdesk_shared::services::notifications::{Notifier, WelcomeTemplate};
-use helpdesk_shared::services::reply_sender;
+use helpdesk_shared::services::notifications::WelcomeTemplate;
 use helpdesk_shared::store::dynamodb::DynamoStore;
-use helpdesk_shared::telemetry;
+use helpdesk_shared::{app, telemetry};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
@@ -31,13 +29,7 @@ async fn main() -> Result<(), Error> {
     // Through the configuration set whose event destination reports bounces and complaints.
     let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(config))
         .with_configuration_set(std::env::var("SES_CONFIGURATION_SET").ok());
-    let mailer = Arc::new(mailer);
-    let notifier = Notifier {
-        customers: store.clone(),
-        mailer: mailer.clone(),
-        template: WelcomeTemplate::from_env()?,
-    };
-    let handler = NotifierHandler::new(notifier, reply_sender(&store, mailer));
+    let handler = app::notifier(&store, Arc::new(mailer), WelcomeTemplate::from_env()?);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

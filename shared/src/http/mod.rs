@@ -37,7 +37,6 @@ use crate::domain::validation::FieldError;
 use crate::http::auth::Authenticator;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
-use crate::services::Helpdesk;
 use crate::services::companies::CompanyService;
 use crate::services::customers::CustomerService;
 use crate::services::fields::FieldService;
@@ -71,11 +70,22 @@ pub const DEFAULT_PAGE: usize = 50;
 
 pub const MAX_PAGE: usize = 200;
 
-/// What the routes share. Each handler extracts only the service it calls (`State<CustomerService>`,
-/// …) through the `FromRef` impls below, so a handler reaches no port it does not use.
+/// What the routes share: every service the API calls, the authenticator and how links are
+/// made. Each handler extracts only the service it calls (`State<CustomerService>`, …) through
+/// the `FromRef` impls below, so a handler reaches no port it does not use. Built by
+/// `app::api_state`.
 #[derive(Clone)]
 pub struct AppState {
-    pub helpdesk: Helpdesk,
+    pub customers: CustomerService,
+    pub companies: CompanyService,
+    pub fields: FieldService,
+    pub imports: ImportService,
+    pub tickets: TicketService,
+    pub inbound: InboundRecordService,
+    pub privacy: PrivacyService,
+    pub merges: MergeService,
+    pub migrations: MigrationService,
+    pub replies: ReplyService,
     pub auth: Arc<dyn Authenticator>,
     pub links: Links,
 }
@@ -103,7 +113,7 @@ macro_rules! substate {
     ($($service:ty => $field:ident),+ $(,)?) => {$(
         impl FromRef<AppState> for $service {
             fn from_ref(state: &AppState) -> Self {
-                state.helpdesk.$field.clone()
+                state.$field.clone()
             }
         }
     )+};
@@ -128,13 +138,9 @@ impl FromRef<AppState> for Links {
     }
 }
 
-pub fn router(helpdesk: Helpdesk, auth: Arc<dyn Authenticator>) -> Router {
-    // The request log (with the caller) wraps every route, as in local mode.
-    with_request_log(routes()).with_state(AppState {
-        helpdesk,
-        auth,
-        links: Links::default(),
-    })
+/// The API's router over `state`, with the request log around every route.
+pub fn router(state: AppState) -> Router {
+    with_request_log(routes()).with_state(state)
 }
 
 /// Declares routes once, for both the router and the list the OpenAPI description is checked

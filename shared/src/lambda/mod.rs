@@ -5,12 +5,10 @@
 pub mod csv_import;
 #[cfg(feature = "delivery-feedback")]
 pub mod delivery_feedback;
+#[cfg(any(feature = "notifier", feature = "jobs"))]
+pub mod due_work;
 #[cfg(feature = "email-ingest")]
 pub mod email_ingest;
-#[cfg(feature = "jobs")]
-pub mod jobs;
-#[cfg(feature = "notifier")]
-pub mod notifier;
 
 use crate::domain::error::HelpdeskError;
 

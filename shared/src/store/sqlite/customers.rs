@@ -11,21 +11,6 @@ use crate::ports::store::{list_key, name_key};
 /// A customer by any of its emails, primary or alternate.
 pub(super) const CUSTOMER_BY_EMAIL: &str = "SELECT c.doc FROM customer_emails e JOIN customers c ON c.id = e.customer_id WHERE e.email = ?1";
 
-impl SqliteStore {
-    /// Up to `limit` customers whose welcome email is due (requested, not yet being sent).
-    pub async fn welcomes_due(&self, limit: usize) -> Result<Vec<Customer>, StoreError> {
-        self.with(move |connection| {
-            let rows: Vec<(String, Customer)> = read_docs(
-                connection,
-                "SELECT id, doc FROM customers WHERE welcome_due = 1 LIMIT ?1",
-                [limit as i64],
-            )?;
-            Ok(rows.into_iter().map(|(_, c)| c).collect())
-        })
-        .await
-    }
-}
-
 /// Whether the notifier (local mode: its poller) still has to send this customer's welcome.
 pub(super) fn welcome_due(customer: &Customer) -> bool {
     customer

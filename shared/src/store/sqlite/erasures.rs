@@ -8,33 +8,6 @@ use crate::ports::store::ErasureStore;
 const SALT: &str = "erasure_salt";
 const TABLE: &str = "erasures";
 
-impl SqliteStore {
-    /// Moves everything in the write-ahead log into the database file and empties the log.
-    /// With `secure_delete`, what an erasure deleted is then in neither file.
-    pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        self.with(|connection| {
-            connection
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(unavailable)
-        })
-        .await
-    }
-
-    /// Erasures still running, oldest first: local mode's runner continues them (the cloud's
-    /// is woken by the table's stream).
-    pub async fn running_erasures(&self, limit: usize) -> Result<Vec<Erasure>, StoreError> {
-        self.with(move |connection| {
-            let rows: Vec<(String, Erasure)> = read_docs(
-                connection,
-                "SELECT id, doc FROM erasures WHERE running = 1 ORDER BY id LIMIT ?1",
-                [limit as i64],
-            )?;
-            Ok(rows.into_iter().map(|(_, erasure)| erasure).collect())
-        })
-        .await
-    }
-}
-
 #[async_trait]
 impl ErasureStore for SqliteStore {
     async fn insert_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
@@ -56,7 +29,13 @@ impl ErasureStore for SqliteStore {
         let (id, was) = (previous.id.clone(), previous.version);
         let (running, version, doc) = (!next.is_done(), next.version, to_doc(next)?);
         self.write(move |tx| replace_job(tx, TABLE, &id, was, running, version, doc))
-            .await
+            .await?;
+        if next.is_done() {
+            // With `secure_delete`, what the erasure deleted is then in neither file: the
+            // write-ahead log is moved into the database file and emptied.
+            self.checkpoint().await?;
+        }
+        Ok(())
     }
 
     async fn erasure_salt(&self) -> Result<String, StoreError> {

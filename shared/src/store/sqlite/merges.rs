@@ -10,22 +10,6 @@ use crate::ports::store::{MergeStore, MergeWrite};
 
 const TABLE: &str = "merges";
 
-impl SqliteStore {
-    /// Merges still moving tickets, notes or history, oldest first: local mode's runner
-    /// continues them (the cloud's is woken by the table's stream).
-    pub async fn running_merges(&self, limit: usize) -> Result<Vec<Merge>, StoreError> {
-        self.with(move |connection| {
-            let rows: Vec<(String, Merge)> = read_docs(
-                connection,
-                "SELECT id, doc FROM merges WHERE running = 1 ORDER BY id LIMIT ?1",
-                [limit as i64],
-            )?;
-            Ok(rows.into_iter().map(|(_, merge)| merge).collect())
-        })
-        .await
-    }
-}
-
 /// See `MergeStore::write_merge`. Everything is checked before anything changes.
 fn replace_many_in(
     tx: &Connection,

@@ -9,22 +9,6 @@ use crate::ports::store::MigrationStore;
 
 const TABLE: &str = "migrations";
 
-impl SqliteStore {
-    /// Migrations still running: local mode's runner finishes them (the cloud's is woken by
-    /// the table's stream).
-    pub async fn running_migrations(&self) -> Result<Vec<Migration>, StoreError> {
-        self.with(move |connection| {
-            let rows: Vec<(String, Migration)> = read_docs(
-                connection,
-                "SELECT id, doc FROM migrations WHERE running = 1 ORDER BY id",
-                [],
-            )?;
-            Ok(rows.into_iter().map(|(_, migration)| migration).collect())
-        })
-        .await
-    }
-}
-
 #[async_trait]
 impl MigrationStore for SqliteStore {
     async fn insert_migration(&self, migration: &Migration) -> Result<(), StoreError> {

@@ -6,6 +6,7 @@
 mod companies;
 mod connection;
 mod customers;
+mod due;
 mod erasures;
 mod fields;
 mod history;

@@ -2,25 +2,6 @@
 
 use super::*;
 
-impl SqliteStore {
-    /// Replies queued and not claimed by a sender (local mode's stand-in for the table's
-    /// stream): what the notifier would be woken for.
-    pub async fn replies_due(&self, limit: usize) -> Result<Vec<TicketMessage>, StoreError> {
-        self.with(move |connection| {
-            let rows: Vec<(String, TicketMessage)> = read_docs(
-                connection,
-                "SELECT sort_key, doc FROM ticket_messages
-                 WHERE json_extract(doc, '$.delivery.status') = 'queued'
-                   AND json_extract(doc, '$.delivery.sending_since') IS NULL
-                 LIMIT ?1",
-                [limit as i64],
-            )?;
-            Ok(rows.into_iter().map(|(_, message)| message).collect())
-        })
-        .await
-    }
-}
-
 #[async_trait]
 impl TicketStore for SqliteStore {
     async fn store_message(&self, write: &MessageWrite) -> Result<(), StoreError> {

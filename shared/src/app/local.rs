@@ -1,0 +1,82 @@
+//! Local mode's wiring: everything over one SQLite store and one data folder, which stands in
+//! for both buckets; outgoing mail goes to the outbox folder.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::objects::FolderStore;
+use crate::ports::due::DueWorkSource;
+use crate::services::inbound::MailContext;
+use crate::store::sqlite::SqliteStore;
+
+/// How local mode sends: from where, the welcome email's text, and through what (the outbox).
+pub struct LocalMail {
+    pub support: SupportAddress,
+    pub welcome: WelcomeTemplate,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+/// The parts of `helpdesk serve` and of the one-shot commands.
+#[derive(Clone)]
+pub struct Local {
+    store: Arc<dyn Store>,
+    folder: Arc<FolderStore>,
+    support: SupportAddress,
+    /// What is due: asked every few seconds by the watcher, as the cloud's stream says it.
+    pub due: Arc<dyn DueWorkSource>,
+    /// Does the due work: mail to the outbox, erasures, merges, migrations.
+    pub runner: DueWorkRunner,
+    /// Inbound mail: raw mail, attachments and bodies in the data folder.
+    pub inbound: MailContext,
+}
+
+/// Local mode over `store` and the data `folder` (its objects: uploads, raw mail, reports).
+pub fn local(store: Arc<SqliteStore>, folder: Arc<FolderStore>, mail: LocalMail) -> Local {
+    let due: Arc<dyn DueWorkSource> = store.clone();
+    let store: Arc<dyn Store> = store;
+    let objects: Arc<dyn ObjectStore> = folder.clone();
+    let runner = DueWorkRunner {
+        erasures: Some(privacy(&store, objects.clone())),
+        merges: Some(merges(&store)),
+        migrations: Some(MigrationService::new(store.clone())),
+        ..mail_runner(&store, mail.mailer, mail.welcome)
+    };
+    Local {
+        inbound: inbound(&store, objects),
+        store,
+        folder,
+        support: mail.support,
+        due,
+        runner,
+    }
+}
+
+impl Local {
+    /// The API's state, callers authenticated by `auth`, links made from `links`.
+    pub fn api_state(
+        &self,
+        auth: Arc<dyn crate::http::auth::Authenticator>,
+        links: crate::http::Links,
+    ) -> crate::http::AppState {
+        let folder: Arc<dyn ObjectStore> = self.folder.clone();
+        api_state(
+            &self.store,
+            folder.clone(),
+            folder,
+            self.support.clone(),
+            auth,
+            links,
+        )
+    }
+
+    /// The data folder, whose download tokens the local download route redeems.
+    pub fn folder(&self) -> &Arc<FolderStore> {
+        &self.folder
+    }
+
+    /// An import run reading its file from `sources` (the data folder, or the folder of a
+    /// file named on the command line), its report written into the data folder.
+    pub fn import_run(&self, sources: Arc<dyn ObjectStore>) -> ImportContext {
+        import_run(&self.store, sources, self.folder.clone())
+    }
+}

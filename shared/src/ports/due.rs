@@ -1,0 +1,49 @@
+//! Work the helpdesk owes without being asked: a welcome email or a reply to send, an
+//! erasure, merge or migration to carry on. Local mode asks its store what is due; in the cloud
+//! the table's stream says it, record by record. Both answer with [`DueWork`], and one runner
+//! (`services::due::DueWorkRunner`) does it.
+
+use async_trait::async_trait;
+
+use crate::domain::error::StoreError;
+
+/// One piece of due work, named by what it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DueWork {
+    /// The welcome email of the customer with this (primary) email.
+    Welcome {
+        email: String,
+    },
+    /// A reply queued in a ticket, by its position in the ticket.
+    Reply {
+        ticket_id: String,
+        message_key: String,
+    },
+    Erasure {
+        id: String,
+    },
+    Merge {
+        id: String,
+    },
+    Migration {
+        name: String,
+    },
+}
+
+impl DueWork {
+    /// Whether this is a job (an erasure, a merge or a migration) rather than mail to send.
+    pub fn is_job(&self) -> bool {
+        matches!(
+            self,
+            DueWork::Erasure { .. } | DueWork::Merge { .. } | DueWork::Migration { .. }
+        )
+    }
+}
+
+/// Asks what is due now.
+#[async_trait]
+pub trait DueWorkSource: Send + Sync {
+    /// At most `limit` pieces of each kind of work due now: mail first, then merges (an
+    /// erasure of the same person waits for them), then erasures, then migrations.
+    async fn due_work(&self, limit: usize) -> Result<Vec<DueWork>, StoreError>;
+}
