@@ -13,7 +13,7 @@ use clap::Parser;
 use cli::{Cli, Command, ImportArgs, ServeArgs};
 use helpdesk::local::{DATABASE_FILE, DataDir};
 use helpdesk_shared::domain::import_job::{ImportOptions, ImportStatus};
-use helpdesk_shared::http::views::ImportJobView;
+use helpdesk_shared::http::ImportJobView;
 use helpdesk_shared::services::imports::{Progress, ProgressFn};
 use helpdesk_shared::telemetry;
 use std::io::IsTerminal;

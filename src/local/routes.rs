@@ -107,7 +107,7 @@ async fn upload_import_file(
     uploads.uploaded.notify_one();
     Ok((
         axum::http::StatusCode::ACCEPTED,
-        axum::Json(helpdesk_shared::http::views::ImportJobView::new(&job)),
+        axum::Json(helpdesk_shared::http::ImportJobView::new(&job)),
     )
         .into_response())
 }

@@ -2,8 +2,8 @@
 
 use super::*;
 use crate::domain::company::{AddDomain, CompanyInput};
-use crate::http::bodies::MergePatch;
-use crate::http::views::{CompanyView, DomainAddedView, HistoryEntryView};
+use crate::domain::company::{Company, DomainAdded};
+use serde::Serialize;
 
 #[utoipa::path(post, path = "/companies", tag = "companies", summary = "Create a company",
     request_body = CompanyInput,
@@ -52,28 +52,6 @@ pub(super) async fn get_company(
         company.version,
         CompanyView::from(&company),
     ))
-}
-
-#[utoipa::path(get, path = "/companies/{id}/history", tag = "companies",
-    summary = "Who changed what and when, newest first, ending with the creation",
-    params(("id" = String, Path, description = "Company id"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
-    responses((status = 200, description = "A page of changes", body = PageView<HistoryEntryView>)))]
-pub(super) async fn company_history(
-    State(companies): State<CompanyService>,
-    caller: Caller,
-    Param(id): Param,
-    RawQuery(query): RawQuery,
-) -> ApiResult {
-    let scope = "history";
-    let (limit, after) = page_params(query, scope)?;
-    let page = companies
-        .company_history(&caller, &id, after.as_deref(), limit)
-        .await?;
-    // Companies have no custom fields: every change is visible to staff.
-    let fields = crate::domain::field::FieldSet::default();
-    let view = |entry| HistoryEntryView::new(entry, &fields, &caller);
-    Ok(list_response(&page, view, scope))
 }
 
 #[utoipa::path(patch, path = "/companies/{id}", tag = "companies",
@@ -133,4 +111,52 @@ pub(super) async fn add_company_domain(
         added.company.version,
         DomainAddedView::from(&added),
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views and request bodies: what clients see, built field by field from the records, and what
+// they send.
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Company)]
+pub struct CompanyView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub domains: &'a [String],
+    pub notes: &'a Option<String>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    pub version: u64,
+}
+
+impl<'a> From<&'a Company> for CompanyView<'a> {
+    fn from(company: &'a Company) -> Self {
+        CompanyView {
+            id: &company.id,
+            name: &company.name,
+            domains: &company.domains,
+            notes: &company.notes,
+            created_at: &company.created_at,
+            updated_at: &company.updated_at,
+            version: company.version,
+        }
+    }
+}
+
+/// `POST /companies/{id}/domains`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = DomainAdded)]
+pub struct DomainAddedView<'a> {
+    pub company: CompanyView<'a>,
+    /// Existing customers without a company that were assigned by the back-fill.
+    pub assigned_customers: u64,
+}
+
+impl<'a> From<&'a DomainAdded> for DomainAddedView<'a> {
+    fn from(added: &'a DomainAdded) -> Self {
+        DomainAddedView {
+            company: CompanyView::from(&added.company),
+            assigned_customers: added.assigned_customers,
+        }
+    }
 }

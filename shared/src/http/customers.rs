@@ -2,8 +2,14 @@
 
 use super::*;
 use crate::domain::customer::{CustomerInput, NoteInput};
-use crate::http::bodies::{BatchInput, MergePatch};
-use crate::http::views::{BatchResultView, HistoryEntryView, NoteView, TicketSummaryView};
+use std::collections::BTreeMap;
+
+use crate::domain::customer::{Address, Block, Customer, Entitlement, Note, PortalAccess, Welcome};
+use crate::domain::delivery::AddressProblem;
+use crate::domain::email::Email;
+use crate::domain::field::FieldSet;
+use crate::services::customers::{BatchItemResult, BatchStatus};
+use serde::Deserialize;
 
 #[utoipa::path(post, path = "/customers", tag = "customers", summary = "Create a customer",
     request_body = CustomerInput,
@@ -204,27 +210,6 @@ pub(super) async fn list_notes(
     Ok(list_response(&page, NoteView::from, scope))
 }
 
-#[utoipa::path(get, path = "/customers/{email}/history", tag = "customers",
-    summary = "Who changed what and when, newest first, ending with the creation",
-    params(("email" = String, Path, description = "A primary or alternate email, case-insensitive"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
-    responses((status = 200, description = "A page of changes", body = PageView<HistoryEntryView>)))]
-pub(super) async fn customer_history(
-    State(customers): State<CustomerService>,
-    caller: Caller,
-    Param(email): Param,
-    RawQuery(query): RawQuery,
-) -> ApiResult {
-    let scope = "history";
-    let (limit, after) = page_params(query, scope)?;
-    let page = customers
-        .customer_history(&caller, &email, after.as_deref(), limit)
-        .await?;
-    let fields = customers.field_set().await?;
-    let view = |entry| HistoryEntryView::new(entry, &fields, &caller);
-    Ok(list_response(&page, view, scope))
-}
-
 #[utoipa::path(get, path = "/customers/{email}/tickets", tag = "tickets",
     summary = "The customer's tickets, newest first",
     params(("email" = String, Path, description = "A primary or alternate email, case-insensitive"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
@@ -299,4 +284,147 @@ async fn set_blocked(
         customer.version,
         CustomerView::new(&customer, &fields, caller),
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views and request bodies: what clients see, built field by field from the records, and what
+// they send.
+
+/// A customer as `caller` may see it: custom fields they may not view are left out, and the
+/// import bookkeeping never appears.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Customer)]
+pub struct CustomerView<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub first_name: &'a Option<String>,
+    pub last_name: &'a Option<String>,
+    pub phones: &'a [String],
+    #[schema(value_type = Vec<String>)]
+    pub alternate_emails: &'a [Email],
+    pub company_id: &'a Option<String>,
+    pub address: &'a Option<Address>,
+    pub social: &'a BTreeMap<String, String>,
+    pub avatar: &'a Option<String>,
+    pub custom_fields: BTreeMap<&'a str, &'a Value>,
+    pub tags: &'a [String],
+    pub portal_access: PortalAccess,
+    pub notes: &'a Option<String>,
+    pub entitlements: &'a [Entitlement],
+    pub welcome: &'a Option<Welcome>,
+    /// Set while the customer is blocked.
+    pub blocked: &'a Option<Block>,
+    /// Set when mail to the address bounced for good: replies are refused until the email
+    /// changes or an admin clears it (`DELETE /customers/{email}/undeliverable`).
+    pub undeliverable: &'a Option<AddressProblem>,
+    /// Set when the customer marked our mail as spam: no automated mail goes to them.
+    pub complained: &'a Option<AddressProblem>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    pub version: u64,
+}
+
+impl<'a> CustomerView<'a> {
+    pub fn new(customer: &'a Customer, fields: &FieldSet, caller: &Caller) -> Self {
+        let profile = &customer.profile;
+        CustomerView {
+            id: &customer.id,
+            email: profile.email.as_str(),
+            first_name: &profile.first_name,
+            last_name: &profile.last_name,
+            phones: &profile.phones,
+            alternate_emails: &profile.alternate_emails,
+            company_id: &profile.company_id,
+            address: &profile.address,
+            social: &profile.social,
+            avatar: &profile.avatar,
+            custom_fields: profile
+                .custom_fields
+                .iter()
+                .filter(|(key, _)| fields.get(key).is_some_and(|d| d.can_view(caller)))
+                .map(|(key, value)| (key.as_str(), value))
+                .collect(),
+            tags: &profile.tags,
+            portal_access: profile.portal_access,
+            notes: &profile.notes,
+            entitlements: &profile.entitlements,
+            welcome: &customer.welcome,
+            blocked: &customer.blocked,
+            undeliverable: &customer.undeliverable,
+            complained: &customer.complained,
+            created_at: &customer.created_at,
+            updated_at: &customer.updated_at,
+            version: customer.version,
+        }
+    }
+}
+
+/// The outcome of one item of `POST /customers/batch`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BatchItem)]
+pub struct BatchItemView<'a> {
+    pub index: usize,
+    pub email: &'a Option<String>,
+    pub status: BatchStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerView<'a>>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    pub errors: &'a [FieldError],
+}
+
+impl<'a> BatchItemView<'a> {
+    pub fn new(item: &'a BatchItemResult, fields: &FieldSet, caller: &Caller) -> Self {
+        BatchItemView {
+            index: item.index,
+            email: &item.email,
+            status: item.status,
+            customer: item
+                .customer
+                .as_ref()
+                .map(|c| CustomerView::new(c, fields, caller)),
+            errors: &item.errors,
+        }
+    }
+}
+
+/// `POST /customers/batch`: one result per item, in order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BatchResult)]
+pub struct BatchResultView<'a> {
+    pub results: Vec<BatchItemView<'a>>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Note)]
+pub struct NoteView<'a> {
+    pub id: &'a str,
+    /// Who wrote it: the caller's `sub`, or the local key's name.
+    pub author: &'a str,
+    pub text: &'a str,
+    pub created_at: &'a str,
+}
+
+impl<'a> From<&'a Note> for NoteView<'a> {
+    fn from(note: &'a Note) -> Self {
+        NoteView {
+            id: &note.id,
+            author: &note.author,
+            text: &note.text,
+            created_at: &note.created_at,
+        }
+    }
+}
+
+/// `POST /customers/batch`: either `customers` (each created or updated by email) or `emails`
+/// (a comma-, semicolon- or newline-separated list of addresses).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[expect(
+    dead_code,
+    reason = "described for the OpenAPI document; the service reads the JSON"
+)]
+pub struct BatchInput {
+    #[schema(max_items = 100, value_type = Option<Vec<Object>>)]
+    pub customers: Option<Vec<Value>>,
+    pub emails: Option<String>,
 }

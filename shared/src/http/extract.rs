@@ -136,3 +136,12 @@ impl FromRequestParts<AppState> for Params2 {
             .map_err(|_| HelpdeskError::bad_request("path", "is not a valid path parameter"))
     }
 }
+
+/// A JSON Merge Patch (RFC 7396): any object; `null` removes a field.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(value_type = Object)]
+#[expect(
+    dead_code,
+    reason = "described for the OpenAPI document; patches are read as JSON"
+)]
+pub struct MergePatch(pub Value);

@@ -1,9 +1,10 @@
 //! `/fields`: custom field definitions.
 
 use super::*;
+use crate::domain::caller::Role;
 use crate::domain::field::FieldInput;
-use crate::http::bodies::MergePatch;
-use crate::http::views::{FieldListView, FieldView};
+use crate::domain::field::{FieldDefinition, FieldType};
+use serde::Serialize;
 
 #[utoipa::path(get, path = "/fields", tag = "fields", summary = "Custom field definitions",
     responses((status = 200, description = "Every definition, by key", body = FieldListView)))]
@@ -69,4 +70,50 @@ pub(super) async fn update_field(
         field.version,
         FieldView::from(&field),
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views and request bodies: what clients see, built field by field from the records, and what
+// they send.
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Field)]
+pub struct FieldView<'a> {
+    pub key: &'a str,
+    pub label: &'a str,
+    #[serde(rename = "type")]
+    pub field_type: FieldType,
+    pub options: &'a [String],
+    pub required: bool,
+    pub view_roles: &'a [Role],
+    pub edit_roles: &'a [Role],
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    pub version: u64,
+}
+
+impl<'a> From<&'a FieldDefinition> for FieldView<'a> {
+    fn from(field: &'a FieldDefinition) -> Self {
+        FieldView {
+            key: &field.key,
+            label: &field.label,
+            field_type: field.field_type,
+            options: &field.options,
+            required: field.required,
+            view_roles: &field.view_roles,
+            edit_roles: &field.edit_roles,
+            created_at: &field.created_at,
+            updated_at: &field.updated_at,
+            version: field.version,
+        }
+    }
+}
+
+/// `GET /fields`: every definition at once (an admin-sized list).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = FieldList)]
+pub struct FieldListView<'a> {
+    pub items: Vec<FieldView<'a>>,
+    /// Always null: the list is never paged.
+    pub next_cursor: Option<String>,
 }

@@ -1,8 +1,8 @@
 //! `/imports`: import jobs, their upload URLs and the CSV template.
 
 use super::*;
-use crate::domain::import_job::ImportOptions;
-use crate::http::views::ImportJobView;
+use crate::domain::import_job::{Counts, ImportJob, ImportOptions, ImportStatus};
+use serde::Serialize;
 
 #[utoipa::path(post, path = "/imports", tag = "imports",
     summary = "Start an import: answers the job and where to upload the CSV",
@@ -55,4 +55,60 @@ pub(super) async fn import_template(caller: Caller) -> ApiResult {
         HeaderValue::from_static("attachment; filename=\"customers-template.csv\""),
     );
     Ok(response)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views and request bodies: what clients see, built field by field from the records, and what
+// they send.
+
+/// An import job as clients see it: the run's internals (who it runs as, checkpoint, lease,
+/// the source's version) stay out.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ImportJob)]
+pub struct ImportJobView<'a> {
+    pub id: &'a str,
+    pub status: ImportStatus,
+    pub dry_run: bool,
+    pub options: &'a ImportOptions,
+    pub counts: Counts,
+    pub ignored_columns: &'a [String],
+    pub error_report: &'a Option<String>,
+    pub error: &'a Option<String>,
+    pub source_key: &'a str,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    pub version: u64,
+    /// Where to send the file, on a job just created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload_method: Option<&'static str>,
+}
+
+impl<'a> ImportJobView<'a> {
+    pub fn new(job: &'a ImportJob) -> Self {
+        ImportJobView {
+            id: &job.id,
+            status: job.status,
+            dry_run: job.dry_run,
+            options: &job.options,
+            counts: job.counts,
+            ignored_columns: &job.ignored_columns,
+            error_report: &job.error_report,
+            error: &job.error,
+            source_key: &job.source_key,
+            created_at: &job.created_at,
+            updated_at: &job.updated_at,
+            version: job.version,
+            upload_url: None,
+            upload_method: None,
+        }
+    }
+
+    /// The job with the URL its file is to be `PUT` to.
+    pub fn with_upload(mut self, url: String) -> Self {
+        self.upload_url = Some(url);
+        self.upload_method = Some("PUT");
+        self
+    }
 }

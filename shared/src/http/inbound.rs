@@ -1,8 +1,9 @@
 //! `/inbound`: what happened to received mail.
 
 use super::*;
-use crate::domain::inbound::InboundStatus;
-use crate::http::views::InboundRecordView;
+use crate::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
+use crate::domain::ticket::ThreadReason;
+use serde::Serialize;
 
 #[utoipa::path(get, path = "/inbound", tag = "inbound",
     summary = "Received mail and what became of it, newest first",
@@ -36,4 +37,50 @@ pub(super) async fn get_inbound(
 ) -> ApiResult {
     let record = inbound.get_inbound(&caller, &id).await?;
     Ok(axum::Json(InboundRecordView::from(&record)).into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views and request bodies: what clients see, built field by field from the records, and what
+// they send.
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = InboundRecord)]
+pub struct InboundRecordView<'a> {
+    /// The SES message id (cloud) or `eml-` and a digest of the file (local).
+    pub id: &'a str,
+    pub status: InboundStatus,
+    /// Why it was ignored or failed.
+    pub reason: &'a Option<String>,
+    pub received_at: &'a str,
+    /// The raw message, kept whatever the outcome.
+    pub raw_key: &'a str,
+    pub from: &'a Option<String>,
+    pub subject: &'a Option<String>,
+    pub message_id: &'a Option<String>,
+    pub customer_email: &'a Option<String>,
+    /// Whether this message created the customer.
+    pub customer_created: bool,
+    pub ticket_id: &'a Option<String>,
+    pub thread_reason: Option<ThreadReason>,
+    pub verdicts: &'a Verdicts,
+}
+
+impl<'a> From<&'a InboundRecord> for InboundRecordView<'a> {
+    fn from(record: &'a InboundRecord) -> Self {
+        InboundRecordView {
+            id: &record.id,
+            status: record.status,
+            reason: &record.reason,
+            received_at: &record.received_at,
+            raw_key: &record.raw_key,
+            from: &record.from,
+            subject: &record.subject,
+            message_id: &record.message_id,
+            customer_email: &record.customer_email,
+            customer_created: record.customer_created,
+            ticket_id: &record.ticket_id,
+            thread_reason: record.thread_reason,
+            verdicts: &record.verdicts,
+        }
+    }
 }

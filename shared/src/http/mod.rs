@@ -5,6 +5,7 @@ mod companies;
 mod customers;
 mod extract;
 mod fields;
+mod history;
 mod imports;
 mod inbound;
 mod merges;
@@ -15,9 +16,7 @@ mod problem;
 mod tickets;
 
 pub mod auth;
-pub mod bodies;
 pub mod openapi;
-pub mod views;
 
 use std::sync::Arc;
 
@@ -52,6 +51,8 @@ use customers::*;
 pub use extract::Param;
 use extract::*;
 use fields::*;
+use history::*;
+pub use imports::ImportJobView;
 use imports::*;
 use inbound::*;
 use merges::*;
@@ -61,7 +62,6 @@ use pagination::*;
 use privacy::*;
 use problem::*;
 use tickets::*;
-use views::{BatchItemView, CustomerView};
 
 /// Request bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

@@ -13,7 +13,9 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
-use super::{companies, customers, fields, imports, inbound, merges, migrations, privacy, tickets};
+use super::{
+    companies, customers, fields, history, imports, inbound, merges, migrations, privacy, tickets,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,8 +36,8 @@ use super::{companies, customers, fields, imports, inbound, merges, migrations, 
         customers::delete_customer,
         customers::add_note,
         customers::list_notes,
-        customers::customer_history,
-        companies::company_history,
+        history::customer_history,
+        history::company_history,
         privacy::erase_customer,
         privacy::get_erasure,
         privacy::export_customer,
@@ -62,7 +64,7 @@ use super::{companies, customers, fields, imports, inbound, merges, migrations, 
         tickets::get_ticket,
         tickets::update_ticket,
         tickets::post_message,
-        tickets::ticket_history,
+        history::ticket_history,
         tickets::download_attachment,
         inbound::list_inbound,
         inbound::get_inbound,

@@ -5,9 +5,6 @@ use super::*;
 use crate::domain::erasure::{Erasure, ErasureCounts, ErasureStatus, TicketErasure};
 use crate::domain::field::FieldSet;
 use crate::domain::ticket::TicketMessage;
-use crate::http::views::{
-    DownloadView, HistoryEntryView, InboundRecordView, MessageView, NoteView, TicketSummaryView,
-};
 use crate::services::privacy::erasure::EraseInput;
 use crate::services::privacy::{Export, PrivacyService};
 

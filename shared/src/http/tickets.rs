@@ -1,10 +1,11 @@
 //! `/tickets`: tickets, status changes and attachment downloads.
 
 use super::*;
+use crate::domain::delivery::Delivery;
 use crate::domain::reply::ReplyInput;
-use crate::domain::ticket::TicketPatch;
-use crate::http::views::{
-    DownloadView, HistoryEntryView, MessageView, TicketSummaryView, TicketThreadView,
+use crate::domain::ticket::{
+    Attachment, Download, Mailbox, MessageKind, ThreadReason, Ticket, TicketMessage, TicketPatch,
+    TicketStatus, TicketView,
 };
 
 #[utoipa::path(get, path = "/tickets/{id}", tag = "tickets",
@@ -68,27 +69,6 @@ pub(super) async fn post_message(
     Ok((StatusCode::CREATED, axum::Json(MessageView::from(&message))).into_response())
 }
 
-#[utoipa::path(get, path = "/tickets/{id}/history", tag = "tickets",
-    summary = "Changes of status, replies and notes: who and when, newest first, ending with the creation",
-    params(("id" = String, Path, description = "Ticket id"), ("limit" = Option<usize>, Query, description = "Items per page, 1 to 200 (default 50)"),
-        ("cursor" = Option<String>, Query, description = "From next_cursor of the previous page")),
-    responses((status = 200, description = "A page of changes", body = PageView<HistoryEntryView>)))]
-pub(super) async fn ticket_history(
-    State(tickets): State<TicketService>,
-    caller: Caller,
-    Param(id): Param,
-    RawQuery(query): RawQuery,
-) -> ApiResult {
-    let scope = "ticket-history";
-    let (limit, after) = page_params(query, scope)?;
-    let page = tickets
-        .ticket_history(&caller, &id, after.as_deref(), limit)
-        .await?;
-    let fields = crate::domain::field::FieldSet::default();
-    let view = |entry| HistoryEntryView::new(entry, &fields, &caller);
-    Ok(list_response(&page, view, scope))
-}
-
 /// Answers the download's details with a short-lived URL, and redirects there (`303`), so a
 /// browser link downloads at once and an API client can read the URL from the body.
 #[utoipa::path(get, path = "/tickets/{id}/attachments/{attachment}", tag = "tickets",
@@ -127,4 +107,159 @@ pub(super) fn see_other(mut download: crate::domain::ticket::Download, links: &L
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views and request bodies: what clients see, built field by field from the records, and what
+// they send.
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Ticket)]
+pub struct TicketSummaryView<'a> {
+    /// Short and upper-case: the `[#ID]` subject token.
+    pub id: &'a str,
+    pub subject: &'a str,
+    pub customer_id: &'a str,
+    pub customer_email: &'a str,
+    pub company_id: &'a Option<String>,
+    pub status: TicketStatus,
+    pub message_count: u64,
+    pub last_message_at: &'a str,
+    /// The closed ticket this one continues.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up_of: Option<&'a str>,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+    pub version: u64,
+}
+
+impl<'a> From<&'a Ticket> for TicketSummaryView<'a> {
+    fn from(ticket: &'a Ticket) -> Self {
+        TicketSummaryView {
+            id: &ticket.id,
+            subject: &ticket.subject,
+            customer_id: &ticket.customer_id,
+            customer_email: &ticket.customer_email,
+            company_id: &ticket.company_id,
+            status: ticket.status,
+            message_count: ticket.message_count,
+            last_message_at: &ticket.last_message_at,
+            follow_up_of: ticket.follow_up_of.as_deref(),
+            created_at: &ticket.created_at,
+            updated_at: &ticket.updated_at,
+            version: ticket.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TicketMessage)]
+pub struct MessageView<'a> {
+    pub id: &'a str,
+    pub ticket_id: &'a str,
+    /// The RFC 5322 Message-ID, without angle brackets.
+    pub message_id: &'a str,
+    pub from: &'a Mailbox,
+    pub reply_to: &'a [Mailbox],
+    pub to: &'a [Mailbox],
+    pub cc: &'a [Mailbox],
+    /// The sender's `Date` header (RFC 3339), when it had a valid one.
+    pub date: &'a Option<String>,
+    pub received_at: &'a str,
+    pub subject: &'a str,
+    pub text: &'a str,
+    /// Sanitised HTML.
+    pub html: &'a Option<String>,
+    /// The new text, quoted history removed.
+    pub reply_text: &'a str,
+    /// Where large bodies are kept (they are read back into `text` and `html`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_key: Option<&'a str>,
+    pub attachments: &'a [Attachment],
+    pub thread_reason: ThreadReason,
+    pub unauthenticated: bool,
+    /// Mail from the customer, or an agent's reply or internal note.
+    pub kind: MessageKind,
+    /// The agent who wrote a reply or note.
+    pub author: &'a Option<String>,
+    /// A reply's way to the customer: `queued`, then `sent` or `failed`.
+    pub delivery: &'a Option<Delivery>,
+    /// The Message-ID a reply answers.
+    pub in_reply_to: &'a Option<String>,
+    /// The thread's Message-IDs a reply names.
+    pub references: &'a [String],
+}
+
+impl<'a> From<&'a TicketMessage> for MessageView<'a> {
+    fn from(message: &'a TicketMessage) -> Self {
+        MessageView {
+            id: &message.id,
+            ticket_id: &message.ticket_id,
+            message_id: &message.message_id,
+            from: &message.from,
+            reply_to: &message.reply_to,
+            to: &message.to,
+            cc: &message.cc,
+            date: &message.date,
+            received_at: &message.received_at,
+            subject: &message.subject,
+            text: &message.body.text,
+            html: &message.body.html,
+            reply_text: &message.body.reply_text,
+            body_key: message.body_key.as_deref(),
+            attachments: &message.attachments,
+            thread_reason: message.thread_reason,
+            unauthenticated: message.unauthenticated,
+            kind: message.kind,
+            author: &message.author,
+            delivery: &message.delivery,
+            in_reply_to: &message.in_reply_to,
+            references: &message.references,
+        }
+    }
+}
+
+/// `GET /tickets/{id}`: the ticket with its messages in arrival order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = TicketView)]
+pub struct TicketThreadView<'a> {
+    #[serde(flatten)]
+    pub ticket: TicketSummaryView<'a>,
+    pub messages: Vec<MessageView<'a>>,
+    /// Where the next messages start when the thread is longer than one read.
+    pub messages_next_cursor: Option<String>,
+}
+
+impl<'a> TicketThreadView<'a> {
+    pub fn new(view: &'a TicketView, messages_next_cursor: Option<String>) -> Self {
+        TicketThreadView {
+            ticket: TicketSummaryView::from(&view.ticket),
+            messages: view.messages.iter().map(MessageView::from).collect(),
+            messages_next_cursor,
+        }
+    }
+}
+
+/// An attachment download: a short-lived URL and what it will deliver.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Download)]
+pub struct DownloadView<'a> {
+    pub url: &'a str,
+    /// Seconds the URL stays valid.
+    pub expires_in: u64,
+    pub filename: &'a str,
+    pub content_type: &'a str,
+    pub size: u64,
+}
+
+impl<'a> From<&'a Download> for DownloadView<'a> {
+    fn from(download: &'a Download) -> Self {
+        DownloadView {
+            url: &download.url,
+            expires_in: download.expires_in,
+            filename: &download.filename,
+            content_type: &download.content_type,
+            size: download.size,
+        }
+    }
 }
