@@ -31,6 +31,7 @@ use helpdesk_shared::domain::email::Email;
 use helpdesk_shared::domain::history::Actor;
 use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
 use helpdesk_shared::domain::migration::LAYOUT_2026_12;
+use helpdesk_shared::domain::patch::Command;
 use helpdesk_shared::ports::store::Store;
 use helpdesk_shared::services::customers::customer_record;
 use helpdesk_shared::store::dynamodb::LIST_SHARDS;
@@ -127,7 +128,10 @@ async fn layout() {
     // A whole back-fill now: the company, the domain, each customer assigned.
     let company = helpdesk
         .companies
-        .create_company(&admin, json!({"name": "Bench"}))
+        .create_company(
+            &admin,
+            Command::parse(json!({"name": "Bench"})).expect("input"),
+        )
         .await
         .expect("company");
     let (before, started) = (Units::of(&fake), Instant::now());
@@ -136,7 +140,7 @@ async fn layout() {
         .add_company_domain(
             &admin,
             &company.id,
-            json!({"domain": domain(9), "apply_to_existing": true}),
+            Command::parse(json!({"domain": domain(9), "apply_to_existing": true})).expect("input"),
         )
         .await
         .expect("back-fill");

@@ -25,6 +25,7 @@ use helpdesk_shared::domain::customer::{Note, Profile};
 use helpdesk_shared::domain::email::Email;
 use helpdesk_shared::domain::history::Actor;
 use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
+use helpdesk_shared::domain::patch::Command;
 use helpdesk_shared::domain::ticket::{
     Mailbox, MessageBody, ThreadReason, Ticket, TicketMessage, TicketStatus,
 };
@@ -116,7 +117,7 @@ async fn lifecycle() {
         .merge(
             &admin,
             "ann@acme.test",
-            json!({"from": ["annie@home.test"]}),
+            Command::parse(json!({"from": ["annie@home.test"]})).expect("input"),
         )
         .await
         .expect("merge");
@@ -155,7 +156,11 @@ async fn lifecycle() {
     let (before, started) = (Units::of(&fake), Instant::now());
     let erasure = helpdesk
         .privacy
-        .request_erasure(&admin, "annie@home.test", json!({}))
+        .request_erasure(
+            &admin,
+            "annie@home.test",
+            Command::parse(json!({})).expect("input"),
+        )
         .await
         .expect("erasure");
     let erased = helpdesk

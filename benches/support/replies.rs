@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use helpdesk_shared::domain::caller::{Caller, Role};
 use helpdesk_shared::domain::inbound::InboundStatus;
+use helpdesk_shared::domain::patch::Command;
 use helpdesk_shared::mail::OutboxMailer;
 use helpdesk_shared::objects::FolderStore;
 use helpdesk_shared::services::inbound::Envelope;
@@ -65,7 +66,7 @@ pub fn scenario() {
             });
             helpdesk
                 .replies
-                .post_message(&agent, &ids[n % tickets], body)
+                .post_message(&agent, &ids[n % tickets], Command::parse(body).expect("input"))
                 .await
                 .expect("reply written");
         }

@@ -54,7 +54,7 @@ async fn upload_import_file(
     caller: helpdesk_shared::domain::caller::Caller,
     helpdesk_shared::http::Param(id): helpdesk_shared::http::Param,
     body: axum::body::Body,
-) -> Result<axum::response::Response, helpdesk_shared::domain::error::HelpdeskError> {
+) -> Result<axum::response::Response, helpdesk_shared::http::ApiError> {
     use axum::response::IntoResponse;
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
@@ -85,17 +85,15 @@ async fn upload_import_file(
             Err(error) => {
                 drop(file);
                 let _ = tokio::fs::remove_file(&partial).await;
-                return Err(HelpdeskError::bad_request(
-                    "body",
-                    format!("the upload was interrupted: {error}"),
-                ));
+                let message = format!("the upload was interrupted: {error}");
+                return Err(HelpdeskError::bad_request("body", message).into());
             }
         };
         written += chunk.len() as u64;
         if written > MAX_UPLOAD_BYTES {
             drop(file);
             let _ = tokio::fs::remove_file(&partial).await;
-            return Err(HelpdeskError::PayloadTooLarge);
+            return Err(helpdesk_shared::http::ApiError::PayloadTooLarge);
         }
         file.write_all(&chunk).await.map_err(unavailable)?;
     }

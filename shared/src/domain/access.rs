@@ -13,11 +13,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::domain::caller::Caller;
-use crate::domain::customer::Profile;
-use crate::domain::customer::READ_ONLY;
+use crate::domain::customer::{CustomerInput, Profile};
 use crate::domain::error::HelpdeskError;
 use crate::domain::field::FieldSet;
-use crate::domain::patch::reject_read_only;
+use crate::domain::patch::{Command, reject_read_only};
 use crate::domain::validation::FieldError;
 
 #[derive(Debug, Clone)]
@@ -61,21 +60,39 @@ impl CustomerAccess {
         &self.editable
     }
 
-    /// Refuses what the caller may not send before anything is read: server-owned fields, a
-    /// company without the permission, and custom fields they see but may not edit.
+    /// Refuses what the caller may not send in a new customer: a company without the
+    /// permission, and custom fields they see but may not edit.
+    pub fn check_input(&self, input: &CustomerInput) -> Result<(), HelpdeskError> {
+        let custom = input.custom_fields.iter().flat_map(|m| m.keys());
+        self.check_named(input.company_id.is_some(), custom)
+    }
+
+    /// Refuses what the caller may not send in a change (a merge patch, a batch item) before
+    /// anything is read: server-owned fields, a company without the permission, and custom
+    /// fields they see but may not edit.
     pub fn check_document(&self, document: &Value) -> Result<(), HelpdeskError> {
         let object = document
             .as_object()
             .ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
-        reject_read_only(object, &READ_ONLY)?;
-        if object.contains_key("company_id") {
-            self.caller.require_manage_companies(Some("company_id"))?;
-        }
-        let denied: Vec<FieldError> = object
+        reject_read_only(object, CustomerInput::READ_ONLY)?;
+        let custom = object
             .get("custom_fields")
             .and_then(Value::as_object)
             .into_iter()
-            .flat_map(|m| m.keys())
+            .flat_map(|m| m.keys());
+        self.check_named(object.contains_key("company_id"), custom)
+    }
+
+    /// Whether the caller may name a company (`company`) and each of the custom fields named.
+    fn check_named<'k>(
+        &self,
+        company: bool,
+        custom: impl Iterator<Item = &'k String>,
+    ) -> Result<(), HelpdeskError> {
+        if company {
+            self.caller.require_manage_companies(Some("company_id"))?;
+        }
+        let denied: Vec<FieldError> = custom
             .filter(|key| self.visible.get(key).is_some() && self.editable.get(key).is_none())
             .map(|key| {
                 FieldError::new(

@@ -5,6 +5,7 @@ use crate::domain::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::error::HelpdeskError;
+use crate::domain::patch::Command;
 use crate::domain::validation::Errors;
 use crate::domain::validation::is_webmail_domain;
 use crate::domain::validation::normalize_domain;
@@ -44,13 +45,15 @@ pub fn name_key(name: &str) -> String {
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub(crate) struct CompanyInput {
+pub struct CompanyInput {
     name: Option<String>,
     domains: Option<Vec<String>>,
     notes: Option<String>,
 }
 
-pub(crate) const READ_ONLY: [&str; 4] = ["id", "created_at", "updated_at", "version"];
+impl Command for CompanyInput {
+    const READ_ONLY: &'static [&'static str] = &["id", "created_at", "updated_at", "version"];
+}
 
 /// Normalises one domain and refuses webmail domains, which never identify a company.
 pub fn company_domain(raw: &str) -> Result<String, String> {
@@ -96,7 +99,7 @@ impl CompanyInput {
     }
 }
 
-/// Result of `POST /companies/{id}/domains`.
+/// A domain added to a company, with how many customers the back-fill assigned.
 #[derive(Debug, Serialize)]
 pub struct DomainAdded {
     pub company: Company,
@@ -104,7 +107,7 @@ pub struct DomainAdded {
     pub assigned_customers: u64,
 }
 
-/// What `POST /companies/{id}/domains` accepts.
+/// A domain to add to a company.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -114,3 +117,5 @@ pub struct AddDomain {
     #[serde(default)]
     pub apply_to_existing: bool,
 }
+
+impl Command for AddDomain {}

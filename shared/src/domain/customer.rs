@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::domain::email::Email;
 use crate::domain::field::FieldSet;
+use crate::domain::patch::Command;
 use crate::domain::validation::Errors;
 use crate::domain::validation::FieldError;
 use crate::domain::validation::check_url;
@@ -300,7 +301,11 @@ pub struct CustomerInput {
     pub last_name: Option<String>,
     pub phones: Option<Vec<String>>,
     pub alternate_emails: Option<Vec<String>>,
-    pub company_id: Option<String>,
+    // `Some(_)` whenever the document names it, `null` included: naming it at all needs the
+    // permission to manage companies.
+    #[serde(default, deserialize_with = "crate::domain::patch::present")]
+    #[cfg_attr(feature = "http", schema(value_type = Option<String>))]
+    pub company_id: Option<Option<String>>,
     pub address: Option<Address>,
     pub social: Option<BTreeMap<String, String>>,
     pub avatar: Option<String>,
@@ -313,8 +318,10 @@ pub struct CustomerInput {
     pub send_welcome: Option<bool>,
 }
 
-/// Fields the server owns; a client that sends them is told so instead of being ignored.
-pub(crate) const READ_ONLY: [&str; 5] = ["id", "created_at", "updated_at", "version", "welcome"];
+impl Command for CustomerInput {
+    const READ_ONLY: &'static [&'static str] =
+        &["id", "created_at", "updated_at", "version", "welcome"];
+}
 
 impl CustomerInput {
     /// Normalises and validates every field, reporting all problems at once.
@@ -360,6 +367,7 @@ impl CustomerInput {
 
         let company_id = self
             .company_id
+            .flatten()
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty());
         let address = self.address.and_then(|a| validate_address(&mut errors, a));
@@ -564,10 +572,27 @@ pub(crate) fn validate_entitlement(
     })
 }
 
-/// What `POST /customers/{email}/notes` accepts.
+/// A new internal note.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoteInput {
     pub text: String,
 }
+
+impl Command for NoteInput {}
+
+/// Up to 100 customers created or updated at once: either `customers` (each created or
+/// updated by email; an item changes only the fields it names) or `emails` (a comma-,
+/// semicolon- or newline-separated list of addresses).
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "http", schema(as = BatchInput))]
+#[serde(deny_unknown_fields)]
+pub struct CustomerBatch {
+    #[cfg_attr(feature = "http", schema(max_items = 100, value_type = Option<Vec<Object>>))]
+    pub customers: Option<Vec<Value>>,
+    pub emails: Option<String>,
+}
+
+impl Command for CustomerBatch {}

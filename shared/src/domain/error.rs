@@ -32,11 +32,6 @@ pub enum HelpdeskError {
     /// `If-Match` names a version that is no longer current (412).
     #[error("the resource changed since it was read")]
     PreconditionFailed,
-    /// An update came without `If-Match` (428).
-    #[error("If-Match is required")]
-    PreconditionRequired,
-    #[error("request body too large")]
-    PayloadTooLarge,
     /// The store failed; nothing the client sent caused it (503).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -50,10 +45,9 @@ impl HelpdeskError {
             HelpdeskError::BadRequest { errors, .. }
             | HelpdeskError::Forbidden { errors, .. }
             | HelpdeskError::Conflict { errors, .. } => errors.clone(),
-            HelpdeskError::PreconditionFailed | HelpdeskError::PreconditionRequired => {
+            HelpdeskError::PreconditionFailed => {
                 vec![FieldError::new("If-Match", self.to_string())]
             }
-            HelpdeskError::PayloadTooLarge => vec![FieldError::new("body", self.to_string())],
             _ => vec![],
         }
     }

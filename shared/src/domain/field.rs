@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::domain::caller::Caller;
 use crate::domain::caller::Role;
 use crate::domain::error::HelpdeskError;
+use crate::domain::patch::Command;
 use crate::domain::validation::Errors;
 use crate::domain::validation::check_url;
 use crate::domain::validation::normalize_email;
@@ -154,7 +155,7 @@ impl FieldSet {
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub(crate) struct FieldInput {
+pub struct FieldInput {
     key: Option<String>,
     label: Option<String>,
     #[serde(rename = "type")]
@@ -165,7 +166,9 @@ pub(crate) struct FieldInput {
     edit_roles: Option<Vec<Role>>,
 }
 
-pub(crate) const READ_ONLY: [&str; 3] = ["created_at", "updated_at", "version"];
+impl Command for FieldInput {
+    const READ_ONLY: &'static [&'static str] = &["created_at", "updated_at", "version"];
+}
 
 pub(crate) fn validate_key(raw: &str) -> Result<String, String> {
     let key = raw.trim();

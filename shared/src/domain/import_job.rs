@@ -11,6 +11,7 @@ use crate::domain::caller::Caller;
 use crate::domain::caller::Role;
 use crate::domain::error::HelpdeskError;
 use crate::domain::import_mapping::Target;
+use crate::domain::patch::Command;
 
 /// Uploads for jobs created through the API go here, as `imports/{id}.csv`.
 pub const IMPORT_PREFIX: &str = "imports/";
@@ -38,6 +39,8 @@ pub struct ImportOptions {
     #[serde(default)]
     pub send_welcome: bool,
 }
+
+impl Command for ImportOptions {}
 
 pub(crate) fn default_required() -> Vec<String> {
     vec!["email".into(), "first_name".into(), "last_name".into()]

@@ -6,6 +6,22 @@ use serde_json::{Map, Value};
 
 use crate::domain::error::HelpdeskError;
 
+/// A request a service takes, typed: parsed once where it comes in (a request body, a batch
+/// item), so the services never read a raw document.
+pub trait Command: DeserializeOwned {
+    /// Fields the server owns: a client that sends them is told so instead of being ignored.
+    const READ_ONLY: &'static [&'static str] = &[];
+
+    /// Parses a client document: read-only fields, unknown fields and wrong types are each a
+    /// 400 naming the field.
+    fn parse(body: Value) -> Result<Self, HelpdeskError> {
+        if let Some(object) = body.as_object() {
+            reject_read_only(object, Self::READ_ONLY)?;
+        }
+        parse_input(body)
+    }
+}
+
 /// Deserializes a client document; an unknown field or a wrong type becomes a 400 naming the
 /// field's path (e.g. `phones[2]`).
 pub fn parse_input<T: DeserializeOwned>(body: Value) -> Result<T, HelpdeskError> {
@@ -35,6 +51,16 @@ pub fn parse_input<T: DeserializeOwned>(body: Value) -> Result<T, HelpdeskError>
             .to_string();
         HelpdeskError::bad_request(field, message)
     })
+}
+
+/// For `Option<Option<T>>` fields: `Some(None)` when the document names the field as `null`,
+/// `None` (with `#[serde(default)]`) when it does not name it.
+pub fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
 }
 
 /// RFC 7396: objects merge key by key, `null` removes, anything else replaces.

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+use crate::domain::patch::Command;
 use crate::domain::ticket::{Ticket, TicketMessage};
 
 /// Text and HTML of a reply together, at most: the size a message keeps inline in the store.
@@ -13,7 +14,7 @@ pub const MAX_CC: usize = 10;
 /// Message-IDs in a reply's `References`, at most: the thread's first and its newest.
 pub const MAX_REFERENCES_SENT: usize = 20;
 
-/// What `POST /tickets/{id}/messages` accepts.
+/// An agent's message in a ticket: a reply to the customer, or an internal note.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -30,6 +31,8 @@ pub struct ReplyInput {
     #[serde(default)]
     pub cc: Vec<String>,
 }
+
+impl Command for ReplyInput {}
 
 /// The subject of a reply: the ticket's, with its `[#ID]` token (added when missing), as
 /// an answer (`Re:`).

@@ -7,13 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::customer::Customer;
 use crate::domain::delivery::Delivery;
+use crate::domain::patch::Command;
 
 /// Messages whose text and HTML together exceed this are kept in the mail bucket rather than
 /// in the store (DynamoDB items stop at 400 KB, and ticket listings stay light).
 pub const INLINE_BODY_BYTES: usize = 64 * 1024;
 /// How long an attachment download URL works.
 pub const DOWNLOAD_URL_LIFETIME: Duration = Duration::from_secs(300);
-/// Messages one `GET /tickets/{id}` returns at most; longer threads page with `?after=`.
+/// Messages one read of a thread returns at most; longer threads are read page by page.
 pub const MAX_MESSAGES_PER_READ: usize = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -319,7 +320,7 @@ impl TicketMessage {
     }
 }
 
-/// A ticket with its messages, as `GET /tickets/{id}` shows it.
+/// A ticket with its messages, as agents see it.
 #[derive(Debug, Clone, Serialize)]
 pub struct TicketView {
     #[serde(flatten)]
@@ -330,13 +331,15 @@ pub struct TicketView {
     pub messages_next: Option<String>,
 }
 
-/// What `PATCH /tickets/{id}` accepts.
+/// A change of a ticket: its status.
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub(crate) struct TicketPatch {
+pub struct TicketPatch {
     pub(crate) status: Option<TicketStatus>,
 }
+
+impl Command for TicketPatch {}
 
 /// An attachment download: a short-lived URL and what it will deliver.
 #[derive(Debug, Clone, Serialize)]

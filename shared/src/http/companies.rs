@@ -11,9 +11,9 @@ use serde::Serialize;
 pub(super) async fn create_company(
     State(companies): State<CompanyService>,
     caller: Caller,
-    JsonBody(body): JsonBody,
+    Input(input): Input<CompanyInput>,
 ) -> ApiResult {
-    let company = companies.create_company(&caller, body).await?;
+    let company = companies.create_company(&caller, input).await?;
     Ok(with_etag(
         StatusCode::CREATED,
         company.version,
@@ -103,9 +103,9 @@ pub(super) async fn add_company_domain(
     State(companies): State<CompanyService>,
     caller: Caller,
     Param(id): Param,
-    JsonBody(body): JsonBody,
+    Input(input): Input<AddDomain>,
 ) -> ApiResult {
-    let added = companies.add_company_domain(&caller, &id, body).await?;
+    let added = companies.add_company_domain(&caller, &id, input).await?;
     Ok(with_etag(
         StatusCode::OK,
         added.company.version,

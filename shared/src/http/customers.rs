@@ -1,7 +1,7 @@
 //! `/customers`: customers, batches, notes and a customer's tickets.
 
 use super::*;
-use crate::domain::customer::{CustomerInput, NoteInput};
+use crate::domain::customer::{CustomerBatch, CustomerInput, NoteInput};
 use std::collections::BTreeMap;
 
 use crate::domain::customer::{Address, Block, Customer, Entitlement, Note, PortalAccess, Welcome};
@@ -9,7 +9,6 @@ use crate::domain::delivery::AddressProblem;
 use crate::domain::email::Email;
 use crate::domain::field::FieldSet;
 use crate::services::customers::{BatchItemResult, BatchStatus};
-use serde::Deserialize;
 
 #[utoipa::path(post, path = "/customers", tag = "customers", summary = "Create a customer",
     request_body = CustomerInput,
@@ -17,9 +16,9 @@ use serde::Deserialize;
 pub(super) async fn create_customer(
     State(customers): State<CustomerService>,
     caller: Caller,
-    JsonBody(body): JsonBody,
+    Input(input): Input<CustomerInput>,
 ) -> ApiResult {
-    let customer = customers.create_customer(&caller, body).await?;
+    let customer = customers.create_customer(&caller, input).await?;
     let fields = customers.field_set().await?;
     let mut response = with_etag(
         StatusCode::CREATED,
@@ -63,7 +62,7 @@ pub(super) async fn update_customer(
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
     let customer = customers
-        .update_customer(&caller, &email, precondition(&headers)?, patch)
+        .update_customer(&caller, &email, required_precondition(&headers)?, patch)
         .await?;
     let fields = customers.field_set().await?;
     Ok(with_etag(
@@ -114,26 +113,21 @@ pub(super) async fn list_customers(
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
     if prefix.as_ref().is_some_and(|q| q.chars().count() > 254) {
-        return Err(HelpdeskError::bad_request(
-            "q",
-            "must be at most 254 characters",
-        ));
+        return Err(HelpdeskError::bad_request("q", "must be at most 254 characters").into());
     }
     let blocked = match params.get("blocked").map(String::as_str) {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => {
-            return Err(HelpdeskError::bad_request(
-                "blocked",
-                "must be true or false",
-            ));
+            return Err(HelpdeskError::bad_request("blocked", "must be true or false").into());
         }
     };
     if blocked && (company_id.is_some() || prefix.is_some()) {
         return Err(HelpdeskError::bad_request(
             "blocked",
             "lists blocked customers on its own: not with company_id or q",
-        ));
+        )
+        .into());
     }
     let scope = format!(
         "c={}&q={}{}",
@@ -160,12 +154,12 @@ pub(super) async fn list_customers(
 
 #[utoipa::path(post, path = "/customers/batch", tag = "customers",
     summary = "Create or update up to 100 customers",
-    request_body = BatchInput,
+    request_body = CustomerBatch,
     responses((status = 200, description = "One result per item", body = BatchResultView)))]
 pub(super) async fn batch_customers(
     State(customers): State<CustomerService>,
     caller: Caller,
-    JsonBody(body): JsonBody,
+    Input(body): Input<CustomerBatch>,
 ) -> ApiResult {
     let results = customers.batch_upsert(&caller, body).await?;
     let fields = customers.field_set().await?;
@@ -185,7 +179,7 @@ pub(super) async fn add_note(
     State(customers): State<CustomerService>,
     caller: Caller,
     Param(email): Param,
-    JsonBody(body): JsonBody,
+    Input(body): Input<NoteInput>,
 ) -> ApiResult {
     let note = customers.add_note(&caller, &email, body).await?;
     Ok((StatusCode::CREATED, axum::Json(NoteView::from(&note))).into_response())
@@ -413,18 +407,4 @@ impl<'a> From<&'a Note> for NoteView<'a> {
             created_at: &note.created_at,
         }
     }
-}
-
-/// `POST /customers/batch`: either `customers` (each created or updated by email) or `emails`
-/// (a comma-, semicolon- or newline-separated list of addresses).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-#[expect(
-    dead_code,
-    reason = "described for the OpenAPI document; the service reads the JSON"
-)]
-pub struct BatchInput {
-    #[schema(max_items = 100, value_type = Option<Vec<Object>>)]
-    pub customers: Option<Vec<Value>>,
-    pub emails: Option<String>,
 }

@@ -23,7 +23,7 @@ impl FromRequestParts<AppState> for Caller {
 pub(super) struct JsonBody(pub(super) Value);
 
 impl axum::extract::FromRequest<AppState> for JsonBody {
-    type Rejection = HelpdeskError;
+    type Rejection = ApiError;
 
     async fn from_request(
         request: axum::extract::Request,
@@ -46,15 +46,29 @@ impl axum::extract::FromRequest<AppState> for JsonBody {
             || essence.ends_with("+json")
             || essence == "application/x-www-form-urlencoded";
         if !acceptable {
-            return Err(HelpdeskError::bad_request(
-                "Content-Type",
-                "must be application/json",
-            ));
+            return Err(
+                HelpdeskError::bad_request("Content-Type", "must be application/json").into(),
+            );
         }
         let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
             .await
-            .map_err(|_| HelpdeskError::PayloadTooLarge)?;
-        parse_json(&body).map(JsonBody)
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        Ok(parse_json(&body).map(JsonBody)?)
+    }
+}
+
+/// A typed request body ([`Command`]): the JSON body of [`JsonBody`], parsed.
+pub(super) struct Input<T>(pub(super) T);
+
+impl<T: Command> axum::extract::FromRequest<AppState> for Input<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let JsonBody(body) = JsonBody::from_request(request, state).await?;
+        Ok(T::parse(body).map(Input)?)
     }
 }
 
@@ -67,6 +81,11 @@ pub(super) fn parse_json(body: &Bytes) -> Result<Value, HelpdeskError> {
     }
     serde_json::from_slice(body)
         .map_err(|e| HelpdeskError::bad_request("body", format!("is not valid JSON: {e}")))
+}
+
+/// The `If-Match` a change must carry: 428 without one.
+pub(super) fn required_precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+    precondition(headers)?.ok_or(ApiError::PreconditionRequired)
 }
 
 pub(super) fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, HelpdeskError> {

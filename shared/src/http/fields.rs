@@ -23,9 +23,9 @@ pub(super) async fn list_fields(State(fields): State<FieldService>, caller: Call
 pub(super) async fn create_field(
     State(fields): State<FieldService>,
     caller: Caller,
-    JsonBody(body): JsonBody,
+    Input(input): Input<FieldInput>,
 ) -> ApiResult {
-    let field = fields.create_field(&caller, body).await?;
+    let field = fields.create_field(&caller, input).await?;
     Ok(with_etag(
         StatusCode::CREATED,
         field.version,

@@ -12,9 +12,9 @@ pub(super) async fn create_import(
     State(imports): State<ImportService>,
     State(links): State<Links>,
     caller: Caller,
-    JsonBody(body): JsonBody,
+    Input(options): Input<ImportOptions>,
 ) -> ApiResult {
-    let created = imports.create_import(&caller, body).await?;
+    let created = imports.create_import(&caller, options).await?;
     // Without presigning (local mode) the file goes to this API's own upload route.
     let upload_url = created
         .upload_url

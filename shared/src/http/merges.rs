@@ -132,9 +132,9 @@ pub(super) async fn merge_customers(
     State(merges): State<MergeService>,
     caller: Caller,
     Param(email): Param,
-    JsonBody(body): JsonBody,
+    Input(input): Input<MergeInput>,
 ) -> ApiResult {
-    match merges.merge(&caller, &email, body).await? {
+    match merges.merge(&caller, &email, input).await? {
         MergeOutcome::Preview(preview) => {
             let fields = merges.field_set().await?;
             let view = MergePreviewView::new(&preview, &fields, &caller);

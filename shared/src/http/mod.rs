@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 
 use crate::domain::caller::Caller;
 use crate::domain::error::HelpdeskError;
-use crate::domain::patch::Precondition;
 use crate::domain::patch::etag;
+use crate::domain::patch::{Command, Precondition};
 use crate::domain::validation::FieldError;
 use crate::http::auth::Authenticator;
 use crate::ports::store::CustomerQuery;
@@ -60,6 +60,7 @@ use migrations::*;
 pub use pagination::PageView;
 use pagination::*;
 use privacy::*;
+pub use problem::ApiError;
 use problem::*;
 use tickets::*;
 
@@ -291,7 +292,7 @@ pub(super) async fn log_request(
 
 // ---------------------------------------------------------------------------------------------
 // Handlers: each one parses, calls one service operation, and shapes the answer.
-pub(super) type ApiResult = Result<Response, HelpdeskError>;
+pub(super) type ApiResult = Result<Response, ApiError>;
 
 /// `{"status": "ok"}` while the function (or server) runs.
 #[derive(serde::Serialize, utoipa::ToSchema)]

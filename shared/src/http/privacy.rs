@@ -115,9 +115,9 @@ pub(super) async fn erase_customer(
     State(privacy): State<PrivacyService>,
     caller: Caller,
     Param(email): Param,
-    JsonBody(body): JsonBody,
+    Input(input): Input<EraseInput>,
 ) -> ApiResult {
-    let erasure = privacy.request_erasure(&caller, &email, body).await?;
+    let erasure = privacy.request_erasure(&caller, &email, input).await?;
     let mut response = (
         StatusCode::ACCEPTED,
         axum::Json(ErasureView::from(&erasure)),

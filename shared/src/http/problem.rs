@@ -26,10 +26,6 @@ impl IntoResponse for HelpdeskError {
             HelpdeskError::PreconditionFailed => {
                 (StatusCode::PRECONDITION_FAILED, "Precondition failed")
             }
-            HelpdeskError::PreconditionRequired => {
-                (StatusCode::PRECONDITION_REQUIRED, "Precondition required")
-            }
-            HelpdeskError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Payload too large"),
             HelpdeskError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
             }
@@ -51,6 +47,42 @@ impl IntoResponse for HelpdeskError {
             other => other.to_string(),
         };
         problem(status, title, detail, self.field_errors())
+    }
+}
+
+/// What a handler fails with: the core's errors, and the two only HTTP has.
+#[derive(Debug)]
+pub enum ApiError {
+    Core(HelpdeskError),
+    /// The request body is over [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES) (413).
+    PayloadTooLarge,
+    /// A change that must name the version it is based on came without `If-Match` (428).
+    PreconditionRequired,
+}
+
+impl From<HelpdeskError> for ApiError {
+    fn from(error: HelpdeskError) -> Self {
+        ApiError::Core(error)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Core(error) => error.into_response(),
+            ApiError::PayloadTooLarge => problem(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                "request body too large".into(),
+                vec![FieldError::new("body", "request body too large")],
+            ),
+            ApiError::PreconditionRequired => problem(
+                StatusCode::PRECONDITION_REQUIRED,
+                "Precondition required",
+                "If-Match is required".into(),
+                vec![FieldError::new("If-Match", "If-Match is required")],
+            ),
+        }
     }
 }
 

@@ -42,7 +42,7 @@ pub(super) async fn update_ticket(
     caller: Caller,
     Param(id): Param,
     headers: HeaderMap,
-    JsonBody(patch): JsonBody,
+    Input(patch): Input<TicketPatch>,
 ) -> ApiResult {
     let ticket = tickets
         .update_ticket(&caller, &id, patch, precondition(&headers)?)
@@ -63,9 +63,9 @@ pub(super) async fn post_message(
     State(replies): State<ReplyService>,
     caller: Caller,
     Param(id): Param,
-    JsonBody(body): JsonBody,
+    Input(input): Input<ReplyInput>,
 ) -> ApiResult {
-    let message = replies.post_message(&caller, &id, body).await?;
+    let message = replies.post_message(&caller, &id, input).await?;
     Ok((StatusCode::CREATED, axum::Json(MessageView::from(&message))).into_response())
 }
 

@@ -7,9 +7,9 @@ use crate::domain::company::*;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
 use crate::domain::history::{Actor, HistoryEntry};
+use crate::domain::patch::Command;
 use crate::domain::patch::Precondition;
 use crate::domain::patch::merge_patch;
-use crate::domain::patch::parse_input;
 use crate::domain::patch::reject_read_only;
 use crate::domain::validation::FieldError;
 use crate::domain::versioned::Versioned;
@@ -63,13 +63,10 @@ impl CompanyService {
     pub async fn create_company(
         &self,
         caller: &Caller,
-        body: Value,
+        input: CompanyInput,
     ) -> Result<Company, HelpdeskError> {
         caller.require_manage_companies(None)?;
-        if let Some(object) = body.as_object() {
-            reject_read_only(object, &READ_ONLY)?;
-        }
-        let (name, domains, notes) = parse_input::<CompanyInput>(body)?.validate()?;
+        let (name, domains, notes) = input.validate()?;
         let now = crate::domain::clock::now();
         let company = Company {
             id: crate::domain::clock::new_id(),
@@ -108,7 +105,7 @@ impl CompanyService {
         Ok(self.store.list_companies(after, limit).await?)
     }
 
-    /// `PATCH /companies/{id}`: merge patch of name, domains and notes.
+    /// Changes a company: a merge patch of name, domains and notes.
     pub async fn update_company(
         &self,
         caller: &Caller,
@@ -120,14 +117,13 @@ impl CompanyService {
         let object = patch
             .as_object()
             .ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
-        reject_read_only(object, &READ_ONLY)?;
+        reject_read_only(object, CompanyInput::READ_ONLY)?;
         let current = self.find_company(id).await?;
         if precondition.is_some_and(|p| !p.matches(current.version)) {
             return Err(HelpdeskError::PreconditionFailed);
         }
         let base = serde_json::json!({ "name": current.name, "domains": current.domains, "notes": current.notes });
-        let (name, domains, notes) =
-            parse_input::<CompanyInput>(merge_patch(base, patch))?.validate()?;
+        let (name, domains, notes) = CompanyInput::parse(merge_patch(base, patch))?.validate()?;
         let mut next = current.bumped();
         next.changed_by = Some(Actor::caller(&caller.subject));
         next.name = name;
@@ -137,7 +133,7 @@ impl CompanyService {
         Ok(next)
     }
 
-    /// `GET /companies/{id}/history`: who changed what, newest first, ending with the creation.
+    /// Who changed the company and what, newest first, ending with the creation.
     pub async fn company_history(
         &self,
         caller: &Caller,
@@ -150,7 +146,7 @@ impl CompanyService {
         history_page(self.history.as_ref(), &company, after, limit).await
     }
 
-    /// `DELETE /companies/{id}`: its customers stay, without a company.
+    /// Deletes a company: its customers stay, without a company.
     pub async fn delete_company(
         &self,
         caller: &Caller,
@@ -191,15 +187,14 @@ impl CompanyService {
         }
     }
 
-    /// `POST /companies/{id}/domains` with `{"domain": "...", "apply_to_existing": bool}`.
+    /// Adds a domain to a company and, if asked, assigns the company-less customers of it.
     pub async fn add_company_domain(
         &self,
         caller: &Caller,
         id: &str,
-        body: Value,
+        input: AddDomain,
     ) -> Result<DomainAdded, HelpdeskError> {
         caller.require_manage_companies(None)?;
-        let input: AddDomain = parse_input(body)?;
         let domain =
             company_domain(&input.domain).map_err(|m| HelpdeskError::invalid("domain", m))?;
         let mut company = self.find_company(id).await?;

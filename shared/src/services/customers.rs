@@ -11,9 +11,9 @@ use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
 use crate::domain::field::FieldSet;
 use crate::domain::history::{Actor, HistoryEntry};
+use crate::domain::patch::Command;
 use crate::domain::patch::Precondition;
 use crate::domain::patch::merge_patch;
-use crate::domain::patch::parse_input;
 use crate::domain::validation::FieldError;
 use crate::domain::validation::optional_text;
 use crate::ports::store::CustomerQuery;
@@ -25,7 +25,7 @@ use crate::services::history::history_page;
 use crate::services::retry::{Attempt, retry_on_conflict};
 use std::sync::Arc;
 
-/// The outcome of one item of `POST /customers/batch`.
+/// The outcome of one item of a batch.
 #[derive(Debug, Clone)]
 pub struct BatchItemResult {
     pub index: usize,
@@ -95,16 +95,15 @@ impl CustomerService {
         self.fields.field_set().await
     }
 
-    /// `POST /customers`.
+    /// Creates a customer from `input`, as far as the caller may set each part.
     pub async fn create_customer(
         &self,
         caller: &Caller,
-        body: Value,
+        input: CustomerInput,
     ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
         let access = CustomerAccess::new(caller, &self.field_set().await?);
-        access.check_document(&body)?;
-        let input: CustomerInput = parse_input(body)?;
+        access.check_input(&input)?;
         let send_welcome = input.send_welcome.unwrap_or(false);
         let profile = input
             .into_profile(access.editable_fields())
@@ -136,7 +135,7 @@ impl CustomerService {
         Ok(customer_record(profile, send_welcome, by))
     }
 
-    /// `GET /customers/{email}`: by primary or alternate email, case-insensitively.
+    /// A customer by primary or alternate email, case-insensitively.
     pub async fn get_customer(
         &self,
         caller: &Caller,
@@ -150,16 +149,15 @@ impl CustomerService {
         find_customer(self.store.as_ref(), email).await
     }
 
-    /// `PATCH /customers/{email}`: JSON Merge Patch (RFC 7396) at the version named by If-Match.
+    /// Changes a customer: a JSON Merge Patch (RFC 7396) at the version the precondition names.
     pub async fn update_customer(
         &self,
         caller: &Caller,
         email: &str,
-        precondition: Option<Precondition>,
+        precondition: Precondition,
         patch: Value,
     ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
-        let precondition = precondition.ok_or(HelpdeskError::PreconditionRequired)?;
         let access = CustomerAccess::new(caller, &self.field_set().await?);
         access.check_document(&patch)?;
         let current = self.find_customer(email).await?;
@@ -186,7 +184,7 @@ impl CustomerService {
     ) -> Result<Customer, HelpdeskError> {
         let base = access.editable_document(&current.profile)?;
         let merged = merge_patch(base, patch);
-        let input: CustomerInput = parse_input(merged)?;
+        let input = CustomerInput::parse(merged)?;
         let profile = input
             .into_profile(access.editable_fields())
             .map_err(HelpdeskError::Validation)?;
@@ -199,7 +197,7 @@ impl CustomerService {
         Ok(current.next_version(profile, &crate::domain::clock::now(), by))
     }
 
-    /// `DELETE /customers/{email}`; with If-Match only at that version.
+    /// Deletes a customer; with a precondition, only at that version.
     pub async fn delete_customer(
         &self,
         caller: &Caller,
@@ -222,7 +220,7 @@ impl CustomerService {
         .await
     }
 
-    /// `GET /customers`: ordered by email, or by the matching key when searching.
+    /// Lists customers, ordered by email, or by the matching key when searching.
     pub async fn list_customers(
         &self,
         caller: &Caller,
@@ -232,11 +230,11 @@ impl CustomerService {
         Ok(self.store.list_customers(query).await?)
     }
 
-    /// `POST /customers/batch`: create-or-update up to 100 customers, one result per item.
+    /// Creates or updates up to [`MAX_BATCH`] customers, one result per item.
     pub async fn batch_upsert(
         &self,
         caller: &Caller,
-        body: Value,
+        body: CustomerBatch,
     ) -> Result<Vec<BatchItemResult>, HelpdeskError> {
         caller.require_staff()?;
         let items = batch_items(body)?;
@@ -282,7 +280,7 @@ impl CustomerService {
             // Absent or null values in a batch item mean "leave as is", not "clear".
             object.retain(|_, v| !v.is_null());
         }
-        let input: CustomerInput = parse_input(item)?;
+        let input = CustomerInput::parse(item)?;
         let send_welcome = input.send_welcome.unwrap_or(false);
         let raw_email = input
             .email
@@ -358,7 +356,7 @@ impl CustomerService {
         .await
     }
 
-    /// `DELETE /customers/{email}/undeliverable`, admins only: replies may go to the address
+    /// Clears the undeliverable mark (admins): replies may go to the address
     /// again (after the customer said it works). Clearing a mark that is not there changes
     /// nothing and answers the record.
     pub async fn clear_undeliverable(
@@ -382,7 +380,7 @@ impl CustomerService {
         .await
     }
 
-    /// `GET /customers/{email}/history`: who changed what, newest first, ending with the
+    /// Who changed the customer and what, newest first, ending with the
     /// creation.
     pub async fn customer_history(
         &self,
@@ -396,15 +394,14 @@ impl CustomerService {
         history_page(self.history.as_ref(), &customer, after, limit).await
     }
 
-    /// `POST /customers/{email}/notes`.
+    /// Adds an internal note to the customer.
     pub async fn add_note(
         &self,
         caller: &Caller,
         email: &str,
-        body: Value,
+        input: NoteInput,
     ) -> Result<Note, HelpdeskError> {
         caller.require_staff()?;
-        let input: NoteInput = parse_input(body)?;
         let text = optional_text(Some(input.text), MAX_NOTES_CHARS)
             .map_err(|m| HelpdeskError::invalid("text", m))?
             .ok_or_else(|| HelpdeskError::invalid("text", "must not be empty"))?;
@@ -420,7 +417,7 @@ impl CustomerService {
         Ok(note)
     }
 
-    /// `GET /customers/{email}/notes`, newest first.
+    /// The customer's internal notes, newest first.
     pub async fn list_notes(
         &self,
         caller: &Caller,
@@ -474,40 +471,19 @@ pub fn customer_record(profile: Profile, send_welcome: bool, by: Actor) -> Custo
 }
 
 fn input_clone(patch: &Value) -> Result<CustomerInput, HelpdeskError> {
-    parse_input(patch.clone())
+    CustomerInput::parse(patch.clone())
 }
 
 /// The items of a batch: `{"customers": [...]}` or `{"emails": "a@x.com, b@y.com"}`.
-fn batch_items(body: Value) -> Result<Vec<Value>, HelpdeskError> {
-    let Value::Object(mut object) = body else {
-        return Err(HelpdeskError::bad_request("body", "must be a JSON object"));
-    };
-    if let Some(unknown) = object.keys().find(|k| *k != "customers" && *k != "emails") {
-        return Err(HelpdeskError::bad_request(
-            unknown.clone(),
-            "unknown field; expected customers or emails",
-        ));
-    }
-    let items: Vec<Value> = match (object.remove("customers"), object.remove("emails")) {
-        (Some(Value::Array(items)), None) => items,
-        (None, Some(Value::String(list))) => list
+fn batch_items(body: CustomerBatch) -> Result<Vec<Value>, HelpdeskError> {
+    let items: Vec<Value> = match (body.customers, body.emails) {
+        (Some(items), None) => items,
+        (None, Some(list)) => list
             .split([',', ';', '\n'])
             .map(str::trim)
             .filter(|e| !e.is_empty())
             .map(|e| serde_json::json!({ "email": e }))
             .collect(),
-        (Some(_), None) => {
-            return Err(HelpdeskError::bad_request(
-                "customers",
-                "must be an array of customers",
-            ));
-        }
-        (None, Some(_)) => {
-            return Err(HelpdeskError::bad_request(
-                "emails",
-                "must be a comma-separated string",
-            ));
-        }
         (Some(_), Some(_)) => {
             return Err(HelpdeskError::bad_request(
                 "body",

@@ -6,9 +6,9 @@ use crate::domain::caller::Caller;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
 use crate::domain::field::*;
+use crate::domain::patch::Command;
 use crate::domain::patch::Precondition;
 use crate::domain::patch::merge_patch;
-use crate::domain::patch::parse_input;
 use crate::domain::patch::reject_read_only;
 use std::sync::Arc;
 
@@ -59,19 +59,15 @@ impl FieldService {
     pub async fn create_field(
         &self,
         caller: &Caller,
-        body: Value,
+        input: FieldInput,
     ) -> Result<FieldDefinition, HelpdeskError> {
         caller.require_admin()?;
-        if let Some(object) = body.as_object() {
-            reject_read_only(object, &READ_ONLY)?;
-        }
-        let input: FieldInput = parse_input(body)?;
         let definition = input.into_definition(None)?;
         self.store.insert_field(&definition).await?;
         Ok(definition)
     }
 
-    /// `PATCH /fields/{key}`: merge patch; `key` and `type` cannot change.
+    /// Changes a field definition: a merge patch; `key` and `type` cannot change.
     pub async fn update_field(
         &self,
         caller: &Caller,
@@ -83,7 +79,7 @@ impl FieldService {
         let object = patch
             .as_object()
             .ok_or_else(|| HelpdeskError::bad_request("body", "must be a JSON object"))?;
-        reject_read_only(object, &READ_ONLY)?;
+        reject_read_only(object, FieldInput::READ_ONLY)?;
         let current = self.find_field(key).await?;
         if precondition.is_some_and(|p| !p.matches(current.version)) {
             return Err(HelpdeskError::PreconditionFailed);
@@ -91,11 +87,11 @@ impl FieldService {
         let mut base = serde_json::to_value(&current)
             .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
         if let Some(b) = base.as_object_mut() {
-            for field in READ_ONLY {
-                b.remove(field);
+            for field in FieldInput::READ_ONLY {
+                b.remove(*field);
             }
         }
-        let input: FieldInput = parse_input(merge_patch(base, patch))?;
+        let input = FieldInput::parse(merge_patch(base, patch))?;
         let next = input.into_definition(Some(&current))?;
         match self.store.replace_field(&current, &next).await {
             Err(StoreError::VersionMismatch) => Err(HelpdeskError::PreconditionFailed),

@@ -20,7 +20,7 @@ impl InboundRecordService {
         Self { store }
     }
 
-    /// `GET /inbound?status=`: what happened to received mail, newest first.
+    /// What happened to received mail (optionally of one status), newest first.
     pub async fn list_inbound(
         &self,
         caller: &Caller,
@@ -38,7 +38,7 @@ impl InboundRecordService {
         Ok(self.store.list_inbound(status, after, limit).await?)
     }
 
-    /// `GET /inbound/{id}`.
+    /// What happened to one received message.
     pub async fn get_inbound(
         &self,
         caller: &Caller,

@@ -63,7 +63,7 @@ impl MigrationService {
         Ok(fresh)
     }
 
-    /// `GET /migrations/{name}` (admins): the last run, `404` if it never ran.
+    /// A migration's last run (admins); not found if it never ran.
     pub async fn get(&self, caller: &Caller, name: &str) -> Result<Migration, HelpdeskError> {
         caller.require_admin()?;
         self.find(known(name)?).await

@@ -1,13 +1,10 @@
 //! Tickets: the conversations a customer has with support, built from inbound mail, and what
 //! agents do with them (read, page, change status, download attachments).
 
-use serde_json::Value;
-
 use crate::domain::caller::Caller;
 use crate::domain::error::HelpdeskError;
 use crate::domain::history::HistoryEntry;
 use crate::domain::patch::Precondition;
-use crate::domain::patch::parse_input;
 use crate::domain::ticket::*;
 use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectError;
@@ -45,7 +42,7 @@ impl TicketService {
         }
     }
 
-    /// `GET /tickets/{id}/history`: who moved the ticket between statuses, newest first, ending
+    /// The ticket's history: who moved the ticket between statuses, newest first, ending
     /// with its creation. Its messages (with agents' replies and notes) are its thread.
     pub async fn ticket_history(
         &self,
@@ -59,7 +56,7 @@ impl TicketService {
         history_page(self.history.as_ref(), &ticket, after, limit).await
     }
 
-    /// `GET /customers/{email}/tickets`: newest first.
+    /// A customer's tickets, newest first.
     pub async fn list_customer_tickets(
         &self,
         caller: &Caller,
@@ -72,7 +69,7 @@ impl TicketService {
         Ok(self.store.list_tickets(&customer.id, after, limit).await?)
     }
 
-    /// `GET /tickets/{id}`: the ticket and its messages in arrival order, bodies included.
+    /// A ticket and its messages in arrival order, bodies included.
     pub async fn get_ticket(
         &self,
         caller: &Caller,
@@ -98,16 +95,15 @@ impl TicketService {
         })
     }
 
-    /// `PATCH /tickets/{id}`: changes the status. A closed ticket stays closed.
+    /// Changes a ticket's status. A closed ticket stays closed.
     pub async fn update_ticket(
         &self,
         caller: &Caller,
         id: &str,
-        body: Value,
+        patch: TicketPatch,
         precondition: Option<Precondition>,
     ) -> Result<Ticket, HelpdeskError> {
         caller.require_staff()?;
-        let patch: TicketPatch = parse_input(body)?;
         let ticket = self.find_ticket(id).await?;
         if let Some(precondition) = &precondition
             && !precondition.matches(ticket.version)
@@ -142,7 +138,7 @@ impl TicketService {
         }
     }
 
-    /// `GET /tickets/{id}/attachments/{attachment}`: a short-lived URL for one attachment.
+    /// A short-lived URL for one attachment of a ticket.
     pub async fn attachment_download(
         &self,
         caller: &Caller,

@@ -6,8 +6,6 @@ mod rows;
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 pub use pipeline::{Progress, ProgressFn, RunOptions, RunOutcome, run_import};
 
 use crate::domain::access::CustomerAccess;
@@ -15,7 +13,6 @@ use crate::domain::caller::Caller;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;
 use crate::domain::import_job::*;
-use crate::domain::patch::parse_input;
 use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::{FieldStore, ImportJobStore};
@@ -52,14 +49,13 @@ impl ImportService {
         }
     }
 
-    /// `POST /imports`: a pending job and a presigned URL for `imports/{id}.csv`.
+    /// A pending import job and a presigned URL for its file, `imports/{id}.csv`.
     pub async fn create_import(
         &self,
         caller: &Caller,
-        body: Value,
+        options: ImportOptions,
     ) -> Result<CreatedImport, HelpdeskError> {
         caller.require_staff()?;
-        let options: ImportOptions = parse_input(body)?;
         let access = CustomerAccess::new(caller, &self.fields.field_set().await?);
         options.parse()?.check_custom_fields(&access)?;
         if options.create_missing_companies {
@@ -81,7 +77,7 @@ impl ImportService {
         Ok(CreatedImport { job, upload_url })
     }
 
-    /// `GET /imports/{id}`.
+    /// An import job and where it stands.
     pub async fn get_import(&self, caller: &Caller, id: &str) -> Result<ImportJob, HelpdeskError> {
         caller.require_staff()?;
         self.jobs

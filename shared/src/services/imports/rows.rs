@@ -99,7 +99,7 @@ impl RowValues {
     ) -> Option<CustomerInput> {
         let mut input = CustomerInput {
             email: Some(self.email.to_string()),
-            company_id: company_id.map(str::to_string),
+            company_id: company_id.map(|id| Some(id.to_string())),
             ..CustomerInput::default()
         };
         let primary = self.email.as_str();

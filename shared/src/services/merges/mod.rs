@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::domain::caller::Caller;
 use crate::domain::customer::Customer;
@@ -21,7 +20,7 @@ use crate::domain::email::Email;
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::history::Actor;
 use crate::domain::merge::*;
-use crate::domain::patch::parse_input;
+use crate::domain::patch::Command;
 use crate::domain::validation::FieldError;
 use crate::ports::store::{CustomerStore, HistoryStore, MergeStore, MergeWrite, Page, TicketStore};
 use crate::services::customers::find_customer;
@@ -54,6 +53,8 @@ pub struct MergeInput {
     #[serde(default)]
     pub keep: BTreeMap<String, String>,
 }
+
+impl Command for MergeInput {}
 
 /// What a merge would do.
 #[derive(Debug, Clone)]
@@ -99,10 +100,9 @@ impl MergeService {
         &self,
         caller: &Caller,
         email: &str,
-        body: Value,
+        input: MergeInput,
     ) -> Result<MergeOutcome, HelpdeskError> {
         caller.require_staff()?;
-        let input: MergeInput = parse_input(body)?;
         if input.from.is_empty() || input.from.len() > MAX_MERGE_SOURCES {
             return Err(HelpdeskError::invalid(
                 "from",
@@ -267,7 +267,7 @@ impl MergeService {
         Ok(counts)
     }
 
-    /// `GET /merges/{id}`.
+    /// A merge and where it stands.
     pub async fn get_merge(&self, caller: &Caller, id: &str) -> Result<Merge, HelpdeskError> {
         caller.require_staff()?;
         self.find(id).await
@@ -280,7 +280,7 @@ impl MergeService {
             .ok_or_else(|| HelpdeskError::NotFound(format!("merge {id}")))
     }
 
-    /// `POST /merges/{id}/undo`: restores the customers exactly as they were, if nothing the
+    /// Undoes a merge: restores the customers exactly as they were, if nothing the
     /// merge made has changed since; otherwise a 409 names what changed and nothing is undone.
     pub async fn undo(&self, caller: &Caller, id: &str) -> Result<Merge, HelpdeskError> {
         caller.require_staff()?;

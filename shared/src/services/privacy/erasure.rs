@@ -8,7 +8,6 @@
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::PrivacyService;
 use crate::domain::caller::Caller;
@@ -18,7 +17,7 @@ use crate::domain::erasure::*;
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::history::Actor;
 use crate::domain::inbound::InboundRecord;
-use crate::domain::patch::parse_input;
+use crate::domain::patch::Command;
 use crate::domain::ticket::{Mailbox, MessageBody, Ticket, TicketMessage};
 use crate::services::customers::find_customer;
 use crate::services::retry::{Attempt, retry_on_conflict};
@@ -41,6 +40,8 @@ pub struct EraseInput {
     pub tickets: TicketErasure,
 }
 
+impl Command for EraseInput {}
+
 impl PrivacyService {
     /// Queues the erasure of the customer with this email (admins). A customer already under
     /// erasure answers that erasure.
@@ -48,10 +49,9 @@ impl PrivacyService {
         &self,
         caller: &Caller,
         email: &str,
-        body: Value,
+        input: EraseInput,
     ) -> Result<Erasure, HelpdeskError> {
         caller.require_admin()?;
-        let input: EraseInput = parse_input(body)?;
         let customer = find_customer(self.customers.as_ref(), email).await?;
         if let Some(running) = self.erasure_of(&customer).await? {
             return Ok(running);
@@ -105,7 +105,7 @@ impl PrivacyService {
             .filter(|e| !e.is_done()))
     }
 
-    /// `GET /erasures/{id}` (admins).
+    /// An erasure and where it stands (admins).
     pub async fn get_erasure(&self, caller: &Caller, id: &str) -> Result<Erasure, HelpdeskError> {
         caller.require_admin()?;
         self.erasures

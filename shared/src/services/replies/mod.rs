@@ -9,15 +9,12 @@ pub mod sender;
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 use crate::domain::caller::Caller;
 use crate::domain::customer::Customer;
 use crate::domain::delivery::Delivery;
 use crate::domain::email::Email;
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::history::Actor;
-use crate::domain::patch::parse_input;
 use crate::domain::reply::*;
 use crate::domain::ticket::*;
 use crate::domain::versioned::Versioned;
@@ -136,16 +133,16 @@ impl ReplyService {
         }
     }
 
-    /// `POST /tickets/{id}/messages`: a note, or a reply queued for sending. A reply sets the
+    /// Writes an agent's message: a note, or a reply queued for sending. A reply sets the
     /// ticket `pending` (the customer's turn); a note leaves its status alone.
     pub async fn post_message(
         &self,
         caller: &Caller,
         ticket_id: &str,
-        body: Value,
+        input: ReplyInput,
     ) -> Result<TicketMessage, HelpdeskError> {
         caller.require_staff()?;
-        let content = content(parse_input(body)?)?;
+        let content = content(input)?;
         let ticket_id = ticket_id.trim().to_ascii_uppercase();
         retry_on_conflict("ticket", || async {
             let ticket = self
