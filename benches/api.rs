@@ -455,7 +455,9 @@ async fn capacity_per_operation() {
     let before = Units::of(&fake);
     for i in 0..COST_MESSAGES {
         notifier
-            .welcome(&format!("welcome{i}@company.com"))
+            .welcome(&helpdesk_shared::domain::email::Email::stored(format!(
+                "welcome{i}@company.com"
+            )))
             .await
             .expect("welcome");
     }

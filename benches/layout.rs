@@ -139,7 +139,7 @@ async fn layout() {
         .companies
         .add_company_domain(
             &admin,
-            &company.id,
+            &helpdesk_shared::domain::ids::CompanyId::of(company.id.as_str()),
             Command::parse(json!({"domain": domain(9), "apply_to_existing": true})).expect("input"),
         )
         .await

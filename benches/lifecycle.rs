@@ -24,6 +24,7 @@ use helpdesk_shared::domain::caller::{Caller, Role};
 use helpdesk_shared::domain::customer::{Note, Profile};
 use helpdesk_shared::domain::email::Email;
 use helpdesk_shared::domain::history::Actor;
+use helpdesk_shared::domain::ids::{JobId, MergeId};
 use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
 use helpdesk_shared::domain::patch::Command;
 use helpdesk_shared::domain::ticket::{
@@ -116,7 +117,7 @@ async fn lifecycle() {
         .merges
         .merge(
             &admin,
-            "ann@acme.test",
+            &email("ann@acme.test"),
             Command::parse(json!({"from": ["annie@home.test"]})).expect("input"),
         )
         .await
@@ -126,7 +127,7 @@ async fn lifecycle() {
     };
     let merged = helpdesk
         .merges
-        .run_merge(&merge.id, NO_DEADLINE)
+        .run_merge(&MergeId::of(merge.id.as_str()), NO_DEADLINE)
         .await
         .expect("moves");
     row(
@@ -140,10 +141,14 @@ async fn lifecycle() {
 
     // Undo: the records restored, then everything moved back.
     let (before, started) = (Units::of(&fake), Instant::now());
-    helpdesk.merges.undo(&admin, &merge.id).await.expect("undo");
+    helpdesk
+        .merges
+        .undo(&admin, &MergeId::of(merge.id.as_str()))
+        .await
+        .expect("undo");
     let undone = helpdesk
         .merges
-        .run_merge(&merge.id, NO_DEADLINE)
+        .run_merge(&MergeId::of(merge.id.as_str()), NO_DEADLINE)
         .await
         .expect("moves back");
     row(
@@ -158,14 +163,14 @@ async fn lifecycle() {
         .privacy
         .request_erasure(
             &admin,
-            "annie@home.test",
+            &email("annie@home.test"),
             Command::parse(json!({})).expect("input"),
         )
         .await
         .expect("erasure");
     let erased = helpdesk
         .privacy
-        .run_erasure(&erasure.id, NO_DEADLINE)
+        .run_erasure(&JobId::of(erasure.id.as_str()), NO_DEADLINE)
         .await
         .expect("erasure run");
     row(

@@ -55,7 +55,9 @@ pub fn scenario() {
             };
             let record = context.ingest(envelope, raw.as_bytes()).await.expect("ingest");
             assert_eq!(record.status, InboundStatus::Ingested, "{record:?}");
-            ids.push(record.ticket_id.expect("a ticket"));
+            ids.push(helpdesk_shared::domain::ids::TicketId::of(
+                record.ticket_id.expect("a ticket"),
+            ));
         }
         let agent = Caller::new("bench-agent", [Role::Agent], false).with_name(Some("Sam".into()));
         let started = Instant::now();

@@ -52,7 +52,7 @@ async fn upload_import_file(
     >,
     axum::Extension(uploads): axum::Extension<LocalUploads>,
     caller: helpdesk_shared::domain::caller::Caller,
-    helpdesk_shared::http::Param(id): helpdesk_shared::http::Param,
+    helpdesk_shared::http::Id(id): helpdesk_shared::http::Id<helpdesk_shared::domain::ids::JobId>,
     body: axum::body::Body,
 ) -> Result<axum::response::Response, helpdesk_shared::http::ApiError> {
     use axum::response::IntoResponse;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use helpdesk_shared::app;
+use helpdesk_shared::domain::email::Email;
 use helpdesk_shared::lambda::due_work::DueWorkHandler;
 use helpdesk_shared::mail::SesMailer;
 use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
@@ -232,7 +233,10 @@ async fn transient_failures_are_retried_and_recorded() {
     api.create(json!({"email": "eve@example.com", "send_welcome": true}))
         .await;
     assert_eq!(
-        notifier.welcome("eve@example.com").await.unwrap(),
+        notifier
+            .welcome(&Email::stored("eve@example.com"))
+            .await
+            .unwrap(),
         SendOutcome::Retrying
     );
     let welcome = api.get(As::Agent, "/customers/eve@example.com").await.body["welcome"].clone();
@@ -240,7 +244,10 @@ async fn transient_failures_are_retried_and_recorded() {
     assert_eq!(welcome["failed_attempts"], 1);
     assert!(welcome["error"].as_str().unwrap().contains("throttled"));
     assert_eq!(
-        notifier.welcome("eve@example.com").await.unwrap(),
+        notifier
+            .welcome(&Email::stored("eve@example.com"))
+            .await
+            .unwrap(),
         SendOutcome::Sent
     );
     let welcome = api.get(As::Agent, "/customers/eve@example.com").await.body["welcome"].clone();
@@ -253,7 +260,10 @@ async fn transient_failures_are_retried_and_recorded() {
         .await;
     let mut outcomes = HashMap::new();
     for _ in 0..helpdesk_shared::services::notifications::MAX_FAILED_ATTEMPTS {
-        let outcome = notifier.welcome("fay@example.com").await.unwrap();
+        let outcome = notifier
+            .welcome(&Email::stored("fay@example.com"))
+            .await
+            .unwrap();
         *outcomes.entry(format!("{outcome:?}")).or_insert(0) += 1;
     }
     assert_eq!(outcomes.get("Failed"), Some(&1), "{outcomes:?}");
@@ -261,7 +271,10 @@ async fn transient_failures_are_retried_and_recorded() {
     assert_eq!(welcome["status"], "failed");
     assert!(mailer.sent.lock().unwrap().is_empty());
     assert_eq!(
-        notifier.welcome("fay@example.com").await.unwrap(),
+        notifier
+            .welcome(&Email::stored("fay@example.com"))
+            .await
+            .unwrap(),
         SendOutcome::NotDue
     );
 }
@@ -274,7 +287,12 @@ async fn concurrent_deliveries_send_one_welcome() {
     let runs: Vec<_> = (0..4)
         .map(|_| {
             let notifier = notifier.clone();
-            tokio::spawn(async move { notifier.welcome("gus@example.com").await.unwrap() })
+            tokio::spawn(async move {
+                notifier
+                    .welcome(&Email::stored("gus@example.com"))
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut sent = 0;
@@ -379,7 +397,10 @@ async fn a_blocked_customer_gets_no_welcome() {
     // The block itself is a change with the welcome still due: the notifier sees it, and
     // gives the welcome up without sending.
     assert_eq!(
-        notifier.welcome("hal@example.com").await.unwrap(),
+        notifier
+            .welcome(&Email::stored("hal@example.com"))
+            .await
+            .unwrap(),
         SendOutcome::Failed
     );
     assert!(mailer.sent.lock().unwrap().is_empty());
@@ -393,7 +414,10 @@ async fn a_blocked_customer_gets_no_welcome() {
     api.delete(As::Admin, "/customers/hal@example.com/block")
         .await;
     assert_eq!(
-        notifier.welcome("hal@example.com").await.unwrap(),
+        notifier
+            .welcome(&Email::stored("hal@example.com"))
+            .await
+            .unwrap(),
         SendOutcome::NotDue
     );
     assert!(mailer.sent.lock().unwrap().is_empty());

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use helpdesk_shared::app;
+use helpdesk_shared::domain::email::Email;
+use helpdesk_shared::domain::ids::TicketId;
 use helpdesk_shared::lambda::delivery_feedback::DeliveryFeedbackHandler;
 use helpdesk_shared::lambda::due_work::DueWorkHandler;
 use helpdesk_shared::mail::{OutboxMailer, SesMailer};
@@ -158,7 +160,10 @@ impl Desk {
                     answer["outcomes"][0].clone()
                 }
                 Wire::Local { sender, .. } => {
-                    let outcome = sender.send(ticket, &key).await.expect("store available");
+                    let outcome = sender
+                        .send(&TicketId::of(ticket), &key)
+                        .await
+                        .expect("store available");
                     serde_json::to_value(outcome).unwrap()
                 }
             };
@@ -655,7 +660,10 @@ async fn bounces_and_complaints_mark_replies_and_customers(api: LambdaApi) {
         mailer: desk.mailer.clone(),
         template: WelcomeTemplate::with_sender("support@helpdesk.test".into()),
     };
-    assert_eq!(notifier.welcome(&cy).await.unwrap(), SendOutcome::Failed);
+    assert_eq!(
+        notifier.welcome(&Email::stored(cy.as_str())).await.unwrap(),
+        SendOutcome::Failed
+    );
     let cy_now = desk
         .api()
         .get(As::Agent, &format!("/customers/{cy}"))
@@ -768,14 +776,23 @@ async fn transient_send_failures_are_retried_then_given_up() {
     let flaky = FlakyMailer::new(4);
     let sender = app::reply_sender(&desk.api().store, flaky.clone());
     assert_eq!(
-        sender.send(&ticket, &key).await.unwrap(),
+        sender
+            .send(&TicketId::of(ticket.as_str()), &key)
+            .await
+            .unwrap(),
         SendOutcome::Retrying
     );
     let queued = desk.message(&ticket, &reply["id"]).await;
     assert_eq!(queued["delivery"]["status"], "queued");
     assert_eq!(queued["delivery"]["failed_attempts"], 1);
     assert_eq!(queued["delivery"]["error"], "throttled");
-    assert_eq!(sender.send(&ticket, &key).await.unwrap(), SendOutcome::Sent);
+    assert_eq!(
+        sender
+            .send(&TicketId::of(ticket.as_str()), &key)
+            .await
+            .unwrap(),
+        SendOutcome::Sent
+    );
     assert_eq!(flaky.sent.lock().unwrap().len(), 1);
 
     let second = desk.reply(&ticket, json!({"text": "Again"})).await.body;
@@ -787,7 +804,11 @@ async fn transient_send_failures_are_retried_then_given_up() {
     let down = app::reply_sender(&desk.api().store, FlakyMailer::new(1_000));
     let mut outcomes = Vec::new();
     for _ in 0..5 {
-        outcomes.push(down.send(&ticket, &key).await.unwrap());
+        outcomes.push(
+            down.send(&TicketId::of(ticket.as_str()), &key)
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(outcomes[..4], [SendOutcome::Retrying; 4]);
     assert_eq!(outcomes[4], SendOutcome::Failed);

@@ -17,6 +17,11 @@ impl Email {
         normalize_email(raw).map(Email)
     }
 
+    /// An address read back from a record of ours, which was normalised when it came in.
+    pub fn stored(address: impl Into<String>) -> Email {
+        Email(address.into())
+    }
+
     /// The part after the @.
     pub fn domain(&self) -> &str {
         crate::domain::validation::email_domain(&self.0)

@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod error;
 pub mod field;
 pub mod history;
+pub mod ids;
 pub mod import_job;
 pub mod import_mapping;
 pub mod inbound;

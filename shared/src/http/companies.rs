@@ -44,7 +44,7 @@ pub(super) async fn list_companies(
 pub(super) async fn get_company(
     State(companies): State<CompanyService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<CompanyId>,
 ) -> ApiResult {
     let company = companies.get_company(&caller, &id).await?;
     Ok(with_etag(
@@ -63,7 +63,7 @@ pub(super) async fn get_company(
 pub(super) async fn update_company(
     State(companies): State<CompanyService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<CompanyId>,
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
@@ -85,7 +85,7 @@ pub(super) async fn update_company(
 pub(super) async fn delete_company(
     State(companies): State<CompanyService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<CompanyId>,
     headers: HeaderMap,
 ) -> ApiResult {
     companies
@@ -102,7 +102,7 @@ pub(super) async fn delete_company(
 pub(super) async fn add_company_domain(
     State(companies): State<CompanyService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<CompanyId>,
     Input(input): Input<AddDomain>,
 ) -> ApiResult {
     let added = companies.add_company_domain(&caller, &id, input).await?;

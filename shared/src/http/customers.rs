@@ -37,7 +37,7 @@ pub(super) async fn create_customer(
 pub(super) async fn get_customer(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
 ) -> ApiResult {
     let customer = customers.get_customer(&caller, &email).await?;
     let fields = customers.field_set().await?;
@@ -57,7 +57,7 @@ pub(super) async fn get_customer(
 pub(super) async fn update_customer(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
     headers: HeaderMap,
     JsonBody(patch): JsonBody,
 ) -> ApiResult {
@@ -80,7 +80,7 @@ pub(super) async fn update_customer(
 pub(super) async fn delete_customer(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
     headers: HeaderMap,
 ) -> ApiResult {
     customers
@@ -178,7 +178,7 @@ pub(super) async fn batch_customers(
 pub(super) async fn add_note(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
     Input(body): Input<NoteInput>,
 ) -> ApiResult {
     let note = customers.add_note(&caller, &email, body).await?;
@@ -193,7 +193,7 @@ pub(super) async fn add_note(
 pub(super) async fn list_notes(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let scope = "notes";
@@ -212,7 +212,7 @@ pub(super) async fn list_notes(
 pub(super) async fn list_customer_tickets(
     State(tickets): State<TicketService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let scope = "tickets";
@@ -230,7 +230,7 @@ pub(super) async fn list_customer_tickets(
 pub(super) async fn block_customer(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
 ) -> ApiResult {
     set_blocked(&customers, &caller, &email, true).await
 }
@@ -242,7 +242,7 @@ pub(super) async fn block_customer(
 pub(super) async fn unblock_customer(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
 ) -> ApiResult {
     set_blocked(&customers, &caller, &email, false).await
 }
@@ -254,7 +254,7 @@ pub(super) async fn unblock_customer(
 pub(super) async fn clear_undeliverable(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
 ) -> ApiResult {
     let customer = customers.clear_undeliverable(&caller, &email).await?;
     let fields = customers.field_set().await?;
@@ -268,7 +268,7 @@ pub(super) async fn clear_undeliverable(
 async fn set_blocked(
     customers: &CustomerService,
     caller: &Caller,
-    email: &str,
+    email: &Email,
     blocked: bool,
 ) -> ApiResult {
     let customer = customers.set_blocked(caller, email, blocked).await?;

@@ -139,6 +139,25 @@ impl FromRequestParts<AppState> for Param {
     }
 }
 
+/// A path parameter that names something ([`Named`]: a customer by email, a ticket, a
+/// company, a job, a merge): one that cannot be such a name is answered as one that does not
+/// exist, 404.
+pub struct Id<T>(pub T);
+
+impl<T: Named> FromRequestParts<AppState> for Id<T> {
+    type Rejection = HelpdeskError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Param(raw) = Param::from_request_parts(parts, state).await?;
+        T::parse_name(&raw)
+            .map(Id)
+            .ok_or_else(|| HelpdeskError::NotFound(format!("{} {}", T::WHAT, raw.trim())))
+    }
+}
+
 /// Two path parameters, as [`Param`] does one.
 pub struct Params2(pub String, pub String);
 

@@ -13,7 +13,7 @@ use crate::domain::history::{Actor, HistoryEntry};
 pub(super) async fn customer_history(
     State(customers): State<CustomerService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let scope = "history";
@@ -34,7 +34,7 @@ pub(super) async fn customer_history(
 pub(super) async fn company_history(
     State(companies): State<CompanyService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<CompanyId>,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let scope = "history";
@@ -56,7 +56,7 @@ pub(super) async fn company_history(
 pub(super) async fn ticket_history(
     State(tickets): State<TicketService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<TicketId>,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let scope = "ticket-history";

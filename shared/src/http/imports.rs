@@ -30,7 +30,7 @@ pub(super) async fn create_import(
 pub(super) async fn get_import(
     State(imports): State<ImportService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<JobId>,
 ) -> ApiResult {
     let job = imports.get_import(&caller, &id).await?;
     Ok(with_etag(

@@ -131,7 +131,7 @@ fn accepted(merge: &Merge, status: StatusCode) -> Response {
 pub(super) async fn merge_customers(
     State(merges): State<MergeService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
     Input(input): Input<MergeInput>,
 ) -> ApiResult {
     match merges.merge(&caller, &email, input).await? {
@@ -150,7 +150,7 @@ pub(super) async fn merge_customers(
 pub(super) async fn get_merge(
     State(merges): State<MergeService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<MergeId>,
 ) -> ApiResult {
     let merge = merges.get_merge(&caller, &id).await?;
     Ok(axum::Json(MergeView::from(&merge)).into_response())
@@ -164,7 +164,7 @@ pub(super) async fn get_merge(
 pub(super) async fn undo_merge(
     State(merges): State<MergeService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<MergeId>,
 ) -> ApiResult {
     let merge = merges.undo(&caller, &id).await?;
     Ok(accepted(&merge, StatusCode::ACCEPTED))

@@ -114,7 +114,7 @@ impl<'a> ExportView<'a> {
 pub(super) async fn erase_customer(
     State(privacy): State<PrivacyService>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
     Input(input): Input<EraseInput>,
 ) -> ApiResult {
     let erasure = privacy.request_erasure(&caller, &email, input).await?;
@@ -136,7 +136,7 @@ pub(super) async fn erase_customer(
 pub(super) async fn get_erasure(
     State(privacy): State<PrivacyService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<JobId>,
 ) -> ApiResult {
     let erasure = privacy.get_erasure(&caller, &id).await?;
     Ok(axum::Json(ErasureView::from(&erasure)).into_response())
@@ -152,7 +152,7 @@ pub(super) async fn export_customer(
     State(customers): State<CustomerService>,
     State(links): State<Links>,
     caller: Caller,
-    Param(email): Param,
+    Id(email): Id<Email>,
 ) -> ApiResult {
     let export = privacy.export(&caller, &email).await?;
     let fields = customers.field_set().await?;

@@ -16,7 +16,7 @@ use crate::domain::ticket::{
 pub(super) async fn get_ticket(
     State(tickets): State<TicketService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<TicketId>,
     RawQuery(query): RawQuery,
 ) -> ApiResult {
     let params = query_params(query, &["cursor"])?;
@@ -40,7 +40,7 @@ pub(super) async fn get_ticket(
 pub(super) async fn update_ticket(
     State(tickets): State<TicketService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<TicketId>,
     headers: HeaderMap,
     Input(patch): Input<TicketPatch>,
 ) -> ApiResult {
@@ -62,7 +62,7 @@ pub(super) async fn update_ticket(
 pub(super) async fn post_message(
     State(replies): State<ReplyService>,
     caller: Caller,
-    Param(id): Param,
+    Id(id): Id<TicketId>,
     Input(input): Input<ReplyInput>,
 ) -> ApiResult {
     let message = replies.post_message(&caller, &id, input).await?;
@@ -83,6 +83,8 @@ pub(super) async fn download_attachment(
     caller: Caller,
     Params2(ticket, attachment): Params2,
 ) -> ApiResult {
+    let ticket = TicketId::parse_name(&ticket)
+        .ok_or_else(|| HelpdeskError::NotFound(format!("ticket {}", ticket.trim())))?;
     let download = tickets
         .attachment_download(&caller, &ticket, &attachment)
         .await?;

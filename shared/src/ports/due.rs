@@ -5,25 +5,27 @@
 
 use async_trait::async_trait;
 
+use crate::domain::email::Email;
 use crate::domain::error::StoreError;
+use crate::domain::ids::{JobId, MergeId, TicketId};
 
 /// One piece of due work, named by what it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DueWork {
     /// The welcome email of the customer with this (primary) email.
     Welcome {
-        email: String,
+        email: Email,
     },
     /// A reply queued in a ticket, by its position in the ticket.
     Reply {
-        ticket_id: String,
+        ticket_id: TicketId,
         message_key: String,
     },
     Erasure {
-        id: String,
+        id: JobId,
     },
     Merge {
-        id: String,
+        id: MergeId,
     },
     Migration {
         name: String,

@@ -11,6 +11,7 @@ use crate::domain::error::StoreError;
 use crate::domain::company::Company;
 use crate::domain::customer::Customer;
 use crate::domain::customer::Note;
+use crate::domain::email::Email;
 use crate::domain::field::FieldDefinition;
 use crate::domain::history::HistoryEntry;
 use crate::domain::import_job::ImportJob;
@@ -138,7 +139,7 @@ pub trait CustomerStore: Send + Sync {
     /// already anyone's primary or alternate email.
     async fn insert_customer(&self, customer: &Customer) -> Result<(), StoreError>;
     /// Finds a customer by primary or alternate email (normalised).
-    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError>;
+    async fn find_customer(&self, email: &Email) -> Result<Option<Customer>, StoreError>;
     /// Replaces `previous` by `next` if the stored customer is still at `previous.version`;
     /// `next.version` must be `previous.version + 1`. Handles a change of primary email and of
     /// alternate emails atomically; notes stay attached (they hang off the immutable id). The
@@ -162,7 +163,7 @@ pub trait CustomerStore: Send + Sync {
     ) -> Result<Page<Customer>, StoreError>;
 
     /// Finds many customers at once (by primary or alternate email), answer `i` for `emails[i]`.
-    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+    async fn find_customers(&self, emails: &[Email]) -> Result<Vec<Option<Customer>>, StoreError> {
         let mut found = Vec::with_capacity(emails.len());
         for email in emails {
             found.push(self.find_customer(email).await?);

@@ -1,5 +1,6 @@
 //! Companies: named groups of customers, matched by email domain.
 
+use crate::domain::ids::CompanyId;
 use serde_json::Value;
 
 use crate::domain::caller::Caller;
@@ -83,7 +84,11 @@ impl CompanyService {
         Ok(company)
     }
 
-    pub async fn get_company(&self, caller: &Caller, id: &str) -> Result<Company, HelpdeskError> {
+    pub async fn get_company(
+        &self,
+        caller: &Caller,
+        id: &CompanyId,
+    ) -> Result<Company, HelpdeskError> {
         caller.require_staff()?;
         self.find_company(id).await
     }
@@ -109,7 +114,7 @@ impl CompanyService {
     pub async fn update_company(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &CompanyId,
         precondition: Option<Precondition>,
         patch: Value,
     ) -> Result<Company, HelpdeskError> {
@@ -137,7 +142,7 @@ impl CompanyService {
     pub async fn company_history(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &CompanyId,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<HistoryEntry>, HelpdeskError> {
@@ -150,7 +155,7 @@ impl CompanyService {
     pub async fn delete_company(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &CompanyId,
         precondition: Option<Precondition>,
     ) -> Result<(), HelpdeskError> {
         caller.require_manage_companies(None)?;
@@ -191,7 +196,7 @@ impl CompanyService {
     pub async fn add_company_domain(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &CompanyId,
         input: AddDomain,
     ) -> Result<DomainAdded, HelpdeskError> {
         caller.require_manage_companies(None)?;
@@ -254,7 +259,11 @@ impl CompanyService {
             let given = first.lock().ok().and_then(|mut c| c.take());
             let current = match given {
                 Some(current) => current,
-                None => match self.customers.find_customer(customer.email()).await? {
+                None => match self
+                    .customers
+                    .find_customer(&customer.profile.email)
+                    .await?
+                {
                     Some(fresh) => fresh,
                     None => return Ok(Attempt::Done(false)),
                 },

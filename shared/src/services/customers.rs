@@ -58,11 +58,12 @@ pub struct CustomerService {
 /// The customer with this primary or alternate email, or a 404 naming it.
 pub(crate) async fn find_customer(
     store: &dyn CustomerStore,
-    email: &str,
+    email: &Email,
 ) -> Result<Customer, HelpdeskError> {
-    let not_found = || HelpdeskError::NotFound(format!("customer {}", email.trim()));
-    let email = Email::parse(email).map_err(|_| not_found())?;
-    store.find_customer(&email).await?.ok_or_else(not_found)
+    store
+        .find_customer(email)
+        .await?
+        .ok_or_else(|| HelpdeskError::NotFound(format!("customer {email}")))
 }
 
 impl CustomerService {
@@ -139,13 +140,13 @@ impl CustomerService {
     pub async fn get_customer(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
     ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
         self.find_customer(email).await
     }
 
-    pub(crate) async fn find_customer(&self, email: &str) -> Result<Customer, HelpdeskError> {
+    pub(crate) async fn find_customer(&self, email: &Email) -> Result<Customer, HelpdeskError> {
         find_customer(self.store.as_ref(), email).await
     }
 
@@ -153,7 +154,7 @@ impl CustomerService {
     pub async fn update_customer(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         precondition: Precondition,
         patch: Value,
     ) -> Result<Customer, HelpdeskError> {
@@ -201,7 +202,7 @@ impl CustomerService {
     pub async fn delete_customer(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         precondition: Option<Precondition>,
     ) -> Result<(), HelpdeskError> {
         caller.require_staff()?;
@@ -331,7 +332,7 @@ impl CustomerService {
     pub async fn set_blocked(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         blocked: bool,
     ) -> Result<Customer, HelpdeskError> {
         caller.require_admin()?;
@@ -362,7 +363,7 @@ impl CustomerService {
     pub async fn clear_undeliverable(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
     ) -> Result<Customer, HelpdeskError> {
         caller.require_admin()?;
         retry_on_conflict("customer", || async {
@@ -385,7 +386,7 @@ impl CustomerService {
     pub async fn customer_history(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<HistoryEntry>, HelpdeskError> {
@@ -398,7 +399,7 @@ impl CustomerService {
     pub async fn add_note(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         input: NoteInput,
     ) -> Result<Note, HelpdeskError> {
         caller.require_staff()?;
@@ -421,7 +422,7 @@ impl CustomerService {
     pub async fn list_notes(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Note>, HelpdeskError> {

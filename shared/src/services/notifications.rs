@@ -5,6 +5,7 @@
 //! `welcome.sending_since` at the record's version, so of two deliveries of one event only one
 //! sends. A redelivered event finds the claim, or the final status, and sends nothing.
 
+use crate::domain::email::Email;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -132,7 +133,7 @@ impl Notifier {
     /// leaves it pending with the error and a count of failed attempts (the change is itself
     /// the next event); after [`MAX_FAILED_ATTEMPTS`] it is `failed`. An error means the store
     /// was unavailable: the caller retries the event.
-    pub async fn welcome(&self, email: &str) -> Result<SendOutcome, HelpdeskError> {
+    pub async fn welcome(&self, email: &Email) -> Result<SendOutcome, HelpdeskError> {
         let Some(claimed) = self.claim(email).await? else {
             return Ok(SendOutcome::NotDue);
         };
@@ -164,7 +165,7 @@ impl Notifier {
     }
 
     /// Marks the welcome email as being sent, at the record's version: one claimant wins.
-    async fn claim(&self, email: &str) -> Result<Option<Customer>, HelpdeskError> {
+    async fn claim(&self, email: &Email) -> Result<Option<Customer>, HelpdeskError> {
         let store = &self.customers;
         retry_on_conflict("customer", || async {
             let Some(customer) = store.find_customer(email).await? else {
@@ -193,7 +194,7 @@ impl Notifier {
         let store = &self.customers;
         retry_on_conflict("customer", || async {
             // The record as it is now: agents or imports may have changed it since the claim.
-            let Some(current) = store.find_customer(claimed.email()).await? else {
+            let Some(current) = store.find_customer(&claimed.profile.email).await? else {
                 return Ok(Attempt::Done(SendOutcome::NotDue));
             };
             if current.id != claimed.id {

@@ -2,8 +2,10 @@
 //! agents do with them (read, page, change status, download attachments).
 
 use crate::domain::caller::Caller;
+use crate::domain::email::Email;
 use crate::domain::error::HelpdeskError;
 use crate::domain::history::HistoryEntry;
+use crate::domain::ids::TicketId;
 use crate::domain::patch::Precondition;
 use crate::domain::ticket::*;
 use crate::domain::versioned::Versioned;
@@ -47,7 +49,7 @@ impl TicketService {
     pub async fn ticket_history(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &TicketId,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<HistoryEntry>, HelpdeskError> {
@@ -60,7 +62,7 @@ impl TicketService {
     pub async fn list_customer_tickets(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Ticket>, HelpdeskError> {
@@ -73,7 +75,7 @@ impl TicketService {
     pub async fn get_ticket(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &TicketId,
         after: Option<&str>,
     ) -> Result<TicketView, HelpdeskError> {
         caller.require_staff()?;
@@ -99,7 +101,7 @@ impl TicketService {
     pub async fn update_ticket(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &TicketId,
         patch: TicketPatch,
         precondition: Option<Precondition>,
     ) -> Result<Ticket, HelpdeskError> {
@@ -142,7 +144,7 @@ impl TicketService {
     pub async fn attachment_download(
         &self,
         caller: &Caller,
-        ticket_id: &str,
+        ticket_id: &TicketId,
         attachment_id: &str,
     ) -> Result<Download, HelpdeskError> {
         caller.require_staff()?;

@@ -4,6 +4,7 @@
 pub mod pipeline;
 mod rows;
 
+use crate::domain::ids::JobId;
 use std::sync::Arc;
 
 pub use pipeline::{Progress, ProgressFn, RunOptions, RunOutcome, run_import};
@@ -78,7 +79,11 @@ impl ImportService {
     }
 
     /// An import job and where it stands.
-    pub async fn get_import(&self, caller: &Caller, id: &str) -> Result<ImportJob, HelpdeskError> {
+    pub async fn get_import(
+        &self,
+        caller: &Caller,
+        id: &JobId,
+    ) -> Result<ImportJob, HelpdeskError> {
         caller.require_staff()?;
         self.jobs
             .get_import_job(id)
@@ -91,7 +96,7 @@ impl ImportService {
     pub async fn import_awaiting_upload(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &JobId,
     ) -> Result<ImportJob, HelpdeskError> {
         let job = self.get_import(caller, id).await?;
         if !job.may_upload(caller) {

@@ -9,6 +9,7 @@
 
 mod moves;
 
+use crate::domain::ids::MergeId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -99,7 +100,7 @@ impl MergeService {
     pub async fn merge(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         input: MergeInput,
     ) -> Result<MergeOutcome, HelpdeskError> {
         caller.require_staff()?;
@@ -268,7 +269,7 @@ impl MergeService {
     }
 
     /// A merge and where it stands.
-    pub async fn get_merge(&self, caller: &Caller, id: &str) -> Result<Merge, HelpdeskError> {
+    pub async fn get_merge(&self, caller: &Caller, id: &MergeId) -> Result<Merge, HelpdeskError> {
         caller.require_staff()?;
         self.find(id).await
     }
@@ -282,7 +283,7 @@ impl MergeService {
 
     /// Undoes a merge: restores the customers exactly as they were, if nothing the
     /// merge made has changed since; otherwise a 409 names what changed and nothing is undone.
-    pub async fn undo(&self, caller: &Caller, id: &str) -> Result<Merge, HelpdeskError> {
+    pub async fn undo(&self, caller: &Caller, id: &MergeId) -> Result<Merge, HelpdeskError> {
         caller.require_staff()?;
         let merge = self.find(id).await?;
         match merge.status {
@@ -306,7 +307,7 @@ impl MergeService {
             ));
         }
         let after = &merge.target_after;
-        let emails: Vec<String> = after.all_emails().map(str::to_string).collect();
+        let emails: Vec<Email> = after.all_emails().map(Email::stored).collect();
         let current = self
             .customers
             .find_customers(&emails)

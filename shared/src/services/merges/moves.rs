@@ -3,6 +3,8 @@
 //! done again after a crash (moved items are marked, copies are idempotent, originals are
 //! deleted after their copy).
 
+use crate::domain::email::Email;
+use crate::domain::ids::MergeId;
 use std::time::{Duration, Instant};
 
 use super::{MergeService, PAGE};
@@ -15,7 +17,7 @@ use crate::services::history::all_history;
 impl MergeService {
     /// Runs merge `id`'s moves until they are done or `budget` is spent; answers the merge as
     /// it was left. Stopped early, it has written a checkpoint, which wakes the next run.
-    pub async fn run_merge(&self, id: &str, budget: Duration) -> Result<Merge, HelpdeskError> {
+    pub async fn run_merge(&self, id: &MergeId, budget: Duration) -> Result<Merge, HelpdeskError> {
         let started = Instant::now();
         let mut job = self.find(id).await?;
         while job.is_running() {
@@ -306,7 +308,7 @@ impl MergeService {
 
     /// The target as it is now (edits since the merge count for its creation's values).
     async fn current_target(&self, job: &Merge) -> Result<Customer, HelpdeskError> {
-        let emails: Vec<String> = job.target_after.all_emails().map(str::to_string).collect();
+        let emails: Vec<Email> = job.target_after.all_emails().map(Email::stored).collect();
         Ok(self
             .customers
             .find_customers(&emails)

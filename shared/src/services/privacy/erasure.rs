@@ -5,6 +5,7 @@
 //! shrink what is left (`ErasureStep`), checkpointing as it goes: a runner stopped anywhere
 //! (deadline, crash) is followed by one that does the step again.
 
+use crate::domain::ids::JobId;
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -13,6 +14,7 @@ use super::PrivacyService;
 use crate::domain::caller::Caller;
 use crate::domain::customer::{Block, Customer};
 use crate::domain::delivery::DeliveryStatus;
+use crate::domain::email::Email;
 use crate::domain::erasure::*;
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::history::Actor;
@@ -48,7 +50,7 @@ impl PrivacyService {
     pub async fn request_erasure(
         &self,
         caller: &Caller,
-        email: &str,
+        email: &Email,
         input: EraseInput,
     ) -> Result<Erasure, HelpdeskError> {
         caller.require_admin()?;
@@ -106,7 +108,7 @@ impl PrivacyService {
     }
 
     /// An erasure and where it stands (admins).
-    pub async fn get_erasure(&self, caller: &Caller, id: &str) -> Result<Erasure, HelpdeskError> {
+    pub async fn get_erasure(&self, caller: &Caller, id: &JobId) -> Result<Erasure, HelpdeskError> {
         caller.require_admin()?;
         self.erasures
             .get_erasure(id)
@@ -116,7 +118,11 @@ impl PrivacyService {
 
     /// Runs erasure `id` until it is done or `budget` is spent; answers it as it was left.
     /// Stopped early, it has written a checkpoint, which wakes the next run in the cloud.
-    pub async fn run_erasure(&self, id: &str, budget: Duration) -> Result<Erasure, HelpdeskError> {
+    pub async fn run_erasure(
+        &self,
+        id: &JobId,
+        budget: Duration,
+    ) -> Result<Erasure, HelpdeskError> {
         let started = Instant::now();
         let mut job = self
             .erasures
@@ -231,7 +237,8 @@ impl PrivacyService {
 
     /// The erased customer's record, found by any of their addresses.
     async fn current_customer(&self, job: &Erasure) -> Result<Option<Customer>, HelpdeskError> {
-        let found = self.customers.find_customers(&job.emails).await?;
+        let emails: Vec<Email> = job.emails.iter().map(Email::stored).collect();
+        let found = self.customers.find_customers(&emails).await?;
         Ok(found
             .into_iter()
             .flatten()

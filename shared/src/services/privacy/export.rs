@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::PrivacyService;
 use crate::domain::caller::Caller;
 use crate::domain::customer::{Customer, Note};
+use crate::domain::email::Email;
 use crate::domain::error::HelpdeskError;
 use crate::domain::history::HistoryEntry;
 use crate::domain::inbound::InboundRecord;
@@ -61,7 +62,7 @@ where
 impl PrivacyService {
     /// Everything held about the customer with this email (admins and agents; what a caller
     /// may not view is left out by the view).
-    pub async fn export(&self, caller: &Caller, email: &str) -> Result<Export, HelpdeskError> {
+    pub async fn export(&self, caller: &Caller, email: &Email) -> Result<Export, HelpdeskError> {
         caller.require_staff()?;
         let customer = find_customer(self.customers.as_ref(), email).await?;
         let id = customer.id.as_str();

@@ -3,6 +3,7 @@
 //! automated mail goes to them. Feedback is applied idempotently: a redelivered event finds the
 //! marks in place and changes nothing.
 
+use crate::domain::email::Email;
 use std::sync::Arc;
 
 use crate::domain::customer::Customer;
@@ -82,12 +83,17 @@ impl FeedbackService {
         mark: Mark,
     ) -> Result<bool, HelpdeskError> {
         let store = &self.customers;
+        // The address comes from SES's event: one that is no address of ours marks nobody.
+        let Ok(address) = Email::parse(address) else {
+            return Ok(false);
+        };
+        let address = &address;
         retry_on_conflict("customer", || async {
             let Some(customer) = store.find_customer(address).await? else {
                 return Ok(Attempt::Done(false));
             };
             // Mail goes to primary addresses only; an alternate's bounce says nothing of it.
-            if !customer.email().eq_ignore_ascii_case(address) {
+            if customer.profile.email != *address {
                 return Ok(Attempt::Done(false));
             }
             let slot = |c: &Customer| match mark {

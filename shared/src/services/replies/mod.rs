@@ -7,6 +7,7 @@
 pub mod feedback;
 pub mod sender;
 
+use crate::domain::ids::TicketId;
 use std::sync::Arc;
 
 use crate::domain::caller::Caller;
@@ -138,7 +139,7 @@ impl ReplyService {
     pub async fn post_message(
         &self,
         caller: &Caller,
-        ticket_id: &str,
+        ticket_id: &TicketId,
         input: ReplyInput,
     ) -> Result<TicketMessage, HelpdeskError> {
         caller.require_staff()?;
@@ -202,7 +203,7 @@ impl ReplyService {
     async fn recipient(&self, ticket: &Ticket) -> Result<Customer, HelpdeskError> {
         let customer = self
             .customers
-            .find_customer(&ticket.customer_email)
+            .find_customer(&Email::stored(&ticket.customer_email))
             .await?
             .filter(|c| c.id == ticket.customer_id)
             .ok_or_else(|| {

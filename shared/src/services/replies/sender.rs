@@ -7,6 +7,8 @@
 //! failure leaves the reply queued with the error and a count (the change is itself the next
 //! stream record); after [`MAX_SEND_ATTEMPTS`] it is `failed`.
 
+use crate::domain::email::Email;
+use crate::domain::ids::TicketId;
 use std::sync::Arc;
 
 use crate::domain::delivery::{DeliveryStatus, MAX_SEND_ATTEMPTS};
@@ -33,7 +35,11 @@ enum Settle {
 impl ReplySender {
     /// Sends the reply at `key` (its [`TicketMessage::list_key`]) of ticket `ticket_id`, if it
     /// is due. An error means the store was unavailable: the caller retries the record.
-    pub async fn send(&self, ticket_id: &str, key: &str) -> Result<SendOutcome, HelpdeskError> {
+    pub async fn send(
+        &self,
+        ticket_id: &TicketId,
+        key: &str,
+    ) -> Result<SendOutcome, HelpdeskError> {
         let Some(claimed) = self.claim(ticket_id, key).await? else {
             return Ok(SendOutcome::NotDue);
         };
@@ -64,7 +70,11 @@ impl ReplySender {
         let Some(to) = reply.to.first() else {
             return Ok(Some("not sent: the reply has no recipient".into()));
         };
-        let Some(customer) = self.customers.find_customer(&to.email).await? else {
+        let Some(customer) = self
+            .customers
+            .find_customer(&Email::stored(&to.email))
+            .await?
+        else {
             return Ok(None);
         };
         Ok(if customer.blocked.is_some() {

@@ -226,14 +226,14 @@ impl CustomerStore for DynamoStore {
         self.transact(ops).await
     }
 
-    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
+    async fn find_customer(&self, email: &Email) -> Result<Option<Customer>, StoreError> {
         match self.get(email_pk(email), SINGLE).await? {
             Some(item) => self.customer_by_item(item).await,
             None => Ok(None),
         }
     }
 
-    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+    async fn find_customers(&self, emails: &[Email]) -> Result<Vec<Option<Customer>>, StoreError> {
         let pks: Vec<String> = emails.iter().map(|e| email_pk(e)).collect();
         let mut items = self.batch_get(&pks).await?;
         let owners: Vec<String> = items
@@ -436,9 +436,9 @@ impl DynamoStore {
                 true,
             )
             .await?;
-        let emails: Vec<String> = markers
+        let emails: Vec<Email> = markers
             .iter()
-            .filter_map(|m| get_s(m, "sk").map(str::to_string))
+            .filter_map(|m| get_s(m, "sk").map(Email::stored))
             .collect();
         let customers = self.find_customers(&emails).await?;
         let rows = emails
@@ -448,7 +448,7 @@ impl DynamoStore {
                 let customer = customer?;
                 // A marker and its record are written together; the check costs nothing.
                 (crate::ports::store::list_key(&customer, query).as_deref() == Some(email.as_str()))
-                    .then_some((email, customer))
+                    .then_some((email.into(), customer))
             })
             .collect();
         Ok(Page::from_rows(rows, query.limit))

@@ -5,6 +5,8 @@
 use aws_lambda_events::dynamodb::EventRecord;
 use serde_dynamo::AttributeValue;
 
+use crate::domain::email::Email;
+use crate::domain::ids::{JobId, MergeId, TicketId};
 use crate::ports::due::DueWork;
 
 use super::keys::{
@@ -29,26 +31,25 @@ pub fn due_work(record: &EventRecord) -> Option<DueWork> {
     match string(image, "kind")? {
         "customer" if string(image, "welcome_status") == Some("pending") => {
             email_of_pk(pk).map(|email| DueWork::Welcome {
-                email: email.to_string(),
+                email: Email::stored(email),
             })
         }
         "message" if string(image, "delivery_status") == Some("queued") => {
-            let ticket_id = ticket_of_pk(pk)?.to_string();
+            let ticket_id = TicketId::of(ticket_of_pk(pk)?);
             let message_key = string(image, "sk").and_then(message_of_sk)?.to_string();
             Some(DueWork::Reply {
                 ticket_id,
                 message_key,
             })
         }
-        kind if string(image, "job_status") == Some("running") => {
-            let id = |id: &str| id.to_string();
-            match kind {
-                "erasure" => erasure_of_pk(pk).map(|e| DueWork::Erasure { id: id(e) }),
-                "merge" => merge_of_pk(pk).map(|m| DueWork::Merge { id: id(m) }),
-                "migration" => migration_of_pk(pk).map(|m| DueWork::Migration { name: id(m) }),
-                _ => None,
-            }
-        }
+        kind if string(image, "job_status") == Some("running") => match kind {
+            "erasure" => erasure_of_pk(pk).map(|e| DueWork::Erasure { id: JobId::of(e) }),
+            "merge" => merge_of_pk(pk).map(|m| DueWork::Merge { id: MergeId::of(m) }),
+            "migration" => migration_of_pk(pk).map(|m| DueWork::Migration {
+                name: m.to_string(),
+            }),
+            _ => None,
+        },
         _ => None,
     }
 }

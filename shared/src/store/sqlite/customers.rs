@@ -235,7 +235,7 @@ impl CustomerStore for SqliteStore {
         Ok(())
     }
 
-    async fn find_customer(&self, email: &str) -> Result<Option<Customer>, StoreError> {
+    async fn find_customer(&self, email: &Email) -> Result<Option<Customer>, StoreError> {
         let email = email.to_string();
         self.with(move |connection| read_doc(connection, CUSTOMER_BY_EMAIL, [&email]))
             .await
@@ -254,7 +254,7 @@ impl CustomerStore for SqliteStore {
 
     /// One statement for the whole batch: the emails go in as a JSON array, and each answer
     /// comes back with its position (a statement per email cost an import a tenth of its time).
-    async fn find_customers(&self, emails: &[String]) -> Result<Vec<Option<Customer>>, StoreError> {
+    async fn find_customers(&self, emails: &[Email]) -> Result<Vec<Option<Customer>>, StoreError> {
         let wanted = serde_json::to_string(emails).map_err(unavailable)?;
         let count = emails.len();
         let found: Vec<(usize, String)> = self

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::erasure::Erasure;
+use crate::domain::ids::{JobId, MergeId, TicketId};
 use crate::domain::merge::Merge;
 use crate::domain::migration::Migration;
 use crate::ports::due::{DueWork, DueWorkSource};
@@ -26,17 +27,23 @@ impl DueWorkSource for SqliteStore {
             let mut due = Vec::new();
             let welcomes: Vec<(String, Customer)> = read_docs(connection, WELCOMES, limit)?;
             due.extend(welcomes.into_iter().map(|(_, customer)| DueWork::Welcome {
-                email: customer.email().to_string(),
+                email: customer.profile.email,
             }));
             let replies: Vec<(String, TicketMessage)> = read_docs(connection, REPLIES, limit)?;
             due.extend(replies.into_iter().map(|(_, reply)| DueWork::Reply {
                 message_key: reply.list_key(),
-                ticket_id: reply.ticket_id,
+                ticket_id: TicketId::of(reply.ticket_id),
             }));
             let merges: Vec<(String, Merge)> = read_docs(connection, MERGES, limit)?;
-            due.extend(merges.into_iter().map(|(id, _)| DueWork::Merge { id }));
+            due.extend(merges.into_iter().map(|(id, _)| DueWork::Merge {
+                id: MergeId::of(id),
+            }));
             let erasures: Vec<(String, Erasure)> = read_docs(connection, ERASURES, limit)?;
-            due.extend(erasures.into_iter().map(|(id, _)| DueWork::Erasure { id }));
+            due.extend(
+                erasures
+                    .into_iter()
+                    .map(|(id, _)| DueWork::Erasure { id: JobId::of(id) }),
+            );
             let migrations: Vec<(String, Migration)> = read_docs(connection, MIGRATIONS, limit)?;
             due.extend(
                 migrations

@@ -32,6 +32,7 @@ use serde::de::DeserializeOwned;
 use crate::domain::company::Company;
 use crate::domain::customer::Customer;
 use crate::domain::customer::Note;
+use crate::domain::email::Email;
 use crate::domain::error::StoreError;
 use crate::domain::field::FieldDefinition;
 use crate::domain::import_job::ImportJob;

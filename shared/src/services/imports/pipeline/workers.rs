@@ -1,6 +1,7 @@
 //! Workers: map, validate and upsert one batch of rows.
 
 use super::*;
+use crate::domain::email::Email;
 
 // ---------------------------------------------------------------------------------------------
 // The async side: mapping, validation and upserts of one batch.
@@ -180,10 +181,7 @@ impl Worker {
             if candidates.is_empty() {
                 break;
             }
-            let emails: Vec<String> = candidates
-                .iter()
-                .map(|c| c.values.email.to_string())
-                .collect();
+            let emails: Vec<Email> = candidates.iter().map(|c| c.values.email.clone()).collect();
             let existing = self.ctx.customers.store().find_customers(&emails).await?;
             self.prefetch_domains(&candidates, &existing).await?;
             let mut writes = Vec::new();
