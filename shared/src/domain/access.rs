@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::domain::caller::Caller;
-use crate::domain::customer::{CustomerInput, Profile};
+use crate::domain::customer::Profile;
+use crate::domain::customer_input::CustomerInput;
 use crate::domain::error::HelpdeskError;
 use crate::domain::field::FieldSet;
 use crate::domain::patch::{Command, reject_read_only};

@@ -88,16 +88,40 @@ pub fn plan_merge(
     keep: &BTreeMap<String, String>,
     may_change_company: bool,
 ) -> MergePlan {
-    let mut conflicts = Vec::new();
     let base = document(&target.profile);
     let others: Vec<(String, Map<String, Value>)> = sources
         .iter()
         .map(|s| (s.email().to_string(), document(&s.profile)))
         .collect();
-    let picked = |field: &str| -> Option<&Map<String, Value>> {
-        let email = keep.get(field)?;
-        others.iter().find(|(e, _)| e == email).map(|(_, d)| d)
-    };
+    let mut conflicts = check_keep(keep, &base, &others);
+    let (mut merged, mut origins) = merge_fields(&base, &others, keep);
+    if !may_change_company {
+        conflicts.extend(keep_targets_company(&base, keep, &mut merged, &mut origins));
+    }
+    let new_alternates = gather_alternates(target, sources, &mut merged, &mut origins);
+    conflicts.extend(over_limits(&merged));
+    let profile = serde_json::from_value(Value::Object(merged)).unwrap_or_else(|error| {
+        conflicts.push(FieldError::new(
+            "body",
+            format!("the merged profile is invalid: {error}"),
+        ));
+        target.profile.clone()
+    });
+    MergePlan {
+        profile,
+        origins,
+        new_alternates,
+        conflicts,
+    }
+}
+
+/// A `keep` must name a field a merge takes from a source, and one of the sources.
+fn check_keep(
+    keep: &BTreeMap<String, String>,
+    base: &Map<String, Value>,
+    others: &[(String, Map<String, Value>)],
+) -> Vec<FieldError> {
+    let mut conflicts = Vec::new();
     for (field, email) in keep {
         let known = base.contains_key(field)
             || field.strip_prefix("custom_fields.").is_some_and(|k| {
@@ -117,19 +141,31 @@ pub fn plan_merge(
             ));
         }
     }
+    conflicts
+}
 
+/// Every field by its rule, or from the source `keep` names; with where each value came from.
+fn merge_fields(
+    base: &Map<String, Value>,
+    others: &[(String, Map<String, Value>)],
+    keep: &BTreeMap<String, String>,
+) -> (Map<String, Value>, Vec<FieldOrigin>) {
+    let picked = |field: &str| -> Option<&Map<String, Value>> {
+        let email = keep.get(field)?;
+        others.iter().find(|(e, _)| e == email).map(|(_, d)| d)
+    };
     let mut merged = Map::new();
     let mut origins = Vec::new();
-    for (field, value) in &base {
+    for (field, value) in base {
         let (value, from) = match (rule(field), picked(field)) {
             (Rule::Identity, _) => (value.clone(), vec!["target".to_string()]),
             (_, Some(doc)) => (
                 doc.get(field).cloned().unwrap_or(Value::Null),
                 keep.get(field).cloned().into_iter().collect(),
             ),
-            (Rule::Union, None) => union(field, value, &others),
-            (Rule::Keyed, None) => keyed(field, value, &others, keep),
-            (Rule::FirstSet, None) => first_set(field, value, &others),
+            (Rule::Union, None) => union(field, value, others),
+            (Rule::Keyed, None) => keyed(field, value, others, keep),
+            (Rule::FirstSet, None) => first_set(field, value, others),
         };
         merged.insert(field.clone(), value.clone());
         origins.push(FieldOrigin {
@@ -138,13 +174,25 @@ pub fn plan_merge(
             from,
         });
     }
-    if !may_change_company && keep.contains_key("company_id") {
+    (merged, origins)
+}
+
+/// For a caller who may not change a customer's company: the target keeps its own, and a
+/// `keep` of the company is a conflict.
+fn keep_targets_company(
+    base: &Map<String, Value>,
+    keep: &BTreeMap<String, String>,
+    merged: &mut Map<String, Value>,
+    origins: &mut [FieldOrigin],
+) -> Vec<FieldError> {
+    let mut conflicts = Vec::new();
+    if keep.contains_key("company_id") {
         conflicts.push(FieldError::new(
             "keep.company_id",
             "your role may not change a customer's company",
         ));
     }
-    if !may_change_company && merged.get("company_id") != base.get("company_id") {
+    if merged.get("company_id") != base.get("company_id") {
         let value = base.get("company_id").cloned().unwrap_or(Value::Null);
         merged.insert("company_id".into(), value.clone());
         if let Some(origin) = origins.iter_mut().find(|o| o.field == "company_id") {
@@ -152,8 +200,18 @@ pub fn plan_merge(
             origin.from = vec!["target".into()];
         }
     }
+    conflicts
+}
 
-    let mut new_alternates = Vec::new();
+/// The sources' primary and alternate emails become the target's alternates (those it does
+/// not have yet); answers the new ones.
+fn gather_alternates(
+    target: &Customer,
+    sources: &[Customer],
+    merged: &mut Map<String, Value>,
+    origins: &mut [FieldOrigin],
+) -> Vec<String> {
+    let mut new_alternates: Vec<String> = Vec::new();
     for source in sources {
         for email in source.all_emails() {
             let taken = email == target.email()
@@ -168,21 +226,26 @@ pub fn plan_merge(
             }
         }
     }
-    let mut alternates: Vec<Value> = target
+    let alternates: Vec<Value> = target
         .profile
         .alternate_emails
         .iter()
         .map(|e| Value::from(e.as_str()))
+        .chain(new_alternates.iter().map(|e| Value::from(e.as_str())))
         .collect();
-    alternates.extend(new_alternates.iter().map(|e| Value::from(e.as_str())));
     merged.insert("alternate_emails".into(), Value::from(alternates.clone()));
     if let Some(origin) = origins.iter_mut().find(|o| o.field == "alternate_emails") {
-        origin.value = Value::from(alternates.clone());
+        origin.value = Value::from(alternates);
         origin.from = std::iter::once("target".to_string())
             .chain(sources.iter().map(|s| s.email().to_string()))
             .collect();
     }
+    new_alternates
+}
 
+/// Lists and links over their limits after the merge: a keep of one side resolves them.
+fn over_limits(merged: &Map<String, Value>) -> Vec<FieldError> {
+    let mut conflicts = Vec::new();
     for (field, limit) in [
         ("alternate_emails", MAX_ALTERNATE_EMAILS),
         ("phones", MAX_PHONES),
@@ -212,19 +275,7 @@ pub fn plan_merge(
             format!("{social} links after the merge, over the limit of {MAX_SOCIAL_LINKS}"),
         ));
     }
-    let profile = serde_json::from_value(Value::Object(merged)).unwrap_or_else(|error| {
-        conflicts.push(FieldError::new(
-            "body",
-            format!("the merged profile is invalid: {error}"),
-        ));
-        target.profile.clone()
-    });
-    MergePlan {
-        profile,
-        origins,
-        new_alternates,
-        conflicts,
-    }
+    conflicts
 }
 
 /// Every item of the target's list, then each source's items it lacks.

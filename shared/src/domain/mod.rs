@@ -6,6 +6,7 @@ pub mod caller;
 pub mod clock;
 pub mod company;
 pub mod customer;
+pub mod customer_input;
 pub mod delivery;
 pub mod email;
 pub mod erasure;

@@ -1,7 +1,7 @@
 //! `/customers`: customers, batches, notes and a customer's tickets.
 
 use super::*;
-use crate::domain::customer::{CustomerBatch, CustomerInput, NoteInput};
+use crate::domain::customer_input::{CustomerBatch, CustomerInput, NoteInput};
 use std::collections::BTreeMap;
 
 use crate::domain::customer::{Address, Block, Customer, Entitlement, Note, PortalAccess, Welcome};

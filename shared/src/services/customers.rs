@@ -6,6 +6,7 @@ use serde_json::Value;
 use crate::domain::access::CustomerAccess;
 use crate::domain::caller::Caller;
 use crate::domain::customer::*;
+use crate::domain::customer_input::{CustomerBatch, CustomerInput, NoteInput};
 use crate::domain::email::Email;
 use crate::domain::error::HelpdeskError;
 use crate::domain::error::StoreError;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::customer::Address;
 use crate::domain::customer::Customer;
-use crate::domain::customer::CustomerInput;
+use crate::domain::customer_input::CustomerInput;
 use crate::domain::email::Email;
 use crate::domain::field::FieldSet;
 use crate::domain::field::FieldType;
