@@ -391,7 +391,7 @@ async fn import_file(store: &Arc<dyn Store>, file: &Path, work: &Path) -> Import
         ImportOptions::default(),
         RunAs::system(),
     );
-    store.insert_import_job(&job).await.expect("job");
+    store.insert_job(&job).await.expect("job");
     let customers =
         CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
     let context = ImportContext::new(

@@ -50,7 +50,7 @@ impl DataDir {
         let context = app.import_run(Arc::new(helpdesk_shared::objects::FolderStore::new(folder)));
         context
             .jobs
-            .insert_import_job(&job)
+            .insert_job(&job)
             .await
             .map_err(|e| e.to_string())?;
         let run = RunOptions {

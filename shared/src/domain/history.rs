@@ -38,14 +38,43 @@ pub struct HistoryEntry {
     pub changes: Vec<FieldChange>,
 }
 
-/// A record whose changes the history follows.
-pub trait Tracked {
+/// The who and when of a record's versions: what every tracked record has in the same fields.
+pub trait Stamped {
     fn record_id(&self) -> &str;
     fn version(&self) -> u64;
     fn created_at(&self) -> &Timestamp;
     fn updated_at(&self) -> &Timestamp;
-    fn created_by(&self) -> Option<Actor>;
     fn changed_by(&self) -> Option<&Actor>;
+}
+
+macro_rules! stamped {
+    ($($record:ty),+ $(,)?) => {$(
+        impl Stamped for $record {
+            fn record_id(&self) -> &str {
+                &self.id
+            }
+            fn version(&self) -> u64 {
+                self.version
+            }
+            fn created_at(&self) -> &Timestamp {
+                &self.created_at
+            }
+            fn updated_at(&self) -> &Timestamp {
+                &self.updated_at
+            }
+            fn changed_by(&self) -> Option<&Actor> {
+                self.changed_by.as_ref()
+            }
+        }
+    )+};
+}
+
+stamped!(Customer, Company, Ticket);
+
+/// A record whose changes the history follows.
+pub trait Tracked: Stamped {
+    /// Who created it.
+    fn created_by(&self) -> Option<Actor>;
     /// The values the history compares, by field name, only those that are set.
     fn tracked_fields(&self) -> BTreeMap<String, Value>;
 }
@@ -53,23 +82,8 @@ pub trait Tracked {
 /// Of a customer: the profile (custom fields one by one) and the block. Welcome state and
 /// import bookkeeping are the helpdesk's own and are not changes anyone made to the customer.
 impl Tracked for Customer {
-    fn record_id(&self) -> &str {
-        &self.id
-    }
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn created_at(&self) -> &Timestamp {
-        &self.created_at
-    }
-    fn updated_at(&self) -> &Timestamp {
-        &self.updated_at
-    }
     fn created_by(&self) -> Option<Actor> {
         self.creator()
-    }
-    fn changed_by(&self) -> Option<&Actor> {
-        self.changed_by.as_ref()
     }
     fn tracked_fields(&self) -> BTreeMap<String, Value> {
         let mut fields = BTreeMap::new();
@@ -106,23 +120,8 @@ impl Tracked for Customer {
 
 /// Of a company: its name, domains and notes.
 impl Tracked for Company {
-    fn record_id(&self) -> &str {
-        &self.id
-    }
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn created_at(&self) -> &Timestamp {
-        &self.created_at
-    }
-    fn updated_at(&self) -> &Timestamp {
-        &self.updated_at
-    }
     fn created_by(&self) -> Option<Actor> {
         self.created_by.clone()
-    }
-    fn changed_by(&self) -> Option<&Actor> {
-        self.changed_by.as_ref()
     }
     fn tracked_fields(&self) -> BTreeMap<String, Value> {
         let mut fields = BTreeMap::from([
@@ -139,26 +138,11 @@ impl Tracked for Company {
 /// thread; the history says who moved the ticket between open, pending, solved and closed,
 /// and which reply or note each agent wrote, in order.
 impl Tracked for Ticket {
-    fn record_id(&self) -> &str {
-        &self.id
-    }
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn created_at(&self) -> &Timestamp {
-        &self.created_at
-    }
-    fn updated_at(&self) -> &Timestamp {
-        &self.updated_at
-    }
     /// Tickets begin with a customer's mail.
     fn created_by(&self) -> Option<Actor> {
         Some(Actor::System {
             name: "inbound".into(),
         })
-    }
-    fn changed_by(&self) -> Option<&Actor> {
-        self.changed_by.as_ref()
     }
     fn tracked_fields(&self) -> BTreeMap<String, Value> {
         let status = serde_json::to_value(self.status).unwrap_or(Value::Null);

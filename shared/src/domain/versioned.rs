@@ -39,3 +39,68 @@ versioned!(
     crate::domain::import_job::ImportJob,
     crate::domain::ticket::Ticket,
 );
+
+/// The record of a job: an import, an erasure, a merge, a migration. Kept by its id at its
+/// version, like every record; a running one is carried on by the jobs' runner.
+pub trait Job:
+    serde::Serialize + serde::de::DeserializeOwned + Clone + Send + Sync + 'static
+{
+    /// What it is, in "… exists" errors.
+    const KIND: &'static str;
+    fn job_id(&self) -> &str;
+    fn job_version(&self) -> u64;
+    /// Still to be carried on by a run.
+    fn is_running(&self) -> bool;
+}
+
+impl Job for crate::domain::import_job::ImportJob {
+    const KIND: &'static str = "import";
+    fn job_id(&self) -> &str {
+        &self.id
+    }
+    fn job_version(&self) -> u64 {
+        self.version
+    }
+    fn is_running(&self) -> bool {
+        !self.is_finished()
+    }
+}
+
+impl Job for crate::domain::erasure::Erasure {
+    const KIND: &'static str = "erasure";
+    fn job_id(&self) -> &str {
+        &self.id
+    }
+    fn job_version(&self) -> u64 {
+        self.version
+    }
+    fn is_running(&self) -> bool {
+        !self.is_done()
+    }
+}
+
+impl Job for crate::domain::merge::Merge {
+    const KIND: &'static str = "merge";
+    fn job_id(&self) -> &str {
+        &self.id
+    }
+    fn job_version(&self) -> u64 {
+        self.version
+    }
+    fn is_running(&self) -> bool {
+        crate::domain::merge::Merge::is_running(self)
+    }
+}
+
+impl Job for crate::domain::migration::Migration {
+    const KIND: &'static str = "migration";
+    fn job_id(&self) -> &str {
+        &self.name
+    }
+    fn job_version(&self) -> u64 {
+        self.version
+    }
+    fn is_running(&self) -> bool {
+        crate::domain::migration::Migration::is_running(self)
+    }
+}

@@ -21,6 +21,7 @@ use crate::domain::merge::Merge;
 use crate::domain::migration::{Migration, MigrationStep};
 use crate::domain::ticket::Ticket;
 use crate::domain::ticket::TicketMessage;
+use crate::domain::versioned::Job;
 
 /// One write of a batch: a new customer, or a customer replaced at its version.
 #[derive(Debug, Clone)]
@@ -244,14 +245,24 @@ pub trait HistoryStore: Send + Sync {
     async fn delete_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
 }
 
+/// The records of jobs of one kind (imports, erasures, merges, migrations), by id.
+#[async_trait]
+pub trait JobStore<J: Job>: Send + Sync {
+    /// Stores a new job; `Exists` if its id is taken.
+    async fn insert_job(&self, job: &J) -> Result<(), StoreError>;
+    async fn get_job(&self, id: &str) -> Result<Option<J>, StoreError>;
+    /// Replaces `previous` by `next` if the stored job is still at `previous`'s version.
+    async fn replace_job(&self, previous: &J, next: &J) -> Result<(), StoreError>;
+}
+
+/// Import jobs: their state, leases and checkpoints.
+pub trait ImportJobStore: JobStore<ImportJob> {}
+
+impl<T: JobStore<ImportJob>> ImportJobStore for T {}
+
 /// Merges, kept while they can be undone.
 #[async_trait]
-pub trait MergeStore: Send + Sync {
-    /// Stores a new merge; `Exists` if its id is taken.
-    async fn insert_merge(&self, merge: &Merge) -> Result<(), StoreError>;
-    async fn get_merge(&self, id: &str) -> Result<Option<Merge>, StoreError>;
-    /// Replaces `previous` by `next` if the stored merge is still at `previous.version`.
-    async fn replace_merge(&self, previous: &Merge, next: &Merge) -> Result<(), StoreError>;
+pub trait MergeStore: JobStore<Merge> {
     /// A merge's (or its undo's) change of records, all or nothing: the customers `previous`
     /// (each at its version) become `next`, and the merge record is written with them.
     /// Customers only in `previous` are deleted (not their notes or history), customers only
@@ -323,20 +334,6 @@ pub trait FieldStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// All definitions, ordered by key (an admin-sized list: dozens, not millions).
     async fn list_fields(&self) -> Result<Vec<FieldDefinition>, StoreError>;
-}
-
-/// Import jobs: their state, leases and checkpoints.
-#[async_trait]
-pub trait ImportJobStore: Send + Sync {
-    /// Stores a new job; `Exists` if one with its id is already there.
-    async fn insert_import_job(&self, job: &ImportJob) -> Result<(), StoreError>;
-    async fn get_import_job(&self, id: &str) -> Result<Option<ImportJob>, StoreError>;
-    /// Replaces `previous` by `next` if the stored job is still at `previous.version`.
-    async fn replace_import_job(
-        &self,
-        previous: &ImportJob,
-        next: &ImportJob,
-    ) -> Result<(), StoreError>;
 }
 
 /// Tickets, their messages and the Message-IDs they claim.
@@ -433,12 +430,7 @@ pub trait InboundStore: Send + Sync {
 
 /// Erasures (jobs, then tombstones) and the addresses they suppress.
 #[async_trait]
-pub trait ErasureStore: Send + Sync {
-    /// Stores a new erasure; `Exists` if its id is taken.
-    async fn insert_erasure(&self, erasure: &Erasure) -> Result<(), StoreError>;
-    async fn get_erasure(&self, id: &str) -> Result<Option<Erasure>, StoreError>;
-    /// Replaces `previous` by `next` if the stored erasure is still at `previous.version`.
-    async fn replace_erasure(&self, previous: &Erasure, next: &Erasure) -> Result<(), StoreError>;
+pub trait ErasureStore: JobStore<Erasure> {
     /// The salt of address hashes: made on first use, then the same forever.
     async fn erasure_salt(&self) -> Result<String, StoreError>;
     /// Marks an address hash as suppressed: later mail from it is ignored.
@@ -446,18 +438,10 @@ pub trait ErasureStore: Send + Sync {
     async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError>;
 }
 
-/// Migrations of the stored layout: their records, and the steps that rewrite old items.
+/// Migrations of the stored layout: their records (by name), and the steps that rewrite old
+/// items.
 #[async_trait]
-pub trait MigrationStore: Send + Sync {
-    /// Stores a migration's first run; `Exists` if one was started before.
-    async fn insert_migration(&self, migration: &Migration) -> Result<(), StoreError>;
-    async fn get_migration(&self, name: &str) -> Result<Option<Migration>, StoreError>;
-    /// Replaces `previous` by `next` if the stored record is still at `previous.version`.
-    async fn replace_migration(
-        &self,
-        previous: &Migration,
-        next: &Migration,
-    ) -> Result<(), StoreError>;
+pub trait MigrationStore: JobStore<Migration> {
     /// Rewrites the next items (about `limit` read) that migration `name` changes, from
     /// `cursor` (`None`: the start). Idempotent: an item already in the new layout, or changed
     /// since it was read, is left alone. `name` is one of `domain::migration::MIGRATIONS`.

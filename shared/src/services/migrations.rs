@@ -42,7 +42,7 @@ impl MigrationService {
         caller.require_admin()?;
         let name = known(name)?;
         let fresh = Migration::start(name, &caller.subject);
-        match self.migrations.insert_migration(&fresh).await {
+        match self.migrations.insert_job(&fresh).await {
             Ok(()) => {}
             Err(StoreError::Exists(_)) => {
                 let current = self.find(name).await?;
@@ -50,7 +50,7 @@ impl MigrationService {
                     return Ok(current);
                 }
                 let again = current.restart(&caller.subject);
-                return match self.migrations.replace_migration(&current, &again).await {
+                return match self.migrations.replace_job(&current, &again).await {
                     Ok(()) => Ok(again),
                     // Someone restarted it at the same moment: theirs is the run.
                     Err(StoreError::VersionMismatch) => self.find(name).await,
@@ -71,7 +71,7 @@ impl MigrationService {
 
     async fn find(&self, name: &str) -> Result<Migration, HelpdeskError> {
         self.migrations
-            .get_migration(name)
+            .get_job(name)
             .await?
             .ok_or_else(|| HelpdeskError::NotFound(format!("migration {name}")))
     }
@@ -103,7 +103,7 @@ impl MigrationService {
         job: &Migration,
         next: Migration,
     ) -> Result<Migration, HelpdeskError> {
-        match self.migrations.replace_migration(job, &next).await {
+        match self.migrations.replace_job(job, &next).await {
             Ok(()) => Ok(next),
             Err(StoreError::VersionMismatch) => self.find(&job.name).await,
             Err(other) => Err(other.into()),

@@ -1,6 +1,7 @@
 //! What erasures and merges ask of a store.
 
 use super::*;
+use helpdesk_shared::ports::store::JobStore;
 
 /// What erasure asks of a store: whole tickets deleted, messages rewritten, claims released,
 /// a sender's inbound records found and deleted, erasures versioned, one salt, suppression.
@@ -142,21 +143,21 @@ async fn erasure_operations(store: Arc<dyn Store>) {
         updated_at: now,
         version: 1,
     };
-    store.insert_erasure(&erasure).await.unwrap();
+    store.insert_job(&erasure).await.unwrap();
     assert!(matches!(
-        store.insert_erasure(&erasure).await,
+        store.insert_job(&erasure).await,
         Err(StoreError::Exists(_))
     ));
     let mut done = erasure.clone();
     done.status = ErasureStatus::Succeeded;
     done.emails.clear();
     done.version = 2;
-    store.replace_erasure(&erasure, &done).await.unwrap();
+    store.replace_job(&erasure, &done).await.unwrap();
     assert_eq!(
-        store.replace_erasure(&erasure, &done).await,
+        store.replace_job(&erasure, &done).await,
         Err(StoreError::VersionMismatch)
     );
-    assert_eq!(store.get_erasure("e1").await.unwrap(), Some(done));
+    assert_eq!(store.get_job("e1").await.unwrap(), Some(done));
     let hash = email_hash(&salt, " ANN@acme.com ");
     assert_eq!(
         hash, erasure.email_hashes[0],
@@ -224,7 +225,12 @@ async fn merge_writes_are_all_or_nothing(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::EmailTaken("dan@acme.com".into()))
     );
-    assert_eq!(store.get_merge("m0").await.unwrap(), None);
+    assert_eq!(
+        JobStore::<Merge>::get_job(store.as_ref(), "m0")
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(
         store.find_customer(&email("ann@acme.com")).await.unwrap(),
         Some(ann.clone())
@@ -246,7 +252,7 @@ async fn merge_writes_are_all_or_nothing(store: Arc<dyn Store>) {
             "{address}"
         );
     }
-    assert_eq!(store.get_merge("m1").await.unwrap(), Some(m1.clone()));
+    assert_eq!(store.get_job("m1").await.unwrap(), Some(m1.clone()));
     assert_eq!(
         store
             .list_history(&ann.id, None, 10)
@@ -267,7 +273,12 @@ async fn merge_writes_are_all_or_nothing(store: Arc<dyn Store>) {
             .await,
         Err(StoreError::VersionMismatch)
     );
-    assert_eq!(store.get_merge("m2").await.unwrap(), None);
+    assert_eq!(
+        JobStore::<Merge>::get_job(store.as_ref(), "m2")
+            .await
+            .unwrap(),
+        None
+    );
 
     // The undo gives Bob his emails back, exactly as he was.
     let restored = next(&merged, |c| c.profile = ann.profile.clone());
@@ -294,7 +305,7 @@ async fn merge_writes_are_all_or_nothing(store: Arc<dyn Store>) {
         store.find_customer(&email("ann@home.org")).await.unwrap(),
         Some(restored)
     );
-    assert_eq!(store.get_merge("m1").await.unwrap(), Some(undoing));
+    assert_eq!(store.get_job("m1").await.unwrap(), Some(undoing));
     assert_eq!(
         store
             .write_merge(

@@ -1,6 +1,7 @@
 //! How imports run: S3 events, redelivery, pauses, crashes, throttling, uploads, failing DynamoDB.
 
 use super::*;
+use helpdesk_shared::domain::import_job::ImportJob;
 
 #[tokio::test]
 async fn s3_event_imports_into_dynamodb_end_to_end() {
@@ -94,14 +95,14 @@ async fn a_crashed_import_resumes_and_counts_each_row_once() {
     let id = first["handled"][0]["job_id"].as_str().unwrap().to_string();
     // Simulate a crash before any progress was saved: rows were written, the job knows nothing.
     let store = &rig.api.store;
-    let job = store.get_import_job(&id).await.unwrap().unwrap();
+    let job: ImportJob = store.get_job(&id).await.unwrap().unwrap();
     assert!(job.counts.created > 0);
     let mut rewound = job.clone();
     rewound.checkpoint = None;
     rewound.counts = Default::default();
     rewound.lease_until = None;
     rewound.version += 1;
-    store.replace_import_job(&job, &rewound).await.unwrap();
+    store.replace_job(&job, &rewound).await.unwrap();
     rig.continuations.0.lock().unwrap().clear();
     let resumed = Rig::new(rig.api.clone());
     resumed

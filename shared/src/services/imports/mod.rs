@@ -69,7 +69,7 @@ impl ImportService {
         };
         let id = crate::domain::clock::new_id();
         let job = ImportJob::new(id.clone(), upload_key(&id), options, run_as);
-        self.jobs.insert_import_job(&job).await?;
+        self.jobs.insert_job(&job).await?;
         let upload_url = self
             .uploads
             .presign_put(&job.source_key, UPLOAD_URL_LIFETIME)
@@ -86,7 +86,7 @@ impl ImportService {
     ) -> Result<ImportJob, HelpdeskError> {
         caller.require_staff()?;
         self.jobs
-            .get_import_job(id)
+            .get_job(id)
             .await?
             .ok_or_else(|| HelpdeskError::NotFound(format!("import {id}")))
     }
@@ -144,7 +144,7 @@ impl ImportContext {
         if let Some(id) = key
             .strip_prefix(IMPORT_PREFIX)
             .and_then(|rest| rest.strip_suffix(".csv"))
-            && let Some(job) = self.jobs.get_import_job(id).await?
+            && let Some(job) = self.jobs.get_job(id).await?
         {
             return self.attach_source(job, etag).await;
         }
@@ -159,11 +159,11 @@ impl ImportContext {
             ImportOptions::default(),
             RunAs::system(),
         );
-        match self.jobs.insert_import_job(&job).await {
+        match self.jobs.insert_job(&job).await {
             Ok(()) => self.attach_source(job, etag).await,
             Err(StoreError::Exists(_)) => self
                 .jobs
-                .get_import_job(&id)
+                .get_job(&id)
                 .await?
                 .ok_or_else(|| HelpdeskError::NotFound(format!("import {id}"))),
             Err(other) => Err(other.into()),
@@ -178,12 +178,12 @@ impl ImportContext {
         }
         let mut next = job.bumped();
         next.source_etag = Some(etag.to_string());
-        match self.jobs.replace_import_job(&job, &next).await {
+        match self.jobs.replace_job(&job, &next).await {
             Ok(()) => Ok(next),
             // Another delivery attached it first: use what it stored.
             Err(StoreError::VersionMismatch) => self
                 .jobs
-                .get_import_job(&job.id)
+                .get_job(&job.id)
                 .await?
                 .ok_or_else(|| HelpdeskError::NotFound(format!("import {}", job.id))),
             Err(other) => Err(other.into()),

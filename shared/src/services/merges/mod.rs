@@ -276,7 +276,7 @@ impl MergeService {
 
     async fn find(&self, id: &str) -> Result<Merge, HelpdeskError> {
         self.merges
-            .get_merge(id)
+            .get_job(id)
             .await?
             .ok_or_else(|| HelpdeskError::NotFound(format!("merge {id}")))
     }

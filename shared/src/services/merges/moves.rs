@@ -55,7 +55,7 @@ impl MergeService {
     async fn checkpoint(&self, job: &Merge, mut next: Merge) -> Result<Merge, HelpdeskError> {
         next.version = job.version + 1;
         next.updated_at = crate::domain::clock::now();
-        match self.merges.replace_merge(job, &next).await {
+        match self.merges.replace_job(job, &next).await {
             Ok(()) => Ok(next),
             // Another run got there first: go on from its record.
             Err(StoreError::VersionMismatch) => self.find(&job.id).await,

@@ -84,7 +84,7 @@ impl PrivacyService {
                 self.erasures.suppress(hash, &erasure.id).await?;
             }
         }
-        self.erasures.insert_erasure(&erasure).await?;
+        self.erasures.insert_job(&erasure).await?;
         // Blocked now, so mail arriving while the job is queued makes no ticket.
         self.block(&erasure).await?;
         tracing::info!(erasure = %erasure.id, "erasure requested");
@@ -100,18 +100,14 @@ impl PrivacyService {
         else {
             return Ok(None);
         };
-        Ok(self
-            .erasures
-            .get_erasure(id)
-            .await?
-            .filter(|e| !e.is_done()))
+        Ok(self.erasures.get_job(id).await?.filter(|e| !e.is_done()))
     }
 
     /// An erasure and where it stands (admins).
     pub async fn get_erasure(&self, caller: &Caller, id: &JobId) -> Result<Erasure, HelpdeskError> {
         caller.require_admin()?;
         self.erasures
-            .get_erasure(id)
+            .get_job(id)
             .await?
             .ok_or_else(|| HelpdeskError::NotFound(format!("erasure {id}")))
     }
@@ -126,7 +122,7 @@ impl PrivacyService {
         let started = Instant::now();
         let mut job = self
             .erasures
-            .get_erasure(id)
+            .get_job(id)
             .await?
             .ok_or_else(|| HelpdeskError::NotFound(format!("erasure {id}")))?;
         while !job.is_done() {
@@ -199,11 +195,11 @@ impl PrivacyService {
     async fn checkpoint(&self, job: &Erasure, mut next: Erasure) -> Result<Erasure, HelpdeskError> {
         next.version = job.version + 1;
         next.updated_at = crate::domain::clock::now();
-        match self.erasures.replace_erasure(job, &next).await {
+        match self.erasures.replace_job(job, &next).await {
             Ok(()) => Ok(next),
             Err(StoreError::VersionMismatch) => self
                 .erasures
-                .get_erasure(&job.id)
+                .get_job(&job.id)
                 .await?
                 .ok_or_else(|| HelpdeskError::Unavailable("erasure vanished".into())),
             Err(other) => Err(other.into()),

@@ -1,50 +1,13 @@
 //! Erasures, the salt of address hashes and suppressed addresses.
 
 use super::*;
-use crate::domain::erasure::Erasure;
+
 use crate::ports::store::ErasureStore;
 
 const SALT_SK: &str = "erasure_salt";
 
-/// An erasure item. While it runs it carries `job_status`, which the jobs function's stream
-/// subscription filters on: each checkpoint it writes wakes the next run.
-fn erasure_item(erasure: &Erasure) -> Result<Item, StoreError> {
-    let mut item = Item::from([
-        ("pk".into(), s(erasure_pk(&erasure.id))),
-        ("sk".into(), s(SINGLE)),
-        ("kind".into(), s("erasure")),
-        ("version".into(), n(erasure.version)),
-        ("doc".into(), to_doc(erasure)?),
-    ]);
-    if !erasure.is_done() {
-        item.insert("job_status".into(), s("running"));
-    }
-    Ok(item)
-}
-
 #[async_trait]
 impl ErasureStore for DynamoStore {
-    async fn insert_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
-        let on_fail = StoreError::Exists(format!("erasure {}", erasure.id));
-        self.put_conditional(erasure_item(erasure)?, NOT_EXISTS, &[], on_fail)
-            .await
-    }
-
-    async fn get_erasure(&self, id: &str) -> Result<Option<Erasure>, StoreError> {
-        self.get_doc(erasure_pk(id)).await
-    }
-
-    async fn replace_erasure(&self, previous: &Erasure, next: &Erasure) -> Result<(), StoreError> {
-        let values = [(":version", n(previous.version))];
-        self.put_conditional(
-            erasure_item(next)?,
-            AT_VERSION,
-            &values,
-            StoreError::VersionMismatch,
-        )
-        .await
-    }
-
     async fn erasure_salt(&self) -> Result<String, StoreError> {
         if let Some(item) = self.get(CONFIG_PK.into(), SALT_SK).await?
             && let Some(salt) = get_s(&item, "value")

@@ -78,20 +78,6 @@ pub(super) fn keyed_rows<T: DeserializeOwned>(
         .collect()
 }
 
-/// Import jobs expire from the table (TTL) this long after their last change.
-pub(super) const IMPORT_JOB_TTL_DAYS: i64 = 90;
-
-pub(super) fn import_item(job: &ImportJob) -> Result<Item, StoreError> {
-    let expires = time::OffsetDateTime::now_utc().unix_timestamp() + IMPORT_JOB_TTL_DAYS * 86_400;
-    Ok(Item::from([
-        ("pk".into(), s(import_pk(&job.id))),
-        ("sk".into(), s(SINGLE)),
-        ("version".into(), n(job.version)),
-        ("doc".into(), to_doc(job)?),
-        ("expires_at".into(), AttributeValue::N(expires.to_string())),
-    ]))
-}
-
 pub(super) fn company_item(company: &Company) -> Result<Item, StoreError> {
     Ok(Item::from([
         ("pk".into(), s(company_pk(&company.id))),

@@ -4,8 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::customers::{marker_delete, marker_put};
+use super::jobs::job_item;
 use super::*;
-use crate::domain::merge::Merge;
+
 use crate::ports::store::{MergeStore, MergeWrite};
 
 impl DynamoStore {
@@ -81,14 +82,14 @@ impl DynamoStore {
         ops.push(match merge {
             MergeWrite::Insert(merge) => put(
                 table,
-                merge_item(merge)?,
+                job_item(merge)?,
                 NOT_EXISTS,
                 &[],
                 StoreError::Exists(format!("merge {}", merge.id)),
             )?,
             MergeWrite::Replace { previous, next } => put(
                 table,
-                merge_item(next)?,
+                job_item(next)?,
                 AT_VERSION,
                 &[(":version", n(previous.version))],
                 StoreError::VersionMismatch,
@@ -104,45 +105,8 @@ impl DynamoStore {
     }
 }
 
-/// A merge item. While its moves run it carries `job_status`, which the jobs function's
-/// stream subscription filters on.
-fn merge_item(merge: &Merge) -> Result<Item, StoreError> {
-    let mut item = Item::from([
-        ("pk".into(), s(merge_pk(&merge.id))),
-        ("sk".into(), s(SINGLE)),
-        ("kind".into(), s("merge")),
-        ("version".into(), n(merge.version)),
-        ("doc".into(), to_doc(merge)?),
-    ]);
-    if merge.is_running() {
-        item.insert("job_status".into(), s("running"));
-    }
-    Ok(item)
-}
-
 #[async_trait]
 impl MergeStore for DynamoStore {
-    async fn insert_merge(&self, merge: &Merge) -> Result<(), StoreError> {
-        let on_fail = StoreError::Exists(format!("merge {}", merge.id));
-        self.put_conditional(merge_item(merge)?, NOT_EXISTS, &[], on_fail)
-            .await
-    }
-
-    async fn get_merge(&self, id: &str) -> Result<Option<Merge>, StoreError> {
-        self.get_doc(merge_pk(id)).await
-    }
-
-    async fn replace_merge(&self, previous: &Merge, next: &Merge) -> Result<(), StoreError> {
-        let values = [(":version", n(previous.version))];
-        self.put_conditional(
-            merge_item(next)?,
-            AT_VERSION,
-            &values,
-            StoreError::VersionMismatch,
-        )
-        .await
-    }
-
     async fn write_merge(
         &self,
         previous: &[Customer],

@@ -10,24 +10,8 @@ use serde::Deserialize;
 
 use super::listing::{Range, ReadFilter};
 use super::*;
-use crate::domain::migration::{LAYOUT_2026_12, Migration, MigrationStep};
+use crate::domain::migration::{LAYOUT_2026_12, MigrationStep};
 use crate::ports::store::MigrationStore;
-
-/// A migration's record. While it runs it carries `job_status`, which the jobs function's
-/// stream subscription filters on: each checkpoint it writes wakes the next run.
-fn migration_item(migration: &Migration) -> Result<Item, StoreError> {
-    let mut item = Item::from([
-        ("pk".into(), s(migration_pk(&migration.name))),
-        ("sk".into(), s(SINGLE)),
-        ("kind".into(), s("migration")),
-        ("version".into(), n(migration.version)),
-        ("doc".into(), to_doc(migration)?),
-    ]);
-    if migration.is_running() {
-        item.insert("job_status".into(), s("running"));
-    }
-    Ok(item)
-}
 
 /// Where `layout-2026-12` stands: a stage (the customer shards `0..LIST_SHARDS`, then the
 /// inbound records) and the last listing position read in it.
@@ -48,31 +32,6 @@ const WITHOUT_SENDER_KEY: &str = "attribute_exists(pk) AND attribute_not_exists(
 
 #[async_trait]
 impl MigrationStore for DynamoStore {
-    async fn insert_migration(&self, migration: &Migration) -> Result<(), StoreError> {
-        let on_fail = StoreError::Exists(format!("migration {}", migration.name));
-        self.put_conditional(migration_item(migration)?, NOT_EXISTS, &[], on_fail)
-            .await
-    }
-
-    async fn get_migration(&self, name: &str) -> Result<Option<Migration>, StoreError> {
-        self.get_doc(migration_pk(name)).await
-    }
-
-    async fn replace_migration(
-        &self,
-        previous: &Migration,
-        next: &Migration,
-    ) -> Result<(), StoreError> {
-        let values = [(":version", n(previous.version))];
-        self.put_conditional(
-            migration_item(next)?,
-            AT_VERSION,
-            &values,
-            StoreError::VersionMismatch,
-        )
-        .await
-    }
-
     async fn migrate(
         &self,
         name: &str,

@@ -24,8 +24,8 @@ mod deletes;
 mod erasures;
 mod fields;
 mod history;
-mod imports;
 mod items;
+mod jobs;
 mod keys;
 mod listing;
 mod merges;
@@ -69,8 +69,8 @@ use crate::domain::ticket::Ticket;
 use crate::domain::ticket::TicketMessage;
 use crate::domain::validation::email_domain;
 use crate::ports::store::{
-    CompanyStore, CustomerQuery, CustomerStore, CustomerWrite, FieldStore, ImportJobStore,
-    InboundStore, MessageWrite, PREFIX_END, Page, TicketStore, TicketWrite, name_key,
+    CompanyStore, CustomerQuery, CustomerStore, CustomerWrite, FieldStore, InboundStore,
+    MessageWrite, PREFIX_END, Page, TicketStore, TicketWrite, name_key,
 };
 use bulk::*;
 use items::*;

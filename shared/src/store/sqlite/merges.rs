@@ -5,10 +5,7 @@ use super::customers::{customer_version, email_owner, write_customer_row};
 use super::job_rows::{insert_job, replace_job};
 use super::keys::{KeyWrites, write_keys};
 use super::*;
-use crate::domain::merge::Merge;
 use crate::ports::store::{MergeStore, MergeWrite};
-
-const TABLE: &str = "merges";
 
 /// See `MergeStore::write_merge`. Everything is checked before anything changes.
 fn replace_many_in(
@@ -61,28 +58,6 @@ fn replace_many_in(
 
 #[async_trait]
 impl MergeStore for SqliteStore {
-    async fn insert_merge(&self, merge: &Merge) -> Result<(), StoreError> {
-        let (running, doc) = (merge.is_running(), to_doc(merge)?);
-        let (id, version) = (merge.id.clone(), merge.version);
-        self.write(move |tx| insert_job(tx, TABLE, &id, running, version, doc))
-            .await
-    }
-
-    async fn get_merge(&self, id: &str) -> Result<Option<Merge>, StoreError> {
-        let id = id.to_string();
-        self.with(move |connection| {
-            read_doc(connection, "SELECT doc FROM merges WHERE id = ?1", [&id])
-        })
-        .await
-    }
-
-    async fn replace_merge(&self, previous: &Merge, next: &Merge) -> Result<(), StoreError> {
-        let (id, was) = (previous.id.clone(), previous.version);
-        let (running, version, doc) = (next.is_running(), next.version, to_doc(next)?);
-        self.write(move |tx| replace_job(tx, TABLE, &id, was, running, version, doc))
-            .await
-    }
-
     async fn write_merge(
         &self,
         previous: &[Customer],
@@ -92,18 +67,8 @@ impl MergeStore for SqliteStore {
         let (previous, next, merge) = (previous.to_vec(), next.to_vec(), merge.clone());
         self.write(move |tx| {
             match &merge {
-                MergeWrite::Insert(m) => {
-                    insert_job(tx, TABLE, &m.id, m.is_running(), m.version, to_doc(m)?)?
-                }
-                MergeWrite::Replace { previous, next } => replace_job(
-                    tx,
-                    TABLE,
-                    &previous.id,
-                    previous.version,
-                    next.is_running(),
-                    next.version,
-                    to_doc(next)?,
-                )?,
+                MergeWrite::Insert(m) => insert_job(tx, m)?,
+                MergeWrite::Replace { previous, next } => replace_job(tx, previous, next)?,
             }
             // Last: a refused merge record has changed nothing, and the records' checks
             // come before their writes.

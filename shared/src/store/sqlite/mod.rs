@@ -10,7 +10,6 @@ mod due;
 mod erasures;
 mod fields;
 mod history;
-mod imports;
 mod job_rows;
 mod keys;
 #[cfg(test)]
@@ -42,9 +41,8 @@ use crate::domain::ticket::Ticket;
 use crate::domain::ticket::TicketMessage;
 use crate::domain::validation::email_domain;
 use crate::ports::store::{
-    CompanyStore, CustomerQuery, CustomerStore, CustomerWrite, FieldStore, ImportJobStore,
-    InboundStore, KEY_SEPARATOR, MessageWrite, PREFIX_END, Page, TicketStore, TicketWrite,
-    note_key,
+    CompanyStore, CustomerQuery, CustomerStore, CustomerWrite, FieldStore, InboundStore,
+    KEY_SEPARATOR, MessageWrite, PREFIX_END, Page, TicketStore, TicketWrite, note_key,
 };
 use connection::*;
 

@@ -24,7 +24,7 @@ pub(super) async fn claim(
     next.status = ImportStatus::Running;
     next.lease_until = Some(crate::domain::clock::timestamp_after(lease));
     next.lease_owner = owner.map(str::to_string);
-    match ctx.jobs.replace_import_job(&job, &next).await {
+    match ctx.jobs.replace_job(&job, &next).await {
         Ok(()) => Ok(Some(next)),
         Err(StoreError::VersionMismatch) => Ok(None),
         Err(other) => Err(other.into()),
@@ -38,7 +38,7 @@ impl Run<'_> {
     ) -> Result<(), HelpdeskError> {
         let mut next = self.job.bumped();
         change(&mut next);
-        self.ctx.jobs.replace_import_job(&self.job, &next).await?;
+        self.ctx.jobs.replace_job(&self.job, &next).await?;
         self.job = next;
         Ok(())
     }

@@ -132,7 +132,7 @@ pub async fn run_import(
 ) -> Result<RunOutcome, HelpdeskError> {
     let store = &ctx.jobs;
     let job = store
-        .get_import_job(job_id)
+        .get_job(job_id)
         .await?
         .ok_or_else(|| HelpdeskError::NotFound(format!("import {job_id}")))?;
     if job.is_finished() {
@@ -140,7 +140,7 @@ pub async fn run_import(
     }
     let Some(job) = claim(ctx, job, options.lease, options.owner.as_deref()).await? else {
         let current = store
-            .get_import_job(job_id)
+            .get_job(job_id)
             .await?
             .ok_or_else(|| HelpdeskError::NotFound(format!("import {job_id}")))?;
         return Ok(RunOutcome::Busy(current));
