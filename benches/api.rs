@@ -444,6 +444,10 @@ async fn capacity_per_operation() {
         template: helpdesk_shared::services::notifications::WelcomeTemplate::with_sender(
             "help@helpdesk.example".into(),
         ),
+        addresses: helpdesk_shared::services::addresses::AddressBook::new(
+            store.clone(),
+            store.clone(),
+        ),
     };
     for i in 0..COST_MESSAGES {
         let body = json!({"email": format!("welcome{i}@company.com"), "first_name": "Wil", "send_welcome": true});

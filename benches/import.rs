@@ -392,8 +392,13 @@ async fn import_file(store: &Arc<dyn Store>, file: &Path, work: &Path) -> Import
         RunAs::system(),
     );
     store.insert_job(&job).await.expect("job");
-    let customers =
-        CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
+    let customers = CustomerService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        helpdesk_shared::services::addresses::AddressBook::new(store.clone(), store.clone()),
+    );
     let context = ImportContext::new(
         store.clone(),
         customers,

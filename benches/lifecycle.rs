@@ -99,7 +99,7 @@ async fn lifecycle() {
             created_at: helpdesk_shared::now(),
             moved_by: None,
         };
-        store.add_note(&source.id, &note).await.expect("note");
+        store.add_note(&source, &note).await.expect("note");
     }
     println!(
         "\nseeded {TICKETS} tickets × {MESSAGES_PER_TICKET} messages ({} messages, each with its inbound record and raw mail) and {NOTES} notes in {:.1} s\n",

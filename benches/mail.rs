@@ -159,10 +159,15 @@ fn scenario(kind: &str, folder: &Path) {
             std::env::temp_dir().join(format!("helpdesk-mail-{kind}-{}", std::process::id()));
         std::fs::create_dir_all(&work).expect("work dir");
         let store = Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite"));
-        let customers =
-            CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone());
+        let customers = CustomerService::new(
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            store.clone(),
+            helpdesk_shared::services::addresses::AddressBook::new(store.clone(), store.clone()),
+        );
         let mail = Arc::new(FolderStore::new(&work));
-        let context = MailContext::new(customers, store.clone(), store.clone(), store, mail);
+        let context = MailContext::new(customers, store.clone(), store, mail);
         let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
             .expect("folder")
             .flatten()

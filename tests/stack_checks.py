@@ -98,6 +98,12 @@ def check(template):
         if props(table).get("DeletionProtectionEnabled") is not True:
             problems.append(f"{name}: DeletionProtectionEnabled is not true")
 
+    # Cognito: users may not write the attributes replies are sent under (name, email).
+    for name, client in of_type(template, "AWS::Cognito::UserPoolClient").items():
+        writable = props(client).get("WriteAttributes")
+        if writable is None or {"name", "email", "given_name", "family_name", "nickname"} & set(writable):
+            problems.append(f"{name}: users may write their own name or email (WriteAttributes)")
+
     # Cognito: software-token MFA available.
     for name, pool in of_type(template, "AWS::Cognito::UserPool").items():
         if props(pool).get("MfaConfiguration") not in ("OPTIONAL", "ON") or "SOFTWARE_TOKEN_MFA" not in props(pool).get("EnabledMfas", []):
@@ -123,6 +129,8 @@ def self_test(template):
         "no deletion protection": lambda r: first(r, "AWS::DynamoDB::Table").pop("DeletionProtectionEnabled"),
         "no throttling": lambda r: first(r, "AWS::Serverless::HttpApi").pop("DefaultRouteSettings"),
         "no caller in access log": lambda r: first(r, "AWS::Serverless::HttpApi")["AccessLogSettings"].update(Format="{}"),
+        "users write their name": lambda r: first(r, "AWS::Cognito::UserPoolClient").update(WriteAttributes=["name"]),
+        "users write every attribute": lambda r: first(r, "AWS::Cognito::UserPoolClient").pop("WriteAttributes"),
     }
     for label, change in breakages.items():
         if not broken(change):

@@ -23,6 +23,11 @@ pub async fn watch_folders(data: DataDir, app: Local, uploaded: Arc<tokio::sync:
         if let Err(error) = run_due_work(&app).await {
             tracing::warn!(%error, "due work: will retry");
         }
+        match app.forget_expired_merges().await {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "merges past their undo window deleted"),
+            Err(error) => tracing::warn!(%error, "expired merges: will retry"),
+        }
         match data.expire_exports() {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "old exports deleted"),

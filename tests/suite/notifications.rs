@@ -1,6 +1,7 @@
 //! Welcome emails: the notifier handler fed DynamoDB stream records (as Lambda would), sending
 //! through SES on moto; transient failures with a mailer that fails on purpose.
 
+use helpdesk_shared::services::addresses::AddressBook;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -222,6 +223,7 @@ async fn flaky(failures: usize) -> (LambdaApi, Arc<FlakyMailer>, Notifier) {
         customers: api.store.clone(),
         mailer: mailer.clone(),
         template: WelcomeTemplate::with_sender("help@example.com".into()),
+        addresses: AddressBook::new(api.store.clone(), api.store.clone()),
     };
     (api, mailer, notifier)
 }

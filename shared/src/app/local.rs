@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::domain::error::HelpdeskError;
 use crate::objects::FolderStore;
 use crate::ports::due::DueWorkSource;
 use crate::services::inbound::MailContext;
@@ -35,8 +36,9 @@ pub fn local(store: Arc<SqliteStore>, folder: Arc<FolderStore>, mail: LocalMail)
     let due: Arc<dyn DueWorkSource> = store.clone();
     let store: Arc<dyn Store> = store;
     let objects: Arc<dyn ObjectStore> = folder.clone();
+    // The outbox keeps a copy of what it sent: an erasure deletes those too.
     let runner = DueWorkRunner {
-        erasures: Some(privacy(&store, objects.clone())),
+        erasures: Some(privacy(&store, objects.clone(), Some(mail.mailer.clone()))),
         merges: Some(merges(&store)),
         migrations: Some(MigrationService::new(store.clone())),
         ..mail_runner(&store, mail.mailer, mail.welcome)
@@ -67,6 +69,13 @@ impl Local {
             auth,
             links,
         )
+    }
+
+    /// Deletes merges whose undo window has passed (the cloud's table expires them itself);
+    /// answers how many.
+    pub async fn forget_expired_merges(&self) -> Result<usize, HelpdeskError> {
+        let now = crate::domain::clock::now();
+        Ok(self.store.forget_expired_merges(&now, 100).await?)
     }
 
     /// The data folder, whose download tokens the local download route redeems.

@@ -47,15 +47,22 @@ pub fn api_state(
     let s = store;
     crate::http::AppState {
         customers: customers(s),
+        addresses: crate::services::addresses::AddressService::new(addresses(s), customers(s)),
         companies: CompanyService::new(s.clone(), s.clone(), s.clone()),
         fields: FieldService::new(s.clone()),
         imports: ImportService::new(s.clone(), s.clone(), uploads),
         tickets: TicketService::new(s.clone(), s.clone(), mail.clone(), s.clone()),
         inbound: InboundRecordService::new(s.clone()),
-        privacy: privacy(s, mail),
+        privacy: privacy(s, mail, None),
         merges: merges(s),
         migrations: MigrationService::new(s.clone()),
-        replies: ReplyService::new(s.clone(), s.clone(), support),
+        replies: ReplyService::new(
+            s.clone(),
+            s.clone(),
+            support,
+            addresses(s),
+            crate::services::limits::RateLimiter::new(s.clone()),
+        ),
         auth,
         links,
     }
@@ -103,13 +110,7 @@ pub fn inbound(
     store: &Arc<dyn Store>,
     mail: Arc<dyn ObjectStore>,
 ) -> crate::services::inbound::MailContext {
-    crate::services::inbound::MailContext::new(
-        customers(store),
-        store.clone(),
-        store.clone(),
-        store.clone(),
-        mail,
-    )
+    crate::services::inbound::MailContext::new(customers(store), store.clone(), store.clone(), mail)
 }
 
 /// The email-ingest function: SES receipt events, the raw mail read from `mail` under
@@ -134,6 +135,7 @@ pub fn mail_runner(
             customers: store.clone(),
             mailer: mailer.clone(),
             template,
+            addresses: addresses(store),
         }),
         replies: Some(reply_sender(store, mailer)),
         ..DueWorkRunner::default()
@@ -143,7 +145,7 @@ pub fn mail_runner(
 /// The job part of due work: erasures, merges and migrations.
 pub fn job_runner(store: &Arc<dyn Store>, mail: Arc<dyn ObjectStore>) -> DueWorkRunner {
     DueWorkRunner {
-        erasures: Some(privacy(store, mail)),
+        erasures: Some(privacy(store, mail, None)),
         merges: Some(merges(store)),
         migrations: Some(MigrationService::new(store.clone())),
         ..DueWorkRunner::default()
@@ -174,7 +176,7 @@ pub fn jobs(
 
 /// SES's delivery feedback (bounces, complaints) applied to replies and customers.
 pub fn feedback(store: &Arc<dyn Store>) -> FeedbackService {
-    FeedbackService::new(store.clone(), store.clone())
+    FeedbackService::new(store.clone(), store.clone(), addresses(store))
 }
 
 /// The delivery-feedback function: SES events from EventBridge.
@@ -186,7 +188,18 @@ pub fn delivery_feedback(
 }
 
 fn customers(store: &Arc<dyn Store>) -> CustomerService {
-    CustomerService::new(store.clone(), store.clone(), store.clone(), store.clone())
+    CustomerService::new(
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        addresses(store),
+    )
+}
+
+/// The address marks over one store (hashed with its salt).
+pub fn addresses(store: &Arc<dyn Store>) -> crate::services::addresses::AddressBook {
+    crate::services::addresses::AddressBook::new(store.clone(), store.clone())
 }
 
 fn merges(store: &Arc<dyn Store>) -> MergeService {
@@ -199,9 +212,22 @@ fn merges(store: &Arc<dyn Store>) -> MergeService {
     )
 }
 
-fn privacy(store: &Arc<dyn Store>, mail: Arc<dyn ObjectStore>) -> PrivacyService {
-    let s = store;
-    PrivacyService::new(s.clone(), s.clone(), s.clone(), s.clone(), s.clone(), mail)
+fn privacy(
+    store: &Arc<dyn Store>,
+    mail: Arc<dyn ObjectStore>,
+    sent: Option<Arc<dyn Mailer>>,
+) -> PrivacyService {
+    PrivacyService::new(crate::services::privacy::PrivacyPorts {
+        customers: store.clone(),
+        history: store.clone(),
+        tickets: store.clone(),
+        inbound: store.clone(),
+        erasures: store.clone(),
+        merges: store.clone(),
+        addresses: addresses(store),
+        mail,
+        sent,
+    })
 }
 
 /// Queued replies, sent by `mailer`.
@@ -210,5 +236,6 @@ pub fn reply_sender(store: &Arc<dyn Store>, mailer: Arc<dyn Mailer>) -> ReplySen
         tickets: store.clone(),
         customers: store.clone(),
         mailer,
+        addresses: addresses(store),
     }
 }

@@ -111,6 +111,42 @@ impl CustomerAccess {
         })
     }
 
+    /// Refuses a change of a record from `before` to `after` that the caller could not make
+    /// themselves (an undo restores fields other people set): its company without the
+    /// permission, or custom fields they may not edit. Fields they may not see are not named.
+    pub fn check_change(&self, before: &Profile, after: &Profile) -> Result<(), HelpdeskError> {
+        if before.company_id != after.company_id {
+            self.caller.require_manage_companies(Some("company_id"))?;
+        }
+        let keys: std::collections::BTreeSet<&String> = before
+            .custom_fields
+            .keys()
+            .chain(after.custom_fields.keys())
+            .collect();
+        let changed: Vec<&String> = keys
+            .into_iter()
+            .filter(|key| before.custom_fields.get(*key) != after.custom_fields.get(*key))
+            .filter(|key| self.editable.get(key).is_none())
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let errors = changed
+            .iter()
+            .filter(|key| self.visible.get(key).is_some())
+            .map(|key| {
+                FieldError::new(
+                    format!("custom_fields.{key}"),
+                    "your role may not edit this field",
+                )
+            })
+            .collect();
+        Err(HelpdeskError::Forbidden {
+            detail: "this changes fields your role may not edit".into(),
+            errors,
+        })
+    }
+
     /// The record as the caller may edit it: the base a merge patch applies to. Custom fields
     /// they may not edit are left out, so `null` cannot remove them and validation never
     /// reports them.

@@ -5,6 +5,7 @@ use crate::domain::timestamp::Timestamp;
 use std::collections::BTreeMap;
 
 use crate::domain::delivery::AddressProblem;
+use crate::domain::error::StoreError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -193,7 +194,28 @@ impl PartialEq for Customer {
     }
 }
 
+/// `blocked.by` of a customer under erasure: this, then the erasure's id.
+pub const ERASURE_BLOCK: &str = "erasure ";
+
 impl Customer {
+    /// The erasure under way for this customer, if one is: the erasure blocks the customer in
+    /// its name first thing.
+    pub fn erasure_under_way(&self) -> Option<&str> {
+        self.blocked
+            .as_ref()
+            .and_then(|block| block.by.strip_prefix(ERASURE_BLOCK))
+    }
+
+    /// A customer under erasure changes no more. The stores refuse every change of such a
+    /// record (an edit, a batch item, an import row, a merge, an undo, delivery feedback), so
+    /// no path can write it back or move it out of the erasure's reach; the erasure itself
+    /// deletes it, which is not a change.
+    pub fn refuse_change_under_erasure(&self) -> Result<(), StoreError> {
+        match self.erasure_under_way() {
+            Some(_) => Err(StoreError::UnderErasure(self.email().to_string())),
+            None => Ok(()),
+        }
+    }
     pub fn email(&self) -> &str {
         &self.profile.email
     }

@@ -107,6 +107,9 @@ pub struct DeliveryFeedback {
 pub struct ReplyRef {
     pub ticket_id: String,
     pub message_id: String,
+    /// When the reply was written ([`Timestamp::compact`]): with the id, its place in the
+    /// ticket, so it is read in one request. Absent from replies sent before it was tagged.
+    pub written: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -32,14 +32,21 @@ pub enum ErasureStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErasureStep {
-    /// Block the customer, so no new mail lands in a ticket while the erasure runs.
+    /// Block the customer, so no new mail lands in a ticket and nothing changes the record
+    /// while the erasure runs; first wait for any merge or undo of theirs to finish moving.
     Block,
     /// Tickets, their messages, stored bodies, attachments, raw mail and inbound records.
     Tickets,
     /// Inbound records from the person's addresses that are in no ticket (ignored, failed).
     Inbound,
+    /// The merge records holding a copy of the person (kept for undo).
+    Merges,
     /// The record, its alternate emails, notes and history.
     Record,
+    /// Copies of mail sent to the person that the helpdesk keeps (local mode's outbox).
+    Sent,
+    /// Nothing keyed to the person may remain; if anything does, the steps run again.
+    Verify,
     Done,
 }
 

@@ -32,6 +32,9 @@ pub enum HelpdeskError {
     /// `If-Match` names a version that is no longer current (412).
     #[error("the resource changed since it was read")]
     PreconditionFailed,
+    /// Too many of these in too short a time (429); `retry_after` seconds until one is allowed.
+    #[error("rate limited: {detail}")]
+    RateLimited { detail: String, retry_after: u64 },
     /// The store failed; nothing the client sent caused it (503).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -99,6 +102,9 @@ pub enum StoreError {
     /// The record is not at the version the write expected (changed or deleted meanwhile).
     #[error("version mismatch")]
     VersionMismatch,
+    /// The customer (named by email) is being erased: nothing changes it any more.
+    #[error("customer {0} is being erased")]
+    UnderErasure(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
 }
@@ -127,6 +133,10 @@ impl From<StoreError> for HelpdeskError {
                 HelpdeskError::conflict("id", format!("{what} already exists"))
             }
             StoreError::VersionMismatch => HelpdeskError::PreconditionFailed,
+            StoreError::UnderErasure(email) => HelpdeskError::conflict(
+                "customer",
+                format!("{email} is being erased: nothing can change it any more"),
+            ),
             StoreError::Unavailable(message) => HelpdeskError::Unavailable(message),
         }
     }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::access::CustomerAccess;
 use crate::domain::customer::{
     Customer, MAX_ALTERNATE_EMAILS, MAX_ENTITLEMENTS, MAX_PHONES, MAX_SOCIAL_LINKS, MAX_TAGS,
     Profile,
@@ -79,25 +80,34 @@ fn document(profile: &Profile) -> Map<String, Value> {
     }
 }
 
-/// Merges `sources` into `target`. `keep` picks, per field (or `custom_fields.<key>`), the
-/// source whose value wins over everything else; `may_change_company` is false for callers
-/// who may not change a customer's company, whose merge keeps the target's.
+/// Merges `sources` into `target` as the caller of `access` may: `keep` picks, per field (or
+/// `custom_fields.<key>`), the source whose value wins over everything else. What the caller
+/// may not edit stays the target's: its company (without the permission to manage
+/// companies) and every custom field they may not edit, whatever the form of the keep; and
+/// the plan shows nothing of custom fields they may not see, not even which source has some.
 pub fn plan_merge(
     target: &Customer,
     sources: &[Customer],
     keep: &BTreeMap<String, String>,
-    may_change_company: bool,
+    access: &CustomerAccess,
 ) -> MergePlan {
     let base = document(&target.profile);
     let others: Vec<(String, Map<String, Value>)> = sources
         .iter()
-        .map(|s| (s.email().to_string(), document(&s.profile)))
+        .map(|s| (s.email().to_string(), editable_document(&s.profile, access)))
         .collect();
     let mut conflicts = check_keep(keep, &base, &others);
+    if keep.contains_key("custom_fields") && !edits_every_field(access) {
+        conflicts.push(FieldError::new(
+            "keep.custom_fields",
+            "name the custom fields one by one (keep.custom_fields.<key>)",
+        ));
+    }
     let (mut merged, mut origins) = merge_fields(&base, &others, keep);
-    if !may_change_company {
+    if !access.caller().can_manage_companies() {
         conflicts.extend(keep_targets_company(&base, keep, &mut merged, &mut origins));
     }
+    confine_custom_fields(&mut merged, &mut origins, &base, access);
     let new_alternates = gather_alternates(target, sources, &mut merged, &mut origins);
     conflicts.extend(over_limits(&merged));
     let profile = serde_json::from_value(Value::Object(merged)).unwrap_or_else(|error| {
@@ -112,6 +122,52 @@ pub fn plan_merge(
         origins,
         new_alternates,
         conflicts,
+    }
+}
+
+/// The profile as a merge may take it from a source: only the custom fields the caller may
+/// edit (the others stay the target's, and sources' hidden values never enter the plan).
+fn editable_document(profile: &Profile, access: &CustomerAccess) -> Map<String, Value> {
+    let mut doc = document(profile);
+    if let Some(custom) = doc.get_mut("custom_fields").and_then(Value::as_object_mut) {
+        custom.retain(|key, _| access.editable_fields().get(key).is_some());
+    }
+    doc
+}
+
+/// Whether the caller may edit every custom field defined (admins do).
+fn edits_every_field(access: &CustomerAccess) -> bool {
+    access.caller().is_admin()
+}
+
+/// The merged custom fields: those the caller may not edit keep the target's values (set or
+/// not), and the origin shows only the keys the caller may see and the sources they came from.
+fn confine_custom_fields(
+    merged: &mut Map<String, Value>,
+    origins: &mut [FieldOrigin],
+    base: &Map<String, Value>,
+    access: &CustomerAccess,
+) {
+    let target = base
+        .get("custom_fields")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let Some(custom) = merged
+        .get_mut("custom_fields")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    custom.retain(|key, _| access.editable_fields().get(key).is_some());
+    for (key, value) in &target {
+        if access.editable_fields().get(key).is_none() {
+            custom.insert(key.clone(), value.clone());
+        }
+    }
+    let value = Value::Object(custom.clone());
+    if let Some(origin) = origins.iter_mut().find(|o| o.field == "custom_fields") {
+        origin.value = value;
     }
 }
 
@@ -413,5 +469,24 @@ impl Merge {
     /// Its moves still have work to do.
     pub fn is_running(&self) -> bool {
         matches!(self.status, MergeStatus::Running | MergeStatus::Undoing)
+    }
+
+    /// Until when it can be undone; after that its record (with full copies of every
+    /// customer it merged) is kept no longer.
+    pub fn undo_until(&self) -> Timestamp {
+        self.requested_at.plus_days(UNDO_DAYS)
+    }
+
+    /// Its undo window has passed and nothing of it runs: it is forgotten (the stores delete
+    /// it; until they have, nobody reads it).
+    pub fn is_expired(&self, now: &Timestamp) -> bool {
+        !self.is_running() && *now > self.undo_until()
+    }
+
+    /// The ids of every customer it holds a copy of: the target and the sources.
+    pub fn customer_ids(&self) -> Vec<&str> {
+        std::iter::once(self.target_before.id.as_str())
+            .chain(self.sources.iter().map(|s| s.id.as_str()))
+            .collect()
     }
 }

@@ -2,6 +2,7 @@
 //! and nothing here imports a module above it.
 
 pub mod access;
+pub mod address;
 pub mod caller;
 pub mod clock;
 pub mod company;

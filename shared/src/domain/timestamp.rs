@@ -38,6 +38,39 @@ impl Timestamp {
         Ok(Timestamp::at(at.assume_utc()))
     }
 
+    /// Seconds since the Unix epoch (0 for a text that is no timestamp of ours).
+    pub fn unix_seconds(&self) -> i64 {
+        time::PrimitiveDateTime::parse(&self.0, FORM)
+            .map(|at| at.assume_utc().unix_timestamp())
+            .unwrap_or_default()
+    }
+
+    /// Letters and digits only (`20261206T204953139Z`), for where punctuation may not go
+    /// (SES message tags).
+    pub fn compact(&self) -> String {
+        self.0.chars().filter(char::is_ascii_alphanumeric).collect()
+    }
+
+    /// The timestamp [`Timestamp::compact`] made `text` of.
+    pub fn from_compact(text: &str) -> Option<Timestamp> {
+        let ok = text.len() == 19 && text.is_ascii();
+        if !ok {
+            return None;
+        }
+        let t = text;
+        let full = format!(
+            "{}-{}-{}T{}:{}:{}.{}Z",
+            &t[0..4],
+            &t[4..6],
+            &t[6..8],
+            &t[9..11],
+            &t[11..13],
+            &t[13..15],
+            &t[15..18]
+        );
+        Timestamp::parse(&full).ok()
+    }
+
     /// This time `days` later; a timestamp that does not parse stays as it is.
     pub fn plus_days(&self, days: i64) -> Timestamp {
         match time::PrimitiveDateTime::parse(&self.0, FORM) {

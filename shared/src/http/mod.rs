@@ -1,6 +1,7 @@
 //! The HTTP API as one axum router. Lambda runs it through `lambda_http`; `helpdesk serve`
 //! serves the very same router on a socket.
 
+mod addresses;
 mod companies;
 mod customers;
 mod extract;
@@ -38,6 +39,7 @@ use crate::domain::validation::FieldError;
 use crate::http::auth::Authenticator;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
+use crate::services::addresses::AddressService;
 use crate::services::companies::CompanyService;
 use crate::services::customers::CustomerService;
 use crate::services::fields::FieldService;
@@ -48,6 +50,7 @@ use crate::services::migrations::MigrationService;
 use crate::services::privacy::PrivacyService;
 use crate::services::replies::ReplyService;
 use crate::services::tickets::TicketService;
+use addresses::*;
 use companies::*;
 use customers::*;
 use extract::*;
@@ -80,6 +83,7 @@ pub const MAX_PAGE: usize = 200;
 #[derive(Clone)]
 pub struct AppState {
     pub customers: CustomerService,
+    pub addresses: AddressService,
     pub companies: CompanyService,
     pub fields: FieldService,
     pub imports: ImportService,
@@ -124,6 +128,7 @@ macro_rules! substate {
 
 substate! {
     CustomerService => customers,
+    AddressService => addresses,
     CompanyService => companies,
     FieldService => fields,
     ImportService => imports,
@@ -181,6 +186,8 @@ route_table! { ROUTES, table_routes;
     "/merges/{id}/undo" => { post: undo_merge },
     "/customers/{email}/block" => { post: block_customer, delete: unblock_customer },
     "/customers/{email}/undeliverable" => { delete: clear_undeliverable },
+    "/addresses/{email}" => { get: get_address },
+    "/addresses/{email}/marks/{mark}" => { delete: lift_address_mark },
     "/customers/{email}/tickets" => { get: list_customer_tickets },
     "/companies" => { post: create_company, get: list_companies },
     "/companies/{id}" => { get: get_company, patch: update_company, delete: delete_company },

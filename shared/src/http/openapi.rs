@@ -14,7 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::{
-    companies, customers, fields, history, imports, inbound, merges, migrations, privacy, tickets,
+    addresses, companies, customers, fields, history, imports, inbound, merges, migrations,
+    privacy, tickets,
 };
 
 #[derive(OpenApi)]
@@ -47,6 +48,8 @@ use super::{
         customers::block_customer,
         customers::unblock_customer,
         customers::clear_undeliverable,
+        addresses::get_address,
+        addresses::lift_address_mark,
         customers::list_customer_tickets,
         companies::create_company,
         companies::list_companies,

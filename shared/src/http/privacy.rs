@@ -53,7 +53,21 @@ pub struct ExportView<'a> {
     pub history: Vec<HistoryEntryView<'a>>,
     pub tickets: Vec<ExportTicketView<'a>>,
     pub inbound: Vec<InboundRecordView<'a>>,
+    /// The merges kept for undo that hold a copy of the person, with those copies.
+    pub merges: Vec<ExportMergeView<'a>>,
     pub exported_at: String,
+}
+
+/// A merge holding a copy of the person: the merge, and the customers as it keeps them.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ExportedMerge)]
+pub struct ExportMergeView<'a> {
+    #[serde(flatten)]
+    pub merge: MergeView<'a>,
+    /// The target as it was before the merge.
+    pub target_before: CustomerView<'a>,
+    /// The customers merged in, as they were.
+    pub merged_in: Vec<CustomerView<'a>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -100,6 +114,19 @@ impl<'a> ExportView<'a> {
                 })
                 .collect(),
             inbound: export.inbound.iter().map(InboundRecordView::from).collect(),
+            merges: export
+                .merges
+                .iter()
+                .map(|m| ExportMergeView {
+                    merge: MergeView::from(m),
+                    target_before: CustomerView::new(&m.target_before, fields, caller),
+                    merged_in: m
+                        .sources
+                        .iter()
+                        .map(|s| CustomerView::new(s, fields, caller))
+                        .collect(),
+                })
+                .collect(),
             exported_at: crate::domain::clock::now().to_string(),
         }
     }

@@ -26,6 +26,9 @@ impl IntoResponse for HelpdeskError {
             HelpdeskError::PreconditionFailed => {
                 (StatusCode::PRECONDITION_FAILED, "Precondition failed")
             }
+            HelpdeskError::RateLimited { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "Too many requests")
+            }
             HelpdeskError::Unavailable(_) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
             }
@@ -38,7 +41,8 @@ impl IntoResponse for HelpdeskError {
                 .join("; "),
             HelpdeskError::BadRequest { detail, .. }
             | HelpdeskError::Forbidden { detail, .. }
-            | HelpdeskError::Conflict { detail, .. } => detail.clone(),
+            | HelpdeskError::Conflict { detail, .. }
+            | HelpdeskError::RateLimited { detail, .. } => detail.clone(),
             HelpdeskError::Unavailable(message) => {
                 // The cause goes to the log, not to the client.
                 tracing::error!(error = %message, "store unavailable");
@@ -46,7 +50,17 @@ impl IntoResponse for HelpdeskError {
             }
             other => other.to_string(),
         };
-        problem(status, title, detail, self.field_errors())
+        let retry_after = match &self {
+            HelpdeskError::RateLimited { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        let mut response = problem(status, title, detail, self.field_errors());
+        if let Some(seconds) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&seconds.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

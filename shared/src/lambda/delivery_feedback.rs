@@ -94,10 +94,27 @@ impl DeliveryFeedbackHandler {
     }
 }
 
+/// The `source` of SES's events on EventBridge.
+const SES_SOURCE: &str = "aws.ses";
+
+/// The `detail-type`s of the events this function acts on.
+const FEEDBACK_TYPES: [&str; 2] = ["Email Bounced", "Email Complaint Received"];
+
 /// The feedback an EventBridge event carries; `None` for SES events of other types.
 fn feedback_of(payload: Value) -> Result<Option<DeliveryFeedback>, String> {
     let event: EventBridgeEvent<SesEvent> =
         serde_json::from_value(payload).map_err(|e| format!("not an SES event: {e}"))?;
+    // The rule routes only these here; the handler does not take that on trust: anything
+    // that can invoke the function could otherwise mark addresses.
+    if event.source != SES_SOURCE {
+        return Err(format!("not from SES (source {:?})", event.source));
+    }
+    if !FEEDBACK_TYPES.contains(&event.detail_type.as_str()) {
+        return Err(format!(
+            "not a bounce or complaint (detail-type {:?})",
+            event.detail_type
+        ));
+    }
     let detail = event.detail;
     let at = |timestamp: &Option<String>| {
         timestamp
@@ -158,6 +175,7 @@ fn feedback_of(payload: Value) -> Result<Option<DeliveryFeedback>, String> {
         (Some("reply"), Some(ticket_id), Some(message_id)) => Some(ReplyRef {
             ticket_id,
             message_id,
+            written: tag("written"),
         }),
         _ => None,
     };

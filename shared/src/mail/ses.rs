@@ -64,9 +64,11 @@ impl Mailer for SesMailer {
             .data(aws_sdk_sesv2::primitives::Blob::new(mime))
             .build()
             .map_err(|e| MailError::Rejected(e.to_string()))?;
-        let mut destination = Destination::builder().to_addresses(&mail.to);
+        // Bare addresses: SES wants 7-bit ASCII here, and a display name with a comma would
+        // read as two. The names travel in the MIME headers, encoded (RFC 2047).
+        let mut destination = Destination::builder().to_addresses(bare_address(&mail.to));
         for cc in &mail.cc {
-            destination = destination.cc_addresses(cc);
+            destination = destination.cc_addresses(bare_address(cc));
         }
         let mut request = self
             .client

@@ -48,4 +48,10 @@ pub enum MailError {
 pub trait Mailer: Send + Sync {
     /// Sends `mail`, answering what the provider made of it.
     async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError>;
+
+    /// Deletes the copies this mailer keeps of mail sent to any of `addresses` (lower-case),
+    /// for an erasure; answers how many. A mailer that keeps none (SES) answers 0.
+    async fn forget_sent_to(&self, _addresses: &[String]) -> Result<u64, MailError> {
+        Ok(0)
+    }
 }

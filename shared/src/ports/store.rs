@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use crate::domain::address::AddressMarks;
 use crate::domain::erasure::Erasure;
 use crate::domain::error::StoreError;
 
@@ -212,7 +213,9 @@ pub trait CustomerStore: Send + Sync {
 
     // Internal notes, which hang off the customer id.
 
-    async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;
+    /// Adds a note to `customer` if it is still at its version (`VersionMismatch` otherwise)
+    /// and not under erasure (`UnderErasure`); adding the same note again changes nothing.
+    async fn add_note(&self, customer: &Customer, note: &Note) -> Result<(), StoreError>;
     /// Deletes a note; deleting one that is gone succeeds.
     async fn delete_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError>;
 
@@ -263,6 +266,18 @@ impl<T: JobStore<ImportJob>> ImportJobStore for T {}
 /// Merges, kept while they can be undone.
 #[async_trait]
 pub trait MergeStore: JobStore<Merge> {
+    /// The ids of the merges that hold a copy of the customer with this id (as target or as
+    /// a source), in no particular order; expired ones may still be among them.
+    async fn merges_of(&self, customer_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Deletes a merge record and what finds it; deleting one that is gone succeeds.
+    async fn delete_merge(&self, merge: &Merge) -> Result<(), StoreError>;
+    /// Deletes up to `limit` merges whose undo window has passed (`Merge::is_expired`);
+    /// answers how many. A store whose items expire by themselves (DynamoDB's TTL) answers 0.
+    async fn forget_expired_merges(
+        &self,
+        now: &crate::domain::timestamp::Timestamp,
+        limit: usize,
+    ) -> Result<usize, StoreError>;
     /// A merge's (or its undo's) change of records, all or nothing: the customers `previous`
     /// (each at its version) become `next`, and the merge record is written with them.
     /// Customers only in `previous` are deleted (not their notes or history), customers only
@@ -361,6 +376,13 @@ pub trait TicketStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<TicketMessage>, StoreError>;
+    /// A ticket's newest `limit` messages, newest first: a thread's end read in one request,
+    /// however long the thread.
+    async fn newest_messages(
+        &self,
+        ticket_id: &str,
+        limit: usize,
+    ) -> Result<Vec<TicketMessage>, StoreError>;
     /// One message by its position in the ticket ([`TicketMessage::list_key`]).
     async fn get_message(
         &self,
@@ -433,9 +455,38 @@ pub trait InboundStore: Send + Sync {
 pub trait ErasureStore: JobStore<Erasure> {
     /// The salt of address hashes: made on first use, then the same forever.
     async fn erasure_salt(&self) -> Result<String, StoreError>;
-    /// Marks an address hash as suppressed: later mail from it is ignored.
-    async fn suppress(&self, email_hash: &str, erasure_id: &str) -> Result<(), StoreError>;
-    async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError>;
+}
+
+/// Counters behind rate limits: how often something happened in a window of time.
+#[async_trait]
+pub trait RateLimitStore: Send + Sync {
+    /// Counts one more event for `key` in the window that starts at `window_start` (seconds
+    /// since the epoch) and lasts `window_seconds`, unless `limit` are counted there already;
+    /// answers whether this one was counted (allowed). A retried call may count twice: limits
+    /// err on the side of fewer.
+    async fn count_event(
+        &self,
+        key: &str,
+        window_start: i64,
+        window_seconds: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The marks on addresses (`domain::address`), by salted address hash.
+#[async_trait]
+pub trait AddressStore: Send + Sync {
+    /// The marks of each address, answer `i` for `hashes[i]` (empty, at version 0, for an
+    /// address never marked); up to 100 at once, in one request.
+    async fn address_marks(&self, hashes: &[String]) -> Result<Vec<AddressMarks>, StoreError>;
+    /// Writes `next` if the address's marks are still at `previous.version` (0: none written
+    /// yet); `VersionMismatch` otherwise.
+    async fn write_address_marks(
+        &self,
+        hash: &str,
+        previous: &AddressMarks,
+        next: &AddressMarks,
+    ) -> Result<(), StoreError>;
 }
 
 /// Migrations of the stored layout: their records (by name), and the steps that rewrite old
@@ -457,6 +508,8 @@ pub trait MigrationStore: JobStore<Migration> {
 /// `Store`. Services and handlers name the narrower traits they use.
 pub trait Store:
     CustomerStore
+    + AddressStore
+    + RateLimitStore
     + CompanyStore
     + HistoryStore
     + ErasureStore
@@ -471,6 +524,8 @@ pub trait Store:
 
 impl<T> Store for T where
     T: CustomerStore
+        + AddressStore
+        + RateLimitStore
         + CompanyStore
         + HistoryStore
         + ErasureStore

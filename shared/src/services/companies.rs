@@ -268,7 +268,9 @@ impl CompanyService {
                     None => return Ok(Attempt::Done(false)),
                 },
             };
-            if current.profile.company_id.as_ref() != from {
+            // A customer under erasure is left as it is: its record is about to go.
+            if current.profile.company_id.as_ref() != from || current.erasure_under_way().is_some()
+            {
                 return Ok(Attempt::Done(false));
             }
             let mut profile = current.profile.clone();

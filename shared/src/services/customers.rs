@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::domain::access::CustomerAccess;
+use crate::domain::address::{AddressMark, MarkKind};
 use crate::domain::caller::Caller;
 use crate::domain::customer::*;
 use crate::domain::customer_input::{CustomerBatch, CustomerInput, NoteInput};
@@ -20,6 +21,7 @@ use crate::domain::validation::optional_text;
 use crate::ports::store::CustomerQuery;
 use crate::ports::store::Page;
 use crate::ports::store::{CompanyStore, CustomerStore, FieldStore, HistoryStore};
+use crate::services::addresses::AddressBook;
 use crate::services::companies::require_company;
 use crate::services::fields::FieldService;
 use crate::services::history::history_page;
@@ -54,6 +56,8 @@ pub struct CustomerService {
     companies: Arc<dyn CompanyStore>,
     history: Arc<dyn HistoryStore>,
     fields: FieldService,
+    /// Marks on addresses: read by every create and change that gives a customer an email.
+    addresses: AddressBook,
 }
 
 /// The customer with this primary or alternate email, or a 404 naming it.
@@ -73,13 +77,20 @@ impl CustomerService {
         companies: Arc<dyn CompanyStore>,
         history: Arc<dyn HistoryStore>,
         fields: Arc<dyn FieldStore>,
+        addresses: AddressBook,
     ) -> Self {
         Self {
             store,
             companies,
             history,
             fields: FieldService::new(fields),
+            addresses,
         }
+    }
+
+    /// The address book, for the paths that create customers in bulk or from mail.
+    pub(crate) fn addresses(&self) -> &AddressBook {
+        &self.addresses
     }
 
     /// The store, for bulk paths (imports) that batch what the operations here do one by one.
@@ -134,7 +145,9 @@ impl CustomerService {
                     .await?
             }
         }
-        Ok(customer_record(profile, send_welcome, by))
+        let mut customer = customer_record(profile, send_welcome, by);
+        self.addresses.admit(&mut customer, None).await?;
+        Ok(customer)
     }
 
     /// A customer by primary or alternate email, case-insensitively.
@@ -196,7 +209,9 @@ impl CustomerService {
         {
             require_company(self.companies.as_ref(), id, "company_id").await?;
         }
-        Ok(current.next_version(profile, &crate::domain::clock::now(), by))
+        let mut next = current.next_version(profile, &crate::domain::clock::now(), by);
+        self.addresses.admit(&mut next, Some(current)).await?;
+        Ok(next)
     }
 
     /// Deletes a customer; with a precondition, only at that version.
@@ -337,7 +352,7 @@ impl CustomerService {
         blocked: bool,
     ) -> Result<Customer, HelpdeskError> {
         caller.require_admin()?;
-        retry_on_conflict("customer", || async {
+        let customer = retry_on_conflict("customer", || async {
             let current = self.find_customer(email).await?;
             if current.blocked.is_some() == blocked {
                 return Ok(Attempt::Done(current));
@@ -355,7 +370,20 @@ impl CustomerService {
             }
             Attempt::of_write(outcome, || next)
         })
-        .await
+        .await?;
+        // The block is kept on the addresses too: deleting the customer lifts nothing, and the
+        // next mail from them makes no new, unblocked customer.
+        let mark = customer.blocked.as_ref().map(|block| AddressMark {
+            at: Some(block.at.clone()),
+            by: block.by.clone(),
+            reason: None,
+        });
+        for email in customer.all_emails() {
+            self.addresses
+                .set(email, MarkKind::Blocked, mark.clone())
+                .await?;
+        }
+        Ok(customer)
     }
 
     /// Clears the undeliverable mark (admins): replies may go to the address
@@ -367,6 +395,10 @@ impl CustomerService {
         email: &Email,
     ) -> Result<Customer, HelpdeskError> {
         caller.require_admin()?;
+        let customer = self.find_customer(email).await?;
+        self.addresses
+            .set(customer.email(), MarkKind::Undeliverable, None)
+            .await?;
         retry_on_conflict("customer", || async {
             let current = self.find_customer(email).await?;
             if current.undeliverable.is_none() {
@@ -407,7 +439,6 @@ impl CustomerService {
         let text = optional_text(Some(input.text), MAX_NOTES_CHARS)
             .map_err(|m| HelpdeskError::invalid("text", m))?
             .ok_or_else(|| HelpdeskError::invalid("text", "must not be empty"))?;
-        let customer = self.find_customer(email).await?;
         let note = Note {
             id: crate::domain::clock::new_id(),
             author: caller.subject.clone(),
@@ -415,7 +446,13 @@ impl CustomerService {
             created_at: crate::domain::clock::now(),
             moved_by: None,
         };
-        self.store.add_note(&customer.id, &note).await?;
+        retry_on_conflict("customer", || async {
+            // At the version read: a customer put under erasure meanwhile takes no note.
+            let customer = self.find_customer(email).await?;
+            let outcome = self.store.add_note(&customer, &note).await;
+            Attempt::of_write(outcome, || ())
+        })
+        .await?;
         Ok(note)
     }
 

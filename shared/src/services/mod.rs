@@ -1,6 +1,7 @@
 //! The capabilities of the helpdesk, over the ports. HTTP handlers, Lambda handlers and the
 //! local program call these; nothing here knows how it was called.
 
+pub mod addresses;
 pub mod companies;
 pub mod customers;
 pub mod due;
@@ -10,6 +11,7 @@ pub mod imports;
 #[cfg(feature = "mail-parsing")]
 pub mod inbound;
 pub mod inbound_records;
+pub mod limits;
 pub mod merges;
 pub mod migrations;
 pub mod notifications;

@@ -126,6 +126,8 @@ pub struct Notifier {
     pub customers: Arc<dyn CustomerStore>,
     pub mailer: Arc<dyn Mailer>,
     pub template: WelcomeTemplate,
+    /// The address's marks: a complaint, a bounce or a block outlives the customer record.
+    pub addresses: crate::services::addresses::AddressBook,
 }
 
 impl Notifier {
@@ -137,7 +139,9 @@ impl Notifier {
         let Some(claimed) = self.claim(email).await? else {
             return Ok(SendOutcome::NotDue);
         };
-        if let Some(why) = automated_mail_barred(&claimed) {
+        let marks = self.addresses.marks(claimed.email()).await?;
+        let barred = automated_mail_barred(&claimed).or(marks.bars_automated_mail());
+        if let Some(why) = barred {
             // Nothing automated goes to a blocked customer, one who complained, or an address
             // that bounced; lifting the bar does not send it later.
             let why = format!("not sent: {why}");
@@ -171,7 +175,10 @@ impl Notifier {
             let Some(customer) = store.find_customer(email).await? else {
                 return Ok(Attempt::Done(None));
             };
-            if !customer.welcome.as_ref().is_some_and(|w| w.is_due()) {
+            // A customer under erasure changes no more, and is owed nothing.
+            if !customer.welcome.as_ref().is_some_and(|w| w.is_due())
+                || customer.erasure_under_way().is_some()
+            {
                 return Ok(Attempt::Done(None));
             }
             let now = crate::domain::clock::now();
@@ -197,7 +204,7 @@ impl Notifier {
             let Some(current) = store.find_customer(&claimed.profile.email).await? else {
                 return Ok(Attempt::Done(SendOutcome::NotDue));
             };
-            if current.id != claimed.id {
+            if current.id != claimed.id || current.erasure_under_way().is_some() {
                 return Ok(Attempt::Done(SendOutcome::NotDue));
             }
             let now = crate::domain::clock::now();

@@ -160,7 +160,7 @@ async fn primary_email_change_keeps_notes_and_frees_the_old_email(store: Arc<dyn
     store.insert_customer(&ann).await.unwrap();
     store
         .add_note(
-            &ann.id,
+            &ann,
             &note("called about invoice", "2026-01-01T10:00:00.000Z"),
         )
         .await
@@ -250,7 +250,7 @@ async fn delete_releases_emails_and_notes(store: Arc<dyn Store>) {
     let ann = with_alternates("ann@acme.com", &["ann@home.org"]);
     store.insert_customer(&ann).await.unwrap();
     store
-        .add_note(&ann.id, &note("n", "2026-01-01T10:00:00.000Z"))
+        .add_note(&ann, &note("n", "2026-01-01T10:00:00.000Z"))
         .await
         .unwrap();
     let stale = next(&ann, |_| {});
@@ -293,9 +293,9 @@ async fn notes_are_newest_first_and_idempotent(store: Arc<dyn Store>) {
         })
         .collect();
     for n in &notes {
-        store.add_note(&ann.id, n).await.unwrap();
+        store.add_note(&ann, n).await.unwrap();
     }
-    store.add_note(&ann.id, &notes[2]).await.unwrap();
+    store.add_note(&ann, &notes[2]).await.unwrap();
     let first = store.list_notes(&ann.id, None, 3).await.unwrap();
     assert_eq!(
         first

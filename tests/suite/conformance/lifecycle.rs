@@ -163,15 +163,52 @@ async fn erasure_operations(store: Arc<dyn Store>) {
         hash, erasure.email_hashes[0],
         "hashes are of the normalised address"
     );
-    assert!(!store.is_suppressed(&hash).await.unwrap());
-    store.suppress(&hash, "e1").await.unwrap();
-    store.suppress(&hash, "e1").await.unwrap();
-    assert!(store.is_suppressed(&hash).await.unwrap());
-    assert!(
-        !store
-            .is_suppressed(&email_hash(&salt, "bob@acme.com"))
-            .await
-            .unwrap()
+    address_marks_are_versioned(store.as_ref(), &hash, &email_hash(&salt, "bob@acme.com")).await;
+}
+
+/// The address registry: unmarked addresses answer empty at version 0, marks are written at
+/// the version read, a stale write is refused, and lifting every mark keeps the version.
+async fn address_marks_are_versioned(store: &dyn Store, ann: &str, bob: &str) {
+    use helpdesk_shared::domain::address::{AddressMark, AddressMarks, MarkKind};
+    let none = store.address_marks(&[ann.to_string()]).await.unwrap();
+    assert_eq!(none, vec![AddressMarks::default()]);
+    let mark = AddressMark {
+        at: None,
+        by: "erasure e1".into(),
+        reason: None,
+    };
+    let suppressed = none[0].with(MarkKind::Suppressed, Some(mark.clone()));
+    store
+        .write_address_marks(ann, &none[0], &suppressed)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.write_address_marks(ann, &none[0], &suppressed).await,
+        Err(StoreError::VersionMismatch),
+        "a second writer from the same read loses"
+    );
+    let blocked = suppressed.with(MarkKind::Blocked, Some(mark));
+    store
+        .write_address_marks(ann, &suppressed, &blocked)
+        .await
+        .unwrap();
+    let both = store
+        .address_marks(&[bob.to_string(), ann.to_string()])
+        .await
+        .unwrap();
+    assert_eq!(both, vec![AddressMarks::default(), blocked.clone()]);
+    let lifted = blocked
+        .with(MarkKind::Blocked, None)
+        .with(MarkKind::Suppressed, None);
+    store
+        .write_address_marks(ann, &blocked, &lifted)
+        .await
+        .unwrap();
+    let after = store.address_marks(&[ann.to_string()]).await.unwrap();
+    assert!(after[0].is_empty());
+    assert_eq!(
+        after[0].version, 4,
+        "lifting keeps counting, so stale writers lose"
     );
 }
 
@@ -319,7 +356,7 @@ async fn merge_writes_are_all_or_nothing(store: Arc<dyn Store>) {
 
     // Moving notes and history entries between customers.
     let n = note("moved along", "2026-03-01T00:00:00.000Z");
-    store.add_note(&bob.id, &n).await.unwrap();
+    store.add_note(&bob, &n).await.unwrap();
     store.delete_note(&bob.id, &n).await.unwrap();
     store.delete_note(&bob.id, &n).await.unwrap();
     assert!(

@@ -1,6 +1,7 @@
 //! Bounces and complaints, and erasure of replies.
 
 use super::*;
+use helpdesk_shared::services::addresses::AddressBook;
 
 async fn bounces_and_complaints_mark_replies_and_customers(api: LambdaApi) {
     let desk = Desk::new(api).await;
@@ -110,6 +111,7 @@ async fn bounces_and_complaints_mark_replies_and_customers(api: LambdaApi) {
         customers: desk.api().store.clone(),
         mailer: desk.mailer.clone(),
         template: WelcomeTemplate::with_sender("support@helpdesk.test".into()),
+        addresses: AddressBook::new(desk.api().store.clone(), desk.api().store.clone()),
     };
     assert_eq!(
         notifier.welcome(&Email::stored(cy.as_str())).await.unwrap(),

@@ -36,7 +36,7 @@ use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::MessageWrite;
 use crate::ports::store::TicketWrite;
-use crate::ports::store::{ErasureStore, InboundStore, TicketStore};
+use crate::ports::store::{InboundStore, TicketStore};
 use crate::services::customers::CustomerService;
 use crate::services::customers::split_full_name;
 use crate::services::retry::{Attempt, retry_on_conflict};
@@ -53,6 +53,13 @@ pub struct Envelope {
     pub verdicts: Option<Verdicts>,
 }
 
+/// Who a message is from: a customer (and whether the message created it), or an address
+/// whose mail makes no customer (the reason).
+enum Sender {
+    Customer(Box<Customer>, bool),
+    Barred(String),
+}
+
 /// What inbound mail needs: customers (found or created), tickets and their messages, the
 /// inbound records, and the mail bucket, which holds raw messages, attachments and large bodies.
 #[derive(Clone)]
@@ -60,11 +67,7 @@ pub struct MailContext {
     pub customers: CustomerService,
     pub tickets: Arc<dyn TicketStore>,
     pub inbound: Arc<dyn InboundStore>,
-    /// Addresses whose erasure suppressed their mail.
-    pub erasures: Arc<dyn ErasureStore>,
     pub mail: Arc<dyn ObjectStore>,
-    /// The salt of address hashes, read once per process.
-    salt: Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl MailContext {
@@ -72,27 +75,14 @@ impl MailContext {
         customers: CustomerService,
         tickets: Arc<dyn TicketStore>,
         inbound: Arc<dyn InboundStore>,
-        erasures: Arc<dyn ErasureStore>,
         mail: Arc<dyn ObjectStore>,
     ) -> Self {
         Self {
             customers,
             tickets,
             inbound,
-            erasures,
             mail,
-            salt: Arc::default(),
         }
-    }
-
-    /// Whether an erasure suppressed mail from `sender`.
-    async fn suppressed(&self, sender: &str) -> Result<bool, HelpdeskError> {
-        let salt = self
-            .salt
-            .get_or_try_init(|| self.erasures.erasure_salt())
-            .await?;
-        let hash = crate::domain::erasure::email_hash(salt, sender);
-        Ok(self.erasures.is_suppressed(&hash).await?)
     }
 
     /// What happened to the message with this id, if it was seen before.
@@ -196,12 +186,13 @@ impl MailContext {
             let reason = format!("duplicate: message {message_id} is already in ticket {ticket}");
             return self.finish(record, InboundStatus::Ignored, reason).await;
         }
-        let Some((customer, created)) = self.customer_for(&sender, &parsed, &record.id).await?
-        else {
-            // An erased person asked that nothing of theirs be kept: no customer, no ticket.
-            return self
-                .finish(record, InboundStatus::Ignored, "erased".into())
-                .await;
+        let (customer, created) = match self.customer_for(&sender, &parsed, &record.id).await? {
+            Sender::Customer(customer, created) => (*customer, created),
+            Sender::Barred(reason) => {
+                // An erased person asked that nothing of theirs be kept, and a blocked
+                // address's mail makes no customer and no ticket either.
+                return self.finish(record, InboundStatus::Ignored, reason).await;
+            }
         };
         record.customer_email = Some(customer.email().to_string());
         record.customer_created = created;
@@ -296,20 +287,24 @@ impl MailContext {
     }
 
     /// The customer the sender is (by primary or alternate email), created when unknown with
-    /// the name from the display name and a company by domain matching; `None` when unknown
-    /// and suppressed by an erasure.
+    /// the name from the display name and a company by domain matching; barred when unknown
+    /// and the address is suppressed by an erasure, or blocked.
     async fn customer_for(
         &self,
         sender: &Email,
         parsed: &ParsedMail<'_>,
         inbound_id: &str,
-    ) -> Result<Option<(Customer, bool)>, HelpdeskError> {
+    ) -> Result<Sender, HelpdeskError> {
         let store = self.customers.store();
         if let Some(customer) = store.find_customer(sender).await? {
-            return Ok(Some((customer, false)));
+            return Ok(Sender::Customer(Box::new(customer), false));
         }
-        if self.suppressed(sender).await? {
-            return Ok(None);
+        let marks = self.customers.addresses().marks(sender).await?;
+        if marks.suppressed.is_some() {
+            return Ok(Sender::Barred("erased".into()));
+        }
+        if marks.blocked.is_some() {
+            return Ok(Sender::Barred("blocked".into()));
         }
         let (first_name, last_name) = parsed
             .from
@@ -341,13 +336,13 @@ impl MailContext {
         match store.insert_customer(&customer).await {
             Ok(()) => {
                 tracing::info!(customer = %customer.email(), "customer created from inbound mail");
-                Ok(Some((customer, true)))
+                Ok(Sender::Customer(Box::new(customer), true))
             }
             // Another message from the same new sender got there first.
             Err(StoreError::EmailTaken(_)) => store
                 .find_customer(sender)
                 .await?
-                .map(|c| Some((c, false)))
+                .map(|c| Sender::Customer(Box::new(c), false))
                 .ok_or_else(|| HelpdeskError::Unavailable("customer vanished; retry".into())),
             Err(other) => Err(other.into()),
         }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::domain::access::CustomerAccess;
 use crate::domain::caller::Caller;
 use crate::domain::customer::Customer;
 use crate::domain::email::Email;
@@ -114,11 +115,7 @@ impl MergeService {
         let (sources, mut conflicts) = self.sources(&target, &input.from).await?;
         let keep = self.keep(caller, &input.keep, &mut conflicts).await?;
         for customer in std::iter::once(&target).chain(&sources) {
-            if customer
-                .blocked
-                .as_ref()
-                .is_some_and(|b| b.by.starts_with("erasure "))
-            {
+            if customer.erasure_under_way().is_some() {
                 conflicts.push(FieldError::new(
                     "from",
                     format!("{} is being erased", customer.email()),
@@ -135,7 +132,8 @@ impl MergeService {
                 ),
             ));
         }
-        let mut plan = plan_merge(&target, &sources, &keep, caller.can_manage_companies());
+        let access = CustomerAccess::new(caller, &self.fields.field_set().await?);
+        let mut plan = plan_merge(&target, &sources, &keep, &access);
         plan.conflicts.splice(0..0, conflicts);
         if input.dry_run {
             let moves = self.would_move(&sources).await?;
@@ -274,10 +272,14 @@ impl MergeService {
         self.find(id).await
     }
 
+    /// A merge, unless its undo window has passed: then it is forgotten (its copies of the
+    /// customers with it), whether or not the store has deleted it yet.
     async fn find(&self, id: &str) -> Result<Merge, HelpdeskError> {
+        let now = crate::domain::clock::now();
         self.merges
             .get_job(id)
             .await?
+            .filter(|merge| !merge.is_expired(&now))
             .ok_or_else(|| HelpdeskError::NotFound(format!("merge {id}")))
     }
 
@@ -338,6 +340,9 @@ impl MergeService {
                 errors: changed,
             });
         };
+        // An undo writes the target back: held to the rights those writes need.
+        let access = CustomerAccess::new(caller, &self.fields.field_set().await?);
+        access.check_change(&current.profile, &merge.target_before.profile)?;
         let now = crate::domain::clock::now();
         let mut restored = merge.target_before.clone();
         restored.version = current.version + 1;

@@ -8,11 +8,12 @@ use crate::domain::ids::MergeId;
 use std::time::{Duration, Instant};
 
 use super::{MergeService, PAGE};
-use crate::domain::customer::Customer;
+use crate::domain::customer::{Customer, Note};
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::history::creation_entry;
 use crate::domain::merge::*;
 use crate::services::history::all_history;
+use crate::services::retry::{Attempt, retry_on_conflict};
 
 impl MergeService {
     /// Runs merge `id`'s moves until they are done or `budget` is spent; answers the merge as
@@ -179,9 +180,7 @@ impl MergeService {
                 customer_id: source.id.clone(),
                 version: 0,
             });
-            self.customers
-                .add_note(&job.target_after.id, &moved)
-                .await?;
+            self.add_note_to(&job.target_after, &moved).await?;
             self.customers.delete_note(&source.id, note).await?;
             next.counts.notes += 1;
         }
@@ -200,9 +199,10 @@ impl MergeService {
             };
             let mut back = note.clone();
             back.moved_by = None;
-            self.customers
-                .add_note(&moved_by.customer_id, &back)
-                .await?;
+            let owner = job.sources.iter().find(|s| s.id == moved_by.customer_id);
+            if let Some(owner) = owner {
+                self.add_note_to(owner, &back).await?;
+            }
             self.customers.delete_note(target, note).await?;
         }
         next.cursor = page.next;
@@ -307,6 +307,21 @@ impl MergeService {
     }
 
     /// The target as it is now (edits since the merge count for its creation's values).
+    /// Adds `note` to the customer `owner` is as it is now (edits meanwhile move its version);
+    /// a customer gone since takes no note.
+    async fn add_note_to(&self, owner: &Customer, note: &Note) -> Result<(), HelpdeskError> {
+        let emails: Vec<Email> = owner.all_emails().map(Email::stored).collect();
+        retry_on_conflict("customer", || async {
+            let found = self.customers.find_customers(&emails).await?;
+            let Some(current) = found.into_iter().flatten().find(|c| c.id == owner.id) else {
+                return Ok(Attempt::Done(()));
+            };
+            let outcome = self.customers.add_note(&current, note).await;
+            Attempt::of_write(outcome, || ())
+        })
+        .await
+    }
+
     async fn current_target(&self, job: &Merge) -> Result<Customer, HelpdeskError> {
         let emails: Vec<Email> = job.target_after.all_emails().map(Email::stored).collect();
         Ok(self

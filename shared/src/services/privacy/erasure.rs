@@ -11,23 +11,26 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::PrivacyService;
+use crate::domain::address::{AddressMark, MarkKind};
 use crate::domain::caller::Caller;
-use crate::domain::customer::{Block, Customer};
-use crate::domain::delivery::DeliveryStatus;
+use crate::domain::customer::{Customer, ERASURE_BLOCK};
 use crate::domain::email::Email;
 use crate::domain::erasure::*;
 use crate::domain::error::{HelpdeskError, StoreError};
-use crate::domain::history::Actor;
-use crate::domain::inbound::InboundRecord;
 use crate::domain::patch::Command;
-use crate::domain::ticket::{Mailbox, MessageBody, Ticket, TicketMessage};
 use crate::services::customers::find_customer;
-use crate::services::retry::{Attempt, retry_on_conflict};
 
 /// Tickets, messages or records handled between two checkpoints.
-const PAGE: usize = 25;
-/// `blocked.by` of a customer under erasure names the erasure after this.
-const ERASURE_BLOCK: &str = "erasure ";
+pub(super) const PAGE: usize = 25;
+
+/// How long a run waits for a merge of the person before it hands over to the next run.
+const WAIT_FOR_MERGE: Duration = Duration::from_secs(1);
+
+/// What a step did: moved the job on, or found it must wait.
+enum Step {
+    Next(Box<Erasure>),
+    Wait,
+}
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
@@ -58,6 +61,15 @@ impl PrivacyService {
         if let Some(running) = self.erasure_of(&customer).await? {
             return Ok(running);
         }
+        // Erasure and merges exclude each other: an erasure now would miss what a running
+        // merge or undo is still moving.
+        if self.merge_running(&customer.id).await? {
+            return Err(HelpdeskError::conflict(
+                "customer",
+                "a merge or an undo of this customer is still moving tickets, notes and history; \
+                 erase once it has finished (GET /merges/{id})",
+            ));
+        }
         let salt = self.erasures.erasure_salt().await?;
         let emails: Vec<String> = customer.all_emails().map(str::to_string).collect();
         let now = crate::domain::clock::now();
@@ -76,12 +88,19 @@ impl PrivacyService {
             counts: ErasureCounts::default(),
             cursor: None,
             email_index: 0,
-            updated_at: now,
+            updated_at: now.clone(),
             version: 1,
         };
         if erasure.suppress {
+            let mark = AddressMark {
+                at: Some(now.clone()),
+                by: format!("{ERASURE_BLOCK}{}", erasure.id),
+                reason: None,
+            };
             for hash in &erasure.email_hashes {
-                self.erasures.suppress(hash, &erasure.id).await?;
+                self.addresses
+                    .set_hashed(hash, MarkKind::Suppressed, Some(mark.clone()))
+                    .await?;
             }
         }
         self.erasures.insert_job(&erasure).await?;
@@ -93,11 +112,7 @@ impl PrivacyService {
 
     /// The erasure under way for `customer`, if one is.
     async fn erasure_of(&self, customer: &Customer) -> Result<Option<Erasure>, HelpdeskError> {
-        let Some(id) = customer
-            .blocked
-            .as_ref()
-            .and_then(|b| b.by.strip_prefix(ERASURE_BLOCK))
-        else {
+        let Some(id) = customer.erasure_under_way() else {
             return Ok(None);
         };
         Ok(self.erasures.get_job(id).await?.filter(|e| !e.is_done()))
@@ -131,63 +146,65 @@ impl PrivacyService {
                 let next = job.clone();
                 return self.checkpoint(&job, next).await;
             }
-            let mut next = job.clone();
-            match job.step {
-                ErasureStep::Block => {
-                    self.block(&job).await?;
+            let next = match self.step(&job).await? {
+                Step::Next(next) => *next,
+                Step::Wait => {
+                    // A merge or an undo of this person is moving their things: wait for it.
+                    // The checkpoint wakes the next run (the cloud's stream); locally the
+                    // watcher comes back, after the merge ran.
+                    tokio::time::sleep(WAIT_FOR_MERGE.min(budget)).await;
+                    let next = job.clone();
+                    return self.checkpoint(&job, next).await;
+                }
+            };
+            job = self.checkpoint(&job, next).await?;
+        }
+        Ok(job)
+    }
+
+    /// Does one step of `job`; answers the job as the step leaves it.
+    async fn step(&self, job: &Erasure) -> Result<Step, HelpdeskError> {
+        let mut next = job.clone();
+        match job.step {
+            ErasureStep::Block => {
+                if self.merge_running(&job.customer_id).await? {
+                    return Ok(Step::Wait);
+                }
+                self.block(job).await?;
+                next.step = ErasureStep::Tickets;
+            }
+            ErasureStep::Tickets => self.tickets_step(job, &mut next).await?,
+            ErasureStep::Inbound => self.inbound_step(job, &mut next).await?,
+            ErasureStep::Merges => {
+                self.erase_merges(job).await?;
+                next.step = ErasureStep::Record;
+            }
+            ErasureStep::Record => {
+                next.counts.customers += self.erase_record(job).await?;
+                next.step = ErasureStep::Sent;
+            }
+            ErasureStep::Sent => {
+                next.counts.objects += self.erase_sent(job).await?;
+                next.step = ErasureStep::Verify;
+            }
+            ErasureStep::Verify => {
+                if self.something_remains(job).await? {
+                    // Written while the steps ran: they run again.
+                    tracing::warn!(erasure = %job.id, "something of the person remained; erasing again");
                     next.step = ErasureStep::Tickets;
-                }
-                ErasureStep::Tickets => {
-                    let page = self
-                        .tickets
-                        .list_tickets(&job.customer_id, job.cursor.as_deref(), PAGE)
-                        .await?;
-                    // Read again by id (consistently): the listing may lag behind.
-                    let ids: Vec<String> = page.items.iter().map(|t| t.id.clone()).collect();
-                    let current = self.tickets.get_tickets(&ids).await?;
-                    for ticket in current.iter().flatten() {
-                        if ticket.customer_id == job.customer_id {
-                            self.erase_ticket(&job, ticket, &mut next.counts).await?;
-                        }
-                    }
-                    next.cursor = page.next;
-                    if next.cursor.is_none() {
-                        next.step = ErasureStep::Inbound;
-                    }
-                }
-                ErasureStep::Inbound => match job.emails.get(job.email_index) {
-                    Some(email) => {
-                        let page = self
-                            .inbound
-                            .list_inbound_from(email, job.cursor.as_deref(), PAGE)
-                            .await?;
-                        // Read again by id (consistently): the listing may lag behind.
-                        let ids: Vec<String> = page.items.iter().map(|r| r.id.clone()).collect();
-                        let records = self.inbound.get_inbounds(&ids).await?;
-                        self.erase_inbound(records.into_iter().flatten(), &mut next.counts)
-                            .await?;
-                        next.cursor = page.next;
-                        if next.cursor.is_none() {
-                            next.email_index += 1;
-                        }
-                    }
-                    None => next.step = ErasureStep::Record,
-                },
-                ErasureStep::Record => {
-                    next.counts.customers += self.erase_record(&job).await?;
+                    next.cursor = None;
+                    next.email_index = 0;
+                } else {
                     next.step = ErasureStep::Done;
                     next.status = ErasureStatus::Succeeded;
                     next.finished_at = Some(crate::domain::clock::now());
                     // The tombstone keeps the hashes only.
                     next.emails.clear();
                 }
-                ErasureStep::Done => {
-                    next.status = ErasureStatus::Succeeded;
-                }
             }
-            job = self.checkpoint(&job, next).await?;
+            ErasureStep::Done => next.status = ErasureStatus::Succeeded,
         }
-        Ok(job)
+        Ok(Step::Next(Box::new(next)))
     }
 
     /// Writes `next` one version on. Another runner got there first: its record is answered,
@@ -205,205 +222,4 @@ impl PrivacyService {
             Err(other) => Err(other.into()),
         }
     }
-
-    /// Blocks the customer in the erasure's name (mail then makes no ticket).
-    async fn block(&self, job: &Erasure) -> Result<(), HelpdeskError> {
-        let by = format!("{ERASURE_BLOCK}{}", job.id);
-        retry_on_conflict("customer", || async {
-            let Some(current) = self.current_customer(job).await? else {
-                return Ok(Attempt::Done(()));
-            };
-            if current.blocked.as_ref().is_some_and(|b| b.by == by) {
-                return Ok(Attempt::Done(()));
-            }
-            let now = crate::domain::clock::now();
-            let actor = Actor::System {
-                name: format!("erasure {}", job.id),
-            };
-            let mut next = current.next_version(current.profile.clone(), &now, actor);
-            next.blocked = Some(Block {
-                at: now,
-                by: by.clone(),
-            });
-            let outcome = self.customers.replace_customer(&current, &next).await;
-            Attempt::of_write(outcome, || ())
-        })
-        .await
-    }
-
-    /// The erased customer's record, found by any of their addresses.
-    async fn current_customer(&self, job: &Erasure) -> Result<Option<Customer>, HelpdeskError> {
-        let emails: Vec<Email> = job.emails.iter().map(Email::stored).collect();
-        let found = self.customers.find_customers(&emails).await?;
-        Ok(found
-            .into_iter()
-            .flatten()
-            .find(|c| c.id == job.customer_id))
-    }
-
-    /// The record, its alternate emails, notes and history; 1 when it was still there.
-    async fn erase_record(&self, job: &Erasure) -> Result<u64, HelpdeskError> {
-        retry_on_conflict("customer", || async {
-            let Some(current) = self.current_customer(job).await? else {
-                return Ok(Attempt::Done(0));
-            };
-            let outcome = self.customers.delete_customer(&current).await;
-            Attempt::of_write(outcome, || 1)
-        })
-        .await
-    }
-
-    /// A ticket's messages, their stored bodies, attachments, raw mail and inbound records;
-    /// then the ticket itself, or (anonymising) the ticket without the person in it.
-    async fn erase_ticket(
-        &self,
-        job: &Erasure,
-        ticket: &Ticket,
-        counts: &mut ErasureCounts,
-    ) -> Result<(), HelpdeskError> {
-        let mut after: Option<String> = None;
-        let mut message_ids = Vec::new();
-        loop {
-            let page = self
-                .tickets
-                .list_messages(&ticket.id, after.as_deref(), 100)
-                .await?;
-            // Each message came in as an inbound record of the same id.
-            let ids: Vec<String> = page.items.iter().map(|m| m.id.clone()).collect();
-            let records = self.inbound.get_inbounds(&ids).await?;
-            self.erase_inbound(records.into_iter().flatten(), counts)
-                .await?;
-            for message in &page.items {
-                self.erase_message_objects(message, counts).await?;
-                if job.tickets == TicketErasure::Anonymise {
-                    let anonymous = anonymised(message, &job.emails);
-                    self.tickets.rewrite_message(&anonymous).await?;
-                }
-                message_ids.push(message.message_id.clone());
-                // The Message-ID SES gave a sent reply is claimed for the ticket too.
-                if let Some(id) = message
-                    .delivery
-                    .as_ref()
-                    .and_then(|d| d.delivered_as.clone())
-                {
-                    message_ids.push(id);
-                }
-                counts.messages += 1;
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => break,
-            }
-        }
-        match job.tickets {
-            TicketErasure::Delete => self.tickets.delete_ticket(ticket).await?,
-            TicketErasure::Anonymise => {
-                for chunk in message_ids.chunks(100) {
-                    self.tickets.release_message_ids(chunk).await?;
-                }
-                let mut next = ticket.clone();
-                next.version = ticket.version + 1;
-                next.updated_at = crate::domain::clock::now();
-                next.subject = ERASED_TEXT.into();
-                next.customer_id = format!("erased:{}", job.id);
-                next.customer_email = ERASED_ADDRESS.into();
-                match self.tickets.replace_ticket(ticket, &next).await {
-                    // A message arrived meanwhile: the next round reads the ticket again.
-                    Err(StoreError::VersionMismatch) => return Ok(()),
-                    other => other?,
-                }
-            }
-        }
-        counts.tickets += 1;
-        Ok(())
-    }
-
-    async fn erase_message_objects(
-        &self,
-        message: &TicketMessage,
-        counts: &mut ErasureCounts,
-    ) -> Result<(), HelpdeskError> {
-        let keys = message
-            .body_key
-            .iter()
-            .chain(message.attachments.iter().map(|a| &a.key));
-        for key in keys {
-            self.delete_object(key).await?;
-            counts.objects += 1;
-        }
-        Ok(())
-    }
-
-    /// The raw mail, then the records.
-    async fn erase_inbound(
-        &self,
-        records: impl Iterator<Item = InboundRecord>,
-        counts: &mut ErasureCounts,
-    ) -> Result<(), HelpdeskError> {
-        let mut ids = Vec::new();
-        for record in records {
-            self.delete_object(&record.raw_key).await?;
-            counts.objects += 1;
-            ids.push(record.id);
-        }
-        self.inbound.delete_inbounds(&ids).await?;
-        counts.inbound_records += ids.len() as u64;
-        Ok(())
-    }
-
-    async fn delete_object(&self, key: &str) -> Result<(), HelpdeskError> {
-        self.mail
-            .delete(key)
-            .await
-            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))
-    }
-}
-
-/// The message without the person: their addresses and names, the subject, bodies and
-/// attachments are gone; when it was and how it threaded stay.
-fn anonymised(message: &TicketMessage, emails: &[String]) -> TicketMessage {
-    let erase = |mailbox: &Mailbox| {
-        if emails
-            .iter()
-            .any(|e| e.eq_ignore_ascii_case(&mailbox.email))
-        {
-            Mailbox {
-                name: None,
-                email: ERASED_ADDRESS.into(),
-            }
-        } else {
-            mailbox.clone()
-        }
-    };
-    let mut next = message.clone();
-    next.from = Mailbox {
-        name: None,
-        email: ERASED_ADDRESS.into(),
-    };
-    next.reply_to = message.reply_to.iter().map(erase).collect();
-    next.to = message.to.iter().map(erase).collect();
-    next.cc = message.cc.iter().map(erase).collect();
-    next.subject = ERASED_TEXT.into();
-    next.body = MessageBody {
-        text: ERASED_TEXT.into(),
-        html: None,
-        reply_text: ERASED_TEXT.into(),
-    };
-    next.body_key = None;
-    next.attachments.clear();
-    // A reply's thread headers name the person's own Message-IDs.
-    next.in_reply_to = None;
-    next.references.clear();
-    // A reply still queued is not sent any more: there is nobody left to send it to.
-    if let Some(delivery) = &message.delivery
-        && delivery.status == DeliveryStatus::Queued
-    {
-        let mut state = delivery.next();
-        state.status = DeliveryStatus::Failed;
-        state.sending_since = None;
-        state.at = crate::domain::clock::now();
-        state.error = Some("not sent: the customer was erased".into());
-        next.delivery = Some(state);
-    }
-    next
 }

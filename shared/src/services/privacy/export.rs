@@ -33,6 +33,8 @@ pub struct Export {
     pub tickets: Vec<ExportedTicket>,
     /// The records of mail from any of the person's addresses, oldest first.
     pub inbound: Vec<InboundRecord>,
+    /// The merges (kept while they can be undone) holding a copy of the person.
+    pub merges: Vec<crate::domain::merge::Merge>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +123,15 @@ impl PrivacyService {
             );
         }
         inbound.sort_by_key(InboundRecord::list_key);
+        let now = crate::domain::clock::now();
+        let mut merges = Vec::new();
+        for merge_id in self.merges.merges_of(id).await? {
+            if let Some(merge) = self.merges.get_job(&merge_id).await?
+                && !merge.is_expired(&now)
+            {
+                merges.push(merge);
+            }
+        }
         tracing::info!(customer = %customer.id, by = %caller.subject, "customer exported");
         Ok(Export {
             customer,
@@ -128,6 +139,7 @@ impl PrivacyService {
             history,
             tickets: exported,
             inbound,
+            merges,
         })
     }
 

@@ -1,5 +1,7 @@
 //! Privacy requests: erasing everything held about a person, and exporting it.
 
+mod anonymise;
+mod erase_steps;
 pub mod erasure;
 mod export;
 
@@ -7,8 +9,12 @@ use std::sync::Arc;
 
 pub use export::{EXPORTS_PREFIX, Export, ExportedTicket};
 
+use crate::ports::mailer::Mailer;
 use crate::ports::objects::ObjectStore;
-use crate::ports::store::{CustomerStore, ErasureStore, HistoryStore, InboundStore, TicketStore};
+use crate::ports::store::{
+    CustomerStore, ErasureStore, HistoryStore, InboundStore, MergeStore, TicketStore,
+};
+use crate::services::addresses::AddressBook;
 
 /// Erasure and export: they reach every store that holds something about a person, and the
 /// mail bucket (bodies, attachments, raw mail).
@@ -19,25 +25,38 @@ pub struct PrivacyService {
     tickets: Arc<dyn TicketStore>,
     inbound: Arc<dyn InboundStore>,
     erasures: Arc<dyn ErasureStore>,
+    merges: Arc<dyn MergeStore>,
+    addresses: AddressBook,
     mail: Arc<dyn ObjectStore>,
+    /// Where copies of sent mail are kept, if anywhere (local mode's outbox).
+    sent: Option<Arc<dyn Mailer>>,
+}
+
+/// What [`PrivacyService`] reaches.
+pub struct PrivacyPorts {
+    pub customers: Arc<dyn CustomerStore>,
+    pub history: Arc<dyn HistoryStore>,
+    pub tickets: Arc<dyn TicketStore>,
+    pub inbound: Arc<dyn InboundStore>,
+    pub erasures: Arc<dyn ErasureStore>,
+    pub merges: Arc<dyn MergeStore>,
+    pub addresses: AddressBook,
+    pub mail: Arc<dyn ObjectStore>,
+    pub sent: Option<Arc<dyn Mailer>>,
 }
 
 impl PrivacyService {
-    pub fn new(
-        customers: Arc<dyn CustomerStore>,
-        history: Arc<dyn HistoryStore>,
-        tickets: Arc<dyn TicketStore>,
-        inbound: Arc<dyn InboundStore>,
-        erasures: Arc<dyn ErasureStore>,
-        mail: Arc<dyn ObjectStore>,
-    ) -> Self {
+    pub fn new(ports: PrivacyPorts) -> Self {
         Self {
-            customers,
-            history,
-            tickets,
-            inbound,
-            erasures,
-            mail,
+            customers: ports.customers,
+            history: ports.history,
+            tickets: ports.tickets,
+            inbound: ports.inbound,
+            erasures: ports.erasures,
+            merges: ports.merges,
+            addresses: ports.addresses,
+            mail: ports.mail,
+            sent: ports.sent,
         }
     }
 }

@@ -7,7 +7,9 @@ use crate::domain::email::Email;
 use std::sync::Arc;
 
 use crate::domain::customer::Customer;
-use crate::domain::delivery::{AddressProblem, DeliveryFeedback, DeliveryStatus, FeedbackKind};
+use crate::domain::delivery::{
+    AddressProblem, DeliveryFeedback, DeliveryStatus, FeedbackKind, ReplyRef,
+};
 use crate::domain::error::HelpdeskError;
 use crate::domain::history::Actor;
 use crate::domain::ticket::TicketMessage;
@@ -28,6 +30,8 @@ pub struct FeedbackOutcome {
 pub struct FeedbackService {
     tickets: Arc<dyn TicketStore>,
     customers: Arc<dyn CustomerStore>,
+    /// The marks belong to the address, whoever holds it now or later.
+    addresses: crate::services::addresses::AddressBook,
 }
 
 /// Which mark a customer gets.
@@ -38,8 +42,16 @@ enum Mark {
 }
 
 impl FeedbackService {
-    pub fn new(tickets: Arc<dyn TicketStore>, customers: Arc<dyn CustomerStore>) -> Self {
-        Self { tickets, customers }
+    pub fn new(
+        tickets: Arc<dyn TicketStore>,
+        customers: Arc<dyn CustomerStore>,
+        addresses: crate::services::addresses::AddressBook,
+    ) -> Self {
+        Self {
+            tickets,
+            customers,
+            addresses,
+        }
     }
 
     /// Applies one notification. An error means the store was unavailable: the caller retries
@@ -64,9 +76,7 @@ impl FeedbackService {
             }
         }
         if let (Some(failure), Some(reply)) = (failure, &feedback.reply) {
-            let failed = self
-                .fail_reply(&reply.ticket_id, &reply.message_id, recipients, failure)
-                .await?;
+            let failed = self.fail_reply(reply, recipients, failure).await?;
             outcome.replies_failed += usize::from(failed);
         }
         tracing::info!(provider_id = %feedback.provider_id, ?outcome, "delivery feedback applied");
@@ -88,6 +98,16 @@ impl FeedbackService {
             return Ok(false);
         };
         let address = &address;
+        let kind = match mark {
+            Mark::Undeliverable => crate::domain::address::MarkKind::Undeliverable,
+            Mark::Complained => crate::domain::address::MarkKind::Complained,
+        };
+        let on_address = crate::domain::address::AddressMark {
+            at: Some(at.clone()),
+            by: "delivery-feedback".into(),
+            reason: Some(reason.chars().take(500).collect()),
+        };
+        self.addresses.set(address, kind, Some(on_address)).await?;
         retry_on_conflict("customer", || async {
             let Some(customer) = store.find_customer(address).await? else {
                 return Ok(Attempt::Done(false));
@@ -100,7 +120,8 @@ impl FeedbackService {
                 Mark::Undeliverable => c.undeliverable.clone(),
                 Mark::Complained => c.complained.clone(),
             };
-            if slot(&customer).is_some() {
+            // Marked already, or under erasure (which changes the record no more).
+            if slot(&customer).is_some() || customer.erasure_under_way().is_some() {
                 return Ok(Attempt::Done(false));
             }
             let problem = AddressProblem {
@@ -129,13 +150,12 @@ impl FeedbackService {
     /// Marks a reply failed when its customer's address bounced.
     async fn fail_reply(
         &self,
-        ticket_id: &str,
-        message_id: &str,
+        reply: &ReplyRef,
         recipients: &[(String, String)],
         failure: &str,
     ) -> Result<bool, HelpdeskError> {
         retry_on_conflict("reply", || async {
-            let Some(message) = self.find_message(ticket_id, message_id).await? else {
+            let Some(message) = self.find_message(reply).await? else {
                 return Ok(Attempt::Done(false));
             };
             let Some(to) = message.to.first() else {
@@ -166,12 +186,14 @@ impl FeedbackService {
         .await
     }
 
-    /// A ticket's message by our id (feedback names it by tag; threads are short).
-    async fn find_message(
-        &self,
-        ticket_id: &str,
-        message_id: &str,
-    ) -> Result<Option<TicketMessage>, HelpdeskError> {
+    /// The reply feedback names by its tags: one read by its place in the ticket; a reply
+    /// sent before it was tagged with when it was written is looked for page by page.
+    async fn find_message(&self, reply: &ReplyRef) -> Result<Option<TicketMessage>, HelpdeskError> {
+        let (ticket_id, message_id) = (reply.ticket_id.as_str(), reply.message_id.as_str());
+        if let Some(written) = reply.written.as_deref().and_then(Timestamp::from_compact) {
+            let key = format!("{written}#{message_id}");
+            return Ok(self.tickets.get_message(ticket_id, &key).await?);
+        }
         let mut after: Option<String> = None;
         loop {
             let page = self

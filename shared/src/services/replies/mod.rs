@@ -8,6 +8,8 @@ pub mod feedback;
 pub mod sender;
 
 use crate::domain::ids::TicketId;
+use crate::services::addresses::AddressBook;
+use crate::services::limits::{Limit, RateLimiter};
 use std::sync::Arc;
 
 use crate::domain::caller::Caller;
@@ -111,7 +113,23 @@ pub struct ReplyService {
     tickets: Arc<dyn TicketStore>,
     customers: Arc<dyn CustomerStore>,
     support: SupportAddress,
+    /// Every recipient's address marks are read before a reply is accepted.
+    addresses: AddressBook,
+    /// Each agent's replies are limited ([`AGENT_REPLY_LIMITS`]).
+    limits: RateLimiter,
 }
+
+/// How many replies one agent may send: a stolen key cannot make the support domain a relay.
+pub const AGENT_REPLY_LIMITS: [Limit; 2] = [
+    Limit {
+        events: 20,
+        seconds: 60,
+    },
+    Limit {
+        events: 200,
+        seconds: 3600,
+    },
+];
 
 /// A reply or note's content, checked.
 struct Content {
@@ -126,11 +144,15 @@ impl ReplyService {
         tickets: Arc<dyn TicketStore>,
         customers: Arc<dyn CustomerStore>,
         support: SupportAddress,
+        addresses: AddressBook,
+        limits: RateLimiter,
     ) -> Self {
         Self {
             tickets,
             customers,
             support,
+            addresses,
+            limits,
         }
     }
 
@@ -144,6 +166,12 @@ impl ReplyService {
     ) -> Result<TicketMessage, HelpdeskError> {
         caller.require_staff()?;
         let content = content(input)?;
+        if !content.internal {
+            let agent = format!("agent:{}", caller.subject);
+            self.limits
+                .allow("replies sent by one agent", &agent, &AGENT_REPLY_LIMITS)
+                .await?;
+        }
         let ticket_id = ticket_id.trim().to_ascii_uppercase();
         retry_on_conflict("ticket", || async {
             let ticket = self
@@ -162,6 +190,7 @@ impl ReplyService {
                 self.note(&ticket, &content, caller, &now)
             } else {
                 let customer = self.recipient(&ticket).await?;
+                self.check_recipients(&customer, &content.cc).await?;
                 self.reply(&ticket, &customer, &content, caller, &now)
                     .await?
             };
@@ -231,6 +260,33 @@ impl ReplyService {
             ));
         }
         Ok(customer)
+    }
+
+    /// Every recipient's address marks: the customer's address and each Cc must take mail
+    /// from agents (not erased, blocked or bouncing), as the same marks bar them at send.
+    async fn check_recipients(
+        &self,
+        customer: &Customer,
+        cc: &[Email],
+    ) -> Result<(), HelpdeskError> {
+        let mut addresses = vec![customer.email()];
+        addresses.extend(cc.iter().map(Email::as_str));
+        let marks = self.addresses.marks_of(&addresses).await?;
+        let mut refused = Vec::new();
+        for (index, marks) in marks.iter().enumerate() {
+            if let Some(why) = marks.bars_replies() {
+                let field = match index {
+                    0 => "ticket".to_string(),
+                    i => format!("cc[{}]", i - 1),
+                };
+                refused.push(crate::domain::validation::FieldError::new(field, why));
+            }
+        }
+        if refused.is_empty() {
+            Ok(())
+        } else {
+            Err(HelpdeskError::Validation(refused))
+        }
     }
 
     fn note(
@@ -316,27 +372,22 @@ impl ReplyService {
         }
     }
 
-    /// The ticket's messages so far, in arrival order (the first page and the newest).
+    /// The messages a reply's thread headers name, in arrival order: the ticket's first and
+    /// its newest ones. Two reads, whatever the thread's length.
     async fn thread(&self, ticket_id: &str) -> Result<Vec<TicketMessage>, HelpdeskError> {
-        let mut messages: Vec<TicketMessage> = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .tickets
-                .list_messages(ticket_id, after.as_deref(), MAX_MESSAGES_PER_READ)
-                .await?;
-            // Only the first message and the newest ones are referenced: keep memory flat on
-            // threads of thousands.
-            if messages.len() > MAX_REFERENCES_SENT * 2 {
-                let keep = messages.len() - MAX_REFERENCES_SENT;
-                messages.drain(1..keep);
-            }
-            messages.extend(page.items);
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(messages),
+        let first = self.tickets.list_messages(ticket_id, None, 1).await?.items;
+        let mut newest = self
+            .tickets
+            .newest_messages(ticket_id, MAX_REFERENCES_SENT * 2)
+            .await?;
+        newest.reverse();
+        let mut messages = first;
+        for message in newest {
+            if !messages.iter().any(|m| m.id == message.id) {
+                messages.push(message);
             }
         }
+        Ok(messages)
     }
 }
 

@@ -24,6 +24,8 @@ pub struct ReplySender {
     pub tickets: Arc<dyn TicketStore>,
     pub customers: Arc<dyn CustomerStore>,
     pub mailer: Arc<dyn Mailer>,
+    /// Recipients' address marks, read again at send.
+    pub addresses: crate::services::addresses::AddressBook,
 }
 
 enum Settle {
@@ -64,12 +66,26 @@ impl ReplySender {
         }
     }
 
-    /// Why the reply may no longer go out: its customer was blocked, or their address
-    /// bounced, after it was written.
+    /// Why the reply may no longer go out: its customer was blocked, or an address of it was
+    /// marked (blocked, erased, bouncing), after it was written.
     async fn barred(&self, reply: &TicketMessage) -> Result<Option<String>, HelpdeskError> {
         let Some(to) = reply.to.first() else {
             return Ok(Some("not sent: the reply has no recipient".into()));
         };
+        let recipients: Vec<&str> = reply
+            .to
+            .iter()
+            .chain(&reply.cc)
+            .map(|m| m.email.as_str())
+            .collect();
+        let marks = self.addresses.marks_of(&recipients).await?;
+        if let Some((address, why)) = recipients
+            .iter()
+            .zip(&marks)
+            .find_map(|(address, marks)| marks.bars_replies().map(|why| (address, why)))
+        {
+            return Ok(Some(format!("not sent: {address}: {why}")));
+        }
         let Some(customer) = self
             .customers
             .find_customer(&Email::stored(&to.email))
@@ -207,6 +223,7 @@ fn outgoing(reply: &TicketMessage) -> OutgoingMail {
             ("kind".into(), "reply".into()),
             ("ticket".into(), reply.ticket_id.clone()),
             ("message".into(), reply.id.clone()),
+            ("written".into(), reply.received_at.compact()),
         ],
     }
 }

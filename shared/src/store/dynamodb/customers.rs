@@ -9,6 +9,10 @@ impl DynamoStore {
         previous: Option<&Customer>,
         next: Option<&Customer>,
     ) -> Result<Vec<Op>, StoreError> {
+        if let (Some(previous), Some(_)) = (previous, next) {
+            // Conditional on the version read, so what this checks is what is stored.
+            previous.refuse_change_under_erasure()?;
+        }
         let table = self.table.as_str();
         let version = previous.map(|p| (":version", n(p.version)));
         let id = previous.or(next).map(|c| (":id", s(&c.id)));
@@ -273,8 +277,17 @@ impl CustomerStore for DynamoStore {
     ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
         let mut singles = Vec::new();
         let mut grouped = Vec::new();
+        let mut refused = Vec::new();
         for (index, write) in writes.iter().enumerate() {
-            let mut ops = self.write_ops(write)?;
+            let mut ops = match self.write_ops(write) {
+                Ok(ops) => ops,
+                // Refused before anything is sent (a customer under erasure): this write alone.
+                Err(StoreError::UnderErasure(email)) => {
+                    refused.push((index, StoreError::UnderErasure(email)));
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
             if ops.len() == 1 && ops[0].write.put.is_some() {
                 singles.extend(ops.pop().map(|op| (index, op)));
             } else {
@@ -291,6 +304,9 @@ impl CustomerStore for DynamoStore {
         let (put_outcomes, outcomes) =
             futures::join!(puts, self.write_in_transactions(writes, grouped));
         let mut outcomes = outcomes?;
+        for (index, error) in refused {
+            outcomes[index] = Some(Err(error));
+        }
         for (index, outcome) in put_outcomes {
             match outcome? {
                 PutOutcome::Done(result) => outcomes[index] = Some(result),
@@ -359,14 +375,36 @@ impl CustomerStore for DynamoStore {
         self.delete_keys(vec![key]).await
     }
 
-    async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
+    async fn add_note(&self, customer: &Customer, note: &Note) -> Result<(), StoreError> {
+        customer.refuse_change_under_erasure()?;
+        let table = self.table.as_str();
         let item = Item::from([
-            ("pk".into(), s(notes_pk(customer_id))),
+            ("pk".into(), s(notes_pk(&customer.id))),
             ("sk".into(), s(crate::ports::store::note_key(note))),
             ("doc".into(), to_doc(note)?),
         ]);
-        // A retried request writes the same note again: keep the first.
-        self.put_if_absent(item).await
+        let ops = vec![
+            check(
+                table,
+                email_pk(customer.email()),
+                SINGLE,
+                AT_VERSION,
+                &[(":version", n(customer.version))],
+                StoreError::VersionMismatch,
+            )?,
+            // A retried request writes the same note again: keep the first.
+            put(
+                table,
+                item,
+                NOT_EXISTS,
+                &[],
+                StoreError::Exists("note".into()),
+            )?,
+        ];
+        match self.transact(ops).await {
+            Err(StoreError::Exists(_)) => Ok(()),
+            other => other,
+        }
     }
 
     async fn list_notes(

@@ -1,8 +1,9 @@
-//! Erasures, the salt of address hashes and suppressed addresses.
+//! The salt of address hashes (erasure tombstones and address marks), and address marks.
 
 use super::*;
 
-use crate::ports::store::ErasureStore;
+use crate::domain::address::{AddressMark, AddressMarks};
+use crate::ports::store::{AddressStore, ErasureStore};
 
 const SALT_SK: &str = "erasure_salt";
 
@@ -32,18 +33,60 @@ impl ErasureStore for DynamoStore {
             Err(other) => Err(other),
         }
     }
+}
 
-    async fn suppress(&self, email_hash: &str, erasure_id: &str) -> Result<(), StoreError> {
+#[async_trait]
+impl AddressStore for DynamoStore {
+    async fn address_marks(&self, hashes: &[String]) -> Result<Vec<AddressMarks>, StoreError> {
+        let pks: Vec<String> = hashes.iter().map(|h| address_pk(h)).collect();
+        let items = self.batch_get(&pks).await?;
+        pks.iter()
+            .map(|pk| match items.get(pk) {
+                None => Ok(AddressMarks::default()),
+                Some(item) => marks_of_item(item),
+            })
+            .collect()
+    }
+
+    async fn write_address_marks(
+        &self,
+        hash: &str,
+        previous: &AddressMarks,
+        next: &AddressMarks,
+    ) -> Result<(), StoreError> {
         let item = Item::from([
-            ("pk".into(), s(suppressed_pk(email_hash))),
+            ("pk".into(), s(address_pk(hash))),
             ("sk".into(), s(SINGLE)),
-            ("erasure_id".into(), s(erasure_id)),
+            ("kind".into(), s("address")),
+            ("version".into(), n(next.version)),
+            ("doc".into(), to_doc(next)?),
         ]);
-        // Suppressed already (by this erasure's earlier attempt, or an earlier erasure).
-        self.put_if_absent(item).await
+        // A suppression written before marks were versioned has no `version`: version 0.
+        let (condition, values) = if previous.version == 0 {
+            (
+                "attribute_not_exists(pk) OR attribute_not_exists(version)",
+                vec![],
+            )
+        } else {
+            (AT_VERSION, vec![(":version", n(previous.version))])
+        };
+        self.put_conditional(item, condition, &values, StoreError::VersionMismatch)
+            .await
     }
+}
 
-    async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError> {
-        Ok(self.get(suppressed_pk(email_hash), SINGLE).await?.is_some())
+/// An address's marks; an item written before marks existed (`erasure_id` only) is a
+/// suppression.
+fn marks_of_item(item: &Item) -> Result<AddressMarks, StoreError> {
+    if item.contains_key("doc") {
+        return from_item(item);
     }
+    Ok(AddressMarks {
+        suppressed: get_s(item, "erasure_id").map(|id| AddressMark {
+            at: None,
+            by: format!("erasure {id}"),
+            reason: None,
+        }),
+        ..AddressMarks::default()
+    })
 }

@@ -13,8 +13,12 @@ use crate::ports::store::JobStore;
 pub(super) trait JobItem: Job {
     fn pk(id: &str) -> String;
     /// Whether the jobs function runs it, woken by its item on the stream (import jobs have
-    /// their own function and expire instead).
+    /// their own function instead).
     const STREAM_RUN: bool = true;
+    /// When the table's TTL deletes it (seconds since the epoch), if ever.
+    fn expires_at(&self) -> Option<i64> {
+        None
+    }
 }
 
 impl JobItem for ImportJob {
@@ -22,6 +26,9 @@ impl JobItem for ImportJob {
         import_pk(id)
     }
     const STREAM_RUN: bool = false;
+    fn expires_at(&self) -> Option<i64> {
+        Some(time::OffsetDateTime::now_utc().unix_timestamp() + IMPORT_JOB_TTL_DAYS * 86_400)
+    }
 }
 
 impl JobItem for Erasure {
@@ -34,6 +41,15 @@ impl JobItem for Merge {
     fn pk(id: &str) -> String {
         merge_pk(id)
     }
+    /// A day after its undo window: it holds full copies of the customers it merged.
+    fn expires_at(&self) -> Option<i64> {
+        Some(merge_expiry(self))
+    }
+}
+
+/// When a merge and what finds it expire: a day after the undo window closes.
+pub(super) fn merge_expiry(merge: &Merge) -> i64 {
+    merge.undo_until().unix_seconds() + 86_400
 }
 
 impl JobItem for Migration {
@@ -58,9 +74,8 @@ pub(super) fn job_item<J: JobItem>(job: &J) -> Result<Item, StoreError> {
         if job.is_running() {
             item.insert("job_status".into(), s("running"));
         }
-    } else {
-        let expires =
-            time::OffsetDateTime::now_utc().unix_timestamp() + IMPORT_JOB_TTL_DAYS * 86_400;
+    }
+    if let Some(expires) = job.expires_at() {
         item.insert("expires_at".into(), AttributeValue::N(expires.to_string()));
     }
     Ok(item)

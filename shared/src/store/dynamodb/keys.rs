@@ -104,9 +104,15 @@ pub fn erasure_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix(ERASURE)
 }
 
-/// A suppressed address, by its salted hash.
-pub(super) fn suppressed_pk(email_hash: &str) -> String {
+/// The marks of an address, by its salted hash. The prefix is the one suppressions (the first
+/// mark) were kept under, so their items are read as marks without a migration.
+pub(super) fn address_pk(email_hash: &str) -> String {
     format!("SUPPRESSED#{email_hash}")
+}
+
+/// The merges that hold a copy of a customer (`sk`: the merge id), by customer id.
+pub(super) fn merges_of_pk(customer_id: &str) -> String {
+    format!("MERGES#{customer_id}")
 }
 
 /// Settings the table keeps for itself (`sk`: the setting's name).

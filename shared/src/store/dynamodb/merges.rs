@@ -4,10 +4,29 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::customers::{marker_delete, marker_put};
-use super::jobs::job_item;
+use super::jobs::{job_item, merge_expiry};
 use super::*;
+use crate::domain::merge::Merge;
 
 use crate::ports::store::{MergeStore, MergeWrite};
+
+/// What finds a merge from each customer it holds a copy of: an item per customer, written
+/// with the merge and expiring with it.
+fn membership_puts(table: &str, merge: &Merge) -> Result<Vec<Op>, StoreError> {
+    let expires = merge_expiry(merge).to_string();
+    merge
+        .customer_ids()
+        .into_iter()
+        .map(|customer_id| {
+            let item = Item::from([
+                ("pk".into(), s(merges_of_pk(customer_id))),
+                ("sk".into(), s(&merge.id)),
+                ("expires_at".into(), AttributeValue::N(expires.clone())),
+            ]);
+            put(table, item, NOT_EXISTS, &[], StoreError::VersionMismatch)
+        })
+        .collect()
+}
 
 impl DynamoStore {
     /// See `MergeStore::write_merge`: one transaction writing every email of these
@@ -19,6 +38,10 @@ impl DynamoStore {
         next: &[Customer],
         merge: &MergeWrite,
     ) -> Result<(), StoreError> {
+        // Each guarded at its version below, so what this checks is what is stored.
+        for customer in previous {
+            customer.refuse_change_under_erasure()?;
+        }
         let table = self.table.as_str();
         let holders = |customers: &'_ [Customer]| {
             let mut held: BTreeMap<String, (usize, bool)> = BTreeMap::new();
@@ -79,6 +102,9 @@ impl DynamoStore {
                 ops.extend(super::history::history_op(table, old, customer)?);
             }
         }
+        if let MergeWrite::Insert(merge) = merge {
+            ops.extend(membership_puts(table, merge)?);
+        }
         ops.push(match merge {
             MergeWrite::Insert(merge) => put(
                 table,
@@ -107,6 +133,51 @@ impl DynamoStore {
 
 #[async_trait]
 impl MergeStore for DynamoStore {
+    async fn merges_of(&self, customer_id: &str) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        let mut after = None;
+        loop {
+            let (items, next) = self
+                .query_page(
+                    None,
+                    ("pk", merges_of_pk(customer_id)),
+                    "sk",
+                    after.as_deref(),
+                    None,
+                    100,
+                    true,
+                )
+                .await?;
+            ids.extend(
+                items
+                    .iter()
+                    .filter_map(|i| get_s(i, "sk").map(str::to_string)),
+            );
+            match next {
+                Some(position) => after = Some(position),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    async fn delete_merge(&self, merge: &Merge) -> Result<(), StoreError> {
+        let mut keys: Vec<(String, String)> = merge
+            .customer_ids()
+            .into_iter()
+            .map(|customer_id| (merges_of_pk(customer_id), merge.id.clone()))
+            .collect();
+        keys.push((merge_pk(&merge.id), SINGLE.to_string()));
+        self.delete_keys(keys).await
+    }
+
+    /// The table's TTL deletes expired merges; until it has, readers skip them.
+    async fn forget_expired_merges(
+        &self,
+        _now: &crate::domain::timestamp::Timestamp,
+        _limit: usize,
+    ) -> Result<usize, StoreError> {
+        Ok(0)
+    }
     async fn write_merge(
         &self,
         previous: &[Customer],

@@ -27,6 +27,7 @@ mod history;
 mod items;
 mod jobs;
 mod keys;
+mod limits;
 mod listing;
 mod merges;
 mod migrations;

@@ -144,6 +144,28 @@ impl TicketStore for DynamoStore {
             .collect()
     }
 
+    async fn newest_messages(
+        &self,
+        ticket_id: &str,
+        limit: usize,
+    ) -> Result<Vec<TicketMessage>, StoreError> {
+        let (items, _) = self
+            .query_page(
+                None,
+                ("pk", ticket_pk(ticket_id)),
+                "sk",
+                None,
+                Some(MESSAGE_SK),
+                limit,
+                false,
+            )
+            .await?;
+        Ok(keyed_rows(&items, "sk")?
+            .into_iter()
+            .map(|(_, message)| message)
+            .collect())
+    }
+
     async fn get_message(
         &self,
         ticket_id: &str,

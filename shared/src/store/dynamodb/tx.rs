@@ -66,6 +66,34 @@ pub(super) fn delete(
     })
 }
 
+/// A condition on an item a transaction does not write (it must still be as read).
+pub(super) fn check(
+    table: &str,
+    pk: String,
+    sk: &str,
+    condition: &str,
+    values: &[(&str, AttributeValue)],
+    on_fail: StoreError,
+) -> Result<Op, StoreError> {
+    let key = pk.clone();
+    let mut builder = aws_sdk_dynamodb::types::ConditionCheck::builder()
+        .table_name(table)
+        .key("pk", s(pk))
+        .key("sk", s(sk))
+        .condition_expression(condition);
+    for (name, value) in values {
+        builder = builder.expression_attribute_values(*name, value.clone());
+    }
+    let check = builder
+        .build()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    Ok(Op {
+        key,
+        write: TransactWriteItem::builder().condition_check(check).build(),
+        on_fail,
+    })
+}
+
 /// Why a transaction did not go through.
 /// Who retries a throttled or failed request.
 #[derive(Clone, Copy)]

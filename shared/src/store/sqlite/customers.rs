@@ -87,6 +87,7 @@ fn replace_customer_in(
     if customer_version(tx, &previous.id)? != Some(previous.version) {
         return Err(StoreError::VersionMismatch);
     }
+    previous.refuse_change_under_erasure()?;
     let old: Vec<&str> = previous.all_emails().collect();
     let new: Vec<&str> = next.all_emails().collect();
     let mut claimed = Vec::new();
@@ -413,9 +414,13 @@ impl CustomerStore for SqliteStore {
         .await
     }
 
-    async fn add_note(&self, customer_id: &str, note: &Note) -> Result<(), StoreError> {
-        let (customer_id, note) = (customer_id.to_string(), note.clone());
+    async fn add_note(&self, customer: &Customer, note: &Note) -> Result<(), StoreError> {
+        customer.refuse_change_under_erasure()?;
+        let (customer_id, version, note) = (customer.id.clone(), customer.version, note.clone());
         self.write(move |tx| {
+            if customer_version(tx, &customer_id)? != Some(version) {
+                return Err(StoreError::VersionMismatch);
+            }
             exec(
                 tx,
                 "INSERT INTO notes (customer_id, sort_key, doc) VALUES (?1, ?2, ?3)

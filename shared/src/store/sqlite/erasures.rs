@@ -1,8 +1,9 @@
-//! Erasures, the salt of address hashes and suppressed addresses.
+//! The salt of address hashes (erasure tombstones and address marks), and address marks.
 
 use super::*;
 
-use crate::ports::store::ErasureStore;
+use crate::domain::address::AddressMarks;
+use crate::ports::store::{AddressStore, ErasureStore};
 
 const SALT: &str = "erasure_salt";
 
@@ -26,31 +27,90 @@ impl ErasureStore for SqliteStore {
         })
         .await
     }
+}
 
-    async fn suppress(&self, email_hash: &str, erasure_id: &str) -> Result<(), StoreError> {
-        let (hash, id) = (email_hash.to_string(), erasure_id.to_string());
-        self.write(move |tx| {
-            exec(
-                tx,
-                "INSERT INTO suppressed (email_hash, erasure_id) VALUES (?1, ?2)
-                 ON CONFLICT DO NOTHING",
-                params![hash, id],
-            )?;
-            Ok(())
+#[async_trait]
+impl AddressStore for SqliteStore {
+    async fn address_marks(&self, hashes: &[String]) -> Result<Vec<AddressMarks>, StoreError> {
+        let hashes = hashes.to_vec();
+        self.with(move |connection| {
+            hashes
+                .iter()
+                .map(|hash| {
+                    read_doc(
+                        connection,
+                        "SELECT doc FROM address_marks WHERE email_hash = ?1",
+                        [hash],
+                    )
+                    .map(Option::unwrap_or_default)
+                })
+                .collect()
         })
         .await
     }
 
-    async fn is_suppressed(&self, email_hash: &str) -> Result<bool, StoreError> {
-        let hash = email_hash.to_string();
-        self.with(move |connection| {
-            Ok(query_row(
-                connection,
-                "SELECT 1 FROM suppressed WHERE email_hash = ?1",
-                [&hash],
-                |r| r.get::<_, i64>(0),
-            )?
-            .is_some())
+    async fn write_address_marks(
+        &self,
+        hash: &str,
+        previous: &AddressMarks,
+        next: &AddressMarks,
+    ) -> Result<(), StoreError> {
+        let (hash, was, version, doc) = (
+            hash.to_string(),
+            previous.version,
+            next.version,
+            to_doc(next)?,
+        );
+        self.write(move |tx| {
+            let written = if was == 0 {
+                exec(
+                    tx,
+                    "INSERT INTO address_marks (email_hash, version, doc) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                    params![hash, version, doc],
+                )?
+            } else {
+                exec(
+                    tx,
+                    "UPDATE address_marks SET version = ?3, doc = ?4
+                     WHERE email_hash = ?1 AND version = ?2",
+                    params![hash, was, version, doc],
+                )?
+            };
+            if written == 0 {
+                return Err(StoreError::VersionMismatch);
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl crate::ports::store::RateLimitStore for SqliteStore {
+    async fn count_event(
+        &self,
+        key: &str,
+        window_start: i64,
+        _window_seconds: i64,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            // Windows before this one count no more.
+            exec(
+                tx,
+                "DELETE FROM rate_limits WHERE key = ?1 AND window < ?2",
+                params![key, window_start],
+            )?;
+            let counted = exec(
+                tx,
+                "INSERT INTO rate_limits (key, window, events) VALUES (?1, ?2, 1)
+                 ON CONFLICT (key, window) DO UPDATE SET events = events + 1
+                 WHERE events < ?3",
+                params![key, window_start, limit],
+            )?;
+            Ok(counted == 1)
         })
         .await
     }

@@ -8,8 +8,9 @@ use super::*;
 
 /// The schema version this code writes, kept in `PRAGMA user_version`:
 /// 0: the first layout (customers indexed by email, names and domain);
-/// 1: listing keys in `customer_keys`, filled in key order (see `keys`).
-const SCHEMA_VERSION: i64 = 1;
+/// 1: listing keys in `customer_keys`, filled in key order (see `keys`);
+/// 2: address marks (suppressions become the first of them), merges found by customer.
+const SCHEMA_VERSION: i64 = 2;
 
 pub(super) const SCHEMA: &str = r#"
 -- Customers in id order (ids are time-ordered UUIDs, so new rows append). Imports write many
@@ -132,11 +133,75 @@ CREATE TABLE IF NOT EXISTS settings (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS suppressed (
+-- Marks on addresses that outlive any customer (domain::address), by salted hash.
+CREATE TABLE IF NOT EXISTS address_marks (
     email_hash TEXT PRIMARY KEY,
-    erasure_id TEXT NOT NULL
+    version    INTEGER NOT NULL,
+    doc        TEXT NOT NULL
+) WITHOUT ROWID;
+-- Rate-limit counters: events per key and window (seconds since the epoch).
+CREATE TABLE IF NOT EXISTS rate_limits (
+    key    TEXT NOT NULL,
+    window INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    PRIMARY KEY (key, window)
+) WITHOUT ROWID;
+-- The merges that hold a copy of each customer (target and sources).
+CREATE TABLE IF NOT EXISTS merge_customers (
+    customer_id TEXT NOT NULL,
+    merge_id    TEXT NOT NULL,
+    PRIMARY KEY (customer_id, merge_id)
 ) WITHOUT ROWID;
 "#;
+
+/// Version 1 → 2: suppressed addresses become address marks; the merges kept so far become
+/// findable by the customers they hold.
+fn migrate_to_address_marks(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute_batch(SCHEMA).map_err(unavailable)?;
+    let legacy: bool = tx
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_schema WHERE type = 'table' AND name = 'suppressed'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    if legacy {
+        let rows: Vec<(String, String)> = {
+            let mut statement = tx
+                .prepare("SELECT email_hash, erasure_id FROM suppressed")
+                .map_err(unavailable)?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)?
+        };
+        for (hash, erasure) in rows {
+            let marks = crate::domain::address::AddressMarks {
+                suppressed: Some(crate::domain::address::AddressMark {
+                    at: None,
+                    by: format!("erasure {erasure}"),
+                    reason: None,
+                }),
+                version: 1,
+                ..Default::default()
+            };
+            exec(
+                tx,
+                "INSERT INTO address_marks (email_hash, version, doc) VALUES (?1, 1, ?2)
+                 ON CONFLICT DO NOTHING",
+                params![hash, to_doc(&marks)?],
+            )?;
+        }
+        tx.execute_batch("DROP TABLE suppressed;")
+            .map_err(unavailable)?;
+    }
+    let merges: Vec<(String, crate::domain::merge::Merge)> =
+        read_docs(tx, "SELECT id, doc FROM merges", [])?;
+    for (_, merge) in &merges {
+        super::merges::insert_memberships(tx, merge)?;
+    }
+    Ok(())
+}
 
 /// Version 0 → 1: the customers table loses its indexes (and the unique email, which
 /// customer_emails already guarantees) and the columns they indexed, and each customer's
@@ -230,6 +295,10 @@ impl SqliteStore {
         if existing && version < 1 {
             tracing::info!(path = %path.display(), "bringing the local database to schema 1");
             migrate_to_listing_keys(&tx)?;
+        }
+        if existing && version < 2 {
+            tracing::info!(path = %path.display(), "bringing the local database to schema 2");
+            migrate_to_address_marks(&tx)?;
         }
         tx.execute_batch(SCHEMA).map_err(unavailable)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)

@@ -94,6 +94,24 @@ impl TicketStore for SqliteStore {
         .await
     }
 
+    async fn newest_messages(
+        &self,
+        ticket_id: &str,
+        limit: usize,
+    ) -> Result<Vec<TicketMessage>, StoreError> {
+        let ticket_id = ticket_id.to_string();
+        self.with(move |connection| {
+            let rows: Vec<(String, TicketMessage)> = read_docs(
+                connection,
+                "SELECT sort_key, doc FROM ticket_messages WHERE ticket_id = ?1
+                 ORDER BY sort_key DESC LIMIT ?2",
+                params![ticket_id, limit as i64],
+            )?;
+            Ok(rows.into_iter().map(|(_, message)| message).collect())
+        })
+        .await
+    }
+
     async fn get_message(
         &self,
         ticket_id: &str,

@@ -226,6 +226,12 @@ impl Worker {
                         "the customer kept changing during the import; import this row again"
                             .into(),
                     ),
+                    Err(StoreError::UnderErasure(email)) => fail(
+                        &mut failures,
+                        &mut counts,
+                        candidate.raw,
+                        format!("{email} is being erased: the row changes nothing"),
+                    ),
                     Err(other) => return Err(other.into()),
                 }
             }

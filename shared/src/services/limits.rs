@@ -1,0 +1,63 @@
+//! Rate limits: how often one key (an agent sending, an address asking for a code) may act.
+
+use std::sync::Arc;
+
+use crate::domain::error::HelpdeskError;
+use crate::ports::store::RateLimitStore;
+
+/// At most `events` in any window of `seconds` (windows are fixed, aligned on the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub events: u32,
+    pub seconds: i64,
+}
+
+#[derive(Clone)]
+pub struct RateLimiter {
+    counters: Arc<dyn RateLimitStore>,
+}
+
+impl RateLimiter {
+    pub fn new(counters: Arc<dyn RateLimitStore>) -> Self {
+        Self { counters }
+    }
+
+    /// Counts one event for `key` against each of `limits`; a 429 naming `what` when any is
+    /// reached (the event then counts against the limits checked before it).
+    pub async fn allow(
+        &self,
+        what: &str,
+        key: &str,
+        limits: &[Limit],
+    ) -> Result<(), HelpdeskError> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        for limit in limits {
+            let window = now - now.rem_euclid(limit.seconds);
+            let scoped = format!("{key}#{}", limit.seconds);
+            let counted = self
+                .counters
+                .count_event(&scoped, window, limit.seconds, limit.events)
+                .await?;
+            if !counted {
+                return Err(HelpdeskError::RateLimited {
+                    detail: format!(
+                        "{what}: at most {} in {}; try again later",
+                        limit.events,
+                        describe(limit.seconds)
+                    ),
+                    retry_after: (window + limit.seconds - now).max(1) as u64,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(seconds: i64) -> String {
+    match seconds {
+        60 => "a minute".into(),
+        3600 => "an hour".into(),
+        86_400 => "a day".into(),
+        s => format!("{s} seconds"),
+    }
+}
