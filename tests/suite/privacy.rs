@@ -35,7 +35,7 @@ async fn run_jobs(api: &LambdaApi, erasure_id: &str) -> Value {
 }
 
 /// Every stored item and object, as text.
-async fn everything_stored(api: &LambdaApi) -> Vec<String> {
+pub(crate) async fn everything_stored(api: &LambdaApi) -> Vec<String> {
     let mut found = Vec::new();
     match &api.place {
         Place::Local { database, folder } => {

@@ -18,11 +18,15 @@ use std::time::Duration;
 use crate::ports::mailer::Mailer;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::Store;
+#[cfg(feature = "http")]
 use crate::services::companies::CompanyService;
 use crate::services::customers::CustomerService;
 use crate::services::due::DueWorkRunner;
 use crate::services::fields::FieldService;
-use crate::services::imports::{ImportContext, ImportService};
+use crate::services::imports::ImportContext;
+#[cfg(feature = "http")]
+use crate::services::imports::ImportService;
+#[cfg(feature = "http")]
 use crate::services::inbound_records::InboundRecordService;
 use crate::services::merges::MergeService;
 use crate::services::migrations::MigrationService;
@@ -30,7 +34,9 @@ use crate::services::notifications::{Notifier, WelcomeTemplate};
 use crate::services::privacy::PrivacyService;
 use crate::services::replies::feedback::FeedbackService;
 use crate::services::replies::sender::ReplySender;
+#[cfg(feature = "http")]
 use crate::services::replies::{ReplyService, SupportAddress};
+#[cfg(feature = "http")]
 use crate::services::tickets::TicketService;
 
 /// The API's state: every service over one store, the upload bucket (import files) and the

@@ -67,10 +67,11 @@ fn mailbox(raw: &str) -> Address<'static> {
 
 /// The address of `Name <address>` (or a bare address): SES takes display names in the MIME
 /// header, and only ASCII ones in its `FromEmailAddress`.
+#[cfg(feature = "sesv2")]
 pub(super) fn bare_address(raw: &str) -> String {
     let raw = one_line(raw);
     match raw.rsplit_once('<') {
-        Some((_, address)) => address.trim_end_matches('>').trim().to_string(),
+        Some((_, address)) => address.trim().trim_end_matches('>').trim().to_string(),
         None => raw.trim().to_string(),
     }
 }
@@ -88,6 +89,22 @@ pub(super) fn message_id(from: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SES's `Destination` and `FromEmailAddress` get the address alone, whatever the name.
+    #[cfg(feature = "sesv2")]
+    #[test]
+    fn ses_gets_bare_addresses() {
+        for (raw, bare) in [
+            ("Zoë Müller <zoe@example.de>", "zoe@example.de"),
+            ("\"Lee, Ann\" <ann@example.com>", "ann@example.com"),
+            ("Lee, Ann <ann@example.com>", "ann@example.com"),
+            ("ann@example.com", "ann@example.com"),
+            ("  <ann@example.com>  ", "ann@example.com"),
+            ("Ann\r\nBcc: x@y.z <ann@example.com>", "ann@example.com"),
+        ] {
+            assert_eq!(bare_address(raw), bare, "{raw}");
+        }
+    }
 
     #[test]
     fn mime_is_marked_automatic_and_encodes_what_is_not_ascii() {

@@ -89,6 +89,7 @@ impl CustomerService {
     }
 
     /// The address book, for the paths that create customers in bulk or from mail.
+    #[cfg(feature = "mail-parsing")]
     pub(crate) fn addresses(&self) -> &AddressBook {
         &self.addresses
     }

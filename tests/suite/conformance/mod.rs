@@ -174,6 +174,7 @@ macro_rules! conformance {
 
 mod companies_fields;
 mod customers;
+mod guards;
 mod lifecycle;
 mod listings;
 mod tickets;

@@ -72,5 +72,6 @@ fn with_host(method: &str, path: &str, host: &str, key: &str, body: &str) -> Str
     )
 }
 
+mod erasure;
 mod fields;
 mod server;

@@ -317,6 +317,9 @@ impl MergeService {
             .into_iter()
             .flatten()
             .find(|c| c.id == after.id);
+        if let Some(current) = &current {
+            current.refuse_change_under_erasure()?;
+        }
         let mut changed = Vec::new();
         match &current {
             Some(c) if c.version == after.version => {}

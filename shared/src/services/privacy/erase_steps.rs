@@ -1,7 +1,8 @@
 //! The steps of an erasure, each idempotent: what a run does between two checkpoints.
 
 use super::PrivacyService;
-use super::erasure::PAGE;
+use super::erasure::{PAGE, suppression};
+use crate::domain::address::MarkKind;
 use crate::domain::customer::{Block, Customer, ERASURE_BLOCK};
 use crate::domain::email::Email;
 use crate::domain::erasure::*;
@@ -127,15 +128,17 @@ impl PrivacyService {
             || !self.merges.merges_of(id).await?.is_empty())
     }
 
-    /// Blocks the customer in the erasure's name (mail then makes no ticket).
-    pub(super) async fn block(&self, job: &Erasure) -> Result<(), HelpdeskError> {
+    /// Blocks the customer in the erasure's name (mail then makes no ticket); answers the
+    /// addresses the record holds now (none once it is gone).
+    pub(super) async fn block(&self, job: &Erasure) -> Result<Vec<String>, HelpdeskError> {
         let by = format!("{ERASURE_BLOCK}{}", job.id);
         retry_on_conflict("customer", || async {
             let Some(current) = self.current_customer(job).await? else {
-                return Ok(Attempt::Done(()));
+                return Ok(Attempt::Done(Vec::new()));
             };
+            let emails = current.all_emails().map(str::to_string).collect();
             if current.blocked.as_ref().is_some_and(|b| b.by == by) {
-                return Ok(Attempt::Done(()));
+                return Ok(Attempt::Done(emails));
             }
             let now = crate::domain::clock::now();
             let actor = Actor::System {
@@ -147,9 +150,38 @@ impl PrivacyService {
                 by: by.clone(),
             });
             let outcome = self.customers.replace_customer(&current, &next).await;
-            Attempt::of_write(outcome, || ())
+            Attempt::of_write(outcome, || emails)
         })
         .await
+    }
+
+    /// The erasure's first step, once no merge of the person runs: the record is blocked,
+    /// and every address it holds now is the erasure's too (a merge that finished since the
+    /// request may have brought more; their mail and marks are the person's).
+    pub(super) async fn block_step(
+        &self,
+        job: &Erasure,
+        next: &mut Erasure,
+    ) -> Result<(), HelpdeskError> {
+        let held = self.block(job).await?;
+        let salt = self.erasures.erasure_salt().await?;
+        for email in held {
+            if !next.emails.contains(&email) {
+                next.email_hashes.push(email_hash(&salt, &email));
+                next.emails.push(email);
+            }
+        }
+        if job.suppress {
+            // Already marked at the request; again for what came since (an address kept
+            // marked is left as it is).
+            for hash in &next.email_hashes {
+                self.addresses
+                    .set_hashed(hash, MarkKind::Suppressed, Some(suppression(job)))
+                    .await?;
+            }
+        }
+        next.step = ErasureStep::Tickets;
+        Ok(())
     }
 
     /// The erased customer's record, found by any of their addresses.

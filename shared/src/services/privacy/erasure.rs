@@ -92,14 +92,9 @@ impl PrivacyService {
             version: 1,
         };
         if erasure.suppress {
-            let mark = AddressMark {
-                at: Some(now.clone()),
-                by: format!("{ERASURE_BLOCK}{}", erasure.id),
-                reason: None,
-            };
             for hash in &erasure.email_hashes {
                 self.addresses
-                    .set_hashed(hash, MarkKind::Suppressed, Some(mark.clone()))
+                    .set_hashed(hash, MarkKind::Suppressed, Some(suppression(&erasure)))
                     .await?;
             }
         }
@@ -170,8 +165,7 @@ impl PrivacyService {
                 if self.merge_running(&job.customer_id).await? {
                     return Ok(Step::Wait);
                 }
-                self.block(job).await?;
-                next.step = ErasureStep::Tickets;
+                self.block_step(job, &mut next).await?;
             }
             ErasureStep::Tickets => self.tickets_step(job, &mut next).await?,
             ErasureStep::Inbound => self.inbound_step(job, &mut next).await?,
@@ -221,5 +215,14 @@ impl PrivacyService {
                 .ok_or_else(|| HelpdeskError::Unavailable("erasure vanished".into())),
             Err(other) => Err(other.into()),
         }
+    }
+}
+
+/// The mark an erasure that suppresses leaves on each of the person's addresses.
+pub(super) fn suppression(erasure: &Erasure) -> AddressMark {
+    AddressMark {
+        at: Some(erasure.requested_at.clone()),
+        by: format!("{ERASURE_BLOCK}{}", erasure.id),
+        reason: None,
     }
 }
