@@ -108,6 +108,12 @@ impl AddressMarks {
         }
     }
 
+    /// Why an agent may not copy (Cc) this address on a reply, if they may not: a Cc'd person
+    /// did not write to support, so a complaint bars them as it bars automated mail.
+    pub fn bars_copies(&self) -> Option<&'static str> {
+        self.bars_automated_mail()
+    }
+
     /// Why no automated mail (welcome emails, sign-in codes) may go to it, if it may not.
     pub fn bars_automated_mail(&self) -> Option<&'static str> {
         self.bars_replies().or_else(|| {

@@ -120,6 +120,35 @@ impl AddressBook {
     }
 }
 
+impl AddressBook {
+    /// After a change of a blocked customer: the addresses it gained are blocked too, so
+    /// deleting the customer later lifts the block from none of them. (Its other addresses
+    /// were marked when it was blocked; an erasure's block is not an admin's and marks none.)
+    pub async fn keep_block(
+        &self,
+        previous: &crate::domain::customer::Customer,
+        next: &crate::domain::customer::Customer,
+    ) -> Result<(), HelpdeskError> {
+        let Some(block) = next
+            .blocked
+            .as_ref()
+            .filter(|_| next.erasure_under_way().is_none())
+        else {
+            return Ok(());
+        };
+        let mark = AddressMark {
+            at: Some(block.at.clone()),
+            by: block.by.clone(),
+            reason: None,
+        };
+        for (_, email) in crate::domain::address::new_addresses(next, Some(previous)) {
+            self.set(&email, MarkKind::Blocked, Some(mark.clone()))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
 /// A refused address is a conflict with what the helpdesk knows of it (409), naming the field.
 pub fn admitted(outcome: Result<(), Vec<FieldError>>) -> Result<(), HelpdeskError> {
     outcome.map_err(|errors| HelpdeskError::Conflict {
@@ -165,8 +194,12 @@ impl AddressService {
             (MarkKind::Blocked, Some(customer)) if customer.blocked.is_some() => {
                 self.customers.set_blocked(caller, email, false).await?;
             }
-            (MarkKind::Undeliverable, Some(customer)) if customer.email() == email.as_str() => {
-                self.customers.clear_undeliverable(caller, email).await?;
+            (MarkKind::Undeliverable | MarkKind::Complained, Some(customer))
+                if customer.email() == email.as_str() =>
+            {
+                self.customers
+                    .clear_address_problem(caller, email, kind)
+                    .await?;
             }
             _ => {}
         }

@@ -89,7 +89,6 @@ impl CustomerService {
     }
 
     /// The address book, for the paths that create customers in bulk or from mail.
-    #[cfg(feature = "mail-parsing")]
     pub(crate) fn addresses(&self) -> &AddressBook {
         &self.addresses
     }
@@ -186,6 +185,7 @@ impl CustomerService {
             return Ok(current);
         }
         self.store.replace_customer(&current, &next).await?;
+        self.addresses.keep_block(&current, &next).await?;
         Ok(next)
     }
 
@@ -336,8 +336,13 @@ impl CustomerService {
                     if next.profile == current.profile {
                         return Ok(Attempt::Done((BatchStatus::Unchanged, current)));
                     }
-                    let outcome = self.store.replace_customer(&current, &next).await;
-                    Attempt::of_write(outcome, || (BatchStatus::Updated, next))
+                    match self.store.replace_customer(&current, &next).await {
+                        Ok(()) => {
+                            self.addresses.keep_block(&current, &next).await?;
+                            Ok(Attempt::Done((BatchStatus::Updated, next)))
+                        }
+                        failed => Attempt::of_write(failed, || (BatchStatus::Updated, next)),
+                    }
                 }
             }
         })
@@ -395,20 +400,33 @@ impl CustomerService {
         caller: &Caller,
         email: &Email,
     ) -> Result<Customer, HelpdeskError> {
+        self.clear_address_problem(caller, email, MarkKind::Undeliverable)
+            .await
+    }
+
+    /// Lifts a bounce (`Undeliverable`) or complaint (`Complained`) mark from the customer's
+    /// primary address and from the record (admins).
+    pub async fn clear_address_problem(
+        &self,
+        caller: &Caller,
+        email: &Email,
+        kind: MarkKind,
+    ) -> Result<Customer, HelpdeskError> {
         caller.require_admin()?;
         let customer = self.find_customer(email).await?;
-        self.addresses
-            .set(customer.email(), MarkKind::Undeliverable, None)
-            .await?;
+        self.addresses.set(customer.email(), kind, None).await?;
+        let problem = |c: &mut Customer| match kind {
+            MarkKind::Complained => c.complained.take(),
+            _ => c.undeliverable.take(),
+        };
         retry_on_conflict("customer", || async {
             let current = self.find_customer(email).await?;
-            if current.undeliverable.is_none() {
-                return Ok(Attempt::Done(current));
-            }
             let now = crate::domain::clock::now();
             let by = Actor::caller(&caller.subject);
             let mut next = current.next_version(current.profile.clone(), &now, by);
-            next.undeliverable = None;
+            if problem(&mut next).is_none() {
+                return Ok(Attempt::Done(current));
+            }
             let outcome = self.store.replace_customer(&current, &next).await;
             Attempt::of_write(outcome, || next)
         })

@@ -165,4 +165,5 @@ fn bulk_file(n: usize) -> Vec<u8> {
 }
 
 mod mapping;
+mod marks;
 mod runs;

@@ -74,4 +74,5 @@ fn with_host(method: &str, path: &str, host: &str, key: &str, body: &str) -> Str
 
 mod erasure;
 mod fields;
+mod marks;
 mod server;

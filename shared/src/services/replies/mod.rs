@@ -262,8 +262,9 @@ impl ReplyService {
         Ok(customer)
     }
 
-    /// Every recipient's address marks: the customer's address and each Cc must take mail
-    /// from agents (not erased, blocked or bouncing), as the same marks bar them at send.
+    /// Every recipient's address marks: the customer's address must take mail from agents
+    /// (not erased, blocked or bouncing), and each Cc as well as not have complained; the
+    /// same marks bar them at send.
     async fn check_recipients(
         &self,
         customer: &Customer,
@@ -274,11 +275,11 @@ impl ReplyService {
         let marks = self.addresses.marks_of(&addresses).await?;
         let mut refused = Vec::new();
         for (index, marks) in marks.iter().enumerate() {
-            if let Some(why) = marks.bars_replies() {
-                let field = match index {
-                    0 => "ticket".to_string(),
-                    i => format!("cc[{}]", i - 1),
-                };
+            let (field, barred) = match index {
+                0 => ("ticket".to_string(), marks.bars_replies()),
+                i => (format!("cc[{}]", i - 1), marks.bars_copies()),
+            };
+            if let Some(why) = barred {
                 refused.push(crate::domain::validation::FieldError::new(field, why));
             }
         }

@@ -79,11 +79,21 @@ impl ReplySender {
             .map(|m| m.email.as_str())
             .collect();
         let marks = self.addresses.marks_of(&recipients).await?;
-        if let Some((address, why)) = recipients
-            .iter()
-            .zip(&marks)
-            .find_map(|(address, marks)| marks.bars_replies().map(|why| (address, why)))
-        {
+        let copied = |index: usize| index >= reply.to.len();
+        let barred =
+            recipients
+                .iter()
+                .zip(&marks)
+                .enumerate()
+                .find_map(|(index, (address, marks))| {
+                    let why = if copied(index) {
+                        marks.bars_copies()
+                    } else {
+                        marks.bars_replies()
+                    };
+                    why.map(|why| (address, why))
+                });
+        if let Some((address, why)) = barred {
             return Ok(Some(format!("not sent: {address}: {why}")));
         }
         let Some(customer) = self

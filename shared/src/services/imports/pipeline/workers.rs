@@ -1,6 +1,7 @@
 //! Workers: map, validate and upsert one batch of rows.
 
 use super::*;
+use crate::domain::address::{admit, new_addresses};
 use crate::domain::email::Email;
 
 // ---------------------------------------------------------------------------------------------
@@ -39,6 +40,11 @@ fn truncated_copy(fields: Vec<String>) -> Vec<String> {
         })
         .collect()
 }
+
+/// A row planned as a write, before its new addresses are admitted.
+type Planned = (Candidate, CustomerWrite, RowOutcome);
+/// A planned row with the write it may make, or why it may not.
+type Admitted = (Candidate, Result<CustomerWrite, String>, RowOutcome);
 
 pub(super) struct BatchDone {
     pub(super) counts: Counts,
@@ -184,14 +190,21 @@ impl Worker {
             let emails: Vec<Email> = candidates.iter().map(|c| c.values.email.clone()).collect();
             let existing = self.ctx.customers.store().find_customers(&emails).await?;
             self.prefetch_domains(&candidates, &existing).await?;
-            let mut writes = Vec::new();
-            let mut written = Vec::new();
+            let mut planned = Vec::new();
             for (candidate, current) in candidates.drain(..).zip(existing) {
                 match self.plan_row(&candidate, current).await? {
                     Err(reason) => fail(&mut failures, &mut counts, candidate.raw, reason),
                     Ok(Plan::Counted(outcome)) => counts.count(outcome),
-                    Ok(Plan::Write(_, outcome)) if self.dry_run => counts.count(outcome),
-                    Ok(Plan::Write(write, outcome)) => {
+                    Ok(Plan::Write(write, outcome)) => planned.push((candidate, write, outcome)),
+                }
+            }
+            let mut writes = Vec::new();
+            let mut written = Vec::new();
+            for (candidate, admitted, outcome) in self.admit_new(planned).await? {
+                match admitted {
+                    Err(reason) => fail(&mut failures, &mut counts, candidate.raw, reason),
+                    Ok(_) if self.dry_run => counts.count(outcome),
+                    Ok(write) => {
                         writes.push(write);
                         written.push((candidate, outcome));
                     }
@@ -201,9 +214,20 @@ impl Worker {
                 break;
             }
             let results = self.ctx.customers.store().write_customers(&writes).await?;
-            for ((candidate, outcome), result) in written.into_iter().zip(results) {
+            for (((candidate, outcome), write), result) in
+                written.into_iter().zip(&writes).zip(results)
+            {
                 match result {
-                    Ok(()) => counts.count(outcome),
+                    Ok(()) => {
+                        if let CustomerWrite::Replace { previous, next } = write {
+                            self.ctx
+                                .customers
+                                .addresses()
+                                .keep_block(previous, next)
+                                .await?;
+                        }
+                        counts.count(outcome)
+                    }
                     // Changed or created by someone else since it was read: read it again.
                     Err(StoreError::VersionMismatch) if attempt + 1 < WRITE_ATTEMPTS => {
                         candidates.push(candidate)
@@ -241,6 +265,38 @@ impl Worker {
             failures,
             end: batch.end,
         })
+    }
+
+    /// The addresses the batch's new customers bring, against the address registry in one
+    /// lookup: a suppressed address fails its row, a blocked one makes the customer blocked
+    /// (`domain::address::admit`). Changed customers were admitted as they were patched.
+    async fn admit_new(&self, planned: Vec<Planned>) -> Result<Vec<Admitted>, HelpdeskError> {
+        let brought: Vec<Vec<String>> = planned
+            .iter()
+            .map(|(_, write, _)| match write {
+                CustomerWrite::Insert(customer) => new_addresses(customer, None)
+                    .into_iter()
+                    .map(|(_, email)| email)
+                    .collect(),
+                CustomerWrite::Replace { .. } => Vec::new(),
+            })
+            .collect();
+        let all: Vec<&str> = brought.iter().flatten().map(String::as_str).collect();
+        let addresses = self.ctx.customers.addresses();
+        let mut marks = addresses.marks_of(&all).await?.into_iter();
+        let admitted = planned.into_iter().zip(brought).map(|(planned, brought)| {
+            let (candidate, mut write, outcome) = planned;
+            let marks: Vec<_> = marks.by_ref().take(brought.len()).collect();
+            let verdict = match &mut write {
+                CustomerWrite::Insert(customer) => admit(customer, None, &marks),
+                CustomerWrite::Replace { .. } => Ok(()),
+            };
+            let verdict = crate::services::addresses::admitted(verdict)
+                .map(|()| write)
+                .map_err(|error| reasons(&error));
+            (candidate, verdict, outcome)
+        });
+        Ok(admitted.collect())
     }
 
     /// What to do with one row given the customer it names (if any).
