@@ -36,13 +36,7 @@ pub fn local(store: Arc<SqliteStore>, folder: Arc<FolderStore>, mail: LocalMail)
     let due: Arc<dyn DueWorkSource> = store.clone();
     let store: Arc<dyn Store> = store;
     let objects: Arc<dyn ObjectStore> = folder.clone();
-    // The outbox keeps a copy of what it sent: an erasure deletes those too.
-    let runner = DueWorkRunner {
-        erasures: Some(privacy(&store, objects.clone(), Some(mail.mailer.clone()))),
-        merges: Some(merges(&store)),
-        migrations: Some(MigrationService::new(store.clone())),
-        ..mail_runner(&store, mail.mailer, mail.welcome)
-    };
+    let runner = local_runner(&store, objects.clone(), mail.mailer, mail.welcome);
     Local {
         inbound: inbound(&store, objects),
         store,
@@ -50,6 +44,22 @@ pub fn local(store: Arc<SqliteStore>, folder: Arc<FolderStore>, mail: LocalMail)
         support: mail.support,
         due,
         runner,
+    }
+}
+
+/// What local mode's watcher runs: mail to the outbox, erasures, merges, migrations. The
+/// outbox keeps a copy of what it sent: an erasure deletes those too.
+pub fn local_runner(
+    store: &Arc<dyn Store>,
+    objects: Arc<dyn ObjectStore>,
+    mailer: Arc<dyn Mailer>,
+    welcome: WelcomeTemplate,
+) -> DueWorkRunner {
+    DueWorkRunner {
+        erasures: Some(privacy(store, objects, Some(mailer.clone()))),
+        merges: Some(merges(store)),
+        migrations: Some(MigrationService::new(store.clone())),
+        ..mail_runner(store, mailer, welcome)
     }
 }
 

@@ -9,7 +9,7 @@
 mod local;
 
 #[cfg(all(feature = "sqlite", feature = "http", feature = "mail-parsing"))]
-pub use local::{Local, LocalMail, local};
+pub use local::{Local, LocalMail, local, local_runner};
 
 use std::sync::Arc;
 #[cfg(any(feature = "jobs", feature = "notifier", feature = "csv-import"))]

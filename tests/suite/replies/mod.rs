@@ -170,6 +170,36 @@ impl Desk {
         outcomes
     }
 
+    /// Runs erasure `id` as this mode does: the jobs function fed its stream record (cloud),
+    /// or local mode's watcher, whose erasures also delete the outbox's copies.
+    async fn erase(&self, id: &str) {
+        match &self.wire {
+            Wire::Cloud { .. } => {
+                crate::support::run_job(self.api(), "erasure", id).await;
+            }
+            Wire::Local { .. } => {
+                let api = self.api();
+                let template = WelcomeTemplate::with_sender("support@helpdesk.test".into());
+                let runner = app::local_runner(
+                    &api.store,
+                    api.objects.clone(),
+                    self.mailer.clone(),
+                    template,
+                );
+                let erasures = runner.erasures.expect("local mode runs erasures");
+                let id = helpdesk_shared::domain::ids::JobId::of(id);
+                let done = erasures
+                    .run_erasure(&id, std::time::Duration::from_secs(60))
+                    .await
+                    .expect("store available");
+                assert_eq!(
+                    done.status,
+                    helpdesk_shared::domain::erasure::ErasureStatus::Succeeded
+                );
+            }
+        }
+    }
+
     /// The raw mail sent to `address` so far.
     fn sent_to(&self, address: &str) -> Vec<String> {
         match &self.wire {
@@ -312,3 +342,4 @@ fn parse(raw: &str) -> mail_parser::Message<'_> {
 mod conversation;
 mod delivery;
 mod feedback;
+mod guards;

@@ -75,4 +75,5 @@ fn with_host(method: &str, path: &str, host: &str, key: &str, body: &str) -> Str
 mod erasure;
 mod fields;
 mod marks;
+mod merges;
 mod server;
