@@ -21,11 +21,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use helpdesk_shared::domain::caller::{Caller, Role};
-use helpdesk_shared::domain::customer::{Note, Profile};
+use helpdesk_shared::domain::customer::{Customer, Note, Profile};
 use helpdesk_shared::domain::email::Email;
+use helpdesk_shared::domain::error::HelpdeskError;
 use helpdesk_shared::domain::history::Actor;
+use helpdesk_shared::domain::history::HistoryEntry;
 use helpdesk_shared::domain::ids::{JobId, MergeId};
 use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
+use helpdesk_shared::domain::merge::Merge;
 use helpdesk_shared::domain::patch::Command;
 use helpdesk_shared::domain::ticket::{
     Mailbox, MessageBody, ThreadReason, Ticket, TicketMessage, TicketStatus,
@@ -34,6 +37,7 @@ use helpdesk_shared::ports::objects::ObjectStore;
 use helpdesk_shared::ports::store::{MessageWrite, Store, TicketWrite};
 use helpdesk_shared::services::customers::customer_record;
 use helpdesk_shared::services::merges::MergeOutcome;
+use helpdesk_shared::services::privacy::ExportSink;
 use serde_json::json;
 use unit_costs::Units;
 
@@ -157,6 +161,39 @@ async fn lifecycle() {
         before,
     );
 
+    // Export of the source (10,000 messages): read page by page into a sink that writes
+    // each piece and keeps nothing, against the baseline that collects the whole export
+    // first (as the export did before it streamed).
+    for (label, mut sink) in [
+        (
+            "export, streamed: each piece written and dropped",
+            ExportBytes::streamed(),
+        ),
+        (
+            "export, baseline: the whole export collected first",
+            ExportBytes::collected(),
+        ),
+    ] {
+        let (before, started) = (Units::of(&fake), Instant::now());
+        report::reset_peak_rss();
+        let rss = report::rss_mib();
+        helpdesk
+            .privacy
+            .export(&admin, &email("annie@home.test"), &mut sink)
+            .await
+            .expect("export");
+        let bytes = sink.finish();
+        let growth = report::peak_rss_mib() - rss;
+        row(
+            &format!(
+                "{label} ({:.1} MB of JSON, peak RSS +{growth:.0} MiB)",
+                bytes as f64 / 1e6
+            ),
+            started.elapsed(),
+            before,
+        );
+    }
+
     // Erasure of the source again holding its 10,000 messages.
     let (before, started) = (Units::of(&fake), Instant::now());
     let erasure = helpdesk
@@ -185,6 +222,71 @@ async fn lifecycle() {
         before,
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An export sink that serialises what it is handed: at once into a byte count (streamed),
+/// or into a document kept whole until the end (the baseline).
+struct ExportBytes {
+    keep: bool,
+    bytes: usize,
+    kept: Vec<serde_json::Value>,
+}
+
+impl ExportBytes {
+    fn streamed() -> Self {
+        ExportBytes {
+            keep: false,
+            bytes: 0,
+            kept: Vec::new(),
+        }
+    }
+    fn collected() -> Self {
+        ExportBytes {
+            keep: true,
+            bytes: 0,
+            kept: Vec::new(),
+        }
+    }
+    fn take<T: serde::Serialize>(&mut self, piece: &T) -> Result<(), HelpdeskError> {
+        if self.keep {
+            self.kept
+                .push(serde_json::to_value(piece).expect("serialises"));
+        } else {
+            self.bytes += serde_json::to_vec(piece).expect("serialises").len();
+        }
+        Ok(())
+    }
+    fn finish(self) -> usize {
+        if self.keep {
+            serde_json::to_vec(&self.kept).expect("serialises").len()
+        } else {
+            self.bytes
+        }
+    }
+}
+
+impl ExportSink for ExportBytes {
+    fn customer(&mut self, customer: &Customer) -> Result<(), HelpdeskError> {
+        self.take(customer)
+    }
+    fn note(&mut self, note: &Note) -> Result<(), HelpdeskError> {
+        self.take(note)
+    }
+    fn history(&mut self, entry: &HistoryEntry) -> Result<(), HelpdeskError> {
+        self.take(entry)
+    }
+    fn ticket(&mut self, ticket: &Ticket) -> Result<(), HelpdeskError> {
+        self.take(ticket)
+    }
+    fn message(&mut self, message: &TicketMessage) -> Result<(), HelpdeskError> {
+        self.take(message)
+    }
+    fn inbound(&mut self, record: &InboundRecord) -> Result<(), HelpdeskError> {
+        self.take(record)
+    }
+    fn merge(&mut self, merge: &Merge) -> Result<(), HelpdeskError> {
+        self.take(merge)
+    }
 }
 
 /// The source's tickets, each message stored as inbound mail is (ticket, message, Message-ID

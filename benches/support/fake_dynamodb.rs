@@ -495,6 +495,16 @@ struct TransactOp<'a> {
     put: Option<Write<'a>>,
     #[serde(borrow, default)]
     delete: Option<Write<'a>>,
+    #[serde(borrow, default)]
+    condition_check: Option<Write<'a>>,
+}
+
+/// What a transaction's operation does to its item.
+enum Change {
+    Put(Stored),
+    Delete,
+    /// A condition check: the item stays as it is.
+    Keep,
 }
 
 fn transact(state: &Shared, body: &[u8]) -> Answer {
@@ -519,15 +529,19 @@ fn transact(state: &Shared, body: &[u8]) -> Answer {
     // Check every condition first: all or nothing, with a reason per operation.
     let mut reasons = Vec::with_capacity(request.transact_items.len());
     let mut failed = false;
-    let mut planned: Vec<(Key, Option<Stored>)> = Vec::with_capacity(request.transact_items.len());
+    let mut planned: Vec<(Key, Change)> = Vec::with_capacity(request.transact_items.len());
     for operation in &request.transact_items {
-        let (write, is_put) = match (&operation.put, &operation.delete) {
-            (Some(put), None) => (put, true),
-            (None, Some(delete)) => (delete, false),
+        let (write, is_put) = match (
+            &operation.put,
+            &operation.delete,
+            &operation.condition_check,
+        ) {
+            (Some(put), None, None) => (put, true),
+            (None, Some(write), None) | (None, None, Some(write)) => (write, false),
             _ => {
                 return Err(error(
                     "ValidationException",
-                    "only Put and Delete are implemented by the fake",
+                    "only Put, Delete and ConditionCheck are implemented by the fake",
                 ));
             }
         };
@@ -554,24 +568,27 @@ fn transact(state: &Shared, body: &[u8]) -> Answer {
                 r#"{"Code":"ConditionalCheckFailed","Message":"The conditional request failed"}"#,
             );
         }
-        planned.push((
-            key,
-            if is_put {
-                write.item.as_ref().map(stored)
-            } else {
-                None
-            },
-        ));
+        let change = match (is_put, &write.item) {
+            (true, Some(item)) => Change::Put(stored(item)),
+            _ if operation.condition_check.is_some() => Change::Keep,
+            _ => Change::Delete,
+        };
+        planned.push((key, change));
     }
     let charges: Vec<capacity::Charge> = planned
         .iter()
-        .flat_map(|(key, item)| {
-            capacity::write_charges(
-                &key.0,
-                items.get(key).map(|current| &current.footprint),
-                item.as_ref().map(|i| &i.footprint),
-                true,
-            )
+        .flat_map(|(key, change)| {
+            let current = items.get(key).map(|current| &current.footprint);
+            let (next, touched) = match change {
+                Change::Put(item) => (Some(&item.footprint), usize::MAX),
+                Change::Delete => (None, usize::MAX),
+                // A condition check is charged as a write of the item as it is, in the
+                // table only: no index changes.
+                Change::Keep => (current, 1),
+            };
+            let mut charges = capacity::write_charges(&key.0, current, next, true);
+            charges.truncate(touched);
+            charges
         })
         .collect();
     state
@@ -586,14 +603,15 @@ fn transact(state: &Shared, body: &[u8]) -> Answer {
         return Err(reply(StatusCode::BAD_REQUEST, body));
     }
     let count = planned.len() as u64;
-    for (key, item) in planned {
-        match item {
-            Some(item) => {
+    for (key, change) in planned {
+        match change {
+            Change::Put(item) => {
                 items.insert(key, item);
             }
-            None => {
+            Change::Delete => {
                 items.remove(&key);
             }
+            Change::Keep => {}
         }
     }
     state.items_written.fetch_add(count, Ordering::Relaxed);

@@ -34,6 +34,27 @@ pub fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// This process's resident set size now (VmRSS), in MiB.
+#[allow(dead_code, reason = "not every benchmark measures memory")]
+pub fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Resets the peak resident set size to the current one (Linux: `clear_refs` 5), so the
+/// next reading of [`peak_rss_mib`] is the peak of what runs from now.
+#[allow(dead_code, reason = "not every benchmark measures memory")]
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// CPU time (user + system) this process has used so far, in seconds.
 #[allow(dead_code, reason = "not every benchmark measures CPU")]
 pub fn cpu_seconds() -> f64 {

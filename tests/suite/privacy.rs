@@ -415,7 +415,52 @@ async fn anonymised_tickets_stay_without_the_person(api: LambdaApi) {
     assert_ne!(later["ticket_id"], first["ticket_id"]);
 }
 
+/// An export over 5 MiB (three messages of 2 MB, their bodies in the bucket) is written a
+/// piece at a time into the bucket and answered with a link; the document is whole.
+async fn a_large_export_is_kept_behind_a_link(api: LambdaApi) {
+    api.create(json!({"email": "big@acme.test"})).await;
+    let mail = Mail::new(api.clone());
+    for i in 0..3 {
+        let text = format!("line {i} of a long letter\r\n").repeat(80_000);
+        let raw = format!(
+            "From: <big@acme.test>\r\nSubject: Long {i}\r\nMessage-ID: <long-{i}@acme.test>\r\n\r\n{text}"
+        );
+        assert_eq!(mail.deliver(&raw).await["status"], "ingested");
+    }
+    let reply = api.get(As::Agent, "/customers/big@acme.test/export").await;
+    assert_eq!(reply.status, 303, "{}", reply.body);
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    let size = reply.body["size"].as_u64().unwrap();
+    assert!(size > 5 * 1024 * 1024, "{size}");
+    let document: Vec<u8> = match &api.place {
+        Place::Cloud { .. } => {
+            let (status, body) = crate::support::http_get(&reply.headers["location"]);
+            assert_eq!(status, 200);
+            body
+        }
+        Place::Local { folder, .. } => {
+            let kept: Vec<_> = std::fs::read_dir(folder.join("exports"))
+                .unwrap()
+                .flatten()
+                .collect();
+            assert_eq!(kept.len(), 1);
+            std::fs::read(kept[0].path()).unwrap()
+        }
+        Place::Elsewhere => unreachable!(),
+    };
+    assert_eq!(document.len() as u64, size);
+    let export: Value = serde_json::from_slice(&document).expect("the document is whole JSON");
+    let tickets = export["tickets"].as_array().unwrap();
+    assert_eq!(tickets.len(), 3);
+    for ticket in tickets {
+        let text = ticket["messages"][0]["text"].as_str().unwrap();
+        assert!(text.len() > 1_900_000, "the body is loaded: {}", text.len());
+    }
+    assert_eq!(export["customer"]["email"], "big@acme.test");
+}
+
 on_both_stores!(
+    a_large_export_is_kept_behind_a_link,
     export_holds_everything,
     erasure_leaves_no_trace,
     anonymised_tickets_stay_without_the_person

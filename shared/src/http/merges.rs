@@ -56,6 +56,9 @@ pub struct MergePreviewView<'a> {
     /// The sources' emails that would become the target's alternates.
     pub new_alternate_emails: &'a [String],
     pub moves: MovesView,
+    /// A count stopped at 1,000 per source (the merge moves them all): the preview reads no
+    /// further, so its cost is bounded.
+    pub moves_capped: bool,
     /// What keeps the merge from going ahead (empty: it can).
     pub conflicts: &'a [FieldError],
 }
@@ -107,6 +110,7 @@ impl<'a> MergePreviewView<'a> {
                 entitlements: preview.entitlements,
                 history: preview.moves.history,
             },
+            moves_capped: preview.moves_capped,
             conflicts: &preview.plan.conflicts,
         }
     }

@@ -4,6 +4,7 @@
 mod addresses;
 mod companies;
 mod customers;
+mod export;
 mod extract;
 mod fields;
 mod history;
@@ -53,6 +54,7 @@ use crate::services::tickets::TicketService;
 use addresses::*;
 use companies::*;
 use customers::*;
+use export::*;
 use extract::*;
 pub use extract::{Id, Param};
 use fields::*;

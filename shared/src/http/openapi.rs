@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::{
-    addresses, companies, customers, fields, history, imports, inbound, merges, migrations,
+    addresses, companies, customers, export, fields, history, imports, inbound, merges, migrations,
     privacy, tickets,
 };
 
@@ -41,7 +41,7 @@ use super::{
         history::company_history,
         privacy::erase_customer,
         privacy::get_erasure,
-        privacy::export_customer,
+        export::export_customer,
         merges::merge_customers,
         merges::get_merge,
         merges::undo_merge,

@@ -27,7 +27,6 @@ use crate::domain::validation::FieldError;
 use crate::ports::store::{CustomerStore, HistoryStore, MergeStore, MergeWrite, Page, TicketStore};
 use crate::services::customers::find_customer;
 use crate::services::fields::FieldService;
-use crate::services::history::all_history;
 
 /// Tickets, notes or history entries handled between two checkpoints.
 const PAGE: usize = 50;
@@ -59,12 +58,22 @@ pub struct MergeInput {
 impl Command for MergeInput {}
 
 /// What a merge would do.
+/// A preview counts what would move up to this many of each kind per source.
+pub const PREVIEW_COUNT_CAP: u64 = 1_000;
+/// An undo refused for changed tickets names at most this many.
+const MAX_NAMED_CHANGES: usize = 20;
+/// Listings are read this many items at a time.
+const READ_PAGE: usize = 200;
+
 #[derive(Debug, Clone)]
+
 pub struct MergePreview {
     pub target: Customer,
     pub plan: MergePlan,
     /// What would move to the target.
     pub moves: MergeCounts,
+    /// A count reached [`PREVIEW_COUNT_CAP`] and stopped there (the merge moves them all).
+    pub moves_capped: bool,
     /// Entitlements the sources add.
     pub entitlements: u64,
 }
@@ -136,7 +145,7 @@ impl MergeService {
         let mut plan = plan_merge(&target, &sources, &keep, &access);
         plan.conflicts.splice(0..0, conflicts);
         if input.dry_run {
-            let moves = self.would_move(&sources).await?;
+            let (moves, moves_capped) = self.would_move(&sources).await?;
             let entitlements =
                 plan.profile
                     .entitlements
@@ -146,6 +155,7 @@ impl MergeService {
                 target,
                 plan,
                 moves,
+                moves_capped,
                 entitlements,
             })));
         }
@@ -245,25 +255,49 @@ impl MergeService {
         Ok(normalised)
     }
 
-    /// How many tickets, notes and history entries the sources hold.
-    async fn would_move(&self, sources: &[Customer]) -> Result<MergeCounts, HelpdeskError> {
+    /// How many tickets, notes and history entries the sources hold, each count read page
+    /// by page and stopped at [`PREVIEW_COUNT_CAP`] (then `capped`): a preview's work is
+    /// bounded however much the sources hold.
+    async fn would_move(&self, sources: &[Customer]) -> Result<(MergeCounts, bool), HelpdeskError> {
         let mut counts = MergeCounts::default();
+        let mut capped = false;
         for source in sources {
             let id = source.id.as_str();
-            counts.tickets += count(|after| async move {
-                self.tickets.list_tickets(id, after.as_deref(), 200).await
+            let (tickets, more_tickets) = count_up_to(|after| async move {
+                self.tickets
+                    .list_tickets(id, after.as_deref(), READ_PAGE)
+                    .await
             })
             .await?;
-            counts.notes += count(|after| async move {
-                self.customers.list_notes(id, after.as_deref(), 200).await
+            let (notes, more_notes) = count_up_to(|after| async move {
+                self.customers
+                    .list_notes(id, after.as_deref(), READ_PAGE)
+                    .await
             })
             .await?;
-            let entries = all_history(self.history.as_ref(), &source.id).await?;
+            let creation_stored = std::sync::atomic::AtomicBool::new(false);
+            let (entries, more_history) = count_up_to(|after| {
+                let seen = &creation_stored;
+                async move {
+                    let page = self
+                        .history
+                        .list_history(id, after.as_deref(), READ_PAGE)
+                        .await?;
+                    if page.items.iter().any(|e| e.is_creation_of(id)) {
+                        seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Ok(page)
+                }
+            })
+            .await?;
             // Its creation moves too, whether stored or made from the record.
-            let creation = usize::from(!entries.iter().any(|e| e.is_creation_of(&source.id)));
-            counts.history += (entries.len() + creation) as u64;
+            let creation = u64::from(!creation_stored.into_inner() && !more_history);
+            counts.tickets += tickets;
+            counts.notes += notes;
+            counts.history += entries + creation;
+            capped |= more_tickets || more_notes || more_history;
         }
-        Ok(counts)
+        Ok((counts, capped))
     }
 
     /// A merge and where it stands.
@@ -328,15 +362,7 @@ impl MergeService {
                 "changed since the merge",
             )),
         }
-        for ticket in self.moved_tickets(&merge).await? {
-            let moved_at = ticket.moved_by.as_ref().map_or(0, |m| m.version);
-            if ticket.version != moved_at {
-                changed.push(FieldError::new(
-                    format!("tickets[{}]", ticket.id),
-                    "changed since the merge",
-                ));
-            }
-        }
+        changed.extend(self.tickets_changed_since(&merge).await?);
         let Some(current) = current.filter(|_| changed.is_empty()) else {
             return Err(HelpdeskError::Conflict {
                 detail: "records changed since the merge; nothing was undone".into(),
@@ -372,26 +398,32 @@ impl MergeService {
         Ok(next)
     }
 
-    /// The target's tickets that this merge moved there.
-    async fn moved_tickets(
-        &self,
-        merge: &Merge,
-    ) -> Result<Vec<crate::domain::ticket::Ticket>, HelpdeskError> {
-        let mut moved = Vec::new();
+    /// The tickets the merge moved that changed since (up to [`MAX_NAMED_CHANGES`] named):
+    /// the target's tickets read a page at a time and none kept, so an undo's check holds
+    /// one page in memory however many tickets the customer has.
+    async fn tickets_changed_since(&self, merge: &Merge) -> Result<Vec<FieldError>, HelpdeskError> {
+        let mut changed = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let page = self
                 .tickets
-                .list_tickets(&merge.target_after.id, after.as_deref(), 200)
+                .list_tickets(&merge.target_after.id, after.as_deref(), READ_PAGE)
                 .await?;
-            moved.extend(
-                page.items
-                    .into_iter()
-                    .filter(|t| t.moved_by.as_ref().is_some_and(|m| m.merge_id == merge.id)),
-            );
+            for ticket in &page.items {
+                let Some(moved) = ticket.moved_by.as_ref().filter(|m| m.merge_id == merge.id)
+                else {
+                    continue;
+                };
+                if ticket.version != moved.version {
+                    changed.push(FieldError::new(
+                        format!("tickets[{}]", ticket.id),
+                        "changed since the merge",
+                    ));
+                }
+            }
             match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok(moved),
+                Some(next) if changed.len() < MAX_NAMED_CHANGES => after = Some(next),
+                _ => return Ok(changed),
             }
         }
     }
@@ -408,7 +440,7 @@ fn changed_meanwhile(written: Result<(), StoreError>) -> Result<(), HelpdeskErro
 }
 
 /// How many items a listing holds, read page by page.
-async fn count<T, F, Fut>(mut read: F) -> Result<u64, HelpdeskError>
+async fn count_up_to<T, F, Fut>(mut read: F) -> Result<(u64, bool), HelpdeskError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<Page<T>, StoreError>>,
@@ -419,8 +451,9 @@ where
         let page = read(after.take()).await?;
         total += page.items.len() as u64;
         match page.next {
+            Some(_) if total >= PREVIEW_COUNT_CAP => return Ok((PREVIEW_COUNT_CAP, true)),
             Some(next) => after = Some(next),
-            None => return Ok(total),
+            None => return Ok((total, false)),
         }
     }
 }

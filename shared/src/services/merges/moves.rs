@@ -266,7 +266,23 @@ impl MergeService {
     /// What this merge moved to the target: marked tickets and notes, the sources' entries.
     async fn moved(&self, job: &Merge) -> Result<MergeCounts, HelpdeskError> {
         let target = &job.target_after.id;
-        let tickets = self.moved_tickets(job).await?.len() as u64;
+        let mut tickets = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .tickets
+                .list_tickets(target, after.as_deref(), 200)
+                .await?;
+            tickets += page
+                .items
+                .iter()
+                .filter(|t| t.moved_by.as_ref().is_some_and(|m| m.merge_id == job.id))
+                .count() as u64;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
         let mut notes = 0;
         let mut after: Option<String> = None;
         loop {

@@ -1,4 +1,5 @@
-//! `GET /customers/{email}/export`: everything held about a person, in one document.
+//! `GET /customers/{email}/export`: everything held about a person, in one document, read a
+//! page at a time and handed on as it is read.
 
 use std::time::Duration;
 
@@ -22,139 +23,164 @@ const EXPORT_LINK_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Where exports too large to answer inline are kept (the bucket expires them after a day).
 pub const EXPORTS_PREFIX: &str = "exports/";
 
-/// Everything held about one person. Views decide what a caller sees of it.
-#[derive(Debug, Clone)]
-pub struct Export {
-    pub customer: Customer,
-    pub notes: Vec<Note>,
-    /// Newest first, ending with the creation.
-    pub history: Vec<HistoryEntry>,
-    /// Newest first, each with its messages (bodies loaded) in arrival order.
-    pub tickets: Vec<ExportedTicket>,
-    /// The records of mail from any of the person's addresses, oldest first.
-    pub inbound: Vec<InboundRecord>,
-    /// The merges (kept while they can be undone) holding a copy of the person.
-    pub merges: Vec<crate::domain::merge::Merge>,
+/// Where an export goes, piece by piece: the HTTP layer writes each piece's view as it
+/// comes, so an export holds one page of records (and one message body) in memory however
+/// much is held about the person. Calls come in document order: the customer, notes,
+/// history, each ticket followed by its messages, inbound records, merges.
+pub trait ExportSink: Send {
+    fn customer(&mut self, customer: &Customer) -> Result<(), HelpdeskError>;
+    fn note(&mut self, note: &Note) -> Result<(), HelpdeskError>;
+    fn history(&mut self, entry: &HistoryEntry) -> Result<(), HelpdeskError>;
+    /// Opens a ticket: the messages that follow are its own.
+    fn ticket(&mut self, ticket: &Ticket) -> Result<(), HelpdeskError>;
+    /// A message of the open ticket, its body loaded.
+    fn message(&mut self, message: &TicketMessage) -> Result<(), HelpdeskError>;
+    fn inbound(&mut self, record: &InboundRecord) -> Result<(), HelpdeskError>;
+    fn merge(&mut self, merge: &crate::domain::merge::Merge) -> Result<(), HelpdeskError>;
 }
 
-#[derive(Debug, Clone)]
-pub struct ExportedTicket {
-    pub ticket: Ticket,
-    pub messages: Vec<TicketMessage>,
-}
-
-/// Reads every page of a listing.
-async fn all<T, F, Fut>(mut read: F) -> Result<Vec<T>, HelpdeskError>
+/// Reads every page of a listing, handing each item to `each` as its page comes.
+async fn each_item<T, F, Fut>(
+    mut read: F,
+    mut each: impl FnMut(&T) -> Result<(), HelpdeskError>,
+) -> Result<(), HelpdeskError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<Page<T>, HelpdeskError>>,
 {
-    let mut items = Vec::new();
     let mut after = None;
     loop {
         let page = read(after).await?;
-        items.extend(page.items);
+        for item in &page.items {
+            each(item)?;
+        }
         match page.next {
             Some(next) => after = Some(next),
-            None => return Ok(items),
+            None => return Ok(()),
         }
     }
 }
 
 impl PrivacyService {
-    /// Everything held about the customer with this email (admins and agents; what a caller
-    /// may not view is left out by the view).
-    pub async fn export(&self, caller: &Caller, email: &Email) -> Result<Export, HelpdeskError> {
+    /// Writes everything held about the customer with this email into `sink` (admins and
+    /// agents; what a caller may not view is left out by the sink's views). Answers the
+    /// customer.
+    pub async fn export(
+        &self,
+        caller: &Caller,
+        email: &Email,
+        sink: &mut dyn ExportSink,
+    ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
         let customer = find_customer(self.customers.as_ref(), email).await?;
+        sink.customer(&customer)?;
         let id = customer.id.as_str();
-        let notes = all(|after| async move {
-            Ok(self
-                .customers
-                .list_notes(id, after.as_deref(), READ_PAGE)
-                .await?)
-        })
+        each_item(
+            |after| async move {
+                Ok(self
+                    .customers
+                    .list_notes(id, after.as_deref(), READ_PAGE)
+                    .await?)
+            },
+            |note| sink.note(note),
+        )
         .await?;
         let customer_ref = &customer;
-        let history = all(|after| async move {
-            history_page(
-                self.history.as_ref(),
-                customer_ref,
-                after.as_deref(),
-                READ_PAGE,
-            )
-            .await
-        })
+        each_item(
+            |after| async move {
+                history_page(
+                    self.history.as_ref(),
+                    customer_ref,
+                    after.as_deref(),
+                    READ_PAGE,
+                )
+                .await
+            },
+            |entry| sink.history(entry),
+        )
         .await?;
-        let tickets = all(|after| async move {
-            Ok(self
-                .tickets
-                .list_tickets(id, after.as_deref(), READ_PAGE)
-                .await?)
-        })
-        .await?;
-        let mut exported = Vec::with_capacity(tickets.len());
-        for ticket in tickets {
-            let ticket_id = ticket.id.as_str();
-            let mut messages = all(|after| async move {
-                Ok(self
-                    .tickets
-                    .list_messages(ticket_id, after.as_deref(), READ_PAGE)
-                    .await?)
-            })
-            .await?;
-            for message in &mut messages {
-                if let Some(key) = &message.body_key {
-                    message.body = load_body(self.mail.as_ref(), key).await?;
-                }
-            }
-            exported.push(ExportedTicket { ticket, messages });
-        }
-        let mut inbound = Vec::new();
+        self.export_tickets(id, sink).await?;
         for email in customer.all_emails() {
-            inbound.extend(
-                all(|after| async move {
+            each_item(
+                |after| async move {
                     Ok(self
                         .inbound
                         .list_inbound_from(email, after.as_deref(), READ_PAGE)
                         .await?)
-                })
-                .await?,
-            );
+                },
+                |record| sink.inbound(record),
+            )
+            .await?;
         }
-        inbound.sort_by_key(InboundRecord::list_key);
         let now = crate::domain::clock::now();
-        let mut merges = Vec::new();
         for merge_id in self.merges.merges_of(id).await? {
             if let Some(merge) = self.merges.get_job(&merge_id).await?
                 && !merge.is_expired(&now)
             {
-                merges.push(merge);
+                sink.merge(&merge)?;
             }
         }
         tracing::info!(customer = %customer.id, by = %caller.subject, "customer exported");
-        Ok(Export {
-            customer,
-            notes,
-            history,
-            tickets: exported,
-            inbound,
-            merges,
-        })
+        Ok(customer)
     }
 
-    /// Keeps an export too large to answer inline in the mail bucket, and answers a link to it.
+    /// The person's tickets, newest first, each with its messages in arrival order; a
+    /// message's body kept in the bucket is loaded for it alone.
+    async fn export_tickets(
+        &self,
+        customer_id: &str,
+        sink: &mut dyn ExportSink,
+    ) -> Result<(), HelpdeskError> {
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .tickets
+                .list_tickets(customer_id, after.as_deref(), READ_PAGE)
+                .await?;
+            for ticket in &page.items {
+                sink.ticket(ticket)?;
+                let mut position: Option<String> = None;
+                loop {
+                    let messages = self
+                        .tickets
+                        .list_messages(&ticket.id, position.as_deref(), READ_PAGE)
+                        .await?;
+                    for message in messages.items {
+                        sink.message(&self.with_body(message).await?)?;
+                    }
+                    match messages.next {
+                        Some(next) => position = Some(next),
+                        None => break,
+                    }
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn with_body(&self, mut message: TicketMessage) -> Result<TicketMessage, HelpdeskError> {
+        if let Some(key) = &message.body_key {
+            message.body = load_body(self.mail.as_ref(), key).await?;
+        }
+        Ok(message)
+    }
+
+    /// Keeps an export too large to answer inline (written to the file at `path`) in the mail
+    /// bucket, and answers a link to it.
     pub async fn keep_export(
         &self,
         customer_id: &str,
-        document: Vec<u8>,
+        path: &std::path::Path,
+        size: u64,
     ) -> Result<Download, HelpdeskError> {
         let unavailable =
             |e: crate::ports::objects::ObjectError| HelpdeskError::Unavailable(e.to_string());
         let key = format!("{EXPORTS_PREFIX}{}.json", crate::domain::clock::new_id());
-        let size = document.len() as u64;
         self.mail
-            .put(&key, document, "application/json")
+            .put_file(&key, path, "application/json")
             .await
             .map_err(unavailable)?;
         let save_as = SaveAs {

@@ -7,7 +7,7 @@ mod export;
 
 use std::sync::Arc;
 
-pub use export::{EXPORTS_PREFIX, Export, ExportedTicket};
+pub use export::{EXPORTS_PREFIX, ExportSink};
 
 use crate::ports::mailer::Mailer;
 use crate::ports::objects::ObjectStore;
