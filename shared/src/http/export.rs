@@ -19,8 +19,8 @@ use crate::services::privacy::{ExportSink, PrivacyService};
 /// answered with a link (Lambda answers at most 6 MB).
 const MAX_INLINE_EXPORT_BYTES: u64 = 5 * 1024 * 1024;
 
-/// Everything held about a person: the document's shape (it is written piece by piece by
-/// [`ExportWriter`], through these same views).
+/// Everything held about a person.
+// The document's shape: `ExportWriter` writes it piece by piece, through these same views.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = CustomerExport)]
 #[allow(dead_code, reason = "the schema of what ExportWriter writes")]
