@@ -34,17 +34,27 @@ impl AddressStore for SqliteStore {
     async fn address_marks(&self, hashes: &[String]) -> Result<Vec<AddressMarks>, StoreError> {
         let hashes = hashes.to_vec();
         self.with(move |connection| {
-            hashes
+            // Most registries are empty or small: one cheap check spares an import batch its
+            // lookups, and the rest go a chunk to a statement.
+            let any: bool = connection
+                .query_row("SELECT EXISTS (SELECT 1 FROM address_marks)", [], |r| r.get(0))
+                .map_err(unavailable)?;
+            let mut found = std::collections::HashMap::new();
+            if any {
+                for chunk in hashes.chunks(500) {
+                    let slots = vec!["?"; chunk.len()].join(",");
+                    let sql = format!(
+                        "SELECT email_hash, doc FROM address_marks WHERE email_hash IN ({slots})"
+                    );
+                    let rows: Vec<(String, AddressMarks)> =
+                        read_docs(connection, &sql, rusqlite::params_from_iter(chunk))?;
+                    found.extend(rows);
+                }
+            }
+            Ok(hashes
                 .iter()
-                .map(|hash| {
-                    read_doc(
-                        connection,
-                        "SELECT doc FROM address_marks WHERE email_hash = ?1",
-                        [hash],
-                    )
-                    .map(Option::unwrap_or_default)
-                })
-                .collect()
+                .map(|hash| found.get(hash).cloned().unwrap_or_default())
+                .collect())
         })
         .await
     }
