@@ -515,6 +515,7 @@ fn generated_customer(i: usize, job: &str) -> Customer {
         blocked: None,
         undeliverable: None,
         complained: None,
+        portal: Default::default(),
         created_by: None,
         changed_by: None,
         created_at: now.clone(),

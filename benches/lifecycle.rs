@@ -342,6 +342,8 @@ async fn seed(store: &Arc<dyn Store>, mail: &dyn ObjectStore, customer_id: &str)
                         moved_by: None,
                         changed_by: None,
                         last_agent_message: None,
+                        cc_customers: Vec::new(),
+                        last_public_at: None,
                         created_at: now.clone(),
                         updated_at: now.clone(),
                         version: 1,

@@ -132,6 +132,9 @@ pub struct ServeArgs {
     /// Open connections at most (1-65536); more wait until one closes.
     #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub max_connections: u64,
+    /// Turn the customer portal off: its routes answer 404 and welcome emails carry no link.
+    #[arg(long)]
+    pub no_portal: bool,
 }
 
 #[derive(Args)]

@@ -108,7 +108,7 @@ async fn import(
 ) -> Result<(), String> {
     telemetry::init(telemetry::Logs::Quiet);
     let data = DataDir::open(&data_dir)?;
-    let app = data.app()?;
+    let app = data.app(None)?;
     let bar = std::io::stderr().is_terminal().then(progress_bar);
     let progress = bar.clone().map(|bar| {
         Arc::new(move |progress: &Progress| {
@@ -181,7 +181,7 @@ fn progress_bar() -> indicatif::ProgressBar {
 async fn ingest(files: Vec<PathBuf>, data_dir: PathBuf, json: bool) -> Result<(), String> {
     telemetry::init(telemetry::Logs::Quiet);
     let data = DataDir::open(&data_dir)?;
-    let app = data.app()?;
+    let app = data.app(None)?;
     let mut errors = Vec::new();
     for file in &files {
         match data.ingest_file(&app, file).await {
@@ -242,7 +242,6 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
     };
     let data = DataDir::open(&args.data_dir.for_serve())?;
-    let app = data.app()?;
     let keys = std::env::var("HELPDESK_API_KEYS").ok();
     let (auth, keys_in_use) = data.authenticator(keys.as_deref())?;
     let uploaded = Arc::new(tokio::sync::Notify::new());
@@ -255,12 +254,15 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(url) => helpdesk::local::public_url(&url)?,
         None => format!("http://{address}"),
     };
+    let portal = !args.no_portal;
+    let app = data.app(portal.then_some(public_url.as_str()))?;
     let router = helpdesk::local::router(
         data.clone(),
         &app,
         Arc::new(auth),
         uploaded.clone(),
         &public_url,
+        portal,
     );
     tokio::spawn(helpdesk::local::watch_folders(data.clone(), app, uploaded));
     println!("{keys_in_use}");

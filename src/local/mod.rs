@@ -74,7 +74,9 @@ impl DataDir {
     /// Local mode over this data dir: its SQLite store, its folder for the buckets, and mail
     /// to its outbox. Replies go out from `SUPPORT_ADDRESS`, welcome emails from
     /// `WELCOME_SENDER` (default `helpdesk@localhost`); subject and body as in the cloud.
-    pub fn app(&self) -> Result<Local, String> {
+    /// With the portal's address (`helpdesk serve` with the portal on), welcome emails invite
+    /// customers to it and sign-in codes are mailed.
+    pub fn app(&self, portal_url: Option<&str>) -> Result<Local, String> {
         let store = SqliteStore::open(&self.root.join(DATABASE_FILE))
             .map(Arc::new)
             .map_err(|e| e.to_string())?;
@@ -84,7 +86,8 @@ impl DataDir {
             .unwrap_or_else(|| "helpdesk@localhost".to_string());
         let mail = LocalMail {
             support: SupportAddress::from_env()?,
-            welcome: WelcomeTemplate::with_sender(sender),
+            welcome: WelcomeTemplate::with_sender(sender)
+                .with_portal(portal_url.map(str::to_string)),
             mailer: Arc::new(OutboxMailer::new(self.root.join(OUTBOX_DIR))),
         };
         Ok(app::local(store, Arc::new(self.objects()), mail))

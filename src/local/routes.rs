@@ -15,11 +15,13 @@ pub fn router(
     auth: Arc<dyn helpdesk_shared::http::auth::Authenticator>,
     uploaded: Arc<tokio::sync::Notify>,
     public_url: &str,
+    portal: bool,
 ) -> axum::Router {
     let links = helpdesk_shared::http::Links {
         public_url: Some(Arc::from(public_url)),
     };
-    let state = app.api_state(auth, links);
+    let mut state = app.api_state(auth, links);
+    state.portal.enabled = portal;
     let routes = helpdesk_shared::http::routes()
         .merge(local_routes())
         .layer(axum::Extension(LocalUploads { data, uploaded }))

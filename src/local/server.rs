@@ -64,7 +64,7 @@ pub async fn serve(
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 // Out of file descriptors and the like: wait a moment rather than spin.
                 Err(error) => {
                     tracing::warn!(%error, "accept failed");
@@ -77,10 +77,12 @@ pub async fn serve(
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout);
-        let connection = http.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(router.clone()),
-        );
+        let (stream, peer) = stream;
+        // The client's address, for the portal's per-client limits.
+        let client = helpdesk_shared::http::ClientAddress(peer.ip());
+        let service = router.clone().layer(axum::Extension(client));
+        let connection =
+            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that goes away or times out ends its connection; nothing to report.

@@ -31,6 +31,7 @@ pub(crate) mod local;
 mod merges;
 mod migrations;
 mod notifications;
+mod portal;
 mod privacy;
 mod replies;
 mod security;

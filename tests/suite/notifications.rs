@@ -52,6 +52,7 @@ impl Rig {
             sender: format!("Support <help@{domain}>"),
             subject: "Welcome, {{name}}".into(),
             body: "Hello {{first_name}} {{last_name}} ({{email}})".into(),
+            portal_url: None,
         };
         let handler = app::notifier(&api.store, mailer, template);
         let rig = Rig {

@@ -111,6 +111,7 @@ pub fn customer(email: &str) -> Customer {
         blocked: None,
         undeliverable: None,
         complained: None,
+        portal: Default::default(),
         created_by: None,
         changed_by: None,
         created_at: helpdesk_shared::now(),
@@ -125,7 +126,7 @@ pub const SUPPORT_ADDRESS: &str = "Acme Support <support@helpdesk.test>";
 /// The API as API Gateway and Lambda run it: events in, API Gateway v2 responses out.
 #[derive(Clone)]
 pub struct LambdaApi {
-    router: axum::Router,
+    pub router: axum::Router,
     pub store: Arc<dyn Store>,
     pub objects: Arc<dyn ObjectStore>,
     /// Where everything is kept, for tests that look at every stored byte.
@@ -293,7 +294,7 @@ impl LambdaApi {
             .await
             .expect("the router never fails");
         let response = serde_json::to_value(&response).expect("response serialises");
-        let headers = response["headers"]
+        let mut headers: BTreeMap<String, String> = response["headers"]
             .as_object()
             .map(|h| {
                 h.iter()
@@ -306,6 +307,12 @@ impl LambdaApi {
                     .collect()
             })
             .unwrap_or_default();
+        // Payload v2 carries cookies apart from the headers; API Gateway sends them as
+        // `Set-Cookie`.
+        if let Some(cookies) = response["cookies"].as_array().filter(|c| !c.is_empty()) {
+            let joined: Vec<&str> = cookies.iter().filter_map(Value::as_str).collect();
+            headers.insert("set-cookie".into(), joined.join(", "));
+        }
         let text = response["body"].as_str().unwrap_or_default();
         let body = if text.is_empty() {
             Value::Null

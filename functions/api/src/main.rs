@@ -22,5 +22,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let mail = Arc::new(S3Store::from_config(&config, "MAIL_BUCKET")?);
     // Replies are written with their Message-IDs in the support domain; the notifier sends them.
     let support = SupportAddress::from_env()?;
-    lambda_http::run(app::api(&store, imports, mail, support)).await
+    // The customer portal is on unless the stack says otherwise (`PortalEnabled`).
+    let portal = std::env::var("PORTAL_ENABLED").map_or(true, |v| v.trim() != "false");
+    lambda_http::run(app::api(&store, imports, mail, support, portal)).await
 }

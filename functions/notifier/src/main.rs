@@ -29,7 +29,13 @@ async fn main() -> Result<(), Error> {
     // Through the configuration set whose event destination reports bounces and complaints.
     let mailer = SesMailer::new(aws_sdk_sesv2::Client::new(config))
         .with_configuration_set(std::env::var("SES_CONFIGURATION_SET").ok());
-    let handler = app::notifier(&store, Arc::new(mailer), WelcomeTemplate::from_env()?);
+    // The portal's address (set by the stack while the portal is on): welcome emails invite
+    // customers to it, and sign-in codes link to it.
+    let portal = std::env::var("PORTAL_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    let template = WelcomeTemplate::from_env()?.with_portal(portal);
+    let handler = app::notifier(&store, Arc::new(mailer), template);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

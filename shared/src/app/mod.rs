@@ -59,19 +59,38 @@ pub fn api_state(
         imports: ImportService::new(s.clone(), s.clone(), uploads),
         tickets: TicketService::new(s.clone(), s.clone(), mail.clone(), s.clone()),
         inbound: InboundRecordService::new(s.clone()),
-        privacy: privacy(s, mail, None),
+        privacy: privacy(s, mail.clone(), None),
         merges: merges(s),
         migrations: MigrationService::new(s.clone()),
         replies: ReplyService::new(
             s.clone(),
             s.clone(),
-            support,
+            support.clone(),
             addresses(s),
             crate::services::limits::RateLimiter::new(s.clone()),
         ),
+        portal: portal(s, mail, support),
         auth,
         links,
     }
+}
+
+/// The customer portal over the store and the mail bucket (on; a deployment may turn it off).
+pub fn portal(
+    store: &Arc<dyn Store>,
+    mail: Arc<dyn ObjectStore>,
+    support: SupportAddress,
+) -> crate::services::portal::PortalService {
+    crate::services::portal::PortalService::new(crate::services::portal::PortalPorts {
+        customers: store.clone(),
+        tickets: store.clone(),
+        portal: store.clone(),
+        addresses: addresses(store),
+        limits: crate::services::limits::RateLimiter::new(store.clone()),
+        mail,
+        support,
+        enabled: true,
+    })
 }
 
 /// The API function: the router over the table and both buckets, callers from the JWT
@@ -82,10 +101,13 @@ pub fn api(
     uploads: Arc<dyn ObjectStore>,
     mail: Arc<dyn ObjectStore>,
     support: SupportAddress,
+    portal_enabled: bool,
 ) -> axum::Router {
     let auth = Arc::new(crate::http::auth::JwtClaimsAuthenticator);
     let links = crate::http::Links::default();
-    crate::http::router(api_state(store, uploads, mail, support, auth, links))
+    let mut state = api_state(store, uploads, mail, support, auth, links);
+    state.portal.enabled = portal_enabled;
+    crate::http::router(state)
 }
 
 /// An import run reading files from `sources` and writing reports to `reports`.
@@ -136,7 +158,22 @@ pub fn mail_runner(
     mailer: Arc<dyn Mailer>,
     template: WelcomeTemplate,
 ) -> DueWorkRunner {
+    let sign_ins =
+        template
+            .portal_url
+            .clone()
+            .map(|portal_url| crate::services::portal::SignInSender {
+                customers: store.clone(),
+                portal: store.clone(),
+                addresses: addresses(store),
+                mailer: mailer.clone(),
+                mail: crate::services::portal::SignInMail {
+                    sender: template.sender.clone(),
+                    portal_url,
+                },
+            });
     DueWorkRunner {
+        sign_ins,
         welcomes: Some(Notifier {
             customers: store.clone(),
             mailer: mailer.clone(),
@@ -230,6 +267,7 @@ fn privacy(
         inbound: store.clone(),
         erasures: store.clone(),
         merges: store.clone(),
+        portal: store.clone(),
         addresses: addresses(store),
         mail,
         sent,

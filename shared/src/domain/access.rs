@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::domain::caller::Caller;
+use crate::domain::customer::PortalAccess;
 use crate::domain::customer::Profile;
 use crate::domain::customer_input::CustomerInput;
 use crate::domain::error::HelpdeskError;
@@ -65,7 +66,21 @@ impl CustomerAccess {
     /// permission, and custom fields they see but may not edit.
     pub fn check_input(&self, input: &CustomerInput) -> Result<(), HelpdeskError> {
         let custom = input.custom_fields.iter().flat_map(|m| m.keys());
+        self.check_portal_grant(
+            input
+                .portal_access
+                .is_some_and(PortalAccess::is_company_wide),
+        )?;
         self.check_named(input.company_id.is_some(), custom)
+    }
+
+    /// `company_read` and `company` portal access are company permissions.
+    fn check_portal_grant(&self, grants_company: bool) -> Result<(), HelpdeskError> {
+        if grants_company {
+            self.caller
+                .require_manage_companies(Some("portal_access"))?;
+        }
+        Ok(())
     }
 
     /// Refuses what the caller may not send in a change (a merge patch, a batch item) before
@@ -81,6 +96,11 @@ impl CustomerAccess {
             .and_then(Value::as_object)
             .into_iter()
             .flat_map(|m| m.keys());
+        let grants_company = object
+            .get("portal_access")
+            .and_then(Value::as_str)
+            .is_some_and(|raw| matches!(raw.trim(), "company" | "company_read"));
+        self.check_portal_grant(grants_company)?;
         self.check_named(object.contains_key("company_id"), custom)
     }
 
@@ -118,6 +138,12 @@ impl CustomerAccess {
         if before.company_id != after.company_id {
             self.caller.require_manage_companies(Some("company_id"))?;
         }
+        let portal_changed = before.portal_access != after.portal_access;
+        self.check_portal_grant(
+            portal_changed
+                && (before.portal_access.is_company_wide()
+                    || after.portal_access.is_company_wide()),
+        )?;
         let keys: std::collections::BTreeSet<&String> = before
             .custom_fields
             .keys()
@@ -178,6 +204,9 @@ impl CustomerAccess {
             }
             if !self.caller.can_manage_companies() {
                 next.company_id = current.company_id.clone();
+                if next.portal_access.is_company_wide() || current.portal_access.is_company_wide() {
+                    next.portal_access = current.portal_access;
+                }
             }
         }
         next.custom_fields = custom;

@@ -1,5 +1,6 @@
 //! The company record: named groups of customers, matched by email domain, and its input rules.
 
+use crate::domain::customer::PortalAccess;
 use crate::domain::provenance::Actor;
 use crate::domain::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,10 @@ pub struct Company {
     pub name: String,
     pub domains: Vec<String>,
     pub notes: Option<String>,
+    /// The portal access a customer gets on joining the company (by domain, import or
+    /// assignment), unless theirs was set explicitly.
+    #[serde(default)]
+    pub portal_default_access: PortalAccess,
     /// Who created the company; `None` on companies created before history was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<Actor>,
@@ -49,6 +54,18 @@ pub struct CompanyInput {
     name: Option<String>,
     domains: Option<Vec<String>>,
     notes: Option<String>,
+    /// `none`, `own` (default), `company_read` or `company`: what a customer joining the
+    /// company may see in the portal, unless their own access was set.
+    portal_default_access: Option<PortalAccess>,
+}
+
+/// A company as a request leaves it: validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidCompany {
+    pub name: String,
+    pub domains: Vec<String>,
+    pub notes: Option<String>,
+    pub portal_default_access: PortalAccess,
 }
 
 impl Command for CompanyInput {
@@ -67,7 +84,7 @@ pub fn company_domain(raw: &str) -> Result<String, String> {
 }
 
 impl CompanyInput {
-    pub(crate) fn validate(self) -> Result<(String, Vec<String>, Option<String>), HelpdeskError> {
+    pub(crate) fn validate(self) -> Result<ValidCompany, HelpdeskError> {
         let mut errors = Errors::default();
         let name = match errors.check("name", single_line_text(self.name, 200)) {
             Some(Some(name)) => name,
@@ -95,7 +112,12 @@ impl CompanyInput {
         if !errors.is_empty() {
             return Err(HelpdeskError::Validation(errors.into_vec()));
         }
-        Ok((name, domains, notes))
+        Ok(ValidCompany {
+            name,
+            domains,
+            notes,
+            portal_default_access: self.portal_default_access.unwrap_or_default(),
+        })
     }
 }
 

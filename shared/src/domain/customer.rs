@@ -24,11 +24,45 @@ pub const MAX_BATCH: usize = 100;
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PortalAccess {
-    /// The customer sees only their own tickets.
+    /// No portal at all: no sign-in code is sent, no session opens.
+    None,
+    /// The tickets they requested or are Cc'd on.
     #[default]
     Own,
-    /// The customer sees every ticket of their company.
+    /// Also every ticket of their company, to read.
+    CompanyRead,
+    /// Also every ticket of their company, to read and answer.
     Company,
+}
+
+impl PortalAccess {
+    /// `company_read` and `company` are company permissions: only admins and agents who may
+    /// manage companies grant them.
+    pub fn is_company_wide(self) -> bool {
+        matches!(self, PortalAccess::CompanyRead | PortalAccess::Company)
+    }
+}
+
+/// The portal's bookkeeping on a customer (not part of the profile clients write).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalState {
+    /// `portal_access` was set explicitly (by a request or an import naming it): joining a
+    /// company then keeps it instead of taking the company's default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub access_set: bool,
+    /// Moves on when every portal session of the customer is revoked.
+    #[serde(default, skip_serializing_if = "is_zero_epoch")]
+    pub epoch: u64,
+}
+
+fn is_zero_epoch(value: &u64) -> bool {
+    *value == 0
+}
+
+impl PortalState {
+    pub fn is_default(&self) -> bool {
+        *self == PortalState::default()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +182,8 @@ pub struct Customer {
     /// sent to them any more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complained: Option<AddressProblem>,
+    #[serde(default, skip_serializing_if = "PortalState::is_default")]
+    pub portal: PortalState,
     /// Who created the record; `None` on records created before history was kept, and on
     /// records an import created while its `import_mark` still says so (see `creator`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,6 +210,7 @@ impl PartialEq for Customer {
             blocked,
             undeliverable,
             complained,
+            portal,
             created_by,
             changed_by: _,
             created_at,
@@ -187,6 +224,7 @@ impl PartialEq for Customer {
             && *blocked == other.blocked
             && *undeliverable == other.undeliverable
             && *complained == other.complained
+            && *portal == other.portal
             && *created_by == other.created_by
             && *created_at == other.created_at
             && *updated_at == other.updated_at

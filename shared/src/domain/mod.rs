@@ -21,6 +21,7 @@ pub mod inbound;
 pub mod merge;
 pub mod migration;
 pub mod patch;
+pub mod portal;
 pub mod provenance;
 pub mod reply;
 pub mod text;

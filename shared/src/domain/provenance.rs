@@ -18,6 +18,8 @@ pub enum Actor {
     Merge { id: String },
     /// Something the helpdesk did by itself (`name` says what).
     System { name: String },
+    /// The customer themselves, in the portal (their customer id).
+    Portal { customer: String },
 }
 
 impl Actor {

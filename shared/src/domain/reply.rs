@@ -103,6 +103,8 @@ mod tests {
             moved_by: None,
             changed_by: None,
             last_agent_message: None,
+            cc_customers: Vec::new(),
+            last_public_at: None,
             created_at: crate::domain::clock::now(),
             updated_at: crate::domain::clock::now(),
             version: 1,

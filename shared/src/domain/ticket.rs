@@ -49,6 +49,8 @@ pub enum ThreadReason {
     /// It named one of the sender's tickets, but SES could not verify the sender (neither SPF
     /// nor DKIM passed): it started this one instead, marked unverified.
     Unverified,
+    /// Written by the customer in the portal.
+    Portal,
 }
 
 /// `[#ID]` tokens of a subject that are looked up, at most.
@@ -81,6 +83,14 @@ pub struct Ticket {
     /// so replies and changes of status read there in order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_agent_message: Option<AgentMessageRef>,
+    /// Customers (by id) who see the ticket as their own in the portal besides its customer:
+    /// colleagues who answered it there, customers an agent copied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc_customers: Vec<String>,
+    /// When the newest message its customer can see arrived (not an internal note): the
+    /// portal lists tickets by it. Unset on tickets from before the portal: `last_message_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_public_at: Option<Timestamp>,
     /// Who is making this version: the store files a change of status in the ticket's
     /// history under their name. Not stored with the ticket (the entry keeps it).
     #[serde(skip)]
@@ -113,6 +123,8 @@ impl PartialEq for Ticket {
             follow_up_of,
             moved_by,
             last_agent_message,
+            cc_customers,
+            last_public_at,
             changed_by: _,
             created_at,
             updated_at,
@@ -129,6 +141,8 @@ impl PartialEq for Ticket {
             && *follow_up_of == other.follow_up_of
             && *moved_by == other.moved_by
             && *last_agent_message == other.last_agent_message
+            && *cc_customers == other.cc_customers
+            && *last_public_at == other.last_public_at
             && *created_at == other.created_at
             && *updated_at == other.updated_at
             && *version == other.version

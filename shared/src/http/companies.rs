@@ -3,6 +3,7 @@
 use super::*;
 use crate::domain::company::{AddDomain, CompanyInput};
 use crate::domain::company::{Company, DomainAdded};
+use crate::domain::customer::PortalAccess;
 use serde::Serialize;
 
 #[utoipa::path(post, path = "/companies", tag = "companies", summary = "Create a company",
@@ -124,6 +125,8 @@ pub struct CompanyView<'a> {
     pub name: &'a str,
     pub domains: &'a [String],
     pub notes: &'a Option<String>,
+    /// What a customer joining the company may see in the portal, unless theirs was set.
+    pub portal_default_access: PortalAccess,
     pub created_at: &'a str,
     pub updated_at: &'a str,
     pub version: u64,
@@ -136,6 +139,7 @@ impl<'a> From<&'a Company> for CompanyView<'a> {
             name: &company.name,
             domains: &company.domains,
             notes: &company.notes,
+            portal_default_access: company.portal_default_access,
             created_at: &company.created_at,
             updated_at: &company.updated_at,
             version: company.version,

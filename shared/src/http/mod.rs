@@ -13,6 +13,10 @@ mod inbound;
 mod merges;
 mod migrations;
 mod pagination;
+mod portal;
+mod portal_html;
+mod portal_pages;
+mod portal_views;
 mod privacy;
 mod problem;
 mod tickets;
@@ -66,6 +70,9 @@ use merges::*;
 use migrations::*;
 pub use pagination::PageView;
 use pagination::*;
+pub use portal::ClientAddress;
+use portal::*;
+use portal_pages::*;
 use privacy::*;
 pub use problem::ApiError;
 use problem::*;
@@ -95,6 +102,7 @@ pub struct AppState {
     pub merges: MergeService,
     pub migrations: MigrationService,
     pub replies: ReplyService,
+    pub portal: crate::services::portal::PortalService,
     pub auth: Arc<dyn Authenticator>,
     pub links: Links,
 }
@@ -140,6 +148,7 @@ substate! {
     MergeService => merges,
     MigrationService => migrations,
     ReplyService => replies,
+    crate::services::portal::PortalService => portal,
 }
 
 impl FromRef<AppState> for Links {
@@ -207,11 +216,41 @@ route_table! { ROUTES, table_routes;
     "/inbound" => { get: list_inbound },
     "/inbound/{id}" => { get: get_inbound },
     "/migrations/{name}" => { get: get_migration, post: start_migration },
+    "/customers/{email}/portal-sessions" => { delete: revoke_portal_sessions },
+    "/portal/sign-in" => { post: portal_sign_in },
+    "/portal/sessions" => { post: open_portal_session },
+    "/portal/sessions/current" => { delete: close_portal_session },
+    "/portal/me" => { get: portal_me, patch: update_portal_me },
+    "/portal/tickets" => { get: list_portal_tickets, post: open_portal_ticket },
+    "/portal/tickets/{id}" => { get: get_portal_ticket },
+    "/portal/tickets/{id}/messages" => { post: reply_portal_ticket },
+    "/portal/tickets/{id}/solve" => { post: solve_portal_ticket },
+    "/portal/tickets/{id}/attachments/{attachment}" => { get: download_portal_attachment },
+}
+
+// The portal's web pages and forms (HTML, not part of the API's description).
+route_table! { PORTAL_PAGES, portal_page_routes;
+    "/portal" => { get: portal_home },
+    "/portal/code" => { get: portal_code_page },
+    "/portal/link" => { get: portal_link_page },
+    "/portal/new" => { get: portal_new_page, post: portal_new_form },
+    "/portal/t/{id}" => { get: portal_ticket_page },
+    "/portal/t/{id}/reply" => { post: portal_reply_form },
+    "/portal/t/{id}/solve" => { post: portal_solve_form },
+    "/portal/form/sign-in" => { post: portal_sign_in_form },
+    "/portal/form/code" => { post: portal_code_form },
+    "/portal/form/link" => { post: portal_link_form },
+    "/portal/form/sign-out" => { post: portal_sign_out_form },
+    "/portal/static/portal.css" => { get: portal_stylesheet },
+    "/portal/static/icon.svg" => { get: portal_icon },
 }
 
 /// The routes, before their state: local mode adds its own (uploads, downloads) to these.
 pub fn routes() -> Router<AppState> {
     table_routes()
+        .merge(portal_page_routes())
+        // Multipart forms (portal files) read up to this; JSON bodies keep their own limits.
+        .layer(axum::extract::DefaultBodyLimit::max(6 * 1024 * 1024))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 use super::problem::Problem;
 use super::{
     addresses, companies, customers, export, fields, history, imports, inbound, merges, migrations,
-    privacy, tickets,
+    portal, privacy, tickets,
 };
 
 #[derive(OpenApi)]
@@ -73,6 +73,18 @@ use super::{
         inbound::get_inbound,
         migrations::start_migration,
         migrations::get_migration,
+        portal::revoke_portal_sessions,
+        portal::portal_sign_in,
+        portal::open_portal_session,
+        portal::close_portal_session,
+        portal::portal_me,
+        portal::update_portal_me,
+        portal::list_portal_tickets,
+        portal::open_portal_ticket,
+        portal::get_portal_ticket,
+        portal::reply_portal_ticket,
+        portal::solve_portal_ticket,
+        portal::download_portal_attachment,
     ),
     components(schemas(Problem)),
     modifiers(&Conventions),
@@ -85,7 +97,13 @@ pub struct ApiDoc;
 struct Conventions;
 
 /// Routes anyone may call.
-const OPEN_ROUTES: [&str; 3] = ["/health", "/openapi.json", "/downloads/{token}"];
+const OPEN_ROUTES: [&str; 5] = [
+    "/health",
+    "/openapi.json",
+    "/downloads/{token}",
+    "/portal/sign-in",
+    "/portal/sessions",
+];
 
 impl Modify for Conventions {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
@@ -100,6 +118,15 @@ impl Modify for Conventions {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "portalSession",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(
+                utoipa::openapi::security::ApiKeyValue::with_description(
+                    "hd_portal",
+                    "The customer portal's session cookie (writes need a same-origin Origin)",
+                ),
+            )),
         );
         doc.security = Some(vec![SecurityRequirement::new::<_, _, &str>("bearer", [])]);
         add_local_routes(doc);
@@ -128,6 +155,12 @@ impl Modify for Conventions {
                     .insert("default".into(), RefOr::T(problem.clone()));
                 if open {
                     operation.security = Some(vec![SecurityRequirement::default()]);
+                } else if path.starts_with("/portal/") {
+                    // A portal session: its cookie, or its token (`hdp_…`) as a Bearer token.
+                    operation.security = Some(vec![
+                        SecurityRequirement::new::<_, _, &str>("portalSession", []),
+                        SecurityRequirement::new::<_, _, &str>("bearer", []),
+                    ]);
                 }
             }
         }

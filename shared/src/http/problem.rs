@@ -14,25 +14,30 @@ pub(super) struct Problem {
     pub(super) errors: Vec<FieldError>,
 }
 
+/// The status code an error answers with.
+pub(super) fn status_of(error: &HelpdeskError) -> StatusCode {
+    status_and_title(error).0
+}
+
+fn status_and_title(error: &HelpdeskError) -> (StatusCode, &'static str) {
+    match error {
+        HelpdeskError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Validation failed"),
+        HelpdeskError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "Malformed request"),
+        HelpdeskError::Unauthorized => (StatusCode::UNAUTHORIZED, "Authentication required"),
+        HelpdeskError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
+        HelpdeskError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
+        HelpdeskError::Conflict { .. } => (StatusCode::CONFLICT, "Conflict"),
+        HelpdeskError::PreconditionFailed => {
+            (StatusCode::PRECONDITION_FAILED, "Precondition failed")
+        }
+        HelpdeskError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+        HelpdeskError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
+    }
+}
+
 impl IntoResponse for HelpdeskError {
     fn into_response(self) -> Response {
-        let (status, title) = match &self {
-            HelpdeskError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Validation failed"),
-            HelpdeskError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "Malformed request"),
-            HelpdeskError::Unauthorized => (StatusCode::UNAUTHORIZED, "Authentication required"),
-            HelpdeskError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
-            HelpdeskError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
-            HelpdeskError::Conflict { .. } => (StatusCode::CONFLICT, "Conflict"),
-            HelpdeskError::PreconditionFailed => {
-                (StatusCode::PRECONDITION_FAILED, "Precondition failed")
-            }
-            HelpdeskError::RateLimited { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "Too many requests")
-            }
-            HelpdeskError::Unavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable")
-            }
-        };
+        let (status, title) = status_and_title(&self);
         let detail = match &self {
             HelpdeskError::Validation(errors) => errors
                 .iter()

@@ -30,6 +30,10 @@ pub enum DueWork {
     Migration {
         name: String,
     },
+    /// A customer portal sign-in code to mail, by its request's id.
+    SignIn {
+        id: String,
+    },
 }
 
 impl DueWork {

@@ -4,4 +4,5 @@
 pub mod due;
 pub mod mailer;
 pub mod objects;
+pub mod portal;
 pub mod store;

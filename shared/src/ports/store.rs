@@ -519,6 +519,7 @@ pub trait Store:
     + ImportJobStore
     + TicketStore
     + InboundStore
+    + crate::ports::portal::PortalStore
 {
 }
 
@@ -535,6 +536,7 @@ impl<T> Store for T where
         + ImportJobStore
         + TicketStore
         + InboundStore
+        + crate::ports::portal::PortalStore
 {
 }
 

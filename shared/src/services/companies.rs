@@ -67,13 +67,14 @@ impl CompanyService {
         input: CompanyInput,
     ) -> Result<Company, HelpdeskError> {
         caller.require_manage_companies(None)?;
-        let (name, domains, notes) = input.validate()?;
+        let valid = input.validate()?;
         let now = crate::domain::clock::now();
         let company = Company {
             id: crate::domain::clock::new_id(),
-            name,
-            domains,
-            notes,
+            name: valid.name,
+            domains: valid.domains,
+            notes: valid.notes,
+            portal_default_access: valid.portal_default_access,
             created_by: Some(Actor::caller(&caller.subject)),
             changed_by: None,
             created_at: now.clone(),
@@ -127,13 +128,19 @@ impl CompanyService {
         if precondition.is_some_and(|p| !p.matches(current.version)) {
             return Err(HelpdeskError::PreconditionFailed);
         }
-        let base = serde_json::json!({ "name": current.name, "domains": current.domains, "notes": current.notes });
-        let (name, domains, notes) = CompanyInput::parse(merge_patch(base, patch))?.validate()?;
+        let base = serde_json::json!({
+            "name": current.name,
+            "domains": current.domains,
+            "notes": current.notes,
+            "portal_default_access": current.portal_default_access,
+        });
+        let valid = CompanyInput::parse(merge_patch(base, patch))?.validate()?;
         let mut next = current.bumped();
         next.changed_by = Some(Actor::caller(&caller.subject));
-        next.name = name;
-        next.domains = domains;
-        next.notes = notes;
+        next.name = valid.name;
+        next.domains = valid.domains;
+        next.notes = valid.notes;
+        next.portal_default_access = valid.portal_default_access;
         self.store.replace_company(&current, &next).await?;
         Ok(next)
     }

@@ -42,6 +42,7 @@ pub struct DueWorkRunner {
     pub erasures: Option<PrivacyService>,
     pub merges: Option<MergeService>,
     pub migrations: Option<MigrationService>,
+    pub sign_ins: Option<crate::services::portal::SignInSender>,
 }
 
 impl DueWorkRunner {
@@ -77,6 +78,10 @@ impl DueWorkRunner {
                     let merge = merges.run_merge(id, budget).await?;
                     Ok(job("merge", &merge.id, &merge.status))
                 }
+                None => not_due,
+            },
+            DueWork::SignIn { id } => match &self.sign_ins {
+                Some(sender) => sender.send(id).await.map(DueOutcome::Mail),
                 None => not_due,
             },
             DueWork::Migration { name } => match &self.migrations {

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod merges;
 pub mod migrations;
 pub mod notifications;
+pub mod portal;
 pub mod privacy;
 pub mod replies;
 pub mod retry;

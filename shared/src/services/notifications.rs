@@ -49,6 +49,10 @@ pub struct WelcomeTemplate {
     pub sender: String,
     pub subject: String,
     pub body: String,
+    /// The customer portal's address when the portal is on: the welcome email then invites
+    /// the customer to it (the seed's "Customer Portal welcome email"), and sign-in codes
+    /// link to it.
+    pub portal_url: Option<String>,
 }
 
 pub const DEFAULT_SUBJECT: &str = "Welcome, {{name}}";
@@ -78,7 +82,14 @@ impl WelcomeTemplate {
             sender,
             subject: configured("WELCOME_SUBJECT", DEFAULT_SUBJECT),
             body: configured("WELCOME_BODY", DEFAULT_BODY),
+            portal_url: None,
         }
+    }
+
+    /// This template with the portal at `url` (`None`: the portal is off).
+    pub fn with_portal(mut self, url: Option<String>) -> Self {
+        self.portal_url = url.map(|u| u.trim_end_matches('/').to_string());
+        self
     }
 
     pub fn render(&self, customer: &Customer) -> OutgoingMail {
@@ -95,11 +106,18 @@ impl WelcomeTemplate {
                 .replace("{{name}}", &name)
                 .replace("{{email}}", customer.email())
         };
+        let mut text = fill(&self.body);
+        if let Some(portal) = &self.portal_url {
+            text.push_str(&format!(
+                "\nYou can follow your requests, answer them and open new ones in our support \
+                 portal: sign in with this address at {portal}/portal\n"
+            ));
+        }
         OutgoingMail {
             from: self.sender.clone(),
             to: customer.email().to_string(),
             subject: fill(&self.subject),
-            text: fill(&self.body),
+            text,
             automated: true,
             tags: vec![("kind".into(), "welcome".into())],
             ..OutgoingMail::default()

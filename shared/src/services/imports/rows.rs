@@ -36,6 +36,15 @@ fn split_many(cell: &str, extra: &[char]) -> impl Iterator<Item = String> {
 }
 
 impl RowValues {
+    /// The portal access the row names, if it names one (a value that is not an access level
+    /// is the row's validation error later).
+    pub fn portal_access(&self) -> Option<crate::domain::customer::PortalAccess> {
+        self.single
+            .iter()
+            .find(|(target, value)| *target == Target::PortalAccess && !value.trim().is_empty())
+            .and_then(|(_, value)| serde_json::from_value(json!(value.trim().to_lowercase())).ok())
+    }
+
     /// Reads the row's cells through the plan (the email is the already-normalised key).
     pub fn read(plan: &ColumnPlan, record: &[String], email: Email) -> RowValues {
         let mut values = RowValues {

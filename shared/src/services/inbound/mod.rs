@@ -332,7 +332,10 @@ impl MailContext {
         let by = crate::domain::history::Actor::Inbound {
             message: inbound_id.to_string(),
         };
-        let customer = self.customers.new_customer(profile, false, by).await?;
+        let customer = self
+            .customers
+            .new_customer(profile, false, by, false)
+            .await?;
         match store.insert_customer(&customer).await {
             Ok(()) => {
                 tracing::info!(customer = %customer.email(), "customer created from inbound mail");

@@ -34,6 +34,7 @@ impl MailContext {
                     .received_at
                     .clone()
                     .max(ticket.last_message_at.clone());
+                next.last_public_at = Some(next.last_message_at.clone());
                 // The customer wrote back: whatever agents were waiting for, it is their turn.
                 next.status = TicketStatus::Open;
                 next.changed_by = Some(crate::domain::history::Actor::Inbound {
@@ -162,6 +163,8 @@ fn new_ticket(
         moved_by: None,
         changed_by: None,
         last_agent_message: None,
+        cc_customers: Vec::new(),
+        last_public_at: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

@@ -146,6 +146,8 @@ impl MergeService {
                         version: fresh.version + 1,
                         message_count: fresh.message_count,
                         last_message_at: fresh.last_message_at.clone(),
+                        last_public_at: fresh.last_public_at.clone(),
+                        cc_customers: fresh.cc_customers.clone(),
                         status: fresh.status,
                         ..next
                     };

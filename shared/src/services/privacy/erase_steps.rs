@@ -206,6 +206,11 @@ impl PrivacyService {
         })
         .await?;
         let id = &job.customer_id;
+        // The portal's sign-in codes and sessions name the person's addresses.
+        for hash in &job.email_hashes {
+            self.portal.delete_code(hash).await?;
+        }
+        self.portal.delete_sessions_of(id).await?;
         loop {
             let notes = self.customers.list_notes(id, None, PAGE).await?;
             for note in &notes.items {

@@ -11,6 +11,7 @@ pub use export::{EXPORTS_PREFIX, ExportSink};
 
 use crate::ports::mailer::Mailer;
 use crate::ports::objects::ObjectStore;
+use crate::ports::portal::PortalStore;
 use crate::ports::store::{
     CustomerStore, ErasureStore, HistoryStore, InboundStore, MergeStore, TicketStore,
 };
@@ -26,6 +27,7 @@ pub struct PrivacyService {
     inbound: Arc<dyn InboundStore>,
     erasures: Arc<dyn ErasureStore>,
     merges: Arc<dyn MergeStore>,
+    portal: Arc<dyn PortalStore>,
     addresses: AddressBook,
     mail: Arc<dyn ObjectStore>,
     /// Where copies of sent mail are kept, if anywhere (local mode's outbox).
@@ -40,6 +42,7 @@ pub struct PrivacyPorts {
     pub inbound: Arc<dyn InboundStore>,
     pub erasures: Arc<dyn ErasureStore>,
     pub merges: Arc<dyn MergeStore>,
+    pub portal: Arc<dyn PortalStore>,
     pub addresses: AddressBook,
     pub mail: Arc<dyn ObjectStore>,
     pub sent: Option<Arc<dyn Mailer>>,
@@ -54,6 +57,7 @@ impl PrivacyService {
             inbound: ports.inbound,
             erasures: ports.erasures,
             merges: ports.merges,
+            portal: ports.portal,
             addresses: ports.addresses,
             mail: ports.mail,
             sent: ports.sent,

@@ -199,6 +199,8 @@ impl ReplyService {
             next.last_message_at = now.clone().max(ticket.last_message_at.clone());
             if !content.internal {
                 next.status = TicketStatus::Pending;
+                next.last_public_at = Some(now.clone());
+                self.copy_in_customers(&mut next, &content.cc).await?;
             }
             next.last_agent_message = Some(AgentMessageRef {
                 id: message.id.clone(),
@@ -260,6 +262,27 @@ impl ReplyService {
             ));
         }
         Ok(customer)
+    }
+
+    /// Customers an agent copies on a reply see the ticket as their own in the portal.
+    async fn copy_in_customers(
+        &self,
+        ticket: &mut Ticket,
+        cc: &[Email],
+    ) -> Result<(), HelpdeskError> {
+        if cc.is_empty() {
+            return Ok(());
+        }
+        for customer in self
+            .customers
+            .find_customers(cc)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            crate::domain::portal::add_cc(ticket, &customer.id);
+        }
+        Ok(())
     }
 
     /// Every recipient's address marks: the customer's address must take mail from agents

@@ -31,6 +31,7 @@ mod limits;
 mod listing;
 mod merges;
 mod migrations;
+mod portal;
 mod schema;
 #[cfg(any(feature = "notifier", feature = "jobs"))]
 pub mod stream;

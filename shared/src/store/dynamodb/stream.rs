@@ -42,6 +42,9 @@ pub fn due_work(record: &EventRecord) -> Option<DueWork> {
                 message_key,
             })
         }
+        "sign_in" if string(image, "signin_status") == Some("pending") => {
+            super::portal::sign_in_of_pk(pk).map(|id| DueWork::SignIn { id: id.to_string() })
+        }
         kind if string(image, "job_status") == Some("running") => match kind {
             "erasure" => erasure_of_pk(pk).map(|e| DueWork::Erasure { id: JobId::of(e) }),
             "merge" => merge_of_pk(pk).map(|m| DueWork::Merge { id: MergeId::of(m) }),

@@ -27,13 +27,16 @@ impl TicketStore for DynamoStore {
             )?);
         }
         match &write.ticket {
-            TicketWrite::Insert(ticket) => ops.push(put(
-                table,
-                ticket_item(ticket)?,
-                NOT_EXISTS,
-                &[],
-                StoreError::Exists(format!("ticket {}", ticket.id)),
-            )?),
+            TicketWrite::Insert(ticket) => {
+                ops.push(put(
+                    table,
+                    ticket_item(ticket)?,
+                    NOT_EXISTS,
+                    &[],
+                    StoreError::Exists(format!("ticket {}", ticket.id)),
+                )?);
+                ops.extend(super::portal::portal_entry_ops(table, None, Some(ticket))?);
+            }
             TicketWrite::Replace { previous, next } => {
                 ops.extend(ticket_replace_ops(table, previous, next)?);
             }
@@ -241,6 +244,12 @@ impl TicketStore for DynamoStore {
             self.delete_keys(keys).await?;
         }
         self.delete_partition(history_pk(&ticket.id)).await?;
+        // The portal's entries, where the ticket as stored has them.
+        let stored: Option<Ticket> = self.get_doc(ticket_pk(&ticket.id)).await?;
+        if let Some(stored) = &stored {
+            self.delete_keys(super::portal::portal_entries(stored))
+                .await?;
+        }
         self.delete_keys(vec![(ticket_pk(&ticket.id), SINGLE.to_string())])
             .await
     }
@@ -368,5 +377,10 @@ fn ticket_replace_ops(
         StoreError::VersionMismatch,
     )?];
     ops.extend(super::history::history_op(table, previous, next)?);
+    ops.extend(super::portal::portal_entry_ops(
+        table,
+        Some(previous),
+        Some(next),
+    )?);
     Ok(ops)
 }

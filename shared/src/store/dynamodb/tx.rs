@@ -22,10 +22,10 @@ pub(super) fn put(
     on_fail: StoreError,
 ) -> Result<Op, StoreError> {
     let key = get_s(&item, "pk").unwrap_or_default().to_string();
-    let mut builder = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .condition_expression(condition);
+    let mut builder = Put::builder().table_name(table).set_item(Some(item));
+    if condition != ALWAYS {
+        builder = builder.condition_expression(condition);
+    }
     for (name, value) in values {
         builder = builder.expression_attribute_values(*name, value.clone());
     }
@@ -51,8 +51,10 @@ pub(super) fn delete(
     let mut builder = Delete::builder()
         .table_name(table)
         .key("pk", s(pk))
-        .key("sk", s(sk))
-        .condition_expression(condition);
+        .key("sk", s(sk));
+    if condition != ALWAYS {
+        builder = builder.condition_expression(condition);
+    }
     for (name, value) in values {
         builder = builder.expression_attribute_values(*name, value.clone());
     }
@@ -125,6 +127,8 @@ pub(super) const NOT_EXISTS: &str = "attribute_not_exists(pk)";
 
 pub(super) const AT_VERSION: &str = "version = :version";
 pub(super) const EXISTS: &str = "attribute_exists(pk)";
+/// No condition: a write whose item is derived from others in the same transaction.
+pub(super) const ALWAYS: &str = "";
 
 pub(super) const OWNED_BY: &str = "customer_id = :id";
 

@@ -17,6 +17,7 @@ const REPLIES: &str = "SELECT sort_key, doc FROM ticket_messages
      LIMIT ?1";
 const MERGES: &str = "SELECT id, doc FROM merges WHERE running = 1 ORDER BY id LIMIT ?1";
 const ERASURES: &str = "SELECT id, doc FROM erasures WHERE running = 1 ORDER BY id LIMIT ?1";
+const SIGN_INS: &str = "SELECT id, doc FROM sign_in_requests ORDER BY id LIMIT ?1";
 const MIGRATIONS: &str = "SELECT id, doc FROM migrations WHERE running = 1 ORDER BY id LIMIT ?1";
 
 #[async_trait]
@@ -29,6 +30,9 @@ impl DueWorkSource for SqliteStore {
             due.extend(welcomes.into_iter().map(|(_, customer)| DueWork::Welcome {
                 email: customer.profile.email,
             }));
+            let sign_ins: Vec<(String, serde_json::Value)> =
+                read_docs(connection, SIGN_INS, limit)?;
+            due.extend(sign_ins.into_iter().map(|(id, _)| DueWork::SignIn { id }));
             let replies: Vec<(String, TicketMessage)> = read_docs(connection, REPLIES, limit)?;
             due.extend(replies.into_iter().map(|(_, reply)| DueWork::Reply {
                 message_key: reply.list_key(),

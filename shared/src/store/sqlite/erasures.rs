@@ -37,7 +37,9 @@ impl AddressStore for SqliteStore {
             // Most registries are empty or small: one cheap check spares an import batch its
             // lookups, and the rest go a chunk to a statement.
             let any: bool = connection
-                .query_row("SELECT EXISTS (SELECT 1 FROM address_marks)", [], |r| r.get(0))
+                .query_row("SELECT EXISTS (SELECT 1 FROM address_marks)", [], |r| {
+                    r.get(0)
+                })
                 .map_err(unavailable)?;
             let mut found = std::collections::HashMap::new();
             if any {

@@ -31,6 +31,7 @@ fn person(i: usize) -> Customer {
         blocked: None,
         undeliverable: None,
         complained: None,
+        portal: Default::default(),
         created_by: None,
         changed_by: None,
         created_at: now.clone(),

@@ -16,6 +16,7 @@ mod keys;
 mod merge_tests;
 mod merges;
 mod migrations;
+mod portal;
 mod schema;
 mod tickets;
 

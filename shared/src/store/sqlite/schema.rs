@@ -9,8 +9,9 @@ use super::*;
 /// The schema version this code writes, kept in `PRAGMA user_version`:
 /// 0: the first layout (customers indexed by email, names and domain);
 /// 1: listing keys in `customer_keys`, filled in key order (see `keys`);
-/// 2: address marks (suppressions become the first of them), merges found by customer.
-const SCHEMA_VERSION: i64 = 2;
+/// 2: address marks (suppressions become the first of them), merges found by customer;
+/// 3: the customer portal (its listings of tickets, sign-in requests and codes, sessions).
+const SCHEMA_VERSION: i64 = 3;
 
 pub(super) const SCHEMA: &str = r#"
 -- Customers in id order (ids are time-ordered UUIDs, so new rows append). Imports write many
@@ -146,6 +147,32 @@ CREATE TABLE IF NOT EXISTS rate_limits (
     events INTEGER NOT NULL,
     PRIMARY KEY (key, window)
 ) WITHOUT ROWID;
+-- The portal's listings (domain::portal::portal_scopes): one row per ticket and listing,
+-- positioned by newest public activity.
+CREATE TABLE IF NOT EXISTS portal_entries (
+    scope     TEXT NOT NULL,
+    position  TEXT NOT NULL,
+    ticket_id TEXT NOT NULL,
+    PRIMARY KEY (scope, position)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS portal_entries_ticket ON portal_entries(ticket_id);
+-- Sign-in requests waiting to be answered, codes (by address hash), sessions (by token hash).
+CREATE TABLE IF NOT EXISTS sign_in_requests (
+    id  TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sign_in_codes (
+    address_hash TEXT PRIMARY KEY,
+    version      INTEGER NOT NULL,
+    doc          TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS portal_sessions (
+    token_hash  TEXT PRIMARY KEY,
+    expires_at  TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    doc         TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS portal_sessions_customer ON portal_sessions(customer_id);
 -- The merges that hold a copy of each customer (target and sources).
 CREATE TABLE IF NOT EXISTS merge_customers (
     customer_id TEXT NOT NULL,
@@ -299,6 +326,11 @@ impl SqliteStore {
         if existing && version < 2 {
             tracing::info!(path = %path.display(), "bringing the local database to schema 2");
             migrate_to_address_marks(&tx)?;
+        }
+        if existing && version < 3 {
+            tracing::info!(path = %path.display(), "bringing the local database to schema 3");
+            tx.execute_batch(SCHEMA).map_err(unavailable)?;
+            super::portal::fill_portal_entries(&tx)?;
         }
         tx.execute_batch(SCHEMA).map_err(unavailable)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)

@@ -35,6 +35,7 @@ impl TicketStore for SqliteStore {
                     if inserted == 0 {
                         return Err(StoreError::Exists(format!("ticket {}", ticket.id)));
                     }
+                    super::portal::write_portal_entries(tx, None, Some(ticket))?;
                 }
                 TicketWrite::Replace { previous, next } => replace_ticket_in(tx, previous, next)?,
             }
@@ -229,6 +230,7 @@ impl TicketStore for SqliteStore {
                     WHERE ticket_id = ?1)",
                 "DELETE FROM ticket_messages WHERE ticket_id = ?1",
                 super::history::DELETE_HISTORY,
+                "DELETE FROM portal_entries WHERE ticket_id = ?1",
                 "DELETE FROM tickets WHERE id = ?1",
             ] {
                 exec(tx, sql, [&id])?;
@@ -368,6 +370,7 @@ pub(super) fn replace_ticket_in(
     if updated == 0 {
         return Err(StoreError::VersionMismatch);
     }
+    super::portal::write_portal_entries(tx, Some(previous), Some(next))?;
     super::history::record_change(tx, previous, next)
 }
 

@@ -178,6 +178,7 @@ impl Run<'_> {
             access,
             companies: Mutex::new(HashMap::new()),
             domains: Mutex::new(HashMap::new()),
+            portal_defaults: Mutex::new(HashMap::new()),
         }
     }
 

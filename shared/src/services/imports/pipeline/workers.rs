@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::address::{admit, new_addresses};
+use crate::domain::customer::PortalAccess;
 use crate::domain::email::Email;
 
 // ---------------------------------------------------------------------------------------------
@@ -66,6 +67,8 @@ pub(super) struct Worker {
     pub(super) companies: Mutex<HashMap<String, Option<String>>>,
     /// Email domain → the company owning it.
     pub(super) domains: Mutex<HashMap<String, Option<String>>>,
+    /// Company id → the portal access its new members get.
+    pub(super) portal_defaults: Mutex<HashMap<String, PortalAccess>>,
 }
 
 pub(super) struct Candidate {
@@ -315,6 +318,16 @@ impl Worker {
             row: candidate.raw.row,
         };
         let company = candidate.company_id.as_deref();
+        let named_access = candidate.values.portal_access();
+        if named_access.is_some_and(PortalAccess::is_company_wide)
+            && !self.access.caller().can_manage_companies()
+        {
+            return Ok(Err(
+                "portal_access: company access is granted by admins and agents \
+                           who may manage companies"
+                    .into(),
+            ));
+        }
         let Some(existing) = current else {
             // A new customer: typed straight from the row when possible.
             let input = match candidate
@@ -341,6 +354,10 @@ impl Worker {
             }
             let mut customer =
                 crate::services::customers::customer_record(profile, self.send_welcome, by());
+            customer.portal.access_set = named_access.is_some();
+            if let (false, Some(company)) = (named_access.is_some(), &customer.profile.company_id) {
+                customer.profile.portal_access = self.portal_default(company).await?;
+            }
             customer.import_mark = Some(mark(RowOutcome::Created));
             // The mark names the job and row: `Customer::creator` reads it from there.
             customer.created_by = None;
@@ -384,6 +401,21 @@ impl Worker {
         }
     }
 
+    /// The portal access new members of a company get (read once per run).
+    async fn portal_default(&self, company_id: &str) -> Result<PortalAccess, HelpdeskError> {
+        if let Some(found) = cached(&self.portal_defaults, company_id) {
+            return Ok(found);
+        }
+        let store = self.ctx.customers.companies();
+        let access = store
+            .get_company(company_id)
+            .await?
+            .map(|c| c.portal_default_access)
+            .unwrap_or_default();
+        remember(&self.portal_defaults, company_id.to_string(), access);
+        Ok(access)
+    }
+
     /// The id of the company row `row` names; creates it when allowed. `Err` is the row's
     /// failure.
     pub(super) async fn company(
@@ -408,6 +440,7 @@ impl Worker {
                     name: name.trim().to_string(),
                     domains: Vec::new(),
                     notes: None,
+                    portal_default_access: Default::default(),
                     created_by: Some(crate::domain::history::Actor::Import {
                         job: self.job_id.clone(),
                         row,

@@ -1,5 +1,7 @@
 //! Customers: the record, its rules, and the service operations on it.
 
+mod marks;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -118,23 +120,29 @@ impl CustomerService {
         let access = CustomerAccess::new(caller, &self.field_set().await?);
         access.check_input(&input)?;
         let send_welcome = input.send_welcome.unwrap_or(false);
+        let access_set = input.portal_access.is_some();
         let profile = input
             .into_profile(access.editable_fields())
             .map_err(HelpdeskError::Validation)?;
         let profile = access.confine(None, profile);
         let by = Actor::caller(&caller.subject);
-        let customer = self.new_customer(profile, send_welcome, by).await?;
+        let customer = self
+            .new_customer(profile, send_welcome, by, access_set)
+            .await?;
         self.store.insert_customer(&customer).await?;
         tracing::info!(customer = %customer.email(), "customer created");
         Ok(customer)
     }
 
-    /// Builds a new record: checks the company and applies domain matching when none is given.
+    /// Builds a new record: checks the company and applies domain matching when none is given;
+    /// a customer in a company takes its portal default unless the request set the access
+    /// (`portal_access_set`).
     pub(crate) async fn new_customer(
         &self,
         mut profile: Profile,
         send_welcome: bool,
         by: Actor,
+        portal_access_set: bool,
     ) -> Result<Customer, HelpdeskError> {
         match &profile.company_id {
             Some(id) => require_company(self.companies.as_ref(), id, "company_id").await?,
@@ -146,8 +154,31 @@ impl CustomerService {
             }
         }
         let mut customer = customer_record(profile, send_welcome, by);
+        customer.portal.access_set = portal_access_set;
+        self.follow_company(&mut customer, None).await?;
         self.addresses.admit(&mut customer, None).await?;
         Ok(customer)
+    }
+
+    /// A customer who joined a company (it differs from `previous_company`) takes its portal
+    /// default, unless their access was set explicitly.
+    pub(crate) async fn follow_company(
+        &self,
+        customer: &mut Customer,
+        previous_company: Option<&str>,
+    ) -> Result<(), HelpdeskError> {
+        let joined = customer.profile.company_id.as_deref();
+        if customer.portal.access_set || joined.is_none() || joined == previous_company {
+            return Ok(());
+        }
+        if let Some(company) = self
+            .companies
+            .get_company(joined.unwrap_or_default())
+            .await?
+        {
+            customer.profile.portal_access = company.portal_default_access;
+        }
+        Ok(())
     }
 
     /// A customer by primary or alternate email, case-insensitively.
@@ -199,6 +230,7 @@ impl CustomerService {
         by: Actor,
     ) -> Result<Customer, HelpdeskError> {
         let base = access.editable_document(&current.profile)?;
+        let patch_names_portal_access = patch.get("portal_access").is_some();
         let merged = merge_patch(base, patch);
         let input = CustomerInput::parse(merged)?;
         let profile = input
@@ -211,6 +243,11 @@ impl CustomerService {
             require_company(self.companies.as_ref(), id, "company_id").await?;
         }
         let mut next = current.next_version(profile, &crate::domain::clock::now(), by);
+        if patch_names_portal_access {
+            next.portal.access_set = true;
+        }
+        self.follow_company(&mut next, current.profile.company_id.as_deref())
+            .await?;
         self.addresses.admit(&mut next, Some(current)).await?;
         Ok(next)
     }
@@ -313,7 +350,10 @@ impl CustomerService {
                         .map_err(HelpdeskError::Validation)?;
                     let profile = access.confine(None, profile);
                     let by = Actor::caller(&access.caller().subject);
-                    let customer = self.new_customer(profile, send_welcome, by).await?;
+                    let access_set = patch.get("portal_access").is_some();
+                    let customer = self
+                        .new_customer(profile, send_welcome, by, access_set)
+                        .await?;
                     match self.store.insert_customer(&customer).await {
                         // Someone created it meanwhile: go round again and update it instead.
                         Err(StoreError::EmailTaken(taken)) if taken == email => {
@@ -345,90 +385,6 @@ impl CustomerService {
                     }
                 }
             }
-        })
-        .await
-    }
-
-    /// `POST` (block) and `DELETE` (unblock) `/customers/{email}/block`, admins only. Blocking
-    /// a blocked customer (or unblocking one who is not) changes nothing and answers the record.
-    pub async fn set_blocked(
-        &self,
-        caller: &Caller,
-        email: &Email,
-        blocked: bool,
-    ) -> Result<Customer, HelpdeskError> {
-        caller.require_admin()?;
-        let customer = retry_on_conflict("customer", || async {
-            let current = self.find_customer(email).await?;
-            if current.blocked.is_some() == blocked {
-                return Ok(Attempt::Done(current));
-            }
-            let now = crate::domain::clock::now();
-            let by = Actor::caller(&caller.subject);
-            let mut next = current.next_version(current.profile.clone(), &now, by);
-            next.blocked = blocked.then(|| Block {
-                at: now.clone(),
-                by: caller.subject.clone(),
-            });
-            let outcome = self.store.replace_customer(&current, &next).await;
-            if outcome.is_ok() {
-                tracing::info!(customer = %next.email(), blocked, "customer block changed");
-            }
-            Attempt::of_write(outcome, || next)
-        })
-        .await?;
-        // The block is kept on the addresses too: deleting the customer lifts nothing, and the
-        // next mail from them makes no new, unblocked customer.
-        let mark = customer.blocked.as_ref().map(|block| AddressMark {
-            at: Some(block.at.clone()),
-            by: block.by.clone(),
-            reason: None,
-        });
-        for email in customer.all_emails() {
-            self.addresses
-                .set(email, MarkKind::Blocked, mark.clone())
-                .await?;
-        }
-        Ok(customer)
-    }
-
-    /// Clears the undeliverable mark (admins): replies may go to the address
-    /// again (after the customer said it works). Clearing a mark that is not there changes
-    /// nothing and answers the record.
-    pub async fn clear_undeliverable(
-        &self,
-        caller: &Caller,
-        email: &Email,
-    ) -> Result<Customer, HelpdeskError> {
-        self.clear_address_problem(caller, email, MarkKind::Undeliverable)
-            .await
-    }
-
-    /// Lifts a bounce (`Undeliverable`) or complaint (`Complained`) mark from the customer's
-    /// primary address and from the record (admins).
-    pub async fn clear_address_problem(
-        &self,
-        caller: &Caller,
-        email: &Email,
-        kind: MarkKind,
-    ) -> Result<Customer, HelpdeskError> {
-        caller.require_admin()?;
-        let customer = self.find_customer(email).await?;
-        self.addresses.set(customer.email(), kind, None).await?;
-        let problem = |c: &mut Customer| match kind {
-            MarkKind::Complained => c.complained.take(),
-            _ => c.undeliverable.take(),
-        };
-        retry_on_conflict("customer", || async {
-            let current = self.find_customer(email).await?;
-            let now = crate::domain::clock::now();
-            let by = Actor::caller(&caller.subject);
-            let mut next = current.next_version(current.profile.clone(), &now, by);
-            if problem(&mut next).is_none() {
-                return Ok(Attempt::Done(current));
-            }
-            let outcome = self.store.replace_customer(&current, &next).await;
-            Attempt::of_write(outcome, || next)
         })
         .await
     }
@@ -520,6 +476,7 @@ pub fn customer_record(profile: Profile, send_welcome: bool, by: Actor) -> Custo
         blocked: None,
         undeliverable: None,
         complained: None,
+        portal: Default::default(),
         created_by: Some(by.clone()),
         changed_by: Some(by),
         created_at: now.clone(),
