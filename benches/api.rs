@@ -4,6 +4,8 @@
 //! - handler latency p50/p99 for create, get and list, in process, through the same path Lambda
 //!   takes (API Gateway v2 event → lambda_http adapter → router → SQLite store);
 //! - release binary sizes of the API function and of `helpdesk`;
+//! - the customer portal: page and API latency with 32 clients on `helpdesk serve`, and the
+//!   DynamoDB capacity of its ticket list and ticket page;
 //! - DynamoDB capacity (WRU/RRU) per API create, get, list page and name search, per inbound
 //!   message and per welcome email, against the fake endpoint, which charges as DynamoDB does.
 //!
@@ -19,6 +21,9 @@ mod fake_dynamodb;
 #[allow(dead_code)]
 #[path = "support/unit_costs.rs"]
 mod unit_costs;
+
+#[path = "support/portal_load.rs"]
+mod portal_load;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -43,7 +48,7 @@ fn main() {
         .expect("runtime");
     println!("# helpdesk API benchmark\n");
     println!("machine: {}", report::machine());
-    // `API_BENCH_SECTIONS=capacity` (a comma list of sizes, start, latency, capacity) runs some.
+    // `API_BENCH_SECTIONS=capacity` (a comma list of sizes, start, portal, latency, capacity) runs some.
     let sections = std::env::var("API_BENCH_SECTIONS").ok();
     let run = |name: &str| {
         sections
@@ -55,6 +60,10 @@ fn main() {
     }
     if run("start") {
         start_up();
+    }
+    if run("portal") {
+        portal_load::latency();
+        runtime.block_on(portal_load::capacity());
     }
     if run("latency") {
         runtime.block_on(handler_latency());
@@ -186,6 +195,42 @@ impl Lambda {
         serde_json::to_value(&response).expect("json")["statusCode"]
             .as_u64()
             .unwrap_or(0) as u16
+    }
+}
+
+impl Lambda {
+    /// A request without the JWT authorizer's claims (the portal's routes), `path` with its
+    /// query string; answers status and body.
+    async fn call_with_anonymous(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let (path, query) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let mut event = self.fixture.clone();
+        for (name, value) in headers {
+            event["headers"][*name] = json!(value);
+        }
+        event["rawPath"] = json!(path);
+        event["rawQueryString"] = json!(query);
+        event["requestContext"]["http"]["method"] = json!(method);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["requestContext"]["authorizer"] = Value::Null;
+        event["body"] = json!(body.map(Value::to_string).unwrap_or_default());
+        let request: LambdaRequest = serde_json::from_value(event).expect("event");
+        let mut adapter = lambda_http::Adapter::from(self.router.clone());
+        let response = adapter
+            .call(LambdaEvent::new(request, Context::default()))
+            .await
+            .expect("response");
+        let response = serde_json::to_value(&response).expect("json");
+        let status = response["statusCode"].as_u64().unwrap_or(0) as u16;
+        let text = response["body"].as_str().unwrap_or_default();
+        (status, serde_json::from_str(text).unwrap_or(Value::Null))
     }
 }
 

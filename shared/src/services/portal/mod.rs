@@ -99,7 +99,7 @@ impl PortalService {
     /// not expired (see `PortalSession::holds_for`). One that no longer holds is deleted.
     pub async fn caller(&self, token: &str) -> Result<PortalCaller, HelpdeskError> {
         self.require_enabled()?;
-        let hash = sign_in::token_hash(token);
+        let hash = crate::domain::portal::token_hash(token);
         let session = self
             .portal
             .get_session(&hash)

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use sha2::Digest;
 
 use super::PortalService;
 use crate::domain::customer::Customer;
@@ -51,12 +50,6 @@ pub struct SignInMail {
     pub sender: String,
     /// The portal's base URL (`https://…`, no trailing slash).
     pub portal_url: String,
-}
-
-/// SHA-256, hex: codes, token secrets and session tokens are kept as this only.
-pub(super) fn token_hash(secret: &str) -> String {
-    let digest = sha2::Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares two hashes in time that does not depend on where they differ.
