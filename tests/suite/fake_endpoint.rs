@@ -188,7 +188,7 @@ async fn a_table_over_its_budget_is_throttled_whatever_the_keys() {
 async fn index_queries_page_as_dynamodb_does_and_are_charged_to_their_index() {
     let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
     // The API's listing scenario (cursors over the sharded listing, name search over three
-    // indexes) on the fake instead of moto: pages stop at their limit with a LastEvaluatedKey.
+    // indexes) on the fake instead of dynoxide: pages stop at their limit with a LastEvaluatedKey.
     crate::api::listing_with_cursors_and_search(crate::support::api_on_endpoint(
         &fake.endpoint(),
         "fake-listing",
@@ -250,7 +250,53 @@ async fn listings_over_many_shards_page_exactly_and_read_only_what_they_need() {
 }
 
 #[tokio::test]
-async fn listings_over_old_and_new_shards_on_moto() {
+async fn patterned_addresses_spread_over_the_listing_shards() {
+    use helpdesk_shared::ports::store::{CustomerStore, CustomerWrite};
+    use helpdesk_shared::store::dynamodb::{DynamoStore, INDEX_LISTING, LIST_SHARDS};
+    let client = crate::support::dynamo_client();
+    let table = format!("spread-{}", uuid::Uuid::new_v4().simple());
+    DynamoStore::create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client.clone(), &table);
+    // Addresses that follow a pattern: with the hash's low bits taken as they were, one shard
+    // of 64 held 9.5 % of these (six times its share).
+    let count = 3_200;
+    let writes: Vec<_> = (0..count)
+        .map(|i| {
+            let email = format!("person{i}@company{}.example", i % 5000);
+            CustomerWrite::Insert(crate::support::customer(&email))
+        })
+        .collect();
+    for chunk in writes.chunks(500) {
+        for outcome in store.write_customers(chunk).await.unwrap() {
+            outcome.unwrap();
+        }
+    }
+    let mut sizes = Vec::new();
+    for shard in 0..LIST_SHARDS {
+        let answer = client
+            .query()
+            .table_name(&table)
+            .index_name(INDEX_LISTING)
+            .key_condition_expression("list_pk = :pk")
+            .expression_attribute_values(":pk", s(&format!("CUSTOMERS#{shard}")))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .send()
+            .await
+            .unwrap();
+        sizes.push(answer.count);
+    }
+    assert_eq!(sizes.iter().sum::<i32>(), count);
+    let hottest = f64::from(*sizes.iter().max().unwrap()) / f64::from(count);
+    assert!(
+        hottest < 2.5 / 100.0,
+        "the hottest listing shard holds {:.2} % of customers (an even share is {:.2} %)",
+        hottest * 100.0,
+        100.0 / f64::from(LIST_SHARDS)
+    );
+}
+
+#[tokio::test]
+async fn listings_over_old_and_new_shards_on_dynoxide() {
     let client = crate::support::dynamo_client();
     let table = format!("shards-{}", uuid::Uuid::new_v4().simple());
     helpdesk_shared::store::dynamodb::DynamoStore::create_table(&client, &table)
@@ -288,9 +334,10 @@ async fn list_old_and_new_shards(
     for outcome in store.write_customers(&writes).await.unwrap() {
         outcome.unwrap();
     }
-    // A third of them as the 16-shard layout wrote them: the listing reads shards 0..63, which
-    // include the old 0..15, so existing tables need no migration.
-    for c in customers.iter().step_by(3) {
+    // A third of them as the 16-shard layout wrote them, and a third where 64 shards of the
+    // unmixed hash put them: the listing reads shards 0..63, which include both, so existing
+    // tables need no migration.
+    for (i, c) in customers.iter().enumerate().filter(|(i, _)| i % 3 != 2) {
         let email = c.profile.email.as_str();
         let key = s(&format!("EMAIL#{email}"));
         let mut item = client
@@ -303,7 +350,7 @@ async fn list_old_and_new_shards(
             .unwrap()
             .item
             .unwrap();
-        let old_shard = helpdesk_shared::stable_hash(email) % 16;
+        let old_shard = helpdesk_shared::stable_hash(email) % if i % 3 == 0 { 16 } else { 64 };
         item.insert("list_pk".into(), s(&format!("CUSTOMERS#{old_shard}")));
         client
             .put_item()

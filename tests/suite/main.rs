@@ -1,11 +1,12 @@
 //! The one integration test binary (one link of the AWS SDK instead of one per file).
 //!
-//! DynamoDB tests talk to `moto_server`, which `bash tests/run` installs and starts; its address
-//! comes in `MOTO_ENDPOINT`. Without it those tests fail with a message saying so.
+//! DynamoDB tests talk to dynoxide and S3/SES tests to `moto_server`, which `bash tests/run`
+//! installs and starts; their addresses come in `DYNAMODB_ENDPOINT` and `MOTO_ENDPOINT`.
+//! Without them those tests fail with a message saying so.
 
 /// Instantiates each named test (an `async fn(LambdaApi)`) twice: on SQLite with a folder, as
-/// in local mode, and on DynamoDB and S3 (moto), as in the cloud. Defined before the modules
-/// so that every one of them can use it.
+/// in local mode, and on DynamoDB (dynoxide) and S3 (moto), as in the cloud. Defined before the
+/// modules so that every one of them can use it.
 macro_rules! on_both_stores {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -35,4 +36,5 @@ mod portal;
 mod privacy;
 mod replies;
 mod security;
+mod streams;
 mod support;

@@ -1,7 +1,7 @@
 //! Layout migrations. Items written in the layout before 2026-12 (customers in the group
 //! index under `UNASSIGNED#<domain>`, inbound records without a sender key, JSON as a string
 //! attribute) are read, rewritten by the migration job and then served as new ones. The cloud
-//! runs are on a moto table and on the project's DynamoDB endpoint; SQLite, whose file is
+//! runs are on a dynoxide table and on the project's DynamoDB endpoint; SQLite, whose file is
 //! migrated when it opens, finds nothing to rewrite.
 
 use std::time::Duration;
@@ -65,10 +65,10 @@ impl Table {
 }
 
 #[tokio::test]
-async fn old_items_on_moto_are_migrated_and_served() {
+async fn old_items_on_dynoxide_are_migrated_and_served() {
     let api = LambdaApi::on_dynamodb().await;
     let Place::Cloud { table, .. } = &api.place else {
-        unreachable!("on_dynamodb keeps a moto table")
+        unreachable!("on_dynamodb keeps a dynoxide table")
     };
     let table = Table {
         client: dynamo_client(),

@@ -25,11 +25,18 @@ pub fn moto_endpoint() -> String {
     )
 }
 
-pub fn dynamo_client() -> aws_sdk_dynamodb::Client {
-    dynamo_client_at(&moto_endpoint())
+/// The DynamoDB engine of the tests (dynoxide), started by `bash tests/run`.
+pub fn dynamo_endpoint() -> String {
+    std::env::var("DYNAMODB_ENDPOINT").expect(
+        "DYNAMODB_ENDPOINT is not set: run the tests with `bash tests/run`, which installs and starts dynoxide",
+    )
 }
 
-/// A DynamoDB client for `endpoint` (moto, the fake, or the fault proxy).
+pub fn dynamo_client() -> aws_sdk_dynamodb::Client {
+    dynamo_client_at(&dynamo_endpoint())
+}
+
+/// A DynamoDB client for `endpoint` (dynoxide, the fake, or the fault proxy).
 pub fn dynamo_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(dynamo_config_at(endpoint).build())
 }
@@ -76,7 +83,7 @@ pub async fn dynamo_store() -> Arc<dyn Store> {
     let table = format!("helpdesk-{}", uuid::Uuid::new_v4());
     DynamoStore::create_table(&client, &table)
         .await
-        .expect("moto_server must accept CreateTable");
+        .expect("dynoxide must accept CreateTable");
     Arc::new(DynamoStore::new(client, table))
 }
 
@@ -230,7 +237,7 @@ impl LambdaApi {
         let table = format!("helpdesk-{}", uuid::Uuid::new_v4());
         DynamoStore::create_table(&client, &table)
             .await
-            .expect("moto_server must accept CreateTable");
+            .expect("dynoxide must accept CreateTable");
         let store = Arc::new(DynamoStore::new(client, table.clone()));
         let objects = s3_store().await;
         let bucket = objects.bucket().to_string();

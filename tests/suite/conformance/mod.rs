@@ -1,5 +1,5 @@
 //! One conformance suite, run against both stores: every test of its modules (one per
-//! capability) is instantiated for SQLite and for DynamoDB (moto) by the `conformance!` macro.
+//! capability) is instantiated for SQLite and for DynamoDB (dynoxide) by the `conformance!` macro.
 
 use crate::support::customer;
 use helpdesk_shared::domain::company::Company;

@@ -24,8 +24,22 @@ pub fn email_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix(EMAIL)
 }
 
+/// The listing shard of a customer. FNV-1a's low bits depend only on the low bits of each
+/// byte, so patterned addresses (`person1…personN@…`) crowded some shards when they were taken
+/// as they are (9.5 % of 3,200 such customers in one of 64 shards); MurmurHash3's finaliser
+/// spreads every input bit over the result first. Reads cover every shard, so customers written
+/// under the old placement are still listed and move when next written.
 pub(super) fn shard_of(email: &str) -> u32 {
-    (crate::domain::clock::stable_hash(email) % u64::from(LIST_SHARDS)) as u32
+    (mixed(crate::domain::clock::stable_hash(email)) % u64::from(LIST_SHARDS)) as u32
+}
+
+/// MurmurHash3's 64-bit finaliser (fmix64).
+fn mixed(hash: u64) -> u64 {
+    let mut h = hash ^ (hash >> 33);
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// One shard of the customer listing (`list_pk` of the listing and name indexes).

@@ -209,8 +209,10 @@ impl DynamoStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<Customer>, StoreError> {
+        // On the table's key, which every index entry carries: DynamoDB refuses a filter on
+        // the queried index's own keys (`list_sk`), which moto let through.
         let filter = ReadFilter {
-            expression: "contains(list_sk, :domain)".into(),
+            expression: "contains(pk, :domain)".into(),
             values: vec![(":domain".into(), s(format!("@{domain}")))],
         };
         let listing = ShardedListing {
