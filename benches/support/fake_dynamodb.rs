@@ -3,8 +3,9 @@
 //! `ProvisionedThroughputExceededException`, as a provisioned table would.
 //!
 //! It speaks the subset the import uses: GetItem, PutItem, Query (partition key only),
-//! BatchGetItem and TransactWriteItems (idempotent by `ClientRequestToken`), with the condition
-//! expressions the store adapter sends.
+//! BatchGetItem, TransactWriteItems (idempotent by `ClientRequestToken`) and
+//! BatchExecuteStatement (PartiQL `INSERT` only), with the condition expressions the store
+//! adapter sends.
 //! Items are kept as their JSON text and requests are parsed without building JSON trees, so
 //! that the endpoint's CPU cost stays small next to the importer's on a shared machine.
 //! Shared by `benches/import.rs` and the test suite (included with `#[path]`).
@@ -26,6 +27,10 @@ pub mod capacity;
 #[path = "fake_reads.rs"]
 mod reads;
 use reads::{batch_get, get_item, query};
+
+#[path = "fake_statements.rs"]
+mod statements;
+use statements::batch_execute;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -244,6 +249,7 @@ async fn handle(
         "BatchGetItem" => batch_get(&state, &body),
         "TransactWriteItems" => transact(&state, &body),
         "BatchWriteItem" => batch_write(&state, &body),
+        "BatchExecuteStatement" => batch_execute(&state, &body),
         other => Err(error(
             "UnknownOperationException",
             &format!("{other} is not implemented by the fake"),

@@ -44,12 +44,13 @@ struct Proxy {
     counts: Arc<FaultCounts>,
 }
 
-const WRITES: [&str; 5] = [
+const WRITES: [&str; 6] = [
     "PutItem",
     "TransactWriteItems",
     "DeleteItem",
     "UpdateItem",
     "BatchWriteItem",
+    "BatchExecuteStatement",
 ];
 
 impl FaultProxy {

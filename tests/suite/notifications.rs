@@ -309,14 +309,13 @@ async fn concurrent_deliveries_send_one_welcome() {
 }
 
 /// Welcome emails through a DynamoDB that fails one call in 7 and loses the answer of one write
-/// in 5 (the fault proxy before the fake endpoint), SES on moto: every welcome is sent exactly
+/// in 5 (the fault proxy before dynoxide), SES on moto: every welcome is sent exactly
 /// once, each batch within Lambda's three tries.
 #[tokio::test]
 async fn welcomes_are_sent_once_through_a_failing_dynamodb() {
-    use crate::fake_dynamodb::FakeDynamo;
     use crate::fault_proxy::FaultProxy;
-    let fake = FakeDynamo::start(std::time::Duration::ZERO, 0.0).await;
-    let proxy = FaultProxy::start(&fake.endpoint(), 7, 5, 42).await;
+    let table = crate::support::dynoxide_table().await;
+    let proxy = FaultProxy::start(&crate::support::dynamo_endpoint(), 7, 5, 42).await;
     let domain = format!("helpdesk-{}.test", uuid::Uuid::new_v4().simple());
     ses_client()
         .create_email_identity()
@@ -324,14 +323,14 @@ async fn welcomes_are_sent_once_through_a_failing_dynamodb() {
         .send()
         .await
         .expect("moto accepts CreateEmailIdentity");
-    let api = crate::support::api_on_endpoint(&proxy.endpoint(), "welcome-faults");
+    let api = crate::support::api_on_table(&proxy.endpoint(), &table, "welcome-faults");
     let mailer = Arc::new(SesMailer::new(ses_client()));
     let template = WelcomeTemplate::with_sender(format!("help@{domain}"));
     let handler = app::notifier(&api.store, mailer, template);
     let rig = Rig {
         api,
-        table: "fake".into(),
-        reader: crate::support::dynamo_client_at(&fake.endpoint()),
+        table,
+        reader: dynamo_client(),
         handler,
         sequence: AtomicUsize::new(1),
     };

@@ -90,8 +90,46 @@ pub async fn dynamo_store() -> Arc<dyn Store> {
 /// SQLite-free cloud stand-in for load and fault tests: the store on a DynamoDB-protocol
 /// endpoint (the project's fake), with a folder for the bucket.
 pub fn api_on_endpoint(endpoint: &str, label: &str) -> LambdaApi {
-    let store = Arc::new(DynamoStore::new(dynamo_client_at(endpoint), "fake"));
+    api_on_table(endpoint, "fake", label)
+}
+
+/// [`api_on_endpoint`] on `table` (a dynoxide table reached through a proxy).
+pub fn api_on_table(endpoint: &str, table: &str, label: &str) -> LambdaApi {
+    let store = Arc::new(DynamoStore::new(dynamo_client_at(endpoint), table));
     LambdaApi::new(store, Arc::new(FolderStore::new(temp_dir(label))))
+}
+
+/// A fresh table on dynoxide, for a test that reaches it through a proxy; answers its name.
+pub async fn dynoxide_table() -> String {
+    let table = format!("helpdesk-{}", uuid::Uuid::new_v4());
+    DynamoStore::create_table(&dynamo_client(), &table)
+        .await
+        .expect("dynoxide must accept CreateTable");
+    table
+}
+
+/// How many items `table` on dynoxide holds.
+pub async fn items_in(table: &str) -> i32 {
+    let client = dynamo_client();
+    let mut count = 0;
+    let mut after = None;
+    // Bounded: a test table holds far fewer than 1,000 pages.
+    for _ in 0..1_000 {
+        let page = client
+            .scan()
+            .table_name(table)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_exclusive_start_key(after)
+            .send()
+            .await
+            .expect("Scan");
+        count += page.count;
+        after = page.last_evaluated_key;
+        if after.is_none() {
+            return count;
+        }
+    }
+    panic!("{table} did not end");
 }
 
 pub fn temp_dir(label: &str) -> PathBuf {

@@ -119,9 +119,8 @@ async fn a_crashed_import_resumes_and_counts_each_row_once() {
 #[tokio::test]
 async fn throttled_writes_are_retried_and_nothing_is_lost() {
     use crate::fake_dynamodb::FakeDynamo;
-    // 10 ms per request and 300 writes/s: the import must back off and retry. (Each new
-    // customer is its own conditional put, and the unoptimised test build sends about 600 a
-    // second, so the budget sits well below that.)
+    // 10 ms per request and 300 writes/s: the import must back off and retry the statements
+    // refused in each batch (the request itself answers 200), and lose none of them.
     let fake = FakeDynamo::start(Duration::from_millis(10), 300.0).await;
     let rig = Rig::new(crate::support::api_on_endpoint(
         &fake.endpoint(),
@@ -136,8 +135,9 @@ async fn throttled_writes_are_retried_and_nothing_is_lost() {
     assert_eq!(counts(&job), [2_000, 2_000, 0, 0, 0, 0], "{job}");
     let stats = fake.stats();
     assert!(stats.throttled > 0, "the endpoint throttled: {stats:?}");
+    // New customers go 25 to a request (statements sent again included).
     assert!(
-        stats.requests > stats.throttled && stats.items_written >= 2_000,
+        stats.requests < 2_000 / 5 && stats.items_written >= 2_000,
         "{stats:?}"
     );
     // Every customer is stored exactly once (plus the import job item, and the salt the
@@ -201,12 +201,15 @@ async fn a_file_uploaded_to_the_presigned_url_is_imported() {
 /// delivers the event up to three times; the outcome must be the fault-free one.
 #[tokio::test]
 async fn an_import_survives_a_failing_dynamodb_within_three_tries() {
-    use crate::fake_dynamodb::FakeDynamo;
     use crate::fault_proxy::FaultProxy;
     use std::sync::atomic::Ordering;
-    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
-    let proxy = FaultProxy::start(&fake.endpoint(), 7, 5, 20_261_201).await;
-    let rig = Rig::new(crate::support::api_on_endpoint(&proxy.endpoint(), "faults"));
+    let table = crate::support::dynoxide_table().await;
+    let proxy = FaultProxy::start(&crate::support::dynamo_endpoint(), 7, 5, 20_261_201).await;
+    let rig = Rig::new(crate::support::api_on_table(
+        &proxy.endpoint(),
+        &table,
+        "faults",
+    ));
     // 10,000 new customers, 500 repeated emails (the later row wins), 200 bad rows.
     let mut csv = String::from("Email,First Name,Last Name\n");
     for i in 0..10_000 {
@@ -254,7 +257,7 @@ async fn an_import_survives_a_failing_dynamodb_within_three_tries() {
     let report = rig.report(&job).await;
     assert_eq!(report.lines().count(), 201, "a complete error report");
     // Each customer stored once, plus the job and the salt of address hashes.
-    assert_eq!(fake.stats().items_stored, 10_002, "{:?}", fake.stats());
+    assert_eq!(crate::support::items_in(&table).await, 10_002);
 
     // A redelivered event changes nothing.
     let again = rig
@@ -266,7 +269,7 @@ async fn an_import_survives_a_failing_dynamodb_within_three_tries() {
         counts(&rig.job(&id).await),
         [10_700, 10_000, 0, 0, 200, 500]
     );
-    assert_eq!(fake.stats().items_stored, 10_002);
+    assert_eq!(crate::support::items_in(&table).await, 10_002);
 
     let faults = &proxy.counts;
     assert!(

@@ -68,13 +68,13 @@ async fn pathological_messages_cost_a_constant_number_of_requests() {
 /// threaded as without faults.
 #[tokio::test]
 async fn inbound_mail_survives_a_failing_dynamodb() {
-    use crate::fake_dynamodb::FakeDynamo;
     use crate::fault_proxy::FaultProxy;
     use std::sync::atomic::Ordering as Relaxed;
-    let fake = FakeDynamo::start(std::time::Duration::ZERO, 0.0).await;
-    let proxy = FaultProxy::start(&fake.endpoint(), 7, 5, 7).await;
-    let mail = Mail::new(crate::support::api_on_endpoint(
+    let table = crate::support::dynoxide_table().await;
+    let proxy = FaultProxy::start(&crate::support::dynamo_endpoint(), 7, 5, 7).await;
+    let mail = Mail::new(crate::support::api_on_table(
         &proxy.endpoint(),
+        &table,
         "mail-faults",
     ));
     let mut tickets = Vec::new();

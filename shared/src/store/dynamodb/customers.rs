@@ -294,21 +294,29 @@ impl CustomerStore for DynamoStore {
                 grouped.push(index);
             }
         }
-        let puts = futures::stream::iter(
-            singles
+        let (inserts, singles) = self.split_inserts(singles);
+        let puts =
+            futures::stream::iter(singles.into_iter().map(|(index, op)| async move {
+                self.put_paced(op).await.map(|o| vec![(index, o)])
+            }))
+            .buffer_unordered(CONCURRENT_PUTS)
+            .collect::<Vec<_>>();
+        let batches = futures::stream::iter(
+            statements::into_batches(inserts)
                 .into_iter()
-                .map(|(index, op)| async move { (index, self.put_paced(op).await) }),
+                .map(|batch| self.insert_batch(batch)),
         )
-        .buffer_unordered(CONCURRENT_PUTS)
+        .buffer_unordered(statements::CONCURRENT_BATCHES)
         .collect::<Vec<_>>();
-        let (put_outcomes, outcomes) =
-            futures::join!(puts, self.write_in_transactions(writes, grouped));
+        let (put_outcomes, batch_outcomes, outcomes) =
+            futures::join!(puts, batches, self.write_in_transactions(writes, grouped));
         let mut outcomes = outcomes?;
         for (index, error) in refused {
             outcomes[index] = Some(Err(error));
         }
-        for (index, outcome) in put_outcomes {
-            match outcome? {
+        let singles = put_outcomes.into_iter().chain(batch_outcomes);
+        for (index, outcome) in flatten(singles)? {
+            match outcome {
                 PutOutcome::Done(result) => outcomes[index] = Some(result),
                 PutOutcome::GaveUp(message) => {
                     tracing::warn!(%message, "bulk puts stayed throttled");

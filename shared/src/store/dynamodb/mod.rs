@@ -33,6 +33,7 @@ mod merges;
 mod migrations;
 mod portal;
 mod schema;
+mod statements;
 #[cfg(any(feature = "notifier", feature = "jobs"))]
 pub mod stream;
 mod tickets;
@@ -78,6 +79,7 @@ use bulk::*;
 use items::*;
 use keys::*;
 pub use keys::{INDEX_FIRST, INDEX_GROUP, INDEX_LAST, INDEX_LISTING, LIST_SHARDS, email_of_pk};
+use statements::flatten;
 use tx::*;
 
 use crate::aws::{AwsConfig, LazyClient, send_retrying};
@@ -90,6 +92,19 @@ pub struct DynamoStore {
     table: String,
     /// Shared by every bulk write of this store (one per Lambda container or process).
     pacer: Arc<WritePacer>,
+    /// How bulk writes create new items: batched PartiQL `INSERT`s, or one conditional
+    /// `PutItem` each (the measured baseline, and engines without PartiQL).
+    inserts: BulkInserts,
+}
+
+/// How `write_customers` creates new single-item customers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BulkInserts {
+    /// `BatchExecuteStatement` with 25 PartiQL `INSERT`s per request.
+    #[default]
+    Statements,
+    /// One conditional `PutItem` per item.
+    Puts,
 }
 
 pub(super) fn unavailable<E, R>(error: SdkError<E, R>) -> StoreError
@@ -155,7 +170,14 @@ impl DynamoStore {
             )),
             table: table.into(),
             pacer: Arc::default(),
+            inserts: BulkInserts::default(),
         }
+    }
+
+    /// This store creating new items in bulk as `inserts` says.
+    pub fn with_bulk_inserts(mut self, inserts: BulkInserts) -> Self {
+        self.inserts = inserts;
+        self
     }
 
     /// The store a Lambda function uses, table from `TABLE_NAME`. Its clients are built from
@@ -166,6 +188,7 @@ impl DynamoStore {
             clients: Arc::new(LazyClient::deferred(config, Clients::from_sdk_config)),
             table,
             pacer: Arc::default(),
+            inserts: BulkInserts::default(),
         })
     }
 

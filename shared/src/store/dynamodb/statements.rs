@@ -1,0 +1,269 @@
+//! New items in bulk as PartiQL `INSERT`s, 25 to a `BatchExecuteStatement`.
+//!
+//! An `INSERT` fails for an existing key with its own `DuplicateItem` and leaves the item as it
+//! was: a conditional create at 1 WRU per KB, like a conditional `PutItem`, but one request
+//! carries 25 of them, so the importer signs, sends and parses a twenty-fifth of the requests
+//! (its CPU per row is the Lambda bill). The request answers 200 while single statements fail:
+//! each statement's answer is read on its own. Throttled or failed statements go again, alone,
+//! in a later request; a statement whose answer may have been lost carries a write id, and a
+//! `DuplicateItem` that finds its own write id is the write having gone through.
+
+use super::*;
+use aws_sdk_dynamodb::types::{BatchStatementErrorCodeEnum, BatchStatementRequest};
+
+/// DynamoDB's limit of statements per `BatchExecuteStatement`.
+pub(super) const STATEMENTS_PER_BATCH: usize = 25;
+
+/// Batches one `write_customers` call has in flight.
+pub(super) const CONCURRENT_BATCHES: usize = 8;
+
+/// One item to insert, with what its failure means.
+pub(super) struct Insert {
+    /// The caller's index of the write.
+    pub(super) index: usize,
+    key: (String, String),
+    item: Item,
+    write_id: String,
+    on_fail: StoreError,
+    /// Sent before in a request whose answer did not come back whole: it may be stored.
+    maybe_applied: bool,
+}
+
+impl Insert {
+    /// Whether `op` creates a new item (a put on condition that its key is free).
+    pub(super) fn creates(op: &Op) -> bool {
+        op.write
+            .put
+            .as_ref()
+            .is_some_and(|put| put.condition_expression.as_deref() == Some(NOT_EXISTS))
+    }
+
+    /// The insert of `op`, a put that [`Insert::creates`].
+    pub(super) fn of(index: usize, op: Op) -> Option<Insert> {
+        let mut item = op.write.put?.item;
+        let write_id = uuid::Uuid::new_v4().to_string();
+        item.insert(WRITE_ID.into(), s(&write_id));
+        let key = (
+            op.key.clone(),
+            get_s(&item, "sk").unwrap_or(SINGLE).to_string(),
+        );
+        Some(Insert {
+            index,
+            key,
+            item,
+            write_id,
+            on_fail: op.on_fail,
+            maybe_applied: false,
+        })
+    }
+
+    /// `INSERT INTO "table" VALUE {'name': ?, …}` and its parameters, in the same order.
+    fn statement(&self, table: &str) -> Result<BatchStatementRequest, StoreError> {
+        let mut fields = Vec::with_capacity(self.item.len());
+        let mut parameters = Vec::with_capacity(self.item.len());
+        // The attribute names are the adapter's own (never a client's text), so they can be
+        // spelled into the statement; every value is a parameter.
+        for (name, value) in &self.item {
+            fields.push(format!("'{name}': ?"));
+            parameters.push(value.clone());
+        }
+        BatchStatementRequest::builder()
+            .statement(format!(
+                "INSERT INTO \"{table}\" VALUE {{{}}}",
+                fields.join(", ")
+            ))
+            .set_parameters(Some(parameters))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("dynamodb: {e}")))
+    }
+}
+
+/// Puts `inserts` in batches that never hold one key twice (DynamoDB refuses such a batch),
+/// in their order otherwise.
+pub(super) fn into_batches(inserts: Vec<Insert>) -> Vec<Vec<Insert>> {
+    let mut batches: Vec<Vec<Insert>> = Vec::new();
+    for insert in inserts {
+        let free = batches.iter().position(|batch| {
+            batch.len() < STATEMENTS_PER_BATCH && batch.iter().all(|i| i.key != insert.key)
+        });
+        match free {
+            Some(at) => batches[at].push(insert),
+            None => batches.push(vec![insert]),
+        }
+    }
+    batches
+}
+
+/// What became of one statement's answer.
+enum Answer {
+    Written,
+    /// Its key exists (and holds another write): the caller's `on_fail`.
+    Refused,
+    /// Throttled or failed on the way: send it again.
+    Again {
+        maybe_applied: bool,
+    },
+}
+
+impl DynamoStore {
+    /// Sends one batch of inserts at the pace of the [`WritePacer`] until every statement has
+    /// its outcome, sending the throttled and failed ones again with backoff. Answers each
+    /// insert's caller index and outcome.
+    pub(super) async fn insert_batch(
+        &self,
+        batch: Vec<Insert>,
+    ) -> Result<Vec<(usize, PutOutcome)>, StoreError> {
+        let mut pending = batch;
+        let mut outcomes = Vec::with_capacity(pending.len());
+        let mut message = String::new();
+        for attempt in 0..MAX_BATCH_ROUNDS {
+            if pending.is_empty() {
+                return Ok(outcomes);
+            }
+            if attempt > 0 {
+                backoff(attempt - 1).await;
+            }
+            let statements = pending
+                .iter()
+                .map(|insert| insert.statement(&self.table))
+                .collect::<Result<Vec<_>, _>>()?;
+            self.pacer.pace(pending.len()).await;
+            let sent = self
+                .client()
+                .await
+                .batch_execute_statement()
+                .set_statements(Some(statements))
+                .send()
+                .await;
+            let answers = match sent {
+                Ok(answer) => answer.responses.unwrap_or_default(),
+                Err(error) if crate::aws::is_transient(&error) => {
+                    if crate::aws::is_throttling(&error) {
+                        self.pacer.throttled(Instant::now());
+                    } else {
+                        // A 5xx or a lost connection: the statements may have been applied.
+                        pending.iter_mut().for_each(|i| i.maybe_applied = true);
+                    }
+                    message = format!("dynamodb: {}", DisplayErrorContext(error));
+                    continue;
+                }
+                Err(error) => return Err(unavailable(error)),
+            };
+            let mut again = Vec::new();
+            let (mut throttled, mut accepted) = (false, 0);
+            for (position, mut insert) in pending.into_iter().enumerate() {
+                let outcome = match self.answer_of(&insert, answers.get(position)).await? {
+                    Answer::Written => Ok(()),
+                    Answer::Refused => Err(insert.on_fail),
+                    Answer::Again { maybe_applied } => {
+                        throttled |= !maybe_applied;
+                        insert.maybe_applied |= maybe_applied;
+                        again.push(insert);
+                        continue;
+                    }
+                };
+                accepted += 1;
+                outcomes.push((insert.index, PutOutcome::Done(outcome)));
+            }
+            self.pacer.accepted(accepted, Instant::now());
+            if throttled {
+                self.pacer.throttled(Instant::now());
+            }
+            if !again.is_empty() {
+                message = format!("dynamodb: {} statements throttled or failed", again.len());
+            }
+            pending = again;
+        }
+        if pending.is_empty() {
+            return Ok(outcomes);
+        }
+        Ok(outcomes
+            .into_iter()
+            .chain(
+                pending
+                    .into_iter()
+                    .map(|i| (i.index, PutOutcome::GaveUp(message.clone()))),
+            )
+            .collect())
+    }
+
+    /// What one statement's answer means for its insert.
+    async fn answer_of(
+        &self,
+        insert: &Insert,
+        answer: Option<&aws_sdk_dynamodb::types::BatchStatementResponse>,
+    ) -> Result<Answer, StoreError> {
+        let Some(answer) = answer else {
+            // An answer without this statement's entry: as if it was lost.
+            return Ok(Answer::Again {
+                maybe_applied: true,
+            });
+        };
+        let Some(error) = answer.error.as_ref() else {
+            return Ok(Answer::Written);
+        };
+        use BatchStatementErrorCodeEnum as Code;
+        match error.code.as_ref() {
+            Some(Code::DuplicateItem | Code::ConditionalCheckFailed) => {
+                let ours = insert.maybe_applied
+                    && self
+                        .holds_write(insert.key.clone(), &insert.write_id)
+                        .await?;
+                Ok(if ours {
+                    Answer::Written
+                } else {
+                    Answer::Refused
+                })
+            }
+            Some(
+                Code::ProvisionedThroughputExceeded
+                | Code::ThrottlingError
+                | Code::RequestLimitExceeded
+                | Code::TransactionConflict,
+            ) => Ok(Answer::Again {
+                maybe_applied: false,
+            }),
+            Some(Code::InternalServerError) => Ok(Answer::Again {
+                maybe_applied: true,
+            }),
+            other => Err(StoreError::Unavailable(format!(
+                "dynamodb: a batched insert failed: {other:?} {}",
+                error.message.as_deref().unwrap_or_default()
+            ))),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// The new items among single-item writes, to be inserted in batches (unless this store
+    /// puts them one by one); the rest stay conditional puts.
+    pub(super) fn split_inserts(
+        &self,
+        singles: Vec<(usize, Op)>,
+    ) -> (Vec<Insert>, Vec<(usize, Op)>) {
+        if self.inserts == BulkInserts::Puts {
+            return (Vec::new(), singles);
+        }
+        let mut inserts = Vec::new();
+        let mut puts = Vec::new();
+        for (index, op) in singles {
+            if Insert::creates(&op) {
+                inserts.extend(Insert::of(index, op));
+            } else {
+                puts.push((index, op));
+            }
+        }
+        (inserts, puts)
+    }
+}
+
+/// Every outcome of the puts and batches, or the first error that stopped one.
+pub(super) fn flatten(
+    answers: impl Iterator<Item = Result<Vec<(usize, PutOutcome)>, StoreError>>,
+) -> Result<Vec<(usize, PutOutcome)>, StoreError> {
+    let mut outcomes = Vec::new();
+    for answer in answers {
+        outcomes.extend(answer?);
+    }
+    Ok(outcomes)
+}
