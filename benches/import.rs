@@ -3,6 +3,10 @@
 //! against a local DynamoDB-protocol endpoint that adds 10 ms per request and throttles
 //! (ProvisionedThroughputExceededException) above a write budget (default 40,000 items/s).
 //!
+//! (b) creates new customers 25 to a `BatchExecuteStatement`; `dynamodb-puts`, its baseline,
+//! with one conditional `PutItem` each (as before). Both print the importer's own CPU (user +
+//! sys of the scenario process, not the endpoint's) per row.
+//!
 //! (c) The same as (b) with the test suite's fault proxy in front of the endpoint: one call in 7
 //! fails before the table (JSON 500, throttling, HTML 500), one write in 5 loses its answer.
 //!
@@ -49,7 +53,7 @@ use helpdesk_shared::objects::FolderStore;
 use helpdesk_shared::ports::store::{CustomerStore, CustomerWrite, Store};
 use helpdesk_shared::services::customers::CustomerService;
 use helpdesk_shared::services::imports::{ImportContext, RunOptions, run_import};
-use helpdesk_shared::store::dynamodb::DynamoStore;
+use helpdesk_shared::store::dynamodb::{BulkInserts, DynamoStore};
 use helpdesk_shared::store::sqlite::SqliteStore;
 
 const SCENARIO_FLAG: &str = "--scenario";
@@ -92,11 +96,18 @@ fn main() {
         let file = dir.join(format!("customers-{rows}.csv"));
         generate(&file, rows);
         let stores = std::env::var("IMPORT_BENCH_STORES")
-            .unwrap_or_else(|_| "sqlite-bare,sqlite,dynamodb,faults".into());
+            .unwrap_or_else(|_| "sqlite-bare,sqlite,dynamodb-puts,dynamodb,faults".into());
         let mut rates: Vec<(&str, f64)> = Vec::new();
-        for kind in ["sqlite-bare", "sqlite", "dynamodb", "faults", "limits"]
-            .into_iter()
-            .filter(|k| stores.split(',').any(|s| s == *k))
+        for kind in [
+            "sqlite-bare",
+            "sqlite",
+            "dynamodb-puts",
+            "dynamodb",
+            "faults",
+            "limits",
+        ]
+        .into_iter()
+        .filter(|k| stores.split(',').any(|s| s == *k))
         {
             // The endpoint runs in its own process: its memory is not the import's.
             let mut fake = (!kind.starts_with("sqlite")).then(|| {
@@ -319,10 +330,16 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
                         "bench", "bench", None, None, "bench",
                     ))
                     .build();
-                Arc::new(DynamoStore::new(
-                    aws_sdk_dynamodb::Client::from_conf(config),
-                    "bench",
-                ))
+                // The baseline: one conditional PutItem per new customer, as before #27.
+                let inserts = if kind == "dynamodb-puts" {
+                    BulkInserts::Puts
+                } else {
+                    BulkInserts::Statements
+                };
+                Arc::new(
+                    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "bench")
+                        .with_bulk_inserts(inserts),
+                )
             }
         };
         let started = Instant::now();
@@ -336,8 +353,9 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             job.counts
         );
         println!(
-            "| {kind}{{extra}} | {rows} | {:.1} s (importer CPU {cpu:.1} s) | {:.0} | {:.0} MiB |",
+            "| {kind}{{extra}} | {rows} | {:.1} s (importer CPU {cpu:.1} s, {:.0} µs per row) | {:.0} | {:.0} MiB |",
             elapsed.as_secs_f64(),
+            cpu * 1e6 / rows as f64,
             rows as f64 / elapsed.as_secs_f64(),
             report::peak_rss_mib()
         );

@@ -14,8 +14,9 @@ use aws_sdk_dynamodb::types::{BatchStatementErrorCodeEnum, BatchStatementRequest
 /// DynamoDB's limit of statements per `BatchExecuteStatement`.
 pub(super) const STATEMENTS_PER_BATCH: usize = 25;
 
-/// Batches one `write_customers` call has in flight.
-pub(super) const CONCURRENT_BATCHES: usize = 8;
+/// Batches one `write_customers` call has in flight: 400 statements, so that 10 ms per
+/// request still allows 40,000 rows a second.
+pub(super) const CONCURRENT_BATCHES: usize = 16;
 
 /// One item to insert, with what its failure means.
 pub(super) struct Insert {
