@@ -31,12 +31,13 @@ pub(super) struct Insert {
 }
 
 impl Insert {
-    /// Whether `op` creates a new item (a put on condition that its key is free).
+    /// Whether `op` creates a new single item (a put on condition that its key is free, with
+    /// the single-item sort key, which the lost-answer check reads back by partition key).
     pub(super) fn creates(op: &Op) -> bool {
-        op.write
-            .put
-            .as_ref()
-            .is_some_and(|put| put.condition_expression.as_deref() == Some(NOT_EXISTS))
+        op.write.put.as_ref().is_some_and(|put| {
+            put.condition_expression.as_deref() == Some(NOT_EXISTS)
+                && get_s(&put.item, "sk") == Some(SINGLE)
+        })
     }
 
     /// The insert of `op`, a put that [`Insert::creates`].
@@ -44,10 +45,7 @@ impl Insert {
         let mut item = op.write.put?.item;
         let write_id = uuid::Uuid::new_v4().to_string();
         item.insert(WRITE_ID.into(), s(&write_id));
-        let key = (
-            op.key.clone(),
-            get_s(&item, "sk").unwrap_or(SINGLE).to_string(),
-        );
+        let key = (op.key.clone(), SINGLE.to_string());
         Some(Insert {
             index,
             key,
@@ -60,19 +58,25 @@ impl Insert {
 
     /// `INSERT INTO "table" VALUE {'name': ?, …}` and its parameters, in the same order.
     fn statement(&self, table: &str) -> Result<BatchStatementRequest, StoreError> {
-        let mut fields = Vec::with_capacity(self.item.len());
+        let mut text = String::with_capacity(32 + table.len() + 16 * self.item.len());
+        text.push_str("INSERT INTO \"");
+        text.push_str(table);
+        text.push_str("\" VALUE {");
         let mut parameters = Vec::with_capacity(self.item.len());
         // The attribute names are the adapter's own (never a client's text), so they can be
         // spelled into the statement; every value is a parameter.
-        for (name, value) in &self.item {
-            fields.push(format!("'{name}': ?"));
+        for (position, (name, value)) in self.item.iter().enumerate() {
+            if position > 0 {
+                text.push_str(", ");
+            }
+            text.push('\'');
+            text.push_str(name);
+            text.push_str("': ?");
             parameters.push(value.clone());
         }
+        text.push('}');
         BatchStatementRequest::builder()
-            .statement(format!(
-                "INSERT INTO \"{table}\" VALUE {{{}}}",
-                fields.join(", ")
-            ))
+            .statement(text)
             .set_parameters(Some(parameters))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("dynamodb: {e}")))
@@ -98,7 +102,7 @@ pub(super) fn into_batches(inserts: Vec<Insert>) -> Vec<Vec<Insert>> {
 /// What became of one statement's answer.
 enum Answer {
     Written,
-    /// Its key exists (and holds another write): the caller's `on_fail`.
+    /// Its key exists: the caller's `on_fail`, unless the item there is this insert's own write.
     Refused,
     /// Throttled or failed on the way: send it again.
     Again {
@@ -150,11 +154,18 @@ impl DynamoStore {
                 }
                 Err(error) => return Err(unavailable(error)),
             };
+            let verdicts: Vec<Answer> = pending
+                .iter()
+                .enumerate()
+                .map(|(position, _)| answer_of(answers.get(position)))
+                .collect::<Result<_, _>>()?;
+            let ours = self.ours(&pending, &verdicts).await?;
             let mut again = Vec::new();
             let (mut throttled, mut accepted) = (false, 0);
-            for (position, mut insert) in pending.into_iter().enumerate() {
-                let outcome = match self.answer_of(&insert, answers.get(position)).await? {
+            for ((mut insert, verdict), ours) in pending.into_iter().zip(verdicts).zip(ours) {
+                let outcome = match verdict {
                     Answer::Written => Ok(()),
+                    Answer::Refused if ours => Ok(()),
                     Answer::Refused => Err(insert.on_fail),
                     Answer::Again { maybe_applied } => {
                         throttled |= !maybe_applied;
@@ -188,50 +199,67 @@ impl DynamoStore {
             .collect())
     }
 
-    /// What one statement's answer means for its insert.
-    async fn answer_of(
-        &self,
-        insert: &Insert,
-        answer: Option<&aws_sdk_dynamodb::types::BatchStatementResponse>,
-    ) -> Result<Answer, StoreError> {
-        let Some(answer) = answer else {
-            // An answer without this statement's entry: as if it was lost.
-            return Ok(Answer::Again {
-                maybe_applied: true,
-            });
+    /// For each insert refused as a duplicate after an attempt whose answer was lost: whether
+    /// the item there is its own write (one `BatchGetItem` for all of them).
+    async fn ours(&self, inserts: &[Insert], verdicts: &[Answer]) -> Result<Vec<bool>, StoreError> {
+        let doubtful = |(insert, verdict): (&Insert, &Answer)| {
+            insert.maybe_applied && matches!(verdict, Answer::Refused)
         };
-        let Some(error) = answer.error.as_ref() else {
-            return Ok(Answer::Written);
+        let pks: Vec<String> = inserts
+            .iter()
+            .zip(verdicts)
+            .filter(|pair| doubtful(*pair))
+            .map(|(insert, _)| insert.key.0.clone())
+            .collect();
+        let found = if pks.is_empty() {
+            HashMap::new()
+        } else {
+            self.batch_get(&pks).await?
         };
-        use BatchStatementErrorCodeEnum as Code;
-        match error.code.as_ref() {
-            Some(Code::DuplicateItem | Code::ConditionalCheckFailed) => {
-                let ours = insert.maybe_applied
-                    && self
-                        .holds_write(insert.key.clone(), &insert.write_id)
-                        .await?;
-                Ok(if ours {
-                    Answer::Written
-                } else {
-                    Answer::Refused
-                })
-            }
-            Some(
-                Code::ProvisionedThroughputExceeded
-                | Code::ThrottlingError
-                | Code::RequestLimitExceeded
-                | Code::TransactionConflict,
-            ) => Ok(Answer::Again {
-                maybe_applied: false,
-            }),
-            Some(Code::InternalServerError) => Ok(Answer::Again {
-                maybe_applied: true,
-            }),
-            other => Err(StoreError::Unavailable(format!(
-                "dynamodb: a batched insert failed: {other:?} {}",
-                error.message.as_deref().unwrap_or_default()
-            ))),
-        }
+        Ok(inserts
+            .iter()
+            .zip(verdicts)
+            .map(|pair| {
+                doubtful(pair)
+                    && found
+                        .get(&pair.0.key.0)
+                        .is_some_and(|item| get_s(item, WRITE_ID) == Some(pair.0.write_id.as_str()))
+            })
+            .collect())
+    }
+}
+
+/// What one statement's answer means for its insert.
+fn answer_of(
+    answer: Option<&aws_sdk_dynamodb::types::BatchStatementResponse>,
+) -> Result<Answer, StoreError> {
+    let Some(answer) = answer else {
+        // An answer without this statement's entry: as if it was lost.
+        return Ok(Answer::Again {
+            maybe_applied: true,
+        });
+    };
+    let Some(error) = answer.error.as_ref() else {
+        return Ok(Answer::Written);
+    };
+    use BatchStatementErrorCodeEnum as Code;
+    match error.code.as_ref() {
+        Some(Code::DuplicateItem | Code::ConditionalCheckFailed) => Ok(Answer::Refused),
+        Some(
+            Code::ProvisionedThroughputExceeded
+            | Code::ThrottlingError
+            | Code::RequestLimitExceeded
+            | Code::TransactionConflict,
+        ) => Ok(Answer::Again {
+            maybe_applied: false,
+        }),
+        Some(Code::InternalServerError) => Ok(Answer::Again {
+            maybe_applied: true,
+        }),
+        other => Err(StoreError::Unavailable(format!(
+            "dynamodb: a batched insert failed: {other:?} {}",
+            error.message.as_deref().unwrap_or_default()
+        ))),
     }
 }
 
