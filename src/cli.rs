@@ -135,6 +135,14 @@ pub struct ServeArgs {
     /// Turn the customer portal off: its routes answer 404 and welcome emails carry no link.
     #[arg(long)]
     pub no_portal: bool,
+    /// A file holding the portal's single sign-on secret (at least 32 bytes): a host
+    /// application then opens portal sessions with HS256 JWTs (`POST /portal/sessions
+    /// {"jwt"}`). Off without it.
+    #[arg(long, env = "HELPDESK_PORTAL_SSO_SECRET_FILE", value_name = "PATH")]
+    pub portal_sso_secret_file: Option<PathBuf>,
+    /// With single sign-on: a token for an address without a customer creates the customer.
+    #[arg(long, env = "HELPDESK_PORTAL_SSO_CREATE_CUSTOMERS")]
+    pub portal_sso_create_customers: bool,
 }
 
 #[derive(Args)]

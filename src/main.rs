@@ -255,6 +255,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         None => format!("http://{address}"),
     };
     let portal = !args.no_portal;
+    let sso = portal_sso(
+        args.portal_sso_secret_file.as_deref(),
+        args.portal_sso_create_customers,
+    )?;
     let app = data.app(portal.then_some(public_url.as_str()))?;
     let router = helpdesk::local::router(
         data.clone(),
@@ -263,6 +267,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         uploaded.clone(),
         &public_url,
         portal,
+        sso,
     );
     tokio::spawn(helpdesk::local::watch_folders(data.clone(), app, uploaded));
     println!("{keys_in_use}");
@@ -293,4 +298,22 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// The portal's single sign-on from the secret in `file` (surrounding whitespace ignored).
+fn portal_sso(
+    file: Option<&std::path::Path>,
+    create_customers: bool,
+) -> Result<Option<helpdesk_shared::services::portal::PortalSso>, String> {
+    let Some(file) = file else {
+        return Ok(None);
+    };
+    let secret = std::fs::read(file).map_err(|e| {
+        format!(
+            "cannot read the single sign-on secret {}: {e}",
+            file.display()
+        )
+    })?;
+    let secret = secret.trim_ascii();
+    helpdesk_shared::services::portal::PortalSso::new(secret, create_customers).map(Some)
 }

@@ -16,12 +16,14 @@ pub fn router(
     uploaded: Arc<tokio::sync::Notify>,
     public_url: &str,
     portal: bool,
+    portal_sso: Option<helpdesk_shared::services::portal::PortalSso>,
 ) -> axum::Router {
     let links = helpdesk_shared::http::Links {
         public_url: Some(Arc::from(public_url)),
     };
     let mut state = app.api_state(auth, links);
     state.portal.enabled = portal;
+    state.portal.sso = portal_sso;
     let routes = helpdesk_shared::http::routes()
         .merge(local_routes())
         .layer(axum::Extension(LocalUploads { data, uploaded }))

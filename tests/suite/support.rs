@@ -284,6 +284,14 @@ impl LambdaApi {
         api
     }
 
+    /// This API with the portal's single sign-on configured, as an operator would.
+    pub fn with_portal_sso(mut self, sso: helpdesk_shared::services::portal::PortalSso) -> Self {
+        let mut state = Self::wire(&self.store, &self.objects);
+        state.portal.sso = Some(sso);
+        self.router = helpdesk_shared::http::router(state);
+        self
+    }
+
     /// The API's services over this API's store and bucket, for tests that call one directly.
     pub fn services(&self) -> AppState {
         Self::wire(&self.store, &self.objects)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use helpdesk_shared::aws::AwsConfig;
 use helpdesk_shared::objects::S3Store;
 use helpdesk_shared::ports::store::Store;
+use helpdesk_shared::services::portal::PortalSso;
 use helpdesk_shared::services::replies::SupportAddress;
 use helpdesk_shared::store::dynamodb::DynamoStore;
 use helpdesk_shared::{app, telemetry};
@@ -24,5 +25,27 @@ async fn main() -> Result<(), lambda_http::Error> {
     let support = SupportAddress::from_env()?;
     // The customer portal is on unless the stack says otherwise (`PortalEnabled`).
     let portal = std::env::var("PORTAL_ENABLED").map_or(true, |v| v.trim() != "false");
-    lambda_http::run(app::api(&store, imports, mail, support, portal)).await
+    let sso = portal_sso(&config).await?;
+    lambda_http::run(app::api(&store, imports, mail, support, portal, sso)).await
+}
+
+/// The portal's single sign-on, when the stack names its secret (`PORTAL_SSO_SECRET_ARN`, a
+/// Secrets Manager secret): read once at start, so a rotated secret takes effect as containers
+/// are replaced. Unknown addresses get a customer only with `PORTAL_SSO_CREATE_CUSTOMERS=true`.
+async fn portal_sso(config: &AwsConfig) -> Result<Option<PortalSso>, lambda_http::Error> {
+    let Some(arn) = std::env::var("PORTAL_SSO_SECRET_ARN")
+        .ok()
+        .filter(|a| !a.trim().is_empty())
+    else {
+        return Ok(None);
+    };
+    let client = aws_sdk_secretsmanager::Client::new(config.get().await);
+    let secret = client.get_secret_value().secret_id(arn).send().await?;
+    let bytes = match (secret.secret_string(), secret.secret_binary()) {
+        (Some(text), _) => text.trim().as_bytes().to_vec(),
+        (None, Some(blob)) => blob.as_ref().to_vec(),
+        (None, None) => return Err("the portal's single sign-on secret is empty".into()),
+    };
+    let create = std::env::var("PORTAL_SSO_CREATE_CUSTOMERS").is_ok_and(|v| v.trim() == "true");
+    Ok(Some(PortalSso::new(&bytes, create)?))
 }

@@ -89,6 +89,7 @@ pub fn portal(
         limits: crate::services::limits::RateLimiter::new(store.clone()),
         mail,
         support,
+        creator: customers(store),
         enabled: true,
     })
 }
@@ -102,11 +103,13 @@ pub fn api(
     mail: Arc<dyn ObjectStore>,
     support: SupportAddress,
     portal_enabled: bool,
+    portal_sso: Option<crate::services::portal::PortalSso>,
 ) -> axum::Router {
     let auth = Arc::new(crate::http::auth::JwtClaimsAuthenticator);
     let links = crate::http::Links::default();
     let mut state = api_state(store, uploads, mail, support, auth, links);
     state.portal.enabled = portal_enabled;
+    state.portal.sso = portal_sso;
     crate::http::router(state)
 }
 

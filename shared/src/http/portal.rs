@@ -162,13 +162,17 @@ pub struct PortalReplyInput {
     pub attachments: Vec<AttachmentInput>,
 }
 
-/// `POST /portal/sessions`: a code with its address, or a link's token.
+/// `POST /portal/sessions`: a code with its address, a link's token, or a host application's
+/// single sign-on JWT.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenSessionInput {
     pub email: Option<String>,
     pub code: Option<String>,
     pub token: Option<String>,
+    /// An HS256 JWT from the host application (`email`, `iat` within 3 minutes, a `jti` used
+    /// once), when the operator has configured single sign-on.
+    pub jwt: Option<String>,
     /// Answer the session's token in the body too, for an API client.
     #[serde(default)]
     pub return_token: bool,
@@ -250,6 +254,7 @@ pub(super) async fn open_portal_session(
             email: input.email,
             code: input.code,
             token: input.token,
+            jwt: input.jwt,
         })
         .await?;
     let view = SessionView {

@@ -216,6 +216,7 @@ pub(super) async fn portal_code_form(
         email: Some(form.email),
         code: Some(form.code),
         token: None,
+        jwt: None,
     };
     Ok(start(&portal, &links, input, |why| pages::code(&email, Some(why))).await)
 }

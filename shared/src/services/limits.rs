@@ -53,6 +53,22 @@ impl RateLimiter {
     }
 }
 
+impl RateLimiter {
+    /// Counts `key` in the window of `seconds` that starts at `window_start`: whether this is
+    /// its first time there (one-time tokens; a retried call may count twice and refuse).
+    pub async fn once(
+        &self,
+        key: &str,
+        window_start: i64,
+        seconds: i64,
+    ) -> Result<bool, HelpdeskError> {
+        Ok(self
+            .counters
+            .count_event(key, window_start, seconds, 1)
+            .await?)
+    }
+}
+
 fn describe(seconds: i64) -> String {
     match seconds {
         60 => "a minute".into(),

@@ -202,3 +202,71 @@ fn serve_refuses_a_malformed_key_list() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("HELPDESK_API_KEYS"));
 }
+
+/// `helpdesk serve --portal-sso-secret-file`: a host application's HS256 token opens a portal
+/// session (here creating the customer, as `--portal-sso-create-customers` allows); a secret
+/// too short to be one is refused at start.
+#[test]
+fn serve_takes_the_portal_single_sign_on_secret_from_a_file() {
+    let dir = temp_dir("sso");
+    let secret = dir.join("sso-secret");
+    std::fs::write(&secret, "a-host-application-secret-of-32-bytes-or-more\n").unwrap();
+    let data = dir.join("data");
+    let server = Server::start_with(
+        &data,
+        Some("local-sso-admin-key-0123456789:admin"),
+        &[
+            "--portal-sso-secret-file",
+            secret.to_str().unwrap(),
+            "--portal-sso-create-customers",
+        ],
+        None,
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"email": "host.user@acme.test", "iat": now, "jti": "local-1"}),
+        &jsonwebtoken::EncodingKey::from_secret(b"a-host-application-secret-of-32-bytes-or-more")
+            .unwrap(),
+    )
+    .unwrap();
+    let (status, _, body) = server.request(
+        "POST",
+        "/portal/sessions",
+        "",
+        &[],
+        Some(&json!({"jwt": jwt, "return_token": true})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, _, me) = server.request(
+        "GET",
+        "/portal/me",
+        body["token"].as_str().unwrap(),
+        &[],
+        None,
+    );
+    assert_eq!((status, &me["email"]), (200, &json!("host.user@acme.test")));
+    drop(server);
+
+    std::fs::write(&secret, "short").unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--portal-sso-secret-file",
+        ])
+        .arg(&secret)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .expect("helpdesk runs");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("at least 32 bytes"),
+        "{refused:?}"
+    );
+}

@@ -259,4 +259,5 @@ fn ids(page: &Value) -> Vec<String> {
 
 mod access;
 mod sign_in;
+mod sso;
 mod tickets;

@@ -5,11 +5,13 @@
 
 mod me;
 mod sign_in;
+mod sso;
 mod tickets;
 
 use std::sync::Arc;
 
 pub use sign_in::{SessionInput, SignInInput, SignInMail, SignInSender};
+pub use sso::{MIN_SSO_SECRET_BYTES, PortalSso, SSO_MAX_AGE_SECONDS};
 pub use tickets::{
     MAX_PORTAL_ATTACHMENT_BYTES, MAX_PORTAL_ATTACHMENTS, NewAttachment, PortalMessage, PortalReply,
     PortalTicket, PortalTicketInput, TicketScope,
@@ -23,6 +25,7 @@ use crate::ports::objects::ObjectStore;
 use crate::ports::portal::PortalStore;
 use crate::ports::store::{CustomerStore, TicketStore};
 use crate::services::addresses::AddressBook;
+use crate::services::customers::CustomerService;
 use crate::services::limits::RateLimiter;
 use crate::services::replies::SupportAddress;
 
@@ -37,8 +40,12 @@ pub struct PortalService {
     /// Where attachments are kept (the mail bucket).
     mail: Arc<dyn ObjectStore>,
     support: SupportAddress,
+    /// Creates customers a host's single sign-on names (when the operator allows it).
+    creator: CustomerService,
     /// Off: every portal route answers 404.
     pub enabled: bool,
+    /// Single sign-on for a host application; `None` (the default) is off.
+    pub sso: Option<PortalSso>,
 }
 
 /// What [`PortalService`] reaches.
@@ -50,6 +57,7 @@ pub struct PortalPorts {
     pub limits: RateLimiter,
     pub mail: Arc<dyn ObjectStore>,
     pub support: SupportAddress,
+    pub creator: CustomerService,
     pub enabled: bool,
 }
 
@@ -71,7 +79,9 @@ impl PortalService {
             limits: ports.limits,
             mail: ports.mail,
             support: ports.support,
+            creator: ports.creator,
             enabled: ports.enabled,
+            sso: None,
         }
     }
 

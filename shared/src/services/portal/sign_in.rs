@@ -32,7 +32,8 @@ pub struct SignInInput {
 
 impl Command for SignInInput {}
 
-/// `POST /portal/sessions`: the code with the address it was sent to, or the link's token.
+/// `POST /portal/sessions`: the code with the address it was sent to, the link's token, or a
+/// host application's single sign-on JWT.
 #[derive(Debug, Default, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -40,6 +41,9 @@ pub struct SessionInput {
     pub email: Option<String>,
     pub code: Option<String>,
     pub token: Option<String>,
+    /// An HS256 JWT signed by the host application (`email`, `iat`, `jti`), when the operator
+    /// has configured single sign-on.
+    pub jwt: Option<String>,
 }
 
 impl Command for SessionInput {}
@@ -114,6 +118,15 @@ impl PortalService {
         input: SessionInput,
     ) -> Result<(PortalSession, String), HelpdeskError> {
         self.require_enabled()?;
+        if let Some(jwt) = input.jwt {
+            if input.email.is_some() || input.code.is_some() || input.token.is_some() {
+                return Err(HelpdeskError::bad_request(
+                    "body",
+                    "send `jwt` alone, `email` and `code`, or `token`",
+                ));
+            }
+            return self.open_sso_session(&jwt).await;
+        }
         let (hash, secret, by_code) = match (input.email, input.code, input.token) {
             (Some(email), Some(code), None) => {
                 let email = Email::parse(&email).map_err(|m| HelpdeskError::invalid("email", m))?;
@@ -127,7 +140,7 @@ impl PortalService {
             _ => {
                 return Err(HelpdeskError::bad_request(
                     "body",
-                    "send `email` and `code`, or `token`",
+                    "send `email` and `code`, `token`, or `jwt`",
                 ));
             }
         };
@@ -186,7 +199,7 @@ impl PortalService {
         found.ok_or_else(wrong_code)
     }
 
-    async fn start_session(
+    pub(super) async fn start_session(
         &self,
         customer: &Customer,
     ) -> Result<(PortalSession, String), HelpdeskError> {
