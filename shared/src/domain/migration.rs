@@ -10,8 +10,12 @@ use crate::domain::timestamp::Timestamp;
 /// entry of customers without a company (a new customer no longer has one).
 pub const LAYOUT_2026_12: &str = "layout-2026-12";
 
+/// The portal's listings for tickets written before the portal (#26): each ticket gets the
+/// entries that list it to its customer, its Cc'd customers and its company.
+pub const PORTAL_2026_12: &str = "portal-2026-12";
+
 /// Every migration this version knows, oldest first.
-pub const MIGRATIONS: &[&str] = &[LAYOUT_2026_12];
+pub const MIGRATIONS: &[&str] = &[LAYOUT_2026_12, PORTAL_2026_12];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]

@@ -215,6 +215,82 @@ async fn erasure_ends_sessions_and_codes(api: LambdaApi) {
     assert!(stored.iter().any(|s| s.contains("stays@acme.test")));
 }
 
+/// Tickets written in DynamoDB before the portal have no listing entries: the
+/// `portal-2026-12` migration writes them, once each.
+#[tokio::test]
+async fn the_portal_migration_lists_tickets_written_before_the_portal() {
+    use helpdesk_shared::domain::migration::PORTAL_2026_12;
+    let desk = Desk::new(LambdaApi::on_dynamodb().await);
+    let Place::Cloud { table, .. } = &desk.api.place else {
+        unreachable!("on_dynamodb keeps a dynoxide table")
+    };
+    let table = table.clone();
+    desk.api.create(json!({"email": "ann@acme.test"})).await;
+    let ann = desk.sign_in("ann@acme.test").await;
+    for subject in ["First", "Second"] {
+        let opened = desk
+            .portal(
+                &ann,
+                "POST",
+                "/portal/tickets",
+                Some(json!({"subject": subject, "text": "Help"})),
+            )
+            .await;
+        assert_eq!(opened.status, 201, "{}", opened.body);
+    }
+    // As before the portal: no entries.
+    let client = crate::support::dynamo_client();
+    let scan = client.scan().table_name(&table).send().await.unwrap();
+    for item in scan.items() {
+        let pk = item["pk"].as_s().unwrap();
+        if pk.starts_with("PORTAL#") {
+            client
+                .delete_item()
+                .table_name(&table)
+                .key("pk", item["pk"].clone())
+                .key("sk", item["sk"].clone())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    let listed = desk.portal(&ann, "GET", "/portal/tickets", None).await;
+    assert_eq!(ids(&listed.body).len(), 0, "{}", listed.body);
+
+    let path = format!("/migrations/{PORTAL_2026_12}");
+    let started = desk.api.post(As::Admin, &path, json!({})).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let service = desk.api.services().migrations.with_page(1);
+    for runs in 0.. {
+        let run = service
+            .run(PORTAL_2026_12, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        if !run.is_running() {
+            break;
+        }
+        assert!(runs < 1_000, "the migration ends");
+    }
+    let done = desk.api.get(As::Admin, &path).await;
+    assert_eq!(done.body["status"], "succeeded", "{}", done.body);
+    assert_eq!(done.body["counts"]["rewritten"], 2, "{}", done.body);
+    let listed = desk.portal(&ann, "GET", "/portal/tickets", None).await;
+    assert_eq!(ids(&listed.body).len(), 2, "{}", listed.body);
+    // Run again: the same entries, nothing listed twice.
+    desk.api.post(As::Admin, &path, json!({})).await;
+    for _ in 0..1_000 {
+        let run = service
+            .run(PORTAL_2026_12, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        if !run.is_running() {
+            break;
+        }
+    }
+    let listed = desk.portal(&ann, "GET", "/portal/tickets", None).await;
+    assert_eq!(ids(&listed.body).len(), 2, "{}", listed.body);
+}
+
 on_both_stores!(
     customers_open_answer_and_solve,
     the_portal_can_be_off,

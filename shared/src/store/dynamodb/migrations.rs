@@ -10,16 +10,16 @@ use serde::Deserialize;
 
 use super::listing::{Range, ReadFilter};
 use super::*;
-use crate::domain::migration::{LAYOUT_2026_12, MigrationStep};
+use crate::domain::migration::{LAYOUT_2026_12, MigrationStep, PORTAL_2026_12};
 use crate::ports::store::MigrationStore;
 
 /// Where `layout-2026-12` stands: a stage (the customer shards `0..LIST_SHARDS`, then the
 /// inbound records) and the last listing position read in it.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct LayoutCursor {
-    stage: u32,
+pub(super) struct LayoutCursor {
+    pub(super) stage: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    after: Option<String>,
+    pub(super) after: Option<String>,
 }
 
 const INBOUND_STAGE: u32 = LIST_SHARDS;
@@ -38,6 +38,9 @@ impl MigrationStore for DynamoStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<MigrationStep, StoreError> {
+        if name == PORTAL_2026_12 {
+            return self.migrate_portal(cursor, limit).await;
+        }
         if name != LAYOUT_2026_12 {
             return Err(StoreError::Unavailable(format!("unknown migration {name}")));
         }
@@ -169,7 +172,7 @@ impl DynamoStore {
 
 /// Whether a conditional rewrite was written: its condition failing means the item changed
 /// since it was read, so it is in the new layout already.
-fn written(outcome: Result<(), StoreError>) -> Result<bool, StoreError> {
+pub(super) fn written(outcome: Result<(), StoreError>) -> Result<bool, StoreError> {
     match outcome {
         Ok(()) => Ok(true),
         Err(StoreError::VersionMismatch) => Ok(false),
@@ -178,7 +181,7 @@ fn written(outcome: Result<(), StoreError>) -> Result<bool, StoreError> {
 }
 
 /// Runs a page's rewrites a few at a time; answers how many were written.
-async fn count_rewritten(
+pub(super) async fn count_rewritten(
     rewrites: impl Iterator<Item = impl std::future::Future<Output = Result<bool, StoreError>>>,
 ) -> Result<u64, StoreError> {
     let outcomes: Vec<Result<bool, StoreError>> = futures::stream::iter(rewrites)

@@ -30,6 +30,7 @@ mod keys;
 mod limits;
 mod listing;
 mod merges;
+mod migrate_portal;
 mod migrations;
 mod portal;
 mod schema;
