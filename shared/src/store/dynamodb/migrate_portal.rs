@@ -19,11 +19,7 @@ impl DynamoStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> Result<MigrationStep, StoreError> {
-        let position: LayoutCursor = match cursor {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| StoreError::Unavailable(format!("migration cursor: {e}")))?,
-            None => LayoutCursor::default(),
-        };
+        let position = LayoutCursor::read(cursor)?;
         let range = Range {
             after: position.after.as_deref(),
             prefix: None,
@@ -46,21 +42,7 @@ impl DynamoStore {
             read += r;
             rewritten += w;
         }
-        let next = match stopped_at {
-            Some(after) => Some(LayoutCursor {
-                stage: position.stage,
-                after: Some(after),
-            }),
-            None if position.stage + 1 < LIST_SHARDS => Some(LayoutCursor {
-                stage: position.stage + 1,
-                after: None,
-            }),
-            None => None,
-        };
-        let next = next
-            .map(|c| serde_json::to_string(&c))
-            .transpose()
-            .map_err(|e| StoreError::Unavailable(format!("migration cursor: {e}")))?;
+        let next = position.next(stopped_at, LIST_SHARDS - 1)?;
         Ok(MigrationStep {
             read,
             rewritten,

@@ -24,6 +24,40 @@ pub(super) struct LayoutCursor {
 
 const INBOUND_STAGE: u32 = LIST_SHARDS;
 
+impl LayoutCursor {
+    /// The position a step's cursor text names (the start without one).
+    pub(super) fn read(cursor: Option<&str>) -> Result<Self, StoreError> {
+        match cursor {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| StoreError::Unavailable(format!("migration cursor: {e}"))),
+            None => Ok(Self::default()),
+        }
+    }
+
+    /// The cursor after a page that stopped at `stopped_at` (more in this stage) or at the
+    /// stage's end: the next stage's start, or `None` after `last_stage`.
+    pub(super) fn next(
+        &self,
+        stopped_at: Option<String>,
+        last_stage: u32,
+    ) -> Result<Option<String>, StoreError> {
+        let next = match stopped_at {
+            Some(after) => Some(Self {
+                stage: self.stage,
+                after: Some(after),
+            }),
+            None if self.stage < last_stage => Some(Self {
+                stage: self.stage + 1,
+                after: None,
+            }),
+            None => None,
+        };
+        next.map(|c| serde_json::to_string(&c))
+            .transpose()
+            .map_err(|e| StoreError::Unavailable(format!("migration cursor: {e}")))
+    }
+}
+
 /// Rewrites of one page sent at once.
 const REWRITES_IN_FLIGHT: usize = 16;
 
@@ -44,11 +78,7 @@ impl MigrationStore for DynamoStore {
         if name != LAYOUT_2026_12 {
             return Err(StoreError::Unavailable(format!("unknown migration {name}")));
         }
-        let position: LayoutCursor = match cursor {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| StoreError::Unavailable(format!("migration cursor: {e}")))?,
-            None => LayoutCursor::default(),
-        };
+        let position = LayoutCursor::read(cursor)?;
         let range = Range {
             after: position.after.as_deref(),
             prefix: None,
@@ -60,21 +90,7 @@ impl MigrationStore for DynamoStore {
         } else {
             self.add_sender_keys(range).await?
         };
-        let next = match stopped_at {
-            Some(after) => Some(LayoutCursor {
-                stage: position.stage,
-                after: Some(after),
-            }),
-            None if position.stage < INBOUND_STAGE => Some(LayoutCursor {
-                stage: position.stage + 1,
-                after: None,
-            }),
-            None => None,
-        };
-        let next = next
-            .map(|c| serde_json::to_string(&c))
-            .transpose()
-            .map_err(|e| StoreError::Unavailable(format!("migration cursor: {e}")))?;
+        let next = position.next(stopped_at, INBOUND_STAGE)?;
         Ok(MigrationStep {
             read,
             rewritten,
