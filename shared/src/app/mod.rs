@@ -53,7 +53,7 @@ pub fn api_state(
     let s = store;
     crate::http::AppState {
         customers: customers(s),
-        addresses: crate::services::addresses::AddressService::new(addresses(s), customers(s)),
+        addresses: crate::services::customers::AddressService::new(addresses(s), customers(s)),
         companies: CompanyService::new(s.clone(), s.clone(), s.clone()),
         fields: FieldService::new(s.clone()),
         imports: ImportService::new(s.clone(), s.clone(), uploads),

@@ -285,7 +285,7 @@ impl Customer {
         self.created_by.clone().or_else(|| {
             self.import_mark
                 .as_ref()
-                .filter(|mark| mark.outcome == crate::domain::import_job::RowOutcome::Created)
+                .filter(|mark| mark.outcome == RowOutcome::Created)
                 .map(|mark| Actor::Import {
                     job: mark.job.clone(),
                     row: mark.row,
@@ -321,12 +321,21 @@ impl std::ops::Deref for Customer {
     }
 }
 
+/// What an import row did to its customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
 /// Which import row wrote a customer, and what that write was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportMark {
     pub job: String,
     pub row: u64,
-    pub outcome: crate::domain::import_job::RowOutcome,
+    pub outcome: RowOutcome,
 }
 
 /// An internal note on a customer: visible to agents, never to the customer.

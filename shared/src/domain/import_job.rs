@@ -144,14 +144,7 @@ pub enum ImportStatus {
     Failed,
 }
 
-/// What a row did to its customer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RowOutcome {
-    Created,
-    Updated,
-    Unchanged,
-}
+pub use crate::domain::customer::RowOutcome;
 
 /// `rows` counts data rows (not the header); at the end it equals the sum of the others.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

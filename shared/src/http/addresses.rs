@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::address::{AddressMark, AddressMarks, MarkKind};
-use crate::services::addresses::AddressService;
+use crate::services::customers::AddressService;
 
 /// An address and its marks.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -4,5 +4,6 @@
 pub mod due;
 pub mod mailer;
 pub mod objects;
+pub mod page;
 pub mod portal;
 pub mod store;

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use crate::domain::error::StoreError;
 use crate::domain::portal::{PortalSession, SignInCode, SignInRequest};
-use crate::ports::store::Page;
+use crate::ports::page::Page;
 
 #[async_trait]
 pub trait PortalStore: Send + Sync {

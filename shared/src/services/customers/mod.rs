@@ -1,6 +1,9 @@
 //! Customers: the record, its rules, and the service operations on it.
 
+mod address_admin;
 mod marks;
+
+pub use address_admin::AddressService;
 
 use serde::Serialize;
 use serde_json::Value;
