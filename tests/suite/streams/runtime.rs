@@ -181,6 +181,9 @@ async fn error(State(api): State<RuntimeApi>, Path(id): Path<String>, body: Stri
     settle(&api, &id, Err(answer))
 }
 
+/// A bootstrap that cannot start says why here; the invocation waiting for it then fails on
+/// its timeout, with this in the test's output.
 async fn init_error(body: String) -> StatusCode {
-    panic!("the bootstrap failed to start: {body}");
+    eprintln!("the bootstrap failed to start: {body}");
+    StatusCode::ACCEPTED
 }
