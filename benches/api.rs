@@ -96,6 +96,32 @@ fn binary_sizes() {
     }
 }
 
+/// `helpdesk serve` (release) on a free loopback port over `data`, with `keys` as
+/// `HELPDESK_API_KEYS`; answers the process and the address it reports.
+fn spawn_serve(data: &std::path::Path, keys: &str) -> (std::process::Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .env("HELPDESK_API_KEYS", keys)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("helpdesk starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let address = BufReader::new(stdout)
+        .lines()
+        .take(10)
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.split("listening on http://")
+                .nth(1)
+                .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
+        })
+        .expect("address");
+    (child, address)
+}
+
 fn start_up() {
     let mut samples = Vec::with_capacity(STARTS);
     for round in 0..STARTS {
@@ -104,26 +130,7 @@ fn start_up() {
             std::process::id()
         ));
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .env("HELPDESK_API_KEYS", "bench-key-0123456789:admin")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("helpdesk starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let address = BufReader::new(stdout)
-            .lines()
-            .take(10)
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.split("listening on http://")
-                    .nth(1)
-                    .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
-            })
-            .expect("address");
+        let (mut child, address) = spawn_serve(&data, "bench-key-0123456789:admin");
         // Ready means: a request is answered.
         let mut answered = false;
         for _ in 0..5_000 {

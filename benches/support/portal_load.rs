@@ -1,10 +1,10 @@
 //! The portal under load: page and API latency with 32 clients on `helpdesk serve`, and the
 //! DynamoDB capacity of a ticket list and a ticket page against the fake endpoint.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,26 +64,7 @@ impl Serve {
     fn start() -> Serve {
         let data =
             std::env::temp_dir().join(format!("helpdesk-bench-portal-{}", std::process::id()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .env("HELPDESK_API_KEYS", format!("{KEY}:admin"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("helpdesk starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let address = BufReader::new(stdout)
-            .lines()
-            .take(10)
-            .map_while(Result::ok)
-            .find_map(|line| {
-                line.split("listening on http://")
-                    .nth(1)
-                    .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
-            })
-            .expect("address");
+        let (child, address) = super::spawn_serve(&data, &format!("{KEY}:admin"));
         Serve {
             child,
             address,

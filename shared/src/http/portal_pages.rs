@@ -52,7 +52,23 @@ struct Screen<'a> {
     signed_in: bool,
 }
 
-impl Screen<'_> {
+impl<'a> Screen<'a> {
+    /// The pages before signing in (no sign-out button).
+    fn signed_out(portal: &'a PortalService) -> Self {
+        Screen {
+            portal,
+            signed_in: false,
+        }
+    }
+
+    /// The pages of a signed-in customer.
+    fn signed_in(portal: &'a PortalService) -> Self {
+        Screen {
+            portal,
+            signed_in: true,
+        }
+    }
+
     fn show(&self, status: StatusCode, title: &str, body: Markup) -> Response {
         let brand = self.portal.brand();
         page(status, pages::layout(&brand, title, self.signed_in, body))
@@ -94,10 +110,7 @@ pub(super) async fn portal_home(
 ) -> ApiResult {
     portal.require_enabled()?;
     let Some(caller) = signed_in(&portal, &headers).await else {
-        let screen = Screen {
-            portal: &portal,
-            signed_in: false,
-        };
+        let screen = Screen::signed_out(&portal);
         return Ok(screen.show(StatusCode::OK, "Sign in", pages::sign_in(None)));
     };
     let params = query_params(query, &["scope", "cursor"])?;
@@ -108,10 +121,7 @@ pub(super) async fn portal_home(
         TicketScope::Own
     };
     let cursor = params.get("cursor").map(String::as_str);
-    let screen = Screen {
-        portal: &portal,
-        signed_in: true,
-    };
+    let screen = Screen::signed_in(&portal);
     let me = PortalMeView::new(&caller.customer);
     match portal.list_tickets(&caller, scope, None, cursor, 25).await {
         Ok(page) => {
@@ -137,10 +147,7 @@ pub(super) async fn portal_sign_in_form(
 ) -> ApiResult {
     portal.require_enabled()?;
     check_origin(&parts, &links)?;
-    let screen = Screen {
-        portal: &portal,
-        signed_in: false,
-    };
+    let screen = Screen::signed_out(&portal);
     let input = SignInInput {
         email: form.email.clone(),
     };
@@ -165,10 +172,7 @@ pub(super) async fn portal_code_page(
     portal.require_enabled()?;
     let params = query_params(query, &["email"])?;
     let email = params.get("email").cloned().unwrap_or_default();
-    let screen = Screen {
-        portal: &portal,
-        signed_in: false,
-    };
+    let screen = Screen::signed_out(&portal);
     Ok(screen.show(StatusCode::OK, "Enter your code", pages::code(&email, None)))
 }
 
@@ -194,10 +198,7 @@ async fn start(
             response
         }
         Err(error) => {
-            let screen = Screen {
-                portal,
-                signed_in: false,
-            };
+            let screen = Screen::signed_out(portal);
             screen.show(status_of(&error), "Sign in", again(&said(&error)))
         }
     }
@@ -228,10 +229,7 @@ pub(super) async fn portal_link_page(
     portal.require_enabled()?;
     let params = query_params(query, &["token"])?;
     let token = params.get("token").cloned().unwrap_or_default();
-    let screen = Screen {
-        portal: &portal,
-        signed_in: false,
-    };
+    let screen = Screen::signed_out(&portal);
     Ok(screen.show(StatusCode::OK, "Sign in", pages::link(&token, None)))
 }
 
@@ -289,10 +287,7 @@ async fn conversation_page(
     id: &str,
     error: Option<(StatusCode, String)>,
 ) -> Response {
-    let screen = Screen {
-        portal,
-        signed_in: true,
-    };
+    let screen = Screen::signed_in(portal);
     match portal.ticket(caller, id).await {
         Ok(shown) => {
             let view = PortalConversationView::new(&shown, caller);
@@ -434,10 +429,7 @@ pub(super) async fn portal_new_page(
     if let Err(response) = require_caller(&portal, &headers).await {
         return Ok(response);
     }
-    let screen = Screen {
-        portal: &portal,
-        signed_in: true,
-    };
+    let screen = Screen::signed_in(&portal);
     Ok(screen.show(StatusCode::OK, "New ticket", pages::new_ticket(None)))
 }
 
@@ -467,10 +459,7 @@ pub(super) async fn portal_new_form(
     match outcome {
         Ok(shown) => Ok(see(&format!("/portal/t/{}", shown.ticket.id))),
         Err(error) => {
-            let screen = Screen {
-                portal: &portal,
-                signed_in: true,
-            };
+            let screen = Screen::signed_in(&portal);
             Ok(screen.show(
                 status_of(&error),
                 "New ticket",

@@ -296,3 +296,59 @@ pub(super) fn flatten(
     }
     Ok(outcomes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn insert(index: usize, email: &str) -> Insert {
+        let item = Item::from([
+            ("pk".to_string(), s(format!("EMAIL#{email}"))),
+            ("sk".to_string(), s(SINGLE)),
+        ]);
+        let op = put("t", item, NOT_EXISTS, &[], StoreError::VersionMismatch).unwrap();
+        assert!(Insert::creates(&op));
+        Insert::of(index, op).unwrap()
+    }
+
+    #[test]
+    fn batches_hold_each_key_once_and_at_most_25_statements() {
+        // 60 inserts, every third one for the same address.
+        let inserts: Vec<Insert> = (0..60)
+            .map(|i| {
+                let email = if i % 3 == 0 {
+                    "same@acme.test".to_string()
+                } else {
+                    format!("c{i}@acme.test")
+                };
+                insert(i, &email)
+            })
+            .collect();
+        let batches = into_batches(inserts);
+        let mut seen: Vec<usize> = batches.iter().flatten().map(|i| i.index).collect();
+        seen.sort();
+        assert_eq!(seen, (0..60).collect::<Vec<_>>(), "every insert kept once");
+        for batch in &batches {
+            assert!(batch.len() <= STATEMENTS_PER_BATCH);
+            let mut keys: Vec<&str> = batch.iter().map(|i| i.key.0.as_str()).collect();
+            keys.sort();
+            let count = keys.len();
+            keys.dedup();
+            assert_eq!(keys.len(), count, "a key twice in one batch");
+        }
+        // The repeated address needs 20 batches; the others fill them in order.
+        assert_eq!(batches.len(), 20);
+    }
+
+    #[test]
+    fn a_statement_names_every_attribute_once_with_its_parameter() {
+        let statement = insert(0, "ann@acme.test").statement("helpdesk").unwrap();
+        let text = statement.statement();
+        assert!(
+            text.starts_with("INSERT INTO \"helpdesk\" VALUE {"),
+            "{text}"
+        );
+        assert_eq!(text.matches(": ?").count(), 3, "{text}");
+        assert_eq!(statement.parameters().len(), 3);
+    }
+}

@@ -96,7 +96,6 @@ pub(super) fn check(
     })
 }
 
-/// Why a transaction did not go through.
 /// Who retries a throttled or failed request.
 #[derive(Clone, Copy)]
 pub(super) enum Retries {
@@ -107,6 +106,7 @@ pub(super) enum Retries {
     Caller,
 }
 
+/// Why a transaction did not go through.
 pub(super) enum TxFailure {
     /// Cancelled: the cancellation code of each operation, in order ("None" for the fine ones).
     Cancelled(Vec<Option<String>>),
