@@ -547,6 +547,7 @@ impl helpdesk_shared::ports::mailer::Mailer for Discard {
         Ok(helpdesk_shared::ports::mailer::Sent {
             provider_id: "discarded".into(),
             message_id: "discarded@helpdesk.invalid".into(),
+            refused: Vec::new(),
         })
     }
 }

@@ -41,10 +41,14 @@ pub enum Command {
                       first start also creates an admin key in DATA_DIR/admin.key and prints it \
                       once; it keeps working beside HELPDESK_API_KEYS until the file is deleted.\n\n\
                       Mail: replies go out from SUPPORT_ADDRESS (\"Name <address>\"), welcome \
-                      emails from WELCOME_SENDER, with WELCOME_SUBJECT and WELCOME_BODY.",
+                      emails from WELCOME_SENDER, with WELCOME_SUBJECT and WELCOME_BODY; \
+                      through --smtp-url when set. --imap-url fetches the support mailbox.",
         after_help = "Examples:\n  \
             helpdesk serve\n  \
             helpdesk serve --listen 0.0.0.0:8080 --public-url https://help.example.com\n  \
+            HELPDESK_IMAP_PASSWORD=… HELPDESK_SMTP_PASSWORD=… helpdesk serve \\\n      \
+              --imap-url imaps://support%40example.com@imap.example.com/INBOX \\\n      \
+              --smtp-url smtp://support%40example.com@smtp.example.com:587\n  \
             HELPDESK_API_KEYS='k3y-for-ann-0123456:agent=Ann Lee' helpdesk serve --data-dir /srv/helpdesk"
     )]
     Serve(ServeArgs),
@@ -143,6 +147,60 @@ pub struct ServeArgs {
     /// With single sign-on: a token for an address without a customer creates the customer.
     #[arg(long, env = "HELPDESK_PORTAL_SSO_CREATE_CUSTOMERS")]
     pub portal_sso_create_customers: bool,
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Real mail: the support mailbox over IMAP, sending through an SMTP relay. Passwords come from
+/// a file or the environment, never from the command line.
+#[derive(Args)]
+#[command(next_help_heading = "Mail (docs/mail.md)")]
+pub struct MailArgs {
+    /// Fetch the support mailbox: imaps://USER@HOST[:993]/MAILBOX, or imap:// (STARTTLS on
+    /// 143). Password: HELPDESK_IMAP_PASSWORD or --imap-password-file.
+    #[arg(long, env = "HELPDESK_IMAP_URL", value_name = "URL")]
+    pub imap_url: Option<String>,
+    #[arg(long, env = "HELPDESK_IMAP_PASSWORD_FILE", value_name = "PATH")]
+    pub imap_password_file: Option<PathBuf>,
+    /// Seconds between looks when the server has no IDLE (5-3600).
+    #[arg(long, env = "HELPDESK_IMAP_POLL_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(5..=3600))]
+    pub imap_poll_seconds: u64,
+    /// Move each stored message to this folder (made if missing) instead of marking it \Seen.
+    #[arg(long, env = "HELPDESK_IMAP_MOVE_TO", value_name = "FOLDER")]
+    pub imap_move_to: Option<String>,
+    /// Send through this relay: smtp://[USER@]HOST[:587] (STARTTLS) or smtps://…:465.
+    /// Password: HELPDESK_SMTP_PASSWORD or --smtp-password-file.
+    #[arg(long, env = "HELPDESK_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    #[arg(long, env = "HELPDESK_SMTP_PASSWORD_FILE", value_name = "PATH")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Messages per minute at most through the relay (1-6000).
+    #[arg(long, env = "HELPDESK_SMTP_PER_MINUTE", default_value_t = 60,
+          value_parser = clap::value_parser!(u32).range(1..=6000))]
+    pub smtp_per_minute: u32,
+    /// With SMTP, keep no copy of sent mail in DATA_DIR/outbox/.
+    #[arg(long, env = "HELPDESK_NO_OUTBOX_COPY")]
+    pub no_outbox_copy: bool,
+    /// Allow imap:// and smtp:// without TLS: for test servers on this machine only.
+    #[arg(long)]
+    pub insecure_mail: bool,
+}
+
+impl MailArgs {
+    pub fn options(&self) -> helpdesk::local::mail::MailOptions {
+        helpdesk::local::mail::MailOptions {
+            imap_url: self.imap_url.clone(),
+            imap_password_file: self.imap_password_file.clone(),
+            imap_poll: std::time::Duration::from_secs(self.imap_poll_seconds),
+            imap_move_to: self.imap_move_to.clone(),
+            smtp_url: self.smtp_url.clone(),
+            smtp_password_file: self.smtp_password_file.clone(),
+            smtp_per_minute: self.smtp_per_minute,
+            outbox_copy: !self.no_outbox_copy,
+            insecure: self.insecure_mail,
+        }
+    }
 }
 
 #[derive(Args)]

@@ -259,7 +259,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         args.portal_sso_secret_file.as_deref(),
         args.portal_sso_create_customers,
     )?;
-    let app = data.app(portal.then_some(public_url.as_str()))?;
+    let mail = args.mail.options().connections(data.outbox())?;
+    let app = data.app_sending_with(portal.then_some(public_url.as_str()), mail.mailer.clone())?;
     let router = helpdesk::local::router(
         data.clone(),
         &app,
@@ -268,7 +269,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         &public_url,
         portal,
         sso,
+        mail.status.clone(),
     );
+    if let Some(imap) = mail.imap {
+        let fetch = helpdesk::local::mail::fetch_mail(imap, data.clone(), app.clone(), mail.status);
+        tokio::spawn(fetch);
+    }
     tokio::spawn(helpdesk::local::watch_folders(data.clone(), app, uploaded));
     println!("{keys_in_use}");
     println!(

@@ -22,6 +22,18 @@ impl DataDir {
         let raw = tokio::fs::read(file)
             .await
             .map_err(|e| format!("{}: {e}", file.display()))?;
+        self.ingest_raw(app, raw).await
+    }
+
+    /// Ingests one raw message (a file, or a message fetched over IMAP), kept under
+    /// `DATA_DIR/inbound/` by the digest of its bytes: the same bytes twice are recognised
+    /// (and a message sent twice, by its Message-ID), so a fetch repeated after a crash
+    /// adds nothing.
+    pub async fn ingest_raw(
+        &self,
+        app: &Local,
+        raw: Vec<u8>,
+    ) -> Result<helpdesk_shared::domain::inbound::InboundRecord, String> {
         let id = format!(
             "eml-{}",
             uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, &raw).simple()
@@ -36,7 +48,7 @@ impl DataDir {
         }
         context
             .mail
-            .put_file(&raw_key, file, "message/rfc822")
+            .put(&raw_key, raw.clone(), "message/rfc822")
             .await
             .map_err(|e| e.to_string())?;
         let envelope = helpdesk_shared::services::inbound::Envelope {

@@ -15,6 +15,7 @@ use helpdesk_shared::store::sqlite::SqliteStore;
 
 mod imports;
 mod inbox;
+pub mod mail;
 mod routes;
 mod server;
 mod watch;
@@ -77,6 +78,15 @@ impl DataDir {
     /// With the portal's address (`helpdesk serve` with the portal on), welcome emails invite
     /// customers to it and sign-in codes are mailed.
     pub fn app(&self, portal_url: Option<&str>) -> Result<Local, String> {
+        self.app_sending_with(portal_url, None)
+    }
+
+    /// [`DataDir::app`] sending through `mailer` (an SMTP relay) instead of to the outbox.
+    pub fn app_sending_with(
+        &self,
+        portal_url: Option<&str>,
+        mailer: Option<Arc<dyn helpdesk_shared::ports::mailer::Mailer>>,
+    ) -> Result<Local, String> {
         let store = SqliteStore::open(&self.root.join(DATABASE_FILE))
             .map(Arc::new)
             .map_err(|e| e.to_string())?;
@@ -88,7 +98,7 @@ impl DataDir {
             support: SupportAddress::from_env()?,
             welcome: WelcomeTemplate::with_sender(sender)
                 .with_portal(portal_url.map(str::to_string)),
-            mailer: Arc::new(OutboxMailer::new(self.root.join(OUTBOX_DIR))),
+            mailer: mailer.unwrap_or_else(|| Arc::new(self.outbox())),
         };
         Ok(app::local(store, Arc::new(self.objects()), mail))
     }
@@ -96,6 +106,13 @@ impl DataDir {
 
 /// Outgoing mail of local mode, one `.eml` file per message.
 pub const OUTBOX_DIR: &str = "outbox";
+
+impl DataDir {
+    /// The outbox folder's mailer: all of local mode's mail without SMTP, a copy of it with.
+    pub fn outbox(&self) -> OutboxMailer {
+        OutboxMailer::new(self.root.join(OUTBOX_DIR))
+    }
+}
 
 /// How long an export too large to answer inline stays in `DATA_DIR/exports/` (as the cloud's
 /// bucket rule keeps it): personal data, kept only as long as its link may be used.

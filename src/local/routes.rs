@@ -17,6 +17,7 @@ pub fn router(
     public_url: &str,
     portal: bool,
     portal_sso: Option<helpdesk_shared::services::portal::PortalSso>,
+    mail: super::mail::SharedStatus,
 ) -> axum::Router {
     let links = helpdesk_shared::http::Links {
         public_url: Some(Arc::from(public_url)),
@@ -27,6 +28,7 @@ pub fn router(
     let routes = helpdesk_shared::http::routes()
         .merge(local_routes())
         .layer(axum::Extension(LocalUploads { data, uploaded }))
+        .layer(axum::Extension(mail))
         // The folder the API was built over: the download route redeems the tokens it issues.
         .layer(axum::Extension(app.folder().clone()));
     helpdesk_shared::http::with_request_log(routes).with_state(state)
@@ -36,6 +38,8 @@ helpdesk_shared::route_table! { LOCAL_ROUTES, local_routes;
     "/imports/{id}/file" => { put: upload_import_file },
     // Where `FolderStore::presign_get` URLs point (`objects::DOWNLOAD_ROUTE`).
     "/downloads/{token}" => { get: download },
+    // The mail connections' state (admins): a wrong password shows here, not as silence.
+    "/status" => { get: super::mail::status_route },
 }
 
 /// Largest file accepted by the local upload route: the largest import.

@@ -1,10 +1,12 @@
 //! The folder watcher of `helpdesk serve`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use helpdesk_shared::app::Local;
+use helpdesk_shared::ports::due::DueWork;
 use helpdesk_shared::services::due::DueOutcome;
+use helpdesk_shared::services::notifications::SendOutcome;
 
 use super::DataDir;
 
@@ -19,8 +21,9 @@ const JOB_BUDGET: Duration = Duration::from_secs(24 * 3600);
 /// uploaded), ingests mail dropped into `DATA_DIR/inbox/` and expires old exports, every two
 /// seconds and whenever `uploaded` is notified. Runs until the process ends.
 pub async fn watch_folders(data: DataDir, app: Local, uploaded: Arc<tokio::sync::Notify>) {
+    let mut retries = MailRetries::default();
     loop {
-        if let Err(error) = run_due_work(&app).await {
+        if let Err(error) = run_due_work(&app, &mut retries).await {
             tracing::warn!(%error, "due work: will retry");
         }
         match app.forget_expired_merges().await {
@@ -58,20 +61,56 @@ pub async fn watch_folders(data: DataDir, app: Local, uploaded: Arc<tokio::sync:
 
 /// Asks the store what is due and does it, as the cloud's stream-driven functions do with the
 /// stream's records. A failed piece stays due and is tried again next round.
-async fn run_due_work(app: &Local) -> Result<(), String> {
+async fn run_due_work(app: &Local, retries: &mut MailRetries) -> Result<(), String> {
     let due = app
         .due
         .due_work(DUE_PER_ROUND)
         .await
         .map_err(|e| e.to_string())?;
     for work in due {
+        if retries.waiting(&work) {
+            continue;
+        }
         match app.runner.run(&work, JOB_BUDGET).await {
             Ok(outcome @ DueOutcome::Job(_)) => {
                 tracing::info!(?work, finished = outcome.finished_job(), "job run");
             }
-            Ok(DueOutcome::Mail(_)) => {}
+            Ok(DueOutcome::Mail(outcome)) => retries.settle(work, outcome),
             Err(error) => tracing::warn!(%error, ?work, "due work: will retry"),
         }
     }
     Ok(())
+}
+
+/// Mail the provider could not take yet (a relay answering 4xx, or down) waits before its
+/// next try: a minute, then doubling, so a relay's outage of a quarter of an hour loses
+/// nothing before the message's attempts run out (`MAX_SEND_ATTEMPTS`). Kept in memory: after
+/// a restart every queued message is tried at once, which is what a restart is for.
+#[derive(Default)]
+struct MailRetries {
+    waiting: Vec<(DueWork, u32, Instant)>,
+}
+
+impl MailRetries {
+    const FIRST_WAIT: Duration = Duration::from_secs(60);
+
+    fn waiting(&self, work: &DueWork) -> bool {
+        let now = Instant::now();
+        self.waiting
+            .iter()
+            .any(|(waiting, _, until)| waiting == work && now < *until)
+    }
+
+    fn settle(&mut self, work: DueWork, outcome: SendOutcome) {
+        let tries = self
+            .waiting
+            .iter()
+            .find(|(waiting, _, _)| *waiting == work)
+            .map_or(0, |(_, tries, _)| *tries);
+        self.waiting.retain(|(waiting, _, _)| *waiting != work);
+        if outcome == SendOutcome::Retrying {
+            let wait = Self::FIRST_WAIT * 2u32.saturating_pow(tries.min(6));
+            self.waiting.push((work, tries + 1, Instant::now() + wait));
+        }
+    }
 }

@@ -213,6 +213,7 @@ impl Mailer for FlakyMailer {
         Ok(Sent {
             provider_id: "id".into(),
             message_id: mail.message_id.clone().unwrap_or_default(),
+            refused: Vec::new(),
         })
     }
 }

@@ -47,14 +47,18 @@ pub fn local(store: Arc<SqliteStore>, folder: Arc<FolderStore>, mail: LocalMail)
     }
 }
 
-/// What local mode's watcher runs: mail to the outbox, erasures, merges, migrations. The
-/// outbox keeps a copy of what it sent: an erasure deletes those too.
+/// What local mode's watcher runs: mail (to the outbox, or through an SMTP relay), erasures,
+/// merges, migrations. The outbox keeps a copy of what it sent: an erasure deletes those too.
+/// Recipients a relay refuses are marked as after a hard bounce.
 pub fn local_runner(
     store: &Arc<dyn Store>,
     objects: Arc<dyn ObjectStore>,
     mailer: Arc<dyn Mailer>,
     welcome: WelcomeTemplate,
 ) -> DueWorkRunner {
+    let mailer: Arc<dyn Mailer> = Arc::new(
+        crate::services::replies::refusals::MarkRefusedRecipients::new(mailer, feedback(store)),
+    );
     DueWorkRunner {
         erasures: Some(privacy(store, objects, Some(mailer.clone()))),
         merges: Some(merges(store)),

@@ -77,7 +77,7 @@ pub(super) fn bare_address(raw: &str) -> String {
 }
 
 /// A Message-ID in the sender's domain.
-pub(super) fn message_id(from: &str) -> String {
+pub fn message_id(from: &str) -> String {
     let domain = from
         .rsplit_once('@')
         .map(|(_, d)| d.trim_end_matches('>'))

@@ -6,6 +6,7 @@ mod outbox;
 #[cfg(feature = "sesv2")]
 mod ses;
 
+pub use mime::message_id;
 pub use outbox::OutboxMailer;
 #[cfg(feature = "sesv2")]
 pub use ses::SesMailer;

@@ -55,6 +55,7 @@ impl Mailer for OutboxMailer {
         Ok(Sent {
             provider_id: name.trim_end_matches(".eml").to_string(),
             message_id: id,
+            refused: Vec::new(),
         })
     }
 

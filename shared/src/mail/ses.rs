@@ -112,6 +112,7 @@ impl Mailer for SesMailer {
         Ok(Sent {
             message_id: format!("{provider_id}@{}", self.message_id_domain),
             provider_id,
+            refused: Vec::new(),
         })
     }
 }

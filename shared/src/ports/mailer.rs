@@ -32,6 +32,10 @@ pub struct Sent {
     /// The Message-ID the message went out with (without angle brackets). SES replaces the
     /// one it is given by its own, so answers to the mail name this one.
     pub message_id: String,
+    /// Recipients the provider refused for good while it took the message for the others (a
+    /// Cc an SMTP relay does not know), each with the reason it gave. SES reports these later,
+    /// as bounces; a relay says so at once.
+    pub refused: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,9 +43,23 @@ pub enum MailError {
     /// The provider refused this message for good (unverified sender, bad address, …).
     #[error("rejected: {0}")]
     Rejected(String),
+    /// The provider refused the message's recipient for good (an SMTP relay's 5xx answer to
+    /// `RCPT TO`): nothing was sent, and the address is as undeliverable as after a bounce.
+    #[error("refused: {recipient}: {reason}")]
+    Refused { recipient: String, reason: String },
     /// Throttled or unreachable: the same message may go through later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+}
+
+impl MailError {
+    /// What the provider said, as a message's delivery records it.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Rejected(why) | Self::Unavailable(why) => why.clone(),
+            Self::Refused { recipient, reason } => format!("{recipient}: {reason}"),
+        }
+    }
 }
 
 #[async_trait]

@@ -174,7 +174,8 @@ impl Notifier {
                 tracing::info!(customer = %claimed.email(), provider_id = %id.provider_id, "welcome email sent");
                 Ok(SendOutcome::Sent)
             }
-            Err(MailError::Rejected(why)) => {
+            Err(error @ (MailError::Rejected(_) | MailError::Refused { .. })) => {
+                let why = error.reason();
                 self.settle(&claimed, Settle::Failed(why.clone())).await?;
                 tracing::warn!(customer = %claimed.email(), error = %why, "welcome email rejected");
                 Ok(SendOutcome::Failed)

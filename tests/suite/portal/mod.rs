@@ -28,6 +28,7 @@ impl Mailer for Captured {
         Ok(Sent {
             provider_id: "captured".into(),
             message_id: "captured@test".into(),
+            refused: Vec::new(),
         })
     }
 }

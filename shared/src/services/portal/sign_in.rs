@@ -330,8 +330,8 @@ impl SignInSender {
                 tracing::warn!(error = %why, "sign-in code not sent; trying again");
                 Ok(SendOutcome::Retrying)
             }
-            Err(MailError::Rejected(why)) => {
-                tracing::warn!(error = %why, "sign-in code refused by the mail provider");
+            Err(error @ (MailError::Rejected(_) | MailError::Refused { .. })) => {
+                tracing::warn!(%error, "sign-in code refused by the mail provider");
                 Ok(SendOutcome::Failed)
             }
         }

@@ -5,6 +5,7 @@
 //! from the table's stream ([`sender`]), and SES's feedback settles its fate ([`feedback`]).
 
 pub mod feedback;
+pub mod refusals;
 pub mod sender;
 
 use crate::domain::ids::TicketId;

@@ -55,9 +55,9 @@ impl ReplySender {
                 tracing::info!(ticket = %ticket_id, message = %claimed.id, provider_id = %sent.provider_id, "reply sent");
                 self.settle(&claimed, Settle::Sent(sent)).await
             }
-            Err(MailError::Rejected(why)) => {
-                tracing::warn!(ticket = %ticket_id, message = %claimed.id, error = %why, "reply rejected");
-                self.settle(&claimed, Settle::Failed(why)).await
+            Err(error @ (MailError::Rejected(_) | MailError::Refused { .. })) => {
+                tracing::warn!(ticket = %ticket_id, message = %claimed.id, %error, "reply rejected");
+                self.settle(&claimed, Settle::Failed(error.reason())).await
             }
             Err(MailError::Unavailable(why)) => {
                 tracing::warn!(ticket = %ticket_id, message = %claimed.id, error = %why, "reply not sent yet");
