@@ -177,3 +177,4 @@ const AUTO_REPLY: &str = "From: ooo@acme.test\r\nSubject: Out of office\r\nAuto-
 mod commands;
 mod folders;
 mod keys;
+mod mail;

@@ -1,0 +1,376 @@
+//! `helpdesk serve` with real mail: the support mailbox on Dovecot over IMAP, replies through
+//! aiosmtpd over SMTP, crashes on either side, a wrong password, and a relay's 4xx and 5xx.
+
+mod proxy;
+mod servers;
+
+use super::*;
+use proxy::ImapProxy;
+use servers::{Dovecot, MAILBOX_PASSWORD, SmtpSink};
+
+fn block<F: std::future::Future>(work: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work)
+}
+
+/// Waits up to `seconds` for `check` to answer something.
+fn until<T>(what: &str, seconds: u64, check: impl Fn() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {seconds} s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `helpdesk serve` fetching the mailbox at `imap_port` (if any), sending through `smtp_port`
+/// (if any), plain connections allowed for the test servers.
+fn serve_with_mail(
+    data: &Path,
+    imap_port: Option<u16>,
+    smtp_port: Option<u16>,
+    password: &str,
+) -> Server {
+    let imap =
+        imap_port.map(|port| format!("imap://support%40helpdesk.test@127.0.0.1:{port}/INBOX"));
+    let smtp = smtp_port.map(|port| format!("smtp://127.0.0.1:{port}"));
+    let mut args = vec!["--insecure-mail"];
+    if let Some(imap) = &imap {
+        args.extend(["--imap-url", imap]);
+    }
+    if let Some(smtp) = &smtp {
+        args.extend(["--smtp-url", smtp]);
+    }
+    let env = [
+        ("HELPDESK_IMAP_PASSWORD", password),
+        ("SUPPORT_ADDRESS", "Support <support@helpdesk.test>"),
+    ];
+    Server::spawn(data, None, &args, None, &env)
+}
+
+fn admin_key(data: &Path) -> String {
+    std::fs::read_to_string(data.join("admin.key"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// `GET /status`'s IMAP state, once it is `state`.
+fn imap_state(server: &Server, key: &str, state: &str) -> Value {
+    until(&format!("IMAP state {state}"), 20, || {
+        let (_, _, status) = server.request("GET", "/status", key, &[], None);
+        (status["mail"]["imap"]["state"] == state).then_some(status)
+    })
+}
+
+/// The tickets of `email`, once there are `count`.
+fn tickets_of(server: &Server, key: &str, email: &str, count: usize) -> Value {
+    until(&format!("{count} ticket(s) of {email}"), 20, || {
+        let path = format!("/customers/{email}/tickets");
+        let (status, _, body) = server.request("GET", &path, key, &[], None);
+        (status == 200 && body["items"].as_array().map(Vec::len) == Some(count)).then_some(body)
+    })
+}
+
+fn mail(
+    from: &str,
+    subject: &str,
+    message_id: &str,
+    in_reply_to: Option<&str>,
+    text: &str,
+) -> String {
+    let threading = in_reply_to
+        .map(|id| format!("In-Reply-To: {id}\r\nReferences: {id}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "From: {from}\r\nTo: Support <support@helpdesk.test>\r\nSubject: {subject}\r\n\
+         Message-ID: {message_id}\r\nDate: Mon, 07 Dec 2026 09:00:00 +0000\r\n{threading}\r\n{text}\r\n"
+    )
+}
+
+fn seen_flags(dovecot: &Dovecot) -> Vec<bool> {
+    block(dovecot.messages("INBOX"))
+        .iter()
+        .map(|(flags, _)| flags.iter().any(|f| f.contains("Seen")))
+        .collect()
+}
+
+#[test]
+fn mailbox_mail_becomes_a_ticket_through_idle_and_the_conversation_goes_on_over_smtp() {
+    let dovecot = Dovecot::start();
+    let smtp = SmtpSink::start();
+    let data = temp_dir("serve-mail");
+    let server = serve_with_mail(&data, Some(dovecot.port), Some(smtp.port), MAILBOX_PASSWORD);
+    let key = admin_key(&data);
+    let status = imap_state(&server, &key, "idle");
+    assert_eq!(status["mail"]["imap"]["idle_supported"], true, "{status}");
+
+    // Delivered while the server waits in IDLE (it would poll only after 60 s).
+    let delivered = std::time::Instant::now();
+    let first = mail(
+        "Ann Lee <ann@acme.test>",
+        "Printer on fire",
+        "<imap-1@acme.test>",
+        None,
+        "It burns.",
+    );
+    block(dovecot.deliver(&first));
+    let tickets = tickets_of(&server, &key, "ann@acme.test", 1);
+    let took = delivered.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "IDLE woke the fetch: {took:?}"
+    );
+    assert_eq!(seen_flags(&dovecot), [true], "marked once stored");
+    let ticket = tickets["items"][0]["id"].as_str().unwrap().to_string();
+
+    // The agent's reply leaves through the relay, threaded to the customer's mail.
+    let path = format!("/tickets/{ticket}/messages");
+    let (status, _, reply) = server.request(
+        "POST",
+        &path,
+        &key,
+        &[],
+        Some(&json!({"text": "Unplug it."})),
+    );
+    assert_eq!(status, 201, "{reply}");
+    let sent = until("the reply at the relay", 20, || smtp.received().pop());
+    assert_eq!(sent.0["to"], json!(["ann@acme.test"]), "{}", sent.0);
+    let reply_id = reply["message_id"].as_str().unwrap();
+    assert!(
+        sent.1.contains(&format!("Message-ID: <{reply_id}>")),
+        "{}",
+        sent.1
+    );
+    assert!(
+        sent.1.contains("In-Reply-To: <imap-1@acme.test>"),
+        "{}",
+        sent.1
+    );
+    assert!(
+        sent.1.contains("References: <imap-1@acme.test>"),
+        "{}",
+        sent.1
+    );
+    let thread = until("the reply marked sent", 20, || {
+        let (_, _, thread) = server.request("GET", &format!("/tickets/{ticket}"), &key, &[], None);
+        (thread["messages"][1]["delivery"]["status"] == "sent").then_some(thread)
+    });
+    assert!(
+        thread["messages"][1]["delivery"]["provider_id"]
+            .as_str()
+            .unwrap()
+            .contains("queued as")
+    );
+    // The outbox keeps its copy, under the same Message-ID.
+    let copies: Vec<String> = std::fs::read_dir(data.join("outbox"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert!(copies.iter().any(|c| c.contains(reply_id)), "{copies:?}");
+
+    // The customer's answer, put in the mailbox, joins the ticket.
+    let answer = mail(
+        "Ann Lee <ann@acme.test>",
+        "Re: Printer on fire",
+        "<imap-2@acme.test>",
+        Some(&format!("<{reply_id}>")),
+        "Unplugged. Thanks!",
+    );
+    block(dovecot.deliver(&answer));
+    let thread = until("the answer in the ticket", 20, || {
+        let (_, _, thread) = server.request("GET", &format!("/tickets/{ticket}"), &key, &[], None);
+        (thread["messages"].as_array().map(Vec::len) == Some(3)).then_some(thread)
+    });
+    assert_eq!(
+        thread["messages"][2]["text"].as_str().map(str::trim),
+        Some("Unplugged. Thanks!"),
+        "{thread}"
+    );
+    tickets_of(&server, &key, "ann@acme.test", 1);
+    assert_eq!(seen_flags(&dovecot), [true, true]);
+    let (_, _, status) = server.request("GET", "/status", &key, &[], None);
+    assert_eq!(status["mail"]["imap"]["messages_ingested"], 2, "{status}");
+    assert_eq!(status["mail"]["smtp"]["messages_sent"], 1, "{status}");
+}
+
+#[test]
+fn a_server_killed_mid_fetch_and_a_helpdesk_killed_before_the_mark_lose_and_repeat_nothing() {
+    let mut dovecot = Dovecot::start();
+    let proxy = ImapProxy::start(dovecot.port);
+    let data = temp_dir("serve-mail-crash");
+    let server = serve_with_mail(&data, Some(proxy.port), None, MAILBOX_PASSWORD);
+    let key = admin_key(&data);
+    imap_state(&server, &key, "idle");
+
+    // Dovecot dies while the message is being fetched, and comes back.
+    proxy.hold("BODY.PEEK[]");
+    block(dovecot.deliver(&mail(
+        "Bo <bo@acme.test>",
+        "First",
+        "<crash-1@acme.test>",
+        None,
+        "One.",
+    )));
+    proxy.wait_sprung();
+    dovecot.kill();
+    proxy.release();
+    let (_, _, status) = server.request("GET", "/status", &key, &[], None);
+    assert!(status["mail"]["imap"]["state"] != "idle", "{status}");
+    dovecot.restart();
+    tickets_of(&server, &key, "bo@acme.test", 1);
+    until("the first message marked", 20, || {
+        (seen_flags(&dovecot) == [true]).then_some(())
+    });
+    let (_, _, status) = server.request("GET", "/status", &key, &[], None);
+    assert!(
+        status["mail"]["imap"]["last_error"].is_string(),
+        "the outage was seen: {status}"
+    );
+
+    // helpdesk is killed after storing a message and before marking it.
+    proxy.hold("UID STORE");
+    block(dovecot.deliver(&mail(
+        "Cy <cy@acme.test>",
+        "Second",
+        "<crash-2@acme.test>",
+        None,
+        "Two.",
+    )));
+    proxy.wait_sprung();
+    server.crash();
+    proxy.release();
+    assert_eq!(seen_flags(&dovecot), [true, false], "stored, not marked");
+    let offline = Server::spawn(&data, None, &[], None, &[]);
+    tickets_of(&offline, &key, "cy@acme.test", 1);
+    drop(offline);
+    let server = serve_with_mail(&data, Some(proxy.port), None, MAILBOX_PASSWORD);
+    until("the second message marked", 20, || {
+        (seen_flags(&dovecot) == [true, true]).then_some(())
+    });
+    let tickets = tickets_of(&server, &key, "cy@acme.test", 1);
+    let ticket = tickets["items"][0]["id"].as_str().unwrap();
+    let (_, _, thread) = server.request("GET", &format!("/tickets/{ticket}"), &key, &[], None);
+    assert_eq!(
+        thread["messages"].as_array().map(Vec::len),
+        Some(1),
+        "no second copy: {thread}"
+    );
+    tickets_of(&server, &key, "bo@acme.test", 1);
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_error_and_a_state_not_a_crash_loop() {
+    let dovecot = Dovecot::start();
+    let data = temp_dir("serve-mail-password");
+    let server = serve_with_mail(&data, Some(dovecot.port), None, "not-the-password");
+    let key = admin_key(&data);
+    let status = imap_state(&server, &key, "error");
+    let imap = &status["mail"]["imap"];
+    assert!(
+        imap["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("login refused"),
+        "{status}"
+    );
+    assert!(imap["retry_in_seconds"].as_u64().unwrap() >= 60, "{status}");
+    assert!(
+        server.log_text().contains("IMAP login refused"),
+        "{}",
+        server.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let attempts = dovecot.log().matches("auth failed").count();
+    assert_eq!(attempts, 1, "one attempt, then a wait: {}", dovecot.log());
+    let (health, _, _) = server.request("GET", "/health", &key, &[], None);
+    assert_eq!(health, 200);
+    // The status is for admins only.
+    let agents = "agent-key-0123456789:agent";
+    drop(server);
+    let server = Server::spawn(&data, Some(agents), &[], None, &[]);
+    let (status, _, _) = server.request("GET", "/status", "agent-key-0123456789", &[], None);
+    assert_eq!(status, 403);
+}
+
+#[test]
+fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
+    let smtp = SmtpSink::start();
+    let data = temp_dir("serve-mail-relay");
+    let server = serve_with_mail(&data, None, Some(smtp.port), "");
+    let key = admin_key(&data);
+    let ticket_of = |email: &str| {
+        let raw = mail(
+            email,
+            &format!("Hello from {email}"),
+            &format!("<{email}>"),
+            None,
+            "Hi.",
+        );
+        let name = email.split('@').next().unwrap();
+        std::fs::write(data.join(format!("{name}.tmp")), raw).unwrap();
+        std::fs::rename(
+            data.join(format!("{name}.tmp")),
+            data.join(format!("inbox/{name}.eml")),
+        )
+        .unwrap();
+        let tickets = tickets_of(&server, &key, email, 1);
+        tickets["items"][0]["id"].as_str().unwrap().to_string()
+    };
+    let reply = |ticket: &str| {
+        let path = format!("/tickets/{ticket}/messages");
+        let (status, _, body) =
+            server.request("POST", &path, &key, &[], Some(&json!({"text": "On it."})));
+        assert_eq!(status, 201, "{body}");
+    };
+    let delivery = |ticket: &str, wanted: &str| {
+        until(&format!("delivery {wanted}"), 30, || {
+            let (_, _, thread) =
+                server.request("GET", &format!("/tickets/{ticket}"), &key, &[], None);
+            let delivery = thread["messages"][1]["delivery"].clone();
+            (delivery["status"] == wanted && (wanted != "queued" || delivery["error"].is_string()))
+                .then_some(delivery)
+        })
+    };
+    let (busy, refused, down) = (
+        ticket_of("busy-ann@acme.test"),
+        ticket_of("refuse-bob@acme.test"),
+        ticket_of("down-cy@acme.test"),
+    );
+    reply(&busy);
+    reply(&refused);
+    reply(&down);
+
+    // 451 twice, then taken: sent, after three tries.
+    delivery(&busy, "sent");
+    let taken = smtp.received();
+    assert_eq!(taken.len(), 1, "only the busy one went out: {taken:?}");
+    assert_eq!(taken[0].0["to"], json!(["busy-ann@acme.test"]));
+    assert_eq!(taken[0].0["attempts"]["busy-ann@acme.test"], 3);
+    // 550 to RCPT TO: failed for good, and the address is undeliverable as after a bounce.
+    let failed = delivery(&refused, "failed");
+    assert!(
+        failed["error"].as_str().unwrap().contains("550"),
+        "{failed}"
+    );
+    let (_, _, bob) = server.request("GET", "/customers/refuse-bob@acme.test", &key, &[], None);
+    assert!(bob["undeliverable"].is_object(), "{bob}");
+    // 451 every time: still queued with the error, waiting for its next try.
+    let waiting = delivery(&down, "queued");
+    assert!(
+        waiting["error"].as_str().unwrap().contains("451"),
+        "{waiting}"
+    );
+    let (_, _, status) = server.request("GET", "/status", &key, &[], None);
+    assert_eq!(status["mail"]["smtp"]["messages_sent"], 1, "{status}");
+    assert!(status["mail"]["smtp"]["last_error"].is_string(), "{status}");
+}
