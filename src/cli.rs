@@ -175,9 +175,9 @@ pub struct MailArgs {
     pub smtp_url: Option<String>,
     #[arg(long, env = "HELPDESK_SMTP_PASSWORD_FILE", value_name = "PATH")]
     pub smtp_password_file: Option<PathBuf>,
-    /// Messages per minute at most through the relay (1-6000).
+    /// Messages per minute at most through the relay (1-60000).
     #[arg(long, env = "HELPDESK_SMTP_PER_MINUTE", default_value_t = 60,
-          value_parser = clap::value_parser!(u32).range(1..=6000))]
+          value_parser = clap::value_parser!(u32).range(1..=60000))]
     pub smtp_per_minute: u32,
     /// With SMTP, keep no copy of sent mail in DATA_DIR/outbox/.
     #[arg(long, env = "HELPDESK_NO_OUTBOX_COPY")]

@@ -267,8 +267,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Arc::new(auth),
         uploaded.clone(),
         &public_url,
-        portal,
-        sso,
+        helpdesk::local::PortalOptions {
+            enabled: portal,
+            sso,
+        },
         mail.status.clone(),
     );
     if let Some(imap) = mail.imap {

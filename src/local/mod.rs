@@ -22,7 +22,7 @@ mod watch;
 
 pub use imports::IMPORTS_DIR;
 pub use inbox::INBOX_DIR;
-pub use routes::{LOCAL_ROUTES, MAX_UPLOAD_BYTES, router};
+pub use routes::{LOCAL_ROUTES, MAX_UPLOAD_BYTES, PortalOptions, router};
 pub use server::{Limits, serve};
 pub use watch::watch_folders;
 

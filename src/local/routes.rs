@@ -7,24 +7,30 @@ use helpdesk_shared::app::Local;
 
 use super::DataDir;
 
+/// The customer portal as `helpdesk serve` runs it.
+pub struct PortalOptions {
+    pub enabled: bool,
+    pub sso: Option<helpdesk_shared::services::portal::PortalSso>,
+}
+
 /// The API of `helpdesk serve`: the shared router plus what only local mode has, uploads of
-/// import files through the API (the cloud uses presigned S3 URLs instead).
+/// import files through the API (the cloud uses presigned S3 URLs instead), and the mail
+/// connections' status.
 pub fn router(
     data: DataDir,
     app: &Local,
     auth: Arc<dyn helpdesk_shared::http::auth::Authenticator>,
     uploaded: Arc<tokio::sync::Notify>,
     public_url: &str,
-    portal: bool,
-    portal_sso: Option<helpdesk_shared::services::portal::PortalSso>,
+    portal: PortalOptions,
     mail: super::mail::SharedStatus,
 ) -> axum::Router {
     let links = helpdesk_shared::http::Links {
         public_url: Some(Arc::from(public_url)),
     };
     let mut state = app.api_state(auth, links);
-    state.portal.enabled = portal;
-    state.portal.sso = portal_sso;
+    state.portal.enabled = portal.enabled;
+    state.portal.sso = portal.sso;
     let routes = helpdesk_shared::http::routes()
         .merge(local_routes())
         .layer(axum::Extension(LocalUploads { data, uploaded }))

@@ -5,12 +5,14 @@ as DIR/<n>.eml with DIR/<n>.json (envelope), and answers some recipients as rela
 - ``busy-…@…``: 451 4.3.0 to RCPT TO for the first two attempts, then accepted;
 - ``down-…@…``: 451 4.3.0 to RCPT TO, every time (a relay that stays unavailable).
 
-Usage: smtp_server.py PORT DIR. Prints "ready" once it listens.
+Usage: smtp_server.py PORT DIR [CERT KEY]. With a certificate it takes mail only after
+STARTTLS. Prints "ready" once it listens.
 """
 
 import asyncio
 import json
 import pathlib
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
@@ -44,7 +46,12 @@ class Keeper:
 def main() -> None:
     port, folder = int(sys.argv[1]), pathlib.Path(sys.argv[2])
     folder.mkdir(parents=True, exist_ok=True)
-    controller = Controller(Keeper(folder), hostname="127.0.0.1", port=port)
+    tls = {}
+    if len(sys.argv) > 4:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(sys.argv[3], sys.argv[4])
+        tls = {"tls_context": context, "require_starttls": True}
+    controller = Controller(Keeper(folder), hostname="127.0.0.1", port=port, **tls)
     controller.start()
     print("ready", flush=True)
     try:

@@ -374,3 +374,58 @@ fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
     assert_eq!(status["mail"]["smtp"]["messages_sent"], 1, "{status}");
     assert!(status["mail"]["smtp"]["last_error"].is_string(), "{status}");
 }
+
+#[test]
+fn tls_is_the_default_and_the_servers_certificates_are_verified() {
+    let certificates = servers::Certificates::make();
+    let dovecot = Dovecot::start_tls(&certificates);
+    let smtp = SmtpSink::start_tls(&certificates);
+    let imap = format!(
+        "imaps://support%40helpdesk.test@127.0.0.1:{}/INBOX",
+        dovecot.port
+    );
+    let relay = format!("smtp://127.0.0.1:{}", smtp.port);
+    let start = |data: &Path, trusted: &Path| {
+        let args = ["--imap-url", imap.as_str(), "--smtp-url", relay.as_str()];
+        let trusted = trusted.to_str().unwrap();
+        let env = [
+            ("HELPDESK_IMAP_PASSWORD", MAILBOX_PASSWORD),
+            ("SUPPORT_ADDRESS", "Support <support@helpdesk.test>"),
+            ("SSL_CERT_FILE", trusted),
+        ];
+        Server::spawn(data, None, &args, None, &env)
+    };
+
+    // A certificate no trusted authority signed: no connection, and the reason shown.
+    let data = temp_dir("serve-mail-untrusted");
+    let stranger = servers::Certificates::make();
+    let server = start(&data, &stranger.authority);
+    let status = imap_state(&server, &admin_key(&data), "error");
+    let error = status["mail"]["imap"]["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("TLS") && error.to_lowercase().contains("certificate"),
+        "{error}"
+    );
+    drop(server);
+
+    // Trusted: mail in over IMAPS, the reply out after STARTTLS.
+    let data = temp_dir("serve-mail-tls");
+    let server = start(&data, &certificates.authority);
+    let key = admin_key(&data);
+    imap_state(&server, &key, "idle");
+    let raw = mail(
+        "Di <di@acme.test>",
+        "Over TLS",
+        "<tls-1@acme.test>",
+        None,
+        "Encrypted.",
+    );
+    block(dovecot.deliver(&raw));
+    let tickets = tickets_of(&server, &key, "di@acme.test", 1);
+    let ticket = tickets["items"][0]["id"].as_str().unwrap();
+    let path = format!("/tickets/{ticket}/messages");
+    let (status, _, _) = server.request("POST", &path, &key, &[], Some(&json!({"text": "Ok."})));
+    assert_eq!(status, 201);
+    let sent = until("the reply at the relay", 20, || smtp.received().pop());
+    assert_eq!(sent.0["to"], json!(["di@acme.test"]));
+}

@@ -21,20 +21,133 @@ pub(crate) fn free_port() -> u16 {
     listener.local_addr().expect("its address").port()
 }
 
-/// Dovecot serving one account's maildir over plain IMAP on a loopback port.
+/// A private certificate authority and a certificate it signed for 127.0.0.1 (openssl).
+pub(crate) struct Certificates {
+    pub(crate) authority: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+}
+
+impl Certificates {
+    pub(crate) fn make() -> Certificates {
+        let dir = temp_dir("certificates");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl runs (`bash tests/run` installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=helpdesk-test-ca",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "req.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            dir.join("ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "req.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+        // Readable by Dovecot's own user when it runs as root.
+        for file in ["cert.pem", "key.pem"] {
+            std::fs::set_permissions(
+                dir.join(file),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .unwrap();
+        }
+        Certificates {
+            authority: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+}
+
+/// Dovecot serving one account's maildir on a loopback port: plain IMAP, or IMAPS only.
 pub(crate) struct Dovecot {
     child: Option<Child>,
     dir: PathBuf,
     pub(crate) port: u16,
+    /// Certificate, key and the authority that signed them.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
+}
+
+/// The test client's connection, plain or TLS.
+pub(crate) trait Stream:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug
+{
+}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::Debug> Stream
+    for T
+{
 }
 
 impl Dovecot {
     pub(crate) fn start() -> Dovecot {
+        Dovecot::start_with(None)
+    }
+
+    /// Dovecot that speaks IMAP only inside TLS (`imaps`), with this certificate.
+    pub(crate) fn start_tls(certificates: &Certificates) -> Dovecot {
+        Dovecot::start_with(Some((
+            certificates.cert.clone(),
+            certificates.key.clone(),
+            certificates.authority.clone(),
+        )))
+    }
+
+    fn start_with(tls: Option<(PathBuf, PathBuf, PathBuf)>) -> Dovecot {
         let dir = temp_dir("dovecot");
         let mut dovecot = Dovecot {
             child: None,
             port: free_port(),
             dir,
+            tls,
         };
         dovecot.write_config();
         dovecot.launch();
@@ -64,16 +177,28 @@ impl Dovecot {
             format!("{MAILBOX_USER}:{{PLAIN}}{MAILBOX_PASSWORD}\n"),
         )
         .unwrap();
+        let (ssl, plain_port, tls_port) = match &self.tls {
+            None => ("ssl = no".to_string(), self.port, 0),
+            Some((cert, key, _)) => (
+                format!(
+                    "ssl = required\nssl_cert = <{}\nssl_key = <{}",
+                    cert.display(),
+                    key.display()
+                ),
+                0,
+                self.port,
+            ),
+        };
         let config = format!(
             "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {dir}/run\nstate_dir = {dir}/run/state\n\
-             instance_name = helpdesk-test-{port}\nlog_path = /dev/stderr\nssl = no\n\
+             instance_name = helpdesk-test-{port}\nlog_path = /dev/stderr\n{ssl}\n\
              disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
              default_internal_user = {internal}\ndefault_login_user = {login}\nfirst_valid_uid = 1\n\
              passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {dir}/users\n}}\n\
              userdb {{\n  driver = static\n  args = uid={owner} gid={owner} home={dir}/mail/%u\n}}\n\
              mail_location = maildir:~/Maildir\n\
-             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n\
-             \x20 inet_listener imaps {{\n    port = 0\n  }}\n  chroot =\n}}\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {plain_port}\n  }}\n\
+             \x20 inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n  }}\n  chroot =\n}}\n\
              service anvil {{\n  chroot =\n}}\n\
              protocol imap {{\n  mail_max_userip_connections = 100\n}}\n",
             port = self.port
@@ -140,11 +265,15 @@ impl Dovecot {
     }
 
     /// Logged in as the support mailbox (a mail client's view of it).
-    pub(crate) async fn client(&self) -> async_imap::Session<tokio::net::TcpStream> {
+    pub(crate) async fn client(&self) -> async_imap::Session<Box<dyn Stream>> {
         let tcp = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await
             .unwrap();
-        let mut client = async_imap::Client::new(tcp);
+        let stream: Box<dyn Stream> = match &self.tls {
+            None => Box::new(tcp),
+            Some((_, _, authority)) => Box::new(tls_client(authority, tcp).await),
+        };
+        let mut client = async_imap::Client::new(stream);
         client.read_response().await.unwrap().expect("greeting");
         client
             .login(MAILBOX_USER, MAILBOX_PASSWORD)
@@ -205,6 +334,15 @@ pub(crate) struct SmtpSink {
 
 impl SmtpSink {
     pub(crate) fn start() -> SmtpSink {
+        SmtpSink::start_with(None)
+    }
+
+    /// aiosmtpd that takes mail only after STARTTLS, with this certificate.
+    pub(crate) fn start_tls(certificates: &Certificates) -> SmtpSink {
+        SmtpSink::start_with(Some(certificates))
+    }
+
+    fn start_with(tls: Option<&Certificates>) -> SmtpSink {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = std::env::var("HELPDESK_TEST_PYTHON")
             .map(PathBuf::from)
@@ -215,6 +353,11 @@ impl SmtpSink {
             .arg(root.join("tests/mail/smtp_server.py"))
             .arg(port.to_string())
             .arg(&dir)
+            .args(
+                tls.map(|c| [c.cert.clone(), c.key.clone()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(dir.with_extension("log")).unwrap())
             .spawn()
@@ -263,6 +406,29 @@ impl Drop for SmtpSink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+async fn tls_client(
+    authority: &Path,
+    tcp: tokio::net::TcpStream,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    let pem = std::fs::read(authority).unwrap();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS to Dovecot")
 }
 
 fn current_user() -> (u32, String) {
