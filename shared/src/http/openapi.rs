@@ -179,7 +179,7 @@ fn path_parameter(name: &str, description: &str) -> utoipa::openapi::path::Param
 
 /// Uploads and downloads go through the API only in local mode; the cloud presigns S3 URLs.
 /// They are described here, marked `x-local-only`, because `upload_url` and download links
-/// point at them.
+/// point at them; so is the local mail connections' status.
 fn add_local_routes(doc: &mut utoipa::openapi::OpenApi) {
     let local_only = || ExtensionsBuilder::new().add("x-local-only", true).build();
     let upload = OperationBuilder::new()
@@ -231,6 +231,24 @@ fn add_local_routes(doc: &mut utoipa::openapi::OpenApi) {
         "/downloads/{token}".into(),
         PathItem::new(HttpMethod::Get, download),
     );
+    let status = OperationBuilder::new()
+        .summary(Some(
+            "The mail connections' state (local mode, admins): IMAP and SMTP, counts, last error",
+        ))
+        .tag("meta")
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("`{status, mail: {imap, smtp}}` (docs/mail.md)")
+                .content(
+                    "application/json",
+                    Content::new(Some(ObjectBuilder::new().schema_type(Type::Object))),
+                ),
+        )
+        .extensions(Some(local_only()));
+    doc.paths
+        .paths
+        .insert("/status".into(), PathItem::new(HttpMethod::Get, status));
 }
 
 /// The description as JSON, generated once per process.

@@ -326,12 +326,13 @@ fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
         let tickets = tickets_of(&server, &key, email, 1);
         tickets["items"][0]["id"].as_str().unwrap().to_string()
     };
-    let reply = |ticket: &str| {
+    let reply_cc = |ticket: &str, cc: &[&str]| {
         let path = format!("/tickets/{ticket}/messages");
-        let (status, _, body) =
-            server.request("POST", &path, &key, &[], Some(&json!({"text": "On it."})));
+        let body = json!({"text": "On it.", "cc": cc});
+        let (status, _, body) = server.request("POST", &path, &key, &[], Some(&body));
         assert_eq!(status, 201, "{body}");
     };
+    let reply = |ticket: &str| reply_cc(ticket, &[]);
     let delivery = |ticket: &str, wanted: &str| {
         until(&format!("delivery {wanted}"), 30, || {
             let (_, _, thread) =
@@ -341,21 +342,33 @@ fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
                 .then_some(delivery)
         })
     };
-    let (busy, refused, down) = (
+    let (busy, refused, down, copied) = (
         ticket_of("busy-ann@acme.test"),
         ticket_of("refuse-bob@acme.test"),
         ticket_of("down-cy@acme.test"),
+        ticket_of("eve@acme.test"),
     );
     reply(&busy);
     reply(&refused);
     reply(&down);
+    reply_cc(&copied, &["refuse-dan@acme.test"]);
 
     // 451 twice, then taken: sent, after three tries.
     delivery(&busy, "sent");
-    let taken = smtp.received();
-    assert_eq!(taken.len(), 1, "only the busy one went out: {taken:?}");
-    assert_eq!(taken[0].0["to"], json!(["busy-ann@acme.test"]));
-    assert_eq!(taken[0].0["attempts"]["busy-ann@acme.test"], 3);
+    // A refused Cc: the customer gets the reply, the Cc's address is marked.
+    delivery(&copied, "sent");
+    let mut taken: Vec<Value> = smtp
+        .received()
+        .into_iter()
+        .map(|(envelope, _)| envelope)
+        .collect();
+    taken.sort_by_key(|e| e["to"].to_string());
+    assert_eq!(taken.len(), 2, "only these went out: {taken:?}");
+    assert_eq!(taken[0]["to"], json!(["busy-ann@acme.test"]));
+    assert_eq!(taken[0]["attempts"]["busy-ann@acme.test"], 3);
+    assert_eq!(taken[1]["to"], json!(["eve@acme.test"]));
+    let (_, _, dan) = server.request("GET", "/addresses/refuse-dan@acme.test", &key, &[], None);
+    assert!(dan["undeliverable"].is_object(), "{dan}");
     // 550 to RCPT TO: failed for good, and the address is undeliverable as after a bounce.
     let failed = delivery(&refused, "failed");
     assert!(
@@ -371,7 +384,7 @@ fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
         "{waiting}"
     );
     let (_, _, status) = server.request("GET", "/status", &key, &[], None);
-    assert_eq!(status["mail"]["smtp"]["messages_sent"], 1, "{status}");
+    assert_eq!(status["mail"]["smtp"]["messages_sent"], 2, "{status}");
     assert!(status["mail"]["smtp"]["last_error"].is_string(), "{status}");
 }
 
