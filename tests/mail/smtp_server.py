@@ -14,6 +14,7 @@ import json
 import pathlib
 import ssl
 import sys
+import time
 
 from aiosmtpd.controller import Controller
 
@@ -23,6 +24,14 @@ class Keeper:
         self.folder = folder
         self.attempts: dict[str, int] = {}
         self.count = 0
+        # When each transaction began (MAIL FROM), to check the sender's pace.
+        self.started: list[float] = []
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.started.append(time.time())
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         local = address.split("@", 1)[0].lower()
@@ -38,7 +47,12 @@ class Keeper:
         self.count += 1
         name = f"{self.count:06d}"
         (self.folder / f"{name}.eml").write_bytes(envelope.original_content)
-        meta = {"from": envelope.mail_from, "to": envelope.rcpt_tos, "attempts": self.attempts}
+        meta = {
+            "from": envelope.mail_from,
+            "to": envelope.rcpt_tos,
+            "attempts": self.attempts,
+            "transactions_started": self.started,
+        }
         (self.folder / f"{name}.json").write_text(json.dumps(meta))
         return f"250 2.0.0 Ok: queued as {name}"
 
