@@ -5,8 +5,8 @@ as DIR/<n>.eml with DIR/<n>.json (envelope), and answers some recipients as rela
 - ``busy-…@…``: 451 4.3.0 to RCPT TO for the first two attempts, then accepted;
 - ``down-…@…``: 451 4.3.0 to RCPT TO, every time (a relay that stays unavailable).
 
-Usage: smtp_server.py PORT DIR [CERT KEY]. With a certificate it takes mail only after
-STARTTLS. Prints "ready" once it listens.
+Usage: smtp_server.py PORT DIR [CERT KEY starttls|implicit]. With a certificate it takes mail
+only after STARTTLS, or speaks TLS from the first byte (smtps). Prints "ready" once it listens.
 """
 
 import asyncio
@@ -61,10 +61,13 @@ def main() -> None:
     port, folder = int(sys.argv[1]), pathlib.Path(sys.argv[2])
     folder.mkdir(parents=True, exist_ok=True)
     tls = {}
-    if len(sys.argv) > 4:
+    if len(sys.argv) > 5:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(sys.argv[3], sys.argv[4])
-        tls = {"tls_context": context, "require_starttls": True}
+        if sys.argv[5] == "implicit":
+            tls = {"ssl_context": context}
+        else:
+            tls = {"tls_context": context, "require_starttls": True}
     controller = Controller(Keeper(folder), hostname="127.0.0.1", port=port, **tls)
     controller.start()
     print("ready", flush=True)

@@ -1,7 +1,6 @@
 //! An IMAP session as configured: TLS from the start (`imaps`), STARTTLS before the login
 //! (`imap`), or plain only with `--insecure-mail`; then logged in.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -116,38 +115,10 @@ async fn greeting<T: Io>(client: &mut async_imap::Client<T>) -> Result<(), ImapE
     }
 }
 
-/// TLS to `host`, verified against the system's trusted certificates (`SSL_CERT_FILE` adds
-/// a private authority's).
-async fn tls(
-    host: &str,
-    tcp: TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ImapError> {
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| ImapError::Other(format!("{host}: {e}")))?;
-    let connector = tokio_rustls::TlsConnector::from(tls_config()?);
-    connector
-        .connect(name, tcp)
+async fn tls(host: &str, tcp: TcpStream) -> Result<super::tls::TlsStream, ImapError> {
+    super::tls::connect(host, tcp)
         .await
-        .map_err(|e| ImapError::Other(format!("TLS with {host}: {e}")))
-}
-
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, ImapError> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err(ImapError::Other(
-            "no trusted certificates found: install ca-certificates, or set SSL_CERT_FILE".into(),
-        ));
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ImapError::Other(format!("TLS set-up: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+        .map_err(ImapError::Other)
 }
 
 async fn within<T>(

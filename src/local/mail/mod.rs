@@ -7,6 +7,7 @@ mod imap;
 mod settings;
 mod smtp;
 mod status;
+mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -38,11 +38,13 @@ fn serve_with_mail(
     imap_port: Option<u16>,
     smtp_port: Option<u16>,
     password: &str,
+    extra: &[&str],
 ) -> Server {
     let imap =
         imap_port.map(|port| format!("imap://support%40helpdesk.test@127.0.0.1:{port}/INBOX"));
     let smtp = smtp_port.map(|port| format!("smtp://127.0.0.1:{port}"));
     let mut args = vec!["--insecure-mail"];
+    args.extend(extra);
     if let Some(imap) = &imap {
         args.extend(["--imap-url", imap]);
     }
@@ -108,7 +110,13 @@ fn mailbox_mail_becomes_a_ticket_through_idle_and_the_conversation_goes_on_over_
     let dovecot = Dovecot::start();
     let smtp = SmtpSink::start();
     let data = temp_dir("serve-mail");
-    let server = serve_with_mail(&data, Some(dovecot.port), Some(smtp.port), MAILBOX_PASSWORD);
+    let server = serve_with_mail(
+        &data,
+        Some(dovecot.port),
+        Some(smtp.port),
+        MAILBOX_PASSWORD,
+        &[],
+    );
     let key = admin_key(&data);
     let status = imap_state(&server, &key, "idle");
     assert_eq!(status["mail"]["imap"]["idle_supported"], true, "{status}");
@@ -208,7 +216,7 @@ fn a_server_killed_mid_fetch_and_a_helpdesk_killed_before_the_mark_lose_and_repe
     let mut dovecot = Dovecot::start();
     let proxy = ImapProxy::start(dovecot.port);
     let data = temp_dir("serve-mail-crash");
-    let server = serve_with_mail(&data, Some(proxy.port), None, MAILBOX_PASSWORD);
+    let server = serve_with_mail(&data, Some(proxy.port), None, MAILBOX_PASSWORD, &[]);
     let key = admin_key(&data);
     imap_state(&server, &key, "idle");
 
@@ -253,7 +261,7 @@ fn a_server_killed_mid_fetch_and_a_helpdesk_killed_before_the_mark_lose_and_repe
     let offline = Server::spawn(&data, None, &[], None, &[]);
     tickets_of(&offline, &key, "cy@acme.test", 1);
     drop(offline);
-    let server = serve_with_mail(&data, Some(proxy.port), None, MAILBOX_PASSWORD);
+    let server = serve_with_mail(&data, Some(proxy.port), None, MAILBOX_PASSWORD, &[]);
     until("the second message marked", 20, || {
         (seen_flags(&dovecot) == [true, true]).then_some(())
     });
@@ -272,7 +280,7 @@ fn a_server_killed_mid_fetch_and_a_helpdesk_killed_before_the_mark_lose_and_repe
 fn a_wrong_password_is_a_clear_error_and_a_state_not_a_crash_loop() {
     let dovecot = Dovecot::start();
     let data = temp_dir("serve-mail-password");
-    let server = serve_with_mail(&data, Some(dovecot.port), None, "not-the-password");
+    let server = serve_with_mail(&data, Some(dovecot.port), None, "not-the-password", &[]);
     let key = admin_key(&data);
     let status = imap_state(&server, &key, "error");
     let imap = &status["mail"]["imap"];
@@ -306,7 +314,13 @@ fn a_wrong_password_is_a_clear_error_and_a_state_not_a_crash_loop() {
 fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
     let smtp = SmtpSink::start();
     let data = temp_dir("serve-mail-relay");
-    let server = serve_with_mail(&data, None, Some(smtp.port), "");
+    let server = serve_with_mail(
+        &data,
+        None,
+        Some(smtp.port),
+        "",
+        &["--smtp-per-minute", "120"],
+    );
     let key = admin_key(&data);
     let ticket_of = |email: &str| {
         let raw = mail(
@@ -385,6 +399,19 @@ fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
     );
     let (_, _, status) = server.request("GET", "/status", &key, &[], None);
     assert_eq!(status["mail"]["smtp"]["messages_sent"], 2, "{status}");
+    // Paced at 120 a minute: every transaction began half a second after the one before.
+    let started = smtp.received().pop().unwrap().0["transactions_started"].clone();
+    let started: Vec<f64> = started
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert!(started.len() >= 6, "{started:?}");
+    assert!(
+        started.windows(2).all(|w| w[1] - w[0] >= 0.45),
+        "{started:?}"
+    );
     assert!(status["mail"]["smtp"]["last_error"].is_string(), "{status}");
 }
 
@@ -441,4 +468,60 @@ fn tls_is_the_default_and_the_servers_certificates_are_verified() {
     assert_eq!(status, 201);
     let sent = until("the reply at the relay", 20, || smtp.received().pop());
     assert_eq!(sent.0["to"], json!(["di@acme.test"]));
+    drop(server);
+
+    // smtps://: TLS from the first byte.
+    let smtps = SmtpSink::start_implicit_tls(&certificates);
+    let relay = format!("smtps://127.0.0.1:{}", smtps.port);
+    let args = ["--smtp-url", relay.as_str()];
+    let trusted = certificates.authority.to_str().unwrap();
+    let env = [
+        ("SUPPORT_ADDRESS", "Support <support@helpdesk.test>"),
+        ("SSL_CERT_FILE", trusted),
+    ];
+    let server = Server::spawn(&data, None, &args, None, &env);
+    let (status, _, _) = server.request("POST", &path, &key, &[], Some(&json!({"text": "Again."})));
+    assert_eq!(status, 201);
+    let sent = until("the reply at the smtps relay", 20, || {
+        smtps.received().pop()
+    });
+    assert!(sent.1.contains("Again."), "{}", sent.1);
+}
+
+#[test]
+fn a_server_without_idle_is_polled() {
+    let dovecot = Dovecot::start_without_idle();
+    let data = temp_dir("serve-mail-poll");
+    let url = format!(
+        "imap://support%40helpdesk.test@127.0.0.1:{}/INBOX",
+        dovecot.port
+    );
+    let args = [
+        "--insecure-mail",
+        "--imap-url",
+        url.as_str(),
+        "--imap-poll-seconds",
+        "5",
+    ];
+    let server = Server::spawn(
+        &data,
+        None,
+        &args,
+        None,
+        &[("HELPDESK_IMAP_PASSWORD", MAILBOX_PASSWORD)],
+    );
+    let key = admin_key(&data);
+    let status = imap_state(&server, &key, "polling");
+    assert_eq!(status["mail"]["imap"]["idle_supported"], false, "{status}");
+    block(dovecot.deliver(&mail(
+        "Flo <flo@acme.test>",
+        "Polled",
+        "<poll-1@acme.test>",
+        None,
+        "Hi.",
+    )));
+    tickets_of(&server, &key, "flo@acme.test", 1);
+    until("marked", 10, || {
+        (seen_flags(&dovecot) == [true]).then_some(())
+    });
 }

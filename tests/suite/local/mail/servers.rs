@@ -115,6 +115,8 @@ pub(crate) struct Dovecot {
     pub(crate) port: u16,
     /// Certificate, key and the authority that signed them.
     tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    /// Whether it announces IDLE (a server without it is polled).
+    idle: bool,
 }
 
 /// The test client's connection, plain or TLS.
@@ -130,6 +132,15 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + std::fmt::
 impl Dovecot {
     pub(crate) fn start() -> Dovecot {
         Dovecot::start_with(None)
+    }
+
+    /// Dovecot that does not announce IDLE, as some servers do not.
+    pub(crate) fn start_without_idle() -> Dovecot {
+        let mut dovecot = Dovecot::start_with(None);
+        dovecot.idle = false;
+        dovecot.write_config();
+        dovecot.restart();
+        dovecot
     }
 
     /// Dovecot that speaks IMAP only inside TLS (`imaps`), with this certificate.
@@ -148,6 +159,7 @@ impl Dovecot {
             port: free_port(),
             dir,
             tls,
+            idle: true,
         };
         dovecot.write_config();
         dovecot.launch();
@@ -200,8 +212,13 @@ impl Dovecot {
              service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {plain_port}\n  }}\n\
              \x20 inet_listener imaps {{\n    address = 127.0.0.1\n    port = {tls_port}\n  }}\n  chroot =\n}}\n\
              service anvil {{\n  chroot =\n}}\n\
-             protocol imap {{\n  mail_max_userip_connections = 100\n}}\n",
-            port = self.port
+             protocol imap {{\n  mail_max_userip_connections = 100\n{capability}}}\n",
+            port = self.port,
+            capability = match self.idle {
+                true => "",
+                false =>
+                    "  imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE LITERAL+\n",
+            },
         );
         std::fs::write(self.dir.join("dovecot.conf"), config).unwrap();
     }
@@ -339,10 +356,15 @@ impl SmtpSink {
 
     /// aiosmtpd that takes mail only after STARTTLS, with this certificate.
     pub(crate) fn start_tls(certificates: &Certificates) -> SmtpSink {
-        SmtpSink::start_with(Some(certificates))
+        SmtpSink::start_with(Some((certificates, "starttls")))
     }
 
-    fn start_with(tls: Option<&Certificates>) -> SmtpSink {
+    /// aiosmtpd speaking SMTP inside TLS from the first byte (`smtps`).
+    pub(crate) fn start_implicit_tls(certificates: &Certificates) -> SmtpSink {
+        SmtpSink::start_with(Some((certificates, "implicit")))
+    }
+
+    fn start_with(tls: Option<(&Certificates, &str)>) -> SmtpSink {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let python = std::env::var("HELPDESK_TEST_PYTHON")
             .map(PathBuf::from)
@@ -354,7 +376,7 @@ impl SmtpSink {
             .arg(port.to_string())
             .arg(&dir)
             .args(
-                tls.map(|c| [c.cert.clone(), c.key.clone()])
+                tls.map(|(c, mode)| [c.cert.clone(), c.key.clone(), PathBuf::from(mode)])
                     .into_iter()
                     .flatten(),
             )
