@@ -245,6 +245,21 @@ fn a_server_killed_mid_fetch_and_a_helpdesk_killed_before_the_mark_lose_and_repe
         "the outage was seen: {status}"
     );
 
+    // Dovecot restarted while helpdesk waits in IDLE: it reconnects and mail flows again.
+    imap_state(&server, &key, "idle");
+    dovecot.restart();
+    block(dovecot.deliver(&mail(
+        "Di <di@acme.test>",
+        "After",
+        "<crash-0@acme.test>",
+        None,
+        "Back.",
+    )));
+    tickets_of(&server, &key, "di@acme.test", 1);
+    until("the message after the restart marked", 20, || {
+        (seen_flags(&dovecot) == [true, true]).then_some(())
+    });
+
     // helpdesk is killed after storing a message and before marking it.
     proxy.hold("UID STORE");
     block(dovecot.deliver(&mail(
@@ -257,13 +272,17 @@ fn a_server_killed_mid_fetch_and_a_helpdesk_killed_before_the_mark_lose_and_repe
     proxy.wait_sprung();
     server.crash();
     proxy.release();
-    assert_eq!(seen_flags(&dovecot), [true, false], "stored, not marked");
+    assert_eq!(
+        seen_flags(&dovecot),
+        [true, true, false],
+        "stored, not marked"
+    );
     let offline = Server::spawn(&data, None, &[], None, &[]);
     tickets_of(&offline, &key, "cy@acme.test", 1);
     drop(offline);
     let server = serve_with_mail(&data, Some(proxy.port), None, MAILBOX_PASSWORD, &[]);
     until("the second message marked", 20, || {
-        (seen_flags(&dovecot) == [true, true]).then_some(())
+        (seen_flags(&dovecot) == [true, true, true]).then_some(())
     });
     let tickets = tickets_of(&server, &key, "cy@acme.test", 1);
     let ticket = tickets["items"][0]["id"].as_str().unwrap();
