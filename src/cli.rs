@@ -76,6 +76,21 @@ pub enum Command {
             helpdesk ingest --json message.eml"
     )]
     Ingest(IngestArgs),
+    /// Export customers as CSV that `helpdesk import` reads back unchanged.
+    #[command(
+        long_about = "Writes the customers as CSV: the import template's columns in its order, \
+                      lists in one cell each (separated by ;), social links as network=url \
+                      pairs, the company by its id, portal access, each custom field as \
+                      cf_<key>, and created_at and updated_at (which the importer ignores). \
+                      Importing the file as it is changes nothing. Cells that a spreadsheet \
+                      would run as a formula (= + - @) get a ' in front, which the importer \
+                      takes off again.",
+        after_help = "Examples:\n  \
+            helpdesk export --output customers.csv\n  \
+            helpdesk export --bom --blocked --output blocked.csv     # for Excel\n  \
+            helpdesk export --updated-since 2026-12-01 > recent.csv"
+    )]
+    Export(ExportArgs),
 }
 
 /// The data dir option every command has.
@@ -228,6 +243,48 @@ pub struct ImportArgs {
     /// Print the finished job as JSON instead of a summary.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Write here (owner-only, replaced when complete) instead of to standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Start with a UTF-8 byte-order mark, for spreadsheet apps.
+    #[arg(long)]
+    pub bom: bool,
+    /// Only the customers of this company (its id).
+    #[arg(long, value_name = "ID")]
+    pub company_id: Option<String>,
+    /// Only blocked customers.
+    #[arg(long, conflicts_with = "unblocked")]
+    pub blocked: bool,
+    /// Only customers who are not blocked.
+    #[arg(long)]
+    pub unblocked: bool,
+    /// Only customers changed at or after this date (2026-12-01) or RFC 3339 time.
+    #[arg(long, value_name = "TIME")]
+    pub updated_since: Option<String>,
+    #[command(flatten)]
+    pub data_dir: DataDirArg,
+}
+
+impl ExportArgs {
+    pub fn filter(&self) -> Result<helpdesk_shared::services::exports::ExportFilter, String> {
+        Ok(helpdesk_shared::services::exports::ExportFilter {
+            company_id: self.company_id.clone(),
+            blocked: match (self.blocked, self.unblocked) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            updated_since: self
+                .updated_since
+                .as_deref()
+                .map(helpdesk::local::parse_since)
+                .transpose()?,
+        })
+    }
 }
 
 #[derive(Args)]

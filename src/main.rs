@@ -51,6 +51,10 @@ fn main() -> ExitCode {
                 let data_dir = args.data_dir.for_command(DATABASE_FILE)?;
                 ingest(args.files, data_dir, args.json).await
             }
+            Command::Export(args) => {
+                let data_dir = args.data_dir.for_command(DATABASE_FILE)?;
+                export(args, data_dir).await
+            }
             Command::Import(args) => {
                 let data_dir = args.data_dir.for_command(DATABASE_FILE)?;
                 let json = args.json;
@@ -160,6 +164,44 @@ async fn import(
     }
     if job.status == ImportStatus::Failed {
         return Err(job.error.unwrap_or_else(|| "the import failed".into()));
+    }
+    Ok(())
+}
+
+async fn export(args: cli::ExportArgs, data_dir: PathBuf) -> Result<(), String> {
+    telemetry::init(telemetry::Logs::Quiet);
+    let filter = args.filter()?;
+    let data = DataDir::open(&data_dir)?;
+    let app = data.app(None)?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{spinner} {pos} customers {per_sec}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let mut progress = |count: u64| {
+        if let Some(bar) = &bar {
+            bar.set_position(count);
+        }
+    };
+    let count = data
+        .export_customers(
+            &app,
+            &filter,
+            args.bom,
+            args.output.as_deref(),
+            &mut progress,
+        )
+        .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let count = count?;
+    if let Some(path) = &args.output {
+        eprintln!("exported {count} customers to {}", path.display());
     }
     Ok(())
 }

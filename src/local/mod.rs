@@ -13,6 +13,7 @@ use helpdesk_shared::services::notifications::WelcomeTemplate;
 use helpdesk_shared::services::replies::SupportAddress;
 use helpdesk_shared::store::sqlite::SqliteStore;
 
+mod export;
 mod imports;
 mod inbox;
 pub mod mail;
@@ -20,6 +21,7 @@ mod routes;
 mod server;
 mod watch;
 
+pub use export::parse_since;
 pub use imports::IMPORTS_DIR;
 pub use inbox::INBOX_DIR;
 pub use routes::{LOCAL_ROUTES, MAX_UPLOAD_BYTES, PortalOptions, router};

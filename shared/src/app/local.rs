@@ -92,6 +92,14 @@ impl Local {
         Ok(self.store.forget_expired_merges(&now, 100).await?)
     }
 
+    /// The customer export (`helpdesk export`).
+    pub fn exports(&self) -> crate::services::exports::ExportService {
+        crate::services::exports::ExportService::new(
+            self.store.clone(),
+            crate::services::fields::FieldService::new(self.store.clone()),
+        )
+    }
+
     /// The data folder, whose download tokens the local download route redeems.
     pub fn folder(&self) -> &Arc<FolderStore> {
         &self.folder

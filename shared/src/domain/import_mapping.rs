@@ -26,6 +26,8 @@ pub enum Target {
     PortalAccess,
     Address(&'static str),
     Social(String),
+    /// Every social link in one cell: `network=url` pairs separated by spaces (the export's form).
+    SocialLinks,
     Custom(String),
 }
 
@@ -53,6 +55,7 @@ impl Target {
             Target::PortalAccess => "portal_access".into(),
             Target::Address(part) => format!("address.{part}"),
             Target::Social(network) => format!("social.{network}"),
+            Target::SocialLinks => "social_links".into(),
             Target::Custom(key) => format!("custom_fields.{key}"),
         }
     }
@@ -73,6 +76,7 @@ impl Target {
             "notes" => Target::Notes,
             "avatar" => Target::Avatar,
             "portal_access" => Target::PortalAccess,
+            "social_links" | "social" => Target::SocialLinks,
             other => match other.split_once('.') {
                 Some(("address", part)) => Target::Address(address_part(part).ok_or_else(|| {
                     format!("'{p}': address parts are line1, line2, city, region, postal_code, country")
@@ -195,6 +199,7 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ),
     ("avatar", &["avatar", "avatarkey"]),
     ("portal_access", &["portalaccess"]),
+    ("social_links", &["sociallinks", "social", "socialprofiles"]),
     (
         "address.line1",
         &[
@@ -210,7 +215,13 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ),
     (
         "address.line2",
-        &["address2", "addressline2", "businessstreet2", "homestreet2"],
+        &[
+            "address2",
+            "addressline2",
+            "street2",
+            "businessstreet2",
+            "homestreet2",
+        ],
     ),
     (
         "address.city",
@@ -252,6 +263,21 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// `cf_<key>`, the export's column of a custom field (the key as defined, any case).
+fn custom_column(header: &str, fields: &FieldSet) -> Option<Target> {
+    let key = header
+        .trim()
+        .get(..crate::domain::customer_csv::CUSTOM_FIELD_PREFIX.len())
+        .filter(|prefix| {
+            prefix.eq_ignore_ascii_case(crate::domain::customer_csv::CUSTOM_FIELD_PREFIX)
+        })
+        .map(|prefix| &header.trim()[prefix.len()..])?;
+    fields
+        .iter()
+        .find(|d| d.key.eq_ignore_ascii_case(key))
+        .map(|d| Target::Custom(d.key.clone()))
+}
+
 fn synonym(header: &str) -> Option<Target> {
     let squashed = squash(header);
     SYNONYMS
@@ -285,15 +311,17 @@ impl ColumnPlan {
             let key = header.trim().to_lowercase();
             let target = match explicit.get(&key) {
                 Some(target) => (*target).clone(),
-                None => synonym(header).or_else(|| {
-                    fields
-                        .iter()
-                        .find(|d| {
-                            d.key.eq_ignore_ascii_case(header.trim())
-                                || d.label.eq_ignore_ascii_case(header.trim())
-                        })
-                        .map(|d| Target::Custom(d.key.clone()))
-                }),
+                None => synonym(header)
+                    .or_else(|| custom_column(header, fields))
+                    .or_else(|| {
+                        fields
+                            .iter()
+                            .find(|d| {
+                                d.key.eq_ignore_ascii_case(header.trim())
+                                    || d.label.eq_ignore_ascii_case(header.trim())
+                            })
+                            .map(|d| Target::Custom(d.key.clone()))
+                    }),
             };
             targets.push(target);
         }
@@ -349,10 +377,13 @@ impl ColumnPlan {
     }
 }
 
-/// The columns of the downloadable template, with one example row.
+/// The columns of the downloadable template ([`customer_csv::COLUMNS`]), with one example row.
+/// The company is named (a company's id works too, as the export writes it).
+///
+/// [`customer_csv::COLUMNS`]: crate::domain::customer_csv::COLUMNS
 pub const TEMPLATE_CSV: &str = "\
-Email,First Name,Last Name,Company,Phone,Alternate Email,Tags,Notes,Street,City,Region,Postal Code,Country,Portal Access
-ann.lee@acme.com,Ann,Lee,Acme,+1 555 0100,ann@home.org,vip;beta,Prefers email,1 Main St,Springfield,IL,62701,US,own
+Email,First Name,Last Name,Company,Phone,Alternate Email,Tags,Notes,Street,Street 2,City,Region,Postal Code,Country,Portal Access,Avatar,Social Links
+ann.lee@acme.com,Ann,Lee,Acme,+1 555 0100,ann@home.org,vip;beta,Prefers email,1 Main St,Suite 4,Springfield,IL,62701,US,own,,twitter=https://x.com/annlee
 ";
 
 #[cfg(test)]
@@ -400,6 +431,20 @@ mod tests {
             "phone columns all count"
         );
         assert_eq!(outlook.targets[5], Some(Target::Address("city")));
+    }
+
+    #[test]
+    fn the_template_has_the_exports_columns() {
+        let header = TEMPLATE_CSV.lines().next().unwrap();
+        assert_eq!(header, crate::domain::customer_csv::COLUMNS.join(","));
+        let headers: Vec<String> = header.split(',').map(String::from).collect();
+        let plan =
+            ColumnPlan::resolve(&headers, &BTreeMap::new(), &FieldSet::default(), true).unwrap();
+        assert!(
+            plan.ignored_columns.is_empty(),
+            "{:?}",
+            plan.ignored_columns
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod caller;
 pub mod clock;
 pub mod company;
 pub mod customer;
+pub mod customer_csv;
 pub mod customer_input;
 pub mod delivery;
 pub mod email;

@@ -5,6 +5,7 @@ pub mod addresses;
 pub mod companies;
 pub mod customers;
 pub mod due;
+pub mod exports;
 pub mod fields;
 pub mod history;
 pub mod imports;

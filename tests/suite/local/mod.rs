@@ -175,6 +175,7 @@ const ANN_REPLY: &str = "From: Ann Lee <ann@acme.test>\r\nTo: help@helpdesk.test
 const AUTO_REPLY: &str = "From: ooo@acme.test\r\nSubject: Out of office\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <l3@acme.test>\r\n\r\nAway.\r\n";
 
 mod commands;
+mod export;
 mod folders;
 mod keys;
 mod mail;

@@ -35,6 +35,16 @@ fn split_many(cell: &str, extra: &[char]) -> impl Iterator<Item = String> {
         .into_iter()
 }
 
+/// `twitter=https://x.com/ann linkedin=https://…`: one social link per `network=url` pair.
+fn social_links(cell: &str) -> impl Iterator<Item = (Target, String)> + '_ {
+    cell.split_whitespace().filter_map(|pair| {
+        let (network, link) = pair.split_once('=')?;
+        let network = network.trim().to_ascii_lowercase();
+        (!network.is_empty() && !link.is_empty())
+            .then(|| (Target::Social(network), link.to_string()))
+    })
+}
+
 impl RowValues {
     /// The portal access the row names, if it names one (a value that is not an access level
     /// is the row's validation error later).
@@ -53,7 +63,7 @@ impl RowValues {
         };
         let mut full_name: Option<String> = None;
         for (target, cell) in plan.targets.iter().zip(record) {
-            let cell = cell.trim();
+            let cell = crate::domain::customer_csv::unguard(cell.trim());
             let Some(target) = target else { continue };
             if cell.is_empty() {
                 continue;
@@ -67,6 +77,7 @@ impl RowValues {
                 Target::Tags => values.tags.extend(split_many(cell, &[',', ' '])),
                 Target::Company => values.company = Some(cell.to_string()),
                 Target::FullName => full_name = Some(cell.to_string()),
+                Target::SocialLinks => values.single.extend(social_links(cell)),
                 other => values.single.push((other.clone(), cell.to_string())),
             }
         }
@@ -277,11 +288,17 @@ fn custom_value(fields: &FieldSet, key: &str, cell: &str) -> Value {
         return json!(cell);
     };
     match definition.field_type {
-        FieldType::Number => cell
-            .parse::<f64>()
+        // As JSON reads it first, so `12` stays the integer the API stored (not 12.0) and an
+        // exported number imports back equal; then anything Rust reads as a finite number.
+        FieldType::Number => serde_json::from_str::<serde_json::Number>(cell)
             .ok()
-            .filter(|n| n.is_finite())
-            .map(|n| json!(n))
+            .map(Value::Number)
+            .or_else(|| {
+                cell.parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .map(|n| json!(n))
+            })
             .unwrap_or(json!(cell)),
         FieldType::Boolean => match cell.to_ascii_lowercase().as_str() {
             "true" | "yes" | "y" | "1" => json!(true),

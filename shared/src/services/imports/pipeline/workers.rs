@@ -159,16 +159,6 @@ impl Worker {
                 }
             };
             let values = RowValues::read(&self.plan, &raw.fields, email);
-            let missing: Vec<String> = self
-                .required
-                .iter()
-                .filter(|t| !values.has(t))
-                .map(|t| format!("{}: is required", t.name()))
-                .collect();
-            if !missing.is_empty() {
-                fail(&mut failures, &mut counts, raw, missing.join("; "));
-                continue;
-            }
             let company_id = match &values.company {
                 None => None,
                 Some(name) => match self.company(name, raw.row).await? {
@@ -329,6 +319,18 @@ impl Worker {
             ));
         }
         let Some(existing) = current else {
+            // Required properties keep new records complete; a row that updates keeps the
+            // record's values for its empty cells, so nothing can go missing there (and an
+            // export imports back unchanged, whatever its customers lack).
+            let missing: Vec<String> = self
+                .required
+                .iter()
+                .filter(|t| !candidate.values.has(t))
+                .map(|t| format!("{}: is required", t.name()))
+                .collect();
+            if !missing.is_empty() {
+                return Ok(Err(missing.join("; ")));
+            }
             // A new customer: typed straight from the row when possible.
             let input = match candidate
                 .values
@@ -427,9 +429,17 @@ impl Worker {
         if let Some(found) = cached(&self.companies, &key) {
             return Ok(found
                 .map(Some)
-                .ok_or_else(|| format!("company: no company is named '{name}'")));
+                .ok_or_else(|| format!("company: no company is named (or has the id) '{name}'")));
         }
         let store = self.ctx.customers.companies();
+        if uuid::Uuid::parse_str(name.trim()).is_ok() {
+            // A company by its id, as the export writes it (stable across renames).
+            let found = store.get_company(name.trim()).await?.map(|c| c.id);
+            remember(&self.companies, key, found.clone());
+            return Ok(found
+                .map(Some)
+                .ok_or_else(|| format!("company: no company has the id '{name}'")));
+        }
         let found = store.find_company_by_name(name).await?.map(|c| c.id);
         let id = match found {
             Some(id) => Some(id),
