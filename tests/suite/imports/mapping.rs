@@ -40,7 +40,11 @@ async fn columns_map_by_explicit_mapping_synonyms_and_custom_fields() {
     assert_eq!(ann["first_name"], "Ann");
     assert_eq!(ann["alternate_emails"], json!(["ann@home.org"]));
     assert_eq!(ann["phones"], json!(["+1 555 0100", "+1 555 0101"]));
-    assert_eq!(ann["custom_fields"], json!({"plan": "Pro", "seats": 12}), "an integer stays one, as the API stores it");
+    assert_eq!(
+        ann["custom_fields"],
+        json!({"plan": "Pro", "seats": 12}),
+        "an integer stays one, as the API stores it"
+    );
     let acme = rig.api.get(As::Agent, "/companies").await.body["items"][0]["id"].clone();
     assert_eq!(
         ann["company_id"], acme,
