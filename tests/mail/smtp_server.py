@@ -24,11 +24,12 @@ class Keeper:
         self.folder = folder
         self.attempts: dict[str, int] = {}
         self.count = 0
-        # When each transaction began (MAIL FROM), to check the sender's pace.
+        # When each transaction began (MAIL FROM), in DIR/started.json: the sender's pace.
         self.started: list[float] = []
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         self.started.append(time.time())
+        (self.folder / "started.json").write_text(json.dumps(self.started))
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -51,7 +52,6 @@ class Keeper:
             "from": envelope.mail_from,
             "to": envelope.rcpt_tos,
             "attempts": self.attempts,
-            "transactions_started": self.started,
         }
         (self.folder / f"{name}.json").write_text(json.dumps(meta))
         return f"250 2.0.0 Ok: queued as {name}"
