@@ -27,6 +27,10 @@ const FETCH_BATCH: usize = 50;
 const IDLE_REFRESH: Duration = Duration::from_secs(10 * 60);
 /// How soon a message whose ingestion failed (the store was busy) is tried again.
 const RETRY_FAILED: Duration = Duration::from_secs(15);
+/// The longest a round (a batch fetched, stored and marked) or an IDLE command may take: a
+/// server that stops answering on a connection that stays open ends the session.
+const STALLED: Duration = Duration::from_secs(10 * 60);
+const COMMAND_STALLED: Duration = Duration::from_secs(60);
 
 /// Fetches until the process ends; never returns.
 pub async fn fetch_mail(settings: ImapSettings, data: DataDir, app: Local, status: SharedStatus) {
@@ -97,9 +101,11 @@ impl Fetcher {
         backoff.reset();
         let mut skipped = HashSet::new();
         loop {
-            let round = self
-                .fetch_round(&mut session, &capabilities, &mut skipped)
-                .await?;
+            let round = bounded(
+                STALLED,
+                self.fetch_round(&mut session, &capabilities, &mut skipped),
+            )
+            .await?;
             if round.more {
                 continue;
             }
@@ -122,12 +128,12 @@ impl Fetcher {
     async fn idle(&self, session: Session, wait: Duration) -> Result<Session, ImapError> {
         self.status.imap(|s| s.state = "idle");
         let mut handle = session.idle();
-        handle.init().await?;
+        bounded(COMMAND_STALLED, async { Ok(handle.init().await?) }).await?;
         let (waiting, _stop) = handle.wait_with_timeout(wait);
         let woke = waiting.await?;
         tracing::debug!(?woke, "IMAP IDLE ended");
         let ended = matches!(woke, IdleResponse::ManualInterrupt);
-        let session = handle.done().await?;
+        let session = bounded(COMMAND_STALLED, async { Ok(handle.done().await?) }).await?;
         if ended {
             // The stream closed under IDLE: the server went away.
             return Err(ImapError::Other("the server closed the connection".into()));
@@ -252,6 +258,16 @@ impl Fetcher {
         }
         Ok(())
     }
+}
+
+/// `work`, or an error once `limit` passed without its answer.
+async fn bounded<T>(
+    limit: Duration,
+    work: impl std::future::Future<Output = Result<T, ImapError>>,
+) -> Result<T, ImapError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .unwrap_or_else(|_| Err(ImapError::Other(format!("no answer within {limit:?}"))))
 }
 
 /// `3,5,9`: the UIDs of one command.

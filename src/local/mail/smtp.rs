@@ -115,23 +115,25 @@ impl SmtpMailer {
     ) -> Result<(String, Vec<(String, String)>), MailError> {
         let from = address_of(&mail.from).map_err(MailError::Rejected)?;
         let hello = ClientId::Domain(from.domain().to_string());
-        let mut connection = self.connect(&hello).await?;
-        // No command may hang the sender: a relay that stops answering is an outage.
+        let stalled = || MailError::Unavailable("SMTP: the relay stopped answering".into());
+        // No step may hang the sender: a relay that stops answering (before its greeting, or
+        // mid-message) is an outage, and the message waits for its next try.
+        let mut connection = tokio::time::timeout(SMTP_TIMEOUT * 2, self.connect(&hello))
+            .await
+            .map_err(|_| stalled())??;
         let outcome = tokio::time::timeout(
             SMTP_TIMEOUT * 4,
             self.transaction(&mut connection, &from, mail, mime),
         )
         .await
-        .unwrap_or_else(|_| {
-            Err(MailError::Unavailable(
-                "SMTP: the relay stopped answering".into(),
-            ))
-        });
+        .unwrap_or_else(|_| Err(stalled()));
         match &outcome {
             Ok(_) => {
-                let _ = connection.quit().await;
+                let _ = tokio::time::timeout(SMTP_TIMEOUT, connection.quit()).await;
             }
-            Err(_) => connection.abort().await,
+            Err(_) => {
+                let _ = tokio::time::timeout(SMTP_TIMEOUT, connection.abort()).await;
+            }
         }
         outcome
     }
