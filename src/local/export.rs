@@ -20,12 +20,12 @@ impl DataDir {
         filter: &ExportFilter,
         bom: bool,
         output: Option<&Path>,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, String> {
         let admin = Caller::new("local-admin", [Role::Admin], true);
         let exports = app.exports();
         let Some(path) = output else {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = std::io::BufWriter::new(std::io::stdout());
             let count = exports
                 .write_csv(&admin, filter, bom, &mut out, progress)
                 .await
@@ -55,22 +55,10 @@ impl DataDir {
     }
 }
 
-/// `2026-12-01` (midnight UTC) or an RFC 3339 time such as `2026-12-01T09:30:00+01:00`.
+/// `--updated-since`: a date or an RFC 3339 time.
 pub fn parse_since(text: &str) -> Result<Timestamp, String> {
-    use time::format_description::well_known::Rfc3339;
-    let text = text.trim();
-    let at = time::OffsetDateTime::parse(text, &Rfc3339)
-        .or_else(|_| {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(text, &format).map(|d| d.midnight().assume_utc())
-        })
-        .map_err(|_| {
-            format!("--updated-since '{text}': not a date (2026-12-01) or an RFC 3339 time")
-        })?;
-    let millis = at.unix_timestamp_nanos() / 1_000_000;
-    Ok(Timestamp::from_unix_millis(i64::try_from(millis).map_err(
-        |_| format!("--updated-since '{text}' is out of range"),
-    )?))
+    helpdesk_shared::domain::export_job::parse_since(text)
+        .map_err(|e| format!("--updated-since {e}"))
 }
 
 fn private_file(path: &Path) -> std::io::Result<std::fs::File> {

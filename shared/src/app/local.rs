@@ -60,7 +60,8 @@ pub fn local_runner(
         crate::services::replies::refusals::MarkRefusedRecipients::new(mailer, feedback(store)),
     );
     DueWorkRunner {
-        erasures: Some(privacy(store, objects, Some(mailer.clone()))),
+        erasures: Some(privacy(store, objects.clone(), Some(mailer.clone()))),
+        exports: Some(exports(store, objects)),
         merges: Some(merges(store)),
         migrations: Some(MigrationService::new(store.clone())),
         ..mail_runner(store, mailer, welcome)
@@ -92,12 +93,9 @@ impl Local {
         Ok(self.store.forget_expired_merges(&now, 100).await?)
     }
 
-    /// The customer export (`helpdesk export`).
+    /// The customer export (`helpdesk export`, and the API's export jobs).
     pub fn exports(&self) -> crate::services::exports::ExportService {
-        crate::services::exports::ExportService::new(
-            self.store.clone(),
-            crate::services::fields::FieldService::new(self.store.clone()),
-        )
+        exports(&self.store, self.folder.clone())
     }
 
     /// The data folder, whose download tokens the local download route redeems.

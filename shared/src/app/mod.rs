@@ -60,6 +60,7 @@ pub fn api_state(
         tickets: TicketService::new(s.clone(), s.clone(), mail.clone(), s.clone()),
         inbound: InboundRecordService::new(s.clone()),
         privacy: privacy(s, mail.clone(), None),
+        exports: exports(s, mail.clone()),
         merges: merges(s),
         migrations: MigrationService::new(s.clone()),
         replies: ReplyService::new(
@@ -191,11 +192,25 @@ pub fn mail_runner(
 /// The job part of due work: erasures, merges and migrations.
 pub fn job_runner(store: &Arc<dyn Store>, mail: Arc<dyn ObjectStore>) -> DueWorkRunner {
     DueWorkRunner {
-        erasures: Some(privacy(store, mail, None)),
+        erasures: Some(privacy(store, mail.clone(), None)),
         merges: Some(merges(store)),
         migrations: Some(MigrationService::new(store.clone())),
+        exports: Some(exports(store, mail)),
         ..DueWorkRunner::default()
     }
+}
+
+/// Customer exports: requested through the API, written into the mail bucket's `exports/`.
+pub fn exports(
+    store: &Arc<dyn Store>,
+    mail: Arc<dyn ObjectStore>,
+) -> crate::services::exports::ExportService {
+    crate::services::exports::ExportService::new(
+        store.clone(),
+        FieldService::new(store.clone()),
+        store.clone(),
+        mail,
+    )
 }
 
 /// The notifier function: stream records of welcome emails due and replies queued.

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod email;
 pub mod erasure;
 pub mod error;
+pub mod export_job;
 pub mod field;
 pub mod history;
 pub mod ids;

@@ -5,6 +5,7 @@ mod addresses;
 mod companies;
 mod customers;
 mod export;
+mod exports;
 mod extract;
 mod fields;
 mod history;
@@ -59,6 +60,7 @@ use addresses::*;
 use companies::*;
 use customers::*;
 use export::*;
+use exports::*;
 use extract::*;
 pub use extract::{Id, Param};
 use fields::*;
@@ -99,6 +101,7 @@ pub struct AppState {
     pub tickets: TicketService,
     pub inbound: InboundRecordService,
     pub privacy: PrivacyService,
+    pub exports: crate::services::exports::ExportService,
     pub merges: MergeService,
     pub migrations: MigrationService,
     pub replies: ReplyService,
@@ -145,6 +148,7 @@ substate! {
     TicketService => tickets,
     InboundRecordService => inbound,
     PrivacyService => privacy,
+    crate::services::exports::ExportService => exports,
     MergeService => merges,
     MigrationService => migrations,
     ReplyService => replies,
@@ -191,6 +195,8 @@ route_table! { ROUTES, table_routes;
     "/customers/{email}/history" => { get: customer_history },
     "/customers/{email}/erase" => { post: erase_customer },
     "/customers/{email}/export" => { get: export_customer },
+    "/exports" => { post: start_export },
+    "/exports/{id}" => { get: get_export },
     "/erasures/{id}" => { get: get_erasure },
     "/customers/{email}/merge" => { post: merge_customers },
     "/merges/{id}" => { get: get_merge },

@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::{
-    addresses, companies, customers, export, fields, history, imports, inbound, merges, migrations,
-    portal, privacy, tickets,
+    addresses, companies, customers, export, exports, fields, history, imports, inbound, merges,
+    migrations, portal, privacy, tickets,
 };
 
 #[derive(OpenApi)]
@@ -71,6 +71,8 @@ use super::{
         tickets::download_attachment,
         inbound::list_inbound,
         inbound::get_inbound,
+        exports::start_export,
+        exports::get_export,
         migrations::start_migration,
         migrations::get_migration,
         portal::revoke_portal_sessions,

@@ -30,6 +30,10 @@ pub enum DueWork {
     Migration {
         name: String,
     },
+    /// A customer export to write.
+    Export {
+        id: JobId,
+    },
     /// A customer portal sign-in code to mail, by its request's id.
     SignIn {
         id: String,
@@ -41,7 +45,10 @@ impl DueWork {
     pub fn is_job(&self) -> bool {
         matches!(
             self,
-            DueWork::Erasure { .. } | DueWork::Merge { .. } | DueWork::Migration { .. }
+            DueWork::Erasure { .. }
+                | DueWork::Merge { .. }
+                | DueWork::Migration { .. }
+                | DueWork::Export { .. }
         )
     }
 }

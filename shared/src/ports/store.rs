@@ -258,6 +258,11 @@ pub trait ImportJobStore: JobStore<ImportJob> {}
 
 impl<T: JobStore<ImportJob>> ImportJobStore for T {}
 
+/// Customer exports requested through the API.
+pub trait ExportJobStore: JobStore<crate::domain::export_job::ExportJob> {}
+
+impl<T: JobStore<crate::domain::export_job::ExportJob>> ExportJobStore for T {}
+
 /// Merges, kept while they can be undone.
 #[async_trait]
 pub trait MergeStore: JobStore<Merge> {
@@ -512,6 +517,7 @@ pub trait Store:
     + MigrationStore
     + FieldStore
     + ImportJobStore
+    + ExportJobStore
     + TicketStore
     + InboundStore
     + crate::ports::portal::PortalStore
@@ -529,6 +535,7 @@ impl<T> Store for T where
         + MigrationStore
         + FieldStore
         + ImportJobStore
+        + ExportJobStore
         + TicketStore
         + InboundStore
         + crate::ports::portal::PortalStore

@@ -43,6 +43,7 @@ pub struct DueWorkRunner {
     pub merges: Option<MergeService>,
     pub migrations: Option<MigrationService>,
     pub sign_ins: Option<crate::services::portal::SignInSender>,
+    pub exports: Option<crate::services::exports::ExportService>,
 }
 
 impl DueWorkRunner {
@@ -82,6 +83,13 @@ impl DueWorkRunner {
             },
             DueWork::SignIn { id } => match &self.sign_ins {
                 Some(sender) => sender.send(id).await.map(DueOutcome::Mail),
+                None => not_due,
+            },
+            DueWork::Export { id } => match &self.exports {
+                Some(exports) => match exports.run(id).await? {
+                    Some(export) => Ok(job("export", &export.id, &export.status)),
+                    None => not_due,
+                },
                 None => not_due,
             },
             DueWork::Migration { name } => match &self.migrations {

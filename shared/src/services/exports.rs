@@ -1,53 +1,142 @@
 //! The customer export: every customer a filter selects, as CSV the importer reads back
 //! unchanged ([`crate::domain::customer_csv`]). Written page by page to any `Write`, so memory
 //! stays flat however many customers there are. Admins only: it holds every field.
+//!
+//! Through the API it is a job ([`ExportJob`]): `start` records it, the job runner (the jobs
+//! function, woken by the record on the table's stream; the watcher locally) writes the file
+//! into the mail bucket's `exports/` (kept a day), and `get` answers a download link once done.
 
 use std::io::Write;
 use std::sync::Arc;
 
-use crate::domain::caller::Caller;
-use crate::domain::customer::Customer;
+use crate::domain::caller::{Caller, Role};
 use crate::domain::customer_csv;
-use crate::domain::error::HelpdeskError;
-use crate::domain::timestamp::Timestamp;
-use crate::ports::store::{CustomerQuery, CustomerStore};
+use crate::domain::error::{HelpdeskError, StoreError};
+use crate::domain::export_job::{ExportJob, ExportStatus};
+use crate::ports::objects::{ObjectStore, SaveAs};
+use crate::ports::store::{CustomerQuery, CustomerStore, ExportJobStore};
 use crate::services::fields::FieldService;
+
+/// How long a download link of a finished export works.
+pub const EXPORT_LINK_LIFETIME: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Customers read per store call.
 const PAGE: usize = 500;
 
-/// Which customers an export holds; every one by default.
-#[derive(Debug, Clone, Default)]
-pub struct ExportFilter {
-    pub company_id: Option<String>,
-    /// `Some(true)`: the blocked ones only; `Some(false)`: the others.
-    pub blocked: Option<bool>,
-    /// Changed at or after this time.
-    pub updated_since: Option<Timestamp>,
-}
-
-impl ExportFilter {
-    fn admits(&self, customer: &Customer) -> bool {
-        self.blocked
-            .is_none_or(|blocked| blocked == customer.blocked.is_some())
-            && self
-                .updated_since
-                .as_ref()
-                .is_none_or(|since| customer.updated_at >= *since)
-            // Someone being erased is no longer handed out.
-            && customer.erasure_under_way().is_none()
-    }
-}
+pub use crate::domain::export_job::ExportFilter;
 
 #[derive(Clone)]
 pub struct ExportService {
     customers: Arc<dyn CustomerStore>,
     fields: FieldService,
+    jobs: Arc<dyn ExportJobStore>,
+    /// The mail bucket, whose `exports/` keeps the files a day.
+    files: Arc<dyn ObjectStore>,
 }
 
 impl ExportService {
-    pub fn new(customers: Arc<dyn CustomerStore>, fields: FieldService) -> Self {
-        Self { customers, fields }
+    pub fn new(
+        customers: Arc<dyn CustomerStore>,
+        fields: FieldService,
+        jobs: Arc<dyn ExportJobStore>,
+        files: Arc<dyn ObjectStore>,
+    ) -> Self {
+        Self {
+            customers,
+            fields,
+            jobs,
+            files,
+        }
+    }
+
+    /// Records an export for the job runner (admins).
+    pub async fn start(
+        &self,
+        caller: &Caller,
+        filter: crate::domain::export_job::ExportFilter,
+        bom: bool,
+    ) -> Result<ExportJob, HelpdeskError> {
+        caller.require_admin()?;
+        let job = ExportJob::start(filter, bom, &caller.subject);
+        self.jobs.insert_job(&job).await?;
+        Ok(job)
+    }
+
+    /// An export and, once written, a link to its file valid [`EXPORT_LINK_LIFETIME`].
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(ExportJob, Option<String>), HelpdeskError> {
+        caller.require_admin()?;
+        let job = self
+            .jobs
+            .get_job(id)
+            .await?
+            .ok_or_else(|| HelpdeskError::NotFound(format!("export {id}")))?;
+        if job.status != ExportStatus::Succeeded {
+            return Ok((job, None));
+        }
+        let save_as = SaveAs {
+            filename: format!("customers-{}.csv", job.created_at.compact()),
+            content_type: "text/csv; charset=utf-8".into(),
+        };
+        let url = self
+            .files
+            .presign_get(&job.file_key, EXPORT_LINK_LIFETIME, &save_as)
+            .await
+            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+        Ok((job, Some(url)))
+    }
+
+    /// Writes a running export's file and records the outcome; an export that is not running
+    /// (finished, or unknown) is answered as it is. An error means the store or the bucket was
+    /// unavailable: the runner tries again, and the file is written anew.
+    pub async fn run(&self, id: &str) -> Result<Option<ExportJob>, HelpdeskError> {
+        let Some(job) = self.jobs.get_job(id).await? else {
+            return Ok(None);
+        };
+        if job.status != ExportStatus::Running {
+            return Ok(Some(job));
+        }
+        // The admin who asked was checked then; the run writes on their behalf.
+        let admin = Caller::new(&job.requested_by, [Role::Admin], true);
+        let scratch = std::env::temp_dir().join(format!("helpdesk-export-{}.csv", job.id));
+        let written = self.write_file(&admin, &job, &scratch).await;
+        let _ = std::fs::remove_file(&scratch);
+        let next = match written {
+            Ok(count) => job.finished(ExportStatus::Succeeded, count, None),
+            Err(HelpdeskError::Unavailable(why)) => return Err(HelpdeskError::Unavailable(why)),
+            Err(other) => job.finished(ExportStatus::Failed, 0, Some(other.to_string())),
+        };
+        match self.jobs.replace_job(&job, &next).await {
+            Ok(()) => Ok(Some(next)),
+            // Another run finished it meanwhile.
+            Err(StoreError::VersionMismatch) => Ok(self.jobs.get_job(id).await?),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    /// The CSV into a scratch file (flat memory), then into the bucket.
+    async fn write_file(
+        &self,
+        admin: &Caller,
+        job: &ExportJob,
+        scratch: &std::path::Path,
+    ) -> Result<u64, HelpdeskError> {
+        let failed = |e: std::io::Error| HelpdeskError::Unavailable(format!("export file: {e}"));
+        let file = std::fs::File::create(scratch).map_err(failed)?;
+        let mut out = std::io::BufWriter::new(file);
+        let count = self
+            .write_csv(admin, &job.filter, job.bom, &mut out, &mut |_| {})
+            .await?;
+        out.flush().map_err(failed)?;
+        drop(out);
+        self.files
+            .put_file(&job.file_key, scratch, "text/csv; charset=utf-8")
+            .await
+            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
+        Ok(count)
     }
 
     /// Writes the CSV (a UTF-8 byte-order mark first when `bom`, for spreadsheet apps) and
@@ -57,8 +146,8 @@ impl ExportService {
         caller: &Caller,
         filter: &ExportFilter,
         bom: bool,
-        out: &mut dyn Write,
-        progress: &mut dyn FnMut(u64),
+        out: &mut (dyn Write + Send),
+        progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, HelpdeskError> {
         caller.require_admin()?;
         let fields = self.fields.field_set().await?;

@@ -164,6 +164,7 @@ fn bulk_file(n: usize) -> Vec<u8> {
     csv.into_bytes()
 }
 
+mod export;
 mod mapping;
 mod marks;
 mod runs;

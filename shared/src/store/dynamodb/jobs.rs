@@ -58,6 +58,16 @@ impl JobItem for Migration {
     }
 }
 
+impl JobItem for crate::domain::export_job::ExportJob {
+    fn pk(id: &str) -> String {
+        export_pk(id)
+    }
+    /// Kept as long as import jobs are; its file expires from the bucket after a day.
+    fn expires_at(&self) -> Option<i64> {
+        Some(time::OffsetDateTime::now_utc().unix_timestamp() + IMPORT_JOB_TTL_DAYS * 86_400)
+    }
+}
+
 /// Import jobs expire from the table (TTL) this long after their last change.
 pub(super) const IMPORT_JOB_TTL_DAYS: i64 = 90;
 

@@ -105,6 +105,19 @@ pub fn migration_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix(MIGRATION)
 }
 
+const EXPORT: &str = "EXPORT#";
+
+/// A customer export job.
+pub(super) fn export_pk(id: &str) -> String {
+    format!("{EXPORT}{id}")
+}
+
+#[cfg(any(feature = "notifier", feature = "jobs"))]
+/// The export id of an `EXPORT#` key, for readers of the table's stream.
+pub fn export_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix(EXPORT)
+}
+
 const ERASURE: &str = "ERASURE#";
 
 /// An erasure job and, once done, its tombstone.

@@ -10,7 +10,8 @@ use crate::domain::ids::{JobId, MergeId, TicketId};
 use crate::ports::due::DueWork;
 
 use super::keys::{
-    email_of_pk, erasure_of_pk, merge_of_pk, message_of_sk, migration_of_pk, ticket_of_pk,
+    email_of_pk, erasure_of_pk, export_of_pk, merge_of_pk, message_of_sk, migration_of_pk,
+    ticket_of_pk,
 };
 
 fn string<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
@@ -22,8 +23,8 @@ fn string<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a str> {
 
 /// The work a record shows as due, answering for the cloud what `DueWorkSource` answers
 /// locally: a customer item whose new image has `welcome_status = pending` (its welcome email),
-/// a message item with `delivery_status = queued` (a reply to send), an erasure, merge or
-/// migration item with `job_status = running`; `None` for any other record. The template's
+/// a message item with `delivery_status = queued` (a reply to send), an erasure, merge,
+/// migration or export item with `job_status = running`; `None` for any other record. The template's
 /// event source filters pass exactly these records to the notifier and jobs functions.
 pub fn due_work(record: &EventRecord) -> Option<DueWork> {
     let image = &record.change.new_image;
@@ -51,6 +52,7 @@ pub fn due_work(record: &EventRecord) -> Option<DueWork> {
             "migration" => migration_of_pk(pk).map(|m| DueWork::Migration {
                 name: m.to_string(),
             }),
+            "export" => export_of_pk(pk).map(|e| DueWork::Export { id: JobId::of(e) }),
             _ => None,
         },
         _ => None,

@@ -19,6 +19,7 @@ const MERGES: &str = "SELECT id, doc FROM merges WHERE running = 1 ORDER BY id L
 const ERASURES: &str = "SELECT id, doc FROM erasures WHERE running = 1 ORDER BY id LIMIT ?1";
 const SIGN_INS: &str = "SELECT id, doc FROM sign_in_requests ORDER BY id LIMIT ?1";
 const MIGRATIONS: &str = "SELECT id, doc FROM migrations WHERE running = 1 ORDER BY id LIMIT ?1";
+const EXPORTS: &str = "SELECT id, doc FROM exports WHERE running = 1 ORDER BY id LIMIT ?1";
 
 #[async_trait]
 impl DueWorkSource for SqliteStore {
@@ -53,6 +54,12 @@ impl DueWorkSource for SqliteStore {
                 migrations
                     .into_iter()
                     .map(|(name, _)| DueWork::Migration { name }),
+            );
+            let exports: Vec<(String, serde_json::Value)> = read_docs(connection, EXPORTS, limit)?;
+            due.extend(
+                exports
+                    .into_iter()
+                    .map(|(id, _)| DueWork::Export { id: JobId::of(id) }),
             );
             Ok(due)
         })

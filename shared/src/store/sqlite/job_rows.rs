@@ -37,6 +37,10 @@ impl JobTable for Migration {
     const TABLE: &'static str = "migrations";
 }
 
+impl JobTable for crate::domain::export_job::ExportJob {
+    const TABLE: &'static str = "exports";
+}
+
 #[async_trait]
 impl<J: JobTable> JobStore<J> for SqliteStore {
     async fn insert_job(&self, job: &J) -> Result<(), StoreError> {

@@ -122,6 +122,13 @@ CREATE TABLE IF NOT EXISTS merges (
     version INTEGER NOT NULL,
     doc     TEXT NOT NULL
 );
+-- Customer exports requested through the API.
+CREATE TABLE IF NOT EXISTS exports (
+    id      TEXT PRIMARY KEY,
+    running INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
+);
 -- Runs of the cloud table's layout migrations (keyed by name). This file's own schema is
 -- migrated when it opens (user_version), so here they have nothing to rewrite.
 CREATE TABLE IF NOT EXISTS migrations (
