@@ -120,9 +120,15 @@ pub(super) async fn start_export(
     responses((status = 200, description = "The export", body = ExportView)))]
 pub(super) async fn get_export(
     State(exports): State<ExportService>,
+    State(links): State<Links>,
     caller: Caller,
     Id(id): Id<crate::domain::ids::JobId>,
 ) -> ApiResult {
     let (job, url) = exports.get(&caller, &id).await?;
+    // Local mode's links are this server's own download route.
+    let url = url.map(|url| match url.starts_with('/') {
+        true => links.local_url(&url),
+        false => url,
+    });
     Ok(axum::Json(ExportView::new(&job, url)).into_response())
 }

@@ -147,3 +147,52 @@ fn an_export_imports_back_unchanged_with_every_field_type() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--updated-since 'yesterday'"));
 }
+
+#[test]
+fn an_export_job_through_helpdesk_serve_is_the_commands_file() {
+    let data = temp_dir("export-job");
+    let server = Server::start(&data, None);
+    let key = std::fs::read_to_string(data.join("admin.key")).unwrap();
+    let key = key.trim();
+    customers_of_every_shape(&server, key);
+    let (status, head, started) = server.request("POST", "/exports", key, &[], Some(&json!({})));
+    assert_eq!(status, 202, "{started}");
+    let id = started["id"].as_str().unwrap();
+    assert!(head.contains(&format!("location: /exports/{id}")), "{head}");
+    let mut export = Value::Null;
+    for _ in 0..100 {
+        export = server
+            .request("GET", &format!("/exports/{id}"), key, &[], None)
+            .2;
+        if export["status"] == "succeeded" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(export["status"], "succeeded", "{export}");
+    assert_eq!(export["counts"]["customers"], 4);
+    // The link points at this server's download route, which needs no key.
+    let url = export["download_url"].as_str().unwrap();
+    let path = url.split_once(&server.address).map(|(_, p)| p).unwrap();
+    let mut stream = TcpStream::connect(&server.address).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        server.address
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("content-type: text/csv"),
+        "{head}"
+    );
+    // Chunked or not, the body holds the same file the command writes.
+    let out = helpdesk(&["export"], &data);
+    let command = String::from_utf8(out.stdout).unwrap();
+    let first_row = command.lines().nth(1).unwrap();
+    assert!(body.contains(first_row), "{body}");
+    assert!(body.contains(command.lines().next().unwrap()));
+}
