@@ -144,6 +144,54 @@ pub fn unguard(cell: &str) -> &str {
     }
 }
 
+/// Where customer export files are kept (a day), by name.
+pub const EXPORT_FILES_PREFIX: &str = "exports/customers-";
+
+/// Copies an export file from `input` to `output` without the rows of any of `addresses`
+/// (lower-case) as email or alternate email, for an erasure; answers how many rows it left
+/// out. The byte-order mark, header and every other row are copied as they were written.
+pub fn without_addresses(
+    input: impl std::io::Read,
+    output: impl std::io::Write,
+    addresses: &[String],
+) -> Result<u64, csv::Error> {
+    let mut input = std::io::BufReader::new(input);
+    let mut output = output;
+    let bom = "\u{feff}".as_bytes();
+    if std::io::BufRead::fill_buf(&mut input)?.starts_with(bom) {
+        std::io::BufRead::consume(&mut input, bom.len());
+        output.write_all(bom)?;
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(input);
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .flexible(true)
+        .from_writer(output);
+    let (email, alternates) = (0, COLUMNS.iter().position(|c| *c == "Alternate Email"));
+    let mut left_out = 0;
+    for (index, record) in reader.records().enumerate() {
+        let record = record?;
+        let theirs = |cell: Option<&str>| {
+            cell.map(unguard).is_some_and(|cell| {
+                cell.split(';')
+                    .any(|a| addresses.contains(&a.trim().to_ascii_lowercase()))
+            })
+        };
+        if index > 0
+            && (theirs(record.get(email)) || theirs(alternates.and_then(|i| record.get(i))))
+        {
+            left_out += 1;
+            continue;
+        }
+        writer.write_record(&record)?;
+    }
+    writer.flush()?;
+    Ok(left_out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +215,22 @@ mod tests {
         assert_eq!(guard("plain"), "plain");
         // Cells from other tools that merely start with a quote keep it.
         assert_eq!(unguard("'tis"), "'tis");
+    }
+
+    #[test]
+    fn an_erased_persons_rows_leave_the_file_and_nothing_else_changes() {
+        let file = "\u{feff}Email,First Name,Last Name,Company,Phone,Alternate Email\r\n\
+                    ann@acme.test,Ann,,,,\r\nbo@acme.test,\"Bo, \"\"B\"\"\",,,,old@home.test; ANN@home.test\r\n\
+                    cy@acme.test,Cy,,,'+1 555,\r\n";
+        let mut out = Vec::new();
+        let gone = without_addresses(file.as_bytes(), &mut out, &["ann@home.test".into()]).unwrap();
+        assert_eq!(gone, 1);
+        let kept = String::from_utf8(out).unwrap();
+        assert_eq!(
+            kept,
+            "\u{feff}Email,First Name,Last Name,Company,Phone,Alternate Email\r\n\
+             ann@acme.test,Ann,,,,\r\ncy@acme.test,Cy,,,'+1 555,\r\n"
+        );
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub enum ErasureStep {
     Merges,
     /// The record, its alternate emails, notes and history.
     Record,
-    /// Copies of mail sent to the person that the helpdesk keeps (local mode's outbox).
+    /// Copies of mail sent to the person that the helpdesk keeps (local mode's outbox), and
+    /// their rows in customer export files still kept.
     Sent,
     /// Nothing keyed to the person may remain; if anything does, the steps run again.
     Verify,

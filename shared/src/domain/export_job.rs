@@ -75,7 +75,7 @@ impl ExportJob {
         let id = super::clock::new_id();
         let now = super::clock::now();
         Self {
-            file_key: format!("exports/customers-{id}.csv"),
+            file_key: format!("{}{id}.csv", super::customer_csv::EXPORT_FILES_PREFIX),
             id,
             status: ExportStatus::Running,
             filter,

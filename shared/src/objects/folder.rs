@@ -87,6 +87,35 @@ fn io_error(key: &str, error: std::io::Error) -> ObjectError {
 
 #[async_trait]
 impl ObjectStore for FolderStore {
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
+        let (folder, start) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        let dir = if folder.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(folder)?
+        };
+        let mut entries = match tokio::fs::read_dir(&dir).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error(prefix, e)),
+        };
+        let mut keys = Vec::new();
+        while let Some(entry) = entries
+            .next_entry()
+            .await
+            .map_err(|e| io_error(prefix, e))?
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(start) && !name.ends_with(".partial") {
+                keys.push(match folder.is_empty() {
+                    true => name,
+                    false => format!("{folder}/{name}"),
+                });
+            }
+        }
+        Ok(keys)
+    }
+
     async fn reader(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>, ObjectError> {
         use std::io::{Seek, SeekFrom};
         let mut file = std::fs::File::open(self.path(key)?).map_err(|e| io_error(key, e))?;

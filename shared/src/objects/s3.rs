@@ -97,6 +97,31 @@ impl S3Store {
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
+        let client = self.client().await;
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| s3_error(prefix, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_string()),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
     async fn reader(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>, ObjectError> {
         let mut request = self
             .client()

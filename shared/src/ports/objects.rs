@@ -63,6 +63,9 @@ pub trait ObjectStore: Send + Sync {
     async fn put_file(&self, key: &str, path: &Path, content_type: &str)
     -> Result<(), ObjectError>;
     async fn delete(&self, key: &str) -> Result<(), ObjectError>;
+    /// The keys that start with `prefix` (a folder and the start of a name), in no particular
+    /// order.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError>;
     /// A URL a client can PUT the object to, or `None` when uploads go through the API.
     async fn presign_put(
         &self,

@@ -123,4 +123,45 @@ async fn an_export_job_imports_back_unchanged(api: LambdaApi) {
         .assert_problem_status(403);
 }
 
-on_both_stores!(an_export_job_imports_back_unchanged);
+async fn an_erasure_takes_the_person_out_of_kept_export_files(api: LambdaApi) {
+    let rig = Rig::new(api);
+    customers_to_export(&rig).await;
+    let started = rig
+        .api
+        .post(As::Admin, "/exports", json!({"bom": true}))
+        .await;
+    let id = started.body["id"].as_str().unwrap().to_string();
+    run_job(&rig.api, "export", &id).await;
+    let before = rig.api.get(As::Admin, &format!("/exports/{id}")).await.body;
+    let before = String::from_utf8(download(&rig, &before).await).unwrap();
+    assert!(before.contains("cy@plain.test"));
+
+    let erasure = rig
+        .api
+        .post(As::Admin, "/customers/cy@plain.test/erase", json!({}))
+        .await;
+    assert_eq!(erasure.status, 202, "{}", erasure.body);
+    let erasure_id = erasure.body["id"].as_str().unwrap().to_string();
+    run_job(&rig.api, "erasure", &erasure_id).await;
+    let done = rig
+        .api
+        .get(As::Admin, &format!("/erasures/{erasure_id}"))
+        .await
+        .body;
+    assert_eq!(done["status"], "succeeded", "{done}");
+
+    let after = rig.api.get(As::Admin, &format!("/exports/{id}")).await.body;
+    let after = String::from_utf8(download(&rig, &after).await).unwrap();
+    assert!(!after.contains("cy@plain.test"), "{after}");
+    // Everyone else, and the file's form, as they were.
+    let expected: String = before
+        .split_inclusive("\r\n")
+        .filter(|line| !line.contains("cy@plain.test"))
+        .collect();
+    assert_eq!(after, expected);
+}
+
+on_both_stores!(
+    an_export_job_imports_back_unchanged,
+    an_erasure_takes_the_person_out_of_kept_export_files
+);

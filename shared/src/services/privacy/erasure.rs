@@ -179,6 +179,7 @@ impl PrivacyService {
             }
             ErasureStep::Sent => {
                 next.counts.objects += self.erase_sent(job).await?;
+                next.counts.objects += self.erase_exports(job).await?;
                 next.step = ErasureStep::Verify;
             }
             ErasureStep::Verify => {

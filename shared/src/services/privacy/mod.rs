@@ -1,6 +1,7 @@
 //! Privacy requests: erasing everything held about a person, and exporting it.
 
 mod anonymise;
+mod erase_exports;
 mod erase_steps;
 pub mod erasure;
 mod export;
