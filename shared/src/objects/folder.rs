@@ -85,8 +85,61 @@ fn io_error(key: &str, error: std::io::Error) -> ObjectError {
     }
 }
 
+/// A file written aside (`.partial`) and renamed into place when finished.
+struct FolderWriter {
+    file: tokio::fs::File,
+    partial: PathBuf,
+    path: PathBuf,
+}
+
+#[async_trait]
+impl crate::ports::objects::ObjectWriter for FolderWriter {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ObjectError> {
+        use tokio::io::AsyncWriteExt;
+        self.file
+            .write_all(bytes)
+            .await
+            .map_err(|e| io_error(&self.path.display().to_string(), e))
+    }
+
+    async fn finish(self: Box<Self>) -> Result<(), ObjectError> {
+        let failed = |e| io_error(&self.path.display().to_string(), e);
+        self.file.sync_all().await.map_err(failed)?;
+        tokio::fs::rename(&self.partial, &self.path)
+            .await
+            .map_err(failed)
+    }
+
+    async fn abort(self: Box<Self>) {
+        drop(self.file);
+        let _ = tokio::fs::remove_file(&self.partial).await;
+    }
+}
+
 #[async_trait]
 impl ObjectStore for FolderStore {
+    async fn writer(
+        &self,
+        key: &str,
+        _content_type: &str,
+    ) -> Result<Box<dyn crate::ports::objects::ObjectWriter>, ObjectError> {
+        let path = self.path(key)?;
+        if let Some(parent) = path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| io_error(key, e))?;
+        }
+        let partial = path.with_extension("partial");
+        let file = tokio::fs::File::create(&partial)
+            .await
+            .map_err(|e| io_error(key, e))?;
+        Ok(Box::new(FolderWriter {
+            file,
+            partial,
+            path,
+        }))
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
         let (folder, start) = prefix.rsplit_once('/').unwrap_or(("", prefix));
         let dir = if folder.is_empty() {

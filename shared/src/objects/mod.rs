@@ -3,6 +3,8 @@
 mod folder;
 #[cfg(feature = "s3")]
 mod s3;
+#[cfg(feature = "s3")]
+mod s3_upload;
 
 pub use folder::{DOWNLOAD_ROUTE, FolderStore};
 #[cfg(feature = "s3")]

@@ -29,7 +29,7 @@ fn s3_client(config: &aws_types::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
-fn s3_error<E, R>(key: &str, error: aws_sdk_s3::error::SdkError<E, R>) -> ObjectError
+pub(super) fn s3_error<E, R>(key: &str, error: aws_sdk_s3::error::SdkError<E, R>) -> ObjectError
 where
     E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
@@ -97,6 +97,22 @@ impl S3Store {
 
 #[async_trait]
 impl ObjectStore for S3Store {
+    async fn writer(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<Box<dyn crate::ports::objects::ObjectWriter>, ObjectError> {
+        Ok(Box::new(super::s3_upload::S3Upload {
+            client: self.client().await.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_string(),
+            content_type: content_type.to_string(),
+            upload_id: None,
+            parts: Vec::new(),
+            buffer: Vec::with_capacity(super::s3_upload::PART_BYTES),
+        }))
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
         let client = self.client().await;
         let mut keys = Vec::new();

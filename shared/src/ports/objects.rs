@@ -51,8 +51,24 @@ impl SaveAs {
     }
 }
 
+/// An object written piece by piece (a customer export): nothing is readable under its key
+/// until `finish`, and `abort` leaves nothing behind. S3 sends full parts as they fill (a
+/// multipart upload), so memory holds one part, whatever the object's size.
+#[async_trait]
+pub trait ObjectWriter: Send {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ObjectError>;
+    async fn finish(self: Box<Self>) -> Result<(), ObjectError>;
+    async fn abort(self: Box<Self>);
+}
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
+    /// A writer for a new object at `key` (replacing any there once finished).
+    async fn writer(
+        &self,
+        key: &str,
+        content_type: &str,
+    ) -> Result<Box<dyn ObjectWriter>, ObjectError>;
     /// A blocking reader over `key` from byte `offset`, for parsers on a blocking thread. The
     /// object streams: it is never held in memory whole.
     async fn reader(&self, key: &str, offset: u64) -> Result<Box<dyn Read + Send>, ObjectError>;

@@ -101,9 +101,7 @@ impl ExportService {
         }
         // The admin who asked was checked then; the run writes on their behalf.
         let admin = Caller::new(&job.requested_by, [Role::Admin], true);
-        let scratch = std::env::temp_dir().join(format!("helpdesk-export-{}.csv", job.id));
-        let written = self.write_file(&admin, &job, &scratch).await;
-        let _ = std::fs::remove_file(&scratch);
+        let written = self.write_file(&admin, &job).await;
         let next = match written {
             Ok(count) => job.finished(ExportStatus::Succeeded, count, None),
             Err(HelpdeskError::Unavailable(why)) => return Err(HelpdeskError::Unavailable(why)),
@@ -117,26 +115,31 @@ impl ExportService {
         }
     }
 
-    /// The CSV into a scratch file (flat memory), then into the bucket.
-    async fn write_file(
-        &self,
-        admin: &Caller,
-        job: &ExportJob,
-        scratch: &std::path::Path,
-    ) -> Result<u64, HelpdeskError> {
-        let failed = |e: std::io::Error| HelpdeskError::Unavailable(format!("export file: {e}"));
-        let file = std::fs::File::create(scratch).map_err(failed)?;
-        let mut out = std::io::BufWriter::new(file);
-        let count = self
-            .write_csv(admin, &job.filter, job.bom, &mut out, &mut |_| {})
-            .await?;
-        out.flush().map_err(failed)?;
-        drop(out);
-        self.files
-            .put_file(&job.file_key, scratch, "text/csv; charset=utf-8")
+    /// The CSV straight into the bucket, page by page (a multipart upload in S3): memory
+    /// holds a page of customers and a part of the file.
+    async fn write_file(&self, admin: &Caller, job: &ExportJob) -> Result<u64, HelpdeskError> {
+        let unavailable = |e: crate::ports::objects::ObjectError| {
+            HelpdeskError::Unavailable(format!("export file: {e}"))
+        };
+        let mut sink = ObjectSink(
+            self.files
+                .writer(&job.file_key, "text/csv; charset=utf-8")
+                .await
+                .map_err(unavailable)?,
+        );
+        match self
+            .write_pages(admin, &job.filter, job.bom, &mut sink, &mut |_| {})
             .await
-            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
-        Ok(count)
+        {
+            Ok(count) => {
+                sink.0.finish().await.map_err(unavailable)?;
+                Ok(count)
+            }
+            Err(error) => {
+                sink.0.abort().await;
+                Err(error)
+            }
+        }
     }
 
     /// Writes the CSV (a UTF-8 byte-order mark first when `bom`, for spreadsheet apps) and
@@ -149,19 +152,32 @@ impl ExportService {
         out: &mut (dyn Write + Send),
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<u64, HelpdeskError> {
+        let count = self
+            .write_pages(caller, filter, bom, &mut WriteSink(out), progress)
+            .await?;
+        out.flush()
+            .map_err(|e| HelpdeskError::Unavailable(format!("export: {e}")))?;
+        Ok(count)
+    }
+
+    /// The CSV, a page of customers at a time, into `sink`.
+    async fn write_pages(
+        &self,
+        caller: &Caller,
+        filter: &ExportFilter,
+        bom: bool,
+        sink: &mut dyn PageSink,
+        progress: &mut (dyn FnMut(u64) + Send),
+    ) -> Result<u64, HelpdeskError> {
         caller.require_admin()?;
         let fields = self.fields.field_set().await?;
-        let failed = |e: std::io::Error| HelpdeskError::Unavailable(format!("export: {e}"));
-        if bom {
-            out.write_all("\u{feff}".as_bytes()).map_err(failed)?;
-        }
-        // RFC 4180: CRLF line ends, fields quoted when they hold a comma, quote or line break.
-        let mut csv = csv::WriterBuilder::new()
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(out);
-        let written = |e: csv::Error| HelpdeskError::Unavailable(format!("export: {e}"));
-        csv.write_record(customer_csv::header(&fields))
-            .map_err(written)?;
+        let mut head = if bom {
+            "\u{feff}".as_bytes().to_vec()
+        } else {
+            Vec::new()
+        };
+        head.extend(csv_lines([customer_csv::header(&fields)])?);
+        sink.put(&head).await?;
         let mut query = CustomerQuery {
             company_id: filter.company_id.clone(),
             blocked: filter.blocked == Some(true),
@@ -171,18 +187,63 @@ impl ExportService {
         let mut count = 0;
         loop {
             let page = self.customers.list_customers(&query).await?;
-            for customer in page.items.iter().filter(|c| filter.admits(c)) {
-                csv.write_record(customer_csv::row(customer, &fields))
-                    .map_err(written)?;
-                count += 1;
-            }
+            let rows: Vec<Vec<String>> = page
+                .items
+                .iter()
+                .filter(|c| filter.admits(c))
+                .map(|c| customer_csv::row(c, &fields))
+                .collect();
+            count += rows.len() as u64;
+            sink.put(&csv_lines(rows)?).await?;
             progress(count);
             match page.next {
                 Some(next) => query.after = Some(next),
                 None => break,
             }
         }
-        csv.flush().map_err(failed)?;
         Ok(count)
+    }
+}
+
+/// Records as RFC 4180 lines: CRLF line ends, fields quoted when they hold a comma, a quote or
+/// a line break.
+fn csv_lines(records: impl IntoIterator<Item = Vec<String>>) -> Result<Vec<u8>, HelpdeskError> {
+    let failed = |e: String| HelpdeskError::Unavailable(format!("export: {e}"));
+    let mut csv = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    for record in records {
+        csv.write_record(&record)
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    csv.into_inner().map_err(|e| failed(e.to_string()))
+}
+
+/// Where the pages go: a file or standard output (the command), or an object (the job).
+#[async_trait::async_trait]
+trait PageSink: Send {
+    async fn put(&mut self, bytes: &[u8]) -> Result<(), HelpdeskError>;
+}
+
+struct WriteSink<'a>(&'a mut (dyn Write + Send));
+
+#[async_trait::async_trait]
+impl PageSink for WriteSink<'_> {
+    async fn put(&mut self, bytes: &[u8]) -> Result<(), HelpdeskError> {
+        self.0
+            .write_all(bytes)
+            .map_err(|e| HelpdeskError::Unavailable(format!("export: {e}")))
+    }
+}
+
+struct ObjectSink(Box<dyn crate::ports::objects::ObjectWriter>);
+
+#[async_trait::async_trait]
+impl PageSink for ObjectSink {
+    async fn put(&mut self, bytes: &[u8]) -> Result<(), HelpdeskError> {
+        self.0
+            .write(bytes)
+            .await
+            .map_err(|e| HelpdeskError::Unavailable(format!("export file: {e}")))
     }
 }

@@ -163,5 +163,53 @@ async fn an_erasure_takes_the_person_out_of_kept_export_files(api: LambdaApi) {
 
 on_both_stores!(
     an_export_job_imports_back_unchanged,
-    an_erasure_takes_the_person_out_of_kept_export_files
+    an_erasure_takes_the_person_out_of_kept_export_files,
+    an_object_written_in_parts_arrives_whole
 );
+
+/// The writer an export goes through: in S3 a multipart upload of 8 MiB parts, whole only
+/// once finished; an aborted one leaves nothing.
+async fn an_object_written_in_parts_arrives_whole(api: LambdaApi) {
+    let chunk: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    let mut writer = api
+        .objects
+        .writer("exports/customers-parts.csv", "text/csv")
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    // 9 MiB and a bit: one full part and a last, short one.
+    for _ in 0..145 {
+        writer.write(&chunk).await.unwrap();
+        expected.extend_from_slice(&chunk);
+    }
+    assert!(
+        api.objects
+            .get("exports/customers-parts.csv")
+            .await
+            .is_err(),
+        "nothing before finish"
+    );
+    writer.finish().await.unwrap();
+    let stored = api
+        .objects
+        .get("exports/customers-parts.csv")
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), expected.len());
+    assert!(stored == expected, "the parts in order");
+    assert_eq!(
+        api.objects.list("exports/customers-").await.unwrap(),
+        ["exports/customers-parts.csv"]
+    );
+
+    let mut writer = api
+        .objects
+        .writer("exports/customers-gone.csv", "text/csv")
+        .await
+        .unwrap();
+    for _ in 0..145 {
+        writer.write(&chunk).await.unwrap();
+    }
+    writer.abort().await;
+    assert!(api.objects.get("exports/customers-gone.csv").await.is_err());
+}
