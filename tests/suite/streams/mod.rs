@@ -196,7 +196,7 @@ async fn run_until_done(stack: &mut Stack, jobs: &Function, path: &str) -> Value
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn merges_erasures_and_migrations_run_from_real_stream_records() {
+async fn merges_erasures_migrations_and_exports_run_from_real_stream_records() {
     let mut stack = Stack::new().await;
     let mut env = stack.env();
     env.push(("MAIL_BUCKET", stack.bucket.clone()));
@@ -234,4 +234,22 @@ async fn merges_erasures_and_migrations_run_from_real_stream_records() {
     assert_eq!(started.status, 202, "{}", started.body);
     let done = run_until_done(&mut stack, &jobs, path).await;
     assert_eq!(done["status"], "succeeded", "{done}");
+
+    // A customer export: written by the jobs function into the mail bucket, linked.
+    let started = stack.api.post(As::Admin, "/exports", json!({})).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    let path = format!("/exports/{}", started.body["id"].as_str().unwrap());
+    let done = run_until_done(&mut stack, &jobs, &path).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(
+        done["counts"]["customers"], 1,
+        "ann (with annie merged in); bob is erased"
+    );
+    let (status, file) = crate::support::http_get(done["download_url"].as_str().unwrap());
+    assert_eq!(status, 200);
+    let file = String::from_utf8(file).unwrap();
+    assert!(
+        file.contains("ann@acme.test") && !file.contains("bob@acme.test"),
+        "{file}"
+    );
 }
