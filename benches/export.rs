@@ -5,7 +5,11 @@
 //! every row must come back `unchanged`.
 //!
 //! The customers are put in by `helpdesk import` of a generated file (every template column
-//! filled, lists, an address, social links, a custom field). Nothing here asserts a time.
+//! filled, lists, an address, social links). Nothing here asserts a time.
+//!
+//! With `DYNAMODB_ENDPOINT` (dynoxide, as `bash tests/run` starts it), the same on DynamoDB
+//! for `EXPORT_BENCH_DYNAMODB_ROWS` customers (default 100,000): the export service writing
+//! the file, against the importer's dry run of it, each in a child process of this binary.
 
 #[path = "support/report.rs"]
 mod report;
@@ -14,7 +18,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+const SCENARIO_FLAG: &str = "--scenario";
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == SCENARIO_FLAG) {
+        dynamodb::scenario(&args[at + 1], &args[at + 2], Path::new(&args[at + 3]));
+        return;
+    }
     let sizes: Vec<usize> = std::env::var("EXPORT_BENCH_ROWS")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
@@ -73,6 +84,12 @@ fn main() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+    match std::env::var("DYNAMODB_ENDPOINT") {
+        Ok(endpoint) => dynamodb::compare(&endpoint),
+        Err(_) => {
+            println!("\nDynamoDB: not measured (set DYNAMODB_ENDPOINT to a dynoxide endpoint)")
+        }
+    }
 }
 
 fn path(p: &Path) -> &str {
@@ -87,14 +104,152 @@ fn line(rows: usize, command: &str, took: Duration, rss_mib: f64) {
     );
 }
 
+/// The DynamoDB half, on dynoxide: each step in a child process of this binary.
+mod dynamodb {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use helpdesk_shared::domain::caller::{Caller, Role};
+    use helpdesk_shared::domain::import_job::{ImportJob, ImportOptions, RunAs};
+    use helpdesk_shared::objects::FolderStore;
+    use helpdesk_shared::ports::store::Store;
+    use helpdesk_shared::services::imports::{RunOptions, run_import};
+    use helpdesk_shared::store::dynamodb::DynamoStore;
+
+    fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .endpoint_url(endpoint)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "bench", "bench", None, None, "bench",
+            ))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    pub fn compare(endpoint: &str) {
+        let rows: usize = std::env::var("EXPORT_BENCH_DYNAMODB_ROWS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100_000);
+        let dir =
+            std::env::temp_dir().join(format!("helpdesk-export-bench-ddb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let table = format!("export-bench-{}", std::process::id());
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime
+            .block_on(DynamoStore::create_table(&client(endpoint), &table))
+            .expect("CreateTable");
+        let source = dir.join("source.csv");
+        super::generate(&source, rows);
+        println!("\nDynamoDB (dynoxide on 127.0.0.1), {rows} customers:\n");
+        println!("| customers | step | time | rows/s | peak RSS |");
+        println!("|---|---|---|---|---|");
+        let step = |kind: &str, file: &Path| {
+            let me = std::env::current_exe().expect("self");
+            let args = [
+                super::SCENARIO_FLAG,
+                kind,
+                &format!("{endpoint} {table}"),
+                super::path(file),
+            ];
+            super::run_program(me.to_str().expect("path"), &args)
+        };
+        let (took, rss, _) = step("load", &source);
+        super::line(rows, "importer, new customers (loading)", took, rss);
+        let exported = dir.join("export.csv");
+        let (took, rss, out) = step("export", &exported);
+        assert_eq!(out.trim(), rows.to_string(), "every customer exported");
+        super::line(rows, "export service writing the CSV", took, rss);
+        let (took, rss, out) = step("dry-run", &exported);
+        assert_eq!(out.trim(), rows.to_string(), "every row unchanged");
+        super::line(
+            rows,
+            "importer's dry run of the export (baseline)",
+            took,
+            rss,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    pub fn scenario(kind: &str, place: &str, file: &Path) {
+        let (endpoint, table) = place.split_once(' ').expect("endpoint and table");
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(client(endpoint), table));
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            match kind {
+                "export" => {
+                    let admin = Caller::new("bench", [Role::Admin], true);
+                    let exports = helpdesk_shared::app::exports(
+                        &store,
+                        Arc::new(FolderStore::new(std::env::temp_dir())),
+                    );
+                    let mut out =
+                        std::io::BufWriter::new(std::fs::File::create(file).expect("file"));
+                    let filter = Default::default();
+                    let count = exports
+                        .write_csv(&admin, &filter, false, &mut out, &mut |_| {})
+                        .await
+                        .expect("export");
+                    println!("{count}");
+                }
+                _ => {
+                    let options = ImportOptions {
+                        dry_run: kind == "dry-run",
+                        required: vec!["email".into()],
+                        ..ImportOptions::default()
+                    };
+                    let job = import(&store, file, options).await;
+                    let done = if kind == "dry-run" {
+                        job.counts.unchanged
+                    } else {
+                        job.counts.created
+                    };
+                    println!("{done}");
+                }
+            }
+        });
+    }
+
+    async fn import(store: &Arc<dyn Store>, file: &Path, options: ImportOptions) -> ImportJob {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_string();
+        let job = ImportJob::new(helpdesk_shared::new_id(), name, options, RunAs::system());
+        store.insert_job(&job).await.expect("job");
+        let folder = file.parent().expect("folder");
+        let context = helpdesk_shared::app::import_run(
+            store,
+            Arc::new(FolderStore::new(folder)),
+            Arc::new(FolderStore::new(folder)),
+        );
+        let outcome = run_import(&context, &job.id, RunOptions::default())
+            .await
+            .expect("import runs");
+        outcome.job().clone()
+    }
+}
+
 /// Runs `helpdesk ARGS`; answers its wall time, its own peak RSS (from `wait4`) and its stdout.
 #[allow(
     clippy::zombie_processes,
     reason = "reaped by wait4, which also gives its peak RSS"
 )]
 fn run(args: &[&str]) -> (Duration, f64, String) {
+    run_program(env!("CARGO_BIN_EXE_helpdesk"), args)
+}
+
+/// Runs `program ARGS`; answers its wall time, its own peak RSS (from `wait4`) and its stdout.
+#[allow(
+    clippy::zombie_processes,
+    reason = "reaped by wait4, which also gives its peak RSS"
+)]
+fn run_program(program: &str, args: &[&str]) -> (Duration, f64, String) {
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_helpdesk"))
+    let child = Command::new(program)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
