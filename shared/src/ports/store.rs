@@ -151,6 +151,14 @@ pub trait CustomerStore: Send + Sync {
     /// history.
     async fn delete_customer(&self, customer: &Customer) -> Result<(), StoreError>;
     async fn list_customers(&self, query: &CustomerQuery) -> Result<Page<Customer>, StoreError>;
+    /// Every customer once, in no particular order, a page at a time from `cursor` (opaque;
+    /// `None` to start): for walks that need no order (an export), cheaper than the sorted
+    /// listing, which merges its shards page by page.
+    async fn walk_customers(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError>;
     /// Customers with no company whose primary email is at `domain`, in email order.
     async fn list_unassigned_by_domain(
         &self,

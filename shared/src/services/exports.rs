@@ -184,9 +184,19 @@ impl ExportService {
             limit: PAGE,
             ..CustomerQuery::default()
         };
+        // A file needs no order: without a company or the blocked listing to narrow it, every
+        // customer is walked in the store's cheapest order (creation order in SQLite, shard
+        // after shard in DynamoDB), not merged into email order page by page.
+        let walk = query.company_id.is_none() && !query.blocked;
         let mut count = 0;
         loop {
-            let page = self.customers.list_customers(&query).await?;
+            let page = match walk {
+                true => {
+                    let cursor = query.after.as_deref();
+                    self.customers.walk_customers(cursor, PAGE).await?
+                }
+                false => self.customers.list_customers(&query).await?,
+            };
             let rows: Vec<Vec<String>> = page
                 .items
                 .iter()

@@ -35,6 +35,34 @@ async fn lists_every_customer_once_in_email_order(store: Arc<dyn Store>) {
     assert_eq!(listed, emails);
 }
 
+/// The walk an export takes: every customer once, in pages of at most the limit, in no
+/// particular order, however the customers fall into the store's shards.
+async fn walks_every_customer_once(store: Arc<dyn Store>) {
+    let mut emails: Vec<String> = (0..150)
+        .map(|i| format!("walker{i:03}@d{}.com", i % 7))
+        .collect();
+    for email in &emails {
+        store.insert_customer(&customer(email)).await.unwrap();
+    }
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1_000 {
+        let page = store
+            .walk_customers(cursor.as_deref(), 9)
+            .await
+            .expect("walk");
+        assert!(page.items.len() <= 9);
+        walked.extend(page.items.iter().map(|c| c.email().to_string()));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    walked.sort();
+    emails.sort();
+    assert_eq!(walked, emails);
+}
+
 async fn prefix_search_covers_email_and_names_once(store: Arc<dyn Store>) {
     for c in [
         named("annie@x.com", "Zed", "Young"),  // email matches
@@ -256,6 +284,7 @@ async fn bulk_writes_are_listed_before_and_after_the_load_finishes(store: Arc<dy
 
 conformance!(
     lists_every_customer_once_in_email_order,
+    walks_every_customer_once,
     prefix_search_covers_email_and_names_once,
     company_members_and_unassigned_by_domain,
     bulk_writes_are_listed_before_and_after_the_load_finishes,

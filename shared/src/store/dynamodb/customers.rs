@@ -369,6 +369,14 @@ impl CustomerStore for DynamoStore {
         }
     }
 
+    async fn walk_customers(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError> {
+        self.walk_listing(cursor, limit).await
+    }
+
     async fn list_unassigned_by_domain(
         &self,
         domain: &str,

@@ -200,6 +200,53 @@ impl DynamoStore {
         .await
     }
 
+    /// Every customer once, shard after shard of the listing index, each read to its end in
+    /// pages as large as asked: a handful of queries per page instead of one per shard. The
+    /// cursor is `<shard>|<position in it>`.
+    pub(super) async fn walk_listing(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError> {
+        let (mut shard, mut after) = match cursor.and_then(|c| c.split_once('|')) {
+            Some((shard, position)) => (
+                shard
+                    .parse::<u32>()
+                    .map_err(|_| StoreError::Unavailable(format!("walk cursor {shard}")))?,
+                Some(position.to_string()).filter(|p| !p.is_empty()),
+            ),
+            None => (0, None),
+        };
+        let mut found = Vec::new();
+        while shard < LIST_SHARDS && found.len() < limit {
+            let partition = ("list_pk", customers_list_pk(shard));
+            let want = limit - found.len();
+            let (items, stopped) = self
+                .query_page(
+                    Some(INDEX_LISTING),
+                    partition,
+                    "list_sk",
+                    after.as_deref(),
+                    None,
+                    want,
+                    true,
+                )
+                .await?;
+            for item in &items {
+                found.push(from_item::<Customer>(item)?);
+            }
+            match stopped {
+                Some(position) => after = Some(position),
+                None => {
+                    shard += 1;
+                    after = None;
+                }
+            }
+        }
+        let next = (shard < LIST_SHARDS).then(|| format!("{shard}|{}", after.unwrap_or_default()));
+        Ok(Page { items: found, next })
+    }
+
     /// The customers of one email domain that have no company, in email order: the customer
     /// listing read with a filter, so that no index entry is written for them (a new customer
     /// costs one index write less; adding a domain to a company is rare, imports are not).

@@ -386,6 +386,24 @@ impl CustomerStore for SqliteStore {
             .await
     }
 
+    async fn walk_customers(
+        &self,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<Customer>, StoreError> {
+        let after = cursor.unwrap_or_default().to_string();
+        let rows = i64::try_from(limit + 1).unwrap_or(i64::MAX);
+        self.with(move |connection| {
+            let found: Vec<(String, Customer)> = read_docs(
+                connection,
+                "SELECT id, doc FROM customers WHERE id > ?1 ORDER BY id LIMIT ?2",
+                rusqlite::params![after, rows],
+            )?;
+            Ok(Page::from_rows(found, limit))
+        })
+        .await
+    }
+
     async fn list_unassigned_by_domain(
         &self,
         domain: &str,
