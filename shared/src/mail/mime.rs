@@ -11,6 +11,19 @@ use mail_builder::headers::raw::Raw;
 use crate::ports::mailer::OutgoingMail;
 
 impl OutgoingMail {
+    /// The Message-ID the mail goes out with (its own, or a new one in the sender's domain)
+    /// and the message written with it: what every mailer sends.
+    pub fn identified_mime(&self) -> Result<(String, Vec<u8>), crate::ports::mailer::MailError> {
+        let id = self
+            .message_id
+            .clone()
+            .unwrap_or_else(|| message_id(&self.from));
+        let mime = self.to_mime(&id).map_err(|e| {
+            crate::ports::mailer::MailError::Rejected(format!("cannot write the message: {e}"))
+        })?;
+        Ok((id, mime))
+    }
+
     /// The message as RFC 5322 text, with text and (when given) HTML parts. Automated mail
     /// carries `Auto-Submitted: auto-generated`, so that other systems (and our own inbound
     /// screening) never answer it automatically, and asks Exchange not to send auto-replies;
@@ -77,7 +90,7 @@ pub(super) fn bare_address(raw: &str) -> String {
 }
 
 /// A Message-ID in the sender's domain.
-pub fn message_id(from: &str) -> String {
+pub(super) fn message_id(from: &str) -> String {
     let domain = from
         .rsplit_once('@')
         .map(|(_, d)| d.trim_end_matches('>'))

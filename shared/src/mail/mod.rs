@@ -6,7 +6,6 @@ mod outbox;
 #[cfg(feature = "sesv2")]
 mod ses;
 
-pub use mime::message_id;
 pub use outbox::OutboxMailer;
 #[cfg(feature = "sesv2")]
 pub use ses::SesMailer;

@@ -9,8 +9,6 @@ use crate::ports::mailer::Mailer;
 use crate::ports::mailer::OutgoingMail;
 use crate::ports::mailer::Sent;
 
-use super::mime::message_id;
-
 /// Local mode: each message becomes a `.eml` file in the outbox folder, for a person (or a
 /// mail client) to read.
 pub struct OutboxMailer {
@@ -32,19 +30,13 @@ impl Mailer for OutboxMailer {
         tokio::fs::create_dir_all(&self.folder)
             .await
             .map_err(unavailable)?;
-        let id = mail
-            .message_id
-            .clone()
-            .unwrap_or_else(|| message_id(&mail.from));
+        let (id, mime) = mail.identified_mime()?;
         let name = format!(
             "{}-{}.eml",
             crate::domain::clock::now().replace(':', ""),
             uuid::Uuid::new_v4().simple()
         );
         let partial = self.folder.join(format!("{name}.partial"));
-        let mime = mail
-            .to_mime(&id)
-            .map_err(|e| MailError::Rejected(format!("cannot write the message: {e}")))?;
         tokio::fs::write(&partial, mime)
             .await
             .map_err(unavailable)?;

@@ -7,7 +7,7 @@ use crate::ports::mailer::Mailer;
 use crate::ports::mailer::OutgoingMail;
 use crate::ports::mailer::Sent;
 
-use super::mime::{bare_address, message_id};
+use super::mime::bare_address;
 
 /// The cloud: SES API v2, raw content (so the headers above go out as written).
 pub struct SesMailer {
@@ -53,13 +53,8 @@ impl SesMailer {
 impl Mailer for SesMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
         use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
-        let id = mail
-            .message_id
-            .clone()
-            .unwrap_or_else(|| message_id(&mail.from));
-        let mime = mail
-            .to_mime(&id)
-            .map_err(|e| MailError::Rejected(format!("cannot write the message: {e}")))?;
+        // SES gives the mail its own Message-ID (answered below), whatever it carried.
+        let (_, mime) = mail.identified_mime()?;
         let raw = RawMessage::builder()
             .data(aws_sdk_sesv2::primitives::Blob::new(mime))
             .build()

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use helpdesk_shared::mail::{OutboxMailer, message_id};
+use helpdesk_shared::mail::OutboxMailer;
 use helpdesk_shared::ports::mailer::{MailError, Mailer, OutgoingMail, Sent};
 use lettre::Address;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -197,13 +197,7 @@ impl SmtpMailer {
 #[async_trait]
 impl Mailer for SmtpMailer {
     async fn send(&self, mail: &OutgoingMail) -> Result<Sent, MailError> {
-        let id = mail
-            .message_id
-            .clone()
-            .unwrap_or_else(|| message_id(&mail.from));
-        let mime = mail
-            .to_mime(&id)
-            .map_err(|e| MailError::Rejected(format!("cannot write the message: {e}")))?;
+        let (id, mime) = mail.identified_mime()?;
         self.wait_turn().await;
         match self.deliver(mail, &mime).await {
             Ok((said, refused)) => {

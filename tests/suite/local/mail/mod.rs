@@ -338,7 +338,7 @@ fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
         None,
         Some(smtp.port),
         "",
-        &["--smtp-per-minute", "120"],
+        &["--smtp-per-minute", "120", "--no-outbox-copy"],
     );
     let key = admin_key(&data);
     let ticket_of = |email: &str| {
@@ -427,6 +427,46 @@ fn a_relays_4xx_is_retried_and_its_5xx_fails_the_reply_and_marks_the_address() {
         "{started:?}"
     );
     assert!(status["mail"]["smtp"]["last_error"].is_string(), "{status}");
+    let copies = std::fs::read_dir(data.join("outbox")).map_or(0, |d| d.count());
+    assert_eq!(copies, 0, "--no-outbox-copy keeps none");
+}
+
+#[test]
+fn stored_messages_can_be_moved_to_a_folder_instead_of_marked() {
+    let dovecot = Dovecot::start();
+    let data = temp_dir("serve-mail-move");
+    let server = serve_with_mail(
+        &data,
+        Some(dovecot.port),
+        None,
+        MAILBOX_PASSWORD,
+        &["--imap-move-to", "Processed"],
+    );
+    let key = admin_key(&data);
+    imap_state(&server, &key, "idle");
+    // Read by a person before helpdesk fetched it: moving mode takes it all the same.
+    block(async {
+        let raw = mail(
+            "Gus <gus@acme.test>",
+            "Moved",
+            "<move-1@acme.test>",
+            None,
+            "Hi.",
+        );
+        let mut session = dovecot.client().await;
+        session
+            .append("INBOX", Some("(\\Seen)"), None, raw.as_bytes())
+            .await
+            .unwrap();
+        session.logout().await.unwrap();
+    });
+    tickets_of(&server, &key, "gus@acme.test", 1);
+    until("moved out of INBOX", 20, || {
+        block(dovecot.messages("INBOX")).is_empty().then_some(())
+    });
+    let moved = block(dovecot.messages("Processed"));
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert!(moved[0].1.contains("Moved"), "{moved:?}");
 }
 
 #[test]
