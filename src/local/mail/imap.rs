@@ -106,7 +106,9 @@ impl Fetcher {
                 self.fetch_round(&mut session, &capabilities, &mut skipped),
             )
             .await?;
-            if round.more {
+            // Mail that arrived while the round ran was announced (EXISTS) in the answers to
+            // its commands, and IDLE would not announce it again: look once more first.
+            if round.more || new_mail_announced(&session) {
                 continue;
             }
             let wait = if round.failed {
@@ -258,6 +260,19 @@ impl Fetcher {
         }
         Ok(())
     }
+}
+
+/// Whether the server said, beside the answers to our commands, that messages arrived.
+fn new_mail_announced(session: &Session) -> bool {
+    let mut announced = false;
+    while let Ok(response) = session.unsolicited_responses.try_recv() {
+        announced |= matches!(
+            response,
+            async_imap::types::UnsolicitedResponse::Exists(_)
+                | async_imap::types::UnsolicitedResponse::Recent(_)
+        );
+    }
+    announced
 }
 
 /// `work`, or an error once `limit` passed without its answer.

@@ -579,3 +579,38 @@ fn a_server_without_idle_is_polled() {
         (seen_flags(&dovecot) == [true]).then_some(())
     });
 }
+
+#[test]
+fn mail_that_arrives_while_a_round_runs_is_fetched_at_once() {
+    let dovecot = Dovecot::start();
+    let proxy = ImapProxy::start(dovecot.port);
+    let data = temp_dir("serve-mail-race");
+    let server = serve_with_mail(&data, Some(proxy.port), None, MAILBOX_PASSWORD, &[]);
+    let key = admin_key(&data);
+    imap_state(&server, &key, "idle");
+    // The first message's mark waits on the network while the second arrives: the server
+    // announces it in its answer to that command, not again in the IDLE that follows.
+    proxy.hold("UID STORE");
+    block(dovecot.deliver(&mail(
+        "Hal <hal@acme.test>",
+        "First",
+        "<race-1@acme.test>",
+        None,
+        "1",
+    )));
+    proxy.wait_sprung();
+    block(dovecot.deliver(&mail(
+        "Ida <ida@acme.test>",
+        "Second",
+        "<race-2@acme.test>",
+        None,
+        "2",
+    )));
+    proxy.resume();
+    tickets_of(&server, &key, "hal@acme.test", 1);
+    // Within seconds, not at the next IDLE renewal ten minutes later.
+    tickets_of(&server, &key, "ida@acme.test", 1);
+    until("both marked", 10, || {
+        (seen_flags(&dovecot) == [true, true]).then_some(())
+    });
+}

@@ -15,6 +15,8 @@ struct Trap {
     sprung: AtomicBool,
     /// Held connections close when this is set.
     cut: AtomicBool,
+    /// A held command goes on (as if the network had stalled) when this is set.
+    resume: AtomicBool,
 }
 
 pub(crate) struct ImapProxy {
@@ -40,6 +42,7 @@ impl ImapProxy {
     /// The next client command containing `pattern` is held: not forwarded, nothing answered.
     pub(crate) fn hold(&self, pattern: &str) {
         self.trap.cut.store(false, Ordering::SeqCst);
+        self.trap.resume.store(false, Ordering::SeqCst);
         self.trap.sprung.store(false, Ordering::SeqCst);
         *self.trap.pattern.lock().unwrap() = Some(pattern.as_bytes().to_vec());
     }
@@ -51,6 +54,12 @@ impl ImapProxy {
             assert!(Instant::now() < deadline, "no command was held within 20 s");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Lets the held command go on, and everything after it.
+    pub(crate) fn resume(&self) {
+        *self.trap.pattern.lock().unwrap() = None;
+        self.trap.resume.store(true, Ordering::SeqCst);
     }
 
     /// Closes the held connection and lets everything through again.
@@ -86,22 +95,38 @@ fn relay(client: TcpStream, upstream: u16, trap: Arc<Trap>) {
             .is_some_and(|p| buffer[..n].windows(p.len()).any(|w| w == p.as_slice()));
         if held {
             trap.sprung.store(true, Ordering::SeqCst);
+            // Nothing goes through until the test resumes it (the command then goes on, as
+            // after a stalled network), cuts it, or the client dies.
             let _ = from_client.set_read_timeout(Some(Duration::from_millis(50)));
-            // Nothing more goes through; the connection ends when the test cuts it or the
-            // client dies.
-            while !trap.cut.load(Ordering::SeqCst) {
-                match from_client.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(_) => {}
+            let mut pending = buffer[..n].to_vec();
+            let mut more = [0u8; 16 * 1024];
+            let mut closed = false;
+            while !trap.cut.load(Ordering::SeqCst) && !trap.resume.load(Ordering::SeqCst) {
+                match from_client.read(&mut more) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(m) => pending.extend_from_slice(&more[..m]),
                     Err(e)
                         if matches!(
                             e.kind(),
                             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                         ) => {}
-                    Err(_) => break,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
                 }
             }
-            break;
+            if closed || trap.cut.load(Ordering::SeqCst) {
+                break;
+            }
+            let _ = from_client.set_read_timeout(None);
+            if to_server.write_all(&pending).is_err() {
+                break;
+            }
+            continue;
         }
         if to_server.write_all(&buffer[..n]).is_err() {
             break;
