@@ -4,6 +4,8 @@ mod folder;
 #[cfg(feature = "s3")]
 mod s3;
 #[cfg(feature = "s3")]
+mod s3_errors;
+#[cfg(feature = "s3")]
 mod s3_upload;
 
 pub use folder::{DOWNLOAD_ROUTE, FolderStore};

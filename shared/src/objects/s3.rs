@@ -29,25 +29,7 @@ fn s3_client(config: &aws_types::SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(s3)
 }
 
-pub(super) fn s3_error<E, R>(key: &str, error: aws_sdk_s3::error::SdkError<E, R>) -> ObjectError
-where
-    E: std::error::Error + aws_sdk_s3::error::ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    let code = error
-        .as_service_error()
-        .and_then(|e| e.code())
-        .unwrap_or_default()
-        .to_string();
-    if code == "NoSuchKey" || code == "NotFound" {
-        ObjectError::NotFound(key.to_string())
-    } else {
-        ObjectError::Unavailable(format!(
-            "s3 {key}: {}",
-            aws_sdk_s3::error::DisplayErrorContext(error)
-        ))
-    }
-}
+use super::s3_errors::s3_error;
 
 impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {

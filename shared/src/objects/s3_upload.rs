@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use super::s3::s3_error;
+use super::s3_errors::s3_error;
 use crate::ports::objects::{ObjectError, ObjectWriter};
 
 /// Bytes per part: S3 takes 5 MiB at least (but the last); 8 MiB keeps 10,000 parts (its most)
