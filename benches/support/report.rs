@@ -1,8 +1,12 @@
 //! What every benchmark prints about the machine it ran on.
 
-// Measured with the allocator (and settings) the shipped binaries use.
+// Measured with the allocator (and settings) the shipped binaries use: the import function's
+// (functions/csv-import/src/main.rs), since the benchmarks' heaviest scenario is its import.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static IMPORT_MALLOC_CONF: &u8 = &b"narenas:2,dirty_decay_ms:500,muzzy_decay_ms:0\0"[0];
 
 /// CPU model and core count, e.g. "AMD EPYC, 2 cores".
 pub fn machine() -> String {
