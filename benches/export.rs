@@ -11,6 +11,8 @@
 //! for `EXPORT_BENCH_DYNAMODB_ROWS` customers (default 100,000): the export service writing
 //! the file, against the importer's dry run of it, each in a child process of this binary.
 
+#[path = "support/local_dynamodb.rs"]
+mod local_dynamodb;
 #[path = "support/report.rs"]
 mod report;
 
@@ -116,17 +118,7 @@ mod dynamodb {
     use helpdesk_shared::services::imports::{RunOptions, run_import};
     use helpdesk_shared::store::dynamodb::DynamoStore;
 
-    fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-        let config = aws_sdk_dynamodb::Config::builder()
-            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "bench", "bench", None, None, "bench",
-            ))
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(config)
-    }
+    use super::local_dynamodb::client;
 
     pub fn compare(endpoint: &str) {
         let rows: usize = std::env::var("EXPORT_BENCH_DYNAMODB_ROWS")

@@ -31,6 +31,8 @@
 //! Set `IMPORT_BENCH_ROWS=100000` to run one size, `IMPORT_BENCH_STORES=dynamodb` to run one
 //! store, `IMPORT_BENCH_WRITE_RATE` to change the budget. Nothing here asserts a time.
 
+#[path = "support/local_dynamodb.rs"]
+mod local_dynamodb;
 #[path = "support/report.rs"]
 mod report;
 
@@ -322,14 +324,6 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
         let store: Arc<dyn Store> = match endpoint {
             None => Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite")),
             Some(endpoint) => {
-                let config = aws_sdk_dynamodb::Config::builder()
-                    .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-                    .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-                    .endpoint_url(endpoint)
-                    .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                        "bench", "bench", None, None, "bench",
-                    ))
-                    .build();
                 // The baseline: one conditional PutItem per new customer, as before #27.
                 let inserts = if kind == "dynamodb-puts" {
                     BulkInserts::Puts
@@ -337,7 +331,7 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
                     BulkInserts::Statements
                 };
                 Arc::new(
-                    DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), "bench")
+                    DynamoStore::new(local_dynamodb::client(endpoint), "bench")
                         .with_bulk_inserts(inserts),
                 )
             }
