@@ -528,6 +528,7 @@ fn generated_customer(i: usize, job: &str) -> Customer {
         undeliverable: None,
         complained: None,
         portal: Default::default(),
+        avatar_image: None,
         created_by: None,
         changed_by: None,
         created_at: now.clone(),

@@ -157,6 +157,7 @@ pub fn customer(email: &str) -> Customer {
         undeliverable: None,
         complained: None,
         portal: Default::default(),
+        avatar_image: None,
         created_by: None,
         changed_by: None,
         created_at: helpdesk_shared::now(),

@@ -54,6 +54,7 @@ pub fn api_state(
     crate::http::AppState {
         customers: customers(s),
         addresses: crate::services::customers::AddressService::new(addresses(s), customers(s)),
+        avatars: avatars(s, mail.clone(), uploads.clone()),
         companies: CompanyService::new(s.clone(), s.clone(), s.clone()),
         fields: FieldService::new(s.clone()),
         imports: ImportService::new(s.clone(), s.clone(), uploads),
@@ -74,6 +75,15 @@ pub fn api_state(
         auth,
         links,
     }
+}
+
+/// Avatars: pictures kept in `pictures` (the mail bucket), direct uploads in `uploads`.
+pub fn avatars(
+    store: &Arc<dyn Store>,
+    pictures: Arc<dyn ObjectStore>,
+    uploads: Arc<dyn ObjectStore>,
+) -> crate::services::avatars::AvatarService {
+    crate::services::avatars::AvatarService::new(store.clone(), pictures, uploads)
 }
 
 /// The customer portal over the store and the mail bucket (on; a deployment may turn it off).

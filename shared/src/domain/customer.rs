@@ -184,6 +184,10 @@ pub struct Customer {
     pub complained: Option<AddressProblem>,
     #[serde(default, skip_serializing_if = "PortalState::is_default")]
     pub portal: PortalState,
+    /// The avatar uploaded for the customer, in its processed sizes (not the client-given
+    /// `avatar` of the profile, which is never fetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_image: Option<crate::domain::avatar::AvatarImage>,
     /// Who created the record; `None` on records created before history was kept, and on
     /// records an import created while its `import_mark` still says so (see `creator`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -211,6 +215,7 @@ impl PartialEq for Customer {
             undeliverable,
             complained,
             portal,
+            avatar_image,
             created_by,
             changed_by: _,
             created_at,
@@ -225,6 +230,7 @@ impl PartialEq for Customer {
             && *undeliverable == other.undeliverable
             && *complained == other.complained
             && *portal == other.portal
+            && *avatar_image == other.avatar_image
             && *created_by == other.created_by
             && *created_at == other.created_at
             && *updated_at == other.updated_at

@@ -35,16 +35,41 @@ pub enum HelpdeskError {
     /// Too many of these in too short a time (429); `retry_after` seconds until one is allowed.
     #[error("rate limited: {detail}")]
     RateLimited { detail: String, retry_after: u64 },
+    /// The body is larger than the route takes (413).
+    #[error("request body too large")]
+    TooLarge(Vec<FieldError>),
+    /// The body is of a kind the route does not take (415).
+    #[error("unsupported media type")]
+    UnsupportedMedia(Vec<FieldError>),
     /// The store failed; nothing the client sent caused it (503).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
 }
 
 impl HelpdeskError {
+    /// The HTTP status the error answers with (also recorded where no HTTP answer is made,
+    /// e.g. a processed upload's outcome).
+    pub fn status(&self) -> u16 {
+        match self {
+            HelpdeskError::Validation(_) => 422,
+            HelpdeskError::BadRequest { .. } => 400,
+            HelpdeskError::Unauthorized => 401,
+            HelpdeskError::Forbidden { .. } => 403,
+            HelpdeskError::NotFound(_) => 404,
+            HelpdeskError::Conflict { .. } => 409,
+            HelpdeskError::PreconditionFailed => 412,
+            HelpdeskError::TooLarge(_) => 413,
+            HelpdeskError::UnsupportedMedia(_) => 415,
+            HelpdeskError::RateLimited { .. } => 429,
+            HelpdeskError::Unavailable(_) => 503,
+        }
+    }
     /// The per-field errors of an error, as shown in problem+json and in batch results.
     pub fn field_errors(&self) -> Vec<FieldError> {
         match self {
-            HelpdeskError::Validation(errors) => errors.clone(),
+            HelpdeskError::Validation(errors)
+            | HelpdeskError::TooLarge(errors)
+            | HelpdeskError::UnsupportedMedia(errors) => errors.clone(),
             HelpdeskError::BadRequest { errors, .. }
             | HelpdeskError::Forbidden { errors, .. }
             | HelpdeskError::Conflict { errors, .. } => errors.clone(),

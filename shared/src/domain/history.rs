@@ -113,6 +113,9 @@ impl Tracked for Customer {
                 fields.insert(name.into(), value);
             }
         }
+        if let Some(image) = &self.avatar_image {
+            fields.insert("avatar_image".into(), Value::String(image.path(256)));
+        }
         fields.retain(|_, value| !is_unset(value));
         fields
     }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod address;
+pub mod avatar;
 pub mod caller;
 pub mod clock;
 pub mod company;

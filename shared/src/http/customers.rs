@@ -299,7 +299,10 @@ pub struct CustomerView<'a> {
     pub company_id: &'a Option<String>,
     pub address: &'a Option<Address>,
     pub social: &'a BTreeMap<String, String>,
+    /// The client-given avatar key (never fetched by the helpdesk).
     pub avatar: &'a Option<String>,
+    /// The uploaded avatar, processed into square sizes (`PUT /customers/{email}/avatar`).
+    pub avatar_image: Option<super::AvatarImageView>,
     pub custom_fields: BTreeMap<&'a str, &'a Value>,
     pub tags: &'a [String],
     pub portal_access: PortalAccess,
@@ -332,6 +335,7 @@ impl<'a> CustomerView<'a> {
             address: &profile.address,
             social: &profile.social,
             avatar: &profile.avatar,
+            avatar_image: customer.avatar_image.as_ref().map(super::AvatarImageView::new),
             custom_fields: profile
                 .custom_fields
                 .iter()

@@ -2,6 +2,7 @@
 //! serves the very same router on a socket.
 
 mod addresses;
+mod avatars;
 mod companies;
 mod customers;
 mod export;
@@ -57,6 +58,8 @@ use crate::services::privacy::PrivacyService;
 use crate::services::replies::ReplyService;
 use crate::services::tickets::TicketService;
 use addresses::*;
+pub use avatars::AvatarImageView;
+use avatars::*;
 use companies::*;
 use customers::*;
 use export::*;
@@ -95,6 +98,7 @@ pub const MAX_PAGE: usize = 200;
 pub struct AppState {
     pub customers: CustomerService,
     pub addresses: AddressService,
+    pub avatars: crate::services::avatars::AvatarService,
     pub companies: CompanyService,
     pub fields: FieldService,
     pub imports: ImportService,
@@ -142,6 +146,7 @@ macro_rules! substate {
 substate! {
     CustomerService => customers,
     AddressService => addresses,
+    crate::services::avatars::AvatarService => avatars,
     CompanyService => companies,
     FieldService => fields,
     ImportService => imports,
@@ -191,6 +196,10 @@ route_table! { ROUTES, table_routes;
     "/customers" => { post: create_customer, get: list_customers },
     "/customers/batch" => { post: batch_customers },
     "/customers/{email}" => { get: get_customer, patch: update_customer, delete: delete_customer },
+    "/customers/{email}/avatar" => { put: set_avatar, delete: remove_avatar },
+    "/customers/{email}/avatar/upload" => { post: avatar_upload_url },
+    "/customers/{email}/avatar/uploads/{id}" => { get: avatar_upload_status },
+    "/avatars/{customer}/{hash}/{file}" => { get: serve_avatar },
     "/customers/{email}/notes" => { post: add_note, get: list_notes },
     "/customers/{email}/history" => { get: customer_history },
     "/customers/{email}/erase" => { post: erase_customer },
@@ -227,6 +236,7 @@ route_table! { ROUTES, table_routes;
     "/portal/sessions" => { post: open_portal_session },
     "/portal/sessions/current" => { delete: close_portal_session },
     "/portal/me" => { get: portal_me, patch: update_portal_me },
+    "/portal/me/avatar" => { put: set_portal_avatar, delete: remove_portal_avatar },
     "/portal/tickets" => { get: list_portal_tickets, post: open_portal_ticket },
     "/portal/tickets/{id}" => { get: get_portal_ticket },
     "/portal/tickets/{id}/messages" => { post: reply_portal_ticket },

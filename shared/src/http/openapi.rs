@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::{
+    avatars,
     addresses, companies, customers, export, exports, fields, history, imports, inbound, merges,
     migrations, portal, privacy, tickets,
 };
@@ -35,6 +36,11 @@ use super::{
         customers::get_customer,
         customers::update_customer,
         customers::delete_customer,
+        avatars::set_avatar,
+        avatars::remove_avatar,
+        avatars::avatar_upload_url,
+        avatars::avatar_upload_status,
+        avatars::serve_avatar,
         customers::add_note,
         customers::list_notes,
         history::customer_history,
@@ -81,6 +87,8 @@ use super::{
         portal::close_portal_session,
         portal::portal_me,
         portal::update_portal_me,
+        avatars::set_portal_avatar,
+        avatars::remove_portal_avatar,
         portal::list_portal_tickets,
         portal::open_portal_ticket,
         portal::get_portal_ticket,
@@ -99,8 +107,9 @@ pub struct ApiDoc;
 struct Conventions;
 
 /// Routes anyone may call.
-const OPEN_ROUTES: [&str; 5] = [
+const OPEN_ROUTES: [&str; 6] = [
     "/health",
+    "/avatars/{customer}/{hash}/{file}",
     "/openapi.json",
     "/downloads/{token}",
     "/portal/sign-in",

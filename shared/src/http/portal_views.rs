@@ -15,6 +15,8 @@ pub struct PortalMeView<'a> {
     pub first_name: &'a Option<String>,
     pub last_name: &'a Option<String>,
     pub phones: &'a [String],
+    /// Their uploaded avatar (`PUT /portal/me/avatar`).
+    pub avatar_image: Option<super::AvatarImageView>,
     /// `own`, `company_read` or `company`.
     pub portal_access: crate::domain::customer::PortalAccess,
     /// Whether the company tab is theirs to see.
@@ -30,6 +32,7 @@ impl<'a> PortalMeView<'a> {
             first_name: &customer.profile.first_name,
             last_name: &customer.profile.last_name,
             phones: &customer.profile.phones,
+            avatar_image: customer.avatar_image.as_ref().map(super::AvatarImageView::new),
             portal_access: customer.profile.portal_access,
             sees_company,
         }

@@ -20,26 +20,31 @@ pub(super) fn status_of(error: &HelpdeskError) -> StatusCode {
 }
 
 fn status_and_title(error: &HelpdeskError) -> (StatusCode, &'static str) {
-    match error {
-        HelpdeskError::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Validation failed"),
-        HelpdeskError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "Malformed request"),
-        HelpdeskError::Unauthorized => (StatusCode::UNAUTHORIZED, "Authentication required"),
-        HelpdeskError::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
-        HelpdeskError::NotFound(_) => (StatusCode::NOT_FOUND, "Not found"),
-        HelpdeskError::Conflict { .. } => (StatusCode::CONFLICT, "Conflict"),
-        HelpdeskError::PreconditionFailed => {
-            (StatusCode::PRECONDITION_FAILED, "Precondition failed")
-        }
-        HelpdeskError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
-        HelpdeskError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
-    }
+    let title = match error {
+        HelpdeskError::Validation(_) => "Validation failed",
+        HelpdeskError::BadRequest { .. } => "Malformed request",
+        HelpdeskError::Unauthorized => "Authentication required",
+        HelpdeskError::Forbidden { .. } => "Forbidden",
+        HelpdeskError::NotFound(_) => "Not found",
+        HelpdeskError::Conflict { .. } => "Conflict",
+        HelpdeskError::PreconditionFailed => "Precondition failed",
+        HelpdeskError::TooLarge(_) => "Payload too large",
+        HelpdeskError::UnsupportedMedia(_) => "Unsupported media type",
+        HelpdeskError::RateLimited { .. } => "Too many requests",
+        HelpdeskError::Unavailable(_) => "Service unavailable",
+    };
+    let status =
+        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, title)
 }
 
 impl IntoResponse for HelpdeskError {
     fn into_response(self) -> Response {
         let (status, title) = status_and_title(&self);
         let detail = match &self {
-            HelpdeskError::Validation(errors) => errors
+            HelpdeskError::Validation(errors)
+            | HelpdeskError::TooLarge(errors)
+            | HelpdeskError::UnsupportedMedia(errors) => errors
                 .iter()
                 .map(|e| format!("{}: {}", e.field, e.message))
                 .collect::<Vec<_>>()

@@ -187,6 +187,26 @@ impl ObjectStore for S3Store {
         self.put_body(key, body.into(), content_type).await
     }
 
+    async fn put_immutable(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), ObjectError> {
+        self.client()
+            .await
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .cache_control(crate::ports::objects::IMMUTABLE)
+            .body(body.into())
+            .send()
+            .await
+            .map_err(|e| s3_error(key, e))?;
+        Ok(())
+    }
+
     async fn put_file(
         &self,
         key: &str,

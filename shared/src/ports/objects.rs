@@ -61,6 +61,9 @@ pub trait ObjectWriter: Send {
     async fn abort(self: Box<Self>);
 }
 
+/// What content-named objects (avatars) are served with: cached for good.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// A writer for a new object at `key` (replacing any there once finished).
@@ -78,6 +81,17 @@ pub trait ObjectStore: Send + Sync {
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), ObjectError>;
     async fn put_file(&self, key: &str, path: &Path, content_type: &str)
     -> Result<(), ObjectError>;
+    /// Puts an object whose key names its content (it never changes), marked so that caches
+    /// keep it for good (`Cache-Control: immutable`). Folders have no such mark: the server
+    /// that serves them sends it.
+    async fn put_immutable(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), ObjectError> {
+        self.put(key, body, content_type).await
+    }
     async fn delete(&self, key: &str) -> Result<(), ObjectError>;
     /// The keys that start with `prefix` (a folder and the start of a name), in no particular
     /// order.

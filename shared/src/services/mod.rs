@@ -2,6 +2,7 @@
 //! local program call these; nothing here knows how it was called.
 
 pub mod addresses;
+pub mod avatars;
 pub mod companies;
 pub mod customers;
 pub mod due;

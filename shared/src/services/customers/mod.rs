@@ -480,6 +480,7 @@ pub fn customer_record(profile: Profile, send_welcome: bool, by: Actor) -> Custo
         undeliverable: None,
         complained: None,
         portal: Default::default(),
+        avatar_image: None,
         created_by: Some(by.clone()),
         changed_by: Some(by),
         created_at: now.clone(),

@@ -32,6 +32,7 @@ fn person(i: usize) -> Customer {
         undeliverable: None,
         complained: None,
         portal: Default::default(),
+        avatar_image: None,
         created_by: None,
         changed_by: None,
         created_at: now.clone(),

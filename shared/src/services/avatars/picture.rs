@@ -1,0 +1,124 @@
+//! Turns an upload into the stored sizes: checks before decoding, decodes with limits, turns
+//! the picture upright, crops it square and writes each size afresh. Re-encoding keeps only
+//! pixels: EXIF (GPS, camera), comments and any other metadata are left behind.
+
+use std::io::Cursor;
+
+use image::imageops::FilterType;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use sha2::{Digest, Sha256};
+
+use crate::domain::avatar::{
+    AVATAR_SIZES, AvatarRefusal, MAX_AVATAR_SIDE, SourceFormat, StoredFormat, check_dimensions,
+    check_structure, sniff,
+};
+use crate::domain::validation::FieldError;
+
+/// The most a decode may allocate: 24 megapixels at 16 bits a channel with alpha, and room.
+const DECODE_ALLOCATION: u64 = 256 * 1024 * 1024;
+/// JPEG quality of the stored sizes: no visible loss at avatar sizes.
+const JPEG_QUALITY: u8 = 85;
+
+/// An upload made ready to store: its content hash and its sizes, encoded.
+#[derive(Debug)]
+pub struct Picture {
+    /// The first 128 bits of the upload's SHA-256, in hex.
+    pub hash: String,
+    pub format: StoredFormat,
+    pub sizes: Vec<(u32, Vec<u8>)>,
+}
+
+/// Checks and processes an upload (CPU-bound: call it on a blocking thread).
+pub fn process(bytes: &[u8]) -> Result<Picture, AvatarRefusal> {
+    let format = sniff(bytes)?;
+    let (width, height) = reader(bytes, format)
+        .into_dimensions()
+        .map_err(|_| damaged())?;
+    check_dimensions(width, height)?;
+    check_structure(bytes, format)?;
+    let square = upright_square(decode(bytes, format)?);
+    let stored = if square.color().has_alpha() {
+        StoredFormat::Png
+    } else {
+        StoredFormat::Jpeg
+    };
+    let sizes = AVATAR_SIZES
+        .iter()
+        .map(|size| Ok((*size, encode(&square, *size, stored)?)))
+        .collect::<Result<Vec<_>, AvatarRefusal>>()?;
+    Ok(Picture {
+        hash: content_hash(bytes),
+        format: stored,
+        sizes,
+    })
+}
+
+fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn damaged() -> AvatarRefusal {
+    AvatarRefusal::Invalid(FieldError::new(
+        "body",
+        "the image is truncated or damaged",
+    ))
+}
+
+fn reader(bytes: &[u8], format: SourceFormat) -> ImageReader<Cursor<&[u8]>> {
+    let format = match format {
+        SourceFormat::Png => ImageFormat::Png,
+        SourceFormat::Jpeg => ImageFormat::Jpeg,
+        SourceFormat::WebP => ImageFormat::WebP,
+        SourceFormat::Gif => ImageFormat::Gif,
+    };
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_AVATAR_SIDE);
+    limits.max_image_height = Some(MAX_AVATAR_SIDE);
+    limits.max_alloc = Some(DECODE_ALLOCATION);
+    reader.limits(limits);
+    reader
+}
+
+/// Decodes the picture and turns it as its EXIF orientation says (phones store it sideways).
+fn decode(bytes: &[u8], format: SourceFormat) -> Result<DynamicImage, AvatarRefusal> {
+    let mut decoder = reader(bytes, format)
+        .into_decoder()
+        .map_err(|_| damaged())?;
+    let orientation = decoder.orientation().ok();
+    let mut picture = DynamicImage::from_decoder(decoder).map_err(|_| damaged())?;
+    if let Some(orientation) = orientation {
+        picture.apply_orientation(orientation);
+    }
+    Ok(picture)
+}
+
+/// The centred square of the picture, as 8-bit RGB(A).
+fn upright_square(picture: DynamicImage) -> DynamicImage {
+    let side = picture.width().min(picture.height());
+    let x = (picture.width() - side) / 2;
+    let y = (picture.height() - side) / 2;
+    let square = picture.crop_imm(x, y, side, side);
+    if square.color().has_alpha() {
+        DynamicImage::ImageRgba8(square.into_rgba8())
+    } else {
+        DynamicImage::ImageRgb8(square.into_rgb8())
+    }
+}
+
+fn encode(square: &DynamicImage, size: u32, format: StoredFormat) -> Result<Vec<u8>, AvatarRefusal> {
+    // A picture smaller than a size is scaled up: every size exists for every avatar.
+    let resized = square.resize_exact(size, size, FilterType::Lanczos3);
+    let mut out = Vec::new();
+    let written = match format {
+        StoredFormat::Png => resized.write_to(&mut Cursor::new(&mut out), ImageFormat::Png),
+        StoredFormat::Jpeg => resized.write_with_encoder(
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY),
+        ),
+    };
+    written.map_err(|_| damaged())?;
+    Ok(out)
+}
