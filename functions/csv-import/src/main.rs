@@ -1,5 +1,6 @@
 //! The csv-import Lambda: S3 ObjectCreated events on `imports/` (and its own continuation
-//! events) run the shared import pipeline against DynamoDB.
+//! events) run the shared import pipeline against DynamoDB; events on
+//! `avatar-uploads/incoming/` process uploaded avatars.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +40,10 @@ async fn main() -> Result<(), Error> {
         .map_err(|_| "AWS_LAMBDA_FUNCTION_NAME is not set")?;
     let store: Arc<dyn Store> = Arc::new(DynamoStore::from_config(&aws)?);
     let bucket = Arc::new(S3Store::from_config(&aws, "IMPORT_BUCKET")?);
+    // Avatars uploaded to the import bucket are stored, processed, in the mail bucket.
+    let mail = Arc::new(S3Store::from_config(&aws, "MAIL_BUCKET")?);
     let continuation = SelfInvoke::new(aws_sdk_lambda::Client::new(config), function);
-    let handler = app::csv_import(&store, bucket, continuation, SAFETY_MARGIN);
+    let handler = app::csv_import(&store, bucket, mail, continuation, SAFETY_MARGIN);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

@@ -139,11 +139,13 @@ pub fn import_run(
 pub fn csv_import<C: crate::lambda::csv_import::Continuation>(
     store: &Arc<dyn Store>,
     bucket: Arc<dyn ObjectStore>,
+    mail: Arc<dyn ObjectStore>,
     continuation: C,
     safety_margin: Duration,
 ) -> crate::lambda::csv_import::CsvImportHandler<C> {
-    let context = import_run(store, bucket.clone(), bucket);
-    crate::lambda::csv_import::CsvImportHandler::new(context, continuation, safety_margin)
+    let context = import_run(store, bucket.clone(), bucket.clone());
+    let avatars = avatars(store, mail, bucket);
+    crate::lambda::csv_import::CsvImportHandler::new(context, avatars, continuation, safety_margin)
 }
 
 /// Inbound mail over one store and the mail bucket.

@@ -36,13 +36,16 @@ pub const COLUMNS: [&str; 17] = [
     "Social Links",
 ];
 
-/// Written after the custom fields; the importer ignores them.
-pub const TIMESTAMP_COLUMNS: [&str; 2] = ["created_at", "updated_at"];
+/// Written after the custom fields; the importer ignores them. `avatar_image` is the path of
+/// the uploaded avatar's largest size on the API (an upload, unlike the `Avatar` key, is not
+/// something a file can carry back in).
+pub const TRAILING_COLUMNS: [&str; 3] = ["created_at", "updated_at", "avatar_image"];
 
 /// The prefix of a custom field's column.
 pub const CUSTOM_FIELD_PREFIX: &str = "cf_";
 
-/// The export's header: the template's columns, `cf_<key>` per custom field, the timestamps.
+/// The export's header: the template's columns, `cf_<key>` per custom field, the trailing
+/// columns.
 pub fn header(fields: &FieldSet) -> Vec<String> {
     COLUMNS
         .iter()
@@ -52,7 +55,7 @@ pub fn header(fields: &FieldSet) -> Vec<String> {
                 .iter()
                 .map(|f| format!("{CUSTOM_FIELD_PREFIX}{}", f.key)),
         )
-        .chain(TIMESTAMP_COLUMNS.iter().map(|c| c.to_string()))
+        .chain(TRAILING_COLUMNS.iter().map(|c| c.to_string()))
         .collect()
 }
 
@@ -105,6 +108,13 @@ pub fn row(customer: &Customer, fields: &FieldSet) -> Vec<String> {
     }
     cells.push(customer.created_at.to_string());
     cells.push(customer.updated_at.to_string());
+    cells.push(
+        customer
+            .avatar_image
+            .as_ref()
+            .map(|a| a.path(256))
+            .unwrap_or_default(),
+    );
     cells.into_iter().map(|c| guard(&c).into_owned()).collect()
 }
 
@@ -237,6 +247,9 @@ mod tests {
     fn the_header_is_the_template_then_fields_then_timestamps() {
         let header = header(&FieldSet::default());
         assert_eq!(header[..COLUMNS.len()], COLUMNS.map(String::from));
-        assert_eq!(header[COLUMNS.len()..], ["created_at", "updated_at"]);
+        assert_eq!(
+            header[COLUMNS.len()..],
+            ["created_at", "updated_at", "avatar_image"]
+        );
     }
 }

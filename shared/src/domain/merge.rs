@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::domain::access::CustomerAccess;
+use crate::domain::avatar::AvatarImage;
 use crate::domain::customer::{
     Customer, MAX_ALTERNATE_EMAILS, MAX_ENTITLEMENTS, MAX_PHONES, MAX_SOCIAL_LINKS, MAX_TAGS,
     Profile,
@@ -169,6 +170,24 @@ fn confine_custom_fields(
     if let Some(origin) = origins.iter_mut().find(|o| o.field == "custom_fields") {
         origin.value = value;
     }
+}
+
+/// The merged customer's uploaded avatar: the source's that `keep.avatar` names (when it has
+/// one), else the target's, else the first source's that has one. Pictures stay where they
+/// are stored, so an undo gives each customer theirs back.
+pub fn merged_avatar(
+    target: &Customer,
+    sources: &[Customer],
+    keep: &BTreeMap<String, String>,
+) -> Option<AvatarImage> {
+    let kept = keep.get("avatar").and_then(|email| {
+        sources
+            .iter()
+            .find(|s| s.email() == email.as_str())
+            .and_then(|s| s.avatar_image.clone())
+    });
+    kept.or_else(|| target.avatar_image.clone())
+        .or_else(|| sources.iter().find_map(|s| s.avatar_image.clone()))
 }
 
 /// A `keep` must name a field a merge takes from a source, and one of the sources.

@@ -1,5 +1,6 @@
 //! The csv-import function's handler: S3 `ObjectCreated` events (and its own continuation
-//! events) in, import runs out. Generic over [`Continuation`] so tests can drive it.
+//! events) in, import runs out. Avatars uploaded straight to the bucket arrive the same way
+//! and are processed here too. Generic over [`Continuation`] so tests can drive it.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::domain::error::HelpdeskError;
 use crate::domain::import_job::IMPORT_PREFIX;
+use crate::services::avatars::{AvatarService, INCOMING_PREFIX};
 use crate::services::imports::{ImportContext, RunOptions, RunOutcome, run_import};
 
 /// Runs the rest of a paused import in a new invocation.
@@ -69,6 +71,8 @@ impl Continuation for SelfInvoke {
 
 pub struct CsvImportHandler<C> {
     context: ImportContext,
+    /// Avatars uploaded straight to the bucket come through the same S3 events.
+    avatars: AvatarService,
     continuation: C,
     /// Time kept back before the invocation's deadline to save a checkpoint and hand over.
     safety_margin: Duration,
@@ -82,9 +86,15 @@ pub struct Handled {
 }
 
 impl<C: Continuation> CsvImportHandler<C> {
-    pub fn new(context: ImportContext, continuation: C, safety_margin: Duration) -> Self {
+    pub fn new(
+        context: ImportContext,
+        avatars: AvatarService,
+        continuation: C,
+        safety_margin: Duration,
+    ) -> Self {
         Self {
             context,
+            avatars,
             continuation,
             safety_margin,
         }
@@ -123,6 +133,11 @@ impl<C: Continuation> CsvImportHandler<C> {
                     let Some(key) = record.s3.object.key.as_deref().map(decode_key) else {
                         continue;
                     };
+                    if key.starts_with(INCOMING_PREFIX) {
+                        let status = self.avatars.process_upload(&key).await?;
+                        tracing::info!(?status, "avatar upload processed");
+                        continue;
+                    }
                     if !key.starts_with(IMPORT_PREFIX) {
                         tracing::info!(%key, "not under imports/; ignored");
                         continue;

@@ -45,6 +45,7 @@ impl Rig {
         let handler = helpdesk_shared::app::csv_import(
             &api.store,
             Arc::clone(&api.objects),
+            Arc::clone(&api.objects),
             continuations.clone(),
             margin,
         );

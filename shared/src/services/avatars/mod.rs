@@ -9,7 +9,7 @@ mod uploads;
 
 #[cfg(feature = "avatars")]
 pub use picture::{Picture, process};
-pub use uploads::{AvatarUpload, UploadStatus};
+pub use uploads::{AvatarUpload, INCOMING_PREFIX, UploadStatus};
 
 use std::sync::Arc;
 

@@ -168,7 +168,8 @@ impl MergeService {
         let id = crate::domain::clock::new_id();
         let now = crate::domain::clock::now();
         let by = Actor::Merge { id: id.clone() };
-        let target_after = target.next_version(plan.profile, &now, by);
+        let mut target_after = target.next_version(plan.profile, &now, by);
+        target_after.avatar_image = merged_avatar(&target, &sources, &keep);
         let merge = Merge {
             id,
             status: MergeStatus::Running,

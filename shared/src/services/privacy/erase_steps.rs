@@ -3,6 +3,8 @@
 use super::PrivacyService;
 use super::erasure::{PAGE, suppression};
 use crate::domain::address::MarkKind;
+use crate::domain::avatar::folder_of;
+use crate::ports::objects::ObjectError;
 use crate::domain::customer::{Block, Customer, ERASURE_BLOCK};
 use crate::domain::email::Email;
 use crate::domain::erasure::*;
@@ -82,13 +84,33 @@ impl PrivacyService {
 
     /// The merge records holding a copy of the person: they go whole (nobody will undo the
     /// merge of a person who is erased).
-    pub(super) async fn erase_merges(&self, job: &Erasure) -> Result<(), HelpdeskError> {
+    pub(super) async fn erase_merges(&self, job: &Erasure) -> Result<u64, HelpdeskError> {
+        let mut pictures = 0;
         for id in self.merges.merges_of(&job.customer_id).await? {
             if let Some(merge) = self.merges.get_job(&id).await? {
+                // The merged customers were the same person: their pictures go too.
+                let sources: Vec<&str> = merge.sources.iter().map(|s| s.id.as_str()).collect();
+                pictures += self.erase_avatars(&sources).await?;
                 self.merges.delete_merge(&merge).await?;
             }
         }
-        Ok(())
+        Ok(pictures)
+    }
+
+    /// Every avatar picture ever stored for these customers; answers how many went.
+    pub(super) async fn erase_avatars(&self, customer_ids: &[&str]) -> Result<u64, HelpdeskError> {
+        let unavailable = |e: ObjectError| HelpdeskError::Unavailable(format!("avatars: {e}"));
+        let mut deleted = 0;
+        for id in customer_ids {
+            for key in self.mail.list(&folder_of(id)).await.map_err(unavailable)? {
+                match self.mail.delete(&key).await {
+                    Ok(()) => deleted += 1,
+                    Err(ObjectError::NotFound(_)) => {}
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// Copies of mail sent to the person that the mailer keeps; answers how many went.
@@ -106,7 +128,13 @@ impl PrivacyService {
     /// tickets, notes, history, merges.
     pub(super) async fn something_remains(&self, job: &Erasure) -> Result<bool, HelpdeskError> {
         let id = &job.customer_id;
+        let pictures = self
+            .mail
+            .list(&folder_of(id))
+            .await
+            .map_err(|e| HelpdeskError::Unavailable(format!("avatars: {e}")))?;
         Ok(self.current_customer(job).await?.is_some()
+            || !pictures.is_empty()
             || !self
                 .tickets
                 .list_tickets(id, None, 1)
@@ -201,6 +229,15 @@ impl PrivacyService {
             let Some(current) = self.current_customer(job).await? else {
                 return Ok(Attempt::Done(0));
             };
+            // A picture a merge brought from another customer's folder goes with the record.
+            if let Some(avatar) = &current.avatar_image {
+                for key in avatar.object_keys() {
+                    match self.mail.delete(&key).await {
+                        Ok(()) | Err(ObjectError::NotFound(_)) => {}
+                        Err(e) => return Err(HelpdeskError::Unavailable(format!("avatars: {e}"))),
+                    }
+                }
+            }
             let outcome = self.customers.delete_customer(&current).await;
             Attempt::of_write(outcome, || 1)
         })

@@ -170,7 +170,7 @@ impl PrivacyService {
             ErasureStep::Tickets => self.tickets_step(job, &mut next).await?,
             ErasureStep::Inbound => self.inbound_step(job, &mut next).await?,
             ErasureStep::Merges => {
-                self.erase_merges(job).await?;
+                next.counts.objects += self.erase_merges(job).await?;
                 next.step = ErasureStep::Record;
             }
             ErasureStep::Record => {
@@ -180,6 +180,7 @@ impl PrivacyService {
             ErasureStep::Sent => {
                 next.counts.objects += self.erase_sent(job).await?;
                 next.counts.objects += self.erase_exports(job).await?;
+                next.counts.objects += self.erase_avatars(&[job.customer_id.as_str()]).await?;
                 next.step = ErasureStep::Verify;
             }
             ErasureStep::Verify => {
