@@ -190,6 +190,13 @@ pub enum Place {
     Elsewhere,
 }
 
+/// A response's bytes, as the client receives them (binary bodies decoded).
+pub struct RawReply {
+    pub status: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
 pub struct Reply {
     pub status: u16,
     pub headers: BTreeMap<String, String>,
@@ -319,6 +326,39 @@ impl LambdaApi {
         headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Reply {
+        let raw = self
+            .call_raw(
+                who,
+                method,
+                path_and_query,
+                headers,
+                body.map(String::into_bytes),
+            )
+            .await;
+        let text = String::from_utf8_lossy(&raw.body);
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(json!(text))
+        };
+        Reply {
+            status: raw.status,
+            headers: raw.headers,
+            body,
+        }
+    }
+
+    /// A request as API Gateway sends it (binary bodies base64-encoded), answered with the
+    /// response's bytes as the client would receive them.
+    pub async fn call_raw(
+        &self,
+        who: As,
+        method: &str,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> RawReply {
+        use base64::Engine as _;
         let fixture: Value = serde_json::from_str(include_str!("../fixtures/apigw-v2-jwt.json"))
             .expect("fixture is JSON");
         let mut event = fixture;
@@ -332,7 +372,15 @@ impl LambdaApi {
         for (name, value) in headers {
             event["headers"][name.to_ascii_lowercase()] = json!(value);
         }
-        event["body"] = json!(body.unwrap_or_default());
+        let body = body.unwrap_or_default();
+        match String::from_utf8(body) {
+            Ok(text) => event["body"] = json!(text),
+            Err(binary) => {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(binary.as_bytes());
+                event["body"] = json!(encoded);
+                event["isBase64Encoded"] = json!(true);
+            }
+        }
         let claims = &mut event["requestContext"]["authorizer"]["jwt"]["claims"];
         match who {
             As::Admin => claims["cognito:groups"] = json!("[admin]"),
@@ -368,12 +416,14 @@ impl LambdaApi {
             headers.insert("set-cookie".into(), joined.join(", "));
         }
         let text = response["body"].as_str().unwrap_or_default();
-        let body = if text.is_empty() {
-            Value::Null
+        let body = if response["isBase64Encoded"] == json!(true) {
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .expect("a base64 body")
         } else {
-            serde_json::from_str(text).unwrap_or(json!(text))
+            text.as_bytes().to_vec()
         };
-        Reply {
+        RawReply {
             status: response["statusCode"].as_u64().expect("statusCode") as u16,
             headers,
             body,

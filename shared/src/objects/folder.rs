@@ -147,23 +147,37 @@ impl ObjectStore for FolderStore {
         } else {
             self.path(folder)?
         };
-        let mut entries = match tokio::fs::read_dir(&dir).await {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(io_error(prefix, e)),
-        };
+        // As S3 lists every key under a prefix, the folders under it are walked too.
         let mut keys = Vec::new();
-        while let Some(entry) = entries
-            .next_entry()
-            .await
-            .map_err(|e| io_error(prefix, e))?
-        {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(start) && !name.ends_with(".partial") {
-                keys.push(match folder.is_empty() {
+        let mut pending = vec![(dir, folder.to_string(), start.to_string())];
+        while let Some((dir, folder, start)) = pending.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(prefix, e)),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| io_error(prefix, e))?
+            {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !name.starts_with(&start) || name.ends_with(".partial") {
+                    continue;
+                }
+                let key = match folder.is_empty() {
                     true => name,
                     false => format!("{folder}/{name}"),
-                });
+                };
+                let is_dir = entry
+                    .file_type()
+                    .await
+                    .map_err(|e| io_error(prefix, e))?
+                    .is_dir();
+                match is_dir {
+                    true => pending.push((entry.path(), key, String::new())),
+                    false => keys.push(key),
+                }
             }
         }
         Ok(keys)

@@ -31,7 +31,7 @@ pub struct Picture {
 /// Checks and processes an upload (CPU-bound: call it on a blocking thread).
 pub fn process(bytes: &[u8]) -> Result<Picture, AvatarRefusal> {
     let format = sniff(bytes)?;
-    let (width, height) = reader(bytes, format)
+    let (width, height) = header_reader(bytes, format)
         .into_dimensions()
         .map_err(|_| damaged())?;
     check_dimensions(width, height)?;
@@ -67,7 +67,9 @@ fn damaged() -> AvatarRefusal {
     ))
 }
 
-fn reader(bytes: &[u8], format: SourceFormat) -> ImageReader<Cursor<&[u8]>> {
+/// A reader of the header alone: no limits, since it decodes nothing (the limits would
+/// refuse a bomb as "damaged" instead of saying its size).
+fn header_reader(bytes: &[u8], format: SourceFormat) -> ImageReader<Cursor<&[u8]>> {
     let format = match format {
         SourceFormat::Png => ImageFormat::Png,
         SourceFormat::Jpeg => ImageFormat::Jpeg,
@@ -75,6 +77,13 @@ fn reader(bytes: &[u8], format: SourceFormat) -> ImageReader<Cursor<&[u8]>> {
         SourceFormat::Gif => ImageFormat::Gif,
     };
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    reader.no_limits();
+    reader
+}
+
+/// A reader that decodes within the limits, whatever the header said.
+fn reader(bytes: &[u8], format: SourceFormat) -> ImageReader<Cursor<&[u8]>> {
+    let mut reader = header_reader(bytes, format);
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_AVATAR_SIDE);
     limits.max_image_height = Some(MAX_AVATAR_SIDE);
@@ -96,12 +105,11 @@ fn decode(bytes: &[u8], format: SourceFormat) -> Result<DynamicImage, AvatarRefu
     Ok(picture)
 }
 
-/// The centred square of the picture, as 8-bit RGB(A).
+/// The centred square of the picture at the largest size, as 8-bit RGB(A). Scaled before it
+/// is cropped, so a large picture is never copied whole.
 fn upright_square(picture: DynamicImage) -> DynamicImage {
-    let side = picture.width().min(picture.height());
-    let x = (picture.width() - side) / 2;
-    let y = (picture.height() - side) / 2;
-    let square = picture.crop_imm(x, y, side, side);
+    let largest = AVATAR_SIZES.iter().copied().max().unwrap_or(256);
+    let square = picture.resize_to_fill(largest, largest, FilterType::Lanczos3);
     if square.color().has_alpha() {
         DynamicImage::ImageRgba8(square.into_rgba8())
     } else {
@@ -110,8 +118,12 @@ fn upright_square(picture: DynamicImage) -> DynamicImage {
 }
 
 fn encode(square: &DynamicImage, size: u32, format: StoredFormat) -> Result<Vec<u8>, AvatarRefusal> {
-    // A picture smaller than a size is scaled up: every size exists for every avatar.
-    let resized = square.resize_exact(size, size, FilterType::Lanczos3);
+    // A picture smaller than a size was scaled up: every size exists for every avatar.
+    let resized = if size == square.width() {
+        square.clone()
+    } else {
+        square.resize_exact(size, size, FilterType::Lanczos3)
+    };
     let mut out = Vec::new();
     let written = match format {
         StoredFormat::Png => resized.write_to(&mut Cursor::new(&mut out), ImageFormat::Png),
