@@ -18,7 +18,7 @@ macro_rules! on_both_stores {
     };
 }
 
-mod api;
+pub(crate) mod api;
 mod conformance;
 #[path = "../../benches/support/fake_dynamodb.rs"]
 mod fake_dynamodb;

@@ -97,8 +97,12 @@ pub fn served_key(customer_id: &str, hash: &str, file: &str) -> Option<(String, 
     let (size, extension) = file.split_once('.')?;
     let size_ok = AVATAR_SIZES.iter().any(|s| s.to_string() == size);
     let format = StoredFormat::from_extension(extension)?;
-    (id_ok && hash_ok && size_ok)
-        .then(|| (format!("{AVATAR_PREFIX}{customer_id}/{hash}/{file}"), format))
+    (id_ok && hash_ok && size_ok).then(|| {
+        (
+            format!("{AVATAR_PREFIX}{customer_id}/{hash}/{file}"),
+            format,
+        )
+    })
 }
 
 /// The formats accepted, read from the magic bytes (never from a name or a content type).
@@ -127,7 +131,9 @@ impl AvatarRefusal {
     }
     pub fn error(&self) -> &FieldError {
         match self {
-            AvatarRefusal::TooLarge(e) | AvatarRefusal::Unsupported(e) | AvatarRefusal::Invalid(e) => e,
+            AvatarRefusal::TooLarge(e)
+            | AvatarRefusal::Unsupported(e)
+            | AvatarRefusal::Invalid(e) => e,
         }
     }
 }

@@ -61,7 +61,11 @@ pub(super) async fn avatar_upload_url(
     Id(email): Id<Email>,
 ) -> ApiResult {
     let upload = avatars.upload_url(&caller, &email).await?;
-    Ok((StatusCode::CREATED, axum::Json(AvatarUploadView::from(&upload))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(AvatarUploadView::from(&upload)),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/customers/{email}/avatar/uploads/{id}", tag = "customers",
@@ -124,7 +128,10 @@ pub(super) async fn serve_avatar(
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::CONTENT_DISPOSITION, "inline"),
         (header::CACHE_CONTROL, IMMUTABLE),
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }

@@ -335,7 +335,10 @@ impl<'a> CustomerView<'a> {
             address: &profile.address,
             social: &profile.social,
             avatar: &profile.avatar,
-            avatar_image: customer.avatar_image.as_ref().map(super::AvatarImageView::new),
+            avatar_image: customer
+                .avatar_image
+                .as_ref()
+                .map(super::AvatarImageView::new),
             custom_fields: profile
                 .custom_fields
                 .iter()

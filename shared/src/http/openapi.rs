@@ -14,9 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::{
-    avatars,
-    addresses, companies, customers, export, exports, fields, history, imports, inbound, merges,
-    migrations, portal, privacy, tickets,
+    addresses, avatars, companies, customers, export, exports, fields, history, imports, inbound,
+    merges, migrations, portal, privacy, tickets,
 };
 
 #[derive(OpenApi)]

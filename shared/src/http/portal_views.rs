@@ -32,7 +32,10 @@ impl<'a> PortalMeView<'a> {
             first_name: &customer.profile.first_name,
             last_name: &customer.profile.last_name,
             phones: &customer.profile.phones,
-            avatar_image: customer.avatar_image.as_ref().map(super::AvatarImageView::new),
+            avatar_image: customer
+                .avatar_image
+                .as_ref()
+                .map(super::AvatarImageView::new),
             portal_access: customer.profile.portal_access,
             sees_company,
         }

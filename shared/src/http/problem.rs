@@ -33,8 +33,7 @@ fn status_and_title(error: &HelpdeskError) -> (StatusCode, &'static str) {
         HelpdeskError::RateLimited { .. } => "Too many requests",
         HelpdeskError::Unavailable(_) => "Service unavailable",
     };
-    let status =
-        StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, title)
 }
 

@@ -81,7 +81,10 @@ pub(crate) fn png_bomb_header() -> Vec<u8> {
     ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(chunk(b"IHDR", &ihdr));
-    png.extend(chunk(b"IDAT", &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]));
+    png.extend(chunk(
+        b"IDAT",
+        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
     png.extend(chunk(b"IEND", &[]));
     png
 }
@@ -101,7 +104,13 @@ fn animated_gif() -> Vec<u8> {
 
 async fn put_avatar(api: &LambdaApi, who: As, path: &str, image: Vec<u8>) -> Reply {
     let raw = api
-        .call_raw(who, "PUT", path, &[("content-type", "image/jpeg")], Some(image))
+        .call_raw(
+            who,
+            "PUT",
+            path,
+            &[("content-type", "image/jpeg")],
+            Some(image),
+        )
         .await;
     let body = serde_json::from_slice(&raw.body).unwrap_or(Value::Null);
     Reply {
@@ -173,7 +182,11 @@ async fn avatar_upload_serving_and_removal(api: LambdaApi) {
     assert_eq!(again.body["version"], 2, "{}", again.body);
     // The history says the avatar changed, and who changed it.
     let history = api.get(As::Agent, &format!("{ANN}/history")).await;
-    assert!(history.body.to_string().contains("avatar_image"), "{}", history.body);
+    assert!(
+        history.body.to_string().contains("avatar_image"),
+        "{}",
+        history.body
+    );
 
     // A transparent PNG replaces it (kept as PNG); the old sizes are gone.
     let png = put_avatar(&api, As::Agent, &format!("{ANN}/avatar"), transparent_png()).await;
@@ -182,15 +195,19 @@ async fn avatar_upload_serving_and_removal(api: LambdaApi) {
     assert_eq!(fetch(&api, &path_of(&customer, "64")).await.status, 404);
     let served = fetch(&api, &path_of(&png.body, "128")).await;
     assert_eq!(served.headers["content-type"], "image/png");
-    assert!(image::load_from_memory(&served.body).unwrap().color().has_alpha());
+    assert!(
+        image::load_from_memory(&served.body)
+            .unwrap()
+            .color()
+            .has_alpha()
+    );
 
     // WebP and a still GIF are taken too.
     for format in [ImageFormat::WebP, ImageFormat::Gif] {
-        let picture = encoded(DynamicImage::ImageRgba8(RgbaImage::from_pixel(
-            90,
-            60,
-            Rgba([10, 200, 10, 255]),
-        )), format);
+        let picture = encoded(
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(90, 60, Rgba([10, 200, 10, 255]))),
+            format,
+        );
         let reply = put_avatar(&api, As::Agent, &format!("{ANN}/avatar"), picture).await;
         assert_eq!(reply.status, 200, "{format:?}: {}", reply.body);
     }
@@ -204,7 +221,12 @@ async fn avatar_upload_serving_and_removal(api: LambdaApi) {
     // The client-given avatar key is another field and keeps working.
     let etag = api.get(As::Agent, ANN).await.headers["etag"].clone();
     let keyed = api
-        .patch(As::Agent, ANN, Some(&etag), json!({"avatar": "people/ann.png"}))
+        .patch(
+            As::Agent,
+            ANN,
+            Some(&etag),
+            json!({"avatar": "people/ann.png"}),
+        )
         .await;
     assert_eq!(keyed.body["avatar"], "people/ann.png", "{}", keyed.body);
 }
@@ -220,14 +242,25 @@ async fn avatar_refusals_change_nothing(api: LambdaApi) {
     zip_polyglot.extend_from_slice(b"PK\x03\x04\x14\0\0\0\x08\0payload.js");
     let mut oversized = valid.clone();
     oversized.resize(5 * 1024 * 1024 + 1, 0);
-    let svg = br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>"#;
+    let svg =
+        br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>"#;
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("svg", svg.to_vec(), 415, "SVG"),
         ("animated gif", animated_gif(), 415, "animated"),
         ("pdf", b"%PDF-1.7\n1 0 obj".to_vec(), 415, "PNG, JPEG, WebP"),
         ("empty", Vec::new(), 415, "PNG, JPEG, WebP"),
-        ("truncated png", valid[..valid.len() / 2].to_vec(), 422, "truncated"),
-        ("truncated jpeg", phone_photo()[..600].to_vec(), 422, "truncated"),
+        (
+            "truncated png",
+            valid[..valid.len() / 2].to_vec(),
+            422,
+            "truncated",
+        ),
+        (
+            "truncated jpeg",
+            phone_photo()[..600].to_vec(),
+            422,
+            "truncated",
+        ),
         ("png + html", polyglot, 422, "follow the end"),
         ("jpeg + zip", zip_polyglot, 422, "follow the end"),
         ("40000×40000 header", png_bomb_header(), 422, "40000×40000"),
@@ -253,9 +286,14 @@ async fn avatar_refusals_change_nothing(api: LambdaApi) {
     put_avatar(&api, As::Anonymous, &path, valid.clone())
         .await
         .assert_problem_status(401);
-    put_avatar(&api, As::Agent, "/customers/nobody@example.com/avatar", valid)
-        .await
-        .assert_problem_status(404);
+    put_avatar(
+        &api,
+        As::Agent,
+        "/customers/nobody@example.com/avatar",
+        valid,
+    )
+    .await
+    .assert_problem_status(404);
     // The serving route names avatars only.
     for bad in [
         format!("/avatars/{id}/0123456789abcdef0123456789abcdef/999.jpg"),
@@ -274,10 +312,18 @@ async fn merges_keep_the_targets_avatar_unless_told(api: LambdaApi) {
     let put = |email: &'static str, image: Vec<u8>| {
         let api = api.clone();
         async move {
-            let reply =
-                put_avatar(&api, As::Agent, &format!("/customers/{email}/avatar"), image).await;
+            let reply = put_avatar(
+                &api,
+                As::Agent,
+                &format!("/customers/{email}/avatar"),
+                image,
+            )
+            .await;
             assert_eq!(reply.status, 200, "{}", reply.body);
-            reply.body["avatar_image"]["url"].as_str().unwrap().to_string()
+            reply.body["avatar_image"]["url"]
+                .as_str()
+                .unwrap()
+                .to_string()
         }
     };
     let ann = put("ann@acme.test", phone_photo()).await;
@@ -313,7 +359,10 @@ async fn erasure_deletes_every_picture(api: LambdaApi) {
     let id = ann["id"].as_str().unwrap().to_string();
     api.create(json!({"email": "annie@home.test"})).await;
     let put = put_avatar(&api, As::Agent, &format!("{ANN}/avatar"), phone_photo()).await;
-    let first = put.body["avatar_image"]["url"].as_str().unwrap().to_string();
+    let first = put.body["avatar_image"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let source = put_avatar(
         &api,
         As::Agent,
@@ -321,7 +370,10 @@ async fn erasure_deletes_every_picture(api: LambdaApi) {
         transparent_png(),
     )
     .await;
-    let taken = source.body["avatar_image"]["url"].as_str().unwrap().to_string();
+    let taken = source.body["avatar_image"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
     // The merged-in customer's picture becomes Ann's.
     let merged = api
         .post(
@@ -333,7 +385,9 @@ async fn erasure_deletes_every_picture(api: LambdaApi) {
     assert_eq!(merged.status, 202, "{}", merged.body);
     crate::support::run_job(&api, "merge", merged.body["merge_id"].as_str().unwrap()).await;
 
-    let requested = api.post(As::Admin, &format!("{ANN}/erase"), json!({})).await;
+    let requested = api
+        .post(As::Admin, &format!("{ANN}/erase"), json!({}))
+        .await;
     assert_eq!(requested.status, 202, "{}", requested.body);
     let erasure = requested.body["id"].as_str().unwrap().to_string();
     crate::support::run_job(&api, "erasure", &erasure).await;
@@ -343,7 +397,10 @@ async fn erasure_deletes_every_picture(api: LambdaApi) {
         assert_eq!(fetch(&api, path).await.status, 404, "{path}");
     }
     let left = api.objects.list("avatars/").await.unwrap();
-    assert!(left.is_empty(), "pictures left after erasing {id}: {left:?}");
+    assert!(
+        left.is_empty(),
+        "pictures left after erasing {id}: {left:?}"
+    );
 }
 
 on_both_stores!(

@@ -76,7 +76,7 @@ pub(crate) async fn listing_with_cursors_and_search(api: LambdaApi) {
 
 on_both_stores!(listing_with_cursors_and_search,);
 
-mod avatars;
+pub(crate) mod avatars;
 mod companies_fields;
 mod contract;
 mod customers;

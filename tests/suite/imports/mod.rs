@@ -165,6 +165,7 @@ fn bulk_file(n: usize) -> Vec<u8> {
     csv.into_bytes()
 }
 
+mod avatars;
 mod export;
 mod mapping;
 mod marks;

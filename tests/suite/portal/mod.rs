@@ -259,6 +259,7 @@ fn ids(page: &Value) -> Vec<String> {
 }
 
 mod access;
+mod avatar;
 mod sign_in;
 mod sso;
 mod tickets;

@@ -13,7 +13,7 @@ pub use uploads::{AvatarUpload, INCOMING_PREFIX, UploadStatus};
 
 use std::sync::Arc;
 
-use crate::domain::avatar::{AVATAR_PREFIX, AvatarImage, AvatarRefusal, folder_of};
+use crate::domain::avatar::{AVATAR_PREFIX, AvatarImage, AvatarRefusal};
 use crate::domain::caller::Caller;
 use crate::domain::customer::Customer;
 use crate::domain::email::Email;
@@ -134,16 +134,21 @@ impl AvatarService {
             if current.avatar_image.as_ref().map(|a| &a.key) == avatar.as_ref().map(|a| &a.key) {
                 return Ok(current);
             }
-            let mut next =
-                current.next_version(current.profile.clone(), &crate::domain::clock::now(), by.clone());
+            let mut next = current.next_version(
+                current.profile.clone(),
+                &crate::domain::clock::now(),
+                by.clone(),
+            );
             next.avatar_image = avatar.clone();
             match self.customers.replace_customer(&current, &next).await {
                 Ok(()) => {
-                    self.forget(current.avatar_image.as_ref(), &current.id).await;
+                    self.forget(current.avatar_image.as_ref(), &current.id)
+                        .await;
                     return Ok(next);
                 }
                 Err(StoreError::VersionMismatch) => {
-                    current = find_customer(self.customers.as_ref(), &current.profile.email).await?;
+                    current =
+                        find_customer(self.customers.as_ref(), &current.profile.email).await?;
                 }
                 Err(other) => return Err(other.into()),
             }
@@ -160,26 +165,6 @@ impl AvatarService {
                 tracing::warn!(%key, %error, "an old avatar picture stays behind");
             }
         }
-    }
-
-    /// Deletes every picture ever uploaded for the customer and the one they point at (an
-    /// erasure): nothing of the face stays.
-    pub async fn erase_pictures(&self, customer: &Customer) -> Result<(), HelpdeskError> {
-        let mut keys = self
-            .pictures
-            .list(&folder_of(&customer.id))
-            .await
-            .map_err(|e| HelpdeskError::Unavailable(e.to_string()))?;
-        if let Some(current) = &customer.avatar_image {
-            keys.extend(current.object_keys());
-        }
-        for key in keys {
-            match self.pictures.delete(&key).await {
-                Ok(()) | Err(crate::ports::objects::ObjectError::NotFound(_)) => {}
-                Err(e) => return Err(HelpdeskError::Unavailable(e.to_string())),
-            }
-        }
-        Ok(())
     }
 
     /// One size of an avatar, to serve: its bytes. Anything but an avatar's key is not found.

@@ -61,10 +61,7 @@ fn content_hash(bytes: &[u8]) -> String {
 }
 
 fn damaged() -> AvatarRefusal {
-    AvatarRefusal::Invalid(FieldError::new(
-        "body",
-        "the image is truncated or damaged",
-    ))
+    AvatarRefusal::Invalid(FieldError::new("body", "the image is truncated or damaged"))
 }
 
 /// A reader of the header alone: no limits, since it decodes nothing (the limits would
@@ -117,7 +114,11 @@ fn upright_square(picture: DynamicImage) -> DynamicImage {
     }
 }
 
-fn encode(square: &DynamicImage, size: u32, format: StoredFormat) -> Result<Vec<u8>, AvatarRefusal> {
+fn encode(
+    square: &DynamicImage,
+    size: u32,
+    format: StoredFormat,
+) -> Result<Vec<u8>, AvatarRefusal> {
     // A picture smaller than a size was scaled up: every size exists for every avatar.
     let resized = if size == square.width() {
         square.clone()

@@ -4,7 +4,6 @@ use super::PrivacyService;
 use super::erasure::{PAGE, suppression};
 use crate::domain::address::MarkKind;
 use crate::domain::avatar::folder_of;
-use crate::ports::objects::ObjectError;
 use crate::domain::customer::{Block, Customer, ERASURE_BLOCK};
 use crate::domain::email::Email;
 use crate::domain::erasure::*;
@@ -13,6 +12,7 @@ use crate::domain::history::Actor;
 use crate::domain::inbound::InboundRecord;
 use crate::domain::ticket::Ticket;
 use crate::domain::ticket::TicketMessage;
+use crate::ports::objects::ObjectError;
 use crate::services::retry::{Attempt, retry_on_conflict};
 
 impl PrivacyService {
