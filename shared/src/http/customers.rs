@@ -79,13 +79,15 @@ pub(super) async fn update_customer(
     responses((status = 204, description = "Deleted")))]
 pub(super) async fn delete_customer(
     State(customers): State<CustomerService>,
+    State(avatars): State<crate::services::avatars::AvatarService>,
     caller: Caller,
     Id(email): Id<Email>,
     headers: HeaderMap,
 ) -> ApiResult {
-    customers
+    let deleted = customers
         .delete_customer(&caller, &email, precondition(&headers)?)
         .await?;
+    avatars.forget_customer(&deleted).await;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

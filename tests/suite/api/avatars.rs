@@ -229,6 +229,15 @@ async fn avatar_upload_serving_and_removal(api: LambdaApi) {
         )
         .await;
     assert_eq!(keyed.body["avatar"], "people/ann.png", "{}", keyed.body);
+
+    // Deleting the customer deletes their pictures.
+    let put = put_avatar(&api, As::Agent, &format!("{ANN}/avatar"), phone_photo()).await;
+    let picture = path_of(&put.body, "64");
+    assert_eq!(fetch(&api, &picture).await.status, 200);
+    assert_eq!(api.delete(As::Agent, ANN).await.status, 204);
+    assert_eq!(fetch(&api, &picture).await.status, 404);
+    let left = api.objects.list(&format!("avatars/{id}/")).await.unwrap();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 async fn avatar_refusals_change_nothing(api: LambdaApi) {

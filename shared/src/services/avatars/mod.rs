@@ -13,7 +13,7 @@ pub use uploads::{AvatarUpload, INCOMING_PREFIX, UploadStatus};
 
 use std::sync::Arc;
 
-use crate::domain::avatar::{AVATAR_PREFIX, AvatarImage, AvatarRefusal};
+use crate::domain::avatar::{AVATAR_PREFIX, AvatarImage, AvatarRefusal, folder_of};
 use crate::domain::caller::Caller;
 use crate::domain::customer::Customer;
 use crate::domain::email::Email;
@@ -154,6 +154,29 @@ impl AvatarService {
             }
         }
         Err(HelpdeskError::PreconditionFailed)
+    }
+
+    /// Deletes the pictures of a deleted customer: every one uploaded for them, and the one
+    /// they pointed at. Best effort: what fails is logged (an erasure finds it later).
+    pub async fn forget_customer(&self, customer: &Customer) {
+        let mut keys = match self.pictures.list(&folder_of(&customer.id)).await {
+            Ok(keys) => keys,
+            Err(error) => {
+                tracing::warn!(%error, "a deleted customer's avatar pictures stay behind");
+                Vec::new()
+            }
+        };
+        keys.extend(customer.avatar_image.iter().flat_map(|a| a.object_keys()));
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            match self.pictures.delete(&key).await {
+                Ok(()) | Err(crate::ports::objects::ObjectError::NotFound(_)) => {}
+                Err(error) => {
+                    tracing::warn!(%key, %error, "a deleted customer's avatar picture stays behind")
+                }
+            }
+        }
     }
 
     async fn forget(&self, previous: Option<&AvatarImage>, customer_id: &str) {

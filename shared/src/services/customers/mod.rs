@@ -255,13 +255,14 @@ impl CustomerService {
         Ok(next)
     }
 
-    /// Deletes a customer; with a precondition, only at that version.
+    /// Deletes a customer; with a precondition, only at that version. Answers the record as
+    /// it was.
     pub async fn delete_customer(
         &self,
         caller: &Caller,
         email: &Email,
         precondition: Option<Precondition>,
-    ) -> Result<(), HelpdeskError> {
+    ) -> Result<Customer, HelpdeskError> {
         caller.require_staff()?;
         retry_on_conflict("customer", || async {
             let current = self.find_customer(email).await?;
@@ -272,7 +273,8 @@ impl CustomerService {
             }
             match self.store.delete_customer(&current).await {
                 Err(StoreError::VersionMismatch) if precondition.is_none() => Ok(Attempt::Conflict),
-                other => Ok(Attempt::Done(other?)),
+                Err(other) => Err(other.into()),
+                Ok(()) => Ok(Attempt::Done(current)),
             }
         })
         .await
