@@ -29,6 +29,18 @@ async fn customers_to_export(rig: &Rig) {
         let reply = rig.api.post(As::Admin, "/customers", customer).await;
         assert_eq!(reply.status, 201, "{}", reply.body);
     }
+    // Bo has an uploaded picture: the export carries its link.
+    let picture = rig
+        .api
+        .call_raw(
+            As::Agent,
+            "PUT",
+            "/customers/bo@plain.test/avatar",
+            &[],
+            Some(crate::api::avatars::transparent_png()),
+        )
+        .await;
+    assert_eq!(picture.status, 200);
 }
 
 /// The file behind an export's download link.
@@ -86,6 +98,9 @@ async fn an_export_job_imports_back_unchanged(api: LambdaApi) {
     let file = download(&rig, &export.body).await;
     assert!(file.starts_with("\u{feff}Email,".as_bytes()));
     assert!(String::from_utf8_lossy(&file).contains("\"Two lines,\nwith \"\"quotes\"\"\n=1+1\""));
+    let bo = rig.customer("bo@plain.test").await;
+    let link = bo["avatar_image"]["url"].as_str().unwrap();
+    assert!(String::from_utf8_lossy(&file).contains(&format!(",{link}\r\n")));
 
     let job = rig.import(json!({"dry_run": true}), &file).await;
     assert_eq!(job["counts"]["rows"], 3, "{job}");

@@ -80,7 +80,7 @@ fn an_export_imports_back_unchanged_with_every_field_type() {
     let bytes = std::fs::read(&file).unwrap();
     assert!(bytes.starts_with("\u{feff}Email,First Name,Last Name,Company,".as_bytes()));
     let text = String::from_utf8(bytes).unwrap();
-    assert!(text.contains(",cf_billing_email,cf_hotline,cf_modules,cf_motto,cf_plan,cf_renewal,cf_seats,cf_site,cf_vip,created_at,updated_at\r\n"), "{text}");
+    assert!(text.contains(",cf_billing_email,cf_hotline,cf_modules,cf_motto,cf_plan,cf_renewal,cf_seats,cf_site,cf_vip,created_at,updated_at,avatar_image\r\n"), "{text}");
     // Formula guard, RFC 4180 quoting of the line breaks and quotes.
     assert!(
         text.contains(",'+44 20 7946 0958; (044) 123 45 67,"),
