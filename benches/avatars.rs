@@ -18,13 +18,40 @@ use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
 
 const SCENARIO_FLAG: &str = "--scenario";
 
-/// Pictures, by name: size, format, and whether they have a photo's grain (a PNG without it
-/// is a graphic, small enough for the 5 MiB limit at 24 megapixels).
-const PICTURES: [(&str, u32, u32, ImageFormat, bool); 4] = [
-    ("phone photo, 12 MP JPEG", 4_000, 3_000, ImageFormat::Jpeg, true),
-    ("photo, 1 MP PNG", 1_024, 1_024, ImageFormat::Png, true),
-    ("largest taken, 24 MP JPEG", 6_000, 4_000, ImageFormat::Jpeg, true),
-    ("largest taken, 24 MP graphic PNG", 6_000, 4_000, ImageFormat::Png, false),
+/// A picture to process: its size, format, and whether it has a photo's grain (a PNG
+/// without it is a graphic, small enough for the 5 MiB limit at 24 megapixels).
+struct Sample {
+    name: &'static str,
+    size: (u32, u32),
+    format: ImageFormat,
+    grain: bool,
+}
+
+const PICTURES: [Sample; 4] = [
+    Sample {
+        name: "phone photo, 12 MP JPEG",
+        size: (4_000, 3_000),
+        format: ImageFormat::Jpeg,
+        grain: true,
+    },
+    Sample {
+        name: "photo, 1 MP PNG",
+        size: (1_024, 1_024),
+        format: ImageFormat::Png,
+        grain: true,
+    },
+    Sample {
+        name: "largest taken, 24 MP JPEG",
+        size: (6_000, 4_000),
+        format: ImageFormat::Jpeg,
+        grain: true,
+    },
+    Sample {
+        name: "largest taken, 24 MP graphic PNG",
+        size: (6_000, 4_000),
+        format: ImageFormat::Png,
+        grain: false,
+    },
 ];
 
 fn main() {
@@ -44,7 +71,13 @@ fn main() {
     println!("runs per picture: {runs} (one process per line; peak RSS is the process's)\n");
     println!("| picture | file | work | per picture | pictures/s | peak RSS |");
     println!("|---|---|---|---|---|---|");
-    for (name, width, height, format, grain) in PICTURES {
+    for Sample {
+        name,
+        size: (width, height),
+        format,
+        grain,
+    } in PICTURES
+    {
         let file = picture(&dir, width, height, format, grain);
         let kib = std::fs::metadata(&file)
             .map(|m| m.len() / 1024)
