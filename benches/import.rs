@@ -415,6 +415,7 @@ async fn import_file(store: &Arc<dyn Store>, file: &Path, work: &Path) -> Import
     let context = ImportContext::new(
         store.clone(),
         customers,
+        store.clone(),
         Arc::new(FolderStore::new(file.parent().expect("folder"))),
         Arc::new(FolderStore::new(work)),
     );

@@ -344,6 +344,8 @@ async fn seed(store: &Arc<dyn Store>, mail: &dyn ObjectStore, customer_id: &str)
                         last_agent_message: None,
                         cc_customers: Vec::new(),
                         last_public_at: None,
+                        tags: Vec::new(),
+                        imported: None,
                         created_at: now.clone(),
                         updated_at: now.clone(),
                         version: 1,

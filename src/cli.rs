@@ -52,16 +52,22 @@ pub enum Command {
             HELPDESK_API_KEYS='k3y-for-ann-0123456:agent=Ann Lee' helpdesk serve --data-dir /srv/helpdesk"
     )]
     Serve(ServeArgs),
-    /// Import customers from a CSV file: upsert by email, with a report of the rows that fail.
+    /// Import customers (or, with --tickets, tickets) from a CSV file, with a report of the
+    /// rows that fail.
     #[command(
         long_about = "Imports customers from a CSV file into the data dir: each row creates or \
                       updates the customer with its email. Headers are matched to properties by \
                       their names (Google Contacts and Outlook exports work as they are); \
                       --mapping names the others. Rows that fail are listed in \
-                      DATA_DIR/import-reports/<job>.errors.csv with their row numbers.",
+                      DATA_DIR/import-reports/<job>.errors.csv with their row numbers. With \
+                      --tickets the file holds tickets (external_id, customer_email, subject, \
+                      status, created_at, tags, description) and their further messages (rows \
+                      with text), for customers imported before; importing it again changes \
+                      nothing, and nothing is sent.",
         after_help = "Examples:\n  \
             helpdesk import contacts.csv --dry-run\n  \
-            helpdesk import contacts.csv --mapping mapping.json --create-missing-companies\n\n\
+            helpdesk import contacts.csv --mapping mapping.json --create-missing-companies\n  \
+            helpdesk import --tickets tickets.csv\n\n\
             mapping.json: {\"Kundennummer\": \"custom_fields.customer_no\", \"Fax\": \"ignore\"}"
     )]
     Import(ImportArgs),
@@ -238,6 +244,12 @@ pub struct ImportArgs {
     /// Queue a welcome email for every customer created (`helpdesk serve` writes them).
     #[arg(long)]
     pub send_welcome: bool,
+    /// The file holds tickets and their messages, not customers.
+    #[arg(long)]
+    pub tickets: bool,
+    /// With --tickets: create a customer for an address nobody has, instead of failing the row.
+    #[arg(long, requires = "tickets")]
+    pub create_missing_customers: bool,
     #[command(flatten)]
     pub data_dir: DataDirArg,
     /// Print the finished job as JSON instead of a summary.

@@ -92,6 +92,11 @@ fn import_options(args: ImportArgs) -> Result<(PathBuf, ImportOptions), String> 
         dry_run: args.dry_run,
         create_missing_companies: args.create_missing_companies,
         send_welcome: args.send_welcome,
+        kind: match args.tickets {
+            true => helpdesk_shared::domain::import_job::ImportKind::Tickets,
+            false => helpdesk_shared::domain::import_job::ImportKind::Customers,
+        },
+        create_missing_customers: args.create_missing_customers,
         ..ImportOptions::default()
     };
     if let Some(required) = args.required {
@@ -140,10 +145,12 @@ async fn import(
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),
-            if job.dry_run {
-                " (dry run: no customer written)"
-            } else {
-                ""
+            match (job.dry_run, job.options.kind) {
+                (false, _) => "",
+                (true, helpdesk_shared::domain::import_job::ImportKind::Tickets) => {
+                    " (dry run: no ticket written)"
+                }
+                (true, _) => " (dry run: no customer written)",
             },
             c.rows,
             c.created,

@@ -130,7 +130,13 @@ pub fn import_run(
     sources: Arc<dyn ObjectStore>,
     reports: Arc<dyn ObjectStore>,
 ) -> ImportContext {
-    ImportContext::new(store.clone(), customers(store), sources, reports)
+    ImportContext::new(
+        store.clone(),
+        customers(store),
+        store.clone(),
+        sources,
+        reports,
+    )
 }
 
 /// The csv-import function: S3 events and its own continuations run imports; `continuation`

@@ -141,15 +141,24 @@ impl Tracked for Company {
 /// thread; the history says who moved the ticket between open, pending, solved and closed,
 /// and which reply or note each agent wrote, in order.
 impl Tracked for Ticket {
-    /// Tickets begin with a customer's mail.
+    /// Tickets begin with a customer's mail, or a row of an import.
     fn created_by(&self) -> Option<Actor> {
-        Some(Actor::System {
-            name: "inbound".into(),
+        Some(match &self.imported {
+            Some(imported) => Actor::Import {
+                job: imported.job.clone(),
+                row: imported.row,
+            },
+            None => Actor::System {
+                name: "inbound".into(),
+            },
         })
     }
     fn tracked_fields(&self) -> BTreeMap<String, Value> {
         let status = serde_json::to_value(self.status).unwrap_or(Value::Null);
         let mut fields = BTreeMap::from([("status".to_string(), status)]);
+        if !self.tags.is_empty() {
+            fields.insert("tags".into(), Value::from(self.tags.clone()));
+        }
         if let Some(message) = &self.last_agent_message
             && let Ok(value) = serde_json::to_value(message)
         {

@@ -16,6 +16,8 @@ use crate::domain::patch::Command;
 /// Uploads for jobs created through the API go here, as `imports/{id}.csv`.
 pub const IMPORT_PREFIX: &str = "imports/";
 pub const REPORT_PREFIX: &str = "import-reports/";
+/// Ticket files dropped into the bucket go here (any name).
+pub const TICKET_DROP_PREFIX: &str = "imports/tickets/";
 /// How long a presigned upload URL stays valid.
 pub const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(3600);
 
@@ -38,6 +40,24 @@ pub struct ImportOptions {
     /// Queue a welcome email for every customer the import creates.
     #[serde(default)]
     pub send_welcome: bool,
+    /// What the file holds: `customers` (the default) or `tickets`.
+    #[serde(default)]
+    pub kind: ImportKind,
+    /// Tickets only: create a customer for a `customer_email` nobody has, instead of failing
+    /// the row.
+    #[serde(default)]
+    pub create_missing_customers: bool,
+}
+
+/// What an import's file holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "http", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ImportKind {
+    #[default]
+    Customers,
+    /// Tickets with their messages, for customers imported before.
+    Tickets,
 }
 
 impl Command for ImportOptions {}
@@ -54,6 +74,8 @@ impl Default for ImportOptions {
             create_missing_companies: false,
             required: default_required(),
             send_welcome: false,
+            kind: ImportKind::Customers,
+            create_missing_customers: false,
         }
     }
 }
@@ -68,7 +90,17 @@ impl ImportOptions {
     /// at once (a 422 when the job is created). The run uses what this answers, so nothing is
     /// read a second way or dropped later.
     pub fn parse(&self) -> Result<ParsedOptions, HelpdeskError> {
+        if self.kind == ImportKind::Tickets {
+            self.ticket_mapping()?;
+            return Ok(ParsedOptions {
+                mapping: BTreeMap::new(),
+                required: Vec::new(),
+            });
+        }
         let mut errors = crate::domain::validation::Errors::default();
+        if self.create_missing_customers {
+            errors.add("create_missing_customers", "is for ticket imports");
+        }
         let mut mapping = BTreeMap::new();
         for (column, property) in &self.mapping {
             match Target::parse(property) {
@@ -88,6 +120,42 @@ impl ImportOptions {
         }
         if errors.is_empty() {
             Ok(ParsedOptions { mapping, required })
+        } else {
+            Err(HelpdeskError::Validation(errors.into_vec()))
+        }
+    }
+}
+
+impl ImportOptions {
+    /// A ticket import's mapping with its column names resolved; options that only customer
+    /// imports have are refused by name.
+    pub fn ticket_mapping(
+        &self,
+    ) -> Result<BTreeMap<String, Option<crate::domain::ticket_import::TicketColumn>>, HelpdeskError>
+    {
+        let mut errors = crate::domain::validation::Errors::default();
+        let mut mapping = BTreeMap::new();
+        for (column, property) in &self.mapping {
+            match crate::domain::ticket_import::TicketColumn::parse(property) {
+                Ok(target) => {
+                    mapping.insert(column.clone(), target);
+                }
+                Err(message) => errors.add(format!("mapping.{column}"), message),
+            }
+        }
+        for (set, name) in [
+            (self.send_welcome, "send_welcome"),
+            (self.create_missing_companies, "create_missing_companies"),
+        ] {
+            if set {
+                errors.add(
+                    name,
+                    "is for customer imports (a ticket import sends nothing)",
+                );
+            }
+        }
+        if errors.is_empty() {
+            Ok(mapping)
         } else {
             Err(HelpdeskError::Validation(errors.into_vec()))
         }

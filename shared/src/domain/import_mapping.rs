@@ -97,7 +97,7 @@ fn address_part(part: &str) -> Option<&'static str> {
 }
 
 /// Header text reduced to lower-case letters and digits: "E-mail 1 - Value" → "email1value".
-fn squash(header: &str) -> String {
+pub(crate) fn squash(header: &str) -> String {
     header
         .chars()
         .filter(char::is_ascii_alphanumeric)

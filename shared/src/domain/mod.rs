@@ -29,6 +29,7 @@ pub mod provenance;
 pub mod reply;
 pub mod text;
 pub mod ticket;
+pub mod ticket_import;
 pub mod timestamp;
 pub mod validation;
 pub mod versioned;

@@ -105,6 +105,8 @@ mod tests {
             last_agent_message: None,
             cc_customers: Vec::new(),
             last_public_at: None,
+            tags: Vec::new(),
+            imported: None,
             created_at: crate::domain::clock::now(),
             updated_at: crate::domain::clock::now(),
             version: 1,

@@ -51,6 +51,8 @@ pub enum ThreadReason {
     Unverified,
     /// Written by the customer in the portal.
     Portal,
+    /// Brought in by a ticket import, with the time the other system gave it.
+    Imported,
 }
 
 /// `[#ID]` tokens of a subject that are looked up, at most.
@@ -91,6 +93,11 @@ pub struct Ticket {
     /// portal lists tickets by it. Unset on tickets from before the portal: `last_message_at`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_public_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Set on a ticket a CSV import created: the job, its row, and the other system's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imported: Option<crate::domain::ticket_import::ImportedTicket>,
     /// Who is making this version: the store files a change of status in the ticket's
     /// history under their name. Not stored with the ticket (the entry keeps it).
     #[serde(skip)]
@@ -125,6 +132,8 @@ impl PartialEq for Ticket {
             last_agent_message,
             cc_customers,
             last_public_at,
+            tags,
+            imported,
             changed_by: _,
             created_at,
             updated_at,
@@ -143,6 +152,8 @@ impl PartialEq for Ticket {
             && *last_agent_message == other.last_agent_message
             && *cc_customers == other.cc_customers
             && *last_public_at == other.last_public_at
+            && *tags == other.tags
+            && *imported == other.imported
             && *created_at == other.created_at
             && *updated_at == other.updated_at
             && *version == other.version

@@ -38,6 +38,18 @@ impl Timestamp {
         Ok(Timestamp::at(at.assume_utc()))
     }
 
+    /// A time as other systems write it: a `yyyy-mm-dd` date (midnight UTC) or an RFC 3339
+    /// timestamp with its offset (kept as the same instant in UTC).
+    pub fn parse_external(text: &str) -> Result<Timestamp, String> {
+        let text = text.trim();
+        if let Ok(date) = crate::domain::validation::parse_date(text) {
+            return Ok(Timestamp::at(date.midnight().assume_utc()));
+        }
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .map(|at| Timestamp::at(at.to_offset(time::UtcOffset::UTC)))
+            .map_err(|_| format!("'{text}' is neither a date (yyyy-mm-dd) nor an RFC 3339 time"))
+    }
+
     /// Seconds since the Unix epoch (0 for a text that is no timestamp of ours).
     pub fn unix_seconds(&self) -> i64 {
         time::PrimitiveDateTime::parse(&self.0, FORM)

@@ -130,6 +130,10 @@ pub struct TicketSummaryView<'a> {
     /// The closed ticket this one continues.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow_up_of: Option<&'a str>,
+    pub tags: &'a [String],
+    /// The ticket's id in the system it was imported from (`external_id` of a ticket import).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<&'a str>,
     pub created_at: &'a str,
     pub updated_at: &'a str,
     pub version: u64,
@@ -147,6 +151,8 @@ impl<'a> From<&'a Ticket> for TicketSummaryView<'a> {
             message_count: ticket.message_count,
             last_message_at: &ticket.last_message_at,
             follow_up_of: ticket.follow_up_of.as_deref(),
+            tags: &ticket.tags,
+            external_id: ticket.imported.as_ref().map(|i| i.external_id.as_str()),
             created_at: &ticket.created_at,
             updated_at: &ticket.updated_at,
             version: ticket.version,

@@ -89,6 +89,8 @@ fn ticket(id: &str, customer_id: &str, created_at: &str) -> Ticket {
         last_agent_message: None,
         cc_customers: Vec::new(),
         last_public_at: None,
+        tags: Vec::new(),
+        imported: None,
         created_at: stamp(created_at),
         updated_at: stamp(created_at),
         version: 1,

@@ -170,3 +170,4 @@ mod export;
 mod mapping;
 mod marks;
 mod runs;
+mod tickets;

@@ -3,6 +3,7 @@
 
 pub mod pipeline;
 mod rows;
+mod tickets;
 
 use crate::domain::ids::JobId;
 use std::sync::Arc;
@@ -118,6 +119,8 @@ impl ImportService {
 pub struct ImportContext {
     pub jobs: Arc<dyn ImportJobStore>,
     pub customers: CustomerService,
+    /// Where a ticket import writes.
+    pub tickets: Arc<dyn crate::ports::store::TicketStore>,
     pub sources: Arc<dyn ObjectStore>,
     pub reports: Arc<dyn ObjectStore>,
 }
@@ -126,12 +129,14 @@ impl ImportContext {
     pub fn new(
         jobs: Arc<dyn ImportJobStore>,
         customers: CustomerService,
+        tickets: Arc<dyn crate::ports::store::TicketStore>,
         sources: Arc<dyn ObjectStore>,
         reports: Arc<dyn ObjectStore>,
     ) -> Self {
         Self {
             jobs,
             customers,
+            tickets,
             sources,
             reports,
         }
@@ -153,12 +158,15 @@ impl ImportContext {
             format!("{key}\n{etag}").as_bytes(),
         )
         .to_string();
-        let job = ImportJob::new(
-            id.clone(),
-            key.to_string(),
-            ImportOptions::default(),
-            RunAs::system(),
-        );
+        // Files dropped under `imports/tickets/` hold tickets; the rest customers.
+        let options = ImportOptions {
+            kind: match key.starts_with(TICKET_DROP_PREFIX) {
+                true => ImportKind::Tickets,
+                false => ImportKind::Customers,
+            },
+            ..ImportOptions::default()
+        };
+        let job = ImportJob::new(id.clone(), key.to_string(), options, RunAs::system());
         match self.jobs.insert_job(&job).await {
             Ok(()) => self.attach_source(job, etag).await,
             Err(StoreError::Exists(_)) => self

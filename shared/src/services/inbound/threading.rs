@@ -165,6 +165,8 @@ fn new_ticket(
         last_agent_message: None,
         cc_customers: Vec::new(),
         last_public_at: None,
+        tags: Vec::new(),
+        imported: None,
         created_at: now.clone(),
         updated_at: now,
         version: 1,

@@ -192,6 +192,8 @@ impl PortalService {
             last_agent_message: None,
             cc_customers: Vec::new(),
             last_public_at: Some(now.clone()),
+            tags: Vec::new(),
+            imported: None,
             changed_by: Some(portal_actor(caller)),
             created_at: now.clone(),
             updated_at: now.clone(),

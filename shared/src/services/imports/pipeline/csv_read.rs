@@ -195,12 +195,14 @@ pub(super) struct Batch {
     pub(super) end: Checkpoint,
 }
 
-/// Reads rows from `start` and sends them in batches until the end or until the receiver is gone.
+/// Reads rows from `start` and sends them in batches until the end or until the receiver is
+/// gone. With an `email_column` (customer imports), each row's email is read and rows a later
+/// row supersedes are counted as duplicates.
 pub(super) fn produce(
     reader: Box<dyn Read + Send>,
     start: Checkpoint,
     bom_len: u64,
-    plan: &ColumnPlan,
+    email_column: Option<usize>,
     last_row_of: &LastRows,
     sender: mpsc::Sender<Batch>,
 ) -> Result<(), FileError> {
@@ -216,7 +218,6 @@ pub(super) fn produce(
     if fresh {
         csv.read_record(&mut record).map_err(|e| read_error(&e))?;
     }
-    let email_column = plan.email_column();
     let mut row = start.row;
     let mut batch = Batch {
         rows: Vec::with_capacity(BATCH_ROWS),
@@ -228,7 +229,7 @@ pub(super) fn produce(
         let more = csv.read_record(&mut record).map_err(|e| read_error(&e))?;
         if more {
             // Normalised here once: the duplicate check and the row's worker both use it.
-            let email = record.get(email_column).map(Email::parse);
+            let email = email_column.and_then(|c| record.get(c)).map(Email::parse);
             let superseded = email
                 .as_ref()
                 .and_then(|e| e.as_ref().ok())

@@ -14,6 +14,7 @@ mod lease;
 mod limits;
 mod report;
 mod run;
+mod tickets;
 mod workers;
 
 use std::collections::{HashMap, HashSet};

@@ -24,7 +24,12 @@ impl Run<'_> {
             let mut file =
                 std::io::BufWriter::new(std::fs::File::create(&path).map_err(|e| unavailable(&e))?);
             let mut header = csv::Writer::from_writer(Vec::new());
-            let mut names = vec!["row".to_string(), "email".to_string(), "reason".to_string()];
+            // The second column names the row's key: the customer's email, or the ticket's id.
+            let key = match self.job.options.kind {
+                crate::domain::import_job::ImportKind::Tickets => "external_id",
+                crate::domain::import_job::ImportKind::Customers => "email",
+            };
+            let mut names = vec!["row".to_string(), key.to_string(), "reason".to_string()];
             names.extend(headers.iter().cloned());
             header.write_record(&names).map_err(|e| unavailable(&e))?;
             file.write_all(&header.into_inner().map_err(|e| unavailable(&e))?)

@@ -22,6 +22,9 @@ enum Written {
 
 impl Run<'_> {
     pub(super) async fn execute(&mut self) -> Result<RunOutcome, HelpdeskError> {
+        if self.job.options.kind == crate::domain::import_job::ImportKind::Tickets {
+            return self.execute_tickets().await;
+        }
         let access = CustomerAccess::new(
             &self.job.run_as.caller(),
             &self.ctx.customers.field_set().await?,
@@ -51,7 +54,7 @@ impl Run<'_> {
     }
 
     /// A file over the limit is refused before any of it is read.
-    async fn refuse_oversized_file(&self) -> Result<Option<FileError>, HelpdeskError> {
+    pub(super) async fn refuse_oversized_file(&self) -> Result<Option<FileError>, HelpdeskError> {
         match self.ctx.sources.size(&self.job.source_key).await {
             Ok(size) if size > MAX_IMPORT_FILE_BYTES => Ok(Some(format!(
                 "the file is {size} bytes; an import takes at most {} bytes ({} GiB)",
@@ -137,7 +140,14 @@ impl Run<'_> {
         let producer = {
             let (plan, last_row_of) = (Arc::clone(&plan), Arc::clone(&last_row_of));
             tokio::task::spawn_blocking(move || {
-                produce(reader, start, bom, &plan, &last_row_of, sender)
+                produce(
+                    reader,
+                    start,
+                    bom,
+                    Some(plan.email_column()),
+                    &last_row_of,
+                    sender,
+                )
             })
         };
         let worker = Arc::new(self.worker(plan, required, access));
@@ -245,7 +255,7 @@ impl Run<'_> {
     }
 
     /// Every row is written: the bulk writes completed, the report combined, the job done.
-    async fn finish(
+    pub(super) async fn finish(
         &mut self,
         position: Checkpoint,
         headers: &[String],
@@ -268,13 +278,13 @@ impl Run<'_> {
 
 /// Failed rows waiting for the next report part.
 #[derive(Default)]
-struct PendingReport {
-    failures: Vec<Failure>,
-    bytes: usize,
+pub(super) struct PendingReport {
+    pub(super) failures: Vec<Failure>,
+    pub(super) bytes: usize,
 }
 
 impl PendingReport {
-    fn add(&mut self, mut failures: Vec<Failure>) {
+    pub(super) fn add(&mut self, mut failures: Vec<Failure>) {
         self.bytes += failures.iter().map(Failure::bytes).sum::<usize>();
         // A batch covers consecutive rows, and batches come back in file order: sorted
         // within the batch, the report lists rows in file order.
@@ -283,7 +293,7 @@ impl PendingReport {
     }
 
     /// A part is cut at so many rows or bytes, so memory stays bounded.
-    fn is_full(&self) -> bool {
+    pub(super) fn is_full(&self) -> bool {
         self.failures.len() >= REPORT_PART_ROWS || self.bytes >= REPORT_PART_BYTES
     }
 }

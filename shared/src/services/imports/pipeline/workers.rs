@@ -15,6 +15,20 @@ pub(super) struct Failure {
 }
 
 impl Failure {
+    /// A failed row as the report keeps it (a row cut by the limits shortened).
+    pub(super) fn of(row: u64, key: String, reason: String, fields: Vec<String>) -> Self {
+        let fields = match super::limits::cut_reason(&fields) {
+            Some(_) => truncated_copy(fields),
+            None => fields,
+        };
+        Failure {
+            row,
+            email: key,
+            reason,
+            fields,
+        }
+    }
+
     /// What it holds in memory until its report part is written.
     pub(super) fn bytes(&self) -> usize {
         self.email.len() + self.reason.len() + self.fields.iter().map(String::len).sum::<usize>()
