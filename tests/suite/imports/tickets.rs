@@ -112,15 +112,29 @@ async fn tickets_import_with_their_messages(api: LambdaApi) {
         "{history}"
     );
 
-    // The same file again: nothing new, nothing twice.
+    // Mail naming the imported ticket's [#ID] threads into it, as into any ticket.
+    let mail = crate::inbound::Mail::new(rig.api.clone());
+    let answer = mail
+        .deliver(&format!(
+            "From: Ann <ann@acme.test>\r\nTo: help@helpdesk.test\r\nSubject: Re: Printer on \
+             fire [#{id}]\r\nMessage-ID: <later@acme.test>\r\n\r\nIt happened again.\r\n"
+        ))
+        .await;
+    assert_eq!(answer["ticket_id"], id.as_str(), "{answer}");
+    assert_eq!(
+        tickets_of(&rig, "ann@acme.test").await[0]["message_count"],
+        5
+    );
+
+    // The same file again: nothing new, nothing twice; the ticket's later life (Ann's mail
+    // opened it again) is not undone by the older file.
     let again = rig
         .import(json!({"kind": "tickets"}), TICKETS.as_bytes())
         .await;
     assert_eq!(counts(&again), [8, 0, 0, 5, 3, 0], "{again}");
-    assert_eq!(
-        tickets_of(&rig, "ann@acme.test").await[0]["message_count"],
-        4
-    );
+    let after = &tickets_of(&rig, "ann@acme.test").await[0];
+    assert_eq!(after["message_count"], 5);
+    assert_eq!(after["status"], "open");
 
     // A changed row updates its ticket.
     let changed = "external_id,customer_email,subject,status,created_at\n\

@@ -117,8 +117,18 @@ impl TicketImporter {
             let Some(current) = self.tickets.get_ticket(id).await? else {
                 return Ok(Err(format!("ticket {id} was deleted while importing")));
             };
+            // A ticket that moved on after the row's times (a message since) keeps its
+            // status: the file's is older news.
+            let row_time = [&input.updated_at, &input.solved_at]
+                .into_iter()
+                .flatten()
+                .fold(&input.created_at, |a, b| a.max(b));
+            let status = match current.last_message_at > *row_time {
+                true => current.status,
+                false => input.status,
+            };
             let unchanged = current.subject == input.subject
-                && current.status == input.status
+                && current.status == status
                 && current.tags == input.tags;
             if unchanged {
                 return Ok(Ok(RowOutcome::Unchanged));
@@ -128,7 +138,7 @@ impl TicketImporter {
             }
             let mut next = current.bumped();
             next.subject = input.subject.clone();
-            next.status = input.status;
+            next.status = status;
             next.tags = input.tags.clone();
             next.changed_by = Some(self.actor(row));
             match self.tickets.replace_ticket(&current, &next).await {
