@@ -169,3 +169,59 @@ fn ingest_command_reports_each_message() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/mail.eml"));
 }
+
+/// `helpdesk import --tickets`: customers first, then their tickets; the second run changes
+/// nothing, and the summary says what a dry run would do.
+#[test]
+fn import_command_brings_tickets_in() {
+    let data = temp_dir("cli-tickets");
+    let customers = data.join("customers.csv");
+    std::fs::write(&customers, "Email,First Name,Last Name\nann@x.io,Ann,Lee\n").expect("csv");
+    let tickets = data.join("tickets.csv");
+    std::fs::write(
+        &tickets,
+        "external_id,customer_email,subject,created_at,text,author_email\n\
+         OD-7,ann@x.io,Cannot log in,2023-05-04,,\n\
+         OD-7,,,2023-05-04T09:30:00Z,Reset your password,agent@x.io\n\
+         OD-8,zed@x.io,Who am I,2023-05-05,,\n",
+    )
+    .expect("csv");
+    let path = tickets.to_str().unwrap();
+    let out = helpdesk(&["import", customers.to_str().unwrap()], &data);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dry = helpdesk(&["import", "--tickets", "--dry-run", path], &data);
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        said.contains(
+            "(dry run: no ticket written): 3 rows: 2 created, 0 updated, 0 unchanged, 1 failed"
+        ),
+        "{said}"
+    );
+    let first = helpdesk(&["import", "--tickets", path, "--json"], &data);
+    let job: Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(job["counts"]["created"], 2, "{job}");
+    assert_eq!(job["counts"]["failed"], 1, "{job}");
+    let again = helpdesk(&["import", "--tickets", path, "--json"], &data);
+    let job: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(job["counts"]["unchanged"], 2, "{job}");
+    // With --create-missing-customers, Zed's ticket comes in with a new customer.
+    let created = helpdesk(
+        &[
+            "import",
+            "--tickets",
+            "--create-missing-customers",
+            path,
+            "--json",
+        ],
+        &data,
+    );
+    let job: Value = serde_json::from_slice(&created.stdout).unwrap();
+    assert_eq!(job["counts"]["created"], 1, "{job}");
+    // The flag belongs to ticket imports.
+    let refused = helpdesk(&["import", "--create-missing-customers", path], &data);
+    assert!(!refused.status.success());
+}
