@@ -11,14 +11,17 @@
 //! for `EXPORT_BENCH_DYNAMODB_ROWS` customers (default 100,000): the export service writing
 //! the file, against the importer's dry run of it, each in a child process of this binary.
 
+#[path = "support/command.rs"]
+mod command;
 #[path = "support/local_dynamodb.rs"]
 mod local_dynamodb;
 #[path = "support/report.rs"]
 mod report;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use command::run_program;
 
 const SCENARIO_FLAG: &str = "--scenario";
 
@@ -225,48 +228,9 @@ mod dynamodb {
     }
 }
 
-/// Runs `helpdesk ARGS`; answers its wall time, its own peak RSS (from `wait4`) and its stdout.
-#[allow(
-    clippy::zombie_processes,
-    reason = "reaped by wait4, which also gives its peak RSS"
-)]
+/// Runs `helpdesk ARGS`; answers its wall time, its own peak RSS and its stdout.
 fn run(args: &[&str]) -> (Duration, f64, String) {
     run_program(env!("CARGO_BIN_EXE_helpdesk"), args)
-}
-
-/// Runs `program ARGS`; answers its wall time, its own peak RSS (from `wait4`) and its stdout.
-#[allow(
-    clippy::zombie_processes,
-    reason = "reaped by wait4, which also gives its peak RSS"
-)]
-fn run_program(program: &str, args: &[&str]) -> (Duration, f64, String) {
-    let started = Instant::now();
-    let child = Command::new(program)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("helpdesk runs");
-    let pid = i32::try_from(child.id()).expect("pid");
-    let mut stdout = child.stdout.expect("stdout");
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut stdout, &mut text).expect("output");
-        text
-    });
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is valid, and wait4 fills it for the child this spawned.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waiting for our own child, with valid pointers.
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4");
-    let took = started.elapsed();
-    let text = reader.join().expect("reader");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "helpdesk {args:?} failed: {text}"
-    );
-    (took, usage.ru_maxrss as f64 / 1024.0, text)
 }
 
 /// `rows` customers with every template column filled.

@@ -1,0 +1,145 @@
+//! Ticket import benchmark (`cargo bench --bench ticket_import`): `helpdesk import --tickets`
+//! of `TICKET_BENCH_TICKETS` tickets (default 100,000), each with three more messages (a
+//! reply, the customer's answer, an internal note: 300,000 messages), for 10,000 customers
+//! imported first, on SQLite. Tickets and messages per second and the command's peak RSS,
+//! against the baseline in the same run of importing the same file again, where every row is
+//! found already there (which also checks, at scale, that nothing is written twice).
+//! Nothing here asserts a time.
+
+#[path = "support/command.rs"]
+mod command;
+#[path = "support/report.rs"]
+mod report;
+
+use std::io::Write;
+use std::path::Path;
+
+use command::run_program;
+
+const CUSTOMERS: usize = 10_000;
+
+fn main() {
+    let tickets: usize = std::env::var("TICKET_BENCH_TICKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let dir = std::env::temp_dir().join(format!("helpdesk-ticket-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (customers, file, data) = (
+        dir.join("customers.csv"),
+        dir.join("tickets.csv"),
+        dir.join("data"),
+    );
+    write_customers(&customers);
+    write_tickets(&file, tickets);
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--data-dir", path(&data), "--json"]);
+        run_program(env!("CARGO_BIN_EXE_helpdesk"), &all)
+    };
+    let (_, _, loaded) = run(&["import", path(&customers)]);
+    assert!(
+        loaded.contains(&format!("\"created\": {CUSTOMERS}")),
+        "{loaded}"
+    );
+    println!("# helpdesk ticket import benchmark\n");
+    println!("machine: {}", report::machine());
+    println!(
+        "store: SQLite (`helpdesk import --tickets` as a command), {tickets} tickets with {} \
+         messages besides their first, for {CUSTOMERS} customers\n",
+        tickets * 3
+    );
+    println!("| run | rows | time | tickets/s | messages/s | rows/s | peak RSS |");
+    println!("|---|---|---|---|---|---|---|");
+    let rows = tickets * 4;
+    for (label, expect) in [
+        ("first import: every row written", "created"),
+        (
+            "the same file again (baseline): every row found",
+            "unchanged",
+        ),
+    ] {
+        let (took, rss, job) = run(&["import", "--tickets", path(&file)]);
+        let job: serde_json::Value = serde_json::from_str(&job).expect("the job as JSON");
+        assert_eq!(job["counts"][expect], rows as u64, "{label}: {job}");
+        let seconds = took.as_secs_f64();
+        println!(
+            "| {label} | {rows} | {seconds:.1} s | {:.0} | {:.0} | {:.0} | {rss:.0} MiB |",
+            tickets as f64 / seconds,
+            (tickets * 3) as f64 / seconds,
+            rows as f64 / seconds
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
+}
+
+fn write_customers(file: &Path) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).expect("create"));
+    writeln!(out, "Email,First Name,Last Name").expect("write");
+    for n in 0..CUSTOMERS {
+        writeln!(
+            out,
+            "person{n}@company{}.example,Pérson,Nümber {n}",
+            n % 500
+        )
+        .expect("write");
+    }
+    out.flush().expect("flush");
+}
+
+/// Each ticket: its row (with a description), an agent's reply, the customer's answer and an
+/// internal note, on consecutive days of 2024.
+fn write_tickets(file: &Path, tickets: usize) {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).expect("create"));
+    writeln!(
+        out,
+        "external_id,customer_email,subject,status,created_at,tags,description,author_email,text,internal"
+    )
+    .expect("write");
+    for n in 0..tickets {
+        let customer = format!(
+            "person{}@company{}.example",
+            n % CUSTOMERS,
+            (n % CUSTOMERS) % 500
+        );
+        let day = n % 28 + 1;
+        writeln!(
+            out,
+            "OD-{n},{customer},Order {n} has not arrived,solved,2024-03-{day:02},shipping; tier-{t},\
+             \"Ordered on the 1st, tracking says \"\"in transit\"\" since.\",,,",
+            t = n % 7
+        )
+        .expect("write");
+        for (hour, author, text, internal) in [
+            (
+                9,
+                "agent@support.example",
+                "We are checking with the carrier.",
+                "false",
+            ),
+            (
+                11,
+                customer.as_str(),
+                "Thanks, still nothing here.",
+                "false",
+            ),
+            (
+                12,
+                "agent@support.example",
+                "Carrier lost it; reship approved.",
+                "true",
+            ),
+        ] {
+            writeln!(
+                out,
+                "OD-{n},,,,2024-03-{day:02}T{hour:02}:00:00Z,,,{author},\"{text}\",{internal}"
+            )
+            .expect("write");
+        }
+    }
+    out.flush().expect("flush");
+}
