@@ -8,6 +8,8 @@
 
 #[path = "support/command.rs"]
 mod command;
+#[path = "support/local_dynamodb.rs"]
+mod local_dynamodb;
 #[path = "support/report.rs"]
 mod report;
 
@@ -17,8 +19,14 @@ use std::path::Path;
 use command::run_program;
 
 const CUSTOMERS: usize = 10_000;
+const SCENARIO_FLAG: &str = "--scenario";
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == SCENARIO_FLAG) {
+        dynamodb::scenario(&args[at + 1], &args[at + 2], Path::new(&args[at + 3]));
+        return;
+    }
     let tickets: usize = std::env::var("TICKET_BENCH_TICKETS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -62,15 +70,107 @@ fn main() {
         let (took, rss, job) = run(&["import", "--tickets", path(&file)]);
         let job: serde_json::Value = serde_json::from_str(&job).expect("the job as JSON");
         assert_eq!(job["counts"][expect], rows as u64, "{label}: {job}");
-        let seconds = took.as_secs_f64();
-        println!(
-            "| {label} | {rows} | {seconds:.1} s | {:.0} | {:.0} | {:.0} | {rss:.0} MiB |",
-            tickets as f64 / seconds,
-            (tickets * 3) as f64 / seconds,
-            rows as f64 / seconds
-        );
+        print_line(label, tickets, took, rss);
     }
     let _ = std::fs::remove_dir_all(&dir);
+    match std::env::var("DYNAMODB_ENDPOINT") {
+        Ok(endpoint) => dynamodb::compare(&endpoint),
+        Err(_) => {
+            println!("\nDynamoDB: not measured (set DYNAMODB_ENDPOINT to a dynoxide endpoint)")
+        }
+    }
+}
+
+fn print_line(label: &str, tickets: usize, took: std::time::Duration, rss: f64) {
+    let (rows, seconds) = (tickets * 4, took.as_secs_f64());
+    println!(
+        "| {label} | {rows} | {seconds:.1} s | {:.0} | {:.0} | {:.0} | {rss:.0} MiB |",
+        tickets as f64 / seconds,
+        (tickets * 3) as f64 / seconds,
+        rows as f64 / seconds
+    );
+}
+
+/// The same on DynamoDB (dynoxide): each step a child process of this binary running the
+/// import service against the table.
+mod dynamodb {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use helpdesk_shared::domain::import_job::{ImportJob, ImportKind, ImportOptions, RunAs};
+    use helpdesk_shared::objects::FolderStore;
+    use helpdesk_shared::ports::store::Store;
+    use helpdesk_shared::services::imports::{RunOptions, run_import};
+    use helpdesk_shared::store::dynamodb::DynamoStore;
+
+    use super::local_dynamodb::client;
+
+    pub fn compare(endpoint: &str) {
+        let tickets: usize = std::env::var("TICKET_BENCH_DYNAMODB_TICKETS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(5_000);
+        let dir =
+            std::env::temp_dir().join(format!("helpdesk-ticket-bench-ddb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let table = format!("ticket-bench-{}", std::process::id());
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime
+            .block_on(DynamoStore::create_table(&client(endpoint), &table))
+            .expect("CreateTable");
+        let (customers, file) = (dir.join("customers.csv"), dir.join("tickets.csv"));
+        super::write_customers(&customers);
+        super::write_tickets(&file, tickets);
+        let step = |kind: &str, file: &Path| {
+            let me = std::env::current_exe().expect("self");
+            let place = format!("{endpoint} {table}");
+            let args = [super::SCENARIO_FLAG, kind, &place, super::path(file)];
+            super::run_program(me.to_str().expect("path"), &args)
+        };
+        step("customers", &customers);
+        println!("\nDynamoDB (dynoxide on 127.0.0.1), {tickets} tickets:\n");
+        println!("| run | rows | time | tickets/s | messages/s | rows/s | peak RSS |");
+        println!("|---|---|---|---|---|---|---|");
+        let (took, rss, out) = step("tickets", &file);
+        assert_eq!(out.trim(), (tickets * 4).to_string(), "every row written");
+        super::print_line("first import: every row written", tickets, took, rss);
+        let (took, rss, out) = step("tickets", &file);
+        assert_eq!(out.trim(), "0", "nothing written twice");
+        super::print_line("the same file again (baseline)", tickets, took, rss);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Imports `file` (customers or tickets) into the table; prints how many rows it created.
+    pub fn scenario(kind: &str, place: &str, file: &Path) {
+        let (endpoint, table) = place.split_once(' ').expect("endpoint and table");
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(client(endpoint), table));
+        let options = ImportOptions {
+            kind: match kind {
+                "tickets" => ImportKind::Tickets,
+                _ => ImportKind::Customers,
+            },
+            ..ImportOptions::default()
+        };
+        let name = file.file_name().and_then(|n| n.to_str()).expect("name");
+        let job = ImportJob::new(
+            helpdesk_shared::new_id(),
+            name.into(),
+            options,
+            RunAs::system(),
+        );
+        let folder = Arc::new(FolderStore::new(file.parent().expect("folder")));
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let done = runtime.block_on(async {
+            store.insert_job(&job).await.expect("job");
+            let context = helpdesk_shared::app::import_run(&store, folder.clone(), folder);
+            run_import(&context, &job.id, RunOptions::default())
+                .await
+                .expect("import runs")
+                .job()
+                .clone()
+        });
+        println!("{}", done.counts.created);
+    }
 }
 
 fn path(p: &Path) -> &str {

@@ -4,10 +4,58 @@
 
 use super::run::PendingReport;
 use super::*;
-use crate::domain::ticket_import::{TicketPlan, read_row};
+use crate::domain::ticket_import::{TicketColumn, TicketPlan, read_row};
 use crate::services::imports::tickets::TicketImporter;
 
+/// Tickets written at once: the rows of one ticket stay in file order in their lane, and
+/// different tickets' rows go side by side (each write waits on the store, not the CPU).
+const LANES: usize = 8;
+
+/// A row's result: its number, key, fields (for the report) and outcome.
+type Written = (u64, String, Vec<String>, Result<RowOutcome, String>);
+
 impl Run<'_> {
+    /// Writes a batch's rows, one lane per ticket (by `external_id`); answers them in file
+    /// order.
+    async fn write_lanes(
+        &self,
+        importer: &TicketImporter,
+        plan: &TicketPlan,
+        rows: Vec<RawRow>,
+    ) -> Result<Vec<Written>, HelpdeskError> {
+        let mut lanes: Vec<Vec<RawRow>> = Vec::new();
+        let mut lane_of: HashMap<String, usize> = HashMap::new();
+        for raw in rows {
+            let key = plan
+                .cells(&raw.fields)
+                .get(&TicketColumn::ExternalId)
+                .map(|k| k.to_string())
+                .unwrap_or_default();
+            let lane = *lane_of.entry(key).or_insert_with(|| {
+                lanes.push(Vec::new());
+                lanes.len() - 1
+            });
+            lanes[lane].push(raw);
+        }
+        let done: Vec<Result<Vec<Written>, HelpdeskError>> = futures::stream::iter(lanes)
+            .map(|lane| async move {
+                let mut written = Vec::with_capacity(lane.len());
+                for raw in lane {
+                    written.push(write_row(importer, plan, raw).await?);
+                }
+                Ok(written)
+            })
+            .buffer_unordered(LANES)
+            .collect()
+            .await;
+        let mut all = Vec::new();
+        for lane in done {
+            all.extend(lane?);
+        }
+        all.sort_by_key(|(row, ..)| *row);
+        Ok(all)
+    }
+
     pub(super) async fn execute_tickets(&mut self) -> Result<RunOutcome, HelpdeskError> {
         if let Some(problem) = self.refuse_oversized_file().await? {
             return self.fail(problem).await;
@@ -134,25 +182,14 @@ impl Run<'_> {
         while let Some(batch) = receiver.recv().await {
             let mut counts = Counts::default();
             let mut failures = Vec::new();
-            for raw in batch.rows {
-                let cells = plan.cells(&raw.fields);
-                let key = cells
-                    .get(&crate::domain::ticket_import::TicketColumn::ExternalId)
-                    .map(|k| k.to_string())
-                    .unwrap_or_default();
-                let outcome = match limits::cut_reason(&raw.fields) {
-                    Some(reason) => Err(reason),
-                    None => match read_row(&cells) {
-                        Ok(row) => importer.import(raw.row, row).await?,
-                        Err(reason) => Err(reason),
-                    },
-                };
+            for (row, key, fields, outcome) in self.write_lanes(&importer, plan, batch.rows).await?
+            {
                 match outcome {
                     Ok(outcome) => counts.count(outcome),
                     Err(reason) => {
                         counts.rows += 1;
                         counts.failed += 1;
-                        failures.push(Failure::of(raw.row, key, reason, raw.fields));
+                        failures.push(Failure::of(row, key, reason, fields));
                     }
                 }
             }
@@ -182,4 +219,25 @@ impl Run<'_> {
         }
         Ok(Some((position, report)))
     }
+}
+
+/// One row read and written; a row the limits cut or that does not read fails alone.
+async fn write_row(
+    importer: &TicketImporter,
+    plan: &TicketPlan,
+    raw: RawRow,
+) -> Result<Written, HelpdeskError> {
+    let cells = plan.cells(&raw.fields);
+    let key = cells
+        .get(&TicketColumn::ExternalId)
+        .map(|k| k.to_string())
+        .unwrap_or_default();
+    let outcome = match limits::cut_reason(&raw.fields) {
+        Some(reason) => Err(reason),
+        None => match read_row(&cells) {
+            Ok(row) => importer.import(raw.row, row).await?,
+            Err(reason) => Err(reason),
+        },
+    };
+    Ok((raw.row, key, raw.fields, outcome))
 }
