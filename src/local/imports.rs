@@ -63,47 +63,62 @@ impl DataDir {
             .map_err(|e| e.to_string())
     }
 
-    /// Imports the CSV files dropped into `DATA_DIR/imports/` that have no finished job yet.
-    /// A file's version is its size and modification time, so a file replaced later is imported
-    /// again and an unchanged one never twice.
+    /// Imports the CSV files dropped into `DATA_DIR/imports/` (customers) and
+    /// `DATA_DIR/imports/tickets/` (tickets) that have no finished job yet. A file's version is
+    /// its size and modification time, so a file replaced later is imported again and an
+    /// unchanged one never twice.
     pub async fn import_dropped_files(
         &self,
         app: &Local,
     ) -> Result<Vec<helpdesk_shared::domain::import_job::ImportJob>, String> {
         use helpdesk_shared::services::imports::{RunOptions, run_import};
-        let folder = self.root.join(IMPORTS_DIR);
-        let entries = match std::fs::read_dir(&folder) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(format!("{}: {e}", folder.display())),
-        };
         let context = app.import_run(app.folder().clone());
         let mut finished = Vec::new();
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let Ok(meta) = entry.metadata() else { continue };
-            if !meta.is_file() || !name.to_ascii_lowercase().ends_with(".csv") {
-                continue;
+        for folder in [IMPORTS_DIR.to_string(), format!("{IMPORTS_DIR}/tickets")] {
+            for (key, version) in dropped_csv_files(&self.root, &folder)? {
+                let job = context
+                    .job_for_object(&key, &version)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if job.is_finished() {
+                    continue;
+                }
+                let outcome = run_import(&context, &job.id, RunOptions::default())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                finished.push(outcome.job().clone());
             }
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or_default();
-            let key = format!("{IMPORTS_DIR}/{name}");
-            let job = context
-                .job_for_object(&key, &format!("{}-{modified}", meta.len()))
-                .await
-                .map_err(|e| e.to_string())?;
-            if job.is_finished() {
-                continue;
-            }
-            let outcome = run_import(&context, &job.id, RunOptions::default())
-                .await
-                .map_err(|e| e.to_string())?;
-            finished.push(outcome.job().clone());
         }
         Ok(finished)
     }
+}
+
+/// The CSV files directly in `root/folder`, each as its key and version (size and
+/// modification time).
+fn dropped_csv_files(root: &Path, folder: &str) -> Result<Vec<(String, String)>, String> {
+    let path = root.join(folder);
+    let entries = match std::fs::read_dir(&path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut files = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() || !name.to_ascii_lowercase().ends_with(".csv") {
+            continue;
+        }
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        files.push((
+            format!("{folder}/{name}"),
+            format!("{}-{modified}", meta.len()),
+        ));
+    }
+    Ok(files)
 }

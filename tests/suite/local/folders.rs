@@ -32,6 +32,32 @@ fn serve_imports_dropped_and_uploaded_files() {
     }
     assert!(found, "the dropped file was imported within 10 s");
 
+    // A file dropped into DATA_DIR/imports/tickets/ brings tickets for that customer.
+    std::fs::create_dir_all(data.join("imports/tickets")).unwrap();
+    std::fs::write(
+        data.join("tickets-drop.tmp"),
+        "external_id,customer_email,subject,created_at
+X-1,drop@acme.com,From before,2022-02-02
+",
+    )
+    .unwrap();
+    std::fs::rename(
+        data.join("tickets-drop.tmp"),
+        data.join("imports/tickets/legacy.csv"),
+    )
+    .unwrap();
+    let mut tickets = Value::Null;
+    for _ in 0..100 {
+        let (_, _, page) =
+            server.request("GET", "/customers/drop@acme.com/tickets", key, &[], None);
+        tickets = page;
+        if tickets["items"].as_array().is_some_and(|t| !t.is_empty()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(tickets["items"][0]["external_id"], "X-1", "{tickets}");
+
     // An import created through the API takes its file through the local upload route.
     let (status, _, created) = server.request(
         "POST",
