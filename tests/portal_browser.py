@@ -8,7 +8,7 @@ It signs in with the code from DATA_DIR/outbox, sees its own tickets, checks tha
 with `own` access cannot see them (and gets the 404 page by URL), that a colleague with
 `company` access sees them, answers and is then Cc'd, opens a ticket, checks that a message
 holding `<script>` stays inert (the DOM shows it as text, nothing ran, the console is clean),
-and signs out. Screenshots of the main pages go to SCREENSHOT_DIR (default
+uploads a picture on the profile page (an SVG is refused), and signs out. Screenshots of the main pages go to SCREENSHOT_DIR (default
 target/portal-screenshots).
 """
 
@@ -177,6 +177,21 @@ class Customer:
         self.driver.quit()
 
 
+def png(width, height):
+    """A PNG picture (a colour gradient), written without any imaging library."""
+    import struct
+    import zlib
+    rows = b"".join(b"\x00" + bytes(v for x in range(width) for v in (x % 256, 90, (x + y) % 256))
+                    for y in range(height))
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
 def main():
     if len(sys.argv) < 2:
         fail("usage: portal_browser.py HELPDESK_BINARY [SCREENSHOT_DIR]")
@@ -216,6 +231,32 @@ def main():
         check(any("technician" in t for t in texts), "the agent's reply is there")
         check(ann.console_errors() == [], f"the console is clean: {ann.console_errors()}")
         ann.shot("4-ticket")
+
+        # Ann's profile: her initials, then her picture (uploaded, cropped square, shown);
+        # an SVG is refused with a message she can read.
+        ann.driver.find_element(By.LINK_TEXT, "Profile").click()
+        wait_for(lambda: ann.driver.find_elements(By.CSS_SELECTOR, ".avatar.none"), "the profile page")
+        check(ann.driver.find_element(By.CSS_SELECTOR, ".avatar.none").text == "A", "her initial")
+        folder = Path(tempfile.mkdtemp(prefix="helpdesk-portal-pictures-"))
+        (folder / "ann.png").write_bytes(png(240, 160))
+        (folder / "ann.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>')
+        ann.driver.find_element(By.ID, "picture").send_keys(str(folder / "ann.svg"))
+        ann.driver.find_element(By.CSS_SELECTOR, "form[action='/portal/form/avatar'] button").click()
+        wait_for(lambda: ann.driver.find_elements(By.CSS_SELECTOR, "p.error"), "the refusal")
+        check("SVG" in ann.driver.find_element(By.CSS_SELECTOR, "p.error").text, "the refusal names SVG")
+        # The refusal page comes with its status (415), which the console reports; nothing else.
+        refused = ann.console_errors()
+        check(all("415" in e["message"] for e in refused), f"only the refusal's status: {refused}")
+        ann.driver.find_element(By.ID, "picture").send_keys(str(folder / "ann.png"))
+        ann.driver.find_element(By.CSS_SELECTOR, "form[action='/portal/form/avatar'] button").click()
+        wait_for(lambda: ann.driver.find_elements(By.CSS_SELECTOR, "img.avatar")
+                 and ann.driver.execute_script("return document.querySelector('img.avatar').naturalWidth") == 128,
+                 "her picture, loaded")
+        errors = ann.console_errors()
+        check(errors == [], f"the console is clean: {errors}")
+        check(desk.api("GET", "/customers/ann@north.test")["avatar_image"] is not None, "agents see it too")
+        ann.shot("7-profile")
+        shutil.rmtree(folder, ignore_errors=True)
 
         # 3: Cy (own access) cannot see it, by list or by URL.
         cy = Customer(desk, "cy@north.test", shots)

@@ -257,6 +257,9 @@ route_table! { PORTAL_PAGES, portal_page_routes;
     "/portal/form/code" => { post: portal_code_form },
     "/portal/form/link" => { post: portal_link_form },
     "/portal/form/sign-out" => { post: portal_sign_out_form },
+    "/portal/profile" => { get: portal_profile_page },
+    "/portal/form/avatar" => { post: portal_avatar_form },
+    "/portal/form/avatar/remove" => { post: portal_avatar_remove_form },
     "/portal/static/portal.css" => { get: portal_stylesheet },
     "/portal/static/icon.svg" => { get: portal_icon },
 }

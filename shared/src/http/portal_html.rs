@@ -26,6 +26,7 @@ pub(super) fn layout(brand: &str, title: &str, signed_in: bool, body: Markup) ->
                         nav aria-label="Portal" {
                             a href="/portal" { "My tickets" }
                             a href="/portal/new" { "New ticket" }
+                            a href="/portal/profile" { "Profile" }
                             form method="post" action="/portal/form/sign-out" {
                                 button.link type="submit" { "Sign out" }
                             }
@@ -208,6 +209,54 @@ pub(super) fn new_ticket(error: Option<&str>) -> Markup {
     }
 }
 
+/// The customer's profile: who they are to support, and their picture.
+pub(super) fn profile(me: &PortalMeView<'_>, error: Option<&str>) -> Markup {
+    let name = [me.first_name.as_deref(), me.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    html! {
+        h1 { "Your profile" }
+        (problem(error))
+        section.card.profile {
+            @if let Some(avatar) = &me.avatar_image {
+                img.avatar src=(avatar.sizes.get("128").unwrap_or(&avatar.url)) width="128" height="128"
+                    alt="Your picture";
+            } @else {
+                div.avatar.none aria-hidden="true" { (initials(&name, me.email)) }
+            }
+            div {
+                @if !name.is_empty() { p.name { (name) } }
+                p.note { (me.email) }
+            }
+        }
+        form.card method="post" action="/portal/form/avatar" enctype="multipart/form-data" {
+            label for="picture" { "Your picture (PNG, JPEG, WebP or GIF, up to 5 MiB)" }
+            input #picture type="file" name="picture" required
+                accept="image/png,image/jpeg,image/webp,image/gif";
+            p.note { "We crop it square and keep nothing but the picture (no location or camera data)." }
+            button type="submit" { "Upload picture" }
+        }
+        @if me.avatar_image.is_some() {
+            form method="post" action="/portal/form/avatar/remove" {
+                button.secondary type="submit" { "Remove picture" }
+            }
+        }
+    }
+}
+
+/// Up to two letters for a customer without a picture.
+fn initials(name: &str, email: &str) -> String {
+    let source = if name.trim().is_empty() { email } else { name };
+    source
+        .split_whitespace()
+        .filter_map(|word| word.chars().find(|c| c.is_alphanumeric()))
+        .take(2)
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
 pub(super) fn not_found() -> Markup {
     html! {
         h1 { "Not found" }
@@ -264,5 +313,11 @@ ul.tickets, ol.messages { list-style: none; padding: 0; margin: 0; display: grid
 .text { white-space: pre-wrap; overflow-wrap: anywhere; }
 .files { margin: .5rem 0 0; padding-left: 1.2rem; }
 .note, .empty { color: var(--muted); }
+.profile { grid-template-columns: auto 1fr; align-items: center; gap: 1.25rem; }
+.avatar { width: 128px; height: 128px; border-radius: 50%; border: 1px solid var(--line); }
+.avatar.none { display: grid; place-items: center; background: #e8eefc; color: var(--accent);
+               font-size: 2.5rem; font-weight: 700; }
+.profile .name { font-size: 1.2rem; font-weight: 600; margin: 0; }
+.profile .note { margin: 0; }
 footer { text-align: center; color: var(--muted); font-size: .85rem; padding: 2rem 0; }
 "#;

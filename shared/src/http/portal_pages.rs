@@ -494,3 +494,82 @@ fn asset(portal: &PortalService, content_type: &'static str, body: &'static str)
     );
     Ok(response)
 }
+
+pub(super) async fn portal_profile_page(
+    State(portal): State<PortalService>,
+    headers: HeaderMap,
+) -> ApiResult {
+    portal.require_enabled()?;
+    let caller = match require_caller(&portal, &headers).await {
+        Ok(caller) => caller,
+        Err(response) => return Ok(response),
+    };
+    Ok(profile_page(&portal, &caller.customer, None))
+}
+
+fn profile_page(
+    portal: &PortalService,
+    customer: &crate::domain::customer::Customer,
+    error: Option<&HelpdeskError>,
+) -> Response {
+    let me = PortalMeView::new(customer);
+    // The message alone: "body" means nothing to a person choosing a file.
+    let said = error.map(|e| {
+        e.field_errors()
+            .first()
+            .map(|f| f.message.clone())
+            .unwrap_or_else(|| said(e))
+    });
+    let status = error.map(status_of).unwrap_or(StatusCode::OK);
+    Screen::signed_in(portal).show(status, "Your profile", pages::profile(&me, said.as_deref()))
+}
+
+pub(super) async fn portal_avatar_form(
+    State(portal): State<PortalService>,
+    State(avatars): State<crate::services::avatars::AvatarService>,
+    State(links): State<Links>,
+    parts: Parts,
+    mut form: Multipart,
+) -> ApiResult {
+    portal.require_enabled()?;
+    check_origin(&parts, &links)?;
+    let caller = match require_caller(&portal, &parts.headers).await {
+        Ok(caller) => caller,
+        Err(response) => return Ok(response),
+    };
+    let mut picture = None;
+    while let Ok(Some(field)) = form.next_field().await {
+        if field.name() == Some("picture") {
+            picture = field.bytes().await.ok();
+        }
+    }
+    let outcome = match picture.filter(|bytes| !bytes.is_empty()) {
+        Some(bytes) => avatars.set_own(&caller.customer, bytes.to_vec()).await,
+        None => Err(HelpdeskError::invalid(
+            "picture",
+            "choose a picture to upload",
+        )),
+    };
+    match outcome {
+        Ok(_) => Ok(see("/portal/profile")),
+        Err(error) => Ok(profile_page(&portal, &caller.customer, Some(&error))),
+    }
+}
+
+pub(super) async fn portal_avatar_remove_form(
+    State(portal): State<PortalService>,
+    State(avatars): State<crate::services::avatars::AvatarService>,
+    State(links): State<Links>,
+    parts: Parts,
+) -> ApiResult {
+    portal.require_enabled()?;
+    check_origin(&parts, &links)?;
+    let caller = match require_caller(&portal, &parts.headers).await {
+        Ok(caller) => caller,
+        Err(response) => return Ok(response),
+    };
+    match avatars.remove_own(&caller.customer).await {
+        Ok(_) => Ok(see("/portal/profile")),
+        Err(error) => Ok(profile_page(&portal, &caller.customer, Some(&error))),
+    }
+}
