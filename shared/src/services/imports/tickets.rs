@@ -3,7 +3,7 @@
 //! file's timestamps, and nothing is sent: imported replies carry no delivery, and customers
 //! created for missing addresses get no welcome email.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::domain::caller::Caller;
@@ -39,7 +39,13 @@ pub(crate) struct TicketImporter {
     pub(crate) create_missing_customers: bool,
     /// A dry run writes nothing: the tickets it would create, for the message rows after them.
     pub(crate) would_create: Mutex<HashSet<String>>,
+    /// Message authors by address: whose customer record they are (agents have none). A file
+    /// names the same few agents on thousands of rows.
+    pub(crate) authors: Mutex<HashMap<String, Option<String>>>,
 }
+
+/// Authors remembered at most (then forgotten all at once).
+const AUTHORS_KEPT: usize = 10_000;
 
 impl TicketImporter {
     pub(crate) async fn import(
@@ -238,9 +244,23 @@ impl TicketImporter {
         if author.as_str() == ticket.customer_email {
             return Ok(MessageKind::Inbound);
         }
-        let holder = self.customers.store().find_customer(author).await?;
+        let known = self.authors.lock().ok().and_then(|a| a.get(author.as_str()).cloned());
+        let holder = match known {
+            Some(holder) => holder,
+            None => {
+                let found = self.customers.store().find_customer(author).await?;
+                let holder = found.map(|c| c.id);
+                if let Ok(mut authors) = self.authors.lock() {
+                    if authors.len() >= AUTHORS_KEPT {
+                        authors.clear();
+                    }
+                    authors.insert(author.to_string(), holder.clone());
+                }
+                holder
+            }
+        };
         Ok(match holder {
-            Some(customer) if customer.id == ticket.customer_id => MessageKind::Inbound,
+            Some(id) if id == ticket.customer_id => MessageKind::Inbound,
             _ => MessageKind::Reply,
         })
     }

@@ -175,6 +175,7 @@ impl Run<'_> {
             dry_run: self.job.dry_run,
             create_missing_customers: self.job.options.create_missing_customers,
             would_create: Default::default(),
+            authors: Default::default(),
         };
         let mut report = PendingReport::default();
         let mut position = start;
