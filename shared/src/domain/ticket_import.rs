@@ -26,6 +26,15 @@ pub const MAX_TAG: usize = 100;
 /// The domain of the keys imported messages are claimed under (never a real one).
 const KEY_DOMAIN: &str = "import.helpdesk.invalid";
 
+/// Every ticket column with a ticket and two more messages, for the customer of the customer
+/// template (`GET /imports/template.csv?kind=tickets`).
+pub const TICKET_TEMPLATE_CSV: &str = "\
+external_id,customer_email,subject,status,created_at,updated_at,solved_at,tags,description,author_email,text,internal
+OD-1041,ann.lee@acme.com,Printer on fire,solved,2024-03-01,2024-03-02,2024-03-02T10:00:00Z,hardware;urgent,\"It smokes, really\",,,
+OD-1041,,,,2024-03-01T12:00:00+02:00,,,,,agent@acme.com,Unplug it and wait for the technician.,false
+OD-1041,,,,2024-03-01T14:00:00Z,,,,,agent@acme.com,Replaced under warranty.,true
+";
+
 /// A column of a ticket file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TicketColumn {
@@ -471,4 +480,71 @@ pub struct ImportedTicket {
     pub job: String,
     pub row: u64,
     pub external_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template_rows() -> (TicketPlan, Vec<Vec<String>>) {
+        let mut reader = csv::Reader::from_reader(TICKET_TEMPLATE_CSV.as_bytes());
+        let headers: Vec<String> = reader
+            .headers()
+            .unwrap()
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let plan = TicketPlan::resolve(&headers, &BTreeMap::new()).unwrap();
+        let rows = reader
+            .records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect();
+        (plan, rows)
+    }
+
+    #[test]
+    fn the_template_names_every_column_and_reads() {
+        let (plan, rows) = template_rows();
+        assert!(plan.ignored_columns.is_empty());
+        for (column, name, _) in COLUMNS {
+            assert!(plan.headers.iter().any(|h| h == name), "{name}");
+            assert_eq!(TicketColumn::parse(name), Ok(Some(*column)));
+        }
+        let read: Vec<ImportRow> = rows
+            .iter()
+            .map(|fields| read_row(&plan.cells(fields)).unwrap())
+            .collect();
+        assert!(matches!(&read[0], ImportRow::Ticket(t) if t.status == TicketStatus::Solved));
+        assert!(matches!(&read[2], ImportRow::Message(m) if m.internal));
+        // A message's key is its content: the same row gives the same key, another another.
+        let (ImportRow::Message(a), ImportRow::Message(b)) = (&read[1], &read[2]) else {
+            panic!("two messages");
+        };
+        assert_eq!(message_key(a), message_key(&a.clone()));
+        assert_ne!(message_key(a), message_key(b));
+        assert_ne!(ticket_key("OD-1"), ticket_key("OD-2"));
+    }
+
+    #[test]
+    fn headers_from_other_helpdesks_map_by_synonym() {
+        let headers: Vec<String> = [
+            "Ticket ID",
+            "Requester",
+            "Title",
+            "Created",
+            "Resolved At",
+            "Labels",
+            "Body",
+        ]
+        .map(String::from)
+        .to_vec();
+        let plan = TicketPlan::resolve(&headers, &BTreeMap::new()).unwrap();
+        assert!(
+            plan.ignored_columns.is_empty(),
+            "{:?}",
+            plan.ignored_columns
+        );
+        let missing = TicketPlan::resolve(&["Subject".to_string()], &BTreeMap::new());
+        assert!(missing.unwrap_err().contains("external_id"));
+    }
 }

@@ -41,18 +41,33 @@ pub(super) async fn get_import(
 }
 
 #[utoipa::path(get, path = "/imports/template.csv", tag = "imports",
-    summary = "A CSV with every supported column and one example row",
+    summary = "A CSV with every supported column and example rows",
+    params(("kind" = Option<String>, Query, description = "customers (default) or tickets")),
     responses((status = 200, description = "The template", body = String, content_type = "text/csv")))]
-pub(super) async fn import_template(caller: Caller) -> ApiResult {
+pub(super) async fn import_template(caller: Caller, RawQuery(query): RawQuery) -> ApiResult {
     caller.require_staff()?;
-    let mut response = crate::domain::import_mapping::TEMPLATE_CSV.into_response();
+    let params = query_params(query, &["kind"])?;
+    let (template, filename) = match params.get("kind").map(String::as_str) {
+        None | Some("customers") => (
+            crate::domain::import_mapping::TEMPLATE_CSV,
+            "attachment; filename=\"customers-template.csv\"",
+        ),
+        Some("tickets") => (
+            crate::domain::ticket_import::TICKET_TEMPLATE_CSV,
+            "attachment; filename=\"tickets-template.csv\"",
+        ),
+        Some(_) => {
+            return Err(HelpdeskError::bad_request("kind", "must be customers or tickets").into());
+        }
+    };
+    let mut response = template.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
     response.headers_mut().insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"customers-template.csv\""),
+        HeaderValue::from_static(filename),
     );
     Ok(response)
 }

@@ -240,6 +240,25 @@ async fn template_is_served_and_imports_cleanly() {
     let ann = rig.customer("ann.lee@acme.com").await;
     assert_eq!(ann["address"]["city"], "Springfield");
     assert!(ann["company_id"].is_string());
+    // The ticket template names every ticket column and imports for the template's customer.
+    let tickets = rig
+        .api
+        .get(As::Agent, "/imports/template.csv?kind=tickets")
+        .await;
+    assert_eq!(tickets.status, 200);
+    let text = tickets.body.as_str().unwrap().to_string();
+    let job = rig
+        .import(json!({"kind": "tickets"}), text.as_bytes())
+        .await;
+    assert_eq!(counts(&job), [3, 3, 0, 0, 0, 0], "{job}");
+    assert!(
+        job["ignored_columns"].as_array().unwrap().is_empty(),
+        "{job}"
+    );
+    rig.api
+        .get(As::Agent, "/imports/template.csv?kind=orders")
+        .await
+        .assert_problem(400, "kind");
     rig.api
         .get(As::Anonymous, "/imports/template.csv")
         .await

@@ -244,7 +244,11 @@ impl TicketImporter {
         if author.as_str() == ticket.customer_email {
             return Ok(MessageKind::Inbound);
         }
-        let known = self.authors.lock().ok().and_then(|a| a.get(author.as_str()).cloned());
+        let known = self
+            .authors
+            .lock()
+            .ok()
+            .and_then(|a| a.get(author.as_str()).cloned());
         let holder = match known {
             Some(holder) => holder,
             None => {
