@@ -97,7 +97,7 @@ pub struct Ticket {
     pub tags: Vec<String>,
     /// Set on a ticket a CSV import created: the job, its row, and the other system's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imported: Option<crate::domain::ticket_import::ImportedTicket>,
+    pub imported: Option<ImportedTicket>,
     /// Who is making this version: the store files a change of status in the ticket's
     /// history under their name. Not stored with the ticket (the entry keeps it).
     #[serde(skip)]
@@ -105,6 +105,14 @@ pub struct Ticket {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
+}
+
+/// Where an imported ticket came from, kept on the ticket: its history says it was imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedTicket {
+    pub job: String,
+    pub row: u64,
+    pub external_id: String,
 }
 
 /// An agent's message as the ticket's history names it.

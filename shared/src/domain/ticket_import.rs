@@ -8,11 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::domain::email::Email;
 use crate::domain::import_mapping::squash;
+pub use crate::domain::ticket::ImportedTicket;
 use crate::domain::ticket::TicketStatus;
 use crate::domain::timestamp::Timestamp;
 
@@ -472,14 +472,6 @@ pub fn message_key(row: &MessageRow) -> String {
             &row.text,
         ],
     )
-}
-
-/// Where an imported ticket came from, kept on the ticket: its history says it was imported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportedTicket {
-    pub job: String,
-    pub row: u64,
-    pub external_id: String,
 }
 
 #[cfg(test)]

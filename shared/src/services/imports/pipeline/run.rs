@@ -222,36 +222,50 @@ impl Run<'_> {
                 })
                 .buffered(in_flight),
         );
-        let mut report = PendingReport::default();
-        let mut position = start;
-        let mut last_checkpoint = Instant::now();
+        let mut tally = Tally::new(start, total_rows);
         while let Some(done) = batches.next().await {
             let done = done?;
-            self.job.counts.add(&done.counts);
-            report.add(done.failures);
-            position = Checkpoint {
-                report_parts: position.report_parts,
-                ..done.end
-            };
-            if let Some(progress) = &self.options.progress {
-                progress(&Progress {
-                    counts: self.job.counts,
-                    total_rows,
-                });
-            }
-            let past_deadline = self.options.deadline.is_some_and(|d| Instant::now() >= d);
-            if past_deadline || last_checkpoint.elapsed() >= CHECKPOINT_EVERY || report.is_full() {
-                position = self
-                    .checkpoint(position, &mut report.failures, !past_deadline)
-                    .await?;
-                report.bytes = 0;
-                last_checkpoint = Instant::now();
-            }
-            if past_deadline {
+            if self
+                .tally(&mut tally, &done.counts, done.failures, done.end)
+                .await?
+            {
                 return Ok(None);
             }
         }
-        Ok(Some((position, report)))
+        Ok(Some((tally.position, tally.report)))
+    }
+
+    /// Counts a written batch, reports progress, and saves a checkpoint when one is due.
+    /// Answers whether the deadline has come (the checkpoint then lets the next run go on).
+    pub(super) async fn tally(
+        &mut self,
+        tally: &mut Tally,
+        counts: &Counts,
+        failures: Vec<Failure>,
+        end: Checkpoint,
+    ) -> Result<bool, HelpdeskError> {
+        self.job.counts.add(counts);
+        tally.report.add(failures);
+        tally.position = Checkpoint {
+            report_parts: tally.position.report_parts,
+            ..end
+        };
+        if let Some(progress) = &self.options.progress {
+            progress(&Progress {
+                counts: self.job.counts,
+                total_rows: tally.total_rows,
+            });
+        }
+        let past_deadline = self.options.deadline.is_some_and(|d| Instant::now() >= d);
+        let due = tally.last_checkpoint.elapsed() >= CHECKPOINT_EVERY || tally.report.is_full();
+        if past_deadline || due {
+            tally.position = self
+                .checkpoint(tally.position, &mut tally.report.failures, !past_deadline)
+                .await?;
+            tally.report.bytes = 0;
+            tally.last_checkpoint = Instant::now();
+        }
+        Ok(past_deadline)
     }
 
     /// Every row is written: the bulk writes completed, the report combined, the job done.
@@ -273,6 +287,26 @@ impl Run<'_> {
         .await?;
         tracing::info!(job = %self.job.id, ?counts, "import finished");
         Ok(RunOutcome::Finished(self.job.clone()))
+    }
+}
+
+/// Where pass 2 stands between batches: its position, the failed rows not yet in a report
+/// part, and when it last saved.
+pub(super) struct Tally {
+    pub(super) position: Checkpoint,
+    pub(super) report: PendingReport,
+    last_checkpoint: Instant,
+    total_rows: u64,
+}
+
+impl Tally {
+    pub(super) fn new(start: Checkpoint, total_rows: u64) -> Self {
+        Tally {
+            position: start,
+            report: PendingReport::default(),
+            last_checkpoint: Instant::now(),
+            total_rows,
+        }
     }
 }
 

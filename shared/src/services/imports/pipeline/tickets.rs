@@ -2,7 +2,7 @@
 //! customer import, with rows written one after the other in file order (a message row needs
 //! the ticket row before it).
 
-use super::run::PendingReport;
+use super::run::{PendingReport, Tally};
 use super::*;
 use crate::domain::ticket_import::{TicketColumn, TicketPlan, read_row};
 use crate::services::imports::tickets::TicketImporter;
@@ -177,9 +177,7 @@ impl Run<'_> {
             would_create: Default::default(),
             authors: Default::default(),
         };
-        let mut report = PendingReport::default();
-        let mut position = start;
-        let mut last_checkpoint = Instant::now();
+        let mut tally = Tally::new(start, total_rows);
         while let Some(batch) = receiver.recv().await {
             let mut counts = Counts::default();
             let mut failures = Vec::new();
@@ -194,31 +192,11 @@ impl Run<'_> {
                     }
                 }
             }
-            self.job.counts.add(&counts);
-            report.add(failures);
-            position = Checkpoint {
-                report_parts: position.report_parts,
-                ..batch.end
-            };
-            if let Some(progress) = &self.options.progress {
-                progress(&Progress {
-                    counts: self.job.counts,
-                    total_rows,
-                });
-            }
-            let past_deadline = self.options.deadline.is_some_and(|d| Instant::now() >= d);
-            if past_deadline || last_checkpoint.elapsed() >= CHECKPOINT_EVERY || report.is_full() {
-                position = self
-                    .checkpoint(position, &mut report.failures, !past_deadline)
-                    .await?;
-                report.bytes = 0;
-                last_checkpoint = Instant::now();
-            }
-            if past_deadline {
+            if self.tally(&mut tally, &counts, failures, batch.end).await? {
                 return Ok(None);
             }
         }
-        Ok(Some((position, report)))
+        Ok(Some((tally.position, tally.report)))
     }
 }
 
