@@ -115,13 +115,12 @@ mod dynamodb {
     use std::sync::Arc;
 
     use helpdesk_shared::domain::caller::{Caller, Role};
-    use helpdesk_shared::domain::import_job::{ImportJob, ImportOptions, RunAs};
+    use helpdesk_shared::domain::import_job::ImportOptions;
     use helpdesk_shared::objects::FolderStore;
     use helpdesk_shared::ports::store::Store;
-    use helpdesk_shared::services::imports::{RunOptions, run_import};
     use helpdesk_shared::store::dynamodb::DynamoStore;
 
-    use super::local_dynamodb::client;
+    use super::local_dynamodb::{client, import_file, new_table};
 
     pub fn compare(endpoint: &str) {
         let rows: usize = std::env::var("EXPORT_BENCH_DYNAMODB_ROWS")
@@ -131,11 +130,7 @@ mod dynamodb {
         let dir =
             std::env::temp_dir().join(format!("helpdesk-export-bench-ddb-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let table = format!("export-bench-{}", std::process::id());
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        runtime
-            .block_on(DynamoStore::create_table(&client(endpoint), &table))
-            .expect("CreateTable");
+        let table = new_table(endpoint, "export-bench");
         let source = dir.join("source.csv");
         super::generate(&source, rows);
         println!("\nDynamoDB (dynoxide on 127.0.0.1), {rows} customers:\n");
@@ -195,7 +190,7 @@ mod dynamodb {
                         required: vec!["email".into()],
                         ..ImportOptions::default()
                     };
-                    let job = import(&store, file, options).await;
+                    let job = import_file(&store, file, options).await;
                     let done = if kind == "dry-run" {
                         job.counts.unchanged
                     } else {
@@ -205,26 +200,6 @@ mod dynamodb {
                 }
             }
         });
-    }
-
-    async fn import(store: &Arc<dyn Store>, file: &Path, options: ImportOptions) -> ImportJob {
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("name")
-            .to_string();
-        let job = ImportJob::new(helpdesk_shared::new_id(), name, options, RunAs::system());
-        store.insert_job(&job).await.expect("job");
-        let folder = file.parent().expect("folder");
-        let context = helpdesk_shared::app::import_run(
-            store,
-            Arc::new(FolderStore::new(folder)),
-            Arc::new(FolderStore::new(folder)),
-        );
-        let outcome = run_import(&context, &job.id, RunOptions::default())
-            .await
-            .expect("import runs");
-        outcome.job().clone()
     }
 }
 

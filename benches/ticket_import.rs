@@ -97,13 +97,11 @@ mod dynamodb {
     use std::path::Path;
     use std::sync::Arc;
 
-    use helpdesk_shared::domain::import_job::{ImportJob, ImportKind, ImportOptions, RunAs};
-    use helpdesk_shared::objects::FolderStore;
+    use helpdesk_shared::domain::import_job::{ImportKind, ImportOptions};
     use helpdesk_shared::ports::store::Store;
-    use helpdesk_shared::services::imports::{RunOptions, run_import};
     use helpdesk_shared::store::dynamodb::DynamoStore;
 
-    use super::local_dynamodb::client;
+    use super::local_dynamodb::{client, import_file, new_table};
 
     pub fn compare(endpoint: &str) {
         let tickets: usize = std::env::var("TICKET_BENCH_DYNAMODB_TICKETS")
@@ -113,11 +111,7 @@ mod dynamodb {
         let dir =
             std::env::temp_dir().join(format!("helpdesk-ticket-bench-ddb-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let table = format!("ticket-bench-{}", std::process::id());
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        runtime
-            .block_on(DynamoStore::create_table(&client(endpoint), &table))
-            .expect("CreateTable");
+        let table = new_table(endpoint, "ticket-bench");
         let (customers, file) = (dir.join("customers.csv"), dir.join("tickets.csv"));
         super::write_customers(&customers);
         super::write_tickets(&file, tickets);
@@ -151,24 +145,8 @@ mod dynamodb {
             },
             ..ImportOptions::default()
         };
-        let name = file.file_name().and_then(|n| n.to_str()).expect("name");
-        let job = ImportJob::new(
-            helpdesk_shared::new_id(),
-            name.into(),
-            options,
-            RunAs::system(),
-        );
-        let folder = Arc::new(FolderStore::new(file.parent().expect("folder")));
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let done = runtime.block_on(async {
-            store.insert_job(&job).await.expect("job");
-            let context = helpdesk_shared::app::import_run(&store, folder.clone(), folder);
-            run_import(&context, &job.id, RunOptions::default())
-                .await
-                .expect("import runs")
-                .job()
-                .clone()
-        });
+        let done = runtime.block_on(import_file(&store, file, options));
         println!("{}", done.counts.created);
     }
 }
