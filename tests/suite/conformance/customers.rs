@@ -342,6 +342,47 @@ async fn concurrent_creates_of_one_email_have_one_winner(store: Arc<dyn Store>) 
     }
 }
 
+/// Many writes at once, some of them refused: each succeeds or fails alone (SQLite commits
+/// the writes that queue up together, each in its own savepoint), and a refused one leaves
+/// nothing behind, not even its other addresses.
+async fn concurrent_writes_succeed_or_fail_each_alone(store: Arc<dyn Store>) {
+    store
+        .insert_customer(&customer("taken@acme.com"))
+        .await
+        .unwrap();
+    let writes: Vec<Customer> = (0..24)
+        .map(|i| match i % 4 {
+            // Refused: its primary is taken; its alternate must not be claimed either.
+            0 => with_alternates("taken@acme.com", &[&format!("spare{i}@acme.com")]),
+            _ => with_alternates(&format!("new{i}@acme.com"), &[&format!("alt{i}@acme.com")]),
+        })
+        .collect();
+    let results = futures::future::join_all(writes.iter().map(|c| store.insert_customer(c))).await;
+    for (i, result) in results.iter().enumerate() {
+        match i % 4 {
+            0 => assert_eq!(
+                result,
+                &Err(StoreError::EmailTaken("taken@acme.com".into()))
+            ),
+            _ => assert_eq!(result, &Ok(()), "write {i}"),
+        }
+    }
+    for i in 0..24 {
+        let spare = store
+            .find_customer(&email(&format!("spare{i}@acme.com")))
+            .await
+            .unwrap();
+        assert!(spare.is_none(), "a refused write claimed spare{i}");
+        if i % 4 != 0 {
+            let alt = store
+                .find_customer(&email(&format!("alt{i}@acme.com")))
+                .await
+                .unwrap();
+            assert_eq!(alt.map(|c| c.id), Some(writes[i].id.clone()), "write {i}");
+        }
+    }
+}
+
 async fn concurrent_updates_from_one_version_have_one_winner(store: Arc<dyn Store>) {
     let ann = customer("ann@acme.com");
     store.insert_customer(&ann).await.unwrap();
@@ -435,5 +476,6 @@ conformance!(
     delete_releases_emails_and_notes,
     notes_are_newest_first_and_idempotent,
     concurrent_creates_of_one_email_have_one_winner,
+    concurrent_writes_succeed_or_fail_each_alone,
     concurrent_updates_from_one_version_have_one_winner,
 );

@@ -319,7 +319,56 @@ async fn inbound_records_list_newest_first_by_status(store: Arc<dyn Store>) {
     assert!(list(Some(InboundStatus::Ingested)).await.is_empty());
 }
 
+/// Many messages stored at once, some refused after part of their write (the ticket already
+/// exists, checked after the Message-ID is claimed): each succeeds or fails alone, and a
+/// refused one leaves no claim behind. (SQLite commits writes that queue up together, each in
+/// a savepoint of its own.)
+async fn concurrent_messages_succeed_or_fail_each_alone(store: Arc<dyn Store>) {
+    let first = MessageWrite {
+        ticket: TicketWrite::Insert(ticket("T0", "c1", "2026-01-01T00:00:00.000Z")),
+        message: message("m0", "T0", "m0@x", "2026-01-01T00:00:00.000Z"),
+        inbound: None,
+    };
+    store.store_message(&first).await.unwrap();
+    let writes: Vec<MessageWrite> = (1..=16)
+        .map(|i| {
+            // Every fourth names the existing ticket as new: refused as `Exists`.
+            let id = if i % 4 == 0 {
+                "T0".to_string()
+            } else {
+                format!("T{i}")
+            };
+            MessageWrite {
+                ticket: TicketWrite::Insert(ticket(&id, "c1", "2026-01-02T00:00:00.000Z")),
+                message: message(
+                    &format!("m{i}"),
+                    &id,
+                    &format!("m{i}@x"),
+                    "2026-01-02T00:00:00.000Z",
+                ),
+                inbound: None,
+            }
+        })
+        .collect();
+    let results = futures::future::join_all(writes.iter().map(|w| store.store_message(w))).await;
+    for (n, result) in results.iter().enumerate() {
+        let i = n + 1;
+        let claimed = store
+            .ticket_for_message_id(&format!("m{i}@x"))
+            .await
+            .unwrap();
+        if i % 4 == 0 {
+            assert_eq!(result, &Err(StoreError::Exists("ticket T0".into())));
+            assert_eq!(claimed, None, "a refused write kept its claim m{i}");
+        } else {
+            assert_eq!(result, &Ok(()), "write {i}");
+            assert_eq!(claimed, Some(format!("T{i}")));
+        }
+    }
+}
+
 conformance!(
+    concurrent_messages_succeed_or_fail_each_alone,
     messages_store_atomically_with_ticket_claim_and_record,
     tickets_list_newest_first_per_customer,
     inbound_records_list_newest_first_by_status,
