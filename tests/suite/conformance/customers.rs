@@ -367,7 +367,7 @@ async fn concurrent_writes_succeed_or_fail_each_alone(store: Arc<dyn Store>) {
             _ => assert_eq!(result, &Ok(()), "write {i}"),
         }
     }
-    for i in 0..24 {
+    for (i, write) in writes.iter().enumerate() {
         let spare = store
             .find_customer(&email(&format!("spare{i}@acme.com")))
             .await
@@ -378,7 +378,7 @@ async fn concurrent_writes_succeed_or_fail_each_alone(store: Arc<dyn Store>) {
                 .find_customer(&email(&format!("alt{i}@acme.com")))
                 .await
                 .unwrap();
-            assert_eq!(alt.map(|c| c.id), Some(writes[i].id.clone()), "write {i}");
+            assert_eq!(alt.map(|c| c.id), Some(write.id.clone()), "write {i}");
         }
     }
 }
