@@ -31,34 +31,13 @@ impl SqliteStore {
         self.transaction(TransactionBehavior::Deferred, work).await
     }
 
-    /// Runs `work` in an immediate (write-locking) transaction; its changes are kept only if
-    /// it succeeds, and it answers once they are committed. Writes that queue up meanwhile share
-    /// one commit, each in its own savepoint.
+    /// Runs `work` in an immediate (write-locking) transaction, committed only if it succeeds.
     pub(super) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let job: PendingWrite = Box::new(move |tx| {
-            let result = work(tx);
-            let succeeded = result.is_ok();
-            let deliver: Deliver = Box::new(move |committed| {
-                let _ = sender.send(committed.and(result));
-            });
-            (succeeded, deliver)
-        });
-        self.pending
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(job);
-        let (connection, pending) = (Arc::clone(&self.connection), Arc::clone(&self.pending));
-        tokio::task::spawn_blocking(move || commit_pending(&connection, &pending))
-            .await
-            .map_err(unavailable)?;
-        receiver
-            .await
-            .map_err(|_| unavailable("the write could not run (see the log)"))?
+        self.transaction(TransactionBehavior::Immediate, work).await
     }
 
     pub(super) async fn transaction<T, F>(
@@ -98,64 +77,6 @@ impl SqliteStore {
             Ok(Page::from_rows(rows, limit))
         })
         .await
-    }
-}
-
-/// Hands a write's result over once its commit is known.
-type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
-
-/// A write waiting for a commit: runs its work in the open transaction, answers whether it
-/// succeeded and how to deliver its result.
-pub(super) type PendingWrite =
-    Box<dyn FnOnce(&rusqlite::Transaction<'_>) -> (bool, Deliver) + Send>;
-
-/// Commits every write waiting now in one transaction. Each runs in a savepoint: a write that
-/// fails is rolled back alone. Should a savepoint itself fail, the whole transaction is rolled
-/// back and every write in it fails (nothing half-done is committed). Runs that find nothing
-/// waiting (another run took their write) return at once.
-fn commit_pending(connection: &Mutex<Connection>, pending: &Mutex<Vec<PendingWrite>>) {
-    // A panic elsewhere must not lock the store for good: the data is transactional.
-    let mut connection = connection
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let jobs = std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
-    if jobs.is_empty() {
-        return;
-    }
-    let tx = match connection.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(error) => {
-            // The writes are dropped unrun: each caller gets "the write could not run".
-            tracing::error!(%error, writes = jobs.len(), "sqlite: no write transaction");
-            return;
-        }
-    };
-    let mut deliveries = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        if let Err(error) = tx.execute_batch("SAVEPOINT write") {
-            return fail_all(deliveries, unavailable(error));
-        }
-        let (succeeded, deliver) = job(&tx);
-        let close = match succeeded {
-            true => "RELEASE write",
-            false => "ROLLBACK TO write; RELEASE write",
-        };
-        deliveries.push(deliver);
-        if let Err(error) = tx.execute_batch(close) {
-            return fail_all(deliveries, unavailable(error));
-        }
-    }
-    let committed = tx.commit().map_err(unavailable);
-    for deliver in deliveries {
-        deliver(committed.clone());
-    }
-}
-
-/// Tells every write of a transaction being rolled back that it failed.
-fn fail_all(deliveries: Vec<Deliver>, error: StoreError) {
-    tracing::error!(%error, "sqlite: a write transaction was rolled back whole");
-    for deliver in deliveries {
-        deliver(Err(error.clone()));
     }
 }
 

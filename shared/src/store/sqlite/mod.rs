@@ -1,9 +1,7 @@
 //! The local store: one SQLite file (WAL, synchronous=FULL), durable across restarts and crashes.
 //!
 //! Every write runs in an immediate transaction on one connection, so writers are serialised and
-//! a uniqueness or version check and its write can never interleave with another writer. Writes
-//! that arrive while another commits share the next commit (group commit, each in a savepoint of
-//! its own): one fsync serves them all, and each still succeeds or fails alone.
+//! a uniqueness or version check and its write can never interleave with another writer.
 
 mod companies;
 mod connection;
@@ -52,8 +50,6 @@ use connection::*;
 #[derive(Clone)]
 pub struct SqliteStore {
     connection: Arc<Mutex<Connection>>,
-    /// Writes waiting for the next commit (see `connection::GroupCommit`).
-    pending: Arc<Mutex<Vec<connection::PendingWrite>>>,
     /// Listing keys bulk writes left in the backlog since the last merge (see `keys`).
     backlog: Arc<AtomicUsize>,
     /// The least backlog a bulk write merges (`keys::MERGE_AT`; smaller in tests).

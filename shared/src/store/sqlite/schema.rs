@@ -347,7 +347,6 @@ impl SqliteStore {
         tx.commit().map_err(unavailable)?;
         Ok(Self {
             connection: Arc::new(Mutex::new(connection)),
-            pending: Arc::default(),
             backlog: Arc::new(AtomicUsize::new(0)),
             merge_at: super::keys::MERGE_AT,
         })
