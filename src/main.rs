@@ -326,6 +326,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let fetch = helpdesk::local::mail::fetch_mail(imap, data.clone(), app.clone(), mail.status);
         tokio::spawn(fetch);
     }
+    tokio::spawn(helpdesk::local::log_changes(app.clone()));
     tokio::spawn(helpdesk::local::watch_folders(data.clone(), app, uploaded));
     println!("{keys_in_use}");
     println!(

@@ -26,7 +26,7 @@ pub use imports::IMPORTS_DIR;
 pub use inbox::INBOX_DIR;
 pub use routes::{LOCAL_ROUTES, MAX_UPLOAD_BYTES, PortalOptions, router};
 pub use server::{Limits, serve};
-pub use watch::watch_folders;
+pub use watch::{log_changes, watch_folders};
 
 pub const DATABASE_FILE: &str = "helpdesk.db";
 pub const ADMIN_KEY_FILE: &str = "admin.key";

@@ -59,6 +59,30 @@ pub async fn watch_folders(data: DataDir, app: Local, uploaded: Arc<tokio::sync:
     }
 }
 
+/// How often `helpdesk serve` turns queued changes into events: the feed and webhooks trail
+/// a change by about this much.
+const LOG_EVERY: Duration = Duration::from_millis(250);
+
+/// Keeps the change log current until the process ends: every change the database queued
+/// becomes its events, and events past the feed's retention are forgotten once an hour.
+pub async fn log_changes(app: Local) {
+    let mut swept = Instant::now() - Duration::from_secs(3600);
+    loop {
+        if let Err(error) = app.log_changes().await {
+            tracing::warn!(%error, "change log: will retry");
+        }
+        if swept.elapsed() >= Duration::from_secs(3600) {
+            swept = Instant::now();
+            match app.sweep_change_log().await {
+                Ok(0) => {}
+                Ok(forgotten) => tracing::info!(forgotten, "events past the feed's retention"),
+                Err(error) => tracing::warn!(%error, "change log sweep: will retry"),
+            }
+        }
+        tokio::time::sleep(LOG_EVERY).await;
+    }
+}
+
 /// Asks the store what is due and does it, as the cloud's stream-driven functions do with the
 /// stream's records. A failed piece stays due and is tried again next round.
 async fn run_due_work(app: &Local, retries: &mut MailRetries) -> Result<(), String> {

@@ -19,6 +19,7 @@ macro_rules! on_both_stores {
 }
 
 pub(crate) mod api;
+mod changes;
 mod conformance;
 #[path = "../../benches/support/fake_dynamodb.rs"]
 mod fake_dynamodb;

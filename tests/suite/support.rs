@@ -284,7 +284,9 @@ impl LambdaApi {
         DynamoStore::create_table(&client, &table)
             .await
             .expect("dynoxide must accept CreateTable");
-        let store = Arc::new(DynamoStore::new(client, table.clone()));
+        // The change feed reads at once (in the cloud it trails now by its settling time).
+        let store =
+            Arc::new(DynamoStore::new(client, table.clone()).with_feed_settle(Duration::ZERO));
         let objects = s3_store().await;
         let bucket = objects.bucket().to_string();
         let mut api = Self::new(store, objects);

@@ -29,16 +29,22 @@ pub struct Local {
     pub runner: DueWorkRunner,
     /// Inbound mail: raw mail, attachments and bodies in the data folder.
     pub inbound: MailContext,
+    /// The change log's writer, and the queue the database fills with each change.
+    changes: crate::services::changes::ChangeLogger,
+    queue: Arc<dyn crate::ports::changes::ChangeQueue>,
 }
 
 /// Local mode over `store` and the data `folder` (its objects: uploads, raw mail, reports).
 pub fn local(store: Arc<SqliteStore>, folder: Arc<FolderStore>, mail: LocalMail) -> Local {
     let due: Arc<dyn DueWorkSource> = store.clone();
+    let queue: Arc<dyn crate::ports::changes::ChangeQueue> = store.clone();
     let store: Arc<dyn Store> = store;
     let objects: Arc<dyn ObjectStore> = folder.clone();
     let runner = local_runner(&store, objects.clone(), mail.mailer, mail.welcome);
     Local {
         inbound: inbound(&store, objects),
+        changes: change_logger(&store),
+        queue,
         store,
         folder,
         support: mail.support,
@@ -84,6 +90,19 @@ impl Local {
             auth,
             links,
         )
+    }
+
+    /// Turns the changes queued since the last call into events in the change log (the cloud's
+    /// notifier does it from the table's stream); answers how many events were filed.
+    pub async fn log_changes(&self) -> Result<usize, HelpdeskError> {
+        self.changes.drain(self.queue.as_ref()).await
+    }
+
+    /// Forgets events older than the feed keeps (30 days).
+    pub async fn sweep_change_log(&self) -> Result<usize, HelpdeskError> {
+        self.changes
+            .sweep(crate::services::changes::RETENTION_DAYS)
+            .await
     }
 
     /// Deletes merges whose undo window has passed (the cloud's table expires them itself);

@@ -72,9 +72,16 @@ pub fn api_state(
             crate::services::limits::RateLimiter::new(s.clone()),
         ),
         portal: portal(s, mail, support),
+        changes: crate::services::changes::ChangeFeed::new(s.clone()),
         auth,
         links,
     }
+}
+
+/// The change log's writer over the store: the notifier (cloud) and `helpdesk serve` run it.
+pub fn change_logger(store: &Arc<dyn Store>) -> crate::services::changes::ChangeLogger {
+    let s = store;
+    crate::services::changes::ChangeLogger::new(s.clone(), s.clone(), s.clone(), s.clone())
 }
 
 /// Avatars: pictures kept in `pictures` (the mail bucket), direct uploads in `uploads`.
@@ -240,6 +247,7 @@ pub fn notifier(
 ) -> crate::lambda::due_work::DueWorkHandler {
     let runner = mail_runner(store, mailer, template);
     crate::lambda::due_work::DueWorkHandler::new("notifier", runner, Duration::ZERO)
+        .with_change_log(change_logger(store))
 }
 
 /// The jobs function: stream records of erasures, merges and migrations running; `margin` is

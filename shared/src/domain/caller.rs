@@ -37,7 +37,12 @@ pub struct Caller {
     pub manage_companies: bool,
     /// The display name their replies go out under (the token's `name` claim), if known.
     pub name: Option<String>,
+    /// Scopes of an integration's key or token (`changes:read`), beside or instead of a role.
+    pub scopes: BTreeSet<String>,
 }
+
+/// The scope that lets an integration read the change feed without any role.
+pub const CHANGES_READ: &str = "changes:read";
 
 impl Caller {
     pub fn new(
@@ -50,6 +55,23 @@ impl Caller {
             roles: roles.into_iter().collect(),
             manage_companies,
             name: None,
+            scopes: BTreeSet::new(),
+        }
+    }
+    /// The caller, holding these scopes too.
+    pub fn with_scopes(mut self, scopes: impl IntoIterator<Item = String>) -> Self {
+        self.scopes.extend(scopes);
+        self
+    }
+    /// Admins, and integrations holding `changes:read`, may read the change feed.
+    pub fn require_changes_read(&self) -> Result<(), HelpdeskError> {
+        if self.is_admin() || self.scopes.contains(CHANGES_READ) {
+            Ok(())
+        } else {
+            Err(HelpdeskError::forbidden(
+                None,
+                "the admin role or the changes:read scope is required",
+            ))
         }
     }
     /// The caller, with the display name their replies go out under.

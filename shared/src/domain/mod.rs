@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod email;
 pub mod erasure;
 pub mod error;
+pub mod events;
 pub mod export_job;
 pub mod field;
 pub mod history;

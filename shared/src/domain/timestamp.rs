@@ -57,6 +57,13 @@ impl Timestamp {
             .unwrap_or_default()
     }
 
+    /// Milliseconds since the Unix epoch (0 for a text that is no timestamp of ours).
+    pub fn unix_millis(&self) -> i64 {
+        time::PrimitiveDateTime::parse(&self.0, FORM)
+            .map(|at| (at.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+            .unwrap_or_default()
+    }
+
     /// Letters and digits only (`20261206T204953139Z`), for where punctuation may not go
     /// (SES message tags).
     pub fn compact(&self) -> String {

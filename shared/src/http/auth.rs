@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use lambda_http::request::RequestContext;
 
 use crate::domain::caller::Caller;
-use crate::domain::caller::Role;
+use crate::domain::caller::{CHANGES_READ, Role};
 use crate::domain::error::HelpdeskError;
 
 /// Turns a request's credentials into a [`Caller`].
@@ -21,6 +21,7 @@ pub struct JwtClaimsAuthenticator;
 
 const ROLE_CLAIMS: [&str; 3] = ["cognito:groups", "groups", "roles"];
 const MANAGE_COMPANIES: &str = "manage_companies";
+const CHANGES_READ_GROUP: &str = "changes_read";
 
 impl Authenticator for JwtClaimsAuthenticator {
     fn authenticate(&self, request: &http::request::Parts) -> Result<Caller, HelpdeskError> {
@@ -51,12 +52,25 @@ impl Authenticator for JwtClaimsAuthenticator {
         let manage = words
             .iter()
             .any(|w| w == MANAGE_COMPANIES || w.ends_with(&format!("/{MANAGE_COMPANIES}")));
+        // The scope arrives as an OAuth scope (`changes:read`, or `<resource server>/changes:read`
+        // for a client-credentials app) or as the Cognito group `changes_read`.
+        let scopes: Vec<String> = words
+            .iter()
+            .filter(|w| {
+                *w == CHANGES_READ
+                    || *w == CHANGES_READ_GROUP
+                    || w.ends_with(&format!("/{CHANGES_READ}"))
+            })
+            .map(|_| CHANGES_READ.to_string())
+            .collect();
         let name = claims.get("name").cloned().or_else(|| {
             let given = claims.get("given_name").map(String::as_str).unwrap_or("");
             let family = claims.get("family_name").map(String::as_str).unwrap_or("");
             Some(format!("{given} {family}").trim().to_string())
         });
-        Ok(Caller::new(subject.clone(), roles, manage).with_name(name))
+        Ok(Caller::new(subject.clone(), roles, manage)
+            .with_name(name)
+            .with_scopes(scopes))
     }
 }
 
@@ -68,6 +82,19 @@ fn claim_list(value: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// A key of integrations: no role, only scopes.
+const INTEGRATION: &str = "integration";
+
+/// `KEY` and the grant after it: the first `:` followed by a role (keys may hold `:`, and
+/// scopes such as `changes:read` do).
+fn split_grant(entry: &str) -> Option<(&str, &str)> {
+    entry.match_indices(':').find_map(|(at, _)| {
+        let (key, grant) = (&entry[..at], &entry[at + 1..]);
+        let first = grant.split(['+', '=']).next().unwrap_or_default().trim();
+        (first == INTEGRATION || Role::parse(first).is_some()).then_some((key, grant))
+    })
 }
 
 /// Local mode: `Authorization: Bearer KEY`, keys configured as `KEY:ROLE[+manage_companies],…`.
@@ -96,8 +123,7 @@ impl ApiKeyAuthenticator {
             .filter(|e| !e.is_empty())
             .enumerate()
         {
-            let (key, grant) = entry
-                .rsplit_once(':')
+            let (key, grant) = split_grant(entry)
                 .ok_or_else(|| format!("entry {} has no ':ROLE' part", index + 1))?;
             if key.len() < 16 {
                 return Err(format!(
@@ -111,22 +137,38 @@ impl ApiKeyAuthenticator {
                 None => (grant, None),
             };
             let mut parts = grant.split('+');
-            let role = parts
-                .next()
-                .and_then(Role::parse)
-                .ok_or_else(|| format!("entry {}: role must be admin or agent", index + 1))?;
+            let first = parts.next().unwrap_or_default().trim();
+            // `integration`: a key with no role, only the scopes that follow it.
+            let role = match first {
+                INTEGRATION => None,
+                _ => Some(Role::parse(first).ok_or_else(|| {
+                    format!(
+                        "entry {}: role must be admin, agent or integration",
+                        index + 1
+                    )
+                })?),
+            };
             let mut manage = false;
-            for extra in parts {
-                if extra.trim() == MANAGE_COMPANIES {
-                    manage = true;
-                } else {
-                    return Err(format!("entry {}: unknown permission '{extra}'", index + 1));
+            let mut scopes = Vec::new();
+            for extra in parts.map(str::trim) {
+                match extra {
+                    MANAGE_COMPANIES => manage = true,
+                    CHANGES_READ => scopes.push(extra.to_string()),
+                    _ => return Err(format!("entry {}: unknown permission '{extra}'", index + 1)),
                 }
+            }
+            if role.is_none() && scopes.is_empty() {
+                return Err(format!(
+                    "entry {}: an integration key needs a scope (+changes:read)",
+                    index + 1
+                ));
             }
             let label = format!("api-key-{}", index + 1);
             keys.insert(
                 key.to_string(),
-                Caller::new(label, [role], manage).with_name(name),
+                Caller::new(label, role, manage)
+                    .with_name(name)
+                    .with_scopes(scopes),
             );
         }
         if keys.is_empty() {
@@ -214,5 +256,31 @@ mod tests {
         assert!(ApiKeyAuthenticator::parse("short:admin").is_err());
         assert!(ApiKeyAuthenticator::parse("k1k1k1k1k1k1k1k1:boss").is_err());
         assert!(ApiKeyAuthenticator::parse("").is_err());
+    }
+
+    #[test]
+    fn integration_keys_hold_scopes_only() {
+        let auth =
+            ApiKeyAuthenticator::parse("sync:key:0123456789:integration+changes:read").unwrap();
+        let caller = auth.keys.get("sync:key:0123456789").unwrap();
+        assert!(caller.roles.is_empty());
+        assert!(caller.require_changes_read().is_ok());
+        assert!(caller.require_staff().is_err());
+        let admin = ApiKeyAuthenticator::parse("k1k1k1k1k1k1k1k1:admin").unwrap();
+        assert!(
+            admin
+                .keys
+                .values()
+                .all(|c| c.require_changes_read().is_ok())
+        );
+        let agent = ApiKeyAuthenticator::parse("k1k1k1k1k1k1k1k1:agent").unwrap();
+        assert!(
+            agent
+                .keys
+                .values()
+                .all(|c| c.require_changes_read().is_err())
+        );
+        assert!(ApiKeyAuthenticator::parse("k1k1k1k1k1k1k1k1:integration").is_err());
+        assert!(ApiKeyAuthenticator::parse("k1k1k1k1k1k1k1k1:integration+write:all").is_err());
     }
 }

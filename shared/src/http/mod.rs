@@ -3,6 +3,7 @@
 
 mod addresses;
 mod avatars;
+mod changes;
 mod companies;
 mod customers;
 mod export;
@@ -60,6 +61,7 @@ use crate::services::tickets::TicketService;
 use addresses::*;
 pub use avatars::AvatarImageView;
 use avatars::*;
+use changes::*;
 use companies::*;
 use customers::*;
 use export::*;
@@ -110,6 +112,7 @@ pub struct AppState {
     pub migrations: MigrationService,
     pub replies: ReplyService,
     pub portal: crate::services::portal::PortalService,
+    pub changes: crate::services::changes::ChangeFeed,
     pub auth: Arc<dyn Authenticator>,
     pub links: Links,
 }
@@ -158,6 +161,7 @@ substate! {
     MigrationService => migrations,
     ReplyService => replies,
     crate::services::portal::PortalService => portal,
+    crate::services::changes::ChangeFeed => changes,
 }
 
 impl FromRef<AppState> for Links {
@@ -231,6 +235,7 @@ route_table! { ROUTES, table_routes;
     "/inbound" => { get: list_inbound },
     "/inbound/{id}" => { get: get_inbound },
     "/migrations/{name}" => { get: get_migration, post: start_migration },
+    "/changes" => { get: list_changes },
     "/customers/{email}/portal-sessions" => { delete: revoke_portal_sessions },
     "/portal/sign-in" => { post: portal_sign_in },
     "/portal/sessions" => { post: open_portal_session },

@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::Problem;
 use super::{
-    addresses, avatars, companies, customers, export, exports, fields, history, imports, inbound,
-    merges, migrations, portal, privacy, tickets,
+    addresses, avatars, changes, companies, customers, export, exports, fields, history, imports,
+    inbound, merges, migrations, portal, privacy, tickets,
 };
 
 #[derive(OpenApi)]
@@ -80,6 +80,7 @@ use super::{
         exports::get_export,
         migrations::start_migration,
         migrations::get_migration,
+        changes::list_changes,
         portal::revoke_portal_sessions,
         portal::portal_sign_in,
         portal::open_portal_session,

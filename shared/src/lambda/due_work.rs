@@ -14,7 +14,7 @@ use crate::domain::error::HelpdeskError;
 use crate::ports::due::DueWork;
 use crate::services::due::{DueOutcome, DueWorkRunner};
 use crate::services::notifications::SendOutcome;
-use crate::store::dynamodb::stream::due_work;
+use crate::store::dynamodb::stream::{due_work, record_change};
 
 pub struct DueWorkHandler {
     /// The function's name in its log lines.
@@ -22,6 +22,8 @@ pub struct DueWorkHandler {
     runner: DueWorkRunner,
     /// Kept back from the invocation's deadline for a job's last checkpoint.
     margin: Duration,
+    /// The notifier also files every record's events in the change log.
+    changes: Option<crate::services::changes::ChangeLogger>,
 }
 
 impl DueWorkHandler {
@@ -30,7 +32,14 @@ impl DueWorkHandler {
             function,
             runner,
             margin,
+            changes: None,
         }
+    }
+
+    /// The handler, filing the events of every record it gets in the change log first.
+    pub fn with_change_log(mut self, changes: crate::services::changes::ChangeLogger) -> Self {
+        self.changes = Some(changes);
+        self
     }
 
     /// Answers `batchItemFailures` (the records to retry, by sequence number) and an outcome
@@ -47,6 +56,19 @@ impl DueWorkHandler {
         })?;
         let mut failures = Vec::new();
         let mut outcomes = Vec::new();
+        if let Some(changes) = &self.changes {
+            // All of the batch or none: a failure retries the batch from its first record,
+            // and filing events again files the same ids.
+            let records: Vec<_> = stream.records.iter().filter_map(record_change).collect();
+            if let Err(error) = changes.log(&records).await {
+                tracing::warn!(%error, "change log: will retry the batch");
+                let first = stream.records.first();
+                let sequence = first.and_then(|r| r.change.sequence_number.clone());
+                return Ok(json!({
+                    "batchItemFailures": [{ "itemIdentifier": sequence.unwrap_or_default() }],
+                }));
+            }
+        }
         // A batch often holds several checkpoints of one job: one run serves them all.
         let mut done: Vec<(DueWork, DueOutcome)> = Vec::new();
         for record in &stream.records {

@@ -244,6 +244,13 @@ pub trait HistoryStore: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Page<HistoryEntry>, StoreError>;
+    /// The entry of `record_id` at `key` ([`HistoryEntry::key`]), filed under the record itself
+    /// (a merge may have moved it since).
+    async fn get_history(
+        &self,
+        record_id: &str,
+        key: &str,
+    ) -> Result<Option<HistoryEntry>, StoreError>;
     /// Files `entry` in the history of `owner_id` (a merge moves entries between histories);
     /// filing it again changes nothing.
     async fn put_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
@@ -529,6 +536,7 @@ pub trait Store:
     + TicketStore
     + InboundStore
     + crate::ports::portal::PortalStore
+    + crate::ports::changes::ChangeLog
 {
 }
 
@@ -547,6 +555,7 @@ impl<T> Store for T where
         + TicketStore
         + InboundStore
         + crate::ports::portal::PortalStore
+        + crate::ports::changes::ChangeLog
 {
 }
 

@@ -3,6 +3,7 @@
 
 pub mod addresses;
 pub mod avatars;
+pub mod changes;
 pub mod companies;
 pub mod customers;
 pub mod due;

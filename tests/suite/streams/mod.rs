@@ -3,7 +3,7 @@
 //! and batch sizes), and the functions' real bootstraps run each batch through a local Lambda
 //! Runtime API, against dynoxide and moto (SES, S3) as they would against AWS.
 
-mod poller;
+pub(crate) mod poller;
 mod runtime;
 
 use std::sync::Arc;
@@ -31,7 +31,9 @@ impl Stack {
         let stream = StreamPoller::open(&client, &dynamo_endpoint(), &table).await;
         let objects = crate::support::s3_store().await;
         let bucket = objects.bucket().to_string();
-        let store = Arc::new(DynamoStore::new(client, table.clone()));
+        let store = Arc::new(
+            DynamoStore::new(client, table.clone()).with_feed_settle(std::time::Duration::ZERO),
+        );
         Stack {
             api: LambdaApi::new(store, objects),
             table,
@@ -75,6 +77,14 @@ fn mail_to(address: &str) -> Vec<String> {
 async fn welcome_sign_in_and_reply_mail_goes_out_from_real_stream_records() {
     let mut stack = Stack::new().await;
     let domain = verified_domain().await;
+    // Replies go out from the support address (the default one): SES must accept it too, not
+    // only when another test happened to verify it first.
+    ses_client()
+        .create_email_identity()
+        .email_identity("helpdesk.test")
+        .send()
+        .await
+        .expect("moto accepts CreateEmailIdentity");
     let mut env = stack.env();
     env.push(("WELCOME_SENDER", format!("Support <help@{domain}>")));
     env.push(("PORTAL_URL", "https://help.example.test".into()));
@@ -92,7 +102,7 @@ async fn welcome_sign_in_and_reply_mail_goes_out_from_real_stream_records() {
         )
         .await;
     assert_eq!(created["welcome"]["status"], "pending");
-    assert_eq!(stack.stream.deliver(&mapping, &notifier).await, 1);
+    assert!(stack.stream.deliver(&mapping, &notifier).await >= 1);
     let customer = stack.api.get(As::Agent, &format!("/customers/{ann}")).await;
     assert_eq!(
         customer.body["welcome"]["status"], "sent",
@@ -100,11 +110,10 @@ async fn welcome_sign_in_and_reply_mail_goes_out_from_real_stream_records() {
         customer.body
     );
     assert_eq!(mail_to(&ann).len(), 1);
-    assert_eq!(
-        stack.stream.deliver(&mapping, &notifier).await,
-        0,
-        "the notifier's own writes pass no filter"
-    );
+    // The notifier's own writes (the welcome's claim and its sending) come back to it, for
+    // the change log, and send nothing again.
+    stack.stream.deliver(&mapping, &notifier).await;
+    assert_eq!(mail_to(&ann).len(), 1, "the welcome email went once");
 
     // A sign-in code: the request item passes the filter, the code is mailed.
     let asked = stack
@@ -118,7 +127,7 @@ async fn welcome_sign_in_and_reply_mail_goes_out_from_real_stream_records() {
         )
         .await;
     assert_eq!(asked.status, 202, "{}", asked.body);
-    assert_eq!(stack.stream.deliver(&mapping, &notifier).await, 1);
+    assert!(stack.stream.deliver(&mapping, &notifier).await >= 1);
     let sent = mail_to(&ann);
     assert_eq!(sent.len(), 2);
     let code: String = sent[1]
@@ -164,7 +173,7 @@ async fn welcome_sign_in_and_reply_mail_goes_out_from_real_stream_records() {
         )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.body);
-    assert_eq!(stack.stream.deliver(&mapping, &notifier).await, 1);
+    assert!(stack.stream.deliver(&mapping, &notifier).await >= 1);
     let sent = mail_to(&ann);
     assert_eq!(sent.len(), 3);
     assert!(sent[2].contains("Unplug it"), "{}", sent[2]);
@@ -177,6 +186,29 @@ async fn welcome_sign_in_and_reply_mail_goes_out_from_real_stream_records() {
         .collect();
     assert_eq!(delivered.len(), 1, "{}", thread.body);
     assert_eq!(delivered[0]["status"], "sent", "{}", thread.body);
+
+    // The same records made the change log: the feed tells the story in order.
+    stack.stream.deliver(&mapping, &notifier).await;
+    let feed = stack.api.get(As::Admin, "/changes").await;
+    assert_eq!(feed.status, 200, "{}", feed.body);
+    let types: Vec<&str> = feed.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for wanted in [
+        "customer.created",
+        "ticket.created",
+        "ticket.message.received",
+        "ticket.message.sent",
+    ] {
+        assert!(types.contains(&wanted), "{wanted} in {types:?}");
+    }
+    let created = &feed.body["events"][0];
+    assert_eq!(created["type"], "customer.created", "{}", feed.body);
+    assert_eq!(created["entity"]["email"], ann.as_str());
+    assert_eq!(created["data"]["first_name"], "Ann");
 }
 
 /// Delivers the stream to the jobs function until `path` answers a finished status (the

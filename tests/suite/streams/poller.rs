@@ -63,15 +63,21 @@ fn matches(pattern: &Value, value: &Value) -> bool {
         Value::Object(fields) => fields
             .iter()
             .all(|(name, inner)| value.get(name).is_some_and(|v| matches(inner, v))),
-        Value::Array(allowed) => {
-            allowed.iter().all(|a| {
+        Value::Array(allowed) => allowed.iter().any(|a| match a {
+            // A content filter: only `prefix` is used by the template.
+            Value::Object(filter) => {
+                let prefix = filter.get("prefix").and_then(Value::as_str);
                 assert!(
-                    !a.is_object(),
-                    "content filters ({a}) are not read by this poller: extend it"
+                    prefix.is_some() && filter.len() == 1,
+                    "content filters other than prefix ({a}) are not read by this poller: extend it"
                 );
-                true
-            }) && allowed.contains(value)
-        }
+                value
+                    .as_str()
+                    .zip(prefix)
+                    .is_some_and(|(v, p)| v.starts_with(p))
+            }
+            scalar => scalar == value,
+        }),
         other => panic!("a pattern leaf must be a list of values, not {other}"),
     }
 }

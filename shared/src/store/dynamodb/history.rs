@@ -34,6 +34,17 @@ impl HistoryStore for DynamoStore {
         self.put_if_absent(item).await
     }
 
+    async fn get_history(
+        &self,
+        record_id: &str,
+        key: &str,
+    ) -> Result<Option<HistoryEntry>, StoreError> {
+        self.get(history_pk(record_id), key)
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
     async fn delete_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
         self.delete_keys(vec![(history_pk(owner_id), entry.key())])
             .await

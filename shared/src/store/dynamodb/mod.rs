@@ -18,6 +18,7 @@
 //! domain that have no company (for domain back-fill) are a filtered read of `listing`.
 
 mod bulk;
+mod changes;
 mod companies;
 mod customers;
 mod deletes;
@@ -96,6 +97,8 @@ pub struct DynamoStore {
     /// How bulk writes create new items: batched PartiQL `INSERT`s, or one conditional
     /// `PutItem` each (the measured baseline, and engines without PartiQL).
     inserts: BulkInserts,
+    /// How far behind now the change feed reads ([`changes`]).
+    feed_settle: std::time::Duration,
 }
 
 /// How `write_customers` creates new single-item customers.
@@ -172,7 +175,14 @@ impl DynamoStore {
             table: table.into(),
             pacer: Arc::default(),
             inserts: BulkInserts::default(),
+            feed_settle: changes::settle_from_env(),
         }
+    }
+
+    /// This store's change feed reading up to `settle` before now (tests read at once).
+    pub fn with_feed_settle(mut self, settle: std::time::Duration) -> Self {
+        self.feed_settle = settle;
+        self
     }
 
     /// This store creating new items in bulk as `inserts` says.
@@ -190,6 +200,7 @@ impl DynamoStore {
             table,
             pacer: Arc::default(),
             inserts: BulkInserts::default(),
+            feed_settle: changes::settle_from_env(),
         })
     }
 

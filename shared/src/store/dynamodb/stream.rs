@@ -58,3 +58,49 @@ pub fn due_work(record: &EventRecord) -> Option<DueWork> {
         _ => None,
     }
 }
+
+/// A record's document in a stream image, if it has one that parses.
+fn doc_in<T: serde::de::DeserializeOwned>(image: &serde_dynamo::Item) -> Option<T> {
+    match image.get("doc") {
+        Some(AttributeValue::B(json)) => serde_json::from_slice(json).ok(),
+        Some(AttributeValue::S(json)) => serde_json::from_str(json).ok(),
+        _ => None,
+    }
+}
+
+/// The change of a record the change log follows (customer, company, ticket, message, import,
+/// erasure, merge), from a stream record's keys and images; `None` for any other item (claims,
+/// aliases, index items, the log's own items). The template's filter on the notifier passes
+/// exactly these key shapes.
+pub fn record_change(record: &EventRecord) -> Option<crate::domain::events::RecordChange> {
+    use crate::domain::events::RecordChange as Change;
+    let keys = &record.change.keys;
+    let (old, new) = (&record.change.old_image, &record.change.new_image);
+    let pk = string(keys, "pk")?;
+    let sk = string(keys, "sk")?;
+    let kind = string(new, "kind").or_else(|| string(old, "kind"));
+    let single = sk == super::keys::SINGLE;
+    macro_rules! pair {
+        ($variant:ident) => {
+            Change::$variant(doc_in(old), doc_in(new))
+        };
+    }
+    let change = if pk.starts_with("EMAIL#") && kind == Some("customer") {
+        pair!(Customer)
+    } else if pk.starts_with("COMPANY#") && single {
+        pair!(Company)
+    } else if pk.starts_with("TICKET#") && single {
+        pair!(Ticket)
+    } else if pk.starts_with("TICKET#") && sk.starts_with(super::keys::MESSAGE_SK) {
+        pair!(Message)
+    } else if pk.starts_with("IMPORT#") && single {
+        pair!(Import)
+    } else if pk.starts_with("ERASURE#") && single {
+        pair!(Erasure)
+    } else if pk.starts_with("MERGE#") && single {
+        pair!(Merge)
+    } else {
+        return None;
+    };
+    Some(change)
+}

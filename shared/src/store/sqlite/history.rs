@@ -39,6 +39,22 @@ impl HistoryStore for SqliteStore {
         .await
     }
 
+    async fn get_history(
+        &self,
+        record_id: &str,
+        key: &str,
+    ) -> Result<Option<HistoryEntry>, StoreError> {
+        let (record, key) = (record_id.to_string(), key.to_string());
+        self.with(move |connection| {
+            read_doc(
+                connection,
+                "SELECT doc FROM history WHERE record_id = ?1 AND sort_key = ?2",
+                params![record, key],
+            )
+        })
+        .await
+    }
+
     async fn delete_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError> {
         let (owner, key) = (owner_id.to_string(), entry.key());
         self.write(move |tx| {

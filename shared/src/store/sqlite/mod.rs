@@ -3,6 +3,7 @@
 //! Every write runs in an immediate transaction on one connection, so writers are serialised and
 //! a uniqueness or version check and its write can never interleave with another writer.
 
+mod changes;
 mod companies;
 mod connection;
 mod customers;

@@ -340,6 +340,8 @@ impl SqliteStore {
             super::portal::fill_portal_entries(&tx)?;
         }
         tx.execute_batch(SCHEMA).map_err(unavailable)?;
+        tx.execute_batch(&super::changes::change_schema())
+            .map_err(unavailable)?;
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(unavailable)?;
         // Keys a bulk write left in the backlog before the process stopped.
