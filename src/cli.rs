@@ -42,7 +42,9 @@ pub enum Command {
                       once; it keeps working beside HELPDESK_API_KEYS until the file is deleted.\n\n\
                       Mail: replies go out from SUPPORT_ADDRESS (\"Name <address>\"), welcome \
                       emails from WELCOME_SENDER, with WELCOME_SUBJECT and WELCOME_BODY; \
-                      through --smtp-url when set. --imap-url fetches the support mailbox.",
+                      through --smtp-url when set. --imap-url fetches the support mailbox.\n\n\
+                      Events: every change is in the change feed (GET /changes) and posted, \
+                      signed, to the webhooks admins register (POST /webhooks).",
         after_help = "Examples:\n  \
             helpdesk serve\n  \
             helpdesk serve --listen 0.0.0.0:8080 --public-url https://help.example.com\n  \
@@ -168,6 +170,10 @@ pub struct ServeArgs {
     /// With single sign-on: a token for an address without a customer creates the customer.
     #[arg(long, env = "HELPDESK_PORTAL_SSO_CREATE_CUSTOMERS")]
     pub portal_sso_create_customers: bool,
+    /// Let webhooks (POST /webhooks) reach loopback and private addresses, such as a service
+    /// on this machine; off, so that a webhook cannot be pointed at internal services.
+    #[arg(long, env = "HELPDESK_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
     #[command(flatten)]
     pub mail: MailArgs,
 }

@@ -309,7 +309,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         args.portal_sso_create_customers,
     )?;
     let mail = args.mail.options().connections(data.outbox())?;
-    let app = data.app_sending_with(portal.then_some(public_url.as_str()), mail.mailer.clone())?;
+    let app = data
+        .app_sending_with(portal.then_some(public_url.as_str()), mail.mailer.clone())?
+        .allowing_private_webhooks(args.allow_private_webhooks);
     let router = helpdesk::local::router(
         data.clone(),
         &app,
@@ -327,6 +329,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         tokio::spawn(fetch);
     }
     tokio::spawn(helpdesk::local::log_changes(app.clone()));
+    tokio::spawn(helpdesk::local::deliver_webhooks(app.clone()));
     tokio::spawn(helpdesk::local::watch_folders(data.clone(), app, uploaded));
     println!("{keys_in_use}");
     println!(

@@ -20,6 +20,7 @@ pub mod mail;
 mod routes;
 mod server;
 mod watch;
+mod webhooks;
 
 pub use export::parse_since;
 pub use imports::IMPORTS_DIR;
@@ -27,6 +28,7 @@ pub use inbox::INBOX_DIR;
 pub use routes::{LOCAL_ROUTES, MAX_UPLOAD_BYTES, PortalOptions, router};
 pub use server::{Limits, serve};
 pub use watch::{log_changes, watch_folders};
+pub use webhooks::deliver_webhooks;
 
 pub const DATABASE_FILE: &str = "helpdesk.db";
 pub const ADMIN_KEY_FILE: &str = "admin.key";

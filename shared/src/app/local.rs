@@ -32,12 +32,15 @@ pub struct Local {
     /// The change log's writer, and the queue the database fills with each change.
     changes: crate::services::changes::ChangeLogger,
     queue: Arc<dyn crate::ports::changes::ChangeQueue>,
+    /// Webhooks and their outbox.
+    webhooks: crate::services::webhooks::WebhookService,
 }
 
 /// Local mode over `store` and the data `folder` (its objects: uploads, raw mail, reports).
 pub fn local(store: Arc<SqliteStore>, folder: Arc<FolderStore>, mail: LocalMail) -> Local {
     let due: Arc<dyn DueWorkSource> = store.clone();
     let queue: Arc<dyn crate::ports::changes::ChangeQueue> = store.clone();
+    let webhooks = crate::services::webhooks::WebhookService::new(store.clone(), false);
     let store: Arc<dyn Store> = store;
     let objects: Arc<dyn ObjectStore> = folder.clone();
     let runner = local_runner(&store, objects.clone(), mail.mailer, mail.welcome);
@@ -45,6 +48,7 @@ pub fn local(store: Arc<SqliteStore>, folder: Arc<FolderStore>, mail: LocalMail)
         inbound: inbound(&store, objects),
         changes: change_logger(&store),
         queue,
+        webhooks,
         store,
         folder,
         support: mail.support,
@@ -82,14 +86,33 @@ impl Local {
         links: crate::http::Links,
     ) -> crate::http::AppState {
         let folder: Arc<dyn ObjectStore> = self.folder.clone();
-        api_state(
+        let mut state = api_state(
             &self.store,
             folder.clone(),
             folder,
             self.support.clone(),
             auth,
             links,
-        )
+        );
+        state.webhooks = Some(self.webhooks.clone());
+        state
+    }
+
+    /// This app with webhooks to loopback and private addresses allowed
+    /// (`--allow-private-webhooks`).
+    pub fn allowing_private_webhooks(mut self, allow: bool) -> Self {
+        self.webhooks.allow_private = allow;
+        self
+    }
+
+    /// The webhooks, for their delivery loop.
+    pub fn webhooks(&self) -> &crate::services::webhooks::WebhookService {
+        &self.webhooks
+    }
+
+    /// The custom field definitions, for views built outside a request (webhook bodies).
+    pub async fn field_set(&self) -> Result<crate::domain::field::FieldSet, HelpdeskError> {
+        customers(&self.store).field_set().await
     }
 
     /// Turns the changes queued since the last call into events in the change log (the cloud's

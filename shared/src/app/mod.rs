@@ -73,6 +73,7 @@ pub fn api_state(
         ),
         portal: portal(s, mail, support),
         changes: crate::services::changes::ChangeFeed::new(s.clone()),
+        webhooks: None,
         auth,
         links,
     }

@@ -34,3 +34,4 @@ pub mod ticket_import;
 pub mod timestamp;
 pub mod validation;
 pub mod versioned;
+pub mod webhook;

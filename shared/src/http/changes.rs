@@ -193,3 +193,9 @@ fn data_view(event: &Event, fields: &FieldSet, viewer: &Caller) -> Option<Value>
     };
     view.ok()
 }
+
+/// An event's JSON as webhooks post it: the feed's envelope, records as an agent sees them.
+pub fn event_json(event: &Event, fields: &FieldSet) -> Vec<u8> {
+    let viewer = Caller::new("webhooks", [Role::Agent], false);
+    serde_json::to_vec(&EventView::new(event, fields, &viewer)).unwrap_or_default()
+}

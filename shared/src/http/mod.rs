@@ -23,6 +23,7 @@ mod portal_views;
 mod privacy;
 mod problem;
 mod tickets;
+mod webhooks;
 
 pub mod auth;
 pub mod openapi;
@@ -61,6 +62,7 @@ use crate::services::tickets::TicketService;
 use addresses::*;
 pub use avatars::AvatarImageView;
 use avatars::*;
+pub use changes::event_json;
 use changes::*;
 use companies::*;
 use customers::*;
@@ -84,6 +86,7 @@ use privacy::*;
 pub use problem::ApiError;
 use problem::*;
 use tickets::*;
+use webhooks::*;
 
 /// Request bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -113,6 +116,8 @@ pub struct AppState {
     pub replies: ReplyService,
     pub portal: crate::services::portal::PortalService,
     pub changes: crate::services::changes::ChangeFeed,
+    /// Local mode's webhooks (`None` in the cloud, which uses EventBridge).
+    pub webhooks: Option<crate::services::webhooks::WebhookService>,
     pub auth: Arc<dyn Authenticator>,
     pub links: Links,
 }
@@ -162,6 +167,7 @@ substate! {
     ReplyService => replies,
     crate::services::portal::PortalService => portal,
     crate::services::changes::ChangeFeed => changes,
+    Option<crate::services::webhooks::WebhookService> => webhooks,
 }
 
 impl FromRef<AppState> for Links {
@@ -236,6 +242,9 @@ route_table! { ROUTES, table_routes;
     "/inbound/{id}" => { get: get_inbound },
     "/migrations/{name}" => { get: get_migration, post: start_migration },
     "/changes" => { get: list_changes },
+    "/webhooks" => { post: create_webhook, get: list_webhooks },
+    "/webhooks/{id}" => { get: get_webhook, delete: delete_webhook },
+    "/webhooks/{id}/replay" => { post: replay_webhook },
     "/customers/{email}/portal-sessions" => { delete: revoke_portal_sessions },
     "/portal/sign-in" => { post: portal_sign_in },
     "/portal/sessions" => { post: open_portal_session },

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 use super::problem::Problem;
 use super::{
     addresses, avatars, changes, companies, customers, export, exports, fields, history, imports,
-    inbound, merges, migrations, portal, privacy, tickets,
+    inbound, merges, migrations, portal, privacy, tickets, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -81,6 +81,11 @@ use super::{
         migrations::start_migration,
         migrations::get_migration,
         changes::list_changes,
+        webhooks::create_webhook,
+        webhooks::list_webhooks,
+        webhooks::get_webhook,
+        webhooks::delete_webhook,
+        webhooks::replay_webhook,
         portal::revoke_portal_sessions,
         portal::portal_sign_in,
         portal::open_portal_session,
@@ -260,6 +265,20 @@ fn add_local_routes(doc: &mut utoipa::openapi::OpenApi) {
     doc.paths
         .paths
         .insert("/status".into(), PathItem::new(HttpMethod::Get, status));
+    // Webhooks are local mode's; the cloud delivers events through EventBridge.
+    for (_, item) in doc
+        .paths
+        .paths
+        .iter_mut()
+        .filter(|(path, _)| path.starts_with("/webhooks"))
+    {
+        for operation in [&mut item.get, &mut item.post, &mut item.delete]
+            .into_iter()
+            .flatten()
+        {
+            operation.extensions = Some(local_only());
+        }
+    }
 }
 
 /// The description as JSON, generated once per process.

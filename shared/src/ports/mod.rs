@@ -8,3 +8,4 @@ pub mod objects;
 pub mod page;
 pub mod portal;
 pub mod store;
+pub mod webhooks;

@@ -23,3 +23,4 @@ pub mod privacy;
 pub mod replies;
 pub mod retry;
 pub mod tickets;
+pub mod webhooks;

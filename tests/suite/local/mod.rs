@@ -179,3 +179,4 @@ mod export;
 mod folders;
 mod keys;
 mod mail;
+mod webhooks;

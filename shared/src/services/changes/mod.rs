@@ -7,6 +7,7 @@
 mod feed;
 mod logger;
 
+pub(crate) use feed::decode_cursor;
 pub use feed::{ChangeFeed, FeedPage, FeedQuery, MAX_PAGE};
 pub use logger::ChangeLogger;
 

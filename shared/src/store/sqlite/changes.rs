@@ -34,12 +34,28 @@ pub(super) fn change_schema() -> String {
          CREATE TABLE IF NOT EXISTS change_log (
              seq       INTEGER PRIMARY KEY AUTOINCREMENT,
              event_id  TEXT NOT NULL,
+             kind      TEXT NOT NULL,
              owner     TEXT NOT NULL,
              logged_at TEXT NOT NULL,
              doc       TEXT NOT NULL
          );
          CREATE INDEX IF NOT EXISTS change_log_owner ON change_log(owner);
-         CREATE INDEX IF NOT EXISTS change_log_time ON change_log(logged_at);",
+         CREATE INDEX IF NOT EXISTS change_log_time ON change_log(logged_at);
+         CREATE TABLE IF NOT EXISTS webhooks (
+             id      TEXT PRIMARY KEY,
+             version INTEGER NOT NULL,
+             doc     TEXT NOT NULL
+         );
+         -- Deliveries waiting, written with their events (webhooks.rs).
+         CREATE TABLE IF NOT EXISTS webhook_outbox (
+             id               INTEGER PRIMARY KEY AUTOINCREMENT,
+             webhook_id       TEXT NOT NULL,
+             event_seq        INTEGER NOT NULL,
+             attempts         INTEGER NOT NULL DEFAULT 0,
+             first_attempt_at TEXT,
+             next_at          TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS webhook_outbox_hook ON webhook_outbox(webhook_id, id);",
     );
     for (table, kind) in TRACKED_TABLES {
         sql.push_str(&format!(
@@ -80,14 +96,27 @@ fn record_change(
     }))
 }
 
+/// Files `events`, and queues each for the webhooks that want it, in the caller's transaction.
 fn insert_events(tx: &Connection, events: &[Event]) -> Result<(), StoreError> {
     let logged_at = Timestamp::now().to_string();
+    let hooks = super::webhooks::active_webhooks(tx)?;
     for event in events {
         exec(
             tx,
-            "INSERT INTO change_log (event_id, owner, logged_at, doc) VALUES (?1, ?2, ?3, ?4)",
-            params![event.id, event.owner, logged_at, to_doc(event)?],
+            "INSERT INTO change_log (event_id, kind, owner, logged_at, doc)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                event.id,
+                event.kind.name(),
+                event.owner,
+                logged_at,
+                to_doc(event)?
+            ],
         )?;
+        let seq = tx.last_insert_rowid();
+        for hook in hooks.iter().filter(|h| h.wants(event.kind)) {
+            super::webhooks::queue_delivery(tx, &hook.id, seq, &logged_at)?;
+        }
     }
     Ok(())
 }

@@ -20,6 +20,7 @@ mod migrations;
 mod portal;
 mod schema;
 mod tickets;
+mod webhooks;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
