@@ -4,7 +4,7 @@
 //! 2. [`ports`]: what the services need from the outside world, a trait per aggregate.
 //! 3. [`services`]: the capabilities (customers, companies, fields, imports, inbound mail,
 //!    tickets, notifications) over the ports.
-//! 4. Adapters ([`store`], [`objects`], [`mail`]) and the edges ([`http`], [`lambda`],
+//! 4. Adapters ([`store`], [`objects`], [`mail`], [`publish`]) and the edges ([`http`], [`lambda`],
 //!    [`telemetry`]).
 //! 5. [`app`]: the wiring, one constructor per entry point.
 //!
@@ -23,6 +23,7 @@ pub mod lambda;
 pub mod mail;
 pub mod objects;
 pub mod ports;
+pub mod publish;
 pub mod services;
 pub mod store;
 pub mod telemetry;

@@ -54,7 +54,7 @@ impl Rig {
             body: "Hello {{first_name}} {{last_name}} ({{email}})".into(),
             portal_url: None,
         };
-        let handler = app::notifier(&api.store, mailer, template);
+        let handler = app::notifier(&api.store, mailer, template, None);
         let rig = Rig {
             api,
             table,
@@ -327,7 +327,7 @@ async fn welcomes_are_sent_once_through_a_failing_dynamodb() {
     let api = crate::support::api_on_table(&proxy.endpoint(), &table, "welcome-faults");
     let mailer = Arc::new(SesMailer::new(ses_client()));
     let template = WelcomeTemplate::with_sender(format!("help@{domain}"));
-    let handler = app::notifier(&api.store, mailer, template);
+    let handler = app::notifier(&api.store, mailer, template, None);
     let rig = Rig {
         api,
         table,

@@ -1,6 +1,6 @@
-//! The notifier Lambda: DynamoDB stream records of customers whose welcome email is due and of
-//! agents' replies queued (the event source mapping filters on `welcome_status` and
-//! `delivery_status`) send them through SES, once each.
+//! The notifier Lambda: the table's stream. Each record's events go into the change log and on
+//! to the stack's EventBridge bus; the welcome emails and replies it shows due go out through
+//! SES, once each.
 
 use std::sync::Arc;
 
@@ -35,7 +35,12 @@ async fn main() -> Result<(), Error> {
         .ok()
         .filter(|u| !u.trim().is_empty());
     let template = WelcomeTemplate::from_env()?.with_portal(portal);
-    let handler = app::notifier(&store, Arc::new(mailer), template);
+    // The stack's event bus: every filed event is published there (off when unset).
+    let events = std::env::var("EVENT_BUS_NAME")
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+        .map(|bus| app::event_bridge(config, &store, bus));
+    let handler = app::notifier(&store, Arc::new(mailer), template, events);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         handler.handle(event).await

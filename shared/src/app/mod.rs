@@ -79,6 +79,20 @@ pub fn api_state(
     }
 }
 
+/// Events to the EventBridge bus `bus`, rendered with the store's field definitions.
+#[cfg(feature = "notifier")]
+pub fn event_bridge(
+    config: &aws_types::SdkConfig,
+    store: &Arc<dyn Store>,
+    bus: String,
+) -> Arc<dyn crate::ports::changes::EventSink> {
+    Arc::new(crate::publish::eventbridge::EventBridgeSink::new(
+        aws_sdk_eventbridge::Client::new(config),
+        bus,
+        store.clone(),
+    ))
+}
+
 /// The change log's writer over the store: the notifier (cloud) and `helpdesk serve` run it.
 pub fn change_logger(store: &Arc<dyn Store>) -> crate::services::changes::ChangeLogger {
     let s = store;
@@ -239,16 +253,22 @@ pub fn exports(
     )
 }
 
-/// The notifier function: stream records of welcome emails due and replies queued.
+/// The notifier function: the table's stream into the change log (its events on to `events`,
+/// EventBridge, when given), and the welcome emails and replies it shows due.
 #[cfg(feature = "notifier")]
 pub fn notifier(
     store: &Arc<dyn Store>,
     mailer: Arc<dyn Mailer>,
     template: WelcomeTemplate,
+    events: Option<Arc<dyn crate::ports::changes::EventSink>>,
 ) -> crate::lambda::due_work::DueWorkHandler {
     let runner = mail_runner(store, mailer, template);
+    let mut logger = change_logger(store);
+    if let Some(sink) = events {
+        logger = logger.with_sink(sink);
+    }
     crate::lambda::due_work::DueWorkHandler::new("notifier", runner, Duration::ZERO)
-        .with_change_log(change_logger(store))
+        .with_change_log(logger)
 }
 
 /// The jobs function: stream records of erasures, merges and migrations running; `margin` is

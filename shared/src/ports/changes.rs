@@ -55,3 +55,11 @@ pub trait ChangeQueue: Send + Sync {
     /// Files `events` and takes the changes up to `through` off the queue, all or nothing.
     async fn log_queued(&self, through: i64, events: &[Event]) -> Result<(), StoreError>;
 }
+
+/// Where logged events go on to (EventBridge in the cloud).
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Hands every one of `events` on, or fails; on failure, what went is sent again later
+    /// with the same ids.
+    async fn publish(&self, events: &[Event]) -> Result<(), crate::domain::error::HelpdeskError>;
+}

@@ -65,7 +65,7 @@ impl Desk {
                     )
                     .await;
                     let handler =
-                        app::notifier(&self.api.store, self.mailer.clone(), template.clone());
+                        app::notifier(&self.api.store, self.mailer.clone(), template.clone(), None);
                     let event = lambda_runtime::LambdaEvent::new(
                         json!({"Records": [record]}),
                         lambda_runtime::Context::default(),

@@ -89,7 +89,7 @@ impl Desk {
                 });
                 let mailer: Arc<dyn Mailer> = recorder.clone();
                 let template = WelcomeTemplate::with_sender("support@helpdesk.test".into());
-                let handler = Box::new(app::notifier(&api.store, mailer.clone(), template));
+                let handler = Box::new(app::notifier(&api.store, mailer.clone(), template, None));
                 let wire = Wire::Cloud {
                     recorder,
                     handler,

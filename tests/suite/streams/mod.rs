@@ -85,7 +85,9 @@ async fn welcome_sign_in_and_reply_mail_goes_out_from_real_stream_records() {
         .send()
         .await
         .expect("moto accepts CreateEmailIdentity");
+    let events = EventsOnMoto::new().await;
     let mut env = stack.env();
+    env.push(("EVENT_BUS_NAME", events.bus.clone()));
     env.push(("WELCOME_SENDER", format!("Support <help@{domain}>")));
     env.push(("PORTAL_URL", "https://help.example.test".into()));
     let notifier = Function::start("notifier", &env).await;
@@ -209,6 +211,128 @@ async fn welcome_sign_in_and_reply_mail_goes_out_from_real_stream_records() {
     assert_eq!(created["type"], "customer.created", "{}", feed.body);
     assert_eq!(created["entity"]["email"], ann.as_str());
     assert_eq!(created["data"]["first_name"], "Ann");
+
+    // And every one of them on the stack's event bus (moto's EventBridge, a rule to a queue),
+    // with the feed's envelope as its detail.
+    let published = events.received().await;
+    let feed_ids: Vec<&str> = feed.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    for id in &feed_ids {
+        let found = published.iter().find(|e| e["detail"]["id"] == *id);
+        let found = found.unwrap_or_else(|| panic!("{id} on the bus: {published:#?}"));
+        assert_eq!(found["source"], "helpdesk");
+        assert_eq!(found["detail-type"], found["detail"]["type"]);
+    }
+    let on_bus = published
+        .iter()
+        .find(|e| e["detail-type"] == "customer.created")
+        .expect("customer.created on the bus");
+    assert_eq!(on_bus["detail"]["data"]["first_name"], "Ann");
+}
+
+/// An event bus on moto with a rule that sends every helpdesk event to a queue, read back
+/// over SQS's JSON protocol.
+struct EventsOnMoto {
+    bus: String,
+    queue_url: String,
+}
+
+impl EventsOnMoto {
+    async fn new() -> EventsOnMoto {
+        let name = format!("helpdesk-{}", uuid::Uuid::new_v4().simple());
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+            .endpoint_url(moto_endpoint())
+            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .build();
+        let client = aws_sdk_eventbridge::Client::from_conf(config);
+        client
+            .create_event_bus()
+            .name(&name)
+            .send()
+            .await
+            .expect("moto makes the bus");
+        let (status, made) = sqs("CreateQueue", json!({ "QueueName": name })).await;
+        assert_eq!(status, 200, "{made}");
+        let queue_url = made["QueueUrl"].as_str().expect("QueueUrl").to_string();
+        let (_, attributes) = sqs(
+            "GetQueueAttributes",
+            json!({"QueueUrl": queue_url, "AttributeNames": ["QueueArn"]}),
+        )
+        .await;
+        let arn = attributes["Attributes"]["QueueArn"]
+            .as_str()
+            .expect("QueueArn");
+        client
+            .put_rule()
+            .name("all")
+            .event_bus_name(&name)
+            .event_pattern(r#"{"source": ["helpdesk"]}"#)
+            .send()
+            .await
+            .expect("moto takes the rule");
+        let target = aws_sdk_eventbridge::types::Target::builder()
+            .id("queue")
+            .arn(arn)
+            .build()
+            .unwrap();
+        client
+            .put_targets()
+            .rule("all")
+            .event_bus_name(&name)
+            .targets(target)
+            .send()
+            .await
+            .expect("moto takes the target");
+        EventsOnMoto {
+            bus: name,
+            queue_url,
+        }
+    }
+
+    /// Every event the queue got so far, as EventBridge wrote them.
+    async fn received(&self) -> Vec<Value> {
+        let mut events = Vec::new();
+        for _ in 0..100 {
+            let (_, got) = sqs(
+                "ReceiveMessage",
+                json!({"QueueUrl": self.queue_url, "MaxNumberOfMessages": 10}),
+            )
+            .await;
+            let messages = got["Messages"].as_array().cloned().unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for message in messages {
+                let body = message["Body"].as_str().unwrap_or_default();
+                events.push(serde_json::from_str(body).expect("an event"));
+                sqs(
+                    "DeleteMessage",
+                    json!({"QueueUrl": self.queue_url, "ReceiptHandle": message["ReceiptHandle"]}),
+                )
+                .await;
+            }
+        }
+        events
+    }
+}
+
+async fn sqs(operation: &str, body: Value) -> (u16, Value) {
+    let (status, text) = poller::post_json_to(
+        &moto_endpoint(),
+        "sqs",
+        &format!("AmazonSQS.{operation}"),
+        &body.to_string(),
+    )
+    .await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// Delivers the stream to the jobs function until `path` answers a finished status (the

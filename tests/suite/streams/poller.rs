@@ -226,6 +226,16 @@ impl StreamPoller {
 /// One DynamoDB Streams request over plain HTTP (dynoxide checks that a signature is present,
 /// not what it says).
 async fn post_json(endpoint: &str, target: &str, body: &str) -> (u16, String) {
+    post_json_to(endpoint, "dynamodb", target, body).await
+}
+
+/// One JSON-protocol AWS request to `service` (its credential scope, which moto routes by).
+pub(crate) async fn post_json_to(
+    endpoint: &str,
+    service: &str,
+    target: &str,
+    body: &str,
+) -> (u16, String) {
     let host = endpoint
         .strip_prefix("http://")
         .expect("an http:// endpoint");
@@ -234,7 +244,7 @@ async fn post_json(endpoint: &str, target: &str, body: &str) -> (u16, String) {
         "POST / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
          Content-Type: application/x-amz-json-1.0\r\nX-Amz-Target: {target}\r\n\
          X-Amz-Date: 20261207T000000Z\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=test/20261207/us-east-1/{service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=0\r\n\
          Content-Length: {}\r\n\r\n{body}",
         body.len()
     );

@@ -6,7 +6,7 @@ use crate::domain::error::HelpdeskError;
 use crate::domain::events::{Event, RecordChange, events_of};
 use crate::domain::merge::MergeStatus;
 use crate::domain::timestamp::Timestamp;
-use crate::ports::changes::{ChangeLog, ChangeQueue};
+use crate::ports::changes::{ChangeLog, ChangeQueue, EventSink};
 use crate::ports::store::{HistoryStore, MergeStore, TicketStore};
 
 /// Queued changes the local logger takes at once.
@@ -18,6 +18,8 @@ pub struct ChangeLogger {
     history: Arc<dyn HistoryStore>,
     merges: Arc<dyn MergeStore>,
     tickets: Arc<dyn TicketStore>,
+    /// Where filed events go on to (EventBridge), if anywhere.
+    sink: Option<Arc<dyn EventSink>>,
 }
 
 /// What a batch of changes files and what it makes the log forget.
@@ -39,7 +41,14 @@ impl ChangeLogger {
             history,
             merges,
             tickets,
+            sink: None,
         }
+    }
+
+    /// The logger, handing every filed event on to `sink` too.
+    pub fn with_sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sink = Some(sink);
+        self
     }
 
     /// Files the events of `changes` (in order): the table's stream, in the cloud. A change
@@ -49,6 +58,9 @@ impl ChangeLogger {
         // Forget first: a run stopped in between forgets again when the records come back.
         self.log.forget_events(&outcome.forget).await?;
         self.log.append_events(&outcome.events).await?;
+        if let Some(sink) = &self.sink {
+            sink.publish(&outcome.events).await?;
+        }
         Ok(outcome.events)
     }
 
