@@ -46,6 +46,16 @@ helpdesk_shared::route_table! { LOCAL_ROUTES, local_routes;
     "/downloads/{token}" => { get: download },
     // The mail connections' state (admins): a wrong password shows here, not as silence.
     "/status" => { get: super::mail::status_route },
+    // Signed webhooks; the cloud publishes to EventBridge instead.
+    "/webhooks" => {
+        post: helpdesk_shared::http::create_webhook,
+        get: helpdesk_shared::http::list_webhooks,
+    },
+    "/webhooks/{id}" => {
+        get: helpdesk_shared::http::get_webhook,
+        delete: helpdesk_shared::http::delete_webhook,
+    },
+    "/webhooks/{id}/replay" => { post: helpdesk_shared::http::replay_webhook },
 }
 
 /// Largest file accepted by the local upload route: the largest import.

@@ -333,6 +333,7 @@ fn privacy(
         erasures: store.clone(),
         merges: store.clone(),
         portal: store.clone(),
+        changes: store.clone(),
         addresses: addresses(store),
         mail,
         sent,

@@ -58,7 +58,7 @@ impl axum::extract::FromRequest<AppState> for JsonBody {
 }
 
 /// A typed request body ([`Command`]): the JSON body of [`JsonBody`], parsed.
-pub(super) struct Input<T>(pub(super) T);
+pub struct Input<T>(pub T);
 
 impl<T: Command> axum::extract::FromRequest<AppState> for Input<T> {
     type Rejection = ApiError;

@@ -69,7 +69,7 @@ use customers::*;
 use export::*;
 use exports::*;
 use extract::*;
-pub use extract::{Id, Param};
+pub use extract::{Id, Input, Param};
 use fields::*;
 use history::*;
 pub use imports::ImportJobView;
@@ -86,7 +86,7 @@ use privacy::*;
 pub use problem::ApiError;
 use problem::*;
 use tickets::*;
-use webhooks::*;
+pub use webhooks::{create_webhook, delete_webhook, get_webhook, list_webhooks, replay_webhook};
 
 /// Request bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -242,9 +242,6 @@ route_table! { ROUTES, table_routes;
     "/inbound/{id}" => { get: get_inbound },
     "/migrations/{name}" => { get: get_migration, post: start_migration },
     "/changes" => { get: list_changes },
-    "/webhooks" => { post: create_webhook, get: list_webhooks },
-    "/webhooks/{id}" => { get: get_webhook, delete: delete_webhook },
-    "/webhooks/{id}/replay" => { post: replay_webhook },
     "/customers/{email}/portal-sessions" => { delete: revoke_portal_sessions },
     "/portal/sign-in" => { post: portal_sign_in },
     "/portal/sessions" => { post: open_portal_session },

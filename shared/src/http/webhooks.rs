@@ -1,5 +1,5 @@
-//! `/webhooks`: signed deliveries of events to endpoints admins register (local mode; the cloud
-//! sends events through EventBridge and its API destinations).
+//! `/webhooks`: signed deliveries of events to endpoints admins register. Local mode's routes
+//! (`helpdesk serve` adds them); the cloud sends events through EventBridge.
 
 use super::*;
 use crate::domain::events::EventType;
@@ -106,7 +106,7 @@ fn parse_types(raw: Option<Vec<String>>) -> Result<Option<Vec<EventType>>, Helpd
     summary = "Register an endpoint for signed event deliveries (admins; local mode)",
     request_body = WebhookRequest,
     responses((status = 201, description = "The webhook, with its secret (shown once)", body = WebhookView)))]
-pub(super) async fn create_webhook(
+pub async fn create_webhook(
     State(webhooks): State<Option<WebhookService>>,
     caller: Caller,
     Input(request): Input<WebhookRequest>,
@@ -128,7 +128,7 @@ pub(super) async fn create_webhook(
 #[utoipa::path(get, path = "/webhooks", tag = "changes",
     summary = "The registered endpoints (admins; local mode)",
     responses((status = 200, description = "Every webhook", body = Object)))]
-pub(super) async fn list_webhooks(
+pub async fn list_webhooks(
     State(webhooks): State<Option<WebhookService>>,
     caller: Caller,
 ) -> ApiResult {
@@ -141,7 +141,7 @@ pub(super) async fn list_webhooks(
     summary = "An endpoint: its state, latest deliveries and failures (admins; local mode)",
     params(("id" = String, Path, description = "Webhook id")),
     responses((status = 200, description = "The webhook", body = WebhookView)))]
-pub(super) async fn get_webhook(
+pub async fn get_webhook(
     State(webhooks): State<Option<WebhookService>>,
     caller: Caller,
     Param(id): Param,
@@ -154,7 +154,7 @@ pub(super) async fn get_webhook(
     summary = "Remove an endpoint and its waiting deliveries (admins; local mode)",
     params(("id" = String, Path, description = "Webhook id")),
     responses((status = 204, description = "Removed")))]
-pub(super) async fn delete_webhook(
+pub async fn delete_webhook(
     State(webhooks): State<Option<WebhookService>>,
     caller: Caller,
     Param(id): Param,
@@ -168,7 +168,7 @@ pub(super) async fn delete_webhook(
     params(("id" = String, Path, description = "Webhook id")),
     request_body = ReplayRequest,
     responses((status = 202, description = "How many deliveries were queued", body = Object)))]
-pub(super) async fn replay_webhook(
+pub async fn replay_webhook(
     State(webhooks): State<Option<WebhookService>>,
     caller: Caller,
     Param(id): Param,

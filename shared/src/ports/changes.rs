@@ -38,6 +38,16 @@ pub trait ChangeLog: Send + Sync {
     fn is_position(&self, position: &str) -> bool;
     /// Forgets every event filed under these owners (an erasure).
     async fn forget_events(&self, owners: &[String]) -> Result<(), StoreError>;
+    /// An erasure: forgets the events of `owners`, drops every change waiting to be logged
+    /// that mentions any of `mentions` (ids, addresses), and files `erased` unless it is filed.
+    /// A store that logs from a stream it cannot edit (DynamoDB) only forgets: its stream
+    /// files `erased` itself.
+    async fn erase_from_log(
+        &self,
+        owners: &[String],
+        mentions: &[String],
+        erased: &Event,
+    ) -> Result<(), StoreError>;
     /// Forgets events logged before `before`; answers how many. A store whose items expire by
     /// themselves (DynamoDB's TTL) answers 0.
     async fn forget_events_before(&self, before: &Timestamp) -> Result<usize, StoreError>;

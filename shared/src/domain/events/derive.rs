@@ -99,22 +99,7 @@ pub(super) fn customer_events(
             record: record_of(created),
             owner: created.id.clone(),
         },
-        (Some(gone), None) if gone.erasure_under_way().is_some() => Draft {
-            // Nothing of the person: not their address, not their values.
-            kind: EventType::CustomerErased,
-            at: crate::domain::clock::now(),
-            entity: EntityRef {
-                kind: EntityKind::Customer,
-                id: gone.id.clone(),
-                email: None,
-                ticket_id: None,
-            },
-            version: gone.version + 1,
-            actor: None,
-            changes: Vec::new(),
-            record: None,
-            owner: format!("erased:{}", gone.id),
-        },
+        (Some(gone), None) if gone.erasure_under_way().is_some() => return Some(erased(&gone.id)),
         (Some(gone), None) => Draft {
             kind: EventType::CustomerDeleted,
             at: crate::domain::clock::now(),
@@ -145,6 +130,27 @@ pub(super) fn customer_events(
         _ => return None,
     };
     Some(draft.done())
+}
+
+/// Nothing of the person: not their address, not their values. Version 0: no version of the
+/// record is left, and the id is the same whoever files it.
+pub(super) fn erased(customer_id: &str) -> Event {
+    Draft {
+        kind: EventType::CustomerErased,
+        at: crate::domain::clock::now(),
+        entity: EntityRef {
+            kind: EntityKind::Customer,
+            id: customer_id.to_string(),
+            email: None,
+            ticket_id: None,
+        },
+        version: 0,
+        actor: None,
+        changes: Vec::new(),
+        record: None,
+        owner: format!("erased:{customer_id}"),
+    }
+    .done()
 }
 
 /// The most telling name of a customer's update: a block, an unblock, a bounce or a complaint

@@ -187,6 +187,12 @@ pub struct Event {
     pub owner: String,
 }
 
+/// The event of a person's erasure: their customer id, nothing else. The same id however it is
+/// made (from the record's removal, or by the erasure itself).
+pub fn erased_event(customer_id: &str) -> Event {
+    derive::erased(customer_id)
+}
+
 /// One record's change, as the stream or the change queue carries it.
 #[derive(Debug, Clone)]
 #[expect(

@@ -125,7 +125,7 @@ impl ChangeLogger {
         };
         for id in self.merges.merges_of(&gone.id).await? {
             if let Some(merge) = self.merges.get_job(&id).await?
-                && merge.status == MergeStatus::Running
+                && matches!(merge.status, MergeStatus::Running | MergeStatus::Succeeded)
                 && merge.sources.iter().any(|s| s.id == gone.id)
             {
                 return Ok(true);

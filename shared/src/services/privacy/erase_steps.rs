@@ -156,6 +156,26 @@ impl PrivacyService {
             || !self.merges.merges_of(id).await?.is_empty())
     }
 
+    /// Takes the person's events out of the change log, and their changes not yet logged out
+    /// of what waits to be (local mode's queue); `customer.erased` says they went.
+    pub(super) async fn erase_events(&self, job: &Erasure) -> Result<(), HelpdeskError> {
+        let mut owners = vec![job.customer_id.clone()];
+        for id in self.merges.merges_of(&job.customer_id).await? {
+            if let Some(merge) = self.merges.get_job(&id).await?
+                && merge.target_after.id == job.customer_id
+            {
+                owners.extend(merge.sources.iter().map(|s| s.id.clone()));
+            }
+        }
+        let mut mentions = owners.clone();
+        mentions.extend(job.emails.iter().cloned());
+        let erased = crate::domain::events::erased_event(&job.customer_id);
+        Ok(self
+            .changes
+            .erase_from_log(&owners, &mentions, &erased)
+            .await?)
+    }
+
     /// Blocks the customer in the erasure's name (mail then makes no ticket); answers the
     /// addresses the record holds now (none once it is gone).
     pub(super) async fn block(&self, job: &Erasure) -> Result<Vec<String>, HelpdeskError> {

@@ -181,6 +181,7 @@ impl PrivacyService {
                 next.counts.objects += self.erase_sent(job).await?;
                 next.counts.objects += self.erase_exports(job).await?;
                 next.counts.objects += self.erase_avatars(&[job.customer_id.as_str()]).await?;
+                self.erase_events(job).await?;
                 next.step = ErasureStep::Verify;
             }
             ErasureStep::Verify => {

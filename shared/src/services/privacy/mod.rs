@@ -29,6 +29,8 @@ pub struct PrivacyService {
     erasures: Arc<dyn ErasureStore>,
     merges: Arc<dyn MergeStore>,
     portal: Arc<dyn PortalStore>,
+    /// The change log: the person's events go with them.
+    changes: Arc<dyn crate::ports::changes::ChangeLog>,
     addresses: AddressBook,
     mail: Arc<dyn ObjectStore>,
     /// Where copies of sent mail are kept, if anywhere (local mode's outbox).
@@ -44,6 +46,7 @@ pub struct PrivacyPorts {
     pub erasures: Arc<dyn ErasureStore>,
     pub merges: Arc<dyn MergeStore>,
     pub portal: Arc<dyn PortalStore>,
+    pub changes: Arc<dyn crate::ports::changes::ChangeLog>,
     pub addresses: AddressBook,
     pub mail: Arc<dyn ObjectStore>,
     pub sent: Option<Arc<dyn Mailer>>,
@@ -59,6 +62,7 @@ impl PrivacyService {
             erasures: ports.erasures,
             merges: ports.merges,
             portal: ports.portal,
+            changes: ports.changes,
             addresses: ports.addresses,
             mail: ports.mail,
             sent: ports.sent,

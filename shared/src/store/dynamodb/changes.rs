@@ -331,6 +331,15 @@ impl ChangeLog for DynamoStore {
         Ok(())
     }
 
+    async fn erase_from_log(
+        &self,
+        owners: &[String],
+        _mentions: &[String],
+        _erased: &Event,
+    ) -> Result<(), StoreError> {
+        self.forget_events(owners).await
+    }
+
     async fn forget_events_before(&self, _before: &Timestamp) -> Result<usize, StoreError> {
         Ok(0)
     }

@@ -10,16 +10,28 @@ use crate::domain::events::{Event, RecordChange};
 use crate::domain::timestamp::Timestamp;
 use crate::ports::changes::{ChangeLog, ChangeQueue, LogPage};
 
-/// The tables whose changes make events, and the kind the queue names them by.
-const TRACKED_TABLES: [(&str, &str); 7] = [
+/// The tables whose every change may make events, and the kind the queue names them by.
+const TRACKED_TABLES: [(&str, &str); 5] = [
     ("customers", "customer"),
     ("companies", "company"),
     ("tickets", "ticket"),
     ("ticket_messages", "message"),
-    ("import_jobs", "import"),
-    ("erasures", "erasure"),
     ("merges", "merge"),
 ];
+
+/// Jobs make events only when they end: their other writes (checkpoints, progress) are not
+/// queued. An erasure's end is queued without its earlier state, which names the person.
+const JOB_TRIGGERS: &str = "
+    CREATE TRIGGER IF NOT EXISTS import_jobs_ended AFTER UPDATE OF doc ON import_jobs
+    WHEN json_extract(NEW.doc, '$.status') IN ('succeeded', 'failed')
+     AND json_extract(OLD.doc, '$.status') IS NOT json_extract(NEW.doc, '$.status') BEGIN
+        INSERT INTO change_queue (kind, before, after) VALUES ('import', OLD.doc, NEW.doc);
+    END;
+    CREATE TRIGGER IF NOT EXISTS erasures_ended AFTER UPDATE OF doc ON erasures
+    WHEN json_extract(NEW.doc, '$.status') = 'succeeded'
+     AND json_extract(OLD.doc, '$.status') IS NOT 'succeeded' BEGIN
+        INSERT INTO change_queue (kind, before, after) VALUES ('erasure', NULL, NEW.doc);
+    END;";
 
 /// The queue, the log and the triggers that fill the queue; run at every open (all `IF NOT
 /// EXISTS`), so older files gain them.
@@ -57,6 +69,7 @@ pub(super) fn change_schema() -> String {
          );
          CREATE INDEX IF NOT EXISTS webhook_outbox_hook ON webhook_outbox(webhook_id, id);",
     );
+    sql.push_str(JOB_TRIGGERS);
     for (table, kind) in TRACKED_TABLES {
         sql.push_str(&format!(
             "CREATE TRIGGER IF NOT EXISTS {table}_inserted AFTER INSERT ON {table} BEGIN
@@ -232,6 +245,45 @@ impl ChangeLog for SqliteStore {
                     "DELETE FROM change_log WHERE owner = ?1",
                     params![owner],
                 )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn erase_from_log(
+        &self,
+        owners: &[String],
+        mentions: &[String],
+        erased: &Event,
+    ) -> Result<(), StoreError> {
+        let (owners, mentions, erased) = (owners.to_vec(), mentions.to_vec(), erased.clone());
+        self.write(move |tx| {
+            for owner in &owners {
+                exec(
+                    tx,
+                    "DELETE FROM change_log WHERE owner = ?1",
+                    params![owner],
+                )?;
+            }
+            // Changes of other records that mention the person go too: a record's change
+            // that names them is theirs to keep out of the log (docs/events.md).
+            for mention in mentions.iter().filter(|m| !m.is_empty()) {
+                exec(
+                    tx,
+                    "DELETE FROM change_queue WHERE instr(coalesce(before, ''), ?1) > 0
+                                                OR instr(coalesce(after, ''), ?1) > 0",
+                    params![mention],
+                )?;
+            }
+            let filed: Option<i64> = query_row(
+                tx,
+                "SELECT seq FROM change_log WHERE event_id = ?1",
+                params![erased.id],
+                |r| r.get(0),
+            )?;
+            if filed.is_none() {
+                insert_events(tx, std::slice::from_ref(&erased))?;
             }
             Ok(())
         })
