@@ -62,8 +62,15 @@ pub trait ChangeLog: Send + Sync {
 pub trait ChangeQueue: Send + Sync {
     /// Up to `limit` queued changes, oldest first, each with its queue position.
     async fn queued_changes(&self, limit: usize) -> Result<Vec<(i64, RecordChange)>, StoreError>;
-    /// Files `events` and takes the changes up to `through` off the queue, all or nothing.
-    async fn log_queued(&self, through: i64, events: &[Event]) -> Result<(), StoreError>;
+    /// Files `events` and takes the changes up to `through` off the queue, all or nothing, if
+    /// the queue still holds the `taken` changes they were made from: an erasure may have
+    /// dropped some since (`VersionMismatch`: read the queue again).
+    async fn log_queued(
+        &self,
+        through: i64,
+        taken: usize,
+        events: &[Event],
+    ) -> Result<(), StoreError>;
 }
 
 /// Where logged events go on to (EventBridge in the cloud).

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::error::HelpdeskError;
+use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::events::{Event, RecordChange, events_of};
 use crate::domain::merge::MergeStatus;
 use crate::domain::timestamp::Timestamp;
@@ -72,10 +72,15 @@ impl ChangeLogger {
             let Some(through) = queued.last().map(|(seq, _)| *seq) else {
                 return Ok(filed);
             };
+            let taken = queued.len();
             let changes: Vec<RecordChange> = queued.into_iter().map(|(_, c)| c).collect();
             let outcome = self.outcome(&changes).await?;
             self.log.forget_events(&outcome.forget).await?;
-            queue.log_queued(through, &outcome.events).await?;
+            match queue.log_queued(through, taken, &outcome.events).await {
+                // An erasure took some of these changes away meanwhile: read again.
+                Err(StoreError::VersionMismatch) => continue,
+                other => other?,
+            }
             filed += outcome.events.len();
         }
     }
@@ -106,7 +111,13 @@ impl ChangeLogger {
                     .and_then(|entry| entry.by),
                 None => None,
             };
-            let owner = self.message_owner(change).await?;
+            let owner = match self.ticket_owner(change).await? {
+                // Logged after its ticket was deleted: its events would outlive the ticket
+                // (and, after an erasure, the person).
+                Some(None) => continue,
+                Some(Some(owner)) => Some(owner),
+                None => None,
+            };
             for event in events_of(change, actor, owner.as_deref()) {
                 // A record the stream carries twice (a transaction's item written again) is
                 // one change: one event.
@@ -152,15 +163,19 @@ impl ChangeLogger {
         Ok(owners)
     }
 
-    /// A message's events are the customer's of its ticket.
-    async fn message_owner(&self, change: &RecordChange) -> Result<Option<String>, HelpdeskError> {
-        let RecordChange::Message(_, Some(message)) = change else {
-            return Ok(None);
+    /// Whose a ticket's or a message's events are: the ticket's customer's. `Some(None)`: the
+    /// ticket is gone (deleted, or erased with its customer) by the time the change is logged,
+    /// and the change makes no event.
+    async fn ticket_owner(
+        &self,
+        change: &RecordChange,
+    ) -> Result<Option<Option<String>>, HelpdeskError> {
+        let ticket_id = match change {
+            RecordChange::Message(_, Some(message)) => &message.ticket_id,
+            RecordChange::Ticket(_, Some(ticket)) => &ticket.id,
+            _ => return Ok(None),
         };
-        let ticket = self.tickets.get_ticket(&message.ticket_id).await?;
-        Ok(Some(ticket.map_or_else(
-            || message.ticket_id.clone(),
-            |t| t.customer_id,
-        )))
+        let ticket = self.tickets.get_ticket(ticket_id).await?;
+        Ok(Some(ticket.map(|t| t.customer_id)))
     }
 }

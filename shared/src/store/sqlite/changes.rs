@@ -160,9 +160,23 @@ impl ChangeQueue for SqliteStore {
         .await
     }
 
-    async fn log_queued(&self, through: i64, events: &[Event]) -> Result<(), StoreError> {
+    async fn log_queued(
+        &self,
+        through: i64,
+        taken: usize,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
         let events = events.to_vec();
         self.write(move |tx| {
+            let still: Option<i64> = query_row(
+                tx,
+                "SELECT count(*) FROM change_queue WHERE seq <= ?1",
+                params![through],
+                |r| r.get(0),
+            )?;
+            if still.unwrap_or_default() != taken as i64 {
+                return Err(StoreError::VersionMismatch);
+            }
             insert_events(tx, &events)?;
             exec(
                 tx,
