@@ -1,0 +1,338 @@
+//! Events benchmark (`cargo bench --bench events`): what the change log costs and how fast it
+//! goes (docs/performance.md, #28).
+//!
+//! - SQLite: customers written with and without the change queue's triggers (the baseline:
+//!   the same writes on a file whose triggers are dropped), the logger's rate turning the queue
+//!   into events, commit-to-feed lag with the logger on its `helpdesk serve` tick, and reading
+//!   the feed.
+//! - DynamoDB (dynoxide, with `DYNAMODB_ENDPOINT`): the notifier's logger filing events (two
+//!   items each), with and without publishing to EventBridge (moto, with `MOTO_ENDPOINT`), the
+//!   write units each event adds to a new and to an updated row, and the read units of the
+//!   feed per 1,000 changes (from the items' sizes, as DynamoDB charges them).
+//!
+//! Nothing here asserts a time.
+
+#[path = "support/local_dynamodb.rs"]
+mod local_dynamodb;
+#[path = "support/report.rs"]
+mod report;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use helpdesk_shared::domain::caller::{Caller, Role};
+use helpdesk_shared::domain::customer::{Customer, Profile};
+use helpdesk_shared::domain::events::RecordChange;
+use helpdesk_shared::ports::changes::EventSink;
+use helpdesk_shared::ports::store::{CustomerStore, CustomerWrite, Store};
+use helpdesk_shared::services::changes::{ChangeFeed, ChangeLogger, FeedQuery};
+use helpdesk_shared::store::sqlite::SqliteStore;
+
+const LOCAL_ROWS: usize = 20_000;
+const CLOUD_EVENTS: usize = 2_000;
+const LAG_SAMPLES: usize = 200;
+const BATCH: usize = 500;
+
+fn customer(i: usize) -> Customer {
+    let now = helpdesk_shared::now();
+    Customer {
+        id: helpdesk_shared::new_id(),
+        profile: Profile {
+            email: helpdesk_shared::domain::email::Email::parse(&format!(
+                "person{i}@company{}.example",
+                i % 500
+            ))
+            .expect("email"),
+            first_name: Some(format!("First{i}")),
+            last_name: Some(format!("Last{i}")),
+            ..Profile::default()
+        },
+        welcome: None,
+        import_mark: None,
+        blocked: None,
+        undeliverable: None,
+        complained: None,
+        portal: Default::default(),
+        avatar_image: None,
+        created_by: None,
+        changed_by: None,
+        created_at: now.clone(),
+        updated_at: now,
+        version: 1,
+    }
+}
+
+fn main() {
+    println!("machine: {}", report::machine());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(local());
+    match std::env::var("DYNAMODB_ENDPOINT") {
+        Ok(endpoint) => runtime.block_on(cloud(&endpoint)),
+        Err(_) => {
+            println!("\nDynamoDB: not measured (set DYNAMODB_ENDPOINT to a dynoxide endpoint)")
+        }
+    }
+}
+
+fn temp_db(label: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "helpdesk-bench-events-{label}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir.join("helpdesk.db")
+}
+
+/// Writes `LOCAL_ROWS` new customers in batches, as an import does; answers rows per second.
+async fn write_rows(store: &Arc<SqliteStore>) -> f64 {
+    let started = Instant::now();
+    for start in (0..LOCAL_ROWS).step_by(BATCH) {
+        let writes: Vec<CustomerWrite> = (start..start + BATCH)
+            .map(|i| CustomerWrite::Insert(customer(i)))
+            .collect();
+        let outcomes = store.write_customers(&writes).await.expect("writes");
+        assert!(outcomes.iter().all(Result::is_ok));
+    }
+    store.finish_bulk_writes().await.expect("finish");
+    LOCAL_ROWS as f64 / started.elapsed().as_secs_f64()
+}
+
+async fn local() {
+    println!("\nSQLite, {LOCAL_ROWS} new customers in batches of {BATCH}:\n");
+    // The baseline: the same writes without the change queue's triggers.
+    let bare_path = temp_db("bare");
+    let bare = Arc::new(SqliteStore::open(&bare_path).expect("open"));
+    {
+        let raw = rusqlite::Connection::open(&bare_path).expect("raw");
+        for kind in ["inserted", "updated", "deleted"] {
+            raw.execute_batch(&format!("DROP TRIGGER customers_{kind};"))
+                .expect("drop trigger");
+        }
+    }
+    let bare_rate = write_rows(&bare).await;
+    let path = temp_db("queued");
+    let queued = Arc::new(SqliteStore::open(&path).expect("open"));
+    let queued_rate = write_rows(&queued).await;
+    println!("| writes | rows/s |");
+    println!("|---|---|");
+    println!("| without the change queue (baseline) | {bare_rate:.0} |");
+    println!("| with the change queue | {queued_rate:.0} |");
+
+    let store: Arc<dyn Store> = queued.clone();
+    let logger = helpdesk_shared::app::change_logger(&store);
+    let started = Instant::now();
+    let filed = logger.drain(queued.as_ref()).await.expect("drain");
+    let took = started.elapsed();
+    println!(
+        "\nlogger: {filed} events filed from the queue in {:.2} s: {:.0} events/s",
+        took.as_secs_f64(),
+        filed as f64 / took.as_secs_f64()
+    );
+
+    let feed = ChangeFeed::new(store.clone());
+    let admin = Caller::new("bench", [Role::Admin], false);
+    let started = Instant::now();
+    let mut read = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = feed
+            .read(
+                &admin,
+                FeedQuery {
+                    cursor: cursor.clone(),
+                    limit: 1000,
+                    ..FeedQuery::default()
+                },
+            )
+            .await
+            .expect("feed");
+        read += page.events.len();
+        cursor = Some(page.next_cursor);
+        if page.caught_up {
+            break;
+        }
+    }
+    let took = started.elapsed();
+    println!(
+        "feed: {read} events read in pages of 1,000 in {:.2} s ({:.1} ms per 1,000)",
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1000.0 * 1000.0 / read.max(1) as f64
+    );
+    lag(queued, logger, feed, admin).await;
+}
+
+/// Commit to feed, one customer at a time, with the logger on `helpdesk serve`'s 250 ms tick.
+async fn lag(store: Arc<SqliteStore>, logger: ChangeLogger, feed: ChangeFeed, admin: Caller) {
+    let ticking = {
+        let (store, logger) = (store.clone(), logger.clone());
+        tokio::spawn(async move {
+            loop {
+                let _ = logger.drain(store.as_ref()).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        })
+    };
+    let now = feed
+        .read(
+            &admin,
+            FeedQuery {
+                cursor: Some("now".into()),
+                limit: 1,
+                ..FeedQuery::default()
+            },
+        )
+        .await
+        .expect("now");
+    let mut cursor = now.next_cursor;
+    let mut lags = Vec::with_capacity(LAG_SAMPLES);
+    for i in 0..LAG_SAMPLES {
+        // Writes land anywhere in the tick, as users' do.
+        tokio::time::sleep(Duration::from_millis((i as u64 * 37) % 250)).await;
+        store
+            .insert_customer(&customer(LOCAL_ROWS + i))
+            .await
+            .expect("insert");
+        let committed = Instant::now();
+        loop {
+            let page = feed
+                .read(
+                    &admin,
+                    FeedQuery {
+                        cursor: Some(cursor.clone()),
+                        limit: 10,
+                        ..FeedQuery::default()
+                    },
+                )
+                .await
+                .expect("feed");
+            cursor = page.next_cursor;
+            if !page.events.is_empty() {
+                lags.push(committed.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    ticking.abort();
+    lags.sort();
+    let at = |q: f64| lags[((lags.len() as f64 * q) as usize).min(lags.len() - 1)];
+    println!(
+        "commit to feed ({LAG_SAMPLES} writes, logger every 250 ms): p50 {:.0} ms, p99 {:.0} ms",
+        at(0.50).as_secs_f64() * 1000.0,
+        at(0.99).as_secs_f64() * 1000.0
+    );
+}
+
+/// Write units of an item of `bytes` (1 per KB or part).
+fn wru(bytes: usize) -> usize {
+    bytes.div_ceil(1024).max(1)
+}
+
+async fn cloud(endpoint: &str) {
+    use helpdesk_shared::store::dynamodb::DynamoStore;
+    let client = local_dynamodb::client(endpoint);
+    let table = format!("events-{}", std::process::id());
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("table");
+    let store: Arc<dyn Store> =
+        Arc::new(DynamoStore::new(client, table).with_feed_settle(Duration::ZERO));
+    println!("\nDynamoDB (dynoxide on 127.0.0.1), {CLOUD_EVENTS} customer.created events:\n");
+    let changes: Vec<RecordChange> = (0..CLOUD_EVENTS)
+        .map(|i| RecordChange::Customer(None, Some(customer(i))))
+        .collect();
+    println!("| notifier's logger | events/s |");
+    println!("|---|---|");
+    let logger = helpdesk_shared::app::change_logger(&store);
+    let started = Instant::now();
+    let mut sizes = Vec::new();
+    for batch in changes.chunks(25) {
+        let events = logger.log(batch).await.expect("log");
+        sizes.extend(
+            events
+                .iter()
+                .map(|e| serde_json::to_vec(e).map(|j| j.len()).unwrap_or(0)),
+        );
+    }
+    let rate = CLOUD_EVENTS as f64 / started.elapsed().as_secs_f64();
+    println!("| filing only (batches of 25, as the stream delivers) | {rate:.0} |");
+    if let Ok(moto) = std::env::var("MOTO_ENDPOINT") {
+        let sink = event_bridge(&moto, &store).await;
+        let publishing = helpdesk_shared::app::change_logger(&store).with_sink(sink);
+        let started = Instant::now();
+        for batch in changes.chunks(25) {
+            publishing.log(batch).await.expect("log and publish");
+        }
+        let rate = CLOUD_EVENTS as f64 / started.elapsed().as_secs_f64();
+        println!("| filing and publishing to EventBridge (moto) | {rate:.0} |");
+    } else {
+        println!("| filing and publishing | not measured (set MOTO_ENDPOINT) |");
+    }
+    let mean = sizes.iter().sum::<usize>() / sizes.len().max(1);
+    // The feed item holds the event; the owner's index item only keys (about 150 bytes).
+    let per_event = wru(mean + 120) + wru(150);
+    println!(
+        "\nan event: {mean} bytes of JSON; {per_event} WRU (feed item and owner item). A new import row: 4.00 WRU before, {:.2} with its event; an updated row: 14.26 before, {:.2}",
+        4.0 + per_event as f64,
+        14.26 + per_event as f64
+    );
+    let feed = ChangeFeed::new(store.clone());
+    let admin = Caller::new("bench", [Role::Admin], false);
+    let started = Instant::now();
+    let mut read = 0;
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = feed
+            .read(
+                &admin,
+                FeedQuery {
+                    cursor: cursor.clone(),
+                    limit: 1000,
+                    ..FeedQuery::default()
+                },
+            )
+            .await
+            .expect("feed");
+        read += page.events.len();
+        pages += 1;
+        cursor = Some(page.next_cursor);
+        if page.caught_up {
+            break;
+        }
+    }
+    // A page's hour is read with 16 queries (one per shard); each is charged 0.5 RRU per 4 KB
+    // it returns (eventually consistent), at least 0.5.
+    let bytes = read * (mean + 120);
+    let rru = (bytes as f64 / 4096.0 / 16.0).ceil() * 16.0 * 0.5 + pages as f64 * 16.0 * 0.5;
+    println!(
+        "feed: {read} events in {pages} pages, {:.2} s; about {:.0} RRU per 1,000 changes",
+        started.elapsed().as_secs_f64(),
+        rru * 1000.0 / read.max(1) as f64
+    );
+}
+
+async fn event_bridge(moto: &str, store: &Arc<dyn Store>) -> Arc<dyn EventSink> {
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+        .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+        .endpoint_url(moto)
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "bench", "bench", None, None, "bench",
+        ))
+        .build();
+    let client = aws_sdk_eventbridge::Client::from_conf(config);
+    let bus = format!("events-bench-{}", std::process::id());
+    client
+        .create_event_bus()
+        .name(&bus)
+        .send()
+        .await
+        .expect("bus");
+    Arc::new(helpdesk_shared::publish::eventbridge::EventBridgeSink::new(
+        client,
+        bus,
+        store.clone(),
+    ))
+}
