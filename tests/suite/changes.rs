@@ -14,19 +14,19 @@ use crate::support::{As, LambdaApi, Place, dynamo_client, dynamo_endpoint, run_j
 
 /// Turns what the store recorded into events, as `helpdesk serve` (the queue) or the notifier
 /// (the stream) does.
-enum Source {
+pub(crate) enum Source {
     Queue(Arc<SqliteStore>),
     Stream(Box<StreamPoller>),
 }
 
-struct Log {
+pub(crate) struct Log {
     source: Source,
     logger: ChangeLogger,
 }
 
 impl Log {
     /// Attach before the first write: the stream starts with what is written after this.
-    async fn attach(api: &LambdaApi) -> Log {
+    pub(crate) async fn attach(api: &LambdaApi) -> Log {
         let source = match &api.place {
             Place::Local { database, .. } => Source::Queue(Arc::new(
                 SqliteStore::open(database).expect("second connection"),
@@ -43,7 +43,7 @@ impl Log {
     }
 
     /// Files the events of every change made so far; answers how many were filed.
-    async fn catch_up(&mut self) -> usize {
+    pub(crate) async fn catch_up(&mut self) -> usize {
         match &mut self.source {
             Source::Queue(queue) => self.logger.drain(queue.as_ref()).await.expect("drain"),
             Source::Stream(poller) => {
@@ -61,7 +61,7 @@ impl Log {
 }
 
 /// Every event from `path`'s cursor on, following next_cursor until caught up.
-async fn read_all(api: &LambdaApi, who: As, first: &str) -> (Vec<Value>, String) {
+pub(crate) async fn read_all(api: &LambdaApi, who: As, first: &str) -> (Vec<Value>, String) {
     let mut events = Vec::new();
     let mut path = first.to_string();
     for _ in 0..100 {
@@ -84,7 +84,7 @@ async fn read_all(api: &LambdaApi, who: As, first: &str) -> (Vec<Value>, String)
     panic!("the feed did not catch up");
 }
 
-fn types(events: &[Value]) -> Vec<&str> {
+pub(crate) fn types(events: &[Value]) -> Vec<&str> {
     events.iter().filter_map(|e| e["type"].as_str()).collect()
 }
 

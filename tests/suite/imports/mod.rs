@@ -166,6 +166,7 @@ fn bulk_file(n: usize) -> Vec<u8> {
 }
 
 mod avatars;
+mod events;
 mod export;
 mod mapping;
 mod marks;

@@ -341,5 +341,6 @@ fn parse(raw: &str) -> mail_parser::Message<'_> {
 
 mod conversation;
 mod delivery;
+mod events;
 mod feedback;
 mod guards;

@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::events::{Event, RecordChange, events_of};
-use crate::domain::merge::MergeStatus;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::changes::{ChangeLog, ChangeQueue, EventSink};
 use crate::ports::store::{HistoryStore, MergeStore, TicketStore};
@@ -135,9 +134,13 @@ impl ChangeLogger {
             return Ok(false);
         };
         for id in self.merges.merges_of(&gone.id).await? {
+            // The merge keeps its sources as they were when it removed them: the same
+            // version removed is the merge's removal (whatever the merge's state by now).
             if let Some(merge) = self.merges.get_job(&id).await?
-                && matches!(merge.status, MergeStatus::Running | MergeStatus::Succeeded)
-                && merge.sources.iter().any(|s| s.id == gone.id)
+                && merge
+                    .sources
+                    .iter()
+                    .any(|s| s.id == gone.id && s.version == gone.version)
             {
                 return Ok(true);
             }
