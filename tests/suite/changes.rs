@@ -342,3 +342,83 @@ on_both_stores!(
     paging_under_concurrent_writers_misses_nothing,
     erasure_leaves_nothing_of_the_person_in_the_feed,
 );
+
+/// An EventBridge endpoint on loopback that fails the second entry of the first `PutEvents`
+/// (as EventBridge does under throttling) and takes everything after; it keeps each request's
+/// entries.
+async fn flaky_event_bridge() -> (String, Arc<std::sync::Mutex<Vec<Vec<Value>>>>) {
+    use axum::routing::post;
+    let calls: Arc<std::sync::Mutex<Vec<Vec<Value>>>> = Arc::default();
+    let seen = calls.clone();
+    let app = axum::Router::new().route(
+        "/",
+        post(move |body: axum::body::Bytes| {
+            let seen = seen.clone();
+            async move {
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let entries = request["Entries"].as_array().cloned().unwrap_or_default();
+                let first = {
+                    let mut calls = seen.lock().unwrap();
+                    calls.push(entries.clone());
+                    calls.len() == 1
+                };
+                let answers: Vec<Value> = (0..entries.len())
+                    .map(|i| match (first, i) {
+                        (true, 1) => json!({"ErrorCode": "ThrottlingException",
+                                             "ErrorMessage": "Rate exceeded"}),
+                        _ => json!({"EventId": uuid::Uuid::new_v4().to_string()}),
+                    })
+                    .collect();
+                let failed = usize::from(first && entries.len() > 1);
+                (
+                    [("content-type", "application/x-amz-json-1.1")],
+                    json!({"FailedEntryCount": failed, "Entries": answers}).to_string(),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, calls)
+}
+
+#[tokio::test]
+async fn event_bridge_gets_failed_entries_again_and_only_those() {
+    let (url, calls) = flaky_event_bridge().await;
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+        .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
+        .endpoint_url(url)
+        .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+            "test", "test", None, None, "tests",
+        ))
+        .build();
+    let store = crate::support::sqlite_store();
+    let sink = helpdesk_shared::publish::eventbridge::EventBridgeSink::new(
+        aws_sdk_eventbridge::Client::from_conf(config),
+        "bus".into(),
+        store.clone(),
+    );
+    let logger = helpdesk_shared::app::change_logger(&store).with_sink(Arc::new(sink));
+    let changes: Vec<_> = (0..12)
+        .map(|i| {
+            let customer = crate::support::customer(&format!("c{i}@acme.test"));
+            helpdesk_shared::domain::events::RecordChange::Customer(None, Some(customer))
+        })
+        .collect();
+    let events = logger.log(&changes).await.expect("logged and published");
+    let calls = calls.lock().unwrap().clone();
+    let sizes: Vec<usize> = calls.iter().map(Vec::len).collect();
+    // Ten to a request; the one entry EventBridge failed goes again alone.
+    assert_eq!(sizes, [10, 1, 2], "{calls:#?}");
+    let id_of = |entry: &Value| -> String {
+        let detail: Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+        detail["id"].as_str().unwrap().to_string()
+    };
+    assert_eq!(id_of(&calls[1][0]), id_of(&calls[0][1]));
+    assert_eq!(id_of(&calls[0][1]), events[1].id);
+    assert_eq!(calls[0][0]["Source"], "helpdesk");
+    assert_eq!(calls[0][0]["DetailType"], "customer.created");
+    assert_eq!(calls[0][0]["EventBusName"], "bus");
+}
