@@ -192,6 +192,13 @@ async fn lifecycle_events_in_order(api: LambdaApi) {
 }
 
 async fn feed_is_for_admins_and_integrations(api: LambdaApi) {
+    // An app client with the scope `<resource server>/changes:read` reads the feed, and
+    // nothing else.
+    let feed = api.get(As::FeedReader, "/changes").await;
+    assert_eq!(feed.status, 200, "{}", feed.body);
+    api.get(As::FeedReader, "/customers")
+        .await
+        .assert_problem_status(403);
     api.get(As::Agent, "/changes")
         .await
         .assert_problem_status(403);

@@ -253,6 +253,8 @@ pub enum As {
     Agent,
     /// An agent holding the manage_companies permission.
     CompanyManager,
+    /// An app client holding only the OAuth scope to read the change feed.
+    FeedReader,
     Anonymous,
 }
 
@@ -388,6 +390,10 @@ impl LambdaApi {
             As::Admin => claims["cognito:groups"] = json!("[admin]"),
             As::Agent => claims["cognito:groups"] = json!("[agent]"),
             As::CompanyManager => claims["cognito:groups"] = json!("[agent manage_companies]"),
+            As::FeedReader => {
+                claims["cognito:groups"] = json!("[]");
+                claims["scope"] = json!("helpdesk-api/changes:read");
+            }
             As::Anonymous => event["requestContext"]["authorizer"] = Value::Null,
         }
         let request: LambdaRequest =
