@@ -84,31 +84,40 @@ pub async fn deliver_webhooks(app: Local) {
         }
     };
     loop {
-        if let Err(error) = deliver_due(&app, &client).await {
-            tracing::warn!(%error, "webhooks: will retry");
+        // While endpoints take what they are sent, the next ones go at once: each endpoint
+        // gets its events one after another, as fast as it answers.
+        match deliver_due(&app, &client).await {
+            Ok(0) => tokio::time::sleep(POLL).await,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "webhooks: will retry");
+                tokio::time::sleep(POLL).await;
+            }
         }
-        tokio::time::sleep(POLL).await;
     }
 }
 
-async fn deliver_due(app: &Local, client: &HttpsClient) -> Result<(), String> {
+/// Posts the next waiting event of each endpoint that is due; answers how many were taken.
+async fn deliver_due(app: &Local, client: &HttpsClient) -> Result<usize, String> {
     let webhooks = app.webhooks();
     let due = webhooks.due().await.map_err(|e| e.to_string())?;
     if due.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let fields = app.field_set().await.map_err(|e| e.to_string())?;
     let attempts = due.iter().map(|(hook, delivery)| {
         let body = helpdesk_shared::http::event_json(&delivery.event, &fields);
         post(client, hook, delivery, body, webhooks.allow_private)
     });
+    let mut taken = 0;
     for ((_, delivery), attempt) in due.iter().zip(futures::future::join_all(attempts).await) {
+        taken += usize::from(attempt.ok);
         webhooks
             .record(delivery, attempt)
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Ok(taken)
 }
 
 /// One signed POST of an event; its outcome as an attempt.
