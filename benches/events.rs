@@ -10,12 +10,17 @@
 //!   write units each event adds to a new and to an updated row, and the read units of the
 //!   feed per 1,000 changes (from the items' sizes, as DynamoDB charges them).
 //!
+//! - Webhooks: `helpdesk serve` posting signed events to an endpoint on this machine, against
+//!   the rate that endpoint takes posts straight from this process.
+//!
 //! Nothing here asserts a time.
 
 #[path = "support/local_dynamodb.rs"]
 mod local_dynamodb;
 #[path = "support/report.rs"]
 mod report;
+#[path = "support/serve.rs"]
+mod serve;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +71,7 @@ fn main() {
     println!("machine: {}", report::machine());
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(local());
+    webhooks::run();
     match std::env::var("DYNAMODB_ENDPOINT") {
         Ok(endpoint) => runtime.block_on(cloud(&endpoint)),
         Err(_) => {
@@ -335,4 +341,100 @@ async fn event_bridge(moto: &str, store: &Arc<dyn Store>) -> Arc<dyn EventSink> 
         bus,
         store.clone(),
     ))
+}
+
+/// Webhook deliveries from `helpdesk serve` to an endpoint on this machine, against the rate
+/// the same endpoint takes posts at straight from this process.
+mod webhooks {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use serde_json::json;
+
+    use super::serve::{post, serve, wait_for};
+
+    const DELIVERIES: usize = 1_000;
+
+    /// An endpoint that answers 200 to every POST; counts them.
+    fn receiver() -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("loopback");
+        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().expect("stream"));
+                let mut length = 0;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                seen.fetch_add(1, Ordering::SeqCst);
+                let mut stream = stream;
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        (url, count)
+    }
+
+    pub fn run() {
+        println!(
+            "\nWebhooks (`helpdesk serve`), {DELIVERIES} events to one endpoint on 127.0.0.1:\n"
+        );
+        println!("| posts | per second |");
+        println!("|---|---|");
+        let (url, count) = receiver();
+        let address = url.trim_start_matches("http://").trim_end_matches("/hook");
+        let started = Instant::now();
+        for _ in 0..DELIVERIES {
+            let mut stream = std::net::TcpStream::connect(address).expect("connect");
+            let body = r#"{"id":"evt_0"}"#;
+            let request = format!(
+                "POST /hook HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(request.as_bytes()).expect("send");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+        }
+        let rate = DELIVERIES as f64 / started.elapsed().as_secs_f64();
+        println!("| straight from this process, one after another (baseline) | {rate:.0} |");
+
+        let data =
+            std::env::temp_dir().join(format!("helpdesk-bench-webhooks-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).expect("data dir");
+        let (server, _) = serve(&data, &["--allow-private-webhooks"], &[]);
+        let key = std::fs::read_to_string(data.join("admin.key")).expect("key");
+        let key = key.trim();
+        let hook = post(&server.address, "/webhooks", key, &json!({"url": url}));
+        assert!(hook["secret"].is_string(), "{hook}");
+        count.store(0, Ordering::SeqCst);
+        let started = Instant::now();
+        for batch in 0..DELIVERIES / 100 {
+            let customers: Vec<_> = (0..100)
+                .map(|i| json!({"email": format!("hook{batch}x{i}@company.example")}))
+                .collect();
+            post(
+                &server.address,
+                "/customers/batch",
+                key,
+                &json!({"customers": customers}),
+            );
+        }
+        wait_for(|| count.load(Ordering::SeqCst) >= DELIVERIES);
+        let rate = DELIVERIES as f64 / started.elapsed().as_secs_f64();
+        println!("| signed deliveries by `helpdesk serve`, from the writes on | {rate:.0} |");
+        drop(server);
+    }
 }
