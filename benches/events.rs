@@ -139,26 +139,7 @@ async fn local() {
     let feed = ChangeFeed::new(store.clone());
     let admin = Caller::new("bench", [Role::Admin], false);
     let started = Instant::now();
-    let mut read = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = feed
-            .read(
-                &admin,
-                FeedQuery {
-                    cursor: cursor.clone(),
-                    limit: 1000,
-                    ..FeedQuery::default()
-                },
-            )
-            .await
-            .expect("feed");
-        read += page.events.len();
-        cursor = Some(page.next_cursor);
-        if page.caught_up {
-            break;
-        }
-    }
+    let (read, _) = read_feed(&feed, &admin).await;
     let took = started.elapsed();
     println!(
         "feed: {read} events read in pages of 1,000 in {:.2} s ({:.1} ms per 1,000)",
@@ -230,6 +211,26 @@ async fn lag(store: Arc<SqliteStore>, logger: ChangeLogger, feed: ChangeFeed, ad
     );
 }
 
+/// The whole feed in pages of 1,000, from the start: events and pages read.
+async fn read_feed(feed: &ChangeFeed, admin: &Caller) -> (usize, usize) {
+    let (mut read, mut pages) = (0, 0);
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = FeedQuery {
+            cursor: cursor.clone(),
+            limit: 1000,
+            ..FeedQuery::default()
+        };
+        let page = feed.read(admin, query).await.expect("feed");
+        read += page.events.len();
+        pages += 1;
+        cursor = Some(page.next_cursor);
+        if page.caught_up {
+            return (read, pages);
+        }
+    }
+}
+
 /// Write units of an item of `bytes` (1 per KB or part).
 fn wru(bytes: usize) -> usize {
     bytes.div_ceil(1024).max(1)
@@ -286,28 +287,7 @@ async fn cloud(endpoint: &str) {
     let feed = ChangeFeed::new(store.clone());
     let admin = Caller::new("bench", [Role::Admin], false);
     let started = Instant::now();
-    let mut read = 0;
-    let mut pages = 0;
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = feed
-            .read(
-                &admin,
-                FeedQuery {
-                    cursor: cursor.clone(),
-                    limit: 1000,
-                    ..FeedQuery::default()
-                },
-            )
-            .await
-            .expect("feed");
-        read += page.events.len();
-        pages += 1;
-        cursor = Some(page.next_cursor);
-        if page.caught_up {
-            break;
-        }
-    }
+    let (read, pages) = read_feed(&feed, &admin).await;
     // A page's hour is read with 16 queries (one per shard); each is charged 0.5 RRU per 4 KB
     // it returns (eventually consistent), at least 0.5.
     let bytes = read * (mean + 120);

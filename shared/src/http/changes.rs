@@ -133,10 +133,6 @@ pub struct EventView<'a> {
 
 impl<'a> EventView<'a> {
     pub fn new(event: &'a Event, fields: &FieldSet, viewer: &Caller) -> Self {
-        let visible = |field: &str| match field.strip_prefix("custom_fields.") {
-            Some(key) => fields.get(key).is_some_and(|d| d.can_view(viewer)),
-            None => true,
-        };
         EventView {
             id: &event.id,
             kind: event.kind.name(),
@@ -144,19 +140,7 @@ impl<'a> EventView<'a> {
             entity: &event.entity,
             version: event.version,
             actor: &event.actor,
-            changes: event
-                .changes
-                .iter()
-                .map(|change| {
-                    let shown = visible(&change.field);
-                    FieldChangeView {
-                        field: &change.field,
-                        from: shown.then_some(&change.from),
-                        to: shown.then_some(&change.to),
-                        hidden: !shown,
-                    }
-                })
-                .collect(),
+            changes: FieldChangeView::list(&event.changes, fields, viewer),
             data: data_view(event, fields, viewer),
         }
     }

@@ -102,27 +102,38 @@ pub struct FieldChangeView<'a> {
 
 impl<'a> HistoryEntryView<'a> {
     pub fn new(entry: &'a HistoryEntry, fields: &FieldSet, caller: &Caller) -> Self {
-        let visible = |field: &str| match field.strip_prefix("custom_fields.") {
-            Some(key) => fields.get(key).is_some_and(|d| d.can_view(caller)),
-            None => true,
-        };
         HistoryEntryView {
             version: entry.version,
             at: &entry.at,
             by: &entry.by,
-            changes: entry
-                .changes
-                .iter()
-                .map(|change| {
-                    let shown = visible(&change.field);
-                    FieldChangeView {
-                        field: &change.field,
-                        from: shown.then_some(&change.from),
-                        to: shown.then_some(&change.to),
-                        hidden: !shown,
-                    }
-                })
-                .collect(),
+            changes: FieldChangeView::list(&entry.changes, fields, caller),
         }
+    }
+}
+
+impl<'a> FieldChangeView<'a> {
+    /// `changes` as `caller` may see them: a custom field they may not view shows only that
+    /// it changed (history, the change feed and webhooks alike).
+    pub fn list(
+        changes: &'a [crate::domain::history::FieldChange],
+        fields: &FieldSet,
+        caller: &Caller,
+    ) -> Vec<Self> {
+        let visible = |field: &str| match field.strip_prefix("custom_fields.") {
+            Some(key) => fields.get(key).is_some_and(|d| d.can_view(caller)),
+            None => true,
+        };
+        changes
+            .iter()
+            .map(|change| {
+                let shown = visible(&change.field);
+                FieldChangeView {
+                    field: &change.field,
+                    from: shown.then_some(&change.from),
+                    to: shown.then_some(&change.to),
+                    hidden: !shown,
+                }
+            })
+            .collect()
     }
 }

@@ -21,8 +21,6 @@ const FEED_SHARDS: u64 = 16;
 /// Hours holding events one read walks at most before answering with a cursor (16 queries
 /// each); hours without events are not read at all.
 const MAX_BUCKETS_PER_READ: usize = 48;
-/// Items per BatchWriteItem.
-const BATCH: usize = 24;
 
 /// The feed's order: microseconds since the epoch, strictly increasing within this process, so
 /// one writer's events (one shard of the stream) keep their order even within a microsecond.
@@ -155,47 +153,21 @@ impl DynamoStore {
     }
 
     async fn put_items(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        for chunk in items.chunks(BATCH) {
-            let requests: Vec<_> = chunk
-                .iter()
-                .filter_map(|item| {
-                    let put = aws_sdk_dynamodb::types::PutRequest::builder()
-                        .set_item(Some(item.clone()))
-                        .build()
-                        .ok()?;
-                    Some(
-                        aws_sdk_dynamodb::types::WriteRequest::builder()
-                            .put_request(put)
-                            .build(),
-                    )
-                })
-                .collect();
-            let mut pending = HashMap::from([(self.table.clone(), requests)]);
-            for attempt in 0..MAX_BATCH_ROUNDS {
-                let client = self.client().await;
-                let output = send_retrying(|| {
-                    client
-                        .batch_write_item()
-                        .set_request_items(Some(pending.clone()))
-                        .send()
-                })
-                .await
-                .0
-                .map_err(unavailable)?;
-                pending = output.unprocessed_items.unwrap_or_default();
-                pending.retain(|_, v| !v.is_empty());
-                if pending.is_empty() {
-                    break;
-                }
-                backoff(attempt).await;
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Unavailable(
-                    "dynamodb: the change log stayed throttled; retry".into(),
-                ));
-            }
-        }
-        Ok(())
+        let requests = items
+            .into_iter()
+            .filter_map(|item| {
+                let put = aws_sdk_dynamodb::types::PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .ok()?;
+                Some(
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(put)
+                        .build(),
+                )
+            })
+            .collect();
+        self.batch_write(requests, "the change log").await
     }
 
     /// Every feed item of one hour, after `after` and up to `until`, oldest first.

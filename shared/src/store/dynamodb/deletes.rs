@@ -31,23 +31,33 @@ impl DynamoStore {
         let mut keys = keys;
         keys.sort();
         keys.dedup();
-        for chunk in keys.chunks(25) {
-            let requests = chunk
-                .iter()
-                .filter_map(|(pk, sk)| {
-                    let key = Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))]);
-                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
-                        .set_key(Some(key))
-                        .build()
-                        .ok()?;
-                    Some(
-                        aws_sdk_dynamodb::types::WriteRequest::builder()
-                            .delete_request(delete)
-                            .build(),
-                    )
-                })
-                .collect();
-            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+        let requests = keys
+            .iter()
+            .filter_map(|(pk, sk)| {
+                let key = Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))]);
+                let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .set_key(Some(key))
+                    .build()
+                    .ok()?;
+                Some(
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .delete_request(delete)
+                        .build(),
+                )
+            })
+            .collect();
+        self.batch_write(requests, "deletes").await
+    }
+
+    /// Sends `requests` (puts or deletes, each key once) 25 to a `BatchWriteItem`, retrying
+    /// what DynamoDB leaves unprocessed; `what` names them when they stay throttled.
+    pub(super) async fn batch_write(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+        what: &str,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
             for attempt in 0..MAX_BATCH_ROUNDS {
                 let client = self.client().await;
                 let output = send_retrying(|| {
@@ -67,9 +77,9 @@ impl DynamoStore {
                 backoff(attempt).await;
             }
             if !pending.is_empty() {
-                return Err(StoreError::Unavailable(
-                    "dynamodb: deletes stayed throttled; retry".into(),
-                ));
+                return Err(StoreError::Unavailable(format!(
+                    "dynamodb: {what} stayed throttled; retry"
+                )));
             }
         }
         Ok(())
