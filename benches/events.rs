@@ -13,12 +13,24 @@
 //! - Webhooks: `helpdesk serve` posting signed events to an endpoint on this machine, against
 //!   the rate that endpoint takes posts straight from this process.
 //!
+//! - DynamoDB's commit to feed: a write, its stream record, the logger, the feed.
+//!
 //! Nothing here asserts a time.
 
 #[path = "support/local_dynamodb.rs"]
 mod local_dynamodb;
+/// The tests' stream reader (as Lambda's event source mapping reads dynoxide's stream).
+#[path = "../tests/suite/streams/poller.rs"]
+#[allow(
+    dead_code,
+    reason = "the tests use more of the stream reader than the benchmark"
+)]
+mod poller;
 #[path = "support/report.rs"]
 mod report;
+#[path = "../tests/suite/streams/runtime.rs"]
+#[allow(dead_code, reason = "the benchmark runs no function")]
+mod runtime;
 #[path = "support/serve.rs"]
 mod serve;
 
@@ -73,7 +85,10 @@ fn main() {
     runtime.block_on(local());
     webhooks::run();
     match std::env::var("DYNAMODB_ENDPOINT") {
-        Ok(endpoint) => runtime.block_on(cloud(&endpoint)),
+        Ok(endpoint) => runtime.block_on(async {
+            cloud(&endpoint).await;
+            cloud_lag(&endpoint).await;
+        }),
         Err(_) => {
             println!("\nDynamoDB: not measured (set DYNAMODB_ENDPOINT to a dynoxide endpoint)")
         }
@@ -296,6 +311,67 @@ async fn cloud(endpoint: &str) {
         "feed: {read} events in {pages} pages, {:.2} s; about {:.0} RRU per 1,000 changes",
         started.elapsed().as_secs_f64(),
         rru * 1000.0 / read.max(1) as f64
+    );
+}
+
+/// Commit to feed in the cloud's path, without Lambda's polling: a write, its stream record
+/// read at once, filed by the notifier's logger, found by a reader of the feed (settling time
+/// 0; the cloud's 30 s, Lambda's polling and the notifier's 1 s batching window come on top).
+async fn cloud_lag(endpoint: &str) {
+    use helpdesk_shared::store::dynamodb::DynamoStore;
+    let client = local_dynamodb::client(endpoint);
+    let table = format!("events-lag-{}", std::process::id());
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("table");
+    let mut stream = poller::StreamPoller::open(&client, endpoint, &table).await;
+    let store: Arc<dyn Store> =
+        Arc::new(DynamoStore::new(client, table).with_feed_settle(Duration::ZERO));
+    let logger = helpdesk_shared::app::change_logger(&store);
+    let feed = ChangeFeed::new(store.clone());
+    let admin = Caller::new("bench", [Role::Admin], false);
+    let now = FeedQuery {
+        cursor: Some("now".into()),
+        limit: 1,
+        ..FeedQuery::default()
+    };
+    let mut cursor = feed.read(&admin, now).await.expect("now").next_cursor;
+    let mut lags = Vec::with_capacity(LAG_SAMPLES / 2);
+    for i in 0..LAG_SAMPLES / 2 {
+        store
+            .insert_customer(&customer(CLOUD_EVENTS + i))
+            .await
+            .expect("insert");
+        let committed = Instant::now();
+        loop {
+            let changes: Vec<RecordChange> = stream
+                .records()
+                .await
+                .into_iter()
+                .filter_map(|r| serde_json::from_value(r).ok())
+                .filter_map(|r| helpdesk_shared::store::dynamodb::stream::record_change(&r))
+                .collect();
+            logger.log(&changes).await.expect("log");
+            let query = FeedQuery {
+                cursor: Some(cursor.clone()),
+                limit: 10,
+                ..FeedQuery::default()
+            };
+            let page = feed.read(&admin, query).await.expect("feed");
+            cursor = page.next_cursor;
+            if !page.events.is_empty() {
+                lags.push(committed.elapsed());
+                break;
+            }
+        }
+    }
+    lags.sort();
+    let at = |q: f64| lags[((lags.len() as f64 * q) as usize).min(lags.len() - 1)];
+    println!(
+        "commit to feed ({} writes; stream read at once, no settling): p50 {:.0} ms, p99 {:.0} ms",
+        lags.len(),
+        at(0.50).as_secs_f64() * 1000.0,
+        at(0.99).as_secs_f64() * 1000.0
     );
 }
 
