@@ -7,15 +7,15 @@
 //! - the customer portal: page and API latency with 32 clients on `helpdesk serve`, and the
 //!   DynamoDB capacity of its ticket list and ticket page;
 //! - DynamoDB capacity (WRU/RRU) per API create, get, list page and name search, per inbound
-//!   message and per welcome email, against the fake endpoint, which charges as DynamoDB does.
+//!   message and per welcome email, through the metering proxy in front of dynoxide, which counts capacity as DynamoDB charges it.
 //!
 //! Loops are bounded by count; nothing here asserts a time.
 
 #[path = "support/report.rs"]
 mod report;
 
-#[path = "support/fake_dynamodb.rs"]
-mod fake_dynamodb;
+#[path = "support/metering_proxy.rs"]
+mod metering_proxy;
 
 // The timed rows serve the lifecycle and layout benches.
 #[allow(dead_code)]
@@ -317,9 +317,15 @@ const COST_BLOCKS: usize = 100;
 
 async fn capacity_per_operation() {
     use unit_costs::Units;
-    let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let Some((fake, table)) = metering_proxy::on_new_table("bench-costs").await else {
+        println!(
+            "\n## DynamoDB capacity per operation: {}",
+            metering_proxy::NOT_MEASURED
+        );
+        return;
+    };
     let store: Arc<dyn helpdesk_shared::ports::store::Store> = Arc::new(
-        helpdesk_shared::store::dynamodb::DynamoStore::new(fake.client(), "bench"),
+        helpdesk_shared::store::dynamodb::DynamoStore::new(fake.client(), table),
     );
     let dir = std::env::temp_dir().join(format!("helpdesk-bench-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -337,7 +343,7 @@ async fn capacity_per_operation() {
             .expect("fixture"),
     };
     println!(
-        "\n## DynamoDB capacity per operation (fake endpoint, {COST_CUSTOMERS} customers, {} shards)\n",
+        "\n## DynamoDB capacity per operation (dynoxide through the metering proxy, {COST_CUSTOMERS} customers, {} shards)\n",
         helpdesk_shared::store::dynamodb::LIST_SHARDS
     );
     println!("{}", unit_costs::HEADER);

@@ -1,13 +1,14 @@
 //! Import benchmark (`cargo bench --bench import`): rows/s and peak RSS for 100k and 1M-row
 //! files, (a) into SQLite as `helpdesk import` does, (b) into DynamoDB through the store adapter
-//! against a local DynamoDB-protocol endpoint that adds 10 ms per request and throttles
-//! (ProvisionedThroughputExceededException) above a write budget (default 40,000 items/s).
+//! against dynoxide (`DYNAMODB_ENDPOINT`, as `bash tests/run` starts it) behind the metering
+//! proxy, which adds 10 ms per request and throttles (ProvisionedThroughputExceededException)
+//! above a write budget (default 40,000 items/s).
 //!
 //! (b) creates new customers 25 to a `BatchExecuteStatement`; `dynamodb-puts`, its baseline,
 //! with one conditional `PutItem` each (as before). Both print the importer's own CPU (user +
-//! sys of the scenario process, not the endpoint's) per row.
+//! sys of the scenario process, not the proxy's or dynoxide's) per row.
 //!
-//! (c) The same as (b) with the test suite's fault proxy in front of the endpoint: one call in 7
+//! (c) The same as (b) with the test suite's fault proxy in front of the metering proxy: one call in 7
 //! fails before the table (JSON 500, throttling, HTML 500), one write in 5 loses its answer.
 //!
 //! (d) `sqlite-bare`: the bare-insert rate of the local schema, the baseline for (a). The same
@@ -15,7 +16,8 @@
 //! through the store's bulk write (prepared statements, batches of 1,000 as the import writes
 //! them); only the writes are timed.
 //!
-//! The endpoint counts capacity as DynamoDB charges it (benches/support/capacity.rs): (b) and
+//! The metering proxy counts capacity as dynoxide reports it and DynamoDB charges it
+//! (benches/support/metering_proxy.rs, capacity.rs): (b) and
 //! (c) print the write request units per imported row, in the table and in its indexes, and
 //! the hottest partition key value's highest WRU in one second.
 //!
@@ -24,7 +26,7 @@
 //! with every last name changed (every row updated).
 //!
 //! (e) `limits` (not run by default: `IMPORT_BENCH_STORES=limits`): (b) with DynamoDB's own
-//! limits in the endpoint instead of the flat item budget: 40,000 WRU/s per table and per
+//! limits in the proxy instead of the flat item budget: 40,000 WRU/s per table and per
 //! index, 1,000 WRU/s per partition key value.
 //!
 //! Each scenario runs in a child process of this binary, so its peak RSS (VmHWM) is its own.
@@ -36,8 +38,8 @@ mod local_dynamodb;
 #[path = "support/report.rs"]
 mod report;
 
-#[path = "support/fake_dynamodb.rs"]
-mod fake_dynamodb;
+#[path = "support/metering_proxy.rs"]
+mod metering_proxy;
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
@@ -59,14 +61,14 @@ use helpdesk_shared::store::dynamodb::{BulkInserts, DynamoStore};
 use helpdesk_shared::store::sqlite::SqliteStore;
 
 const SCENARIO_FLAG: &str = "--scenario";
-const FAKE_FLAG: &str = "--fake-dynamodb";
+const PROXY_FLAG: &str = "--metering-proxy";
 const FAULTS_FLAG: &str = "--with-faults";
 const LIMITS_FLAG: &str = "--with-dynamodb-limits";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == FAKE_FLAG) {
-        serve_fake(
+    if args.iter().any(|a| a == PROXY_FLAG) {
+        serve_proxy(
             args.iter().any(|a| a == FAULTS_FLAG),
             args.iter().any(|a| a == LIMITS_FLAG),
         );
@@ -76,7 +78,10 @@ fn main() {
         let kind = args[position + 1].clone();
         let rows: usize = args[position + 2].parse().expect("rows");
         let file = PathBuf::from(&args[position + 3]);
-        let endpoint = args.get(position + 4).cloned();
+        let endpoint = args
+            .get(position + 4)
+            .cloned()
+            .zip(args.get(position + 5).cloned());
         scenario(&kind, rows, &file, endpoint);
         return;
     }
@@ -87,9 +92,13 @@ fn main() {
     let rate = write_rate();
     println!("# helpdesk import benchmark\n");
     println!("machine: {}", report::machine());
-    println!(
-        "DynamoDB endpoint: local fake in its own process, 10 ms per request, throttles above {rate:.0} items/s\n"
-    );
+    let dynoxide = metering_proxy::dynoxide_endpoint();
+    match &dynoxide {
+        Some(_) => println!(
+            "DynamoDB: dynoxide behind the metering proxy (its own process), 10 ms per request, throttles above {rate:.0} items/s\n"
+        ),
+        None => println!("DynamoDB: {}\n", metering_proxy::NOT_MEASURED),
+    }
     println!("| store | rows | time | rows/s | peak RSS |");
     println!("|---|---|---|---|---|");
     let dir = std::env::temp_dir().join(format!("helpdesk-import-bench-{}", std::process::id()));
@@ -110,11 +119,12 @@ fn main() {
         ]
         .into_iter()
         .filter(|k| stores.split(',').any(|s| s == *k))
+        .filter(|k| k.starts_with("sqlite") || dynoxide.is_some())
         {
-            // The endpoint runs in its own process: its memory is not the import's.
-            let mut fake = (!kind.starts_with("sqlite")).then(|| {
+            // The proxy runs in its own process: its memory is not the import's.
+            let mut proxy = (!kind.starts_with("sqlite")).then(|| {
                 let mut command = Command::new(std::env::current_exe().expect("self"));
-                command.arg(FAKE_FLAG);
+                command.arg(PROXY_FLAG);
                 if kind == "faults" {
                     command.arg(FAULTS_FLAG);
                 }
@@ -124,15 +134,18 @@ fn main() {
                 command
                     .stdout(Stdio::piped())
                     .spawn()
-                    .expect("fake endpoint starts")
+                    .expect("metering proxy starts")
             });
-            let endpoint = fake.as_mut().map(|child| {
+            // Its first line: the address to use and the table it made.
+            let endpoint = proxy.as_mut().map(|child| {
                 let stdout = child.stdout.take().expect("stdout");
-                BufReader::new(stdout)
+                let line = BufReader::new(stdout)
                     .lines()
                     .next()
                     .expect("address line")
-                    .expect("utf-8")
+                    .expect("utf-8");
+                let (address, table) = line.split_once(' ').expect("address and table");
+                (address.to_string(), table.to_string())
             });
             let mut command = Command::new(std::env::current_exe().expect("self"));
             command.args([
@@ -141,8 +154,8 @@ fn main() {
                 &rows.to_string(),
                 file.to_str().expect("path"),
             ]);
-            if let Some(endpoint) = &endpoint {
-                command.arg(endpoint);
+            if let Some((address, table)) = &endpoint {
+                command.args([address, table]);
             }
             let output = command.output().expect("scenario runs");
             let text = String::from_utf8_lossy(&output.stdout)
@@ -156,21 +169,20 @@ fn main() {
                 );
             }
             let mut extra = String::new();
-            if let (Some(endpoint), Some(mut child)) = (endpoint, fake) {
-                let stats = fake_stats(&endpoint);
+            if let (Some((endpoint, table)), Some(mut child)) = (endpoint, proxy) {
+                let stats = proxy_stats(&endpoint);
                 let _ = child.kill();
                 let _ = child.wait();
+                let stored = dynoxide
+                    .as_deref()
+                    .map_or(0, |engine| items_in(engine, &table));
                 // Nothing lost, nothing twice: every customer once, plus the jobs, plus (the
                 // third import changing every row) one history entry per customer, plus the
                 // salt the address registry's lookups are hashed with.
                 let again = kind == "dynamodb" && std::env::var_os("IMPORT_BENCH_AGAIN").is_some();
                 let (jobs, history) = if again { (3, rows as u64) } else { (1, 0) };
-                assert_eq!(
-                    stats["items_stored"].as_u64(),
-                    Some(rows as u64 + jobs + history + 1),
-                    "{stats}"
-                );
-                // Capacity as DynamoDB would charge it (the fake counts it, capacity.rs).
+                assert_eq!(stored, rows as u64 + jobs + history + 1, "{stats}");
+                // Capacity as DynamoDB charges it (dynoxide reports it, the proxy counts it).
                 let wru = |index: &str| stats["capacity"][index]["wru"].as_f64().unwrap_or(0.0);
                 let table = wru("table") / rows as f64;
                 let indexes = ["listing", "by_first", "by_last", "by_group"]
@@ -245,39 +257,67 @@ fn generate(path: &Path, rows: usize) {
     file.flush().expect("flush");
 }
 
-/// Runs the fake DynamoDB endpoint until killed (behind the fault proxy with `faults`); the
-/// address to use is the first line on stdout.
-fn serve_fake(faults: bool, limits: bool) {
+/// Runs the metering proxy in front of dynoxide until killed (behind the fault proxy with
+/// `faults`), on a new table; the first line on stdout is the address to use and the table.
+fn serve_proxy(faults: bool, limits: bool) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let fake = if limits {
-            // DynamoDB's own limits instead of the flat item budget.
-            fake_dynamodb::FakeDynamo::start_with_limits(
-                Duration::from_millis(10),
-                0.0,
-                fake_dynamodb::capacity::Limits::DYNAMODB,
-            )
+        let engine = metering_proxy::dynoxide_endpoint().expect("DYNAMODB_ENDPOINT");
+        let table = format!("bench-import-{}", std::process::id());
+        DynamoStore::create_table(&local_dynamodb::client(&engine), &table)
             .await
+            .expect("CreateTable");
+        let latency = Duration::from_millis(10);
+        let proxy = if limits {
+            // DynamoDB's own limits instead of the flat item budget.
+            let limits = metering_proxy::capacity::Limits::DYNAMODB;
+            metering_proxy::MeteringProxy::start_with_limits(&engine, latency, 0.0, limits).await
         } else {
-            fake_dynamodb::FakeDynamo::start(Duration::from_millis(10), write_rate()).await
+            metering_proxy::MeteringProxy::start(&engine, latency, write_rate()).await
         };
         if faults {
-            let proxy = fault_proxy::FaultProxy::start(&fake.endpoint(), 7, 5, 20_261_201).await;
-            println!("{}", proxy.endpoint());
+            let faults = fault_proxy::FaultProxy::start(&proxy.endpoint(), 7, 5, 20_261_201).await;
+            println!("{} {table}", faults.endpoint());
         } else {
-            println!("{}", fake.endpoint());
+            println!("{} {table}", proxy.endpoint());
         }
         std::future::pending::<()>().await;
     });
 }
 
-fn fake_stats(endpoint: &str) -> serde_json::Value {
+/// How many items `table` on dynoxide holds.
+fn items_in(engine: &str, table: &str) -> u64 {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = local_dynamodb::client(engine);
+        let (mut count, mut after) = (0u64, None);
+        // Bounded: 10,000 pages of 1 MB is far more than any run writes.
+        for _ in 0..10_000 {
+            let page = client
+                .scan()
+                .table_name(table)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(after)
+                .send()
+                .await
+                .expect("Scan");
+            count += page.count as u64;
+            after = page.last_evaluated_key;
+            if after.is_none() {
+                break;
+            }
+        }
+        count
+    })
+}
+
+fn proxy_stats(endpoint: &str) -> serde_json::Value {
     use std::io::Read;
     let address = endpoint.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(address).expect("fake endpoint");
+    let mut stream = std::net::TcpStream::connect(address).expect("metering proxy");
     write!(
         stream,
         "GET /stats HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
@@ -292,7 +332,7 @@ fn fake_stats(endpoint: &str) -> serde_json::Value {
     serde_json::from_str(body).expect("stats JSON")
 }
 
-fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
+fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<(String, String)>) {
     // Warnings only (stderr), unless RUST_LOG asks for more.
     helpdesk_shared::telemetry::init(helpdesk_shared::telemetry::Logs::Quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -320,10 +360,10 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             let _ = std::fs::remove_dir_all(&work);
             return;
         }
-        let endpoint_url = endpoint.clone();
+        let endpoint_url = endpoint.as_ref().map(|(address, _)| address.clone());
         let store: Arc<dyn Store> = match endpoint {
             None => Arc::new(SqliteStore::open(&work.join("helpdesk.db")).expect("sqlite")),
-            Some(endpoint) => {
+            Some((endpoint, table)) => {
                 // The baseline: one conditional PutItem per new customer, as before #27.
                 let inserts = if kind == "dynamodb-puts" {
                     BulkInserts::Puts
@@ -331,7 +371,7 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
                     BulkInserts::Statements
                 };
                 Arc::new(
-                    DynamoStore::new(local_dynamodb::client(endpoint), "bench")
+                    DynamoStore::new(local_dynamodb::client(endpoint), table)
                         .with_bulk_inserts(inserts),
                 )
             }
@@ -367,7 +407,7 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
                 };
                 (sum("wru"), sum("rru"))
             };
-            let (wru, rru) = units(&fake_stats(&endpoint));
+            let (wru, rru) = units(&proxy_stats(&endpoint));
             println!(
                 "| {kind}, new rows (the import above) | {rows} | | {:.2} WRU + {:.2} RRU per row | |",
                 wru / rows as f64,
@@ -376,9 +416,9 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<String>) {
             let updated = work.join("updated.csv");
             generate_renamed(&updated, rows);
             for (label, path) in [("same file again (unchanged)", file.to_path_buf()), ("every last name changed (updated)", updated)] {
-                let before = units(&fake_stats(&endpoint));
+                let before = units(&proxy_stats(&endpoint));
                 let job = import_file(&store, &path, &work).await;
-                let after = units(&fake_stats(&endpoint));
+                let after = units(&proxy_stats(&endpoint));
                 assert_eq!(job.counts.failed, 0, "{:?}", job.counts);
                 println!(
                     "| {kind}, {label} | {rows} | | {:.2} WRU + {:.2} RRU per row | |",

@@ -1,5 +1,5 @@
 //! Layout benchmark (`cargo bench --bench layout`): the table's layout-2026-12 migration and
-//! the domain back-fill it changed, against the fake DynamoDB endpoint (which charges as
+//! the domain back-fill it changed, through the metering proxy in front of dynoxide (which counts as
 //! DynamoDB does).
 //!
 //! The table is seeded as the layout before 2026-12 wrote it: customers over many email
@@ -13,8 +13,8 @@
 #[path = "support/report.rs"]
 mod report;
 
-#[path = "support/fake_dynamodb.rs"]
-mod fake_dynamodb;
+#[path = "support/metering_proxy.rs"]
+mod metering_proxy;
 
 #[allow(dead_code)]
 #[path = "support/unit_costs.rs"]
@@ -38,7 +38,6 @@ use helpdesk_shared::store::dynamodb::LIST_SHARDS;
 use serde_json::json;
 use unit_costs::Units;
 
-const TABLE: &str = "bench";
 const CUSTOMERS: usize = 100_000;
 const DOMAINS: usize = 1_000;
 const INBOUND: usize = 10_000;
@@ -65,11 +64,14 @@ fn domain(i: usize) -> String {
 }
 
 async fn layout() {
-    let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let Some((fake, table)) = metering_proxy::on_new_table("bench-layout").await else {
+        println!("\nlayout: {}", metering_proxy::NOT_MEASURED);
+        return;
+    };
     let client = fake.client();
     let store: Arc<dyn Store> = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
         client.clone(),
-        TABLE,
+        &table,
     ));
     let dir = std::env::temp_dir().join(format!("helpdesk-bench-layout-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -85,7 +87,7 @@ async fn layout() {
     let admin = Caller::new("bench-admin", [Role::Admin], true);
 
     let seeding = Instant::now();
-    seed_old_layout(&client).await;
+    seed_old_layout(&client, &table).await;
     println!(
         "\nseeded {CUSTOMERS} customers over {DOMAINS} domains (no company) and {INBOUND} inbound records, as the layout before 2026-12 wrote them, in {:.1} s\n",
         seeding.elapsed().as_secs_f64()
@@ -98,7 +100,7 @@ async fn layout() {
     // What the back-fill read before 2026-12: the domain's partition of the group index, in
     // pages of 101 (its page of 100 and one to see whether there is more).
     let (before, started) = (Units::of(&fake), Instant::now());
-    let found = read_group(&client, &format!("UNASSIGNED#{}", domain(7))).await;
+    let found = read_group(&client, &table, &format!("UNASSIGNED#{}", domain(7))).await;
     row(
         &format!("find one domain's {found} customers: group index (before)"),
         started.elapsed(),
@@ -187,20 +189,20 @@ async fn layout() {
         started.elapsed(),
         before,
     );
-    let left = read_group(&client, &format!("UNASSIGNED#{}", domain(7))).await;
+    let left = read_group(&client, &table, &format!("UNASSIGNED#{}", domain(7))).await;
     println!("\ngroup index entries left for a migrated domain: {left}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every item of one `by_group` partition, read as the back-fill before 2026-12 read it: pages
 /// of 101 from the last sort key (at most 10,000 pages).
-async fn read_group(client: &aws_sdk_dynamodb::Client, group: &str) -> usize {
+async fn read_group(client: &aws_sdk_dynamodb::Client, table: &str, group: &str) -> usize {
     let mut found = 0;
     let mut after: Option<String> = None;
     for _ in 0..10_000 {
         let mut query = client
             .query()
-            .table_name(TABLE)
+            .table_name(table)
             .index_name("by_group")
             .expression_attribute_values(":p", s(group))
             .limit(101);
@@ -226,7 +228,7 @@ async fn read_group(client: &aws_sdk_dynamodb::Client, group: &str) -> usize {
 }
 
 /// Customers and inbound records as the layout before 2026-12 wrote them.
-async fn seed_old_layout(client: &aws_sdk_dynamodb::Client) {
+async fn seed_old_layout(client: &aws_sdk_dynamodb::Client, table: &str) {
     use futures::StreamExt;
     let by = Actor::caller("bench-admin");
     let mut items: Vec<HashMap<String, AttributeValue>> = Vec::with_capacity(CUSTOMERS + INBOUND);
@@ -312,13 +314,13 @@ async fn seed_old_layout(client: &aws_sdk_dynamodb::Client) {
         .for_each_concurrent(SEED_CONCURRENCY, |batch| async move {
             let written = client
                 .batch_write_item()
-                .request_items(TABLE, batch)
+                .request_items(table, batch)
                 .send()
                 .await
                 .expect("seed batch");
             assert!(
                 written.unprocessed_items().is_none_or(|u| u.is_empty()),
-                "the fake endpoint processes every item"
+                "dynoxide processes every item"
             );
         })
         .await;

@@ -1,5 +1,5 @@
 //! Customer lifecycle benchmark (`cargo bench --bench lifecycle`): a merge, its undo and an
-//! erasure of a customer with 10,000 messages, against the fake DynamoDB endpoint (which
+//! erasure of a customer with 10,000 messages, through the metering proxy in front of dynoxide (which
 //! charges as DynamoDB does) and a folder standing in for the mail bucket.
 //!
 //! The customer has 500 tickets of 20 messages, each message with its inbound record and raw
@@ -9,8 +9,8 @@
 #[path = "support/report.rs"]
 mod report;
 
-#[path = "support/fake_dynamodb.rs"]
-mod fake_dynamodb;
+#[path = "support/metering_proxy.rs"]
+mod metering_proxy;
 
 // Only `Units` and the prices are used here; the table helpers serve the other benches.
 #[allow(dead_code)]
@@ -63,10 +63,13 @@ fn email(raw: &str) -> Email {
 }
 
 async fn lifecycle() {
-    let fake = fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let Some((fake, table)) = metering_proxy::on_new_table("bench-lifecycle").await else {
+        println!("\nlifecycle: {}", metering_proxy::NOT_MEASURED);
+        return;
+    };
     let store: Arc<dyn Store> = Arc::new(helpdesk_shared::store::dynamodb::DynamoStore::new(
         fake.client(),
-        "bench",
+        table,
     ));
     let dir = std::env::temp_dir().join(format!("helpdesk-bench-life-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");

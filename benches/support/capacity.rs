@@ -1,4 +1,8 @@
-//! DynamoDB's capacity units, counted as DynamoDB charges them, for the fake endpoint:
+//! DynamoDB's capacity units and limits, for the metering proxy (`metering_proxy.rs`).
+//!
+//! The engine behind the proxy reports what each call consumed; the proxy needs this model to
+//! charge a write before it is sent, so that a write over a limit is refused without reaching
+//! the table. DynamoDB charges:
 //! - a write costs one write request unit (WRU) per started KB of the item (the larger of the
 //!   item before and after a put; the deleted item for a delete), twice that in a transaction;
 //! - every global secondary index the item is in costs its own writes, sized by the projected
@@ -73,6 +77,19 @@ impl Footprint {
             .collect();
         Footprint { size, index_keys }
     }
+
+    /// [`Footprint::of`] for an item read as JSON (`{"pk": {"S": "…"}, …}`).
+    pub fn of_json(item: &serde_json::Map<String, serde_json::Value>) -> Footprint {
+        let texts: Vec<(&str, Box<RawValue>)> = item
+            .iter()
+            .filter_map(|(name, value)| {
+                serde_json::value::to_raw_value(value)
+                    .ok()
+                    .map(|raw| (name.as_str(), raw))
+            })
+            .collect();
+        Footprint::of(&texts.iter().map(|(n, v)| (*n, v.as_ref())).collect())
+    }
 }
 
 /// The size DynamoDB counts for one attribute value, from its JSON (`{"S":"…"}`, …).
@@ -109,11 +126,6 @@ fn string_value(raw: &str) -> Option<String> {
 
 pub fn write_units(size: usize) -> f64 {
     size.div_ceil(1024).max(1) as f64
-}
-
-pub fn read_units(size: usize, consistent: bool) -> f64 {
-    let units = size.div_ceil(4096).max(1) as f64;
-    if consistent { units } else { units / 2.0 }
 }
 
 /// Write limits in WRU per second; 0 is unlimited.
@@ -253,8 +265,9 @@ impl Meter {
         }
     }
 
-    /// Admits and records one write's `charges` (of [`write_charges`]), or refuses the whole
-    /// write at the first limit it would exceed.
+    /// Admits one write's `charges` (of [`write_charges`]) and counts them per partition, or
+    /// refuses the whole write at the first limit it would exceed. Totals come from what the
+    /// engine reports ([`Meter::consumed`]).
     pub fn admit(&mut self, charges: &[Charge]) -> Result<(), Throttled> {
         let now = Instant::now();
         // What the write takes from each bucket: the table's or an index's, and each
@@ -327,16 +340,23 @@ impl Meter {
         Ok(())
     }
 
-    /// Charges a read of `size` bytes from the table or an index.
-    pub fn read(&mut self, index: Option<&str>, size: usize, consistent: bool) {
-        let name = index
-            .and_then(|name| INDEXES.iter().find(|i| i.name == name))
-            .map_or("table", |i| i.name);
-        self.totals.entry(name).or_default().1 += read_units(size, consistent);
+    /// Counts `units` the engine reported for the table or an index (by name).
+    pub fn consumed(&mut self, resource: &str, units: f64, read: bool) {
+        let Some(name) = std::iter::once("table")
+            .chain(INDEXES.iter().map(|i| i.name))
+            .find(|name| *name == resource)
+        else {
+            return;
+        };
+        let totals = self.totals.entry(name).or_default();
+        if read {
+            totals.1 += units;
+        } else {
+            totals.0 += units;
+        }
     }
 
     fn charge_write(&mut self, index: &'static str, partition: &str, units: f64) {
-        self.totals.entry(index).or_default().0 += units;
         let second = self.started.elapsed().as_secs();
         if second != self.second {
             self.second = second;

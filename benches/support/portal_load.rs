@@ -1,5 +1,5 @@
 //! The portal under load: page and API latency with 32 clients on `helpdesk serve`, and the
-//! DynamoDB capacity of a ticket list and a ticket page against the fake endpoint.
+//! DynamoDB capacity of a ticket list and a ticket page through the metering proxy in front of dynoxide.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -227,14 +227,17 @@ pub fn latency() {
     );
 }
 
-/// DynamoDB capacity of the portal's ticket list and ticket page (fake endpoint): a customer
+/// DynamoDB capacity of the portal's ticket list and ticket page (dynoxide through the metering proxy): a customer
 /// with `TICKETS` tickets of three messages each.
 pub async fn capacity() {
     use super::unit_costs::Units;
     use helpdesk_shared::domain::portal::PortalSession;
-    let fake = super::fake_dynamodb::FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let Some((fake, table)) = super::metering_proxy::on_new_table("bench-portal").await else {
+        println!("\nportal capacity: {}", super::metering_proxy::NOT_MEASURED);
+        return;
+    };
     let store: Arc<dyn helpdesk_shared::ports::store::Store> = Arc::new(
-        helpdesk_shared::store::dynamodb::DynamoStore::new(fake.client(), "bench"),
+        helpdesk_shared::store::dynamodb::DynamoStore::new(fake.client(), table),
     );
     let dir =
         std::env::temp_dir().join(format!("helpdesk-bench-portal-cost-{}", std::process::id()));
@@ -319,7 +322,7 @@ pub async fn capacity() {
         }
     }
     println!(
-        "\n## DynamoDB capacity of the customer portal (fake endpoint, a customer with {TICKETS} tickets of 3 messages)\n"
+        "\n## DynamoDB capacity of the customer portal (dynoxide through the metering proxy, a customer with {TICKETS} tickets of 3 messages)\n"
     );
     println!("{}", super::unit_costs::HEADER);
     let ticket = format!("/portal/tickets/{first}");

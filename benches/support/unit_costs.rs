@@ -1,7 +1,7 @@
-//! Capacity per operation, read from the fake endpoint's `/stats`: what a benchmark prints as
+//! Capacity per operation, read from the metering proxy: what a benchmark prints as
 //! "WRU/RRU per …" and in dollars at on-demand prices.
 
-use crate::fake_dynamodb::FakeDynamo;
+use crate::metering_proxy::MeteringProxy;
 
 /// On-demand prices in us-east-1 (since November 2024), dollars per million units.
 pub const DOLLARS_PER_MILLION_WRU: f64 = 0.625;
@@ -17,7 +17,7 @@ pub struct Units {
 }
 
 impl Units {
-    pub fn of(fake: &FakeDynamo) -> Units {
+    pub fn of(fake: &MeteringProxy) -> Units {
         let capacity = fake.capacity();
         let mut units = Units {
             requests: fake.stats().requests as f64,

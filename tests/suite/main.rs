@@ -21,9 +21,6 @@ macro_rules! on_both_stores {
 pub(crate) mod api;
 mod changes;
 mod conformance;
-#[path = "../../benches/support/fake_dynamodb.rs"]
-mod fake_dynamodb;
-mod fake_endpoint;
 #[path = "../../benches/support/fault_proxy.rs"]
 mod fault_proxy;
 mod history;
@@ -31,6 +28,9 @@ mod imports;
 pub(crate) mod inbound;
 pub(crate) mod local;
 mod merges;
+mod metering;
+#[path = "../../benches/support/metering_proxy.rs"]
+mod metering_proxy;
 mod migrations;
 mod notifications;
 mod portal;

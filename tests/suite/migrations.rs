@@ -1,7 +1,7 @@
 //! Layout migrations. Items written in the layout before 2026-12 (customers in the group
 //! index under `UNASSIGNED#<domain>`, inbound records without a sender key, JSON as a string
 //! attribute) are read, rewritten by the migration job and then served as new ones. The cloud
-//! runs are on a dynoxide table and on the project's DynamoDB endpoint; SQLite, whose file is
+//! runs are on a dynoxide table, directly and through the metering proxy; SQLite, whose file is
 //! migrated when it opens, finds nothing to rewrite.
 
 use std::time::Duration;
@@ -11,8 +11,8 @@ use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
 use helpdesk_shared::domain::migration::LAYOUT_2026_12;
 use serde_json::{Value, json};
 
-use crate::fake_dynamodb::FakeDynamo;
-use crate::support::{As, LambdaApi, Place, api_on_endpoint, dynamo_client, dynamo_client_at};
+use crate::metering_proxy::MeteringProxy;
+use crate::support::{As, LambdaApi, Place, dynamo_client, metered_api};
 
 const PATH: &str = "/migrations/layout-2026-12";
 
@@ -78,16 +78,15 @@ async fn old_items_on_dynoxide_are_migrated_and_served() {
 }
 
 #[tokio::test]
-async fn old_items_on_the_fake_endpoint_are_migrated_and_served() {
-    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
-    let api = api_on_endpoint(&fake.endpoint(), "migration");
+async fn old_items_are_migrated_and_the_second_run_reads_the_listing() {
+    let (metered, name, api) = metered_api(Duration::ZERO, 0.0, "migration").await;
     let table = Table {
-        client: dynamo_client_at(&fake.endpoint()),
-        name: "fake".into(),
+        client: dynamo_client(),
+        name,
     };
     migrate_old_items(&api, &table).await;
-    // What the second run read was charged to the listing; it wrote nothing to the group index.
-    let capacity = fake.capacity();
+    // What the second run read was charged to the listing.
+    let capacity = metered.capacity();
     assert!(capacity["capacity"]["listing"]["rru"].as_f64().unwrap() > 0.0);
 }
 
@@ -240,8 +239,7 @@ async fn a_local_data_file_has_nothing_to_migrate() {
 /// over many shards and pages, none of a domain that only ends the same, none with a company.
 #[tokio::test]
 async fn domain_back_fill_reads_the_listing_and_the_group_index_holds_members_only() {
-    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
-    let api = api_on_endpoint(&fake.endpoint(), "back-fill");
+    let (metered, _, api) = metered_api(Duration::ZERO, 0.0, "back-fill").await;
     let other = api
         .post(As::Admin, "/companies", json!({"name": "Other"}))
         .await
@@ -263,13 +261,13 @@ async fn domain_back_fill_reads_the_listing_and_the_group_index_holds_members_on
             .await;
         assert_eq!(written.status, 200, "{}", written.body);
     }
-    let group = |fake: &FakeDynamo| {
-        fake.capacity()["capacity"]["by_group"]["wru"]
+    let group = |metered: &MeteringProxy| {
+        metered.capacity()["capacity"]["by_group"]["wru"]
             .as_f64()
             .unwrap()
     };
     // 261 customers, one with a company: one group index entry.
-    assert_eq!(group(&fake), 1.0);
+    assert_eq!(group(&metered), 1.0);
     let acme = api
         .post(As::Admin, "/companies", json!({"name": "Acme"}))
         .await

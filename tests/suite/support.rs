@@ -87,13 +87,23 @@ pub async fn dynamo_store() -> Arc<dyn Store> {
     Arc::new(DynamoStore::new(client, table))
 }
 
-/// SQLite-free cloud stand-in for load and fault tests: the store on a DynamoDB-protocol
-/// endpoint (the project's fake), with a folder for the bucket.
-pub fn api_on_endpoint(endpoint: &str, label: &str) -> LambdaApi {
-    api_on_table(endpoint, "fake", label)
+/// For load and fault tests: the metering proxy (a latency per request, a budget of items
+/// written per second; 0 is none) in front of dynoxide, a fresh table there, and the store on
+/// that table through the proxy, with a folder for the bucket.
+pub async fn metered_api(
+    latency: std::time::Duration,
+    write_rate: f64,
+    label: &str,
+) -> (crate::metering_proxy::MeteringProxy, String, LambdaApi) {
+    let table = dynoxide_table().await;
+    let proxy =
+        crate::metering_proxy::MeteringProxy::start(&dynamo_endpoint(), latency, write_rate).await;
+    let api = api_on_table(&proxy.endpoint(), &table, label);
+    (proxy, table, api)
 }
 
-/// [`api_on_endpoint`] on `table` (a dynoxide table reached through a proxy).
+/// The store on `table`, a dynoxide table reached through a proxy at `endpoint`, with a folder
+/// for the bucket.
 pub fn api_on_table(endpoint: &str, table: &str, label: &str) -> LambdaApi {
     let store = Arc::new(DynamoStore::new(dynamo_client_at(endpoint), table));
     LambdaApi::new(store, Arc::new(FolderStore::new(temp_dir(label))))

@@ -118,14 +118,11 @@ async fn a_crashed_import_resumes_and_counts_each_row_once() {
 
 #[tokio::test]
 async fn throttled_writes_are_retried_and_nothing_is_lost() {
-    use crate::fake_dynamodb::FakeDynamo;
     // 10 ms per request and 300 writes/s: the import must back off and retry the statements
     // refused in each batch (the request itself answers 200), and lose none of them.
-    let fake = FakeDynamo::start(Duration::from_millis(10), 300.0).await;
-    let rig = Rig::new(crate::support::api_on_endpoint(
-        &fake.endpoint(),
-        "throttle",
-    ));
+    let (metered, table, api) =
+        crate::support::metered_api(Duration::from_millis(10), 300.0, "throttle").await;
+    let rig = Rig::new(api);
     let outcome = rig
         .drop_file("imports/throttle.csv", &bulk_file(2_000))
         .await;
@@ -133,7 +130,7 @@ async fn throttled_writes_are_retried_and_nothing_is_lost() {
         .job(outcome["handled"][0]["job_id"].as_str().unwrap())
         .await;
     assert_eq!(counts(&job), [2_000, 2_000, 0, 0, 0, 0], "{job}");
-    let stats = fake.stats();
+    let stats = metered.stats();
     assert!(stats.throttled > 0, "the endpoint throttled: {stats:?}");
     // New customers go 25 to a request (statements sent again included).
     assert!(
@@ -142,7 +139,7 @@ async fn throttled_writes_are_retried_and_nothing_is_lost() {
     );
     // Every customer is stored exactly once (plus the import job item, and the salt the
     // address registry's lookups are hashed with).
-    assert_eq!(stats.items_stored, 2_002, "{stats:?}");
+    assert_eq!(crate::support::items_in(&table).await, 2_002, "{stats:?}");
 }
 
 /// PUT to a URL over plain HTTP (moto), as a browser or curl would; answers the status code.

@@ -6,13 +6,9 @@ use super::*;
 /// exactly as many requests as an ordinary reply, and the body is read in linear time.
 #[tokio::test]
 async fn pathological_messages_cost_a_constant_number_of_requests() {
-    use crate::fake_dynamodb::FakeDynamo;
-    use std::time::Duration;
-    let fake = FakeDynamo::start(Duration::ZERO, 1e9).await;
-    let mail = Mail::new(crate::support::api_on_endpoint(
-        &fake.endpoint(),
-        "pathological",
-    ));
+    let (metered, _, api) =
+        crate::support::metered_api(std::time::Duration::ZERO, 0.0, "pathological").await;
+    let mail = Mail::new(api);
     let first = mail.deliver(FIRST).await;
 
     let ordinary = plain(
@@ -25,9 +21,9 @@ async fn pathological_messages_cost_a_constant_number_of_requests() {
         ],
         "Still burning.",
     );
-    let before = fake.stats().requests;
+    let before = metered.stats().requests;
     let record = mail.deliver(&ordinary).await;
-    let baseline = fake.stats().requests - before;
+    let baseline = metered.stats().requests - before;
     assert_eq!(record["ticket_id"], first["ticket_id"]);
 
     let references: String = (0..40_000)
@@ -52,9 +48,9 @@ async fn pathological_messages_cost_a_constant_number_of_requests() {
         ],
         &body,
     );
-    let before = fake.stats().requests;
+    let before = metered.stats().requests;
     let record = mail.deliver(&pathological).await;
-    let cost = fake.stats().requests - before;
+    let cost = metered.stats().requests - before;
     assert_eq!(record["ticket_id"], first["ticket_id"], "{record}");
     assert_eq!(record["thread_reason"], "in_reply_to");
     assert_eq!(

@@ -1,20 +1,30 @@
-//! The benchmarks' DynamoDB endpoint (benches/support/fake_dynamodb.rs) charges capacity as
-//! DynamoDB does: its figures are only worth what this checks.
+//! The benchmarks' metering proxy in front of dynoxide (benches/support/metering_proxy.rs)
+//! counts capacity as DynamoDB charges it and throttles as DynamoDB does: its figures are only
+//! worth what this checks.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 
-use crate::fake_dynamodb::FakeDynamo;
+use crate::metering_proxy::MeteringProxy;
+use crate::metering_proxy::capacity::Limits;
 
 fn s(text: &str) -> AttributeValue {
     AttributeValue::S(text.into())
 }
 
+/// A proxy with `limits` in front of dynoxide, and a fresh table there.
+async fn proxy(limits: Limits) -> (MeteringProxy, String) {
+    let table = crate::support::dynoxide_table().await;
+    let endpoint = crate::support::dynamo_endpoint();
+    let proxy = MeteringProxy::start_with_limits(&endpoint, Duration::ZERO, 0.0, limits).await;
+    (proxy, table)
+}
+
 /// (WRU, RRU) of the table or an index.
-fn units(fake: &FakeDynamo, index: &str) -> (f64, f64) {
-    let capacity = fake.capacity();
+fn units(metered: &MeteringProxy, index: &str) -> (f64, f64) {
+    let capacity = metered.capacity();
     let entry = &capacity["capacity"][index];
     (
         entry["wru"].as_f64().unwrap(),
@@ -24,13 +34,13 @@ fn units(fake: &FakeDynamo, index: &str) -> (f64, f64) {
 
 #[tokio::test]
 async fn capacity_is_charged_by_size_kind_and_index() {
-    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
-    let client = crate::support::dynamo_client_at(&fake.endpoint());
+    let (metered, table) = proxy(Limits::default()).await;
+    let client = crate::support::dynamo_client_at(&metered.endpoint());
     // About 1.5 KB, in the listing index (list_pk and list_sk), in no other.
     let put = |list_sk: &'static str| {
         client
             .put_item()
-            .table_name("t")
+            .table_name(&table)
             .item("pk", s("EMAIL#ann@x.io"))
             .item("sk", s("#"))
             .item("list_pk", s("CUSTOMERS#3"))
@@ -38,19 +48,19 @@ async fn capacity_is_charged_by_size_kind_and_index() {
             .item("doc", AttributeValue::B(Blob::new(vec![b'x'; 1_500])))
     };
     put("ann@x.io").send().await.unwrap();
-    assert_eq!(units(&fake, "table"), (2.0, 0.0));
-    assert_eq!(units(&fake, "listing"), (2.0, 0.0));
-    assert_eq!(units(&fake, "by_first"), (0.0, 0.0));
+    assert_eq!(units(&metered, "table"), (2.0, 0.0));
+    assert_eq!(units(&metered, "listing"), (2.0, 0.0));
+    assert_eq!(units(&metered, "by_first"), (0.0, 0.0));
 
     // The same item with another index key: the table writes it once, the index twice (the
     // old entry goes, the new one comes).
     put("zed@x.io").send().await.unwrap();
-    assert_eq!(units(&fake, "table"), (4.0, 0.0));
-    assert_eq!(units(&fake, "listing"), (6.0, 0.0));
+    assert_eq!(units(&metered, "table"), (4.0, 0.0));
+    assert_eq!(units(&metered, "listing"), (6.0, 0.0));
 
     // A small item in a transaction: twice its single unit.
     let small = Put::builder()
-        .table_name("t")
+        .table_name(&table)
         .item("pk", s("EMAIL#bob@x.io"))
         .item("sk", s("#"))
         .build()
@@ -61,13 +71,13 @@ async fn capacity_is_charged_by_size_kind_and_index() {
         .send()
         .await
         .unwrap();
-    assert_eq!(units(&fake, "table").0, 6.0);
+    assert_eq!(units(&metered, "table").0, 6.0);
 
     // Reads: 4 KB units, half for eventually consistent ones.
     for consistent in [false, true] {
         client
             .get_item()
-            .table_name("t")
+            .table_name(&table)
             .key("pk", s("EMAIL#ann@x.io"))
             .key("sk", s("#"))
             .consistent_read(consistent)
@@ -75,8 +85,11 @@ async fn capacity_is_charged_by_size_kind_and_index() {
             .await
             .unwrap();
     }
-    assert_eq!(units(&fake, "table").1, 1.5);
-    assert_eq!(fake.capacity()["hottest"].as_array().map(Vec::len), Some(0));
+    assert_eq!(units(&metered, "table").1, 1.5);
+    assert_eq!(
+        metered.capacity()["hottest"].as_array().map(Vec::len),
+        Some(0)
+    );
 }
 
 /// A client that does not retry: each refusal reaches the test.
@@ -92,12 +105,13 @@ fn client_without_retries(endpoint: &str) -> aws_sdk_dynamodb::Client {
 /// the refill), and the refusal's throttling reason and resource.
 async fn put_until_throttled(
     client: &aws_sdk_dynamodb::Client,
+    table: &str,
     per_second: f64,
     item: impl Fn(usize) -> Vec<(&'static str, AttributeValue)>,
 ) -> (usize, usize, String, String) {
     let started = std::time::Instant::now();
     for i in 0..100 {
-        let mut put = client.put_item().table_name("t");
+        let mut put = client.put_item().table_name(table);
         for (name, value) in item(i) {
             put = put.item(name, value);
         }
@@ -127,17 +141,19 @@ async fn put_until_throttled(
 
 #[tokio::test]
 async fn a_hot_partition_key_is_throttled_at_its_limit() {
-    let limits = crate::fake_dynamodb::capacity::Limits::DYNAMODB;
-    let fake = FakeDynamo::start_with_limits(Duration::ZERO, 0.0, limits).await;
-    let client = client_without_retries(&fake.endpoint());
+    let (metered, table) = proxy(Limits::DYNAMODB).await;
+    let client = client_without_retries(&metered.endpoint());
     // One item written again and again: 10 writes of 100 WRU fill its second of 1,000.
     let (written, allowed, reason, resource) =
-        put_until_throttled(&client, 1_000.0, |_| vec![("pk", s("HOT")), ("sk", s("#"))]).await;
+        put_until_throttled(&client, &table, 1_000.0, |_| {
+            vec![("pk", s("HOT")), ("sk", s("#"))]
+        })
+        .await;
     assert!((10..=allowed).contains(&written), "{written} of {allowed}");
     assert_eq!(reason, "TableWriteKeyRangeThroughputExceeded");
-    assert!(resource.ends_with("table/fake"), "{resource}");
-    assert_eq!(fake.capacity()["hottest"][0]["key"], "HOT");
-    let hottest = fake.capacity()["hottest"][0]["wru_per_second"]
+    assert!(resource.ends_with(&format!("table/{table}")), "{resource}");
+    assert_eq!(metered.capacity()["hottest"][0]["key"], "HOT");
+    let hottest = metered.capacity()["hottest"][0]["wru_per_second"]
         .as_f64()
         .unwrap();
     assert!(
@@ -148,11 +164,10 @@ async fn a_hot_partition_key_is_throttled_at_its_limit() {
 
 #[tokio::test]
 async fn an_index_that_cannot_absorb_its_writes_throttles_the_table() {
-    let limits = crate::fake_dynamodb::capacity::Limits::DYNAMODB;
-    let fake = FakeDynamo::start_with_limits(Duration::ZERO, 0.0, limits).await;
-    let client = client_without_retries(&fake.endpoint());
+    let (metered, table) = proxy(Limits::DYNAMODB).await;
+    let client = client_without_retries(&metered.endpoint());
     // Every item its own table partition, all on one partition of the listing index.
-    let (written, allowed, reason, resource) = put_until_throttled(&client, 1_000.0, |i| {
+    let (written, allowed, reason, resource) = put_until_throttled(&client, &table, 1_000.0, |i| {
         vec![
             ("pk", s(&format!("EMAIL#p{i}@x.io"))),
             ("sk", s("#")),
@@ -165,18 +180,18 @@ async fn an_index_that_cannot_absorb_its_writes_throttles_the_table() {
     assert_eq!(reason, "IndexWriteKeyRangeThroughputExceeded");
     assert!(resource.ends_with("/index/listing"), "{resource}");
     // The refused write left nothing: the table holds those that went through.
-    assert_eq!(fake.stats().items_stored, written);
+    assert_eq!(crate::support::items_in(&table).await as usize, written);
 }
 
 #[tokio::test]
 async fn a_table_over_its_budget_is_throttled_whatever_the_keys() {
-    let limits = crate::fake_dynamodb::capacity::Limits {
+    let (metered, table) = proxy(Limits {
         table: 500.0,
-        ..crate::fake_dynamodb::capacity::Limits::DYNAMODB
-    };
-    let fake = FakeDynamo::start_with_limits(Duration::ZERO, 0.0, limits).await;
-    let client = client_without_retries(&fake.endpoint());
-    let (written, allowed, reason, _) = put_until_throttled(&client, 500.0, |i| {
+        ..Limits::DYNAMODB
+    })
+    .await;
+    let client = client_without_retries(&metered.endpoint());
+    let (written, allowed, reason, _) = put_until_throttled(&client, &table, 500.0, |i| {
         vec![("pk", s(&format!("K{i}"))), ("sk", s("#"))]
     })
     .await;
@@ -186,29 +201,30 @@ async fn a_table_over_its_budget_is_throttled_whatever_the_keys() {
 
 #[tokio::test]
 async fn index_queries_page_as_dynamodb_does_and_are_charged_to_their_index() {
-    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
+    let (metered, table) = proxy(Limits::default()).await;
     // The API's listing scenario (cursors over the sharded listing, name search over three
-    // indexes) on the fake instead of dynoxide: pages stop at their limit with a LastEvaluatedKey.
-    crate::api::listing_with_cursors_and_search(crate::support::api_on_endpoint(
-        &fake.endpoint(),
-        "fake-listing",
+    // indexes) through the proxy.
+    crate::api::listing_with_cursors_and_search(crate::support::api_on_table(
+        &metered.endpoint(),
+        &table,
+        "metered-listing",
     ))
     .await;
     for index in ["listing", "by_first", "by_last"] {
-        let (_, rru) = units(&fake, index);
+        let (_, rru) = units(&metered, index);
         assert!(
             rru > 0.0,
             "reads of {index} are charged: {}",
-            fake.capacity()
+            metered.capacity()
         );
     }
 
     // A query cut by its limit says where it stopped, with the index's keys.
-    let client = crate::support::dynamo_client_at(&fake.endpoint());
+    let client = crate::support::dynamo_client_at(&metered.endpoint());
     for email in ["a@x.io", "b@x.io", "c@x.io"] {
         client
             .put_item()
-            .table_name("t")
+            .table_name(&table)
             .item("pk", s(&format!("EMAIL#{email}")))
             .item("sk", s("#"))
             .item("list_pk", s("HOT"))
@@ -217,10 +233,10 @@ async fn index_queries_page_as_dynamodb_does_and_are_charged_to_their_index() {
             .await
             .unwrap();
     }
-    let before = units(&fake, "listing").1;
+    let before = units(&metered, "listing").1;
     let page = client
         .query()
-        .table_name("t")
+        .table_name(&table)
         .index_name("listing")
         .key_condition_expression("list_pk = :p")
         .expression_attribute_values(":p", s("HOT"))
@@ -238,15 +254,15 @@ async fn index_queries_page_as_dynamodb_does_and_are_charged_to_their_index() {
     assert_eq!(last["list_sk"].as_s().unwrap(), "b@x.io");
     assert_eq!(last["pk"].as_s().unwrap(), "EMAIL#b@x.io");
     // Index reads are eventually consistent: half a unit per started 4 KB.
-    assert_eq!(units(&fake, "listing").1 - before, 0.5);
+    assert_eq!(units(&metered, "listing").1 - before, 0.5);
 }
 
 #[tokio::test]
 async fn listings_over_many_shards_page_exactly_and_read_only_what_they_need() {
-    let fake = FakeDynamo::start(Duration::ZERO, 0.0).await;
-    let client = crate::support::dynamo_client_at(&fake.endpoint());
+    let (metered, table) = proxy(Limits::default()).await;
+    let client = crate::support::dynamo_client_at(&metered.endpoint());
     // Enough customers that every shard holds several.
-    list_old_and_new_shards(client, "t", 900, Some(&fake)).await;
+    list_old_and_new_shards(client, &table, 900, Some(&metered)).await;
 }
 
 #[tokio::test]
@@ -307,12 +323,12 @@ async fn listings_over_old_and_new_shards_on_dynoxide() {
 
 /// Writes `count` customers, moves a third of them to where the 16-shard layout kept them,
 /// and pages through the listing and several searches: every customer once, in order. With
-/// the fake, also checks what a page reads.
+/// the proxy, also checks what a page reads.
 async fn list_old_and_new_shards(
     client: aws_sdk_dynamodb::Client,
     table: &str,
     count: usize,
-    fake: Option<&FakeDynamo>,
+    metered: Option<&MeteringProxy>,
 ) {
     use helpdesk_shared::ports::store::{CustomerQuery, CustomerStore, CustomerWrite, list_key};
     use helpdesk_shared::store::dynamodb::DynamoStore;
@@ -373,7 +389,7 @@ async fn list_old_and_new_shards(
         expected.sort();
         let mut listed = Vec::new();
         let mut after = None;
-        let reads = || fake.map_or(0.0, |f| units(f, "listing").1);
+        let reads = || metered.map_or(0.0, |f| units(f, "listing").1);
         let before = reads();
         let mut pages = 0;
         loop {
@@ -397,7 +413,7 @@ async fn list_old_and_new_shards(
             listed, expected,
             "every customer once, in order, for {prefix:?}"
         );
-        if let (None, Some(_)) = (prefix, fake) {
+        if let (None, Some(_)) = (prefix, metered) {
             // A first-round read of each shard (half a unit each), then only the shards that
             // hold the page back: at most eight more reads per page on average.
             let rru = reads() - before;
