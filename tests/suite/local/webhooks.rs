@@ -1,6 +1,6 @@
 //! Webhooks of `helpdesk serve`: a receiver in the test checks each delivery's signature; a
-//! failed delivery is retried, replays deliver again, and a `kill -9` mid-delivery loses
-//! nothing.
+//! failed delivery is retried, replays deliver again, a `kill -9` mid-delivery loses nothing,
+//! and an endpoint failing for too long is turned off.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
+
+use helpdesk_shared::domain::timestamp::Timestamp;
 
 use super::Server;
 use crate::support::temp_dir;
@@ -251,4 +253,97 @@ fn webhooks_are_signed_retried_replayed_and_survive_kill_9() {
     assert_eq!(status, 204);
     let (status, _, _) = server.request("GET", &path, ADMIN, &[], None);
     assert_eq!(status, 404);
+}
+
+/// Makes the endpoint's record in the stopped server's data file look as if it had been
+/// failing for a while (`failures` in a row since `since`), with its waiting deliveries due now:
+/// the next failure is then the one the rule counts.
+fn age_failures(data: &std::path::Path, failures: u32, since: &str) {
+    let db = rusqlite::Connection::open(data.join("helpdesk.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE webhooks SET doc = json_set(doc, '$.failures_in_row', ?1, '$.failing_since', ?2)",
+            rusqlite::params![failures, since],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    let due = db
+        .execute(
+            "UPDATE webhook_outbox SET next_at = '2000-01-01T00:00:00.000Z'",
+            [],
+        )
+        .unwrap();
+    assert!(due >= 1, "a delivery waits");
+}
+
+/// Fails the endpoint's delivery until the server shows `failures` in a row; answers the
+/// endpoint as `GET /webhooks/{id}` shows it.
+fn fails_until(server: &Server, path: &str, failures: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, shown) = server.request("GET", path, ADMIN, &[], None);
+        if shown["failures_in_row"].as_u64() >= Some(failures) || Instant::now() > deadline {
+            return shown;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_endpoint_failing_too_long_is_turned_off_and_a_replay_turns_it_on() {
+    let data = temp_dir("webhooks-off");
+    let keys = format!("{ADMIN}:admin");
+    let receiver = Receiver::start();
+    receiver.status.store(500, Ordering::SeqCst);
+    let private = ["--allow-private-webhooks"];
+    let server = Server::start_with(&data, Some(&keys), &private, None);
+    let body = json!({"url": receiver.url, "types": ["customer.created"]});
+    let (status, _, hook) = server.request("POST", "/webhooks", ADMIN, &[], Some(&body));
+    assert_eq!(status, 201, "{hook}");
+    let path = format!("/webhooks/{}", hook["id"].as_str().unwrap());
+    let (_, _, now) = server.request("GET", "/changes?cursor=now", ADMIN, &[], None);
+    let cursor = now["next_cursor"].as_str().unwrap().to_string();
+    let ann = json!({"email": "ann@acme.test"});
+    server.request("POST", "/customers", ADMIN, &[], Some(&ann));
+    assert_eq!(fails_until(&server, &path, 1)["state"], "active");
+
+    // 999 failures in a row so far: the 1,000th turns the endpoint off.
+    drop(server);
+    age_failures(&data, 999, &Timestamp::now().to_string());
+    let server = Server::start_with(&data, Some(&keys), &private, None);
+    let off = fails_until(&server, &path, 1_000);
+    assert_eq!(off["state"], "disabled", "{off}");
+    let reason = off["disabled_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("1000 failed deliveries in a row"), "{off}");
+    assert!(reason.contains("HTTP 500"), "{off}");
+    // Turned off, it is sent nothing more.
+    let sent = receiver.received().len();
+    let bob = json!({"email": "bob@acme.test"});
+    server.request("POST", "/customers", ADMIN, &[], Some(&bob));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        receiver.received().len(),
+        sent,
+        "nothing sent to an endpoint turned off"
+    );
+
+    // A replay turns it on again, from zero; failing for five days turns it off as well.
+    let replay = json!({"cursor": cursor});
+    let (status, _, queued) =
+        server.request("POST", &format!("{path}/replay"), ADMIN, &[], Some(&replay));
+    assert_eq!(status, 202, "{queued}");
+    let (_, _, on) = server.request("GET", &path, ADMIN, &[], None);
+    assert_eq!(on["state"], "active", "{on}");
+    assert_eq!(fails_until(&server, &path, 1)["state"], "active");
+    drop(server);
+    let since = Timestamp::now().plus_days(-5);
+    age_failures(&data, 1, &since.to_string());
+    let server = Server::start_with(&data, Some(&keys), &private, None);
+    let off = fails_until(&server, &path, 2);
+    assert_eq!(off["state"], "disabled", "{off}");
+    let reason = off["disabled_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("2 failed deliveries in a row since {since}")),
+        "{off}"
+    );
 }
