@@ -309,7 +309,7 @@ fn an_endpoint_failing_too_long_is_turned_off_and_a_replay_turns_it_on() {
 
     // 999 failures in a row so far: the 1,000th turns the endpoint off.
     drop(server);
-    age_failures(&data, 999, &Timestamp::now().to_string());
+    age_failures(&data, 999, Timestamp::now().as_ref());
     let server = Server::start_with(&data, Some(&keys), &private, None);
     let off = fails_until(&server, &path, 1_000);
     assert_eq!(off["state"], "disabled", "{off}");
@@ -337,7 +337,7 @@ fn an_endpoint_failing_too_long_is_turned_off_and_a_replay_turns_it_on() {
     assert_eq!(fails_until(&server, &path, 1)["state"], "active");
     drop(server);
     let since = Timestamp::now().plus_days(-5);
-    age_failures(&data, 1, &since.to_string());
+    age_failures(&data, 1, since.as_ref());
     let server = Server::start_with(&data, Some(&keys), &private, None);
     let off = fails_until(&server, &path, 2);
     assert_eq!(off["state"], "disabled", "{off}");
