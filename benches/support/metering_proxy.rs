@@ -55,6 +55,23 @@ const READS: [&str; 5] = [
     "TransactGetItems",
 ];
 
+/// Calls that can report what they consumed; the others (tables, streams) pass untouched.
+const METERED: [&str; 13] = [
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+    "BatchExecuteStatement",
+    "ExecuteStatement",
+    "ExecuteTransaction",
+];
+
 pub struct MeteringProxy {
     pub address: SocketAddr,
     state: Arc<Shared>,
@@ -400,8 +417,12 @@ async fn handle(
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or_default()
         .to_string();
-    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
-        // Not a call the proxy can read: the engine answers it as it is.
+    let parsed = METERED
+        .contains(&operation.as_str())
+        .then(|| serde_json::from_slice::<Value>(&body).ok())
+        .flatten();
+    let Some(Value::Object(request)) = parsed else {
+        // Not a call the proxy meters: the engine answers it as it is.
         return forward(&state, method, &uri, &headers, body)
             .await
             .map_or_else(|e| e, |answer| answer.into_response());
