@@ -34,8 +34,9 @@ use crate::services::notifications::{Notifier, WelcomeTemplate};
 use crate::services::privacy::PrivacyService;
 use crate::services::replies::feedback::FeedbackService;
 use crate::services::replies::sender::ReplySender;
+use crate::services::replies::SupportAddress;
 #[cfg(feature = "http")]
-use crate::services::replies::{ReplyService, SupportAddress};
+use crate::services::replies::ReplyService;
 #[cfg(feature = "http")]
 use crate::services::tickets::TicketService;
 

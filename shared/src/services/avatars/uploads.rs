@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::AvatarService;
+#[cfg(feature = "avatars")]
 use crate::domain::avatar::MAX_AVATAR_BYTES;
 use crate::domain::caller::Caller;
 use crate::domain::email::Email;
@@ -190,6 +191,7 @@ impl AvatarService {
             .map_err(unavailable)
     }
 
+    #[cfg(feature = "avatars")]
     async fn discard(&self, key: &str) -> Result<(), HelpdeskError> {
         match self.uploads.delete(key).await {
             Ok(()) | Err(ObjectError::NotFound(_)) => Ok(()),
@@ -206,6 +208,7 @@ fn unavailable(error: ObjectError) -> HelpdeskError {
 }
 
 /// Whether the upload itself is at fault (refused for good), not the storage.
+#[cfg(feature = "avatars")]
 fn is_clients(error: &HelpdeskError) -> bool {
     !matches!(error, HelpdeskError::Unavailable(_))
 }
