@@ -32,11 +32,11 @@ use crate::services::merges::MergeService;
 use crate::services::migrations::MigrationService;
 use crate::services::notifications::{Notifier, WelcomeTemplate};
 use crate::services::privacy::PrivacyService;
-use crate::services::replies::feedback::FeedbackService;
-use crate::services::replies::sender::ReplySender;
-use crate::services::replies::SupportAddress;
 #[cfg(feature = "http")]
 use crate::services::replies::ReplyService;
+use crate::services::replies::SupportAddress;
+use crate::services::replies::feedback::FeedbackService;
+use crate::services::replies::sender::ReplySender;
 #[cfg(feature = "http")]
 use crate::services::tickets::TicketService;
 

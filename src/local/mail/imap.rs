@@ -1,6 +1,7 @@
 //! Fetching the support mailbox over IMAP: every new message goes through the same inbound
 //! pipeline as `inbox/` files and SES mail, and is marked `\Seen` (or moved) only once its
-//! outcome is stored.
+//! outcome is stored. In `\Seen` mode a bookmark (`bookmark.rs`) also takes mail a person
+//! read before helpdesk fetched it.
 //!
 //! Exactly once: a crash between storing and marking leaves the message unmarked, so it is
 //! fetched again; its bytes are the same, so the inbound record made from them the first time
@@ -16,6 +17,7 @@ use futures::TryStreamExt;
 use helpdesk_shared::app::Local;
 use helpdesk_shared::domain::inbound::MAX_MESSAGE_BYTES;
 
+use super::bookmark::{Bookmark, Bookmarks};
 use super::connect::{ImapError, Session, open_session};
 use super::settings::{AfterIngest, ImapSettings};
 use super::status::SharedStatus;
@@ -93,7 +95,14 @@ impl Fetcher {
             // Made once; "already exists" is the usual answer.
             let _ = session.create(folder).await;
         }
-        session.select(&self.settings.mailbox).await?;
+        let selected = session.select(&self.settings.mailbox).await?;
+        let mut bookmark = match self.settings.after {
+            AfterIngest::MarkSeen => {
+                self.bookmarks()
+                    .load(&self.account(), selected.uid_validity, selected.uid_next)
+            }
+            AfterIngest::MoveTo(_) => None,
+        };
         self.status.imap(|s| {
             s.idle_supported = Some(capabilities.idle);
             s.retry_in_seconds = None;
@@ -103,7 +112,7 @@ impl Fetcher {
         loop {
             let round = bounded(
                 STALLED,
-                self.fetch_round(&mut session, &capabilities, &mut skipped),
+                self.fetch_round(&mut session, &capabilities, &mut skipped, &mut bookmark),
             )
             .await?;
             // Mail that arrived while the round ran was announced (EXISTS) in the answers to
@@ -143,21 +152,54 @@ impl Fetcher {
         Ok(session)
     }
 
+    fn bookmarks(&self) -> Bookmarks {
+        Bookmarks::new(self.data.path())
+    }
+
+    /// The account and mailbox a bookmark belongs to.
+    fn account(&self) -> String {
+        let server = &self.settings.server;
+        let user = server.user.as_deref().unwrap_or_default();
+        format!(
+            "{user}@{}:{}/{}",
+            server.host, server.port, self.settings.mailbox
+        )
+    }
+
+    /// The messages to take: unread ones, and (with a bookmark) any at or past it.
+    async fn wanted(
+        &self,
+        session: &mut Session,
+        bookmark: Option<&Bookmark>,
+    ) -> Result<Vec<u32>, ImapError> {
+        let query = match self.settings.after {
+            AfterIngest::MarkSeen => "UNSEEN UNDELETED",
+            AfterIngest::MoveTo(_) => "UNDELETED",
+        };
+        let mut uids: Vec<u32> = session.uid_search(query).await?.into_iter().collect();
+        if let Some(bookmark) = bookmark {
+            let from = bookmark.next_uid;
+            let query = format!("UID {from}:* UNDELETED");
+            // `n:*` also names the last message when every UID is below n.
+            let past = session.uid_search(&query).await?.into_iter();
+            uids.extend(past.filter(|uid| *uid >= from));
+        }
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
     /// Takes up to a batch of new messages, oldest first.
     async fn fetch_round(
         &self,
         session: &mut Session,
         capabilities: &super::connect::Capabilities,
         skipped: &mut HashSet<u32>,
+        bookmark: &mut Option<Bookmark>,
     ) -> Result<Round, ImapError> {
         self.status.imap(|s| s.state = "fetching");
-        let query = match self.settings.after {
-            AfterIngest::MarkSeen => "UNSEEN UNDELETED",
-            AfterIngest::MoveTo(_) => "UNDELETED",
-        };
-        let mut uids: Vec<u32> = session.uid_search(query).await?.into_iter().collect();
+        let mut uids = self.wanted(session, bookmark.as_ref()).await?;
         uids.retain(|uid| !skipped.contains(uid));
-        uids.sort_unstable();
         let more = uids.len() > FETCH_BATCH;
         uids.truncate(FETCH_BATCH);
         let sizes = self.sizes(session, &uids).await?;
@@ -182,6 +224,10 @@ impl Fetcher {
                     tracing::info!(uid, inbound = %record.id, status = record.status.as_str(), ticket = record.ticket_id.as_deref().unwrap_or_default(), "mail from IMAP");
                     self.mark_done(session, capabilities, uid).await?;
                     self.status.imap(|s| s.messages_ingested += 1);
+                    // Not past a message that failed: it is taken again while it waits.
+                    if let (Some(bookmark), false) = (bookmark.as_mut(), failed) {
+                        self.bookmarks().pass(bookmark, uid);
+                    }
                 }
                 Err(error) => {
                     tracing::warn!(uid, %error, "ingesting IMAP mail failed; will retry");

@@ -2,6 +2,7 @@
 //! replies and portal codes sent through the team's SMTP relay. Without them, mail goes to
 //! `DATA_DIR/outbox/` and comes from `DATA_DIR/inbox/` as before.
 
+mod bookmark;
 mod connect;
 mod imap;
 mod settings;

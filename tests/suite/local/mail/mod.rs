@@ -469,6 +469,56 @@ fn stored_messages_can_be_moved_to_a_folder_instead_of_marked() {
     assert!(moved[0].1.contains("Moved"), "{moved:?}");
 }
 
+/// Appends `raw` to INBOX already `\Seen`, as when a person reads the shared mailbox first.
+fn deliver_read(dovecot: &Dovecot, raw: &str) {
+    block(async {
+        let mut session = dovecot.client().await;
+        session
+            .append("INBOX", Some("(\\Seen)"), None, raw.as_bytes())
+            .await
+            .unwrap();
+        session.logout().await.unwrap();
+    });
+}
+
+#[test]
+fn mail_a_person_read_before_helpdesk_fetched_it_still_becomes_a_ticket() {
+    let dovecot = Dovecot::start();
+    let read = |who: &str| {
+        mail(
+            &format!("<{who}@acme.test>"),
+            "Read first",
+            &format!("<{who}-1@acme.test>"),
+            None,
+            "Hi.",
+        )
+    };
+    // Read before helpdesk first looked at the mailbox: left as it is.
+    deliver_read(&dovecot, &read("old"));
+    let data = temp_dir("serve-mail-read-first");
+    let server = serve_with_mail(&data, Some(dovecot.port), None, MAILBOX_PASSWORD, &[]);
+    let key = admin_key(&data);
+    imap_state(&server, &key, "idle");
+    // Read by a person before helpdesk fetched it: taken all the same.
+    deliver_read(&dovecot, &read("hal"));
+    tickets_of(&server, &key, "hal@acme.test", 1);
+    // Also across a restart: the bookmark is kept in the data dir.
+    drop(server);
+    deliver_read(&dovecot, &read("ivy"));
+    let server = serve_with_mail(&data, Some(dovecot.port), None, MAILBOX_PASSWORD, &[]);
+    tickets_of(&server, &key, "ivy@acme.test", 1);
+    let (status, _, _) = server.request("GET", "/customers/old@acme.test", &key, &[], None);
+    assert_eq!(
+        status, 404,
+        "mail read before helpdesk first connected is not taken"
+    );
+    // Each once: a later round takes nothing again.
+    imap_state(&server, &key, "idle");
+    tickets_of(&server, &key, "hal@acme.test", 1);
+    let (_, _, status) = server.request("GET", "/status", &key, &[], None);
+    assert_eq!(status["mail"]["imap"]["messages_ingested"], 1, "{status}");
+}
+
 #[test]
 fn tls_is_the_default_and_the_servers_certificates_are_verified() {
     let certificates = servers::Certificates::make();
