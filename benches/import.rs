@@ -198,7 +198,7 @@ fn main() {
                 extra = if again {
                     // The counters hold all three imports: the lines below split them.
                     format!(
-                        " ({} requests, {} throttled in all three imports)",
+                        " ({} requests, {} throttled in all three imports; hottest partition {hottest:.0} WRU/s)",
                         stats["requests"], stats["throttled"]
                     )
                 } else {
