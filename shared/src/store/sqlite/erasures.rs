@@ -98,6 +98,10 @@ impl AddressStore for SqliteStore {
     }
 }
 
+/// No limit's window is longer than a day: a window that began two days before the one being
+/// counted (now, or a token's issue time within minutes of now) is over for every key.
+const FORGET_WINDOWS_AFTER_SECONDS: i64 = 2 * 86_400;
+
 #[async_trait]
 impl crate::ports::store::RateLimitStore for SqliteStore {
     async fn count_event(
@@ -115,6 +119,13 @@ impl crate::ports::store::RateLimitStore for SqliteStore {
                 "DELETE FROM rate_limits WHERE key = ?1 AND window < ?2",
                 params![key, window_start],
             )?;
+            // Nor do any key's windows that began before the longest one could reach: keys
+            // counted once (single sign-on tokens) do not pile up.
+            exec(
+                tx,
+                "DELETE FROM rate_limits WHERE window < ?1",
+                params![window_start - FORGET_WINDOWS_AFTER_SECONDS],
+            )?;
             let counted = exec(
                 tx,
                 "INSERT INTO rate_limits (key, window, events) VALUES (?1, ?2, 1)
@@ -125,5 +136,47 @@ impl crate::ports::store::RateLimitStore for SqliteStore {
             Ok(counted == 1)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::store::RateLimitStore;
+
+    #[tokio::test]
+    async fn windows_over_for_two_days_are_forgotten_whatever_their_key() {
+        let dir = std::env::temp_dir().join(format!(
+            "helpdesk-limits-{}",
+            crate::domain::clock::new_id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("helpdesk.db")).unwrap();
+        let now = 1_796_000_000;
+        let long_ago = now - 3 * 86_400;
+        // A one-time key, counted once: a second time is refused while its row is kept.
+        assert!(store.count_event("jti#a", long_ago, 180, 1).await.unwrap());
+        assert!(!store.count_event("jti#a", long_ago, 180, 1).await.unwrap());
+        // A recent window, of a day, of another key: kept by later counts.
+        assert!(
+            store
+                .count_event("send#b", now - 86_400, 86_400, 1)
+                .await
+                .unwrap()
+        );
+        // Any count now drops what began more than two days before it.
+        assert!(store.count_event("jti#c", now, 180, 1).await.unwrap());
+        let keys: Vec<String> = store
+            .read(|tx| {
+                let mut statement = tx
+                    .prepare("SELECT key FROM rate_limits ORDER BY key")
+                    .map_err(unavailable)?;
+                let rows = statement.query_map([], |r| r.get(0)).map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)
+            })
+            .await
+            .unwrap();
+        assert_eq!(keys, ["jti#c", "send#b"]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
