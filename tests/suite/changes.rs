@@ -92,25 +92,18 @@ async fn lifecycle_events_in_order(api: LambdaApi) {
     let mut log = Log::attach(&api).await;
     api.create(json!({"email": "ann@acme.test", "first_name": "Ann"}))
         .await;
-    let changed = api
-        .patch(
-            As::Agent,
-            "/customers/ann@acme.test",
-            Some("*"),
-            json!({"last_name": "Lee"}),
-        )
-        .await;
-    assert_eq!(changed.status, 200, "{}", changed.body);
-    // A write that changes nothing makes no event.
-    let same = api
-        .patch(
-            As::Agent,
-            "/customers/ann@acme.test",
-            Some("*"),
-            json!({"last_name": "Lee"}),
-        )
-        .await;
-    assert_eq!(same.status, 200, "{}", same.body);
+    // The second of two equal writes changes nothing and makes no event.
+    for _ in 0..2 {
+        let changed = api
+            .patch(
+                As::Agent,
+                "/customers/ann@acme.test",
+                Some("*"),
+                json!({"last_name": "Lee"}),
+            )
+            .await;
+        assert_eq!(changed.status, 200, "{}", changed.body);
+    }
     let blocked = api
         .post(As::Admin, "/customers/ann@acme.test/block", json!({}))
         .await;
