@@ -445,21 +445,14 @@ fn stored_messages_can_be_moved_to_a_folder_instead_of_marked() {
     let key = admin_key(&data);
     imap_state(&server, &key, "idle");
     // Read by a person before helpdesk fetched it: moving mode takes it all the same.
-    block(async {
-        let raw = mail(
-            "Gus <gus@acme.test>",
-            "Moved",
-            "<move-1@acme.test>",
-            None,
-            "Hi.",
-        );
-        let mut session = dovecot.client().await;
-        session
-            .append("INBOX", Some("(\\Seen)"), None, raw.as_bytes())
-            .await
-            .unwrap();
-        session.logout().await.unwrap();
-    });
+    let raw = mail(
+        "Gus <gus@acme.test>",
+        "Moved",
+        "<move-1@acme.test>",
+        None,
+        "Hi.",
+    );
+    deliver_read(&dovecot, &raw);
     tickets_of(&server, &key, "gus@acme.test", 1);
     until("moved out of INBOX", 20, || {
         block(dovecot.messages("INBOX")).is_empty().then_some(())
