@@ -218,7 +218,7 @@ pub fn public_url(raw: &str) -> Result<String, String> {
 /// 256 random bits, hex-encoded.
 pub fn new_api_key() -> String {
     let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// Sets a file's permission bits (Unix); elsewhere the platform's defaults apply.

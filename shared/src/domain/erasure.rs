@@ -112,15 +112,11 @@ pub fn email_hash(salt: &str, email: &str) -> String {
     hasher.update(salt.as_bytes());
     hasher.update([0u8]);
     hasher.update(email.trim().to_ascii_lowercase().as_bytes());
-    hasher
-        .finalize()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(hasher.finalize())
 }
 
 /// A new random salt for address hashes (256 bits, hex).
 pub fn new_salt() -> String {
     let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(bytes)
 }

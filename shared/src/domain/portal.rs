@@ -155,8 +155,7 @@ pub fn portal_position(ticket: &Ticket) -> String {
 /// SHA-256, hex: codes, token secrets and session tokens are kept as this only.
 pub fn token_hash(secret: &str) -> String {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
 }
 
 /// The sign-in code sent to one address, kept as hashes only. A new code replaces the last;

@@ -446,10 +446,7 @@ fn key_of(kind: &str, parts: &[&str]) -> String {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
-    let digest: String = hash.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let digest = hex::encode(&hash.finalize()[..16]);
     format!("{kind}-{digest}@{KEY_DOMAIN}")
 }
 

@@ -44,9 +44,7 @@ impl WebhookService {
                 format!("at most {MAX_WEBHOOKS} webhooks; delete one first"),
             ));
         }
-        let secret: String = (0..32)
-            .map(|_| format!("{:02x}", rand::random::<u8>()))
-            .collect();
+        let secret = hex::encode(rand::random::<[u8; 32]>());
         let webhook = Webhook {
             id: crate::domain::clock::new_id(),
             url: url.to_string(),

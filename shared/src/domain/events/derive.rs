@@ -79,8 +79,7 @@ fn event_id(entity: &EntityRef, version: u64, kind: EventType) -> String {
         kind.name()
     ));
     let digest = hash.finalize();
-    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("evt_{hex}")
+    format!("evt_{}", hex::encode(&digest[..16]))
 }
 
 pub(super) fn customer_events(

@@ -60,10 +60,7 @@ pub fn process(bytes: &[u8]) -> Result<Picture, AvatarRefusal> {
 }
 
 fn content_hash(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&Sha256::digest(bytes)[..16])
 }
 
 fn decode_error(error: image::ImageError) -> AvatarRefusal {

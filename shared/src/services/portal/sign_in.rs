@@ -62,9 +62,11 @@ fn same_hash(a: &str, b: &str) -> bool {
 }
 
 fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
+    hex::encode(
+        (0..bytes)
+            .map(|_| rand::random::<u8>())
+            .collect::<Vec<u8>>(),
+    )
 }
 
 fn wrong_code() -> HelpdeskError {
