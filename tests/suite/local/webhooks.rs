@@ -126,12 +126,7 @@ fn verify(secret: &str, received: &Received) {
     let t = t.strip_prefix("t=").expect("t=");
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{}", received.body).as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected = hex::encode(mac.finalize().into_bytes());
     assert_eq!(v1, expected, "signature of {}", received.body);
     let age = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
