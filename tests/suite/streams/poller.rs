@@ -15,6 +15,13 @@ use super::runtime::Function;
 pub struct Mapping {
     pub patterns: Vec<Value>,
     pub batch_size: usize,
+    /// `MaximumBatchingWindowInSeconds`: how long Lambda gathers records before it invokes
+    /// with a batch that is not full (0 when the template sets none, as Lambda's default).
+    #[allow(
+        dead_code,
+        reason = "the events benchmark's polling model reads it; the tests hand batches over at once"
+    )]
+    pub batching_window: std::time::Duration,
 }
 
 impl Mapping {
@@ -42,10 +49,15 @@ impl Mapping {
             .find_map(|line| line.trim().strip_prefix("BatchSize: "))
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("{resource} has a BatchSize"));
+        let batching_window = block
+            .iter()
+            .find_map(|line| line.trim().strip_prefix("MaximumBatchingWindowInSeconds: "))
+            .map_or(0, |n| n.parse().unwrap_or_else(|e| panic!("{n}: {e}")));
         assert!(!patterns.is_empty(), "{resource} has filter patterns");
         Mapping {
             patterns,
             batch_size,
+            batching_window: std::time::Duration::from_secs(batching_window),
         }
     }
 
