@@ -97,7 +97,13 @@ pub fn event_bridge(
 /// The change log's writer over the store: the notifier (cloud) and `helpdesk serve` run it.
 pub fn change_logger(store: &Arc<dyn Store>) -> crate::services::changes::ChangeLogger {
     let s = store;
-    crate::services::changes::ChangeLogger::new(s.clone(), s.clone(), s.clone(), s.clone())
+    crate::services::changes::ChangeLogger::new(
+        s.clone(),
+        s.clone(),
+        s.clone(),
+        s.clone(),
+        s.clone(),
+    )
 }
 
 /// Avatars: pictures kept in `pictures` (the mail bucket), direct uploads in `uploads`.

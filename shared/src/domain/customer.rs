@@ -299,6 +299,20 @@ impl Customer {
         })
     }
 
+    /// The import row that wrote this version over `previous`, if an import did: only an
+    /// import's write moves the mark (every other change keeps it as it was), so the records'
+    /// change alone names its author. The cloud store files such a change without its history
+    /// entry, one item at 1 WRU, and the change log files the entry from this.
+    pub fn written_by_import(&self, previous: &Customer) -> Option<Actor> {
+        self.import_mark
+            .as_ref()
+            .filter(|mark| previous.import_mark.as_ref() != Some(*mark))
+            .map(|mark| Actor::Import {
+                job: mark.job.clone(),
+                row: mark.row,
+            })
+    }
+
     /// The successor of this record carrying `profile`, one version on, made by `by`. Its
     /// creator is kept in `created_by`, as a later import overwrites the import mark.
     pub fn next_version(&self, profile: Profile, now: &Timestamp, by: Actor) -> Customer {

@@ -2,7 +2,9 @@
 //!
 //! Every new version of a customer names who made it ([`Actor`]). The store writes the
 //! [`HistoryEntry`] between two versions in the same transaction as the new version, so the
-//! history holds exactly the changes that happened. A creation writes no entry: the record
+//! history holds exactly the changes that happened. One exception: in the cloud an import's
+//! update is written alone, and the change log files its entry from the table's stream
+//! ([`crate::domain::events::RecordChange::logged_history`]), a moment later. A creation writes no entry: the record
 //! keeps who created it, and the creation's values are the current ones with every later change
 //! rolled back ([`initial_values`]). That keeps a new customer (an imported row) one item.
 
@@ -36,6 +38,10 @@ pub struct HistoryEntry {
     pub at: Timestamp,
     pub by: Option<Actor>,
     pub changes: Vec<FieldChange>,
+    /// A stored creation (a merge keeps its customers' creations): the version whose values
+    /// it rolled back, so that an entry the change log files later can be rolled back too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_from: Option<u64>,
 }
 
 /// The who and when of a record's versions: what every tracked record has in the same fields.
@@ -210,6 +216,7 @@ pub fn entry_between<R: Tracked>(previous: &R, next: &R) -> Option<HistoryEntry>
         at: next.updated_at().clone(),
         by: next.changed_by().cloned(),
         changes,
+        derived_from: None,
     })
 }
 
@@ -232,7 +239,53 @@ pub fn creation_entry<R: Tracked>(current: &R, later: &[HistoryEntry]) -> Histor
         at: current.created_at().clone(),
         by: current.created_by(),
         changes: changes.unwrap_or_default(),
+        derived_from: Some(current.version()),
     }
+}
+
+/// `creation` (a stored creation of `late`'s record) with `late` rolled back too, where
+/// `late` is an entry the change log filed after the creation was derived without it: each
+/// field `late` changed that no older entry of the record (in `entries`) changed was, at the
+/// creation, what `late` changed it from. Order-free and idempotent, so entries may be filed
+/// late in any order and again. `None` when nothing changes.
+pub fn creation_with_late_entry(
+    creation: &HistoryEntry,
+    late: &HistoryEntry,
+    entries: &[HistoryEntry],
+) -> Option<HistoryEntry> {
+    let derived_from = creation.derived_from?;
+    // A creation without values predates history: its first values are not known.
+    if derived_from < late.version
+        || !creation.is_creation_of(&late.record_id)
+        || creation.changes.is_empty()
+    {
+        return None;
+    }
+    let mut values: BTreeMap<String, Value> = creation
+        .changes
+        .iter()
+        .map(|c| (c.field.clone(), c.to.clone()))
+        .collect();
+    let older = |field: &str| {
+        entries.iter().any(|e| {
+            e.record_id == late.record_id
+                && e.version > 1
+                && e.version < late.version
+                && e.changes.iter().any(|c| c.field == field)
+        })
+    };
+    for change in late.changes.iter().filter(|c| !older(&c.field)) {
+        if is_unset(&change.from) {
+            values.remove(&change.field);
+        } else {
+            values.insert(change.field.clone(), change.from.clone());
+        }
+    }
+    let changes = changes_between(&BTreeMap::new(), &values);
+    (changes != creation.changes).then(|| HistoryEntry {
+        changes,
+        ..creation.clone()
+    })
 }
 
 /// `values` with `later` (newest first) undone.
@@ -263,5 +316,70 @@ impl HistoryEntry {
     /// The creation of its record.
     pub fn is_creation_of(&self, record_id: &str) -> bool {
         self.version == 1 && self.record_id == record_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(version: u64, changes: &[(&str, Value, Value)]) -> HistoryEntry {
+        HistoryEntry {
+            record_id: "c1".into(),
+            version,
+            at: Timestamp::now(),
+            by: None,
+            changes: changes
+                .iter()
+                .map(|(field, from, to)| FieldChange {
+                    field: field.to_string(),
+                    from: from.clone(),
+                    to: to.clone(),
+                })
+                .collect(),
+            derived_from: None,
+        }
+    }
+
+    /// Created as Ek (no phone); v2 renamed to Eklund and added a phone, v3 renamed to Ekk. A
+    /// merge stored the creation at v3 knowing neither entry: it says Ekk with the phone.
+    #[test]
+    fn late_entries_are_rolled_back_in_any_order_and_again() {
+        let v2 = entry(
+            2,
+            &[
+                ("last_name", json!("Ek"), json!("Eklund")),
+                ("phones", Value::Null, json!(["+1"])),
+            ],
+        );
+        let v3 = entry(3, &[("last_name", json!("Eklund"), json!("Ekk"))]);
+        let mut stored = entry(
+            1,
+            &[
+                ("last_name", Value::Null, json!("Ekk")),
+                ("phones", Value::Null, json!(["+1"])),
+            ],
+        );
+        stored.derived_from = Some(3);
+        let created_as_ek = vec![FieldChange {
+            field: "last_name".into(),
+            from: Value::Null,
+            to: json!("Ek"),
+        }];
+        for order in [[&v2, &v3], [&v3, &v2]] {
+            let mut creation = stored.clone();
+            let mut filed = vec![];
+            for late in order.into_iter().chain(order) {
+                filed.push(late.clone());
+                if let Some(corrected) = creation_with_late_entry(&creation, late, &filed) {
+                    creation = corrected;
+                }
+            }
+            assert_eq!(creation.changes, created_as_ek, "{order:?}");
+        }
+        // An entry after the creation was derived is not part of it.
+        let v4 = entry(4, &[("last_name", json!("Ekk"), json!("Ox"))]);
+        assert_eq!(creation_with_late_entry(&stored, &v4, std::slice::from_ref(&v4)), None);
     }
 }

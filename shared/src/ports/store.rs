@@ -254,6 +254,10 @@ pub trait HistoryStore: Send + Sync {
     /// Files `entry` in the history of `owner_id` (a merge moves entries between histories);
     /// filing it again changes nothing.
     async fn put_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
+    /// Files `entry` over the entry at its key in the history of `owner_id` (a stored creation
+    /// corrected); an entry gone meanwhile stays gone.
+    async fn rewrite_history(&self, owner_id: &str, entry: &HistoryEntry)
+    -> Result<(), StoreError>;
     /// Takes `entry` out of the history of `owner_id`; taking out what is gone succeeds.
     async fn delete_history(&self, owner_id: &str, entry: &HistoryEntry) -> Result<(), StoreError>;
 }

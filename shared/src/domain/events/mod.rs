@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::domain::company::Company;
 use crate::domain::customer::Customer;
 use crate::domain::erasure::Erasure;
-use crate::domain::history::{FieldChange, Tracked, entry_between};
+use crate::domain::history::{FieldChange, HistoryEntry, Tracked, entry_between};
 use crate::domain::import_job::ImportJob;
 use crate::domain::merge::Merge;
 use crate::domain::provenance::Actor;
@@ -230,6 +230,20 @@ impl RecordChange {
             }
             _ => None,
         }
+    }
+
+    /// The history entry the change log files for this change: an import's update of a
+    /// customer, which the cloud store writes without its entry (see
+    /// [`Customer::written_by_import`]). Filing it again changes nothing.
+    pub fn logged_history(&self) -> Option<HistoryEntry> {
+        let RecordChange::Customer(Some(before), Some(after)) = self else {
+            return None;
+        };
+        let by = after.written_by_import(before)?;
+        entry_between(before, after).map(|entry| HistoryEntry {
+            by: Some(by),
+            ..entry
+        })
     }
 
     /// The record whose history entry names the actor of an update: (record id, entry key).

@@ -2,14 +2,20 @@
 
 use std::sync::Arc;
 
+use crate::domain::customer::Customer;
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::events::{Event, RecordChange, events_of};
+use crate::domain::history::{HistoryEntry, creation_with_late_entry};
 use crate::domain::timestamp::Timestamp;
 use crate::ports::changes::{ChangeLog, ChangeQueue, EventSink};
-use crate::ports::store::{HistoryStore, MergeStore, TicketStore};
+use crate::ports::store::{CustomerStore, HistoryStore, MergeStore, TicketStore};
+use crate::services::history::all_history;
 
 /// Queued changes the local logger takes at once.
 const QUEUE_BATCH: usize = 200;
+
+/// History entries of an ended record read at once when the log tidies them up.
+const HISTORY_PAGE: usize = 100;
 
 #[derive(Clone)]
 pub struct ChangeLogger {
@@ -17,6 +23,7 @@ pub struct ChangeLogger {
     history: Arc<dyn HistoryStore>,
     merges: Arc<dyn MergeStore>,
     tickets: Arc<dyn TicketStore>,
+    customers: Arc<dyn CustomerStore>,
     /// Where filed events go on to (EventBridge), if anywhere.
     sink: Option<Arc<dyn EventSink>>,
 }
@@ -26,6 +33,11 @@ struct Outcome {
     events: Vec<Event>,
     /// Owners whose events an erasure in the batch takes out of the log.
     forget: Vec<String>,
+    /// History entries the records' writes left to the log (imports' updates).
+    history: Vec<HistoryEntry>,
+    /// Customers the batch saw end (deleted, erased, merged away: the merge's target), whose
+    /// history the log may have filed after their own sweep or move.
+    ended: Vec<(String, Option<Customer>)>,
 }
 
 impl ChangeLogger {
@@ -34,12 +46,14 @@ impl ChangeLogger {
         history: Arc<dyn HistoryStore>,
         merges: Arc<dyn MergeStore>,
         tickets: Arc<dyn TicketStore>,
+        customers: Arc<dyn CustomerStore>,
     ) -> Self {
         Self {
             log,
             history,
             merges,
             tickets,
+            customers,
             sink: None,
         }
     }
@@ -56,6 +70,7 @@ impl ChangeLogger {
         let outcome = self.outcome(changes).await?;
         // Forget first: a run stopped in between forgets again when the records come back.
         self.log.forget_events(&outcome.forget).await?;
+        self.file_history(&outcome).await?;
         self.log.append_events(&outcome.events).await?;
         if let Some(sink) = &self.sink {
             sink.publish(&outcome.events).await?;
@@ -75,6 +90,7 @@ impl ChangeLogger {
             let changes: Vec<RecordChange> = queued.into_iter().map(|(_, c)| c).collect();
             let outcome = self.outcome(&changes).await?;
             self.log.forget_events(&outcome.forget).await?;
+            self.file_history(&outcome).await?;
             match queue.log_queued(through, taken, &outcome.events).await {
                 // An erasure took some of these changes away meanwhile: read again.
                 Err(StoreError::VersionMismatch) => continue,
@@ -93,23 +109,33 @@ impl ChangeLogger {
     async fn outcome(&self, changes: &[RecordChange]) -> Result<Outcome, HelpdeskError> {
         let mut events: Vec<Event> = Vec::new();
         let mut forget = Vec::new();
+        let mut history: Vec<HistoryEntry> = Vec::new();
+        let mut ended = Vec::new();
         for change in changes {
-            if self.is_merge_source_leaving(change).await? {
-                continue;
+            if let RecordChange::Customer(Some(gone), None) = change {
+                let target = self.merge_target_of(gone).await?;
+                ended.push((gone.id.clone(), target.clone()));
+                if target.is_some() {
+                    continue;
+                }
             }
             if let Some(erased) = change.erased_customer() {
                 let owners = self.owners_of(&erased.id).await?;
                 events.retain(|e| !owners.contains(&e.owner));
+                history.retain(|h| !owners.contains(&h.record_id));
                 forget.extend(owners);
             }
-            let actor = match change.history_key() {
-                Some((record, key)) => self
+            let logged = change.logged_history();
+            let actor = match (&logged, change.history_key()) {
+                (Some(entry), _) => entry.by.clone(),
+                (None, Some((record, key))) => self
                     .history
                     .get_history(&record, &key)
                     .await?
                     .and_then(|entry| entry.by),
-                None => None,
+                (None, None) => None,
             };
+            history.extend(logged);
             let owner = match self.ticket_owner(change).await? {
                 // Logged after its ticket was deleted: its events would outlive the ticket
                 // (and, after an erasure, the person).
@@ -125,14 +151,17 @@ impl ChangeLogger {
                 }
             }
         }
-        Ok(Outcome { events, forget })
+        Ok(Outcome {
+            events,
+            forget,
+            history,
+            ended,
+        })
     }
 
-    /// A customer deleted by a merge (a source): the merge's own event says so.
-    async fn is_merge_source_leaving(&self, change: &RecordChange) -> Result<bool, HelpdeskError> {
-        let RecordChange::Customer(Some(gone), None) = change else {
-            return Ok(false);
-        };
+    /// The customer a merge moved `gone` into, if a merge deleted it (as a source): the merge's
+    /// own event says so, and its history belongs to the target.
+    async fn merge_target_of(&self, gone: &Customer) -> Result<Option<Customer>, HelpdeskError> {
         for id in self.merges.merges_of(&gone.id).await? {
             // The merge keeps its sources as they were when it removed them: the same
             // version removed is the merge's removal (whatever the merge's state by now).
@@ -142,10 +171,73 @@ impl ChangeLogger {
                     .iter()
                     .any(|s| s.id == gone.id && s.version == gone.version)
             {
-                return Ok(true);
+                return Ok(Some(merge.target_after));
             }
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    /// Files the history entries the records' writes left to the log, then tidies the history
+    /// of the customers that ended: an entry filed after a deletion's or an erasure's sweep is
+    /// taken out, one filed after a merge's move follows its record into the target (unless the
+    /// target is gone or being erased by then). Stream order per record puts a record's last
+    /// update before its end, so nothing is filed after this. Last, a creation a merge stored
+    /// before the entry was filed is corrected.
+    async fn file_history(&self, outcome: &Outcome) -> Result<(), HelpdeskError> {
+        let mut landed: Vec<(String, HistoryEntry)> = Vec::new();
+        for entry in &outcome.history {
+            self.history.put_history(&entry.record_id, entry).await?;
+            landed.push((entry.record_id.clone(), entry.clone()));
+        }
+        for (id, target) in &outcome.ended {
+            let target = match target {
+                Some(target) if self.is_live(target).await? => Some(target.id.as_str()),
+                _ => None,
+            };
+            let left = self.history.list_history(id, None, HISTORY_PAGE).await?;
+            landed.retain(|(owner, _)| owner != id);
+            for entry in left.items.into_iter().filter(|e| e.record_id == *id) {
+                if let Some(target) = target {
+                    self.history.put_history(target, &entry).await?;
+                }
+                self.history.delete_history(id, &entry).await?;
+                landed.extend(target.map(|t| (t.to_string(), entry)));
+            }
+        }
+        for (owner, entry) in &landed {
+            self.correct_creation(owner, entry).await?;
+        }
+        Ok(())
+    }
+
+    /// Rolls `entry` back in the creation of its record stored in `owner`'s history, if a merge
+    /// stored one (only merges do) from values that already held the entry's change.
+    async fn correct_creation(
+        &self,
+        owner: &str,
+        entry: &HistoryEntry,
+    ) -> Result<(), HelpdeskError> {
+        if entry.version <= 1 || self.merges.merges_of(&entry.record_id).await?.is_empty() {
+            return Ok(());
+        }
+        let entries = all_history(self.history.as_ref(), owner).await?;
+        let Some(creation) = entries.iter().find(|e| e.is_creation_of(&entry.record_id)) else {
+            return Ok(());
+        };
+        if let Some(corrected) = creation_with_late_entry(creation, entry, &entries) {
+            self.history.rewrite_history(owner, &corrected).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a merge's target is still where the merge left it and not being erased (one
+    /// that changed its email since counts as gone: its entry is dropped, never misfiled).
+    async fn is_live(&self, target: &Customer) -> Result<bool, HelpdeskError> {
+        Ok(self
+            .customers
+            .find_customer(&target.profile.email)
+            .await?
+            .is_some_and(|c| c.id == target.id && c.erasure_under_way().is_none()))
     }
 
     /// The person's events are filed under their id and under the ids of the customers merged

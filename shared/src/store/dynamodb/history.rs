@@ -34,6 +34,25 @@ impl HistoryStore for DynamoStore {
         self.put_if_absent(item).await
     }
 
+    async fn rewrite_history(
+        &self,
+        owner_id: &str,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        let item = Item::from([
+            ("pk".into(), s(history_pk(owner_id))),
+            ("sk".into(), s(entry.key())),
+            ("doc".into(), to_doc(entry)?),
+        ]);
+        match self
+            .put_conditional(item, EXISTS, &[], StoreError::VersionMismatch)
+            .await
+        {
+            Err(StoreError::VersionMismatch) => Ok(()),
+            other => other,
+        }
+    }
+
     async fn get_history(
         &self,
         record_id: &str,

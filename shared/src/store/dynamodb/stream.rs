@@ -78,14 +78,18 @@ pub fn record_change(record: &EventRecord) -> Option<crate::domain::events::Reco
     let (old, new) = (&record.change.old_image, &record.change.new_image);
     let pk = string(keys, "pk")?;
     let sk = string(keys, "sk")?;
-    let kind = string(new, "kind").or_else(|| string(old, "kind"));
+    // A merge turns its source's item into an alias of the target (an undo turns it back):
+    // the customer goes (or comes back) though the item stays.
+    let customer = [old, new]
+        .iter()
+        .any(|image| string(image, "kind") == Some("customer"));
     let single = sk == super::keys::SINGLE;
     macro_rules! pair {
         ($variant:ident) => {
             Change::$variant(doc_in(old), doc_in(new))
         };
     }
-    let change = if pk.starts_with("EMAIL#") && kind == Some("customer") {
+    let change = if pk.starts_with("EMAIL#") && customer {
         pair!(Customer)
     } else if pk.starts_with("COMPANY#") && single {
         pair!(Company)

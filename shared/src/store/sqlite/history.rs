@@ -39,6 +39,23 @@ impl HistoryStore for SqliteStore {
         .await
     }
 
+    async fn rewrite_history(
+        &self,
+        owner_id: &str,
+        entry: &HistoryEntry,
+    ) -> Result<(), StoreError> {
+        let (owner, key, doc) = (owner_id.to_string(), entry.key(), to_doc(entry)?);
+        self.write(move |tx| {
+            exec(
+                tx,
+                "UPDATE history SET doc = ?3 WHERE record_id = ?1 AND sort_key = ?2",
+                params![owner, key, doc],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn get_history(
         &self,
         record_id: &str,
