@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use helpdesk_shared::domain::caller::{Caller, Role};
-use helpdesk_shared::domain::customer::{Customer, Profile};
+use helpdesk_shared::domain::customer::{Customer, ImportMark, Profile, RowOutcome};
 use helpdesk_shared::domain::events::RecordChange;
 use helpdesk_shared::ports::changes::EventSink;
 use helpdesk_shared::ports::store::{CustomerStore, CustomerWrite, Store};
@@ -305,17 +305,42 @@ async fn cloud(endpoint: &str) {
     } else {
         println!("| filing and publishing | not measured (set MOTO_ENDPOINT) |");
     }
+    // Imports' updates of the same customers: the log files each one's history entry too.
+    let updates: Vec<RecordChange> = changes
+        .iter()
+        .enumerate()
+        .filter_map(|(row, change)| match change {
+            RecordChange::Customer(None, Some(before)) => Some(RecordChange::Customer(
+                Some(before.clone()),
+                Some(imported_update(before, row as u64 + 2)),
+            )),
+            _ => None,
+        })
+        .collect();
+    let started = Instant::now();
+    for batch in updates.chunks(25) {
+        logger.log(batch).await.expect("log updates");
+    }
+    let rate = updates.len() as f64 / started.elapsed().as_secs_f64();
+    println!("| filing imports' updates (event and history entry) | {rate:.0} |");
+    let entries: Vec<usize> = updates
+        .iter()
+        .filter_map(RecordChange::logged_history)
+        .map(|entry| serde_json::to_vec(&entry).expect("json").len())
+        .collect();
+    let entry_bytes = entries.iter().sum::<usize>() / entries.len().max(1);
     let count = sizes.len().max(1);
     let mean = sizes.iter().map(|(json, _)| json).sum::<usize>() / count;
     let packed = sizes.iter().map(|(_, z)| z).sum::<usize>() / count;
     // The feed item holds the deflated event and its keys (about 120 bytes); the owner's index
-    // item only keys (about 150).
+    // item only keys (about 150); a history item its entry and keys (about 130).
     let per_event = wru(packed + 120) + wru(150);
+    let per_entry = wru(entry_bytes + 130);
     println!(
-        "\nan event: {mean} bytes of JSON, {packed} deflated; {per_event} WRU (feed item and owner item; {} with the JSON as it is). A new import row: {NEW_ROW_WRU:.2} WRU before, {:.2} with its event; an updated row: {UPDATED_ROW_WRU:.2} before, {:.2}",
+        "\nan event: {mean} bytes of JSON, {packed} deflated; {per_event} WRU (feed item and owner item; {} with the JSON as it is). A new import row: {NEW_ROW_WRU:.2} WRU before, {:.2} with its event; an updated row: {UPDATED_ROW_WRU:.2} before (the record alone), {:.2} with its history entry ({entry_bytes} bytes, {per_entry} WRU, filed by the log) and its event",
         wru(mean + 120) + wru(150),
         NEW_ROW_WRU + per_event as f64,
-        UPDATED_ROW_WRU + per_event as f64
+        UPDATED_ROW_WRU + (per_entry + per_event) as f64
     );
     let feed = ChangeFeed::new(store.clone());
     let admin = Caller::new("bench", [Role::Admin], false);
@@ -342,10 +367,25 @@ enum Polling {
     Lambda(poller::Mapping),
 }
 
-/// An import row's write units without its event, as the import benchmark measures them through
-/// dynoxide (`IMPORT_BENCH_AGAIN=1 cargo bench --bench import`, docs/performance.md).
+/// An import row's write units without its event (and an update's without its history entry),
+/// as the import benchmark measures them through dynoxide (`IMPORT_BENCH_AGAIN=1 cargo bench
+/// --bench import`, docs/performance.md).
 const NEW_ROW_WRU: f64 = 4.0;
-const UPDATED_ROW_WRU: f64 = 8.0;
+const UPDATED_ROW_WRU: f64 = 5.0;
+
+/// `before` as an import's row `row` leaves it: a new last name, the row's mark.
+fn imported_update(before: &Customer, row: u64) -> Customer {
+    let mut after = before.clone();
+    after.profile.last_name = Some(format!("Renamed{row}"));
+    after.import_mark = Some(ImportMark {
+        job: "bench-import".into(),
+        row,
+        outcome: RowOutcome::Updated,
+    });
+    after.version += 1;
+    after.updated_at = helpdesk_shared::now();
+    after
+}
 
 /// Lambda polls a DynamoDB stream's shards four times a second (its documented base rate).
 const LAMBDA_POLL: Duration = Duration::from_millis(250);

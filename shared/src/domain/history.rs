@@ -380,6 +380,9 @@ mod tests {
         }
         // An entry after the creation was derived is not part of it.
         let v4 = entry(4, &[("last_name", json!("Ekk"), json!("Ox"))]);
-        assert_eq!(creation_with_late_entry(&stored, &v4, std::slice::from_ref(&v4)), None);
+        assert_eq!(
+            creation_with_late_entry(&stored, &v4, std::slice::from_ref(&v4)),
+            None
+        );
     }
 }

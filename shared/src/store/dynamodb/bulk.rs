@@ -76,18 +76,16 @@ impl DynamoStore {
     }
 
     /// Sends one single-item write as a conditional `PutItem` (one WRU per KB, where the same
-    /// item in a transaction costs two), at the pace of the [`WritePacer`]. The item carries a
-    /// write id, so a retry after a lost answer that meets its own condition failing is known
-    /// to have been applied (as in `put_conditional`).
+    /// item in a transaction costs two), at the pace of the [`WritePacer`]. A retry after a
+    /// lost answer that meets its own condition failing reads the item back: finding this very
+    /// item means it was applied (as in `put_conditional`).
     pub(super) async fn put_paced(&self, op: Op) -> Result<PutOutcome, StoreError> {
         let Some(put) = op.write.put else {
             return Err(StoreError::Unavailable(
                 "a bulk put without its item".into(),
             ));
         };
-        let write_id = uuid::Uuid::new_v4().to_string();
-        let mut item = put.item;
-        item.insert(WRITE_ID.into(), s(&write_id));
+        let item = put.item;
         let sk = get_s(&item, "sk").unwrap_or(SINGLE).to_string();
         let request = self
             .client()
@@ -118,7 +116,7 @@ impl DynamoStore {
                 self.pacer.accepted(1, Instant::now());
                 let ours = attempt > 0
                     && self
-                        .holds_write((op.key.clone(), sk.clone()), &write_id)
+                        .holds_item((op.key.clone(), sk.clone()), request.get_item().as_ref())
                         .await?;
                 return Ok(PutOutcome::Done(if ours {
                     Ok(())

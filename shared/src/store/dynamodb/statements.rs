@@ -5,8 +5,8 @@
 //! carries 25 of them, so the importer signs, sends and parses a twenty-fifth of the requests
 //! (its CPU per row is the Lambda bill). The request answers 200 while single statements fail:
 //! each statement's answer is read on its own. Throttled or failed statements go again, alone,
-//! in a later request; a statement whose answer may have been lost carries a write id, and a
-//! `DuplicateItem` that finds its own write id is the write having gone through.
+//! in a later request; a `DuplicateItem` for a statement whose answer may have been lost reads
+//! the item back, and finding this very item there is the write having gone through.
 
 use super::*;
 use aws_sdk_dynamodb::types::{BatchStatementErrorCodeEnum, BatchStatementRequest};
@@ -24,7 +24,6 @@ pub(super) struct Insert {
     pub(super) index: usize,
     key: (String, String),
     item: Item,
-    write_id: String,
     on_fail: StoreError,
     /// Sent before in a request whose answer did not come back whole: it may be stored.
     maybe_applied: bool,
@@ -42,15 +41,12 @@ impl Insert {
 
     /// The insert of `op`, a put that [`Insert::creates`].
     pub(super) fn of(index: usize, op: Op) -> Option<Insert> {
-        let mut item = op.write.put?.item;
-        let write_id = uuid::Uuid::new_v4().to_string();
-        item.insert(WRITE_ID.into(), s(&write_id));
+        let item = op.write.put?.item;
         let key = (op.key.clone(), SINGLE.to_string());
         Some(Insert {
             index,
             key,
             item,
-            write_id,
             on_fail: op.on_fail,
             maybe_applied: false,
         })
@@ -223,7 +219,7 @@ impl DynamoStore {
                 doubtful(pair)
                     && found
                         .get(&pair.0.key.0)
-                        .is_some_and(|item| get_s(item, WRITE_ID) == Some(pair.0.write_id.as_str()))
+                        .is_some_and(|item| *item == pair.0.item)
             })
             .collect())
     }

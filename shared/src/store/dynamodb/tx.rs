@@ -226,19 +226,17 @@ impl DynamoStore {
         }
     }
 
-    /// A conditional `PutItem`. The item carries a write id: when an attempt failed in a way
-    /// that may have applied it (its answer lost) and the retry then meets its own condition
-    /// failing, the stored item is read back, and finding the write id there means the write
-    /// was ours and went through.
+    /// A conditional `PutItem`. When an attempt failed in a way that may have applied it (its
+    /// answer lost) and the retry then meets its own condition failing, the stored item is
+    /// read back: finding this very item there means the write was ours and went through.
+    /// (Every item holds an id or a time of its own, so another writer's is never the same.)
     pub(super) async fn put_conditional(
         &self,
-        mut item: Item,
+        item: Item,
         condition: &str,
         values: &[(&str, AttributeValue)],
         on_fail: StoreError,
     ) -> Result<(), StoreError> {
-        let write_id = uuid::Uuid::new_v4().to_string();
-        item.insert(WRITE_ID.into(), s(&write_id));
         let key = (
             get_s(&item, "pk").unwrap_or_default().to_string(),
             get_s(&item, "sk").unwrap_or_default().to_string(),
@@ -261,7 +259,7 @@ impl DynamoStore {
                     .as_service_error()
                     .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
             {
-                if retried && self.holds_write(key, &write_id).await? {
+                if retried && self.holds_item(key, request.get_item().as_ref()).await? {
                     tracing::debug!("a conditional write's answer was lost; it was applied");
                     return Ok(());
                 }
@@ -283,18 +281,15 @@ impl DynamoStore {
         }
     }
 
-    /// Whether the item at `key` is the one written with `write_id`.
-    pub(super) async fn holds_write(
+    /// Whether the item at `key` is `ours`, attribute for attribute: a conditional write whose
+    /// answer was lost was applied. (No write id is stored for this: its bytes would be paid
+    /// again in each index entry, and would take items near 1 KB over it.)
+    pub(super) async fn holds_item(
         &self,
         key: (String, String),
-        write_id: &str,
+        ours: Option<&Item>,
     ) -> Result<bool, StoreError> {
-        Ok(self
-            .get(key.0, &key.1)
-            .await?
-            .is_some_and(|item| get_s(&item, WRITE_ID) == Some(write_id)))
+        let stored = self.get(key.0, &key.1).await?;
+        Ok(stored.is_some() && stored.as_ref() == ours)
     }
 }
-
-/// The attribute holding the id of the write that put an item.
-pub(super) const WRITE_ID: &str = "write_id";
