@@ -416,11 +416,14 @@ fn scenario(kind: &str, rows: usize, file: &Path, endpoint: Option<(String, Stri
             generate_renamed(&updated, rows);
             for (label, path) in [("same file again (unchanged)", file.to_path_buf()), ("every last name changed (updated)", updated)] {
                 let before = units(&proxy_stats(&endpoint));
+                let (started, cpu) = (Instant::now(), report::cpu_seconds());
                 let job = import_file(&store, &path, &work).await;
+                let (took, cpu) = (started.elapsed().as_secs_f64(), report::cpu_seconds() - cpu);
                 let after = units(&proxy_stats(&endpoint));
                 assert_eq!(job.counts.failed, 0, "{:?}", job.counts);
                 println!(
-                    "| {kind}, {label} | {rows} | | {:.2} WRU + {:.2} RRU per row | |",
+                    "| {kind}, {label} | {rows} | {took:.1} s (importer CPU {cpu:.1} s, {:.0} µs per row) | {:.2} WRU + {:.2} RRU per row | |",
+                    cpu * 1e6 / rows as f64,
                     (after.0 - before.0) / rows as f64,
                     (after.1 - before.1) / rows as f64
                 );

@@ -268,6 +268,42 @@ async fn an_import_survives_a_failing_dynamodb_within_three_tries() {
     );
     assert_eq!(crate::support::items_in(&table).await, 10_002);
 
+    // 2,000 of them changed (replacements at their version, in batches), through the same
+    // faults: each written once, and no history item from the import (the log files those).
+    let mut changed = String::from("Email,Last Name\n");
+    for i in 0..2_000 {
+        changed.push_str(&format!("user{i}@faults.test,Changed{i}\n"));
+    }
+    let key = "imports/faults-changed.csv";
+    rig.api
+        .objects
+        .put(key, changed.clone().into_bytes(), "text/csv")
+        .await
+        .unwrap();
+    let event = s3_event(key, "etag-faults-changed", changed.len());
+    let mut answer = None;
+    for delivery in 1..=3 {
+        match rig
+            .try_invoke(event.clone(), Duration::from_secs(600), "delivery-3")
+            .await
+        {
+            Ok(done) => {
+                answer = Some(done);
+                break;
+            }
+            Err(error) => eprintln!("delivery {delivery} of the changes failed: {error}"),
+        }
+    }
+    let answer = answer.expect("the changes finished within three deliveries");
+    let id = answer["handled"][0]["job_id"].as_str().unwrap().to_string();
+    let job = rig.job(&id).await;
+    assert_eq!(counts(&job), [2_000, 0, 2_000, 0, 0, 0], "{job}");
+    let changed = rig.customer("user1999@faults.test").await;
+    assert_eq!(changed["last_name"], "Changed1999");
+    assert_eq!(changed["first_name"], "First1999");
+    assert_eq!(changed["version"], 2, "{changed}");
+    assert_eq!(crate::support::items_in(&table).await, 10_003);
+
     let faults = &proxy.counts;
     assert!(
         faults.failed_before.load(Ordering::Relaxed) > 20,

@@ -20,6 +20,17 @@ pub(super) fn from_item<T: DeserializeOwned>(item: &Item) -> Result<T, StoreErro
     parsed.map_err(|e| StoreError::Unavailable(format!("corrupt item: {e}")))
 }
 
+/// The attributes a customer item may or may not have, which a replacement by `UPDATE` removes
+/// when the new item lacks them (`write_id`: items written before lost answers were recognised
+/// by reading the item back).
+pub(super) const OPTIONAL_ATTRIBUTES: [&str; 5] = [
+    "first_sk",
+    "last_sk",
+    "group_pk",
+    "welcome_status",
+    "write_id",
+];
+
 pub(super) fn customer_item(customer: &Customer) -> Result<Item, StoreError> {
     let email = customer.email();
     let mut item = Item::from([

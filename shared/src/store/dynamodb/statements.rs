@@ -1,11 +1,14 @@
-//! New items in bulk as PartiQL `INSERT`s, 25 to a `BatchExecuteStatement`.
+//! Single-item bulk writes as PartiQL statements, 25 to a `BatchExecuteStatement`: new items as
+//! `INSERT`s, replacements of an item at a known version as `UPDATE … WHERE version = ?`.
 //!
 //! An `INSERT` fails for an existing key with its own `DuplicateItem` and leaves the item as it
 //! was: a conditional create at 1 WRU per KB, like a conditional `PutItem`, but one request
 //! carries 25 of them, so the importer signs, sends and parses a twenty-fifth of the requests
-//! (its CPU per row is the Lambda bill). The request answers 200 while single statements fail:
+//! (its CPU per row is the Lambda bill). An `UPDATE` whose version no longer matches (or whose
+//! item is gone) fails with `ConditionalCheckFailed`, the same 1 WRU per KB as a conditional
+//! put. The request answers 200 while single statements fail:
 //! each statement's answer is read on its own. Throttled or failed statements go again, alone,
-//! in a later request; a `DuplicateItem` for a statement whose answer may have been lost reads
+//! in a later request; a refusal for a statement whose answer may have been lost reads
 //! the item back, and finding this very item there is the write having gone through.
 
 use super::*;
@@ -18,42 +21,103 @@ pub(super) const STATEMENTS_PER_BATCH: usize = 25;
 /// request still allows 40,000 rows a second.
 pub(super) const CONCURRENT_BATCHES: usize = 16;
 
-/// One item to insert, with what its failure means.
+/// One item to write in a batch, with what its failure means.
 pub(super) struct Insert {
     /// The caller's index of the write.
     pub(super) index: usize,
     key: (String, String),
     item: Item,
+    /// The version the stored item must be at: the write replaces it (`UPDATE`). `None`: a new
+    /// item (`INSERT`).
+    at_version: Option<AttributeValue>,
     on_fail: StoreError,
     /// Sent before in a request whose answer did not come back whole: it may be stored.
     maybe_applied: bool,
 }
 
 impl Insert {
-    /// Whether `op` creates a new single item (a put on condition that its key is free, with
-    /// the single-item sort key, which the lost-answer check reads back by partition key).
-    pub(super) fn creates(op: &Op) -> bool {
+    /// Whether `op` writes one single item a statement can carry: a put on condition that its
+    /// key is free (a new item), or that the stored item is at a version (a replacement), with
+    /// the single-item sort key, which the lost-answer check reads back by partition key.
+    pub(super) fn batchable(op: &Op) -> bool {
         op.write.put.as_ref().is_some_and(|put| {
-            put.condition_expression.as_deref() == Some(NOT_EXISTS)
-                && get_s(&put.item, "sk") == Some(SINGLE)
+            get_s(&put.item, "sk") == Some(SINGLE)
+                && match put.condition_expression.as_deref() {
+                    Some(NOT_EXISTS) => true,
+                    Some(AT_VERSION) => version_of(put).is_some(),
+                    _ => false,
+                }
         })
     }
 
-    /// The insert of `op`, a put that [`Insert::creates`].
+    /// The batched write of `op`, a put that [`Insert::batchable`].
     pub(super) fn of(index: usize, op: Op) -> Option<Insert> {
-        let item = op.write.put?.item;
+        let put = op.write.put?;
+        let at_version = version_of(&put).cloned();
         let key = (op.key.clone(), SINGLE.to_string());
         Some(Insert {
             index,
             key,
-            item,
+            item: put.item,
+            at_version,
             on_fail: op.on_fail,
             maybe_applied: false,
         })
     }
 
-    /// `INSERT INTO "table" VALUE {'name': ?, …}` and its parameters, in the same order.
     fn statement(&self, table: &str) -> Result<BatchStatementRequest, StoreError> {
+        match &self.at_version {
+            None => self.insert_statement(table),
+            Some(version) => self.update_statement(table, version),
+        }
+    }
+
+    /// `UPDATE "table" SET "name" = ? … REMOVE "name" … WHERE "pk" = ? AND "sk" = ? AND
+    /// "version" = ?` and its parameters, in the same order: the item replaced whole, the
+    /// optional attributes it lacks removed.
+    fn update_statement(
+        &self,
+        table: &str,
+        version: &AttributeValue,
+    ) -> Result<BatchStatementRequest, StoreError> {
+        let mut text = String::with_capacity(64 + table.len() + 20 * self.item.len());
+        text.push_str("UPDATE \"");
+        text.push_str(table);
+        text.push('"');
+        let mut parameters = Vec::with_capacity(self.item.len() + 1);
+        // The attribute names are the adapter's own (never a client's text), so they can be
+        // spelled into the statement; every value is a parameter.
+        for (name, value) in self
+            .item
+            .iter()
+            .filter(|(n, _)| !matches!(n.as_str(), "pk" | "sk"))
+        {
+            text.push_str(" SET \"");
+            text.push_str(name);
+            text.push_str("\" = ?");
+            parameters.push(value.clone());
+        }
+        for name in OPTIONAL_ATTRIBUTES
+            .iter()
+            .filter(|n| !self.item.contains_key(**n))
+        {
+            text.push_str(" REMOVE \"");
+            text.push_str(name);
+            text.push('"');
+        }
+        text.push_str(" WHERE \"pk\" = ? AND \"sk\" = ? AND \"version\" = ?");
+        parameters.push(s(&self.key.0));
+        parameters.push(s(&self.key.1));
+        parameters.push(version.clone());
+        BatchStatementRequest::builder()
+            .statement(text)
+            .set_parameters(Some(parameters))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("dynamodb: {e}")))
+    }
+
+    /// `INSERT INTO "table" VALUE {'name': ?, …}` and its parameters, in the same order.
+    fn insert_statement(&self, table: &str) -> Result<BatchStatementRequest, StoreError> {
         let mut text = String::with_capacity(32 + table.len() + 16 * self.item.len());
         text.push_str("INSERT INTO \"");
         text.push_str(table);
@@ -77,6 +141,13 @@ impl Insert {
             .build()
             .map_err(|e| StoreError::Unavailable(format!("dynamodb: {e}")))
     }
+}
+
+/// The version a put's condition names (`:version` of [`AT_VERSION`]).
+fn version_of(put: &aws_sdk_dynamodb::types::Put) -> Option<&AttributeValue> {
+    put.expression_attribute_values
+        .as_ref()
+        .and_then(|values| values.get(":version"))
 }
 
 /// Puts `inserts` in batches that never hold one key twice (DynamoDB refuses such a batch),
@@ -253,15 +324,15 @@ fn answer_of(
             maybe_applied: true,
         }),
         other => Err(StoreError::Unavailable(format!(
-            "dynamodb: a batched insert failed: {other:?} {}",
+            "dynamodb: a batched write failed: {other:?} {}",
             error.message.as_deref().unwrap_or_default()
         ))),
     }
 }
 
 impl DynamoStore {
-    /// The new items among single-item writes, to be inserted in batches (unless this store
-    /// puts them one by one); the rest stay conditional puts.
+    /// The new items and replacements among single-item writes, to be written in batches
+    /// (unless this store puts them one by one); the rest stay conditional puts.
     pub(super) fn split_inserts(
         &self,
         singles: Vec<(usize, Op)>,
@@ -272,7 +343,7 @@ impl DynamoStore {
         let mut inserts = Vec::new();
         let mut puts = Vec::new();
         for (index, op) in singles {
-            if Insert::creates(&op) {
+            if Insert::batchable(&op) {
                 inserts.extend(Insert::of(index, op));
             } else {
                 puts.push((index, op));
@@ -303,7 +374,7 @@ mod tests {
             ("sk".to_string(), s(SINGLE)),
         ]);
         let op = put("t", item, NOT_EXISTS, &[], StoreError::VersionMismatch).unwrap();
-        assert!(Insert::creates(&op));
+        assert!(Insert::batchable(&op));
         Insert::of(index, op).unwrap()
     }
 
@@ -344,7 +415,42 @@ mod tests {
             text.starts_with("INSERT INTO \"helpdesk\" VALUE {"),
             "{text}"
         );
-        assert_eq!(text.matches(": ?").count(), 3, "{text}");
-        assert_eq!(statement.parameters().len(), 3);
+        // The item's own attributes, nothing added (no write id).
+        assert_eq!(text.matches(": ?").count(), 2, "{text}");
+        assert_eq!(statement.parameters().len(), 2);
+    }
+
+    #[test]
+    fn a_replacement_sets_every_attribute_removes_what_it_lacks_and_checks_the_version() {
+        let item = Item::from([
+            ("pk".to_string(), s("EMAIL#ann@acme.test")),
+            ("sk".to_string(), s(SINGLE)),
+            ("version".to_string(), n(3)),
+            ("first_sk".to_string(), s("ann#ann@acme.test")),
+        ]);
+        let op = put(
+            "t",
+            item,
+            AT_VERSION,
+            &[(":version", n(2))],
+            StoreError::VersionMismatch,
+        )
+        .unwrap();
+        assert!(Insert::batchable(&op));
+        let statement = Insert::of(0, op).unwrap().statement("helpdesk").unwrap();
+        let text = statement.statement();
+        assert!(text.starts_with("UPDATE \"helpdesk\" SET "), "{text}");
+        assert_eq!(text.matches(" SET ").count(), 2, "{text}");
+        for gone in ["last_sk", "group_pk", "welcome_status", "write_id"] {
+            assert!(text.contains(&format!(" REMOVE \"{gone}\"")), "{text}");
+        }
+        assert!(!text.contains("REMOVE \"first_sk\""), "{text}");
+        assert!(
+            text.ends_with(" WHERE \"pk\" = ? AND \"sk\" = ? AND \"version\" = ?"),
+            "{text}"
+        );
+        let parameters = statement.parameters();
+        assert_eq!(parameters.len(), 5);
+        assert_eq!(parameters[4], n(2), "the version read, not the one written");
     }
 }
