@@ -465,7 +465,52 @@ async fn dynamodb_reads_documents_stored_as_strings() {
     assert_eq!(found.version, stored.version);
 }
 
+/// An import's update: the store may write it alone (the cloud) or with its entry (SQLite);
+/// the change log's filing of the entry then leaves exactly one. A stored entry is filed once
+/// and rewritten in place; rewriting what was never filed files nothing.
+async fn history_entries_are_filed_once_and_rewritten_in_place(store: Arc<dyn Store>) {
+    use helpdesk_shared::domain::customer::{ImportMark, RowOutcome};
+    use helpdesk_shared::domain::events::RecordChange;
+    let ann = named("ann@acme.com", "Ann", "Lee");
+    store.insert_customer(&ann).await.unwrap();
+    let imported = next(&ann, |c| {
+        c.profile.last_name = Some("Lee-Smith".into());
+        c.import_mark = Some(ImportMark {
+            job: "job-1".into(),
+            row: 2,
+            outcome: RowOutcome::Updated,
+        });
+    });
+    let outcomes = store
+        .write_customers(&[CustomerWrite::Replace {
+            previous: ann.clone(),
+            next: imported.clone(),
+        }])
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let entry = RecordChange::Customer(Some(ann.clone()), Some(imported.clone()))
+        .logged_history()
+        .expect("an import's update has an entry for the log to file");
+    store.put_history(&ann.id, &entry).await.unwrap();
+    store.put_history(&ann.id, &entry).await.unwrap();
+    let page = store.list_history(&ann.id, None, 10).await.unwrap();
+    assert_eq!(page.items.len(), 1, "{:?}", page.items);
+    assert_eq!(page.items[0].version, 2);
+    assert_eq!(page.items[0].changes[0].to, "Lee-Smith");
+
+    let mut rewritten = entry.clone();
+    rewritten.changes.truncate(0);
+    store.rewrite_history(&ann.id, &rewritten).await.unwrap();
+    let mut never_filed = entry.clone();
+    never_filed.version = 9;
+    store.rewrite_history(&ann.id, &never_filed).await.unwrap();
+    let page = store.list_history(&ann.id, None, 10).await.unwrap();
+    assert_eq!(page.items, vec![rewritten]);
+}
+
 conformance!(
+    history_entries_are_filed_once_and_rewritten_in_place,
     finds_by_primary_and_alternate,
     emails_are_unique_across_primary_and_alternate,
     replace_needs_the_current_version,

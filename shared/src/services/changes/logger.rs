@@ -1,5 +1,6 @@
 //! From record changes to filed events.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::domain::customer::Customer;
@@ -16,6 +17,9 @@ const QUEUE_BATCH: usize = 200;
 
 /// History entries of an ended record read at once when the log tidies them up.
 const HISTORY_PAGE: usize = 100;
+
+/// History entries (and creation checks) a batch files at once.
+const CONCURRENT_FILINGS: usize = 16;
 
 #[derive(Clone)]
 pub struct ChangeLogger {
@@ -184,11 +188,20 @@ impl ChangeLogger {
     /// update before its end, so nothing is filed after this. Last, a creation a merge stored
     /// before the entry was filed is corrected.
     async fn file_history(&self, outcome: &Outcome) -> Result<(), HelpdeskError> {
-        let mut landed: Vec<(String, HistoryEntry)> = Vec::new();
-        for entry in &outcome.history {
-            self.history.put_history(&entry.record_id, entry).await?;
-            landed.push((entry.record_id.clone(), entry.clone()));
+        // A batch's entries are of different records, or of one record's versions: each one
+        // its own item, so they go at once.
+        for chunk in outcome.history.chunks(CONCURRENT_FILINGS) {
+            let filings: Vec<_> = chunk
+                .iter()
+                .map(|entry| self.history.put_history(&entry.record_id, entry))
+                .collect();
+            futures::future::try_join_all(filings).await?;
         }
+        let mut landed: Vec<(String, HistoryEntry)> = outcome
+            .history
+            .iter()
+            .map(|entry| (entry.record_id.clone(), entry.clone()))
+            .collect();
         for (id, target) in &outcome.ended {
             let target = match target {
                 Some(target) if self.is_live(target).await? => Some(target.id.as_str()),
@@ -204,28 +217,49 @@ impl ChangeLogger {
                 landed.extend(target.map(|t| (t.to_string(), entry)));
             }
         }
-        for (owner, entry) in &landed {
-            self.correct_creation(owner, entry).await?;
+        // One correction per stored creation, with all of its record's late entries: two at
+        // once would each write back the creation without the other's.
+        let mut by_creation: BTreeMap<(String, String), Vec<HistoryEntry>> = BTreeMap::new();
+        for (owner, entry) in landed.into_iter().filter(|(_, e)| e.version > 1) {
+            by_creation
+                .entry((owner, entry.record_id.clone()))
+                .or_default()
+                .push(entry);
+        }
+        let corrections: Vec<_> = by_creation.iter().collect();
+        for chunk in corrections.chunks(CONCURRENT_FILINGS) {
+            let checks: Vec<_> = chunk
+                .iter()
+                .map(|((owner, record), late)| self.correct_creation(owner, record, late))
+                .collect();
+            futures::future::try_join_all(checks).await?;
         }
         Ok(())
     }
 
-    /// Rolls `entry` back in the creation of its record stored in `owner`'s history, if a merge
-    /// stored one (only merges do) from values that already held the entry's change.
+    /// Rolls `late` back in the creation of `record` stored in `owner`'s history, if a merge
+    /// stored one (only merges do) from values that already held their changes.
     async fn correct_creation(
         &self,
         owner: &str,
-        entry: &HistoryEntry,
+        record: &str,
+        late: &[HistoryEntry],
     ) -> Result<(), HelpdeskError> {
-        if entry.version <= 1 || self.merges.merges_of(&entry.record_id).await?.is_empty() {
+        if self.merges.merges_of(record).await?.is_empty() {
             return Ok(());
         }
         let entries = all_history(self.history.as_ref(), owner).await?;
-        let Some(creation) = entries.iter().find(|e| e.is_creation_of(&entry.record_id)) else {
+        let Some(stored) = entries.iter().find(|e| e.is_creation_of(record)) else {
             return Ok(());
         };
-        if let Some(corrected) = creation_with_late_entry(creation, entry, &entries) {
-            self.history.rewrite_history(owner, &corrected).await?;
+        let mut creation = stored.clone();
+        for entry in late {
+            if let Some(corrected) = creation_with_late_entry(&creation, entry, &entries) {
+                creation = corrected;
+            }
+        }
+        if creation != *stored {
+            self.history.rewrite_history(owner, &creation).await?;
         }
         Ok(())
     }
