@@ -485,6 +485,24 @@ pub struct Merge {
 }
 
 impl Merge {
+    /// Whether the merge's own moves are done with the history of its source `id`: an entry
+    /// the change log files under that source later is the log's to move. Before that, the
+    /// merge moves it itself, and computes the source's creation with it; undone or undoing,
+    /// the source's history stays (or comes back) under the source.
+    pub fn moved_history_of(&self, id: &str) -> bool {
+        let Some(index) = self.sources.iter().position(|s| s.id == id) else {
+            return false;
+        };
+        match self.status {
+            MergeStatus::Succeeded => true,
+            MergeStatus::Running => {
+                self.step == MoveStep::Done
+                    || (self.step == MoveStep::History && self.source_index > index)
+            }
+            MergeStatus::Undoing | MergeStatus::Undone => false,
+        }
+    }
+
     /// Its moves still have work to do.
     pub fn is_running(&self) -> bool {
         matches!(self.status, MergeStatus::Running | MergeStatus::Undoing)

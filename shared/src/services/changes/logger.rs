@@ -7,6 +7,7 @@ use crate::domain::customer::Customer;
 use crate::domain::error::{HelpdeskError, StoreError};
 use crate::domain::events::{Event, RecordChange, events_of};
 use crate::domain::history::{HistoryEntry, creation_with_late_entry};
+use crate::domain::merge::Merge;
 use crate::domain::timestamp::Timestamp;
 use crate::ports::changes::{ChangeLog, ChangeQueue, EventSink};
 use crate::ports::store::{CustomerStore, HistoryStore, MergeStore, TicketStore};
@@ -39,8 +40,9 @@ struct Outcome {
     forget: Vec<String>,
     /// History entries the records' writes left to the log (imports' updates).
     history: Vec<HistoryEntry>,
-    /// Customers the batch saw end (deleted, erased, merged away: the merge's target), whose
-    /// history the log may have filed after their own sweep or move.
+    /// Customers the batch saw end (deleted, erased, merged away once the merge has moved
+    /// their history: the merge's target), whose history the log may have filed after their
+    /// own sweep or move.
     ended: Vec<(String, Option<Customer>)>,
 }
 
@@ -117,10 +119,15 @@ impl ChangeLogger {
         let mut ended = Vec::new();
         for change in changes {
             if let RecordChange::Customer(Some(gone), None) = change {
-                let target = self.merge_target_of(gone).await?;
-                ended.push((gone.id.clone(), target.clone()));
-                if target.is_some() {
-                    continue;
+                match self.merge_of(gone).await? {
+                    // The merge's own event says so; its history goes to the target.
+                    Some(merge) => {
+                        if merge.moved_history_of(&gone.id) {
+                            ended.push((gone.id.clone(), Some(merge.target_after)));
+                        }
+                        continue;
+                    }
+                    None => ended.push((gone.id.clone(), None)),
                 }
             }
             if let Some(erased) = change.erased_customer() {
@@ -163,9 +170,8 @@ impl ChangeLogger {
         })
     }
 
-    /// The customer a merge moved `gone` into, if a merge deleted it (as a source): the merge's
-    /// own event says so, and its history belongs to the target.
-    async fn merge_target_of(&self, gone: &Customer) -> Result<Option<Customer>, HelpdeskError> {
+    /// The merge that deleted `gone` (as a source), if one did.
+    async fn merge_of(&self, gone: &Customer) -> Result<Option<Merge>, HelpdeskError> {
         for id in self.merges.merges_of(&gone.id).await? {
             // The merge keeps its sources as they were when it removed them: the same
             // version removed is the merge's removal (whatever the merge's state by now).
@@ -175,7 +181,7 @@ impl ChangeLogger {
                     .iter()
                     .any(|s| s.id == gone.id && s.version == gone.version)
             {
-                return Ok(Some(merge.target_after));
+                return Ok(Some(merge));
             }
         }
         Ok(None)
@@ -237,29 +243,53 @@ impl ChangeLogger {
         Ok(())
     }
 
-    /// Rolls `late` back in the creation of `record` stored in `owner`'s history, if a merge
-    /// stored one (only merges do) from values that already held their changes.
+    /// Rolls `late` back in the creation of `record` a merge stored (only merges store
+    /// creations, of their target and their sources) from values that already held their
+    /// changes: under `owner`, the record itself, or the target of a merge of the record, which
+    /// may have moved the creation there while the entries were being filed.
     async fn correct_creation(
         &self,
         owner: &str,
         record: &str,
         late: &[HistoryEntry],
     ) -> Result<(), HelpdeskError> {
-        if self.merges.merges_of(record).await?.is_empty() {
+        let merges = self.merges.merges_of(record).await?;
+        if merges.is_empty() {
             return Ok(());
         }
-        let entries = all_history(self.history.as_ref(), owner).await?;
-        let Some(stored) = entries.iter().find(|e| e.is_creation_of(record)) else {
-            return Ok(());
-        };
-        let mut creation = stored.clone();
-        for entry in late {
-            if let Some(corrected) = creation_with_late_entry(&creation, entry, &entries) {
-                creation = corrected;
+        let mut owners = vec![owner.to_string(), record.to_string()];
+        for id in merges {
+            if let Some(merge) = self.merges.get_job(&id).await?
+                && merge.sources.iter().any(|s| s.id == record)
+            {
+                owners.push(merge.target_after.id);
             }
         }
-        if creation != *stored {
-            self.history.rewrite_history(owner, &creation).await?;
+        owners.sort();
+        owners.dedup();
+        let mut filed = Vec::with_capacity(owners.len());
+        for owner in owners {
+            let entries = all_history(self.history.as_ref(), &owner).await?;
+            filed.push((owner, entries));
+        }
+        // The record's entries wherever they are now, to tell which is the oldest.
+        let entries: Vec<HistoryEntry> = filed
+            .iter()
+            .flat_map(|(_, list)| list.iter().filter(|e| e.record_id == record).cloned())
+            .collect();
+        for (owner, list) in &filed {
+            let Some(stored) = list.iter().find(|e| e.is_creation_of(record)) else {
+                continue;
+            };
+            let mut creation = stored.clone();
+            for entry in late {
+                if let Some(corrected) = creation_with_late_entry(&creation, entry, &entries) {
+                    creation = corrected;
+                }
+            }
+            if creation != *stored {
+                self.history.rewrite_history(owner, &creation).await?;
+            }
         }
         Ok(())
     }
