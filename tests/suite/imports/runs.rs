@@ -193,6 +193,20 @@ async fn a_file_uploaded_to_the_presigned_url_is_imported() {
     assert_eq!(rig.customer("up2@acme.com").await["email"], "up2@acme.com");
 }
 
+/// Delivers `event` as Lambda would, up to three times until the handler answers; the job's id.
+async fn delivered_up_to_three_times(rig: &Rig, event: &Value, request_id: &str) -> String {
+    for delivery in 1..=3 {
+        match rig
+            .try_invoke(event.clone(), Duration::from_secs(600), request_id)
+            .await
+        {
+            Ok(done) => return done["handled"][0]["job_id"].as_str().unwrap().to_string(),
+            Err(error) => eprintln!("delivery {delivery} failed: {error}"),
+        }
+    }
+    panic!("the import did not finish within three deliveries");
+}
+
 /// The csv-import handler against a DynamoDB that fails: one call in 7 before it reaches the
 /// table (JSON 500, throttling, HTML 500), one write in 5 applied with its answer lost. Lambda
 /// delivers the event up to three times; the outcome must be the fault-free one.
@@ -225,21 +239,7 @@ async fn an_import_survives_a_failing_dynamodb_within_three_tries() {
         .await
         .unwrap();
     let event = s3_event(key, "etag-faults", csv.len());
-    let mut answer = None;
-    for delivery in 1..=3 {
-        match rig
-            .try_invoke(event.clone(), Duration::from_secs(600), "delivery-1")
-            .await
-        {
-            Ok(done) => {
-                answer = Some(done);
-                break;
-            }
-            Err(error) => eprintln!("delivery {delivery} failed: {error}"),
-        }
-    }
-    let answer = answer.expect("the import finished within three deliveries");
-    let id = answer["handled"][0]["job_id"].as_str().unwrap().to_string();
+    let id = delivered_up_to_three_times(&rig, &event, "delivery-1").await;
     let job = rig.job(&id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(counts(&job), [10_700, 10_000, 0, 0, 200, 500], "{job}");
@@ -281,21 +281,7 @@ async fn an_import_survives_a_failing_dynamodb_within_three_tries() {
         .await
         .unwrap();
     let event = s3_event(key, "etag-faults-changed", changed.len());
-    let mut answer = None;
-    for delivery in 1..=3 {
-        match rig
-            .try_invoke(event.clone(), Duration::from_secs(600), "delivery-3")
-            .await
-        {
-            Ok(done) => {
-                answer = Some(done);
-                break;
-            }
-            Err(error) => eprintln!("delivery {delivery} of the changes failed: {error}"),
-        }
-    }
-    let answer = answer.expect("the changes finished within three deliveries");
-    let id = answer["handled"][0]["job_id"].as_str().unwrap().to_string();
+    let id = delivered_up_to_three_times(&rig, &event, "delivery-3").await;
     let job = rig.job(&id).await;
     assert_eq!(counts(&job), [2_000, 0, 2_000, 0, 0, 0], "{job}");
     let changed = rig.customer("user1999@faults.test").await;
