@@ -28,6 +28,7 @@ from pathlib import Path
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 ADMIN_KEY = "portal-browser-admin-key-0123456789"
@@ -56,7 +57,12 @@ def free_port():
 def wait_for(probe, what):
     deadline = time.time() + PATIENCE_S
     while time.time() < deadline:
-        found = probe()
+        try:
+            found = probe()
+        except StaleElementReferenceException:
+            # A form post navigated away between finding an element and reading
+            # it (the old page's elements go stale): look again on the new page.
+            found = None
         if found:
             return found
         time.sleep(0.2)
