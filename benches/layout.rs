@@ -1,14 +1,15 @@
 //! Layout benchmark (`cargo bench --bench layout`): the table's layout-2026-12 migration and
-//! the domain back-fill it changed, through the metering proxy in front of dynoxide (which counts as
-//! DynamoDB does).
+//! the domain back-fill it changed, then the merges-2026-12 migration, through the metering
+//! proxy in front of dynoxide (which counts as DynamoDB does).
 //!
 //! The table is seeded as the layout before 2026-12 wrote it: customers over many email
 //! domains, none with a company, each in the group index under `UNASSIGNED#<domain>` with its
 //! JSON as a string attribute, and inbound records without a sender key. Printed: what finding
 //! one domain's customers reads in the old layout (the group index) and in the new one (a
 //! filtered read of the listing), a whole back-fill in each, and the migration itself (time,
-//! items per second, requests, WRU, RRU, dollars). Loops are bounded by count; nothing here
-//! asserts a time.
+//! items per second, requests, WRU, RRU, dollars). Then merges recorded as before #25 (no
+//! memberships, no expiry) and merges-2026-12, against its floor in the same run: a bare Scan
+//! of the whole table. Loops are bounded by count; nothing here asserts a time.
 
 #[path = "support/report.rs"]
 mod report;
@@ -30,7 +31,7 @@ use helpdesk_shared::domain::customer::Profile;
 use helpdesk_shared::domain::email::Email;
 use helpdesk_shared::domain::history::Actor;
 use helpdesk_shared::domain::inbound::{InboundRecord, InboundStatus, Verdicts};
-use helpdesk_shared::domain::migration::LAYOUT_2026_12;
+use helpdesk_shared::domain::migration::{LAYOUT_2026_12, MERGES_2026_12};
 use helpdesk_shared::domain::patch::Command;
 use helpdesk_shared::ports::store::Store;
 use helpdesk_shared::services::customers::customer_record;
@@ -41,6 +42,8 @@ use unit_costs::Units;
 const CUSTOMERS: usize = 100_000;
 const DOMAINS: usize = 1_000;
 const INBOUND: usize = 10_000;
+/// Merges recorded as before #25, each of two seeded customers.
+const OLD_MERGES: usize = 200;
 /// Seeding writes this many batches of 25 at once.
 const SEED_CONCURRENCY: usize = 8;
 const NO_DEADLINE: Duration = Duration::from_secs(24 * 3600);
@@ -191,7 +194,121 @@ async fn layout() {
     );
     let left = read_group(&client, &table, &format!("UNASSIGNED#{}", domain(7))).await;
     println!("\ngroup index entries left for a migrated domain: {left}");
+
+    // merges-2026-12: merges as recorded before #25, found by scanning the whole table.
+    seed_old_merges(&helpdesk, &admin, &client, &table).await;
+    println!("\n{OLD_MERGES} merges recorded as before #25 (no memberships, no expiry)\n");
+    println!("{}", unit_costs::TIMED_HEADER);
+    let (before, started) = (Units::of(&fake), Instant::now());
+    let scanned = scan_all(&client, &table).await;
+    row(
+        &format!("baseline: a bare Scan of the table ({scanned} items)"),
+        started.elapsed(),
+        before,
+    );
+    let migrate_merges = || async {
+        helpdesk
+            .migrations
+            .start(&admin, MERGES_2026_12)
+            .await
+            .expect("start");
+        helpdesk
+            .migrations
+            .run(MERGES_2026_12, NO_DEADLINE)
+            .await
+            .expect("migration")
+    };
+    let (before, started) = (Units::of(&fake), Instant::now());
+    let done = migrate_merges().await;
+    let took = started.elapsed();
+    row(
+        &format!(
+            "migration {MERGES_2026_12} ({:?}: {} merges read, {} rewritten, {:.0} table items/s)",
+            done.status,
+            done.counts.read,
+            done.counts.rewritten,
+            scanned as f64 / took.as_secs_f64()
+        ),
+        took,
+        before,
+    );
+    assert_eq!(done.counts.rewritten, OLD_MERGES as u64, "every old merge");
+    let (before, started) = (Units::of(&fake), Instant::now());
+    let again = migrate_merges().await;
+    row(
+        &format!("the migration again ({} rewritten)", again.counts.rewritten),
+        started.elapsed(),
+        before,
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Merges of two seeded customers each, then stripped of what #25 added.
+async fn seed_old_merges(
+    helpdesk: &helpdesk_shared::http::AppState,
+    admin: &Caller,
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) {
+    use helpdesk_shared::services::merges::MergeOutcome;
+    for m in 0..OLD_MERGES {
+        let (target, source) = (2 * m, 2 * m + 1);
+        let target = Email::parse(&format!("c{target:06}@{}", domain(target))).expect("email");
+        let source = format!("c{source:06}@{}", domain(source));
+        let outcome = helpdesk
+            .merges
+            .merge(
+                admin,
+                &target,
+                Command::parse(json!({"from": [source]})).expect("input"),
+            )
+            .await
+            .expect("merge");
+        let MergeOutcome::Started(merge) = outcome else {
+            panic!("not a merge");
+        };
+        for customer_id in merge.customer_ids() {
+            client
+                .delete_item()
+                .table_name(table)
+                .key("pk", s(format!("MERGES#{customer_id}")))
+                .key("sk", s(&merge.id))
+                .send()
+                .await
+                .expect("membership");
+        }
+        client
+            .update_item()
+            .table_name(table)
+            .key("pk", s(format!("MERGE#{}", merge.id)))
+            .key("sk", s("#"))
+            .update_expression("REMOVE expires_at")
+            .send()
+            .await
+            .expect("expiry");
+    }
+}
+
+/// Items in the table, read by a bare Scan (at most 100,000 pages).
+async fn scan_all(client: &aws_sdk_dynamodb::Client, table: &str) -> usize {
+    let mut items = 0;
+    let mut start = None;
+    for _ in 0..100_000 {
+        let page = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        items += page.items().len();
+        start = page.last_evaluated_key.clone();
+        if start.is_none() {
+            break;
+        }
+    }
+    items
 }
 
 /// Every item of one `by_group` partition, read as the back-fill before 2026-12 read it: pages

@@ -305,3 +305,103 @@ async fn domain_back_fill_reads_the_listing_and_the_group_index_holds_members_on
         other["id"]
     );
 }
+
+/// Merges recorded before merge memberships (#25) had no `MERGES#` items and no expiry: an
+/// export (and an erasure) did not find them, and nothing ended them. `merges-2026-12` gives
+/// them both, once.
+#[tokio::test]
+async fn merges_recorded_before_memberships_are_found_after_the_migration() {
+    use helpdesk_shared::domain::migration::MERGES_2026_12;
+    let api = LambdaApi::on_dynamodb().await;
+    let Place::Cloud { table, .. } = &api.place else {
+        unreachable!("on_dynamodb keeps a dynoxide table")
+    };
+    let table = Table {
+        client: dynamo_client(),
+        name: table.clone(),
+    };
+    let ann = api.create(json!({"email": "ann@old.test"})).await;
+    let annie = api.create(json!({"email": "annie@old.test"})).await;
+    // More items than one step's Scan reads (25 a page of one), so that it resumes.
+    for n in 0..30 {
+        api.create(json!({"email": format!("other{n}@old.test")}))
+            .await;
+    }
+    let merged = api
+        .post(
+            As::Agent,
+            "/customers/ann@old.test/merge",
+            json!({"from": ["annie@old.test"]}),
+        )
+        .await;
+    assert_eq!(merged.status, 202, "{}", merged.body);
+    let merge_id = merged.body["merge_id"].as_str().unwrap().to_string();
+    let merge_pk = format!("MERGE#{merge_id}");
+    let expires_at = table.item(&merge_pk).await["expires_at"].clone();
+    // As before #25: no memberships, no expiry.
+    for customer in [&ann, &annie] {
+        table
+            .client
+            .delete_item()
+            .table_name(&table.name)
+            .key(
+                "pk",
+                s(&format!("MERGES#{}", customer["id"].as_str().unwrap())),
+            )
+            .key("sk", s(&merge_id))
+            .send()
+            .await
+            .unwrap();
+    }
+    let mut old = table.item(&merge_pk).await;
+    old.remove("expires_at");
+    table
+        .client
+        .put_item()
+        .table_name(&table.name)
+        .set_item(Some(old))
+        .send()
+        .await
+        .unwrap();
+    let merges_in_export = || async {
+        let export = api.get(As::Admin, "/customers/ann@old.test/export").await;
+        assert_eq!(export.status, 200, "{}", export.body);
+        export.body["merges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["merge_id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(merges_in_export().await, Vec::<String>::new());
+
+    let path = format!("/migrations/{MERGES_2026_12}");
+    let started = api.post(As::Admin, &path, json!({})).await;
+    assert_eq!(started.status, 202, "{}", started.body);
+    // Pages of one: the scan stops and resumes from its checkpoint many times.
+    let service = api.services().migrations.with_page(1);
+    let mut runs = 0;
+    loop {
+        let run = service.run(MERGES_2026_12, Duration::ZERO).await.unwrap();
+        runs += 1;
+        if !run.is_running() {
+            break;
+        }
+        assert!(runs < 1_000, "the migration ends");
+    }
+    assert!(runs > 1, "one run per step: {runs}");
+    let done = api.get(As::Admin, &path).await;
+    assert_eq!(done.body["status"], "succeeded", "{}", done.body);
+    assert_eq!(done.body["counts"]["read"], 1, "{}", done.body);
+    assert_eq!(done.body["counts"]["rewritten"], 1, "{}", done.body);
+    assert_eq!(merges_in_export().await, vec![merge_id]);
+    assert_eq!(table.item(&merge_pk).await["expires_at"], expires_at);
+
+    // Again, through the jobs function: nothing left to do.
+    api.post(As::Admin, &path, json!({})).await;
+    let answer = crate::support::run_job(&api, "migration", MERGES_2026_12).await;
+    assert_eq!(answer["outcomes"][0]["status"], "succeeded", "{answer}");
+    let second = api.get(As::Admin, &path).await;
+    assert_eq!(second.body["counts"]["read"], 1, "{}", second.body);
+    assert_eq!(second.body["counts"]["rewritten"], 0, "{}", second.body);
+}

@@ -14,8 +14,12 @@ pub const LAYOUT_2026_12: &str = "layout-2026-12";
 /// entries that list it to its customer, its Cc'd customers and its company.
 pub const PORTAL_2026_12: &str = "portal-2026-12";
 
+/// Merges recorded before merge memberships (#25): each gets the `MERGES#` items an erasure and
+/// an export find a person's merges by, and the expiry that ends it after its undo window.
+pub const MERGES_2026_12: &str = "merges-2026-12";
+
 /// Every migration this version knows, oldest first.
-pub const MIGRATIONS: &[&str] = &[LAYOUT_2026_12, PORTAL_2026_12];
+pub const MIGRATIONS: &[&str] = &[LAYOUT_2026_12, PORTAL_2026_12, MERGES_2026_12];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "http", derive(utoipa::ToSchema))]

@@ -11,8 +11,13 @@ use crate::domain::merge::Merge;
 use crate::ports::store::{MergeStore, MergeWrite};
 
 /// What finds a merge from each customer it holds a copy of: an item per customer, written
-/// with the merge and expiring with it.
-fn membership_puts(table: &str, merge: &Merge) -> Result<Vec<Op>, StoreError> {
+/// with the merge and expiring with it. `condition` is `NOT_EXISTS` for a new merge, `ALWAYS`
+/// where a migration writes them again.
+pub(super) fn membership_puts(
+    table: &str,
+    merge: &Merge,
+    condition: &str,
+) -> Result<Vec<Op>, StoreError> {
     let expires = merge_expiry(merge).to_string();
     merge
         .customer_ids()
@@ -23,7 +28,7 @@ fn membership_puts(table: &str, merge: &Merge) -> Result<Vec<Op>, StoreError> {
                 ("sk".into(), s(&merge.id)),
                 ("expires_at".into(), AttributeValue::N(expires.clone())),
             ]);
-            put(table, item, NOT_EXISTS, &[], StoreError::VersionMismatch)
+            put(table, item, condition, &[], StoreError::VersionMismatch)
         })
         .collect()
 }
@@ -103,7 +108,7 @@ impl DynamoStore {
             }
         }
         if let MergeWrite::Insert(merge) = merge {
-            ops.extend(membership_puts(table, merge)?);
+            ops.extend(membership_puts(table, merge, NOT_EXISTS)?);
         }
         ops.push(match merge {
             MergeWrite::Insert(merge) => put(

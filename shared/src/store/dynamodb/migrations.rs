@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::listing::{Range, ReadFilter};
 use super::*;
-use crate::domain::migration::{LAYOUT_2026_12, MigrationStep, PORTAL_2026_12};
+use crate::domain::migration::{LAYOUT_2026_12, MERGES_2026_12, MigrationStep, PORTAL_2026_12};
 use crate::ports::store::MigrationStore;
 
 /// Where `layout-2026-12` stands: a stage (the customer shards `0..LIST_SHARDS`, then the
@@ -74,6 +74,9 @@ impl MigrationStore for DynamoStore {
     ) -> Result<MigrationStep, StoreError> {
         if name == PORTAL_2026_12 {
             return self.migrate_portal(cursor, limit).await;
+        }
+        if name == MERGES_2026_12 {
+            return self.migrate_merges(cursor, limit).await;
         }
         if name != LAYOUT_2026_12 {
             return Err(StoreError::Unavailable(format!("unknown migration {name}")));

@@ -31,6 +31,7 @@ mod keys;
 mod limits;
 mod listing;
 mod merges;
+mod migrate_merges;
 mod migrate_portal;
 mod migrations;
 mod portal;
