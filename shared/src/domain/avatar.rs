@@ -178,7 +178,8 @@ fn looks_like_markup(bytes: &[u8]) -> bool {
 
 /// Walks the file's structure to its end marker: a file cut short is refused, and so is one
 /// with data after the image (a polyglot: an image that is also an archive, a page or a
-/// script). Zero padding after the end is allowed. GIFs must hold one frame.
+/// script). Zero padding after the end is allowed, and so is a phone's motion-photo video
+/// after a JPEG. GIFs must hold one frame.
 pub fn check_structure(bytes: &[u8], format: SourceFormat) -> Result<(), AvatarRefusal> {
     let end = match format {
         SourceFormat::Png => png_end(bytes),
@@ -187,6 +188,9 @@ pub fn check_structure(bytes: &[u8], format: SourceFormat) -> Result<(), AvatarR
         SourceFormat::Gif => gif_end(bytes),
     }?;
     let trailing = &bytes[end.min(bytes.len())..];
+    if format == SourceFormat::Jpeg && is_motion_photo_video(trailing) {
+        return Ok(());
+    }
     if trailing.iter().any(|b| *b != 0) {
         return Err(AvatarRefusal::invalid(format!(
             "{} bytes follow the end of the image: a file that is also something else is \
@@ -195,6 +199,15 @@ pub fn check_structure(bytes: &[u8], format: SourceFormat) -> Result<(), AvatarR
         )));
     }
     Ok(())
+}
+
+/// The video a phone appends to a JPEG to make a motion photo: an MP4 file (Google's Motion
+/// Photo and MicroVideo, used by Pixel and most Android phones) or Samsung's
+/// `MotionPhoto_Data` block. It is taken because re-encoding keeps the pixels alone: the video,
+/// like anything else in the file, is never stored or served. Other trailing data (an
+/// archive, a page) is still refused, as nothing a camera makes looks like that.
+fn is_motion_photo_video(trailing: &[u8]) -> bool {
+    trailing.starts_with(b"MotionPhoto_Data") || trailing.get(4..8) == Some(b"ftyp".as_slice())
 }
 
 fn truncated() -> AvatarRefusal {

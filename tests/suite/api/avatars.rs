@@ -180,6 +180,27 @@ async fn avatar_upload_serving_and_removal(api: LambdaApi) {
     // The same picture again changes nothing.
     let again = put_avatar(&api, As::Agent, &format!("{ANN}/avatar"), phone_photo()).await;
     assert_eq!(again.body["version"], 2, "{}", again.body);
+    // Phones' motion photos (the photo with a short video appended, Google's MP4 or Samsung's
+    // block) are taken as the photo alone: the video is never stored.
+    let mut version = 2;
+    for video in [
+        b"\0\0\0\x18ftypmp42\0\0\0\0mp42isomVIDEO-SECRET".as_slice(),
+        b"MotionPhoto_Data\0\0\0\x18ftypmp42VIDEO-SECRET".as_slice(),
+    ] {
+        let mut motion = phone_photo();
+        motion.extend_from_slice(video);
+        let taken = put_avatar(&api, As::Agent, &format!("{ANN}/avatar"), motion).await;
+        assert_eq!(taken.status, 200, "{}", taken.body);
+        version += 1;
+        assert_eq!(taken.body["version"], version, "{}", taken.body);
+        let got = fetch(&api, &path_of(&taken.body, "256")).await;
+        let picture = image::load_from_memory(&got.body).unwrap();
+        assert!(
+            reddish(colour_at(&picture, 128, 32)),
+            "the photo, turned upright"
+        );
+        assert!(!got.body.windows(12).any(|w| w == b"VIDEO-SECRET"));
+    }
     // The history says the avatar changed, and who changed it.
     let history = api.get(As::Agent, &format!("{ANN}/history")).await;
     assert!(
