@@ -338,10 +338,12 @@ pub struct TicketMessage {
 
 impl Ticket {
     /// Mail joins a ticket only from its customer (by any of their emails, which resolve to
-    /// the customer) or from a member of the ticket's company; the same rule for the `[#ID]`
-    /// token and for `In-Reply-To`/`References`.
+    /// the customer), a customer Cc'd on it (an agent copied them, they answered in the
+    /// portal, or the mail that brought them was copied to them) or a member of the ticket's
+    /// company; the same rule for the `[#ID]` token and for `In-Reply-To`/`References`.
     pub fn accepts_mail_from(&self, customer: &Customer) -> bool {
         self.customer_id == customer.id
+            || self.cc_customers.contains(&customer.id)
             || (self.company_id.is_some() && self.company_id == customer.profile.company_id)
     }
 }

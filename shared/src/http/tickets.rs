@@ -131,6 +131,10 @@ pub struct TicketSummaryView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub follow_up_of: Option<&'a str>,
     pub tags: &'a [String],
+    /// Customers (by id) who see the ticket as theirs in the portal besides its customer, and
+    /// whose mail joins it: those an agent copied, colleagues who answered it in the portal,
+    /// customers a verified mail was copied to.
+    pub cc_customers: &'a [String],
     /// The ticket's id in the system it was imported from (`external_id` of a ticket import).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub external_id: Option<&'a str>,
@@ -152,6 +156,7 @@ impl<'a> From<&'a Ticket> for TicketSummaryView<'a> {
             last_message_at: &ticket.last_message_at,
             follow_up_of: ticket.follow_up_of.as_deref(),
             tags: &ticket.tags,
+            cc_customers: &ticket.cc_customers,
             external_id: ticket.imported.as_ref().map(|i| i.external_id.as_str()),
             created_at: &ticket.created_at,
             updated_at: &ticket.updated_at,

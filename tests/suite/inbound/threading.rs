@@ -393,6 +393,79 @@ async fn strangers_cannot_join_a_ticket_by_its_message_ids(api: LambdaApi) {
     assert_eq!(mail.ticket(&json!(ticket_id)).await["message_count"], 3);
 }
 
+/// The customers a verified mail was copied to join its ticket's Cc (and so see it in the
+/// portal), and their answers by mail join the ticket; people in Cc who are not customers are
+/// not made customers, and a forged mail copies nobody in.
+async fn copied_customers_join_the_ticket_and_their_answers_thread(api: LambdaApi) {
+    let carl = api.create(json!({"email": "carl@partner.test"})).await;
+    let eve = api.create(json!({"email": "eve@other.test"})).await;
+    let mail = Mail::new(api);
+    let first = plain(
+        "Ann Lee <ann@acme.test>",
+        "Printer on fire",
+        "<c1@acme.test>",
+        &[(
+            "Cc",
+            "Carl <CARL@partner.test>, Dave <dave@nowhere.test>, ann@acme.test",
+        )],
+        "Help, the printer is on fire.",
+    );
+    let record = mail.deliver(&first).await;
+    assert_eq!(record["status"], "ingested", "{record}");
+    let ticket_id = record["ticket_id"].clone();
+    let ticket = mail.ticket(&ticket_id).await;
+    assert_eq!(ticket["cc_customers"], json!([carl["id"]]), "{ticket}");
+    mail.api
+        .get(As::Agent, "/customers/dave@nowhere.test")
+        .await
+        .assert_problem_status(404);
+
+    // Carl answers by mail: it joins Ann's ticket (he is no colleague of hers).
+    let answer = plain(
+        "carl@partner.test",
+        "Re: Printer on fire",
+        "<c2@partner.test>",
+        &[("In-Reply-To", "<c1@acme.test>")],
+        "Ours too.",
+    );
+    let record = mail.deliver(&answer).await;
+    assert_eq!(record["ticket_id"], ticket_id, "{record}");
+    assert_eq!(record["thread_reason"], "in_reply_to");
+    assert_eq!(mail.ticket(&ticket_id).await["message_count"], 2);
+
+    // A forged mail (SPF, DKIM and DMARC failing) copies nobody in.
+    let forged = plain(
+        "ann@acme.test",
+        "Another printer",
+        "<f1@acme.test>",
+        &[("Cc", "eve@other.test")],
+        "Look at this",
+    );
+    let fails = [
+        ("spfVerdict", "FAIL"),
+        ("dkimVerdict", "FAIL"),
+        ("dmarcVerdict", "FAIL"),
+    ];
+    let record = mail
+        .deliver_as("ses-forged-cc", forged.as_bytes(), &fails)
+        .await;
+    assert_eq!(record["status"], "ingested", "{record}");
+    let forged_ticket = mail.ticket(&record["ticket_id"]).await;
+    assert_eq!(forged_ticket["cc_customers"], json!([]), "{forged_ticket}");
+    // Eve, never copied, is still a stranger to Ann's first ticket.
+    let stranger = plain(
+        "eve@other.test",
+        "Re: Printer on fire",
+        "<e9@other.test>",
+        &[("In-Reply-To", "<c1@acme.test>")],
+        "Let me in",
+    );
+    let record = mail.deliver(&stranger).await;
+    assert_ne!(record["ticket_id"], ticket_id);
+    assert_eq!(record["thread_reason"], "not_participant");
+    assert!(eve["id"].is_string());
+}
+
 on_both_stores!(
     new_sender_becomes_a_customer_with_a_ticket,
     senders_match_companies_and_alternate_emails,
@@ -400,4 +473,5 @@ on_both_stores!(
     tokens_only_join_tickets_of_the_customer_or_their_company,
     replies_reopen_solved_tickets_and_follow_up_closed_ones,
     strangers_cannot_join_a_ticket_by_its_message_ids,
+    copied_customers_join_the_ticket_and_their_answers_thread,
 );

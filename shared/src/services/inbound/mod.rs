@@ -208,6 +208,7 @@ impl MailContext {
         let threading = Threading {
             in_reply_to: parsed.in_reply_to.clone(),
             references: parsed.references.clone(),
+            copied: self.copied_customers(&parsed.cc, &customer).await?,
         };
         // The parsed message (and its decoded parts) can go before the writes.
         drop(parsed);

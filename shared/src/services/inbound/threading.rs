@@ -13,11 +13,17 @@ impl MailContext {
         message: &TicketMessage,
         threading: &Threading,
     ) -> Result<(TicketWrite, ThreadReason), HelpdeskError> {
+        // Only mail whose sender is verified copies people in: a forged Cc shows nobody a
+        // ticket.
+        let copied: &[String] = if message.unauthenticated {
+            &[]
+        } else {
+            &threading.copied
+        };
         let new = |follow_up_of, reason| {
-            Ok((
-                TicketWrite::Insert(new_ticket(customer, message, follow_up_of)),
-                reason,
-            ))
+            let mut ticket = new_ticket(customer, message, follow_up_of);
+            copy_in(&mut ticket, copied);
+            Ok((TicketWrite::Insert(ticket), reason))
         };
         match self.named_ticket(customer, message, threading).await? {
             Named::Nothing => new(None, ThreadReason::New),
@@ -40,6 +46,7 @@ impl MailContext {
                 next.changed_by = Some(crate::domain::history::Actor::Inbound {
                     message: message.id.clone(),
                 });
+                copy_in(&mut next, copied);
                 Ok((
                     TicketWrite::Replace {
                         previous: ticket,
@@ -133,10 +140,58 @@ pub(super) enum Named {
     Ticket(Box<Ticket>, ThreadReason),
 }
 
-/// The Message-IDs a message answers.
+/// The Message-IDs a message answers, and the customers it was copied to.
 pub(super) struct Threading {
     pub(super) in_reply_to: Vec<String>,
     pub(super) references: Vec<String>,
+    /// Customers (by id) in the message's Cc: see [`MailContext::copied_customers`].
+    pub(super) copied: Vec<String>,
+}
+
+/// Cc addresses of one message looked up, at most (an agent's reply copies at most as many).
+const MAX_COPIED_LOOKUPS: usize = 10;
+
+impl MailContext {
+    /// The customers a message was copied to (by primary or alternate email): they join the
+    /// ticket's Cc, as if an agent had copied them, so they see it in the portal and their
+    /// answers by mail join it. People in Cc who are not customers are not made customers;
+    /// blocked ones and those being erased are left out, and so is the sender.
+    pub(super) async fn copied_customers(
+        &self,
+        cc: &[crate::domain::ticket::Mailbox],
+        sender: &Customer,
+    ) -> Result<Vec<String>, HelpdeskError> {
+        let mut emails: Vec<Email> = Vec::new();
+        for mailbox in cc {
+            if let Ok(email) = Email::parse(&mailbox.email)
+                && !emails.contains(&email)
+            {
+                emails.push(email);
+            }
+        }
+        emails.truncate(MAX_COPIED_LOOKUPS);
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for found in self.customers.store().find_customers(&emails).await? {
+            if let Some(customer) = found
+                && customer.id != sender.id
+                && customer.blocked.is_none()
+                && customer.erasure_under_way().is_none()
+                && !ids.contains(&customer.id)
+            {
+                ids.push(customer.id);
+            }
+        }
+        Ok(ids)
+    }
+}
+
+fn copy_in(ticket: &mut Ticket, copied: &[String]) {
+    for id in copied {
+        crate::domain::portal::add_cc(ticket, id);
+    }
 }
 
 fn new_ticket(
