@@ -395,8 +395,10 @@ async fn strangers_cannot_join_a_ticket_by_its_message_ids(api: LambdaApi) {
 
 /// The customers a verified mail was copied to join its ticket's Cc (and so see it in the
 /// portal), and their answers by mail join the ticket; people in Cc who are not customers are
-/// not made customers, and a forged mail copies nobody in.
-async fn copied_customers_join_the_ticket_and_their_answers_thread(api: LambdaApi) {
+/// not made customers by the copy, but their answer joins the ticket (they become customers as
+/// any sender does), as does the answer of someone an agent copied; a forged mail copies
+/// nobody in.
+async fn people_a_mail_was_copied_to_take_part_in_its_ticket(api: LambdaApi) {
     let carl = api.create(json!({"email": "carl@partner.test"})).await;
     let eve = api.create(json!({"email": "eve@other.test"})).await;
     let mail = Mail::new(api);
@@ -432,6 +434,53 @@ async fn copied_customers_join_the_ticket_and_their_answers_thread(api: LambdaAp
     assert_eq!(record["ticket_id"], ticket_id, "{record}");
     assert_eq!(record["thread_reason"], "in_reply_to");
     assert_eq!(mail.ticket(&ticket_id).await["message_count"], 2);
+
+    // Dave, copied but no customer, answers: he becomes a customer, as any new sender, and
+    // since the mail he answers was addressed to him, joins the ticket and its Cc.
+    let answer = plain(
+        "dave@nowhere.test",
+        "Re: Printer on fire",
+        "<d1@nowhere.test>",
+        &[("In-Reply-To", "<c1@acme.test>")],
+        "Mine works.",
+    );
+    let record = mail.deliver(&answer).await;
+    assert_eq!(record["ticket_id"], ticket_id, "{record}");
+    assert_eq!(record["thread_reason"], "in_reply_to");
+    assert_eq!(record["customer_created"], true);
+    let dave = mail
+        .api
+        .get(As::Agent, "/customers/dave@nowhere.test")
+        .await;
+    let ticket = mail.ticket(&ticket_id).await;
+    assert_eq!(
+        ticket["cc_customers"],
+        json!([carl["id"], dave.body["id"]]),
+        "{ticket}"
+    );
+
+    // An agent copies Frank (no customer) on a reply; his answer, by the ticket's token, joins.
+    let path = format!("/tickets/{}/messages", ticket_id.as_str().unwrap());
+    let reply = mail
+        .api
+        .post(
+            As::Agent,
+            &path,
+            json!({"text": "Unplug it.", "cc": ["frank@vendor.test"]}),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let subject = format!("Re: [#{}] Printer on fire", ticket_id.as_str().unwrap());
+    let answer = plain(
+        "frank@vendor.test",
+        &subject,
+        "<f9@vendor.test>",
+        &[],
+        "Replacement on its way.",
+    );
+    let record = mail.deliver(&answer).await;
+    assert_eq!(record["ticket_id"], ticket_id, "{record}");
+    assert_eq!(record["thread_reason"], "token");
 
     // A forged mail (SPF, DKIM and DMARC failing) copies nobody in.
     let forged = plain(
@@ -473,5 +522,5 @@ on_both_stores!(
     tokens_only_join_tickets_of_the_customer_or_their_company,
     replies_reopen_solved_tickets_and_follow_up_closed_ones,
     strangers_cannot_join_a_ticket_by_its_message_ids,
-    copied_customers_join_the_ticket_and_their_answers_thread,
+    people_a_mail_was_copied_to_take_part_in_its_ticket,
 );

@@ -5,6 +5,7 @@
 //! nothing disappears silently, and its id (the SES message id) makes redelivery harmless.
 
 pub mod parse;
+mod participants;
 pub mod quotes;
 pub mod screen;
 mod threading;

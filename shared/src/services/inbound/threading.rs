@@ -1,11 +1,18 @@
 //! Threading: which ticket an inbound message joins, or why it starts a new one.
 
+use super::participants::copy_in;
 use super::*;
+
+/// Tickets a message names but whose mail the sender may not write into, looked at for the
+/// sender's address (a read of each one's newest messages); only mail that names tickets of
+/// others pays for it.
+const MAX_ADDRESSED_LOOKUPS: usize = 3;
 
 impl MailContext {
     /// Where the message goes. It joins the first ticket it names that accepts mail from the
     /// sender ([`Ticket::accepts_mail_from`]): by subject token, then `In-Reply-To`, then
-    /// `References` newest first. Unverified mail never joins one; a closed ticket gets a
+    /// `References` newest first; failing that, one whose recent mail was addressed to the
+    /// sender, who then joins its Cc. Unverified mail never joins one; a closed ticket gets a
     /// follow-up. Anything else starts a new ticket whose reason says why.
     pub(super) async fn place(
         &self,
@@ -25,37 +32,43 @@ impl MailContext {
             copy_in(&mut ticket, copied);
             Ok((TicketWrite::Insert(ticket), reason))
         };
-        match self.named_ticket(customer, message, threading).await? {
-            Named::Nothing => new(None, ThreadReason::New),
-            Named::OthersOnly => new(None, ThreadReason::NotParticipant),
-            Named::Ticket(..) if message.unauthenticated => new(None, ThreadReason::Unverified),
-            Named::Ticket(ticket, _) if ticket.status == TicketStatus::Closed => {
-                new(Some(ticket.id), ThreadReason::New)
-            }
-            Named::Ticket(ticket, reason) => {
-                let ticket = *ticket;
-                let mut next = ticket.bumped();
-                next.message_count += 1;
-                next.last_message_at = message
-                    .received_at
-                    .clone()
-                    .max(ticket.last_message_at.clone());
-                next.last_public_at = Some(next.last_message_at.clone());
-                // The customer wrote back: whatever agents were waiting for, it is their turn.
-                next.status = TicketStatus::Open;
-                next.changed_by = Some(crate::domain::history::Actor::Inbound {
-                    message: message.id.clone(),
-                });
-                copy_in(&mut next, copied);
-                Ok((
-                    TicketWrite::Replace {
-                        previous: ticket,
-                        next,
-                    },
-                    reason,
-                ))
-            }
+        // Someone the ticket's mail was addressed to answers it: they join its Cc.
+        let (ticket, reason, addressed) =
+            match self.named_ticket(customer, message, threading).await? {
+                Named::Nothing => return new(None, ThreadReason::New),
+                Named::OthersOnly => return new(None, ThreadReason::NotParticipant),
+                Named::Ticket(ticket, reason) => (*ticket, reason, false),
+                Named::Addressed(ticket, reason) => (*ticket, reason, true),
+            };
+        if message.unauthenticated {
+            return new(None, ThreadReason::Unverified);
         }
+        if ticket.status == TicketStatus::Closed {
+            return new(Some(ticket.id), ThreadReason::New);
+        }
+        let mut next = ticket.bumped();
+        next.message_count += 1;
+        next.last_message_at = message
+            .received_at
+            .clone()
+            .max(ticket.last_message_at.clone());
+        next.last_public_at = Some(next.last_message_at.clone());
+        // The customer wrote back: whatever agents were waiting for, it is their turn.
+        next.status = TicketStatus::Open;
+        next.changed_by = Some(crate::domain::history::Actor::Inbound {
+            message: message.id.clone(),
+        });
+        copy_in(&mut next, copied);
+        if addressed {
+            crate::domain::portal::add_cc(&mut next, &customer.id);
+        }
+        Ok((
+            TicketWrite::Replace {
+                previous: ticket,
+                next,
+            },
+            reason,
+        ))
     }
 
     /// The ticket a message names, in two batched reads whatever it carries: a few subject
@@ -113,20 +126,27 @@ impl MailContext {
             return Ok(Named::Nothing);
         }
         let tickets = store.get_tickets(&ids).await?;
-        let mut named_others = false;
+        let mut others = Vec::new();
         for ((_, reason), ticket) in candidates.into_iter().zip(tickets) {
             match ticket {
                 Some(ticket) if ticket.accepts_mail_from(customer) => {
                     return Ok(Named::Ticket(Box::new(ticket), reason));
                 }
-                Some(_) => named_others = true,
+                Some(ticket) => others.push((ticket, reason)),
                 None => {}
             }
         }
-        Ok(if named_others {
-            Named::OthersOnly
-        } else {
+        if !message.unauthenticated {
+            for (ticket, reason) in others.iter().take(MAX_ADDRESSED_LOOKUPS) {
+                if self.was_addressed(ticket, customer).await? {
+                    return Ok(Named::Addressed(Box::new(ticket.clone()), *reason));
+                }
+            }
+        }
+        Ok(if others.is_empty() {
             Named::Nothing
+        } else {
+            Named::OthersOnly
         })
     }
 }
@@ -138,6 +158,9 @@ pub(super) enum Named {
     OthersOnly,
     /// The first ticket that accepts the sender's mail, and how it was found.
     Ticket(Box<Ticket>, ThreadReason),
+    /// A ticket that does not accept the sender's mail yet, though its recent mail was
+    /// addressed to them (To or Cc): they join its Cc.
+    Addressed(Box<Ticket>, ThreadReason),
 }
 
 /// The Message-IDs a message answers, and the customers it was copied to.
@@ -146,52 +169,6 @@ pub(super) struct Threading {
     pub(super) references: Vec<String>,
     /// Customers (by id) in the message's Cc: see [`MailContext::copied_customers`].
     pub(super) copied: Vec<String>,
-}
-
-/// Cc addresses of one message looked up, at most (an agent's reply copies at most as many).
-const MAX_COPIED_LOOKUPS: usize = 10;
-
-impl MailContext {
-    /// The customers a message was copied to (by primary or alternate email): they join the
-    /// ticket's Cc, as if an agent had copied them, so they see it in the portal and their
-    /// answers by mail join it. People in Cc who are not customers are not made customers;
-    /// blocked ones and those being erased are left out, and so is the sender.
-    pub(super) async fn copied_customers(
-        &self,
-        cc: &[crate::domain::ticket::Mailbox],
-        sender: &Customer,
-    ) -> Result<Vec<String>, HelpdeskError> {
-        let mut emails: Vec<Email> = Vec::new();
-        for mailbox in cc {
-            if let Ok(email) = Email::parse(&mailbox.email)
-                && !emails.contains(&email)
-            {
-                emails.push(email);
-            }
-        }
-        emails.truncate(MAX_COPIED_LOOKUPS);
-        if emails.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut ids: Vec<String> = Vec::new();
-        for found in self.customers.store().find_customers(&emails).await? {
-            if let Some(customer) = found
-                && customer.id != sender.id
-                && customer.blocked.is_none()
-                && customer.erasure_under_way().is_none()
-                && !ids.contains(&customer.id)
-            {
-                ids.push(customer.id);
-            }
-        }
-        Ok(ids)
-    }
-}
-
-fn copy_in(ticket: &mut Ticket, copied: &[String]) {
-    for id in copied {
-        crate::domain::portal::add_cc(ticket, id);
-    }
 }
 
 fn new_ticket(
