@@ -77,6 +77,22 @@ async fn direct_avatar_uploads(api: LambdaApi) {
     assert_eq!(after["avatar_image"], customer["avatar_image"]);
     assert_eq!(after["version"], customer["version"]);
 
+    // Settled claims, kept for the client to read, no longer hold the customer's address.
+    let claims = rig
+        .api
+        .objects
+        .list("avatar-uploads/claims/")
+        .await
+        .unwrap();
+    assert_eq!(claims.len(), 2, "{claims:?}");
+    for key in claims {
+        let claim = rig.api.objects.get(&key).await.unwrap();
+        assert!(
+            !String::from_utf8_lossy(&claim).contains("ann@example.com"),
+            "{key}"
+        );
+    }
+
     // Someone else's upload id is not found under this customer.
     rig.api.create(json!({"email": "bob@example.com"})).await;
     let other = rig

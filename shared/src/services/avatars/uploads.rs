@@ -41,8 +41,12 @@ pub enum UploadStatus {
 pub struct AvatarUpload {
     pub id: String,
     pub customer_id: String,
-    /// The customer's address when the upload was asked for; the picture goes to them.
-    pub email: Email,
+    /// The customer's address when the upload was asked for; the picture goes to them. Kept
+    /// while the upload waits, and dropped once it is processed: a settled claim (kept for the
+    /// client to read, until the bucket's lifecycle ends it) names nobody, so nothing an
+    /// erasure cannot reach holds the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
     pub status: UploadStatus,
     /// The status a synchronous upload would have answered, and the fields' errors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,7 +89,7 @@ impl AvatarService {
         let mut upload = AvatarUpload {
             id,
             customer_id: customer.id.clone(),
-            email: customer.profile.email.clone(),
+            email: Some(customer.profile.email.clone()),
             status: UploadStatus::Waiting,
             problem: None,
             requested_by: Actor::caller(&caller.subject),
@@ -138,6 +142,7 @@ impl AvatarService {
                 }
                 Err(error) => return Err(error),
             }
+            claim.email = None;
             self.save_claim(&claim).await?;
         }
         self.discard(key).await?;
@@ -154,11 +159,11 @@ impl AvatarService {
             )]));
         }
         let image = self.uploads.get(key).await.map_err(unavailable)?;
-        let customer = find_customer(self.customers.as_ref(), &claim.email)
-            .await?
-            .clone();
+        let gone = || HelpdeskError::NotFound(format!("customer {}", claim.customer_id));
+        let email = claim.email.as_ref().ok_or_else(gone)?;
+        let customer = find_customer(self.customers.as_ref(), email).await?.clone();
         if customer.id != claim.customer_id {
-            return Err(HelpdeskError::NotFound(format!("customer {}", claim.email)));
+            return Err(gone());
         }
         self.store_picture(customer, image, claim.requested_by.clone())
             .await
