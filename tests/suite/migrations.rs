@@ -161,15 +161,7 @@ async fn migrate_old_items(api: &LambdaApi, table: &Table) {
     // Runs stopped after every step (page of one item) go on from their checkpoint: every
     // listing shard, then the inbound records, each visited once.
     let service = api.services().migrations.with_page(1);
-    let mut runs = 0;
-    loop {
-        let run = service.run(LAYOUT_2026_12, Duration::ZERO).await.unwrap();
-        runs += 1;
-        if !run.is_running() {
-            break;
-        }
-        assert!(runs < 1_000, "the migration ends");
-    }
+    let runs = crate::support::run_migration_in_steps(&service, LAYOUT_2026_12).await;
     let shards = helpdesk_shared::store::dynamodb::LIST_SHARDS as usize;
     assert!(runs > shards, "one run per step: {runs}");
     let done = api.get(As::Admin, PATH).await;
@@ -380,15 +372,7 @@ async fn merges_recorded_before_memberships_are_found_after_the_migration() {
     assert_eq!(started.status, 202, "{}", started.body);
     // Pages of one: the scan stops and resumes from its checkpoint many times.
     let service = api.services().migrations.with_page(1);
-    let mut runs = 0;
-    loop {
-        let run = service.run(MERGES_2026_12, Duration::ZERO).await.unwrap();
-        runs += 1;
-        if !run.is_running() {
-            break;
-        }
-        assert!(runs < 1_000, "the migration ends");
-    }
+    let runs = crate::support::run_migration_in_steps(&service, MERGES_2026_12).await;
     assert!(runs > 1, "one run per step: {runs}");
     let done = api.get(As::Admin, &path).await;
     assert_eq!(done.body["status"], "succeeded", "{}", done.body);

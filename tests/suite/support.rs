@@ -685,3 +685,18 @@ pub async fn stream_record(
     record["dynamodb"]["SequenceNumber"] = json!(format!("{sequence:025}"));
     record
 }
+
+/// Runs a started migration one step (one page) per run until it ends; answers how many runs
+/// it took (at most 1,000).
+pub async fn run_migration_in_steps(
+    service: &helpdesk_shared::services::migrations::MigrationService,
+    name: &str,
+) -> usize {
+    for runs in 1..=1_000 {
+        let run = service.run(name, Duration::ZERO).await.unwrap();
+        if !run.is_running() {
+            return runs;
+        }
+    }
+    panic!("{name} did not end in 1,000 runs");
+}

@@ -215,17 +215,6 @@ async fn erasure_ends_sessions_and_codes(api: LambdaApi) {
     assert!(stored.iter().any(|s| s.contains("stays@acme.test")));
 }
 
-/// Runs a started migration step after step until it ends (bounded).
-async fn run_to_end(service: &helpdesk_shared::services::migrations::MigrationService, name: &str) {
-    for _ in 0..1_000 {
-        let run = service.run(name, std::time::Duration::ZERO).await.unwrap();
-        if !run.is_running() {
-            return;
-        }
-    }
-    panic!("{name} did not end in 1,000 steps");
-}
-
 /// Tickets written in DynamoDB before the portal have no listing entries: the
 /// `portal-2026-12` migration writes them, once each.
 #[tokio::test]
@@ -272,7 +261,7 @@ async fn the_portal_migration_lists_tickets_written_before_the_portal() {
     let started = desk.api.post(As::Admin, &path, json!({})).await;
     assert_eq!(started.status, 202, "{}", started.body);
     let service = desk.api.services().migrations.with_page(1);
-    run_to_end(&service, PORTAL_2026_12).await;
+    crate::support::run_migration_in_steps(&service, PORTAL_2026_12).await;
     let done = desk.api.get(As::Admin, &path).await;
     assert_eq!(done.body["status"], "succeeded", "{}", done.body);
     assert_eq!(done.body["counts"]["rewritten"], 2, "{}", done.body);
@@ -280,7 +269,7 @@ async fn the_portal_migration_lists_tickets_written_before_the_portal() {
     assert_eq!(ids(&listed.body).len(), 2, "{}", listed.body);
     // Run again: the same entries, nothing listed twice.
     desk.api.post(As::Admin, &path, json!({})).await;
-    run_to_end(&service, PORTAL_2026_12).await;
+    crate::support::run_migration_in_steps(&service, PORTAL_2026_12).await;
     let listed = desk.portal(&ann, "GET", "/portal/tickets", None).await;
     assert_eq!(ids(&listed.body).len(), 2, "{}", listed.body);
 }
