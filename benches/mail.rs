@@ -3,6 +3,11 @@
 //! message and three replies threaded by In-Reply-To, References and the subject token, some with
 //! HTML and attachments), and (2) one 25 MB message with attachments.
 //!
+//! (1b) The same corpus with Cc: each first message copied to the previous thread's sender (a
+//! customer by then) and to someone who is not a customer, who sends the token reply (a new
+//! sender naming a ticket whose mail was addressed to them: it joins). Compared with (1) in the
+//! same run.
+//!
 //! Both ingest through the shared pipeline on the SQLite store with a folder for the mail bucket,
 //! as `helpdesk ingest` does, one message after another (each SES delivery is one invocation).
 //! (3) Agents' replies through the local pipeline: written as `POST /tickets/{id}/messages` writes
@@ -55,12 +60,20 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     let dir = std::env::temp_dir().join(format!("helpdesk-mail-bench-{}", std::process::id()));
     let corpus = dir.join("corpus");
+    let copied = dir.join("copied");
     let large = dir.join("large");
-    std::fs::create_dir_all(&corpus).expect("dir");
-    std::fs::create_dir_all(&large).expect("dir");
-    generate_corpus(&corpus, messages);
+    for folder in [&corpus, &copied, &large] {
+        std::fs::create_dir_all(folder).expect("dir");
+    }
+    generate_corpus(&corpus, messages, false);
+    generate_corpus(&copied, messages, true);
     generate_large(&large.join("large.eml"), large_mb * 1024 * 1024);
-    for (kind, folder) in [("corpus", &corpus), ("large", &large), ("replies", &corpus)] {
+    for (kind, folder) in [
+        ("corpus", &corpus),
+        ("copied", &copied),
+        ("large", &large),
+        ("replies", &corpus),
+    ] {
         let output = Command::new(std::env::current_exe().expect("self"))
             .args([SCENARIO_FLAG, kind, folder.to_str().expect("path")])
             .output()
@@ -76,8 +89,9 @@ fn main() {
 
 /// Threads of four: a first message, a reply with In-Reply-To, an Outlook-style reply with
 /// only References, and a reply that kept only the subject token (filled in at ingest time,
-/// since the ticket id is not known in advance: see `scenario`).
-fn generate_corpus(folder: &Path, messages: usize) {
+/// since the ticket id is not known in advance: see `scenario`). `copied`: the first message
+/// has a Cc (the previous thread's sender and a watcher), and the watcher sends the token reply.
+fn generate_corpus(folder: &Path, messages: usize, copied: bool) {
     let threads = messages.div_ceil(4);
     let mut written = 0;
     for reply in 0..4 {
@@ -85,10 +99,24 @@ fn generate_corpus(folder: &Path, messages: usize) {
             if written == messages {
                 return;
             }
-            let sender = format!(
-                "Person {thread} <person{thread}@company{}.example>",
-                thread % 50
-            );
+            let watcher = format!("Watcher {thread} <watcher{thread}@elsewhere.example>");
+            let sender = if copied && reply == 3 {
+                watcher.clone()
+            } else {
+                format!(
+                    "Person {thread} <person{thread}@company{}.example>",
+                    thread % 50
+                )
+            };
+            let cc = if copied && reply == 0 {
+                let previous = thread.saturating_sub(1);
+                format!(
+                    "Cc: person{previous}@company{}.example, {watcher}\r\n",
+                    previous % 50
+                )
+            } else {
+                String::new()
+            };
             let id = |n: usize| format!("<t{thread}-m{n}@company{}.example>", thread % 50);
             let subject = match reply {
                 0 => format!("Order {thread} arrived damaged"),
@@ -112,7 +140,7 @@ fn generate_corpus(folder: &Path, messages: usize) {
                 )
             };
             let raw = format!(
-                "From: {sender}\r\nTo: help@helpdesk.example\r\nSubject: {subject}\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: {}\r\n{threading}MIME-Version: 1.0\r\n{body}",
+                "From: {sender}\r\nTo: help@helpdesk.example\r\n{cc}Subject: {subject}\r\nDate: Sat, 21 Nov 2026 10:00:00 +0000\r\nMessage-ID: {}\r\n{threading}MIME-Version: 1.0\r\n{body}",
                 id(reply)
             );
             std::fs::write(folder.join(format!("{reply}-{thread:06}.eml")), raw).expect("write");
@@ -210,10 +238,13 @@ fn scenario(kind: &str, folder: &Path) {
                     thread.to_string(),
                     record.ticket_id.clone().expect("ticket"),
                 );
-            } else if kind == "corpus" {
-                assert_ne!(
-                    record.thread_reason,
-                    Some(helpdesk_shared::domain::ticket::ThreadReason::New),
+            } else if kind != "large" {
+                use helpdesk_shared::domain::ticket::ThreadReason;
+                assert!(
+                    !matches!(
+                        record.thread_reason,
+                        Some(ThreadReason::New | ThreadReason::NotParticipant)
+                    ),
                     "every reply threads: {record:?}"
                 );
             }
