@@ -59,7 +59,12 @@ pub fn scenario() {
                 record.ticket_id.expect("a ticket"),
             ));
         }
-        let agent = Caller::new("bench-agent", [Role::Agent], false).with_name(Some("Sam".into()));
+        // A team: one agent may send 20 replies a minute (the per-agent limit), so each agent
+        // here writes 20.
+        let agent = |n: usize| {
+            Caller::new(&format!("bench-agent-{}", n / 20), [Role::Agent], false)
+                .with_name(Some("Sam".into()))
+        };
         let started = Instant::now();
         for n in 0..replies {
             let body = serde_json::json!({
@@ -68,7 +73,7 @@ pub fn scenario() {
             });
             helpdesk
                 .replies
-                .post_message(&agent, &ids[n % tickets], Command::parse(body).expect("input"))
+                .post_message(&agent(n), &ids[n % tickets], Command::parse(body).expect("input"))
                 .await
                 .expect("reply written");
         }
