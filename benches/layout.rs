@@ -159,20 +159,19 @@ async fn layout() {
     );
 
     // The migration: every shard of the listing, then the inbound records; then once more.
-    let migrate = || async {
-        helpdesk
-            .migrations
-            .start(&admin, LAYOUT_2026_12)
-            .await
-            .expect("start");
-        helpdesk
-            .migrations
-            .run(LAYOUT_2026_12, NO_DEADLINE)
-            .await
-            .expect("migration")
+    let migrate = |name: &'static str| {
+        let (helpdesk, admin) = (&helpdesk, &admin);
+        async move {
+            helpdesk.migrations.start(admin, name).await.expect("start");
+            helpdesk
+                .migrations
+                .run(name, NO_DEADLINE)
+                .await
+                .expect("migration")
+        }
     };
     let (before, started) = (Units::of(&fake), Instant::now());
-    let done = migrate().await;
+    let done = migrate(LAYOUT_2026_12).await;
     let took = started.elapsed();
     row(
         &format!(
@@ -186,7 +185,7 @@ async fn layout() {
         before,
     );
     let (before, started) = (Units::of(&fake), Instant::now());
-    let again = migrate().await;
+    let again = migrate(LAYOUT_2026_12).await;
     row(
         &format!("the migration again ({} rewritten)", again.counts.rewritten),
         started.elapsed(),
@@ -206,20 +205,8 @@ async fn layout() {
         started.elapsed(),
         before,
     );
-    let migrate_merges = || async {
-        helpdesk
-            .migrations
-            .start(&admin, MERGES_2026_12)
-            .await
-            .expect("start");
-        helpdesk
-            .migrations
-            .run(MERGES_2026_12, NO_DEADLINE)
-            .await
-            .expect("migration")
-    };
     let (before, started) = (Units::of(&fake), Instant::now());
-    let done = migrate_merges().await;
+    let done = migrate(MERGES_2026_12).await;
     let took = started.elapsed();
     row(
         &format!(
@@ -234,7 +221,7 @@ async fn layout() {
     );
     assert_eq!(done.counts.rewritten, OLD_MERGES as u64, "every old merge");
     let (before, started) = (Units::of(&fake), Instant::now());
-    let again = migrate_merges().await;
+    let again = migrate(MERGES_2026_12).await;
     row(
         &format!("the migration again ({} rewritten)", again.counts.rewritten),
         started.elapsed(),

@@ -62,7 +62,7 @@ pub fn scenario() {
         // A team: one agent may send 20 replies a minute (the per-agent limit), so each agent
         // here writes 20.
         let agent = |n: usize| {
-            Caller::new(&format!("bench-agent-{}", n / 20), [Role::Agent], false)
+            Caller::new(format!("bench-agent-{}", n / 20), [Role::Agent], false)
                 .with_name(Some("Sam".into()))
         };
         let started = Instant::now();

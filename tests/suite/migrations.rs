@@ -27,6 +27,17 @@ struct Table {
 }
 
 impl Table {
+    /// The dynoxide table of an API on DynamoDB.
+    fn of(api: &LambdaApi) -> Self {
+        let Place::Cloud { table, .. } = &api.place else {
+            unreachable!("on_dynamodb keeps a dynoxide table")
+        };
+        Table {
+            client: dynamo_client(),
+            name: table.clone(),
+        }
+    }
+
     async fn item(&self, pk: &str) -> std::collections::HashMap<String, AttributeValue> {
         self.client
             .get_item()
@@ -67,13 +78,7 @@ impl Table {
 #[tokio::test]
 async fn old_items_on_dynoxide_are_migrated_and_served() {
     let api = LambdaApi::on_dynamodb().await;
-    let Place::Cloud { table, .. } = &api.place else {
-        unreachable!("on_dynamodb keeps a dynoxide table")
-    };
-    let table = Table {
-        client: dynamo_client(),
-        name: table.clone(),
-    };
+    let table = Table::of(&api);
     migrate_old_items(&api, &table).await;
 }
 
@@ -305,13 +310,7 @@ async fn domain_back_fill_reads_the_listing_and_the_group_index_holds_members_on
 async fn merges_recorded_before_memberships_are_found_after_the_migration() {
     use helpdesk_shared::domain::migration::MERGES_2026_12;
     let api = LambdaApi::on_dynamodb().await;
-    let Place::Cloud { table, .. } = &api.place else {
-        unreachable!("on_dynamodb keeps a dynoxide table")
-    };
-    let table = Table {
-        client: dynamo_client(),
-        name: table.clone(),
-    };
+    let table = Table::of(&api);
     let ann = api.create(json!({"email": "ann@old.test"})).await;
     let annie = api.create(json!({"email": "annie@old.test"})).await;
     // More items than one step's Scan reads (25 a page of one), so that it resumes.
