@@ -32,7 +32,6 @@ use crate::domain::ticket::TicketMessage;
 use crate::domain::ticket::TicketStatus;
 use crate::domain::ticket::new_ticket_id;
 use crate::domain::ticket::subject_tokens;
-use crate::domain::versioned::Versioned;
 use crate::ports::objects::ObjectError;
 use crate::ports::objects::ObjectStore;
 use crate::ports::store::MessageWrite;

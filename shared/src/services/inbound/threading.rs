@@ -46,18 +46,10 @@ impl MailContext {
         if ticket.status == TicketStatus::Closed {
             return new(Some(ticket.id), ThreadReason::New);
         }
-        let mut next = ticket.bumped();
-        next.message_count += 1;
-        next.last_message_at = message
-            .received_at
-            .clone()
-            .max(ticket.last_message_at.clone());
-        next.last_public_at = Some(next.last_message_at.clone());
-        // The customer wrote back: whatever agents were waiting for, it is their turn.
-        next.status = TicketStatus::Open;
-        next.changed_by = Some(crate::domain::history::Actor::Inbound {
+        let by = crate::domain::history::Actor::Inbound {
             message: message.id.clone(),
-        });
+        };
+        let mut next = ticket.answered_by_customer(message, by);
         copy_in(&mut next, copied);
         if addressed {
             crate::domain::portal::add_cc(&mut next, &customer.id);

@@ -240,16 +240,8 @@ impl PortalService {
         let message = self
             .portal_message(caller, &ticket, &input.text, input.attachments)
             .await?;
-        let mut next = ticket.bumped();
-        next.message_count += 1;
-        next.last_message_at = message
-            .received_at
-            .clone()
-            .max(ticket.last_message_at.clone());
-        next.last_public_at = Some(next.last_message_at.clone());
-        next.status = TicketStatus::Open;
+        let mut next = ticket.answered_by_customer(&message, portal_actor(caller));
         portal::add_cc(&mut next, &caller.principal.customer_id);
-        next.changed_by = Some(portal_actor(caller));
         let write = MessageWrite {
             ticket: TicketWrite::Replace {
                 previous: ticket,
