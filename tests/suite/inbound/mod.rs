@@ -161,6 +161,13 @@ fn eml(headers: &[(&str, &str)], body: &str) -> String {
     raw
 }
 
+/// SES verdicts of a forged mail: SPF, DKIM and DMARC all failing.
+pub(crate) const FORGED: [(&str, &str); 3] = [
+    ("spfVerdict", "FAIL"),
+    ("dkimVerdict", "FAIL"),
+    ("dmarcVerdict", "FAIL"),
+];
+
 pub(crate) fn plain(
     from: &str,
     subject: &str,

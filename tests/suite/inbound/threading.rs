@@ -490,13 +490,8 @@ async fn people_a_mail_was_copied_to_take_part_in_its_ticket(api: LambdaApi) {
         &[("Cc", "eve@other.test")],
         "Look at this",
     );
-    let fails = [
-        ("spfVerdict", "FAIL"),
-        ("dkimVerdict", "FAIL"),
-        ("dmarcVerdict", "FAIL"),
-    ];
     let record = mail
-        .deliver_as("ses-forged-cc", forged.as_bytes(), &fails)
+        .deliver_as("ses-forged-cc", forged.as_bytes(), &FORGED)
         .await;
     assert_eq!(record["status"], "ingested", "{record}");
     let forged_ticket = mail.ticket(&record["ticket_id"]).await;
