@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::customer::{Customer, PortalAccess};
-use crate::domain::ticket::{Ticket, TicketStatus};
+use crate::domain::ticket::{Ticket, TicketMessage, TicketStatus};
 use crate::domain::timestamp::Timestamp;
+use crate::domain::versioned::Versioned;
 
 /// A sign-in code is valid this long.
 pub const CODE_MINUTES: i64 = 15;
@@ -99,6 +100,26 @@ pub fn add_cc(ticket: &mut Ticket, customer_id: &str) {
     {
         ticket.cc_customers.push(customer_id.to_string());
     }
+}
+
+/// The ticket once a customer's public message (mail or portal) joined it, made by `by`: one
+/// message more, its newest public activity, and support's turn (`open`), whatever agents were
+/// waiting for.
+pub fn answered_by_customer(
+    ticket: &Ticket,
+    message: &TicketMessage,
+    by: crate::domain::provenance::Actor,
+) -> Ticket {
+    let mut next = ticket.bumped();
+    next.message_count += 1;
+    next.last_message_at = message
+        .received_at
+        .clone()
+        .max(ticket.last_message_at.clone());
+    next.last_public_at = Some(next.last_message_at.clone());
+    next.status = TicketStatus::Open;
+    next.changed_by = Some(by);
+    next
 }
 
 /// Only the customer who asked may mark a ticket solved.

@@ -346,27 +346,6 @@ impl Ticket {
             || self.cc_customers.contains(&customer.id)
             || (self.company_id.is_some() && self.company_id == customer.profile.company_id)
     }
-
-    /// The ticket once a customer's public message (mail or portal) joined it, made by `by`:
-    /// one message more, its newest public activity, and support's turn (`open`), whatever
-    /// agents were waiting for.
-    pub fn answered_by_customer(
-        &self,
-        message: &TicketMessage,
-        by: crate::domain::provenance::Actor,
-    ) -> Ticket {
-        use crate::domain::versioned::Versioned;
-        let mut next = self.bumped();
-        next.message_count += 1;
-        next.last_message_at = message
-            .received_at
-            .clone()
-            .max(self.last_message_at.clone());
-        next.last_public_at = Some(next.last_message_at.clone());
-        next.status = TicketStatus::Open;
-        next.changed_by = Some(by);
-        next
-    }
 }
 
 impl TicketMessage {

@@ -49,7 +49,7 @@ impl MailContext {
         let by = crate::domain::history::Actor::Inbound {
             message: message.id.clone(),
         };
-        let mut next = ticket.answered_by_customer(message, by);
+        let mut next = crate::domain::portal::answered_by_customer(&ticket, message, by);
         copy_in(&mut next, copied);
         if addressed {
             crate::domain::portal::add_cc(&mut next, &customer.id);

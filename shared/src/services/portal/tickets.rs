@@ -240,7 +240,7 @@ impl PortalService {
         let message = self
             .portal_message(caller, &ticket, &input.text, input.attachments)
             .await?;
-        let mut next = ticket.answered_by_customer(&message, portal_actor(caller));
+        let mut next = portal::answered_by_customer(&ticket, &message, portal_actor(caller));
         portal::add_cc(&mut next, &caller.principal.customer_id);
         let write = MessageWrite {
             ticket: TicketWrite::Replace {
