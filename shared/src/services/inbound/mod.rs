@@ -208,7 +208,9 @@ impl MailContext {
         let threading = Threading {
             in_reply_to: parsed.in_reply_to.clone(),
             references: parsed.references.clone(),
-            copied: self.copied_customers(&parsed.cc, &customer).await?,
+            copied: self
+                .copied_customers(&parsed.cc, &customer, &ticket_message)
+                .await?,
         };
         // The parsed message (and its decoded parts) can go before the writes.
         drop(parsed);

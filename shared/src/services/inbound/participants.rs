@@ -10,12 +10,18 @@ impl MailContext {
     /// The customers a message was copied to (by primary or alternate email): they join the
     /// ticket's Cc, as if an agent had copied them, so they see it in the portal and their
     /// answers by mail join it. People in Cc who are not customers are not made customers;
-    /// blocked ones and those being erased are left out, and so is the sender.
+    /// blocked ones and those being erased are left out, and so is the sender. Only mail whose
+    /// sender is verified copies anyone in (nothing is looked up for the rest): a forged Cc
+    /// shows nobody a ticket.
     pub(super) async fn copied_customers(
         &self,
         cc: &[crate::domain::ticket::Mailbox],
         sender: &Customer,
+        message: &TicketMessage,
     ) -> Result<Vec<String>, HelpdeskError> {
+        if message.unauthenticated {
+            return Ok(Vec::new());
+        }
         let mut emails: Vec<Email> = Vec::new();
         for mailbox in cc {
             if let Ok(email) = Email::parse(&mailbox.email)

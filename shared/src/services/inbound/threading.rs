@@ -20,13 +20,7 @@ impl MailContext {
         message: &TicketMessage,
         threading: &Threading,
     ) -> Result<(TicketWrite, ThreadReason), HelpdeskError> {
-        // Only mail whose sender is verified copies people in: a forged Cc shows nobody a
-        // ticket.
-        let copied: &[String] = if message.unauthenticated {
-            &[]
-        } else {
-            &threading.copied
-        };
+        let copied = threading.copied.as_slice();
         let new = |follow_up_of, reason| {
             let mut ticket = new_ticket(customer, message, follow_up_of);
             copy_in(&mut ticket, copied);
@@ -159,7 +153,8 @@ pub(super) enum Named {
 pub(super) struct Threading {
     pub(super) in_reply_to: Vec<String>,
     pub(super) references: Vec<String>,
-    /// Customers (by id) in the message's Cc: see [`MailContext::copied_customers`].
+    /// Customers (by id) in the message's Cc, none for unverified mail: see
+    /// [`MailContext::copied_customers`].
     pub(super) copied: Vec<String>,
 }
 
